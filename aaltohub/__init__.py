@@ -1,0 +1,1 @@
+"""Composition root: settings, the ``aaltohub`` CLI, embedded servers and service wiring."""

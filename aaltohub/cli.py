@@ -1,0 +1,35 @@
+"""The ``aaltohub`` command line: one module per command group under ``aaltohub.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+# Each module has ``register(subparsers)`` adding its subcommand(s); a handler is stored as ``func``
+# and receives the parsed args, returning the process exit code.
+COMMAND_MODULES: Final = (
+    "aaltohub.commands.migrate",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (used by ``main`` and by the docker-compose contract test)."""
+    parser = argparse.ArgumentParser(prog="aaltohub", description="Event-sourced Telegram group crawler")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aaltohub`` console script."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Child-process servers for a one-machine stack: nats-server and Postgres from their wheels."""

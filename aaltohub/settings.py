@@ -1,0 +1,94 @@
+"""Typed settings, read once from the environment (and ``.env``) at startup.
+
+Every component receives only the values it needs, as keyword arguments; nothing here is global.
+Secrets are ``SecretStr`` so they never render in reprs, logs or errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All settings of the crawler; env names are given by ``alias`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    # --- stack / composition root -------------------------------------------------------------
+    data_dir: Path = Field(default=Path("./var"), alias="AALTOHUB_DATA_DIR")
+    nats_url: str | None = Field(default=None, alias="NATS_URL")
+    nats_sync_interval: str = Field(default="always", alias="AALTOHUB_NATS_SYNC_INTERVAL")
+    database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    duckdb_path: Path | None = Field(default=None, alias="AALTOHUB_DUCKDB_PATH")
+    log_level: str = Field(default="INFO", alias="AALTOHUB_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", alias="AALTOHUB_LOG_FORMAT")
+
+    # --- event log ------------------------------------------------------------------------------
+    stream_name: str = Field(default="TELEGRAM", alias="AALTOHUB_STREAM")
+    stream_duplicate_window_s: float = Field(default=120.0, alias="AALTOHUB_DUPLICATE_WINDOW_S")
+    stream_replicas: int = Field(default=1, alias="AALTOHUB_STREAM_REPLICAS")
+
+    # --- ingest ---------------------------------------------------------------------------------
+    telegram_api_id: int | None = Field(default=None, alias="TELEGRAM_API_ID")
+    telegram_api_hash: SecretStr | None = Field(default=None, alias="TELEGRAM_API_HASH")
+    telegram_accounts: str = Field(default="main", alias="TELEGRAM_ACCOUNTS")
+    master_key: SecretStr | None = Field(default=None, alias="MASTER_KEY")
+    demo_rate_per_s: float = Field(default=5.0, alias="AALTOHUB_DEMO_RATE")
+    demo_groups: int = Field(default=5, alias="AALTOHUB_DEMO_GROUPS")
+
+    # --- projections ----------------------------------------------------------------------------
+    projections: str = Field(default="postgres,duckdb,broadcast", alias="AALTOHUB_PROJECTIONS")
+
+    # --- api --------------------------------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", alias="AALTOHUB_API_HOST")
+    api_port: int = Field(default=8000, alias="AALTOHUB_API_PORT")
+    admin_token: SecretStr | None = Field(default=None, alias="AALTOHUB_ADMIN_TOKEN")
+
+    # --- supabase ---------------------------------------------------------------------------------
+    supabase_url: str | None = Field(default=None, alias="SUPABASE_URL")
+    supabase_service_key: SecretStr | None = Field(default=None, alias="SUPABASE_SERVICE_ROLE_KEY")
+    supabase_jwt_secret: SecretStr | None = Field(default=None, alias="SUPABASE_JWT_SECRET")
+
+    @field_validator("telegram_accounts")
+    @classmethod
+    def _accounts_are_tokens(cls, value: str) -> str:
+        for name in value.split(","):
+            if name.strip() and not name.strip().replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"TELEGRAM_ACCOUNTS: {name!r} must be letters, digits, '_' or '-'")
+        return value
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as an absolute path."""
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def duckdb_file(self) -> Path:
+        """The DuckDB analytics file (default: under the data dir)."""
+        return (self.duckdb_path or self.data_path / "analytics" / "analytics.duckdb").expanduser().resolve()
+
+    @property
+    def account_names(self) -> list[str]:
+        """Configured Telegram account names."""
+        return [a.strip() for a in self.telegram_accounts.split(",") if a.strip()]
+
+    @property
+    def has_telegram_credentials(self) -> bool:
+        """True when a Telegram API id and hash are configured."""
+        return self.telegram_api_id is not None and self.telegram_api_hash is not None
+
+    @property
+    def projection_names(self) -> list[str]:
+        """Enabled projections."""
+        return [p.strip() for p in self.projections.split(",") if p.strip()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``.env``; ``overrides`` win (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,27 @@
+"""The log: JetStream as an append-only, replayable event log. No Telegram or SQL knowledge."""
+
+from eventlog.errors import (
+    AppendFailed,
+    AppendRejected,
+    EventLogError,
+    EventLogUnavailable,
+    ReadFailed,
+    StreamConfigError,
+)
+from eventlog.log import EventLog
+from eventlog.records import AppendResult, BadRecord, RawRecord, Record, StreamInfo
+
+__all__ = [
+    "AppendFailed",
+    "AppendRejected",
+    "AppendResult",
+    "BadRecord",
+    "EventLog",
+    "EventLogError",
+    "EventLogUnavailable",
+    "RawRecord",
+    "ReadFailed",
+    "Record",
+    "StreamConfigError",
+    "StreamInfo",
+]

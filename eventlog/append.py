@@ -1,0 +1,223 @@
+"""Appending events: pipelined publishes with ``Nats-Msg-Id`` dedup and every PubAck checked.
+
+nats-py's ``publish_async`` costs a Future, a semaphore and a token per message and its futures
+can hang on server errors (research/eventlog.md §1.4, §4). We publish with core ``publish`` and a
+reply subject under one inbox, route PubAcks to futures by token, bound every wait, and retry the
+unacknowledged events with the *same* id: a lost ack never becomes a lost or doubled event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from eventlog.errors import AppendFailed, AppendRejected, EventLogUnavailable
+from eventlog.records import AppendResult
+from schemas.codec import Codec
+from schemas.events import Event
+from schemas.subjects import subject_for
+
+log = logging.getLogger(__name__)
+
+MSG_ID_HEADER: Final = "Nats-Msg-Id"  # JetStream dedup header (nats.docs jetstream/headers.md)
+EXPECTED_STREAM_HEADER: Final = "Nats-Expected-Stream"
+# JetStream API errors that no retry can fix (nats-server errors.json).
+_PERMANENT_ERR_CODES: Final = frozenset(
+    {
+        10054,  # JSStreamMessageExceedsMaximumErr
+        10077,  # JSStreamStoreFailedF (incl. maximum bytes/messages exceeded with discard=new)
+        10060,  # JSStreamNotMatchErr (expected stream mismatch)
+    }
+)
+
+
+class _ErrorBody(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _PubAck(msgspec.Struct):
+    stream: str | None = None
+    seq: int | None = None
+    duplicate: bool = False
+    error: _ErrorBody | None = None
+
+
+_ack_decoder: Final = msgspec.json.Decoder(_PubAck)
+
+
+class _Outcome(msgspec.Struct):
+    result: AppendResult | None = None
+    retry_reason: str | None = None
+    rejected: str | None = None
+
+
+class Appender:
+    """Appends events to the stream; safe for concurrent use from one event loop."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        stream: str,
+        codec: Codec,
+        window: int = 4000,
+        ack_timeout_s: float = 5.0,
+        deadline_s: float = 30.0,
+    ) -> None:
+        self._client = client
+        self._stream = stream
+        self._codec = codec
+        self._window = window
+        self._ack_timeout_s = ack_timeout_s
+        self._deadline_s = deadline_s
+        self._inbox = client.new_inbox()
+        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._tokens = itertools.count()
+        self._subscribed = False
+        self._lock = asyncio.Lock()
+
+    async def _ensure_subscribed(self) -> None:
+        if self._subscribed:
+            return
+        async with self._lock:
+            if not self._subscribed:
+                await self._client.subscribe(f"{self._inbox}.*", cb=self._on_ack, pending_msgs_limit=-1)
+                self._subscribed = True
+
+    async def _on_ack(self, msg: Msg) -> None:
+        token = msg.subject[len(self._inbox) + 1 :]
+        future = self._pending.pop(token, None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    async def append(self, event: Event) -> AppendResult:
+        """Append one event; returns its seq (or the original seq if it was a duplicate)."""
+        return (await self.append_many([event]))[0]
+
+    async def append_many(self, events: Sequence[Event]) -> list[AppendResult]:
+        """Append events in order, pipelined; every ack is checked.
+
+        Events not acknowledged are retried with the same ``event_id`` until ``deadline_s``;
+        raises ``AppendFailed`` (holding the unacked events) after that, ``AppendRejected`` if the
+        server refuses one for good. A retried event may land after events that followed it.
+        """
+        if not events:
+            return []
+        await self._ensure_subscribed()
+        payloads = [(subject_for(e), self._codec.encode(e), e.event_id) for e in events]
+        results: list[AppendResult | None] = [None] * len(events)
+        todo = list(range(len(events)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline_s
+        attempt = 0
+        reason = "not sent"
+        while todo:
+            outcomes = await self._send_window_pipelined([payloads[i] for i in todo])
+            still: list[int] = []
+            for index, outcome in zip(todo, outcomes, strict=True):
+                if outcome.rejected is not None:
+                    subject, _, event_id = payloads[index]
+                    raise AppendRejected(event_id, subject, outcome.rejected)
+                if outcome.result is None:
+                    still.append(index)
+                    reason = outcome.retry_reason or reason
+                else:
+                    results[index] = outcome.result
+            todo = still
+            if not todo:
+                break
+            attempt += 1
+            delay = min(0.05 * 2**attempt, 2.0)
+            if loop.time() + delay > deadline:
+                raise AppendFailed([events[i] for i in todo], reason)
+            log.warning("append: %d unacked (%s); retry %d in %.2fs", len(todo), reason, attempt, delay)
+            await asyncio.sleep(delay)  # capped backoff between retry rounds, not a wait for a result
+        return [r for r in results if r is not None]
+
+    async def _send_window_pipelined(self, payloads: list[tuple[str, bytes, str]]) -> list[_Outcome]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Msg] | None] = []
+        tokens: list[str] = []
+        outcomes: list[_Outcome] = [_Outcome() for _ in payloads]
+        in_flight: list[asyncio.Future[Msg]] = []
+        for index, (subject, data, event_id) in enumerate(payloads):
+            token = str(next(self._tokens))
+            future: asyncio.Future[Msg] = loop.create_future()
+            self._pending[token] = future
+            tokens.append(token)
+            try:
+                await self._client.publish(
+                    subject,
+                    data,
+                    reply=f"{self._inbox}.{token}",
+                    headers={MSG_ID_HEADER: event_id, EXPECTED_STREAM_HEADER: self._stream},
+                )
+            except nats.errors.MaxPayloadError:
+                self._pending.pop(token, None)
+                futures.append(None)
+                outcomes[index] = _Outcome(rejected=f"payload of {len(data)} bytes exceeds the server maximum")
+                continue
+            except (nats.errors.Error, OSError) as e:
+                self._pending.pop(token, None)
+                futures.append(None)
+                outcomes[index] = _Outcome(retry_reason=f"publish failed: {type(e).__name__}")
+                continue
+            futures.append(future)
+            in_flight.append(future)
+            if len(in_flight) >= self._window:
+                # Back-pressure: wait for the oldest half of the window before sending more.
+                half = in_flight[: self._window // 2]
+                in_flight = in_flight[self._window // 2 :]
+                await asyncio.wait(half, timeout=self._ack_timeout_s)
+        live = [f for f in futures if f is not None and not f.done()]
+        if live:
+            await asyncio.wait(live, timeout=self._ack_timeout_s)
+        for index, future in enumerate(futures):
+            if future is None:
+                continue
+            if not future.done():
+                future.cancel()
+                self._pending.pop(tokens[index], None)
+                outcomes[index] = _Outcome(retry_reason=f"no ack within {self._ack_timeout_s}s")
+                continue
+            outcomes[index] = self._check_ack(future.result())
+        return outcomes
+
+    def _check_ack(self, msg: Msg) -> _Outcome:
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is not None and not msg.data:
+            # 503: no responders (stream missing or leader election) — retryable.
+            return _Outcome(retry_reason=f"status {status} {headers.get('Description', '')}".strip())
+        try:
+            ack = _ack_decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            return _Outcome(retry_reason="unreadable PubAck")
+        if ack.error is not None:
+            description = f"{ack.error.description} (err_code {ack.error.err_code})"
+            if ack.error.err_code in _PERMANENT_ERR_CODES:
+                return _Outcome(rejected=description)
+            return _Outcome(retry_reason=description)
+        if ack.seq is None:
+            return _Outcome(retry_reason="PubAck without seq")
+        return _Outcome(result=AppendResult(seq=ack.seq, duplicate=ack.duplicate))
+
+
+async def probe(client: Client, *, timeout_s: float = 2.0) -> None:
+    """Raise ``EventLogUnavailable`` unless the server answers a round trip within ``timeout_s``."""
+    if not client.is_connected:
+        raise EventLogUnavailable("not connected to NATS")
+    try:
+        await client.flush(timeout=max(1, int(timeout_s)))
+    except (nats.errors.Error, TimeoutError) as e:
+        raise EventLogUnavailable(f"NATS round trip failed: {type(e).__name__}") from e

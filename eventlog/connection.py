@@ -1,0 +1,74 @@
+"""Connecting to NATS: reconnect forever once connected, bounded wait for the first connect."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+import nats
+from nats.aio.client import Client
+
+from eventlog.errors import EventLogUnavailable
+
+log = logging.getLogger(__name__)
+
+# nats-py buffers publishes while reconnecting up to this many bytes (DEFAULT_PENDING_SIZE is 2 MiB);
+# beyond it publish raises and the appender retries, so keep it moderate.
+PENDING_BUFFER_BYTES: Final = 16 * 1024 * 1024
+
+
+async def connect(
+    url: str,
+    *,
+    name: str,
+    connect_timeout_s: float = 10.0,
+    reconnect_wait_s: float = 0.5,
+) -> Client:
+    """Connect to ``url``; raise ``EventLogUnavailable`` if no server answers in ``connect_timeout_s``."""
+
+    async def on_error(e: Exception) -> None:
+        log.warning("nats error: %s", type(e).__name__)
+
+    async def on_disconnect() -> None:
+        log.info("nats disconnected; reconnecting")
+
+    async def on_reconnect() -> None:
+        log.info("nats reconnected")
+
+    client = Client()
+    try:
+        await asyncio.wait_for(
+            client.connect(
+                servers=[url],
+                name=name,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=reconnect_wait_s,  # type: ignore[arg-type]
+                connect_timeout=max(1, int(min(connect_timeout_s, 5))),
+                pending_size=PENDING_BUFFER_BYTES,
+                error_cb=on_error,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+            ),
+            timeout=connect_timeout_s,
+        )
+    except (TimeoutError, OSError, nats.errors.Error) as e:
+        await _close_quietly(client)
+        raise EventLogUnavailable(f"no NATS server answered at {_redact(url)} within {connect_timeout_s}s") from e
+    return client
+
+
+async def _close_quietly(client: Client) -> None:
+    try:
+        await asyncio.wait_for(client.close(), timeout=2)
+    except (TimeoutError, nats.errors.Error, OSError):
+        pass
+
+
+def _redact(url: str) -> str:
+    """Drop credentials from a URL before it goes into a message."""
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

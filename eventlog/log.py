@@ -1,0 +1,191 @@
+"""``EventLog``: the one object the services use to talk to the log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+
+import nats
+from nats.aio.client import Client
+from nats.js.client import JetStreamContext
+
+from eventlog.append import Appender, probe
+from eventlog.connection import connect
+from eventlog.errors import EventLogUnavailable, ReadFailed
+from eventlog.read import StreamReader
+from eventlog.records import AppendResult, BadRecord, RawRecord, Record, StreamInfo
+from eventlog.stream import ensure_stream, stream_info
+from schemas.codec import Codec
+from schemas.errors import SchemaError
+from schemas.events import Event
+from schemas.stream import StreamSpec
+
+
+class EventLog:
+    """Append to, read from and follow the JetStream log; an async context manager."""
+
+    def __init__(self, client: Client, *, spec: StreamSpec, codec: Codec, ack_timeout_s: float,
+                 append_deadline_s: float) -> None:
+        self._client = client
+        self._js: JetStreamContext = client.jetstream(timeout=10)
+        self._spec = spec
+        self.codec = codec
+        self._appender = Appender(
+            client, stream=spec.name, codec=codec, ack_timeout_s=ack_timeout_s, deadline_s=append_deadline_s
+        )
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        spec: StreamSpec | None = None,
+        codec: Codec | None = None,
+        name: str = "aaltohub",
+        connect_timeout_s: float = 10.0,
+        ack_timeout_s: float = 5.0,
+        append_deadline_s: float = 30.0,
+        ensure: bool = True,
+    ) -> EventLog:
+        """Connect to NATS at ``url`` and (by default) create or update the stream."""
+        client = await connect(url, name=name, connect_timeout_s=connect_timeout_s)
+        log = cls(client, spec=spec or StreamSpec(), codec=codec or Codec(), ack_timeout_s=ack_timeout_s,
+                  append_deadline_s=append_deadline_s)
+        if ensure:
+            try:
+                await log.ensure_stream()
+            except BaseException:
+                await log.close()
+                raise
+        return log
+
+    async def __aenter__(self) -> EventLog:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def stream_name(self) -> str:
+        """Name of the log's stream."""
+        return self._spec.name
+
+    @property
+    def nats_client(self) -> Client:
+        """The underlying connection, for ``eventlog`` helpers (commands); not for other packages."""
+        return self._client
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection to NATS is up."""
+        return bool(self._client.is_connected)
+
+    async def close(self) -> None:
+        """Flush pending publishes and close the connection."""
+        if self._client.is_closed:
+            return
+        try:
+            await asyncio.wait_for(self._client.drain(), timeout=5)
+        except (nats.errors.Error, TimeoutError, OSError):
+            try:
+                await asyncio.wait_for(self._client.close(), timeout=2)
+            except (nats.errors.Error, TimeoutError, OSError):
+                pass
+
+    async def ensure_stream(self) -> None:
+        """Create the stream or update it to the spec (idempotent)."""
+        await ensure_stream(self._js, self._spec)
+
+    async def probe(self, *, timeout_s: float = 2.0) -> None:
+        """Raise ``EventLogUnavailable`` unless NATS answers a round trip in time."""
+        await probe(self._client, timeout_s=timeout_s)
+
+    async def append(self, event: Event) -> AppendResult:
+        """Append one event (dedup by ``event_id``)."""
+        return await self._appender.append(event)
+
+    async def append_many(self, events: Sequence[Event]) -> list[AppendResult]:
+        """Append events pipelined; see ``Appender.append_many`` for the guarantees."""
+        return await self._appender.append_many(events)
+
+    async def info(self) -> StreamInfo:
+        """The stream's first/last seq, message count and size."""
+        return await stream_info(self._js, self._spec.name)
+
+    async def read_raw(
+        self,
+        from_seq: int = 1,
+        *,
+        to_seq: int | None = None,
+        subjects: Sequence[str] | None = None,
+        batch_size: int = 1000,
+        max_wait_s: float = 0.05,
+        follow: bool = False,
+    ) -> AsyncIterator[list[RawRecord]]:
+        """Undecoded records from ``from_seq`` in batches; to the end (or ``to_seq``) unless ``follow``."""
+        reader = StreamReader(
+            self._client,
+            self._js,
+            stream=self._spec.name,
+            from_seq=from_seq,
+            to_seq=to_seq,
+            subjects=subjects,
+            batch_size=batch_size,
+            max_wait_s=max_wait_s,
+            follow=follow,
+        )
+        async for batch in reader.batches():
+            yield batch
+
+    async def read(
+        self,
+        from_seq: int = 1,
+        *,
+        to_seq: int | None = None,
+        subjects: Sequence[str] | None = None,
+        batch_size: int = 1000,
+        max_wait_s: float = 0.05,
+        follow: bool = False,
+    ) -> AsyncIterator[list[Record | BadRecord]]:
+        """Decoded records from ``from_seq``; undecodable ones come as ``BadRecord`` (never raise)."""
+        decode = self.codec.decode
+        async for batch in self.read_raw(
+            from_seq, to_seq=to_seq, subjects=subjects, batch_size=batch_size, max_wait_s=max_wait_s,
+            follow=follow,
+        ):
+            out: list[Record | BadRecord] = []
+            for raw in batch:
+                try:
+                    out.append(Record(raw.seq, raw.subject, decode(raw.data)))
+                except SchemaError as e:
+                    out.append(BadRecord(raw.seq, raw.subject, raw.data, f"{type(e).__name__}: {e}"))
+            yield out
+
+    def follow(
+        self,
+        from_seq: int = 1,
+        *,
+        subjects: Sequence[str] | None = None,
+        batch_size: int = 1000,
+        max_wait_s: float = 0.05,
+    ) -> AsyncIterator[list[Record | BadRecord]]:
+        """Like ``read`` but never ends: after catching up it waits for new appends."""
+        return self.read(from_seq, subjects=subjects, batch_size=batch_size, max_wait_s=max_wait_s, follow=True)
+
+    async def get(self, seq: int) -> Record | BadRecord:
+        """The record at ``seq`` (direct get)."""
+        try:
+            msg = await asyncio.wait_for(self._js.get_msg(self._spec.name, seq), timeout=5)
+        except nats.js.errors.NotFoundError as e:
+            raise ReadFailed("no such record", seq=seq) from e
+        except (nats.errors.Error, TimeoutError) as e:
+            raise EventLogUnavailable(f"get seq {seq}: {type(e).__name__}") from e
+        data = msg.data or b""
+        subject = msg.subject or ""
+        try:
+            return Record(seq, subject, self.codec.decode(data))
+        except SchemaError as e:
+            return BadRecord(seq, subject, data, f"{type(e).__name__}: {e}")

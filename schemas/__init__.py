@@ -1,0 +1,1 @@
+"""The contract of the AaltoHub crawler: events, subjects, stream config, ids, codec, migrations."""

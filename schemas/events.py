@@ -1,0 +1,354 @@
+"""Every event kind of the log, as frozen msgspec Structs in one tagged union.
+
+An event is an immutable fact observed by one Telegram account (or an import, or the demo source).
+The union is tagged by ``kind``; every event carries a ``schema_version`` so that older records
+are upcast on read (see ``schemas.upcast``) and never rewritten.
+
+Chat ids are *marked* peer ids as Telethon uses them: users are positive, basic groups are
+``-chat_id`` and channels/supergroups are ``-100…`` (``-1000000000000 - channel_id``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+
+import msgspec
+
+Source = Literal["live", "backfill", "gapfill", "import", "demo"]
+SenderKind = Literal["user", "channel", "chat"]
+MediaType = Literal[
+    "photo",
+    "video",
+    "document",
+    "audio",
+    "voice",
+    "video_note",
+    "sticker",
+    "animation",
+    "poll",
+    "location",
+    "contact",
+    "webpage",
+    "other",
+]
+ChatKind = Literal["channel", "supergroup", "group", "private", "bot", "saved"]
+
+# Scalar values allowed in the free-form parts of a snapshot (service action details).
+Scalar = str | int | float | bool | None
+
+
+class Sender(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who sent a message: a user, a channel (anonymous admin / channel post) or a basic chat."""
+
+    id: int
+    kind: SenderKind
+    display_name: str | None = None
+    username: str | None = None
+
+
+class Entity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A formatting entity; offset and length count UTF-16 code units, as Telegram does."""
+
+    type: str
+    offset: int
+    length: int
+    url: str | None = None
+    user_id: int | None = None
+    language: str | None = None
+    custom_emoji_id: int | None = None
+
+
+class ReplyTo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a message replies to; ``top_id`` is the thread root, ``forum_topic`` marks topic threads."""
+
+    message_id: int | None = None
+    top_id: int | None = None
+    forum_topic: bool = False
+    peer_id: int | None = None
+
+
+class ForwardOrigin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Where a forwarded message came from (the id is missing when the origin hides it)."""
+
+    peer_id: int | None = None
+    name: str | None = None
+    date: datetime | None = None
+    message_id: int | None = None
+    post_author: str | None = None
+
+
+class Media(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A media descriptor (no bytes): enough to describe, deduplicate and optionally download it."""
+
+    type: MediaType
+    file_unique_id: str | None = None
+    size: int | None = None
+    mime_type: str | None = None
+    file_name: str | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    emoji: str | None = None
+    title: str | None = None
+    url: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    poll_question: str | None = None
+    poll_answers: tuple[str, ...] = ()
+    spoiler: bool = False
+
+
+class ReactionCount(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One reaction and how many chose it (``emoji`` or ``custom_emoji_id``; ``paid`` for stars)."""
+
+    count: int
+    emoji: str | None = None
+    custom_emoji_id: int | None = None
+    paid: bool = False
+
+
+class ServiceAction(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The action of a service message (join, leave, title change, pin, …) and its fields."""
+
+    type: str
+    user_ids: tuple[int, ...] = ()
+    title: str | None = None
+    message_id: int | None = None
+    details: dict[str, Scalar] = msgspec.field(default_factory=dict)
+
+
+class MessageSnapshot(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The full state of one message as Telegram showed it at observation time."""
+
+    message_id: int
+    date: datetime
+    edit_date: datetime | None = None
+    sender: Sender | None = None
+    text: str = ""
+    entities: tuple[Entity, ...] = ()
+    reply_to: ReplyTo | None = None
+    forward: ForwardOrigin | None = None
+    via_bot_id: int | None = None
+    via_bot_name: str | None = None
+    post_author: str | None = None
+    views: int | None = None
+    forwards: int | None = None
+    replies: int | None = None
+    grouped_id: int | None = None
+    media: Media | None = None
+    reactions: tuple[ReactionCount, ...] = ()
+    action: ServiceAction | None = None
+    pinned: bool = False
+    silent: bool = False
+    edit_hidden: bool = False
+
+
+class ChatInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What we know about a chat (group, supergroup, channel or private chat)."""
+
+    chat_id: int
+    kind: ChatKind
+    title: str | None = None
+    username: str | None = None
+    member_count: int | None = None
+    forum: bool = False
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    """Fields every event carries; ``event_id`` is deterministic (see ``schemas.ids``)."""
+
+    event_id: str
+    account: str
+    observed_at: datetime
+    source: Source
+    chat_id: int | None = None
+    schema_version: int = 1
+
+
+class MessagePosted(Event, frozen=True, kw_only=True, tag="message.posted"):
+    """A message (or service message) exists; ``message`` is its snapshot when observed."""
+
+    message: MessageSnapshot
+
+
+class MessageEdited(Event, frozen=True, kw_only=True, tag="message.edited"):
+    """A message was edited; ``message`` is the snapshot after the edit."""
+
+    message: MessageSnapshot
+
+
+class MessageDeleted(Event, frozen=True, kw_only=True, tag="message.deleted"):
+    """A message was deleted. ``chat_id`` is None when Telegram did not say (basic groups, private)."""
+
+    message_id: int
+
+
+class ReactionsUpdated(Event, frozen=True, kw_only=True, tag="message.reactions"):
+    """The reaction summary of a message changed."""
+
+    message_id: int
+    reactions: tuple[ReactionCount, ...] = ()
+
+
+class MediaStored(Event, frozen=True, kw_only=True, tag="message.media_stored"):
+    """A message's media was downloaded and stored (content-addressed by sha256)."""
+
+    message_id: int
+    sha256: str
+    size: int
+    mime_type: str | None = None
+    path: str
+
+
+class ChatDiscovered(Event, frozen=True, kw_only=True, tag="chat.discovered"):
+    """The account started watching a chat."""
+
+    chat: ChatInfo
+
+
+class ChatUpdated(Event, frozen=True, kw_only=True, tag="chat.updated"):
+    """A chat's metadata changed (title, username, member count, forum flag)."""
+
+    chat: ChatInfo
+
+
+class ChatLeft(Event, frozen=True, kw_only=True, tag="chat.left"):
+    """The chat is no longer among the account's dialogs."""
+
+    reason: str | None = None
+
+
+class BackfillStarted(Event, frozen=True, kw_only=True, tag="backfill.started"):
+    """A history backfill of a chat began (or resumed) for messages since ``since``."""
+
+    since: datetime
+    resume_after_message_id: int | None = None
+    estimated_total: int | None = None
+
+
+class BackfillProgressed(Event, frozen=True, kw_only=True, tag="backfill.progress"):
+    """A backfill fetched ``fetched`` messages so far, up to ``last_message_id``."""
+
+    since: datetime
+    fetched: int
+    last_message_id: int
+    estimated_total: int | None = None
+
+
+class BackfillCompleted(Event, frozen=True, kw_only=True, tag="backfill.completed"):
+    """A backfill of a chat finished."""
+
+    since: datetime
+    fetched: int
+    last_message_id: int | None = None
+
+
+class GapFillCompleted(Event, frozen=True, kw_only=True, tag="gapfill.completed"):
+    """A gap-fill pass over ``[window_start, window_end]`` of a chat and what it found."""
+
+    window_start: datetime
+    window_end: datetime
+    fetched: int
+    new: int
+    edited: int
+    deleted: int
+
+
+class IngestStarted(Event, frozen=True, kw_only=True, tag="ingest.started"):
+    """An ingest process started for an account."""
+
+    version: str | None = None
+    demo: bool = False
+
+
+class IngestConnected(Event, frozen=True, kw_only=True, tag="ingest.connected"):
+    """The account's client connected to Telegram."""
+
+
+class IngestDisconnected(Event, frozen=True, kw_only=True, tag="ingest.disconnected"):
+    """The account's client lost its connection to Telegram."""
+
+    reason: str | None = None
+
+
+class FloodWaited(Event, frozen=True, kw_only=True, tag="ingest.flood_wait"):
+    """Telegram asked us to wait ``seconds`` before calling ``method`` again."""
+
+    seconds: int
+    method: str
+    resume_at: datetime
+
+
+class IngestFailed(Event, frozen=True, kw_only=True, tag="ingest.error"):
+    """An error in ingest worth recording (never carries secrets)."""
+
+    error: str
+    detail: str | None = None
+
+
+class IngestStopped(Event, frozen=True, kw_only=True, tag="ingest.stopped"):
+    """An ingest process stopped cleanly."""
+
+    reason: str | None = None
+
+
+AnyEvent = (
+    MessagePosted
+    | MessageEdited
+    | MessageDeleted
+    | ReactionsUpdated
+    | MediaStored
+    | ChatDiscovered
+    | ChatUpdated
+    | ChatLeft
+    | BackfillStarted
+    | BackfillProgressed
+    | BackfillCompleted
+    | GapFillCompleted
+    | IngestStarted
+    | IngestConnected
+    | IngestDisconnected
+    | FloodWaited
+    | IngestFailed
+    | IngestStopped
+)
+
+EVENT_TYPES: Final[tuple[type[Event], ...]] = (
+    MessagePosted,
+    MessageEdited,
+    MessageDeleted,
+    ReactionsUpdated,
+    MediaStored,
+    ChatDiscovered,
+    ChatUpdated,
+    ChatLeft,
+    BackfillStarted,
+    BackfillProgressed,
+    BackfillCompleted,
+    GapFillCompleted,
+    IngestStarted,
+    IngestConnected,
+    IngestDisconnected,
+    FloodWaited,
+    IngestFailed,
+    IngestStopped,
+)
+
+
+def kind_of(event_type: type[Event]) -> str:
+    """The ``kind`` tag of an event class."""
+    tag = event_type.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+KINDS: Final[dict[str, type[Event]]] = {kind_of(t): t for t in EVENT_TYPES}
+
+# Current schema version per kind. Bump one when its shape changes, and add an upcaster for the
+# previous version in ``schemas.upcast``.
+CURRENT_VERSIONS: Final[dict[str, int]] = {kind: 1 for kind in KINDS}
+
+MESSAGE_KINDS: Final[frozenset[str]] = frozenset(
+    kind_of(t) for t in (MessagePosted, MessageEdited, MessageDeleted, ReactionsUpdated, MediaStored)
+)

@@ -1,0 +1,136 @@
+"""Deterministic event ids.
+
+An ``event_id`` names a *Telegram fact*, not an observation of it, so the same fact seen twice
+(live and gap-fill, live and a Desktop export import, a retried append) gets the same id and is
+stored once by JetStream's ``Nats-Msg-Id`` dedup and applied once by the projectors.
+
+Rule: ``<prefix>-<hex>`` where ``hex`` is the 128-bit BLAKE2b digest of the fact's identifying parts
+joined with the unit separator ``\\x1f``. The parts per fact:
+
+============================  ==================================================================
+fact                          identifying parts
+============================  ==================================================================
+message posted                ``chat_id, message_id`` (ids are never reused within a chat)
+message edited                ``chat_id, message_id, edit_date (unix s), digest(text, media id)``
+message deleted               ``scope, message_id`` where ``scope`` is the chat id for channels and
+                              ``acct:<account>`` otherwise: basic-group and private message ids are
+                              unique per account and their deletes arrive without a chat id, so
+                              live and gap-fill produce the same id
+reactions updated             ``chat_id, message_id, digest(reactions)``
+media stored                  ``chat_id, message_id, sha256``
+chat discovered / left        ``account, chat_id, generation`` (generation counts re-joins)
+chat updated                  ``chat_id, digest(title, username, member count, forum)``
+backfill started/progress/    ``account, chat_id, since`` (+ ``last_message_id`` for progress,
+completed                     + ``resume_after`` for a start)
+gap-fill completed            ``account, chat_id, window_start, window_end``
+lifecycle, flood wait, error  a random UUID: each occurrence is its own fact
+============================  ==================================================================
+
+The prefix differs per fact type, so different facts never collide even if their parts do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Final
+
+from schemas.events import ChatInfo, MessageSnapshot, ReactionCount
+
+CHANNEL_ID_OFFSET: Final = -1_000_000_000_000  # Telethon marks channel ids as -100<id> (utils.get_peer_id)
+_SEP: Final = "\x1f"
+
+
+def is_channel_id(chat_id: int) -> bool:
+    """True for a marked channel/supergroup id (``-100…``)."""
+    return chat_id < CHANNEL_ID_OFFSET
+
+
+def _digest(parts: Iterable[object]) -> str:
+    joined = _SEP.join("" if p is None else str(p) for p in parts)
+    return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _make(prefix: str, *parts: object) -> str:
+    return f"{prefix}-{_digest(parts)}"
+
+
+def _epoch(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def content_digest(message: MessageSnapshot) -> str:
+    """A digest of what an edit can change that matters for versions: text and media identity."""
+    media = message.media
+    media_key = None if media is None else (media.type, media.file_unique_id, media.url, media.poll_question)
+    return _digest((message.text, media_key))
+
+
+def posted_id(chat_id: int, message_id: int) -> str:
+    """Id of the fact "message ``message_id`` exists in ``chat_id``"."""
+    return _make("p", chat_id, message_id)
+
+
+def edited_id(chat_id: int, message: MessageSnapshot) -> str:
+    """Id of the fact "the message was edited at ``edit_date`` to this content"."""
+    edit_date = message.edit_date or message.date
+    return _make("e", chat_id, message.message_id, _epoch(edit_date), content_digest(message))
+
+
+def deleted_id(*, account: str, chat_id: int | None, message_id: int) -> str:
+    """Id of a deletion; channel deletes are scoped by chat, all others by account."""
+    scope = str(chat_id) if chat_id is not None and is_channel_id(chat_id) else f"acct:{account}"
+    return _make("d", scope, message_id)
+
+
+def reactions_id(chat_id: int, message_id: int, reactions: Iterable[ReactionCount]) -> str:
+    """Id of the fact "the message's reactions became this summary"."""
+    summary = sorted((r.emoji or "", r.custom_emoji_id or 0, r.paid, r.count) for r in reactions)
+    return _make("r", chat_id, message_id, summary)
+
+
+def media_stored_id(chat_id: int, message_id: int, sha256: str) -> str:
+    """Id of the fact "the message's media is stored with this content hash"."""
+    return _make("m", chat_id, message_id, sha256)
+
+
+def discovered_id(account: str, chat_id: int, generation: int = 0) -> str:
+    """Id of the fact "the account started watching the chat" (``generation`` counts re-joins)."""
+    return _make("cd", account, chat_id, generation)
+
+
+def left_id(account: str, chat_id: int, generation: int = 0) -> str:
+    """Id of the fact "the account stopped seeing the chat" for that generation."""
+    return _make("cl", account, chat_id, generation)
+
+
+def chat_updated_id(chat: ChatInfo) -> str:
+    """Id of the fact "the chat's metadata became this"."""
+    return _make("cu", chat.chat_id, chat.kind, chat.title, chat.username, chat.member_count, chat.forum)
+
+
+def backfill_started_id(account: str, chat_id: int, since: datetime, resume_after: int | None) -> str:
+    """Id of a backfill (re)start."""
+    return _make("bs", account, chat_id, _epoch(since), resume_after)
+
+
+def backfill_progress_id(account: str, chat_id: int, since: datetime, last_message_id: int) -> str:
+    """Id of a backfill progress mark."""
+    return _make("bp", account, chat_id, _epoch(since), last_message_id)
+
+
+def backfill_completed_id(account: str, chat_id: int, since: datetime) -> str:
+    """Id of a backfill completion."""
+    return _make("bc", account, chat_id, _epoch(since))
+
+
+def gapfill_id(account: str, chat_id: int, window_start: datetime, window_end: datetime) -> str:
+    """Id of one gap-fill pass result."""
+    return _make("g", account, chat_id, _epoch(window_start), _epoch(window_end))
+
+
+def occurrence_id(kind: str) -> str:
+    """Id of a one-off occurrence (lifecycle, flood wait, error): unique per call."""
+    return f"o-{kind}-{uuid.uuid4().hex}"

@@ -1,0 +1,33 @@
+"""The log's JetStream stream configuration, as data."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from schemas.subjects import ALL_SUBJECTS
+
+STREAM_NAME: Final = "TELEGRAM"
+# NATS default duplicate window is 2 min; dedup ids cost ~140 B each in server memory
+# (research/eventlog.md §1.1), and retried appends happen within seconds, so 2 min covers them.
+# Beyond the window the projectors are idempotent anyway.
+DEFAULT_DUPLICATE_WINDOW_S: Final = 120.0
+
+
+class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Stream settings for the log: file storage, keep forever, reject when full, no deletes."""
+
+    name: str = STREAM_NAME
+    subjects: tuple[str, ...] = (ALL_SUBJECTS,)
+    duplicate_window_s: float = DEFAULT_DUPLICATE_WINDOW_S
+    max_bytes: int = -1  # unlimited; with discard=new a cap fails loudly instead of dropping history
+    max_msg_size: int = 8 * 1024 * 1024
+    replicas: int = 1
+    # deny_delete / deny_purge cannot be unset once the stream exists (nats.docs streams.md).
+    deny_delete: bool = True
+    deny_purge: bool = True
+    storage: str = "file"
+    retention: str = "limits"
+    discard: str = "new"
+    max_age_s: float = 0.0  # keep forever

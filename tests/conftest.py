@@ -1,0 +1,66 @@
+"""Fixtures: a real nats-server with JetStream and a real Postgres, started from their wheels."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from aaltohub.embedded.nats_server import NatsServer
+from aaltohub.embedded.postgres import PostgresServer
+from eventlog import EventLog
+from schemas.stream import StreamSpec
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A private nats-server on a free port with a temporary JetStream store."""
+    server = NatsServer(store_dir=tmp_path / "jetstream", sync_interval="2m")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stream_spec() -> StreamSpec:
+    """The production stream config (deny delete/purge included)."""
+    return StreamSpec()
+
+
+@pytest.fixture
+async def event_log(nats_server: NatsServer, stream_spec: StreamSpec) -> AsyncIterator[EventLog]:
+    """An ``EventLog`` connected to the private server, stream ensured."""
+    log = await EventLog.connect(nats_server.url, spec=stream_spec, ack_timeout_s=2.0, append_deadline_s=20.0)
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One embedded Postgres for the whole test session."""
+    server = PostgresServer(data_dir=tmp_path_factory.mktemp("pg") / "data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@{postgres_server.host}:{postgres_server.port}/{name}"
+    finally:
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

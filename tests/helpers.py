@@ -1,0 +1,46 @@
+"""Test helpers: waiting on conditions with a deadline (never sleeping for a result)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from schemas import ids
+from schemas.events import MessagePosted, MessageSnapshot, Sender
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll ``predicate`` until true; fail the test with a clear message after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)  # poll interval, not a wait for a result
+
+
+def posted(chat_id: int, message_id: int, *, text: str = "hello", account: str = "main",
+           source: str = "live", date: datetime | None = None) -> MessagePosted:
+    """A realistic MessagePosted event."""
+    when = date or datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    return MessagePosted(
+        event_id=ids.posted_id(chat_id, message_id),
+        account=account,
+        observed_at=datetime.now(UTC),
+        source=source,  # type: ignore[arg-type]
+        chat_id=chat_id,
+        message=MessageSnapshot(
+            message_id=message_id,
+            date=when,
+            sender=Sender(id=1000 + message_id % 17, kind="user", display_name="Alice"),
+            text=text,
+        ),
+    )
