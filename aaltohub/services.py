@@ -1,0 +1,44 @@
+"""How ``aaltohub up`` (and the per-service subcommands) run a long-lived service.
+
+A service is a ``ServiceSpec``: a name, a coroutine function that runs until cancelled, and a
+stop order. On Ctrl-C/SIGTERM ``up`` cancels the services one by one in ascending ``stop_order``
+(API first, then ingest so it drains its buffer to the log, then projectors), and each runner
+shuts down in phases inside its ``CancelledError`` handling (stop intake, cancel background tasks,
+drain, flush, close) before the servers are stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aaltohub.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceContext:
+    """What a service needs to start: the settings and the resolved connection targets."""
+
+    settings: Settings
+    nats_url: str
+    database_url: str
+    duckdb_path: Path
+    demo: bool = False
+
+
+ServiceRunner = Callable[[ServiceContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSpec:
+    """A long-lived service run by ``aaltohub up``."""
+
+    name: str
+    run: ServiceRunner
+    stop_order: int
+    describe: Callable[[ServiceContext], str] | None = None  # one line for "listening on …" output
+
+
+# Filled in as services are wired (see aaltohub/service_*.py); `up` runs them all.
+SERVICES: tuple[ServiceSpec, ...] = ()

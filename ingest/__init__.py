@@ -1,0 +1,1 @@
+"""Telegram side: live handlers, backfill, gap-fill, discovery, sessions, import, demo, durable appends."""

@@ -1,0 +1,37 @@
+"""Seams between event producers (Telegram workers, the demo source, the importer) and the log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from schemas.commands import Command, CommandReply
+from schemas.events import Event
+
+
+class EventSink(Protocol):
+    """Where producers put events. ``submit`` never blocks on the network and never drops an event:
+    it goes to the in-memory buffer, or to the durable spool when the buffer is full or the log is
+    unreachable. ``submit_many`` waits until the events are acknowledged by the log or spooled."""
+
+    def submit(self, event: Event) -> None:
+        """Enqueue one event (non-blocking, never lost)."""
+        ...
+
+    async def submit_many(self, events: Sequence[Event]) -> None:
+        """Enqueue events and wait until each is acked by the log or durably spooled."""
+        ...
+
+
+class EventSource(Protocol):
+    """A producer of events run by the ingest service (a Telegram account worker, the demo)."""
+
+    name: str
+
+    async def run(self, sink: EventSink) -> None:
+        """Produce events into ``sink`` until cancelled; on cancel stop intake and return promptly."""
+        ...
+
+    async def handle(self, command: Command) -> CommandReply:
+        """Handle a command addressed to this source (crawl a chat, restart, status)."""
+        ...
