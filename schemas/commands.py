@@ -25,7 +25,15 @@ class ReportStatus(msgspec.Struct, frozen=True, kw_only=True, tag_field="command
     """Ask ingest for its live status (connected, spool depth, counters)."""
 
 
-Command = TriggerCrawl | RestartCrawler | ReportStatus
+class RetryDeadLetters(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="retry_dead_letters"):
+    """Ask the projector to re-apply dead letters (the given ids, or every unresolved one)."""
+
+    dead_letter_ids: tuple[int, ...] = ()
+    all_unresolved: bool = False
+    requested_by: str | None = None
+
+
+Command = TriggerCrawl | RestartCrawler | ReportStatus | RetryDeadLetters
 
 
 class CommandReply(msgspec.Struct, frozen=True, kw_only=True):

@@ -75,3 +75,8 @@ def chat_subjects(chat_id: int) -> list[str]:
 def command_subject(account: str | None, verb: str) -> str:
     """Subject of an ingest command (``verb`` e.g. ``crawl`` or ``restart``) for one account or all."""
     return f"{COMMAND_PREFIX}.ingest.{account or 'all'}.{verb}"
+
+
+def projector_command_subject(verb: str) -> str:
+    """Subject of a projector command (``verb`` e.g. ``retry`` or ``status``)."""
+    return f"{COMMAND_PREFIX}.projector.{verb}"
