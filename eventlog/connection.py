@@ -31,7 +31,8 @@ async def connect(
         log.warning("nats error: %s", type(e).__name__)
 
     async def on_disconnect() -> None:
-        log.info("nats disconnected; reconnecting")
+        if not client.is_closed:  # closing on purpose also reports a disconnect
+            log.info("nats disconnected; reconnecting")
 
     async def on_reconnect() -> None:
         log.info("nats reconnected")

@@ -1,0 +1,59 @@
+"""``aaltohub up``: the whole stack on one machine (see ``aaltohub.stack``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from aaltohub.datalock import DataDirLocked
+from aaltohub.logging_setup import configure_logging
+from aaltohub.services import SERVICES
+from aaltohub.settings import load_settings
+from aaltohub.stack import Stack, StackError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``up``."""
+    parser = subparsers.add_parser(
+        "up", help="start nats-server and Postgres (unless NATS_URL/DATABASE_URL are set), migrate, run the services"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stack until Ctrl-C/SIGTERM; a second signal kills the servers at once."""
+    settings = load_settings()
+    configure_logging(settings)
+    return asyncio.run(run_stack_until_signalled(Stack(settings, services=SERVICES, announce=_print)))
+
+
+async def run_stack_until_signalled(stack: Stack) -> int:
+    """Run ``stack`` with SIGINT/SIGTERM handlers: the first stops in phases, the second forcibly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        _print("aaltohub up: second signal, stopping the servers now")
+        stack.stop_servers()
+        os._exit(130)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        return await stack.run(stop)
+    except (DataDirLocked, StackError) as e:
+        _print(f"aaltohub up: {e}", err=True)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _print(text: str, *, err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)

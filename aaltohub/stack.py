@@ -1,0 +1,269 @@
+"""``aaltohub up``: start what is not configured externally, prepare it, run the services, stop in phases.
+
+Order of start: lock the data dir, reap children an earlier killed ``up`` left behind, start
+nats-server and Postgres (concurrently, each only if NATS_URL / DATABASE_URL is unset), apply the
+migrations, ensure the stream, write the stack file, run every service in one TaskGroup. Order of
+stop (on ``stop`` being set, or a service ending): cancel the services one at a time in ascending
+``stop_order``, each with a bounded wait, then stop nats-server and Postgres, remove the stack file.
+The servers are stopped in ``finally``, so a failed start or a crashed service leaves no child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+import msgspec
+import psutil
+
+from aaltohub.datalock import DataDirLock
+from aaltohub.embedded.nats_server import NatsServer
+from aaltohub.embedded.postgres import PostgresServer
+from aaltohub.embedded.process import ServerStartError
+from aaltohub.migrate import MigrationError, apply_migrations
+from aaltohub.runtime import StackInfo, remove_stack, write_stack
+from aaltohub.services import ServiceContext, ServiceSpec
+from aaltohub.settings import Settings
+from aaltohub.stream import stream_spec
+from eventlog import EventLog, EventLogError
+
+log = logging.getLogger(__name__)
+
+NATS_PORT: Final = 4222  # the NATS default client port (docs.nats.io, "Client connections")
+POSTGRES_PORT: Final = 54329  # not 5432, so a system Postgres and ours can coexist
+SERVICE_STOP_TIMEOUT_S: Final = 15.0
+MIGRATE_TIMEOUT_S: Final = 120.0
+
+
+class StackError(RuntimeError):
+    """The stack could not be started (a server, the migrations or the stream failed)."""
+
+
+class _Children(msgspec.Struct, kw_only=True):
+    nats_pid: int | None = None
+    postgres_pid: int | None = None
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password, for printing."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _children_file(data_dir: Path) -> Path:
+    return data_dir / "run" / "children.json"
+
+
+def reap_orphans(data_dir: Path) -> list[int]:
+    """Stop servers an earlier ``up`` of ``data_dir`` started and left behind (it was killed); returns pids."""
+    path = _children_file(data_dir)
+    try:
+        children = msgspec.json.decode(path.read_bytes(), type=_Children)
+    except (OSError, msgspec.DecodeError):
+        return []
+    reaped: list[int] = []
+    for pid, name in ((children.nats_pid, "nats-server"), (children.postgres_pid, "postgres")):
+        if pid is None:
+            continue
+        try:
+            proc = psutil.Process(pid)
+            if proc.name() != name:
+                continue  # the pid was reused by something else
+            # nats-server stops on SIGTERM; for postgres SIGINT is the "fast" shutdown (SIGTERM waits for clients)
+            proc.send_signal(signal.SIGTERM if name == "nats-server" else signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        except psutil.NoSuchProcess:
+            continue
+        log.warning("stopped %s (pid %d) left behind by an earlier `aaltohub up`", name, pid)
+        reaped.append(pid)
+    path.unlink(missing_ok=True)
+    return reaped
+
+
+class Stack:
+    """One ``aaltohub up`` run over a data dir; ``run`` returns the process exit code."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: Sequence[ServiceSpec],
+        announce: Callable[[str], None] = print,
+        nats_port: int = NATS_PORT,
+        postgres_port: int = POSTGRES_PORT,
+        service_stop_timeout_s: float = SERVICE_STOP_TIMEOUT_S,
+    ) -> None:
+        self.settings = settings
+        self.services = tuple(services)
+        self.announce = announce
+        self.data_dir = settings.data_path
+        self.service_stop_timeout_s = service_stop_timeout_s
+        self.nats: NatsServer | None = None
+        self.postgres: PostgresServer | None = None
+        if settings.nats_url is None:
+            self.nats = NatsServer(store_dir=self.data_dir / "nats" / "store", port=nats_port,
+                                   sync_interval=settings.nats_sync_interval)
+        if settings.database_url is None:
+            self.postgres = PostgresServer(data_dir=self.data_dir / "postgres" / "data", port=postgres_port)
+        self.stopped_services: list[str] = []  # in the order they were stopped
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Start, run the services until ``stop`` is set or one ends, stop everything; 0 if all went well."""
+        lock = DataDirLock(self.data_dir)
+        lock.acquire()
+        try:
+            await asyncio.to_thread(reap_orphans, self.data_dir)
+            started = time.monotonic()
+            context = await self._start()
+            if stop.is_set():
+                return 0
+            self._announce_ready(context, time.monotonic() - started)
+            return await self._run_services(context, stop)
+        finally:
+            self.stop_servers()
+            lock.release()
+
+    def stop_servers(self) -> None:
+        """Stop nats-server and Postgres (blocking, idempotent) and remove the stack file."""
+        remove_stack(self.data_dir)
+        for server in (self.nats, self.postgres):
+            if server is not None:
+                try:
+                    server.stop()
+                except OSError as e:
+                    log.error("could not stop %s: %s", type(server).__name__, e)
+        _children_file(self.data_dir).unlink(missing_ok=True)
+
+    async def _start(self) -> ServiceContext:
+        starts = []
+        if self.nats is not None:
+            starts.append(asyncio.to_thread(self.nats.start))
+        if self.postgres is not None:
+            starts.append(asyncio.to_thread(self.postgres.start))
+        results = await asyncio.gather(*starts, return_exceptions=True)
+        self._record_children()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for error in errors:
+            if not isinstance(error, ServerStartError | OSError):
+                raise error
+        if errors:
+            raise StackError("; ".join(str(e) for e in errors)) from errors[0]
+        nats_url = self.nats.url if self.nats is not None else self.settings.nats_url
+        database_url = (
+            self.postgres.url if self.postgres is not None
+            else self.settings.database_url.get_secret_value()  # type: ignore[union-attr]
+        )
+        assert nats_url is not None
+        try:
+            await asyncio.wait_for(asyncio.to_thread(apply_migrations, database_url), timeout=MIGRATE_TIMEOUT_S)
+        except (MigrationError, OSError, TimeoutError) as e:
+            raise StackError(f"migrations failed: {e}") from e
+        except Exception as e:  # psycopg errors on connect; translated here, at the boundary
+            raise StackError(f"migrations failed: {type(e).__name__}: {e}") from e
+        try:
+            event_log = await EventLog.connect(nats_url, spec=stream_spec(self.settings), name="aaltohub-up")
+            await event_log.close()
+        except EventLogError as e:
+            raise StackError(f"stream {self.settings.stream_name}: {e}") from e
+        self.settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
+        context = ServiceContext(
+            settings=self.settings, nats_url=nats_url, database_url=database_url,
+            duckdb_path=self.settings.duckdb_file, demo=not self.settings.has_telegram_credentials,
+        )
+        write_stack(self.data_dir, StackInfo(
+            pid=os.getpid(), nats_url=nats_url, database_url=database_url,
+            duckdb_path=str(self.settings.duckdb_file), api_url=self._api_url(),
+            nats_pid=self._pid(self.nats), postgres_pid=self._pid(self.postgres),
+        ))
+        return context
+
+    def _record_children(self) -> None:
+        children = _Children(nats_pid=self._pid(self.nats), postgres_pid=self._pid(self.postgres))
+        path = _children_file(self.data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(msgspec.json.encode(children))
+
+    @staticmethod
+    def _pid(server: NatsServer | PostgresServer | None) -> int | None:
+        return server.process.pid if server is not None and server.process is not None else None
+
+    def _api_url(self) -> str | None:
+        if any(s.name == "api" for s in self.services):
+            return f"http://{self.settings.api_host}:{self.settings.api_port}"
+        return None
+
+    def _announce_ready(self, context: ServiceContext, elapsed_s: float) -> None:
+        origin = {True: "embedded", False: "external"}
+        lines = [f"aaltohub up: data dir {self.data_dir}"]
+        lines.append(f"  nats      {redact_url(context.nats_url)} ({origin[self.nats is not None]}"
+                     + (f", sync_interval {self.nats.sync_interval})" if self.nats is not None else ")"))
+        lines.append(f"  postgres  {redact_url(context.database_url)} ({origin[self.postgres is not None]})")
+        lines.append(f"  duckdb    {context.duckdb_path}")
+        for spec in self.services:
+            where = spec.describe(context) if spec.describe is not None else "running"
+            lines.append(f"  {spec.name:<9} {where}")
+        if not self.services:
+            lines.append("  (no services wired yet)")
+        if context.demo and any(s.name == "ingest" for s in self.services):
+            lines.append("  no Telegram credentials (TELEGRAM_API_ID/TELEGRAM_API_HASH): ingest runs the demo source")
+        lines.append(f"ready in {elapsed_s:.1f}s; Ctrl-C to stop")
+        self.announce("\n".join(lines))
+
+    async def _run_services(self, context: ServiceContext, stop: asyncio.Event) -> int:
+        failures: list[str] = []
+        tasks: dict[str, asyncio.Task[None]] = {}
+        async with asyncio.TaskGroup() as group:
+            for spec in self.services:
+                tasks[spec.name] = group.create_task(
+                    self._supervise(spec, context, stop, failures), name=f"service:{spec.name}"
+                )
+            group.create_task(self._shutdown_when_stopped(stop, tasks, failures), name="shutdown")
+        return 1 if failures else 0
+
+    async def _supervise(
+        self, spec: ServiceSpec, context: ServiceContext, stop: asyncio.Event, failures: list[str]
+    ) -> None:
+        try:
+            await spec.run(context)
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+            return  # cancelled by the phased shutdown: the normal end
+        except Exception as e:  # a crashed service stops the stack in order; it never kills `up` abruptly
+            log.error("service %s crashed: %s: %s", spec.name, type(e).__name__, e, exc_info=e)
+            failures.append(spec.name)
+        else:
+            if not stop.is_set():
+                log.error("service %s ended on its own", spec.name)
+                failures.append(spec.name)
+        stop.set()
+
+    async def _shutdown_when_stopped(
+        self, stop: asyncio.Event, tasks: dict[str, asyncio.Task[None]], failures: list[str]
+    ) -> None:
+        await stop.wait()
+        self.announce("aaltohub up: stopping")
+        for spec in sorted(self.services, key=lambda s: s.stop_order):
+            task = tasks[spec.name]
+            if not task.done():
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=self.service_stop_timeout_s)
+                if not done:
+                    log.error("service %s did not stop within %.0fs", spec.name, self.service_stop_timeout_s)
+                    failures.append(spec.name)
+            self.stopped_services.append(spec.name)
+            log.info("service %s stopped", spec.name)
