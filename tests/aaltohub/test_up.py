@@ -1,0 +1,128 @@
+"""``aaltohub up`` as a real process: env and log from other processes, clean stop, data reuse, lock."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from aaltohub.runtime import stack_file
+from eventlog import EventLog
+from tests.aaltohub.upproc import UpProcess, run_cli
+from tests.helpers import posted
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data dir for the module: Postgres is initialised once and reused by each `up`."""
+    return tmp_path_factory.mktemp("up") / "var"
+
+
+@pytest.fixture(scope="module")
+async def shared_up(data_dir: Path) -> AsyncIterator[UpProcess]:
+    """One running `aaltohub up` shared by the tests that only look at it."""
+    process = UpProcess(data_dir)
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+async def up(data_dir: Path, shared_up: UpProcess) -> AsyncIterator[UpProcess]:
+    """A running `aaltohub up` of its own (for tests that stop it); the shared one is stopped first."""
+    shared_up.stop()
+    process = UpProcess(data_dir)
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+async def test_up_prints_where_each_server_listens(shared_up: UpProcess) -> None:
+    stack = await shared_up.wait_ready()
+    text = shared_up.text()
+    assert stack.nats_url in text
+    assert stack.database_url in text
+    assert "ready in" in text
+
+
+async def test_env_prints_shell_exports_of_the_running_stack(shared_up: UpProcess) -> None:
+    stack = await shared_up.wait_ready()
+    result = run_cli(shared_up.data_dir, "env")
+    assert result.returncode == 0, result.stderr
+    exports = dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1)
+        for line in result.stdout.splitlines() if line.startswith("export ")
+    )
+    assert exports["NATS_URL"] == stack.nats_url
+    assert exports["DATABASE_URL"] == stack.database_url
+    assert exports["AALTOHUB_DUCKDB_PATH"] == stack.duckdb_path
+
+
+async def test_log_info_reads_the_stream_from_another_process(shared_up: UpProcess) -> None:
+    stack = await shared_up.wait_ready()
+    async with await EventLog.connect(stack.nats_url, ensure=False) as log:
+        before = (await log.info()).messages
+        await log.append(posted(-1009999, before + 1))
+    result = run_cli(shared_up.data_dir, "log", "info")
+    assert result.returncode == 0, result.stderr
+    assert f"messages    {before + 1}" in result.stdout
+
+
+async def test_second_up_on_the_same_data_dir_is_refused(shared_up: UpProcess) -> None:
+    await shared_up.wait_ready()
+    result = run_cli(shared_up.data_dir, "up")
+    assert result.returncode == 1
+    assert "already running" in result.stderr
+
+
+async def test_sigint_stops_every_child_and_removes_the_stack_file(up: UpProcess) -> None:
+    stack = await up.wait_ready()
+    children = [pid for pid in (stack.nats_pid, stack.postgres_pid) if pid is not None]
+    assert len(children) == 2
+    assert up.interrupt() == 0
+    assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not stack_file(up.data_dir).exists()
+
+
+async def test_second_up_reuses_the_data(data_dir: Path, shared_up: UpProcess) -> None:
+    shared_up.stop()
+    first = UpProcess(data_dir)
+    first.start()
+    try:
+        stack = await first.wait_ready()
+        event = posted(-1004242, 4242, text="kept across restarts")
+        async with await EventLog.connect(stack.nats_url, ensure=False) as log:
+            seq = (await log.append(event)).seq
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS reuse_marker (note text)")
+            conn.execute("INSERT INTO reuse_marker VALUES ('first run')")
+    finally:
+        first.stop()
+    second = UpProcess(data_dir)
+    second.start()
+    try:
+        stack = await second.wait_ready()
+        async with await EventLog.connect(stack.nats_url, ensure=False) as log:
+            record = await log.get(seq)
+        with psycopg.connect(stack.database_url) as conn:
+            notes = conn.execute("SELECT note FROM reuse_marker").fetchall()
+        assert getattr(record, "event", None) == event
+        assert ("first run",) in notes
+    finally:
+        second.stop()
+
+
+def test_env_without_a_running_stack_fails_clearly(tmp_path: Path) -> None:
+    result = run_cli(tmp_path / "var", "env")
+    assert result.returncode == 1
+    assert "no running `aaltohub up`" in result.stderr
