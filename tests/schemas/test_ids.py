@@ -1,0 +1,69 @@
+"""Deterministic event ids: one id per Telegram fact, different facts never collide."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas import ids
+from schemas.events import MessageSnapshot
+
+WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+CHANNEL = -1001234567890
+BASIC_GROUP = -4567
+
+
+def _snapshot(text: str, edit_s: int = 0) -> MessageSnapshot:
+    return MessageSnapshot(message_id=5, date=WHEN, edit_date=datetime.fromtimestamp(1_800_000_000 + edit_s, UTC),
+                           text=text)
+
+
+def test_same_post_seen_live_and_in_an_import_has_one_id() -> None:
+    assert ids.posted_id(CHANNEL, 10) == ids.posted_id(CHANNEL, 10)
+
+
+def test_same_edit_observed_twice_has_one_id() -> None:
+    assert ids.edited_id(CHANNEL, _snapshot("new")) == ids.edited_id(CHANNEL, _snapshot("new"))
+
+
+def test_edits_with_different_content_or_time_differ() -> None:
+    assert len({ids.edited_id(CHANNEL, _snapshot("a")), ids.edited_id(CHANNEL, _snapshot("b")),
+                ids.edited_id(CHANNEL, _snapshot("a", edit_s=1))}) == 3
+
+
+def test_basic_group_delete_has_one_id_with_or_without_chat_id() -> None:
+    live = ids.deleted_id(account="main", chat_id=None, message_id=77)
+    gapfill = ids.deleted_id(account="main", chat_id=BASIC_GROUP, message_id=77)
+    assert live == gapfill
+
+
+def test_channel_deletes_are_scoped_by_channel() -> None:
+    assert ids.deleted_id(account="main", chat_id=CHANNEL, message_id=7) != ids.deleted_id(
+        account="main", chat_id=CHANNEL - 1, message_id=7)
+    assert ids.deleted_id(account="a", chat_id=CHANNEL, message_id=7) == ids.deleted_id(
+        account="b", chat_id=CHANNEL, message_id=7)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**62), 2**62), st.integers(1, 2**31)), min_size=2, max_size=50, unique=True))
+def test_distinct_posts_never_share_an_id(pairs: list[tuple[int, int]]) -> None:
+    assert len({ids.posted_id(chat, message) for chat, message in pairs}) == len(pairs)
+
+
+def test_different_facts_with_the_same_parts_never_collide() -> None:
+    facts = {
+        ids.posted_id(CHANNEL, 5),
+        ids.deleted_id(account="main", chat_id=CHANNEL, message_id=5),
+        ids.reactions_id(CHANNEL, 5, ()),
+        ids.media_stored_id(CHANNEL, 5, ""),
+        ids.discovered_id("main", CHANNEL),
+        ids.left_id("main", CHANNEL),
+        ids.backfill_completed_id("main", CHANNEL, WHEN),
+    }
+    assert len(facts) == 7
+
+
+def test_occurrences_are_unique_per_call() -> None:
+    assert ids.occurrence_id("ingest.started") != ids.occurrence_id("ingest.started")
