@@ -28,13 +28,11 @@ from schemas.subjects import subject_for
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER: Final = "Nats-Msg-Id"  # JetStream dedup header (nats.docs jetstream/headers.md)
-EXPECTED_STREAM_HEADER: Final = "Nats-Expected-Stream"
 # JetStream API errors that no retry can fix (nats-server errors.json).
 _PERMANENT_ERR_CODES: Final = frozenset(
     {
         10054,  # JSStreamMessageExceedsMaximumErr
         10077,  # JSStreamStoreFailedF (incl. maximum bytes/messages exceeded with discard=new)
-        10060,  # JSStreamNotMatchErr (expected stream mismatch)
     }
 )
 
@@ -61,8 +59,43 @@ class _Outcome(msgspec.Struct):
     rejected: str | None = None
 
 
+class _Window:
+    """Acks of one pipelined pass: filled by the inbox callback, awaited by the sender."""
+
+    __slots__ = ("acks", "outstanding", "progress", "wake_at")
+
+    def __init__(self, size: int) -> None:
+        self.acks: list[Msg | None] = [None] * size
+        self.outstanding = 0
+        self.progress = asyncio.Event()
+        self.wake_at = 0  # wake the sender when this few acks are still outstanding
+
+    def acked(self, index: int, msg: Msg) -> None:
+        if self.acks[index] is None:
+            self.acks[index] = msg
+            self.outstanding -= 1
+            if self.outstanding <= self.wake_at:
+                self.progress.set()
+
+    async def wait(self, *, until_outstanding: int, timeout_s: float) -> bool:
+        """Wait until at most ``until_outstanding`` acks are missing; False if ``timeout_s`` passed first."""
+        if self.outstanding <= until_outstanding:
+            return True
+        self.wake_at = until_outstanding
+        self.progress.clear()
+        try:
+            await asyncio.wait_for(self.progress.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return False  # the caller retries what stayed unacknowledged
+        return True
+
+
 class Appender:
-    """Appends events to the stream; safe for concurrent use from one event loop."""
+    """Appends events to the stream; safe for concurrent use from one event loop.
+
+    Per message the cost is one core publish (one header) and one dict entry; acks are routed by
+    reply token to a slot of the current window, with no Future per message (research/measured-limits.md §2).
+    """
 
     def __init__(
         self,
@@ -81,7 +114,8 @@ class Appender:
         self._ack_timeout_s = ack_timeout_s
         self._deadline_s = deadline_s
         self._inbox = client.new_inbox()
-        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._reply_prefix = f"{self._inbox}."
+        self._pending: dict[str, tuple[_Window, int]] = {}
         self._tokens = itertools.count()
         self._subscribed = False
         self._lock = asyncio.Lock()
@@ -95,10 +129,9 @@ class Appender:
                 self._subscribed = True
 
     async def _on_ack(self, msg: Msg) -> None:
-        token = msg.subject[len(self._inbox) + 1 :]
-        future = self._pending.pop(token, None)
-        if future is not None and not future.done():
-            future.set_result(msg)
+        entry = self._pending.pop(msg.subject[len(self._reply_prefix) :], None)
+        if entry is not None:
+            entry[0].acked(entry[1], msg)
 
     async def append(self, event: Event) -> AppendResult:
         """Append one event; returns its seq (or the original seq if it was a duplicate)."""
@@ -114,7 +147,8 @@ class Appender:
         if not events:
             return []
         await self._ensure_subscribed()
-        payloads = [(subject_for(e), self._codec.encode(e), e.event_id) for e in events]
+        encode = self._codec.encode
+        payloads = [(subject_for(e), encode(e), e.event_id) for e in events]
         results: list[AppendResult | None] = [None] * len(events)
         todo = list(range(len(events)))
         loop = asyncio.get_running_loop()
@@ -145,53 +179,65 @@ class Appender:
         return [r for r in results if r is not None]
 
     async def _send_window_pipelined(self, payloads: list[tuple[str, bytes, str]]) -> list[_Outcome]:
+        window = _Window(len(payloads))
+        tokens: list[str | None] = [None] * len(payloads)
+        failed: dict[int, _Outcome] = {}
+        pending = self._pending
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Msg] | None] = []
-        tokens: list[str] = []
-        outcomes: list[_Outcome] = [_Outcome() for _ in payloads]
-        in_flight: list[asyncio.Future[Msg]] = []
+        try:
+            async with asyncio.timeout_at(loop.time() + self._deadline_s):  # bounds even a stuck publish
+                await self._publish_all(payloads, window, tokens, failed)
+                await window.wait(until_outstanding=0, timeout_s=self._ack_timeout_s)
+        except TimeoutError:
+            log.warning("append: a pass of %d events did not finish within %.0fs", len(payloads), self._deadline_s)
+        finally:
+            for token in tokens:
+                if token is not None:
+                    pending.pop(token, None)  # late acks of this pass are ignored; retries use new tokens
+        outcomes: list[_Outcome] = []
+        no_ack = _Outcome(retry_reason=f"no ack within {self._ack_timeout_s}s")
+        for index, msg in enumerate(window.acks):
+            if index in failed:
+                outcomes.append(failed[index])
+            elif msg is None:
+                outcomes.append(no_ack)
+            else:
+                outcomes.append(self._check_ack(msg))
+        return outcomes
+
+    async def _publish_all(
+        self,
+        payloads: list[tuple[str, bytes, str]],
+        window: _Window,
+        tokens: list[str | None],
+        failed: dict[int, _Outcome],
+    ) -> None:
+        """Publish the pass; stops early (the rest is retried) when acks stall for ``ack_timeout_s``."""
+        publish = self._client.publish
+        pending = self._pending
+        prefix = self._reply_prefix
+        half = self._window // 2
         for index, (subject, data, event_id) in enumerate(payloads):
             token = str(next(self._tokens))
-            future: asyncio.Future[Msg] = loop.create_future()
-            self._pending[token] = future
-            tokens.append(token)
+            pending[token] = (window, index)
+            tokens[index] = token
             try:
-                await self._client.publish(
-                    subject,
-                    data,
-                    reply=f"{self._inbox}.{token}",
-                    headers={MSG_ID_HEADER: event_id, EXPECTED_STREAM_HEADER: self._stream},
-                )
+                await publish(subject, data, reply=prefix + token, headers={MSG_ID_HEADER: event_id})
             except nats.errors.MaxPayloadError:
-                self._pending.pop(token, None)
-                futures.append(None)
-                outcomes[index] = _Outcome(rejected=f"payload of {len(data)} bytes exceeds the server maximum")
+                del pending[token]
+                failed[index] = _Outcome(rejected=f"payload of {len(data)} bytes exceeds the server maximum")
                 continue
             except (nats.errors.Error, OSError) as e:
-                self._pending.pop(token, None)
-                futures.append(None)
-                outcomes[index] = _Outcome(retry_reason=f"publish failed: {type(e).__name__}")
+                del pending[token]
+                failed[index] = _Outcome(retry_reason=f"publish failed: {type(e).__name__}")
                 continue
-            futures.append(future)
-            in_flight.append(future)
-            if len(in_flight) >= self._window:
-                # Back-pressure: wait for the oldest half of the window before sending more.
-                half = in_flight[: self._window // 2]
-                in_flight = in_flight[self._window // 2 :]
-                await asyncio.wait(half, timeout=self._ack_timeout_s)
-        live = [f for f in futures if f is not None and not f.done()]
-        if live:
-            await asyncio.wait(live, timeout=self._ack_timeout_s)
-        for index, future in enumerate(futures):
-            if future is None:
-                continue
-            if not future.done():
-                future.cancel()
-                self._pending.pop(tokens[index], None)
-                outcomes[index] = _Outcome(retry_reason=f"no ack within {self._ack_timeout_s}s")
-                continue
-            outcomes[index] = self._check_ack(future.result())
-        return outcomes
+            window.outstanding += 1
+            # Back-pressure: let the oldest half of the window be acknowledged before sending more;
+            # if acks stall (server gone), stop piling into the reconnect buffer.
+            if window.outstanding >= self._window and not await window.wait(
+                until_outstanding=half, timeout_s=self._ack_timeout_s
+            ):
+                return
 
     def _check_ack(self, msg: Msg) -> _Outcome:
         headers = msg.headers or {}
@@ -210,6 +256,9 @@ class Appender:
             return _Outcome(retry_reason=description)
         if ack.seq is None:
             return _Outcome(retry_reason="PubAck without seq")
+        if ack.stream != self._stream:
+            # The subject is bound to another stream: a configuration error no retry fixes.
+            return _Outcome(rejected=f"stored in stream {ack.stream!r}, expected {self._stream!r}")
         return _Outcome(result=AppendResult(seq=ack.seq, duplicate=ack.duplicate))
 
 
