@@ -78,15 +78,19 @@ class _Window:
                 self.progress.set()
 
     async def wait(self, *, until_outstanding: int, timeout_s: float) -> bool:
-        """Wait until at most ``until_outstanding`` acks are missing; False if ``timeout_s`` passed first."""
-        if self.outstanding <= until_outstanding:
-            return True
-        self.wake_at = until_outstanding
-        self.progress.clear()
-        try:
-            await asyncio.wait_for(self.progress.wait(), timeout=timeout_s)
-        except TimeoutError:
-            return False  # the caller retries what stayed unacknowledged
+        """Wait until at most ``until_outstanding`` acks are missing; False once ``timeout_s`` passes with no ack.
+
+        A slow server (``sync_interval: always``) keeps acking and is waited for; a gone one stalls.
+        """
+        while self.outstanding > until_outstanding:
+            self.wake_at = until_outstanding
+            self.progress.clear()
+            before = self.outstanding
+            try:
+                await asyncio.wait_for(self.progress.wait(), timeout=timeout_s)
+            except TimeoutError:
+                if self.outstanding >= before:
+                    return False  # no ack at all for timeout_s: the caller retries what is unacknowledged
         return True
 
 
