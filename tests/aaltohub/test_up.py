@@ -16,6 +16,13 @@ from tests.aaltohub.upproc import UpProcess, run_cli
 from tests.helpers import posted
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data dir for the module: Postgres is initialised once and reused by each `up`."""
@@ -90,7 +97,7 @@ async def test_sigint_stops_every_child_and_removes_the_stack_file(up: UpProcess
     children = [pid for pid in (stack.nats_pid, stack.postgres_pid) if pid is not None]
     assert len(children) == 2
     assert up.interrupt() == 0
-    assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not [pid for pid in children if _alive(pid)]
     assert not stack_file(up.data_dir).exists()
 
 
@@ -120,6 +127,28 @@ async def test_second_up_reuses_the_data(data_dir: Path, shared_up: UpProcess) -
         assert ("first run",) in notes
     finally:
         second.stop()
+
+
+async def test_up_after_a_killed_up_stops_the_servers_it_left_behind(data_dir: Path, shared_up: UpProcess) -> None:
+    shared_up.stop()
+    first = UpProcess(data_dir)
+    first.start()
+    try:
+        stack = await first.wait_ready()
+        assert first.proc is not None
+        first.proc.kill()
+        first.proc.wait(timeout=10)
+        orphans = [pid for pid in (stack.nats_pid, stack.postgres_pid) if pid is not None]
+        assert len(orphans) == 2 and all(_alive(pid) for pid in orphans)
+        second = UpProcess(data_dir)
+        second.start()
+        try:
+            await second.wait_ready()
+            assert not [pid for pid in orphans if _alive(pid)]
+        finally:
+            second.stop()
+    finally:
+        first.stop()
 
 
 def test_env_without_a_running_stack_fails_clearly(tmp_path: Path) -> None:
