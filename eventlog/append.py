@@ -2,8 +2,9 @@
 
 nats-py's ``publish_async`` costs a Future, a semaphore and a token per message and its futures
 can hang on server errors (research/eventlog.md §1.4, §4). We publish with core ``publish`` and a
-reply subject under one inbox, route PubAcks to futures by token, bound every wait, and retry the
-unacknowledged events with the *same* id: a lost ack never becomes a lost or doubled event.
+reply subject under one inbox, route PubAcks by token to slots of the current pass (no Future per
+message), bound every wait, stop a pass when acks stall (server gone), and retry the unacknowledged
+events with the *same* id: a lost ack never becomes a lost or doubled event.
 """
 
 from __future__ import annotations
