@@ -81,3 +81,19 @@ async def test_log_without_a_server_fails_clearly(
     monkeypatch.delenv("NATS_URL", raising=False)
     assert await _cli("log", "info") == 1
     assert "no running `aaltohub up`" in capsys.readouterr().err
+
+
+async def test_tail_follow_prints_events_appended_later(
+    filled_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tail = asyncio.create_task(_cli("log", "tail", "--from", "7", "--follow", "--limit", "2"))
+    await filled_log.append_many([posted(CHAT_A, 7), posted(CHAT_A, 8)])
+    assert await asyncio.wait_for(tail, timeout=30) == 0
+    assert [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()] == [7, 8]
+
+
+async def test_tail_json_shows_bad_records_as_json(filled_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+    await filled_log.nats_client.jetstream().publish(f"tg.msg.{CHAT_B}", b"[1]", timeout=5)
+    assert await _cli("log", "tail", "--from", "7", "--json") == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["seq"] == 7 and line["data"] == "[1]" and "MalformedEventError" in line["error"]
