@@ -21,6 +21,7 @@ from typing import Final
 
 import msgspec
 import psutil
+import psycopg
 
 from aaltohub.datalock import DataDirLock
 from aaltohub.embedded.nats_server import NatsServer
@@ -172,7 +173,7 @@ class Stack:
             await asyncio.wait_for(asyncio.to_thread(apply_migrations, database_url), timeout=MIGRATE_TIMEOUT_S)
         except (MigrationError, OSError, TimeoutError) as e:
             raise StackError(f"migrations failed: {e}") from e
-        except Exception as e:  # psycopg errors on connect; translated here, at the boundary
+        except psycopg.Error as e:  # e.g. the server refused the connection
             raise StackError(f"migrations failed: {type(e).__name__}: {e}") from e
         try:
             event_log = await EventLog.connect(nats_url, spec=stream_spec(self.settings), name="aaltohub-up")

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from aaltohub.datalock import DataDirLocked
-from aaltohub.logging_setup import configure_logging
+from aaltohub.logging_setup import configure_logging, scrub, secret_values
 from aaltohub.services import SERVICES
 from aaltohub.settings import load_settings
 from aaltohub.stack import Stack, StackError
@@ -48,7 +48,7 @@ async def run_stack_until_signalled(stack: Stack) -> int:
     try:
         return await stack.run(stop)
     except (DataDirLocked, StackError) as e:
-        _print(f"aaltohub up: {e}", err=True)
+        _print(f"aaltohub up: {scrub(str(e), secret_values(stack.settings))}", err=True)
         return 1
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
