@@ -32,7 +32,8 @@ def apply_migrations(database_url: str) -> list[str]:
                 " version text PRIMARY KEY, checksum text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = dict(conn.execute("SELECT version, checksum FROM public.schema_migrations").fetchall())
+            rows = conn.execute("SELECT version, checksum FROM public.schema_migrations").fetchall()
+            done: dict[str, str] = dict(rows)
             for path in migration_files():
                 sql = path.read_text()
                 checksum = hashlib.sha256(sql.encode()).hexdigest()
@@ -42,7 +43,7 @@ def apply_migrations(database_url: str) -> list[str]:
                     continue
                 try:
                     with conn.transaction():
-                        conn.execute(sql)  # type: ignore[arg-type]
+                        conn.execute(sql)
                         conn.execute(
                             "INSERT INTO public.schema_migrations (version, checksum) VALUES (%s, %s)",
                             (path.name, checksum),
