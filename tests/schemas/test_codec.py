@@ -23,6 +23,7 @@ CODEC = Codec()
 @given(data=st.data())
 def test_every_kind_round_trips(event_type: type[Event], data: st.DataObject) -> None:
     event = data.draw(struct_strategy(event_type))
+    assert isinstance(event, event_type)
     decoded = CODEC.decode(CODEC.encode(event))
     assert decoded == event
     assert type(decoded) is event_type
