@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -99,6 +100,18 @@ async def test_sigint_stops_every_child_and_removes_the_stack_file(up: UpProcess
     assert up.interrupt() == 0
     assert not [pid for pid in children if _alive(pid)]
     assert not stack_file(up.data_dir).exists()
+
+
+async def test_sigterm_stops_every_child_too(data_dir: Path, shared_up: UpProcess) -> None:
+    shared_up.stop()
+    process = UpProcess(data_dir)
+    process.start()
+    try:
+        stack = await process.wait_ready()
+        assert process.interrupt(sig=signal.SIGTERM) == 0
+        assert not [pid for pid in (stack.nats_pid, stack.postgres_pid) if pid is not None and _alive(pid)]
+    finally:
+        process.stop()
 
 
 async def test_second_up_reuses_the_data(data_dir: Path, shared_up: UpProcess) -> None:

@@ -67,10 +67,10 @@ class UpProcess:
         """Everything the process printed so far."""
         return self.output.read_text(errors="replace") if self.output.exists() else ""
 
-    def interrupt(self, timeout_s: float = 45.0) -> int:
-        """SIGINT (Ctrl-C) and wait for the exit code."""
+    def interrupt(self, timeout_s: float = 45.0, *, sig: int = signal.SIGINT) -> int:
+        """SIGINT (Ctrl-C) or ``sig`` and wait for the exit code."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(sig)
         return self.proc.wait(timeout=timeout_s)
 
     def stop(self) -> None:
