@@ -48,6 +48,7 @@ async def test_services_stop_one_at_a_time_in_ascending_stop_order(
         task.cancel()
     assert stopped == ["api", "ingest", "projector"]
     assert any(f"api on {nats_server.url}" in line for line in lines)
+    assert stack.nats is None and stack.postgres is None  # configured externally: nothing embedded started
 
 
 async def test_crashed_service_stops_the_stack_and_every_server(tmp_path: Path) -> None:
