@@ -101,7 +101,8 @@ class ProjectionRunner:
 
     async def _consume(self, *, to_seq: int | None) -> None:
         async for batch in self._log.read_raw(
-            self.seq + 1, to_seq=to_seq, batch_size=self._batch_size, max_wait_s=self._max_wait_s,
+            self.seq + 1, to_seq=to_seq, subjects=self.projection.subjects, batch_size=self._batch_size,
+            max_wait_s=self._max_wait_s,
             follow=to_seq is None,
         ):
             if not batch:
