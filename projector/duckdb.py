@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -33,6 +34,40 @@ from schemas.duckdb.tables import DDL, DELETE_DIRTY, DIRTY_KEYS, INSERT_FOLDED
 log = logging.getLogger(__name__)
 
 _ALL: Final = 2**62
+T = TypeVar("T")
+
+
+async def _finish_in_thread(fn: Callable[[], T]) -> T:
+    """Run blocking DuckDB work in a thread; if cancelled meanwhile, let it finish before re-raising
+    (the connection must not be used or closed while a call is still running on it)."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+def lock_file(path: Path) -> Path:
+    """The lock a live writer holds while it has ``path`` open (flock: exclusive even within a process)."""
+    return path.with_name(path.name + ".lock")
+
+
+def try_lock(path: Path) -> int | None:
+    """Take the writer lock of ``path``; returns the fd holding it, or None if another writer has it."""
+    fd = os.open(lock_file(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def unlock(fd: int) -> None:
+    """Release a lock taken by ``try_lock``."""
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 def next_file(path: Path) -> Path:
@@ -66,6 +101,7 @@ class DuckDBProjection:
         self._snapshot_seq = -1
         self._lock = asyncio.Lock()
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._lock_fd: int | None = None
 
     @property
     def seq(self) -> int:
@@ -76,13 +112,17 @@ class DuckDBProjection:
         """Open (or create) the file, swap in a finished rebuild if one waits; returns the checkpoint."""
         await self.close()
         async with self._lock:
-            await asyncio.to_thread(self._open)
+            await _finish_in_thread(self._open)
         if self._snapshot_interval_s is not None:
             self._snapshot_task = asyncio.create_task(self._snapshot_loop())
         return self._seq
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._lock_fd is None:
+            self._lock_fd = try_lock(self.path)
+            if self._lock_fd is None:
+                raise ProjectionUnavailable(f"duckdb: another writer holds {self.path}")
         pending = next_file(self.path)
         if pending.exists():
             log.info("%s: swapping in the rebuilt file %s", self.name, pending)
@@ -110,7 +150,10 @@ class DuckDBProjection:
         async with self._lock:
             con, self._con = self._con, None
             if con is not None:
-                await asyncio.to_thread(con.close)
+                await _finish_in_thread(con.close)
+            if self._lock_fd is not None:
+                unlock(self._lock_fd)
+                self._lock_fd = None
 
     async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False) -> None:
         """Append the batch's events (and fold messages when due) with the checkpoint, in one transaction."""
@@ -128,8 +171,9 @@ class DuckDBProjection:
         for b in bad:
             log.warning("dead letter %s seq %d: %s", self.name, b.seq, b.error)
         fold = caught_up or time.monotonic() - self._last_fold >= self._fold_interval_s
+        last = batch[-1].seq
         async with self._lock:
-            await asyncio.to_thread(self._write, table, batch[-1].seq, fold)
+            await _finish_in_thread(lambda: self._write(table, last, fold))
 
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -193,16 +237,27 @@ class DuckDBProjection:
 
         async with self._lock:
             try:
-                await asyncio.to_thread(run)
+                await _finish_in_thread(run)
             except duckdb.Error as e:
                 return f"{type(e).__name__}: {e}"
         self._snapshot_seq = -1
         return None
 
+    async def finish(self) -> None:
+        """Fold what is pending and CHECKPOINT, so the file is complete on its own (no WAL)."""
+
+        def run() -> None:
+            if self._messages_seq < self._seq:
+                self._write(None, self._seq, True)
+            self._require().execute("CHECKPOINT")
+
+        async with self._lock:
+            await _finish_in_thread(run)
+
     async def publish_now(self) -> Path | None:
         """Fold what is pending, CHECKPOINT and publish a snapshot (no write runs meanwhile)."""
         async with self._lock:
-            return await asyncio.to_thread(self._publish)
+            return await _finish_in_thread(self._publish)
 
     def _publish(self) -> Path | None:
         con = self._require()
