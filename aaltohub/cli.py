@@ -12,6 +12,9 @@ from typing import Final
 # and receives the parsed args, returning the process exit code.
 COMMAND_MODULES: Final = (
     "aaltohub.commands.migrate",
+    "aaltohub.commands.project",
+    "aaltohub.commands.replay",
+    "aaltohub.commands.analytics",
 )
 
 

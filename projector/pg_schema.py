@@ -94,7 +94,8 @@ async def swap_into_public(
     """In one transaction: move the live tables to ``retired``, move ``schema``'s tables into public and
     set the live checkpoint to the rebuilt one's; returns that seq. Readers see old or new, never half."""
     async with conn.transaction():
-        await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(lock_timeout_s * 1000)}ms")))
+        timeout = sql.Literal(f"{int(lock_timeout_s * 1000)}ms")
+        await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(timeout))
         # Lock the live checkpoint first: a live projector waits here instead of writing mid-swap.
         await conn.execute("SELECT seq FROM public.projection_checkpoints WHERE name = %s FOR UPDATE",
                            (checkpoint_name,))

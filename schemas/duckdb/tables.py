@@ -53,7 +53,8 @@ WHERE seq > $from_seq AND seq <= $to_seq AND chat_id IS NOT NULL AND message_id 
 UNION
 SELECT DISTINCT m.chat_id, m.message_id FROM events d JOIN events m
   ON m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND}
-WHERE d.seq > $from_seq AND d.seq <= $to_seq AND d.kind = 'message.deleted' AND d.chat_id IS NULL AND m.kind IN {_SNAPSHOT_KINDS}
+WHERE d.seq > $from_seq AND d.seq <= $to_seq AND d.kind = 'message.deleted' AND d.chat_id IS NULL
+  AND m.kind IN {_SNAPSHOT_KINDS}
 """
 
 DELETE_DIRTY: Final = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -90,7 +90,7 @@ async def test_reader_sees_a_consistent_snapshot_while_the_writer_goes_on(
         await wait_until(lambda: current_snapshot(path) is not None and "100" in current_snapshot(path).name,
                          timeout=20)
         # A separate process holds the snapshot open and counts while the writer keeps appending.
-        reader = subprocess.Popen(
+        reader = subprocess.Popen(  # noqa: ASYNC220 - the reader must be another process
             [sys.executable, "-c",
              "import duckdb,sys,time; c=duckdb.connect(sys.argv[1], read_only=True);"
              "a=c.execute('select count(*), max(seq) from events').fetchone();"

@@ -18,8 +18,8 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 def edited(chat_id: int, message_id: int, text: str, *, minutes: int = 5, account: str = "main") -> MessageEdited:
     snap = MessageSnapshot(message_id=message_id, date=T0, edit_date=T0 + timedelta(minutes=minutes), text=text)
-    return MessageEdited(event_id=ids.edited_id(chat_id, snap), account=account, observed_at=T0 + timedelta(minutes=minutes),
-                         source="live", chat_id=chat_id, message=snap)
+    return MessageEdited(event_id=ids.edited_id(chat_id, snap), account=account,
+                         observed_at=T0 + timedelta(minutes=minutes), source="live", chat_id=chat_id, message=snap)
 
 
 def deleted(chat_id: int | None, message_id: int, *, account: str = "main") -> MessageDeleted:
