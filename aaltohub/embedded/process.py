@@ -23,8 +23,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True if nothing listens on ``host:port``."""
+    """True if nothing listens on ``host:port`` (closed connections in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # servers bind with it too
         try:
             sock.bind((host, port))
         except OSError:
