@@ -8,6 +8,7 @@ after the bulk load (cheaper than maintaining them row by row, the GIN full-text
 
 from __future__ import annotations
 
+import asyncio
 import re
 from importlib import resources
 from pathlib import Path
@@ -51,8 +52,12 @@ def _target(statement: str) -> str | None:
     return None if m is None else m.group(1)
 
 
+_SEARCH_LINE: Final = re.compile(r"^\s*search\s+tsvector\s+GENERATED.*?,\s*$", re.M)
+
+
 def table_ddl(schema: str) -> tuple[list[str], list[str]]:
-    """(tables + columns, secondary indexes) for the swap tables and a checkpoint table in ``schema``."""
+    """(tables + columns + projector lookup indexes, reader-only indexes) for the swap tables and a
+    checkpoint table in ``schema``."""
     if not _SCHEMA_NAME.match(schema):
         raise RebuildError(f"bad schema name {schema!r}")
     tables: list[str] = []
@@ -67,24 +72,68 @@ def table_ddl(schema: str) -> tuple[list[str], list[str]]:
     return tables, indexes
 
 
+def _messages_ddl(schema: str) -> tuple[list[str], list[str]]:
+    """(CREATE TABLE + ALTER TABLE, CREATE INDEX) statements of ``messages`` in ``schema``."""
+    tables, indexes = table_ddl(schema)
+    own = [t for t in tables if f" {schema}.messages " in t or f" {schema}.messages\n" in t]
+    return ([t for t in own if not t.startswith("CREATE INDEX")],
+            [t for t in own + indexes if t.startswith("CREATE INDEX") and f"{schema}.messages " in t])
+
+
 async def create_schema(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> None:
-    """Drop and create ``schema`` with empty projection tables (no secondary indexes yet)."""
+    """Drop and create ``schema`` with empty projection tables for a bulk load.
+
+    ``messages`` is created without its generated full-text column: computing ``to_tsvector`` row by
+    row (and again on every update) is most of the merge cost, so ``finish_schema`` computes it
+    once per final row, in parallel."""
     tables, _ = table_ddl(schema)
     async with conn.transaction():
         await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         for statement in tables:
-            await conn.execute(statement.encode())
+            await conn.execute(_SEARCH_LINE.sub("", statement).encode())
 
 
-async def create_indexes(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> None:
-    """Build the secondary indexes of a loaded rebuild schema."""
-    _, indexes = table_ddl(schema)
-    async with conn.transaction():
-        for statement in indexes:
-            await conn.execute(statement.encode())
+async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) -> None:
+    """Rebuild ``messages`` in its real shape (generated column included) from the loaded rows, and build
+    every reader index, using ``parallel`` connections so both cores work."""
+    ident = sql.Identifier(schema)
+    creates, indexes = _messages_ddl(schema)
+    _, other_indexes = table_ddl(schema)
+    other_indexes = [i for i in other_indexes if i not in indexes]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        async with conn.transaction():
+            await conn.execute(sql.SQL("ALTER TABLE {}.messages RENAME TO messages_load").format(ident))
+            rows = await (await conn.execute(
+                "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
+                (f"{schema}.messages_load",))).fetchall()
+            for (index_name,) in rows:  # free the names for the new table's indexes
+                await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.SQL(str(index_name)), sql.Identifier(f"load_{str(index_name).split('.')[-1]}")))
+            for statement in creates:
+                await conn.execute(statement.encode())
+            cols = await (await conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (f"{schema}.messages",))).fetchall()
+        names = sql.SQL(", ").join(sql.Identifier(str(c[0])) for c in cols)
+
+        async def copy_part(part: int) -> None:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
+                await c.execute(sql.SQL(
+                    "INSERT INTO {}.messages ({}) SELECT {} FROM {}.messages_load WHERE abs(message_id) % {} = {}"
+                ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part)))
+
+        async def build(statements: list[str]) -> None:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
+                for statement in statements:
+                    await c.execute(statement.encode())
+
+        await asyncio.gather(*(copy_part(k) for k in range(parallel)))
+        await conn.execute(sql.SQL("DROP TABLE {}.messages_load").format(ident))
+        everything = indexes + other_indexes
+        await asyncio.gather(*(build(everything[k::parallel]) for k in range(parallel)))
         for table in SWAP_TABLES:
-            await conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+            await conn.execute(sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(table)))
 
 
 async def swap_into_public(

@@ -17,7 +17,7 @@ from psycopg import sql
 from eventlog import EventLog
 from projector.duckdb import DuckDBProjection, next_file, try_lock, unlock
 from projector.errors import ProjectionUnavailable, RebuildError
-from projector.pg_schema import create_indexes, create_schema, swap_into_public
+from projector.pg_schema import create_schema, finish_schema, swap_into_public
 from projector.postgres import PostgresProjection
 from projector.records import Projection
 from projector.runner import ProjectionRunner
@@ -73,7 +73,7 @@ async def rebuild_postgres(
             replay_s = time.perf_counter() - started
             if on_progress:
                 on_progress(f"replayed to seq {seq} in {replay_s:.1f}s; building indexes")
-            await create_indexes(conn, schema)
+            await finish_schema(database_url, schema)
             seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
         finally:
             await projection.close()
