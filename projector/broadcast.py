@@ -118,11 +118,15 @@ class BroadcastProjection:
         if conn is not None and not conn.closed:
             await conn.close()
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False) -> None:
+    def prepare(self, batch: Sequence[RawRecord]) -> object:
+        """Decode the batch."""
+        return decode_batch(self._codec, batch)
+
+    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None) -> None:
         """Broadcast the batch's message events, then advance the checkpoint."""
         if not batch:
             return
-        good, bad = decode_batch(self._codec, batch)
+        good, bad = prepared if isinstance(prepared, tuple) else decode_batch(self._codec, batch)
         if bad and self._dead_letters is not None:
             await self._dead_letters.record(self.name, bad)
         messages = [b for r in good if (b := broadcast_of(r.seq, r.event, topic=self._topic)) is not None]

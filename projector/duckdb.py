@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -155,17 +156,26 @@ class DuckDBProjection:
                 unlock(self._lock_fd)
                 self._lock_fd = None
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False) -> None:
+    def prepare(self, batch: Sequence[RawRecord]) -> object:
+        """Decode the batch and build its Arrow table."""
+        good, bad = decode_batch(self._codec, batch)
+        table, failed = _build(good)
+        return _Prepared(batch[0].seq if batch else 0, table, bad + failed)
+
+    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None) -> None:
         """Append the batch's events (and fold messages when due) with the checkpoint, in one transaction."""
         if not batch:
             return
         if next_file(self.path).exists():
             raise CheckpointMoved(self.name, expected=self._seq, seq=-1)  # the runner reopens → swap
-        good, bad = decode_batch(self._codec, batch)
-        good = [r for r in good if r.seq > self._seq]
-        bad = [b for b in bad if b.seq > self._seq]
-        table, failed = _build(good)
-        bad.extend(failed)
+        if not isinstance(prepared, _Prepared) or prepared.first_seq <= self._seq:
+            good, bad = decode_batch(self._codec, batch)
+            good = [r for r in good if r.seq > self._seq]
+            bad = [b for b in bad if b.seq > self._seq]
+            table, failed = _build(good)
+            bad.extend(failed)
+        else:
+            table, bad = prepared.table, prepared.dead
         if bad and self._dead_letters is not None:
             await self._dead_letters.record(self.name, bad)  # idempotent per seq: safe before our commit
         for b in bad:
@@ -281,6 +291,13 @@ class DuckDBProjection:
                     await self.publish_now()
                 except (duckdb.Error, OSError, ProjectionUnavailable) as e:
                     log.warning("%s: snapshot not published: %s", self.name, e)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    first_seq: int
+    table: pa.Table | None
+    dead: list[DeadLetter]
 
 
 def _build(records: list[Decoded]) -> tuple[pa.Table | None, list[DeadLetter]]:

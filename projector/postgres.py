@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import psycopg
@@ -32,6 +33,13 @@ _MESSAGE_TYPES: Final = [t for _, t in MESSAGE_STAGE_COLUMNS]
 _DELETE_TYPES: Final = [t for _, t in DELETE_STAGE_COLUMNS]
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    good: list[Decoded]
+    bad: list[DeadLetter]
+    rows: PgRows | None
 
 
 class PostgresProjection:
@@ -84,11 +92,22 @@ class PostgresProjection:
             except (TimeoutError, *_TRANSIENT):
                 pass
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False) -> None:
+    def prepare(self, batch: Sequence[RawRecord]) -> object:
+        """Decode the batch and build its rows (None if a record cannot be converted: bisect later)."""
+        good, bad = decode_batch(self._codec, batch)
+        try:
+            rows: PgRows | None = build_rows([(r.seq, r.event) for r in good])
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, UnicodeError):
+            rows = None
+        return _Prepared(good, bad, rows)
+
+    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None) -> None:
         """Apply ``batch`` and advance the checkpoint in one transaction."""
         if not batch:
             return
-        good, bad = decode_batch(self._codec, batch)
+        ready = prepared if isinstance(prepared, _Prepared) else self.prepare(batch)
+        assert isinstance(ready, _Prepared)
+        good, bad = ready.good, ready.bad
         async with self._lock:
             conn = self._require()
             try:
@@ -99,7 +118,8 @@ class PostgresProjection:
                         raise CheckpointMoved(self.name, expected=self._seq, seq=stored)
                     fresh = [r for r in good if r.seq > stored]
                     bad = [b for b in bad if b.seq > stored]
-                    bad.extend(await self._write_bisecting(conn, fresh))
+                    rows = ready.rows if len(fresh) == len(good) else None
+                    bad.extend(await self._write_bisecting(conn, fresh, rows))
                     if bad:
                         async with conn.cursor() as cur:
                             await cur.executemany(INSERT_DEAD_LETTER, [dead_letter_params(self.name, b) for b in bad])
@@ -132,13 +152,14 @@ class PostgresProjection:
             raise ProjectionUnavailable("postgres: not connected")
         return self._conn
 
-    async def _write_bisecting(self, conn: Conn, records: list[Decoded]) -> list[DeadLetter]:
+    async def _write_bisecting(self, conn: Conn, records: list[Decoded], rows: PgRows | None = None
+                               ) -> list[DeadLetter]:
         """Write records inside a savepoint; on a data error split until the bad events are isolated."""
         if not records:
             return []
         try:
             async with conn.transaction():
-                await self._write(conn, records)
+                await self._write(conn, records, rows)
             return []
         except _DATA_ERRORS as e:
             if len(records) == 1:
@@ -146,9 +167,9 @@ class PostgresProjection:
         mid = len(records) // 2
         return await self._write_bisecting(conn, records[:mid]) + await self._write_bisecting(conn, records[mid:])
 
-    async def _write(self, conn: Conn, records: list[Decoded]) -> None:
+    async def _write(self, conn: Conn, records: list[Decoded], prebuilt: PgRows | None = None) -> None:
         try:
-            rows: PgRows = build_rows([(r.seq, r.event) for r in records])
+            rows: PgRows = prebuilt or build_rows([(r.seq, r.event) for r in records])
         except (ValueError, TypeError, AttributeError, KeyError, OverflowError, UnicodeError) as e:
             raise ApplyFailed(f"{type(e).__name__}: {e}", seq=records[0].seq) from e
         q = self._sql

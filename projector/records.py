@@ -62,7 +62,11 @@ class Projection(Protocol):
         """Connect (again) and return the last applied seq."""
         ...
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool) -> None:
+    def prepare(self, batch: Sequence[RawRecord]) -> object:
+        """CPU-only work for a batch (decode, rows), run while the previous batch is being written."""
+        ...
+
+    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool, prepared: object = None) -> None:
         """Apply a batch in seq order with its checkpoint; dead-letter what cannot be applied."""
         ...
 

@@ -11,10 +11,11 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from eventlog import EventLog, EventLogError, EventLogUnavailable
+from eventlog import EventLog, EventLogError, EventLogUnavailable, RawRecord
 from projector.errors import CheckpointMoved, ProjectionUnavailable
 from projector.records import Projection
 
@@ -100,19 +101,41 @@ class ProjectionRunner:
             await asyncio.gather(status_task, return_exceptions=True)
 
     async def _consume(self, *, to_seq: int | None) -> None:
-        async for batch in self._log.read_raw(
-            self.seq + 1, to_seq=to_seq, subjects=self.projection.subjects, batch_size=self._batch_size,
-            max_wait_s=self._max_wait_s,
-            follow=to_seq is None,
-        ):
-            if not batch:
-                continue
-            last = batch[-1].seq
-            self.stream_last_seq = max(self.stream_last_seq, last)
-            caught_up = len(batch) < self._batch_size or last >= self.stream_last_seq
-            await self.projection.apply(batch, caught_up=caught_up)
-            self.seq = last
-            self._rate_window.append((time.monotonic(), last))
+        # Two-stage pipeline: batch k+1 is decoded (CPU, this thread) while batch k is written (the
+        # store's own process/thread); writes stay strictly in order, one at a time.
+        writing: asyncio.Task[int] | None = None
+        try:
+            async for batch in self._log.read_raw(
+                self.seq + 1, to_seq=to_seq, subjects=self.projection.subjects, batch_size=self._batch_size,
+                max_wait_s=self._max_wait_s, follow=to_seq is None,
+            ):
+                if not batch:
+                    continue
+                last = batch[-1].seq
+                self.stream_last_seq = max(self.stream_last_seq, last)
+                caught_up = len(batch) < self._batch_size or last >= self.stream_last_seq
+                prepared = self.projection.prepare(batch)
+                if writing is not None:
+                    await self._finished(writing)
+                writing = asyncio.create_task(self._write(batch, caught_up, prepared))
+                if caught_up:  # nothing to overlap with; surface the result (and any error) now
+                    await self._finished(writing)
+                    writing = None
+            if writing is not None:
+                await self._finished(writing)
+                writing = None
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+
+    async def _write(self, batch: Sequence[RawRecord], caught_up: bool, prepared: object) -> int:
+        await self.projection.apply(batch, caught_up=caught_up, prepared=prepared)
+        return batch[-1].seq
+
+    async def _finished(self, task: asyncio.Task[int]) -> None:
+        self.seq = await task
+        self._rate_window.append((time.monotonic(), self.seq))
 
     async def _track_stream(self) -> None:
         while True:
