@@ -61,12 +61,20 @@ class ProjectorService:
             async with asyncio.TaskGroup() as group:
                 for runner in self.runners.values():
                     group.create_task(runner.run(), name=f"projection-{runner.name}")
+                group.create_task(self._report(), name="projector-status")
         finally:
             await server.stop()
             for runner in self.runners.values():
                 await runner.projection.close()
             if self._dead_letters is not None:
                 await self._dead_letters.close()
+
+    async def _report(self, interval_s: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)  # status cadence
+            for st in self.status():
+                log.info("%s: seq %d, lag %d, %.0f events/s, %d retries", st.name, st.seq, st.lag,
+                         st.events_per_s, st.retries)
 
     async def retry(self, ids: Sequence[int] = ()) -> tuple[int, int]:
         """Re-apply dead letters now (serialised with other retries)."""

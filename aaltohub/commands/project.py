@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
+from collections.abc import Coroutine
 
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections, stream_spec
@@ -43,9 +45,17 @@ def run_project(args: argparse.Namespace) -> int:
         print(f"aaltohub project: {e}")
         return 1
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_projections(settings, nats_url=nats_url, database_url=database_url,
-                                    duckdb_path=settings.duckdb_file, names=args.projection))
+        asyncio.run(_until_signal(run_projections(settings, nats_url=nats_url, database_url=database_url,
+                                                  duckdb_path=settings.duckdb_file, names=args.projection)))
     return 0
+
+
+async def _until_signal(work: Coroutine[object, object, None]) -> None:
+    """Run ``work``; SIGTERM cancels it, so the service shuts down in phases like on Ctrl-C."""
+    task = asyncio.ensure_future(work)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def run_retry(args: argparse.Namespace) -> int:
