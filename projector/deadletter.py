@@ -94,6 +94,19 @@ class DeadLetterStore:
             await conn.execute("UPDATE public.failed_messages SET retry_count = retry_count + 1, error = %s "
                                "WHERE id = %s", (error[:4000], letter_id))
 
+    async def report_progress(self, name: str, seq: int, events: int) -> None:
+        """Mirror a checkpoint kept elsewhere (DuckDB) into ``projection_checkpoints`` for readers (lag)."""
+        try:
+            conn = await self._connection()
+            await conn.execute(
+                "INSERT INTO public.projection_checkpoints AS c (name, seq, events_applied) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET seq = EXCLUDED.seq, "
+                "events_applied = c.events_applied + EXCLUDED.events_applied, updated_at = now()",
+                (name, seq, events))
+        except psycopg.OperationalError as e:
+            await self.close()
+            raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e
+
     async def close(self) -> None:
         """Close the connection."""
         if self._conn is not None:

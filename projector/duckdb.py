@@ -103,6 +103,8 @@ class DuckDBProjection:
         self._lock = asyncio.Lock()
         self._snapshot_task: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
+        self._unreported = 0
+        self._last_report = 0.0
 
     @property
     def seq(self) -> int:
@@ -184,6 +186,14 @@ class DuckDBProjection:
         last = batch[-1].seq
         async with self._lock:
             await _finish_in_thread(lambda: self._write(table, last, fold))
+        self._unreported += len(batch)
+        if self._dead_letters is not None and (caught_up or time.monotonic() - self._last_report >= 1.0):
+            # Informational mirror of the checkpoint (the truth is inside the DuckDB file).
+            try:
+                await self._dead_letters.report_progress(self.name, last, self._unreported)
+                self._unreported, self._last_report = 0, time.monotonic()
+            except ProjectionUnavailable as e:
+                log.info("%s: progress not mirrored to Postgres: %s", self.name, e)
 
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:

@@ -123,6 +123,7 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
         # The DuckDB file belongs to the writer process; readers use its published snapshot.
         await wait_until(lambda: (s := current_snapshot(duck)) is not None and s.name == f"{last:012d}.duckdb",
                          timeout=60)
+        await wait_until(lambda: checkpoint(migrated_url, "duckdb") == last, timeout=30)  # mirrored for readers
     finally:
         proc.terminate()
         proc.wait(timeout=30)
