@@ -15,6 +15,9 @@ COMMAND_MODULES: Final = (
     "aaltohub.commands.up",
     "aaltohub.commands.env",
     "aaltohub.commands.log",
+    "aaltohub.commands.project",
+    "aaltohub.commands.replay",
+    "aaltohub.commands.analytics",
 )
 
 

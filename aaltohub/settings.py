@@ -45,6 +45,10 @@ class Settings(BaseSettings):
 
     # --- projections ----------------------------------------------------------------------------
     projections: str = Field(default="postgres,duckdb,broadcast", alias="AALTOHUB_PROJECTIONS")
+    projector_batch_size: int = Field(default=5000, alias="AALTOHUB_PROJECTOR_BATCH_SIZE")
+    projector_max_batch_wait_s: float = Field(default=0.2, alias="AALTOHUB_PROJECTOR_MAX_BATCH_WAIT_S")
+    duckdb_snapshot_interval_s: float = Field(default=10.0, alias="AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S")
+    duckdb_fold_interval_s: float = Field(default=30.0, alias="AALTOHUB_DUCKDB_FOLD_INTERVAL_S")
 
     # --- api --------------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", alias="AALTOHUB_API_HOST")

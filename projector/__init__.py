@@ -1,1 +1,1 @@
-"""Projections of the log: Postgres/Supabase tables, DuckDB analytics, Realtime broadcast."""
+"""Projections of the log: Postgres (Supabase) tables, DuckDB analytics and Realtime broadcast."""

@@ -23,13 +23,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True if nothing listens on ``host:port``.
-
-    SO_REUSEADDR as the servers use it: a port left in TIME_WAIT by a killed server is reusable, so a
-    restarted server keeps its port and clients reconnect to the same URL.
-    """
+    """True if nothing listens on ``host:port`` (closed connections in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # servers bind with it too
         try:
             sock.bind((host, port))
         except OSError:

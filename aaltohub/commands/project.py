@@ -1,0 +1,105 @@
+"""``aaltohub project`` (run the projections) and ``aaltohub retry`` (re-apply dead letters)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+
+from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections, stream_spec
+from aaltohub.settings import Settings, load_settings
+from eventlog import EventLog, EventLogError
+from eventlog.commands import NoCommandHandler, send_command
+from projector.deadletter import DeadLetterStore
+from projector.errors import ProjectionError
+from projector.records import Projection
+from projector.service import retry_dead_letters
+from schemas.commands import RetryDeadLetters
+from schemas.subjects import projector_command_subject
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``project`` and ``retry``."""
+    parser = subparsers.add_parser("project", help="run the projections (AALTOHUB_PROJECTIONS) until Ctrl-C")
+    parser.add_argument("--projection", action="append", choices=KNOWN_PROJECTIONS,
+                        help="run only this projection (repeatable)")
+    parser.set_defaults(func=run_project)
+    retry = subparsers.add_parser("retry", help="re-apply dead letters (through the running projector if any)")
+    group = retry.add_mutually_exclusive_group(required=True)
+    group.add_argument("--id", type=int, action="append", dest="ids", help="dead letter id (repeatable)")
+    group.add_argument("--all", action="store_true", help="every unresolved dead letter")
+    retry.set_defaults(func=run_retry)
+
+
+def run_project(args: argparse.Namespace) -> int:
+    """Run projections until interrupted."""
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        nats_url, database_url = resolve_nats_url(settings), resolve_database_url(settings)
+    except StackNotRunning as e:
+        print(f"aaltohub project: {e}")
+        return 1
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_until_signal(run_projections(settings, nats_url=nats_url, database_url=database_url,
+                                                  duckdb_path=settings.duckdb_file, names=args.projection)))
+    return 0
+
+
+async def _until_signal(work: Coroutine[object, object, None]) -> None:
+    """Run ``work``; SIGTERM cancels it, so the service shuts down in phases like on Ctrl-C."""
+    task = asyncio.ensure_future(work)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    """Ask the running projector to retry; without one, retry here (Postgres, and DuckDB if its file is free)."""
+    settings = load_settings()
+    try:
+        nats_url, database_url = resolve_nats_url(settings), resolve_database_url(settings)
+    except StackNotRunning as e:
+        print(f"aaltohub retry: {e}")
+        return 1
+    command = RetryDeadLetters(dead_letter_ids=tuple(args.ids or ()), all_unresolved=bool(args.all),
+                               requested_by="cli")
+    return asyncio.run(_retry(settings, nats_url, database_url, command))
+
+
+async def _retry(settings: Settings, nats_url: str, database_url: str, command: RetryDeadLetters) -> int:
+    async with await EventLog.connect(nats_url, spec=stream_spec(settings), ensure=False) as event_log:
+        try:
+            reply = await send_command(event_log.nats_client, projector_command_subject("retry"), command,
+                                       timeout_s=120)
+        except NoCommandHandler:
+            pass
+        except EventLogError as e:
+            print(f"aaltohub retry: {e}")
+            return 1
+        else:
+            print(reply.message)
+            return 0 if reply.ok else 1
+        store = DeadLetterStore(database_url=database_url)
+        projections = build_projections(settings, names=settings.projection_names, database_url=database_url,
+                                        duckdb_path=settings.duckdb_file, codec=event_log.codec,
+                                        dead_letters=store)
+        opened: dict[str, Projection] = {}
+        try:
+            for p in projections:
+                try:
+                    await p.open()
+                    opened[p.name] = p
+                except ProjectionError as e:
+                    print(f"skipping {p.name}: {e}")
+            resolved, failed = await retry_dead_letters(opened, store, ids=command.dead_letter_ids)
+        finally:
+            for p in projections:
+                await p.close()
+            await store.close()
+    print(f"resolved {resolved}, still failing {failed}")
+    return 0 if failed == 0 else 1

@@ -1,0 +1,50 @@
+"""``aaltohub replay --projection NAME``: rebuild a projection from seq 1 and swap it in."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.service_projector import stream_spec
+from aaltohub.settings import Settings, load_settings
+from eventlog import EventLog, EventLogError
+from projector.errors import ProjectionError
+from projector.rebuild import RebuildResult, rebuild_duckdb, rebuild_postgres
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``replay``."""
+    parser = subparsers.add_parser("replay", help="rebuild a projection from the log while the old one serves")
+    parser.add_argument("--projection", required=True, choices=("postgres", "duckdb"))
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--keep-old", action="store_true", help="keep the replaced Postgres tables (retired_*)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Rebuild and print the figures."""
+    settings = load_settings()
+    try:
+        nats_url = resolve_nats_url(settings)
+        database_url = resolve_database_url(settings) if args.projection == "postgres" else ""
+    except StackNotRunning as e:
+        print(f"aaltohub replay: {e}")
+        return 1
+    try:
+        result = asyncio.run(_rebuild(settings, nats_url, database_url, args))
+    except (ProjectionError, EventLogError) as e:
+        print(f"aaltohub replay: {e}")
+        return 1
+    print(f"{result.name}: rebuilt to seq {result.seq} ({result.events} events) in {result.total_s:.1f}s "
+          f"({result.events_per_s:,.0f} events/s); {result.swapped}")
+    return 0
+
+
+async def _rebuild(settings: Settings, nats_url: str, database_url: str, args: argparse.Namespace) -> RebuildResult:
+    batch = args.batch_size or settings.projector_batch_size
+    async with await EventLog.connect(nats_url, spec=stream_spec(settings), ensure=False) as event_log:
+        if args.projection == "postgres":
+            return await rebuild_postgres(log_=event_log, database_url=database_url, batch_size=batch,
+                                          keep_old=args.keep_old, on_progress=print)
+        return await rebuild_duckdb(log_=event_log, path=settings.duckdb_file, batch_size=batch, on_progress=print)

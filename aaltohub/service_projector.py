@@ -1,0 +1,81 @@
+"""Wiring of the projector for ``aaltohub up`` and ``aaltohub project``: settings → projections → service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from aaltohub.services import ServiceContext, ServiceSpec
+from aaltohub.settings import Settings
+from eventlog import EventLog
+from projector.broadcast import BroadcastProjection
+from projector.deadletter import DeadLetterStore
+from projector.duckdb import DuckDBProjection
+from projector.postgres import PostgresProjection
+from projector.records import Projection
+from projector.service import ProjectorService
+from schemas.codec import Codec
+from schemas.stream import StreamSpec
+
+log = logging.getLogger(__name__)
+
+KNOWN_PROJECTIONS = ("postgres", "duckdb", "broadcast")
+
+
+def stream_spec(settings: Settings) -> StreamSpec:
+    """The log's stream spec from settings."""
+    return StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
+                      replicas=settings.stream_replicas)
+
+
+def build_projections(
+    settings: Settings, *, names: Sequence[str], database_url: str, duckdb_path: Path, codec: Codec,
+    dead_letters: DeadLetterStore | None,
+) -> list[Projection]:
+    """The named projections; broadcast is left out (with a log line) when SUPABASE_URL is unset."""
+    out: list[Projection] = []
+    for name in names:
+        if name == "postgres":
+            out.append(PostgresProjection(database_url=database_url, codec=codec))
+        elif name == "duckdb":
+            out.append(DuckDBProjection(path=duckdb_path, codec=codec, dead_letters=dead_letters,
+                                        snapshot_interval_s=settings.duckdb_snapshot_interval_s,
+                                        fold_interval_s=settings.duckdb_fold_interval_s))
+        elif name == "broadcast":
+            if not settings.supabase_url or settings.supabase_service_key is None:
+                log.info("broadcast projection disabled: SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY not set")
+                continue
+            out.append(BroadcastProjection(
+                supabase_url=settings.supabase_url, api_key=settings.supabase_service_key.get_secret_value(),
+                database_url=database_url, codec=codec, dead_letters=dead_letters))
+        else:
+            raise ValueError(f"unknown projection {name!r} (known: {', '.join(KNOWN_PROJECTIONS)})")
+    return out
+
+
+async def run_projections(settings: Settings, *, nats_url: str, database_url: str, duckdb_path: Path,
+                          names: Sequence[str] | None = None) -> None:
+    """Run the enabled projections until cancelled."""
+    async with await EventLog.connect(nats_url, spec=stream_spec(settings), name="aaltohub-projector") as event_log:
+        store = DeadLetterStore(database_url=database_url)
+        projections = build_projections(settings, names=names or settings.projection_names,
+                                         database_url=database_url, duckdb_path=duckdb_path,
+                                         codec=event_log.codec, dead_letters=store)
+        service = ProjectorService(log=event_log, projections=projections, dead_letters=store,
+                                   batch_size=settings.projector_batch_size,
+                                   max_batch_wait_s=settings.projector_max_batch_wait_s)
+        log.info("projector: running %s", ", ".join(service.runners) or "nothing")
+        await service.run()
+
+
+async def _run(ctx: ServiceContext) -> None:
+    await run_projections(ctx.settings, nats_url=ctx.nats_url, database_url=ctx.database_url,
+                          duckdb_path=ctx.duckdb_path)
+
+
+def _describe(ctx: ServiceContext) -> str:
+    return f"projector: {', '.join(ctx.settings.projection_names)} (analytics in {ctx.duckdb_path})"
+
+
+SERVICE = ServiceSpec(name="projector", run=_run, stop_order=2, describe=_describe)

@@ -1,0 +1,174 @@
+"""Fresh copies of the projection tables in another schema, and the atomic swap into ``public``.
+
+The DDL is taken from the migration files themselves (``CREATE TABLE``/``CREATE INDEX``/``ALTER TABLE``
+statements on ``public.<table>``), with ``public.`` replaced by the rebuild schema, so a rebuilt table
+is column-for-column and index-for-index what the migrations create. Secondary indexes are created
+after the bulk load (cheaper than maintaining them row by row, the GIN full-text index above all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+import psycopg
+from psycopg import sql
+
+from projector.errors import RebuildError
+
+# Tables a rebuild replaces; checkpoints and dead letters stay in public.
+SWAP_TABLES: Final = (
+    "telegram_groups", "messages", "message_versions", "pending_deletes", "crawler_status", "pending_chat_deletes",
+)
+_DDL_FILES: Final = ("20261128000100_projections.sql", "20261128000110_projector.sql")
+_STATEMENT: Final = re.compile(r"^(CREATE TABLE|CREATE INDEX|ALTER TABLE)\b.*?;\s*$", re.S | re.M)
+_SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Indexes only readers need, built after a rebuild's bulk load; the projector's own lookups
+# (account + message id, for deletes without a chat id) must exist while it loads.
+_DEFERRED_INDEXES: Final = ("messages_search_idx", "messages_chat_date_idx", "messages_reply_idx")
+
+
+def _migrations_dir() -> Path:
+    return Path(str(resources.files("schemas") / "supabase" / "migrations"))
+
+
+def _statements() -> list[str]:
+    out: list[str] = []
+    for name in _DDL_FILES:
+        text = (_migrations_dir() / name).read_text()
+        text = text.split("-- Supabase specifics")[0]
+        if "-- projector:ddl:begin" in text:
+            text = text.split("-- projector:ddl:begin")[1].split("-- projector:ddl:end")[0]
+        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        out.extend(m.group(0).strip() for m in _STATEMENT.finditer(text))
+    return out
+
+
+def _target(statement: str) -> str | None:
+    m = re.search(r"\bpublic\.([a-z_]+)", statement)
+    return None if m is None else m.group(1)
+
+
+_SEARCH_LINE: Final = re.compile(r"^\s*search\s+tsvector\s+GENERATED.*?,\s*$", re.M)
+
+
+def table_ddl(schema: str) -> tuple[list[str], list[str]]:
+    """(tables + columns + projector lookup indexes, reader-only indexes) for the swap tables and a
+    checkpoint table in ``schema``."""
+    if not _SCHEMA_NAME.match(schema):
+        raise RebuildError(f"bad schema name {schema!r}")
+    tables: list[str] = []
+    indexes: list[str] = []
+    for statement in _statements():
+        target = _target(statement)
+        if target not in (*SWAP_TABLES, "projection_checkpoints"):
+            continue
+        moved = statement.replace("public.", f"{schema}.")
+        deferred = statement.startswith("CREATE INDEX") and any(n in statement for n in _DEFERRED_INDEXES)
+        (indexes if deferred else tables).append(moved)
+    return tables, indexes
+
+
+def _messages_ddl(schema: str) -> tuple[list[str], list[str]]:
+    """(CREATE TABLE + ALTER TABLE, CREATE INDEX) statements of ``messages`` in ``schema``."""
+    tables, indexes = table_ddl(schema)
+    own = [t for t in tables if f" {schema}.messages " in t or f" {schema}.messages\n" in t]
+    return ([t for t in own if not t.startswith("CREATE INDEX")],
+            [t for t in own + indexes if t.startswith("CREATE INDEX") and f"{schema}.messages " in t])
+
+
+async def create_schema(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> None:
+    """Drop and create ``schema`` with empty projection tables for a bulk load.
+
+    ``messages`` is created without its generated full-text column: computing ``to_tsvector`` row by
+    row (and again on every update) is most of the merge cost, so ``finish_schema`` computes it
+    once per final row, in parallel."""
+    tables, _ = table_ddl(schema)
+    async with conn.transaction():
+        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        for statement in tables:
+            await conn.execute(_SEARCH_LINE.sub("", statement).encode())
+
+
+async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) -> None:
+    """Rebuild ``messages`` in its real shape (generated column included) from the loaded rows, and build
+    every reader index, using ``parallel`` connections so both cores work."""
+    ident = sql.Identifier(schema)
+    creates, indexes = _messages_ddl(schema)
+    _, other_indexes = table_ddl(schema)
+    other_indexes = [i for i in other_indexes if i not in indexes]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        async with conn.transaction():
+            await conn.execute(sql.SQL("ALTER TABLE {}.messages RENAME TO messages_load").format(ident))
+            rows = await (await conn.execute(
+                "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
+                (f"{schema}.messages_load",))).fetchall()
+            for (index_name,) in rows:  # free the names for the new table's indexes
+                await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.SQL(str(index_name)), sql.Identifier(f"load_{str(index_name).split('.')[-1]}")))
+            for statement in creates:
+                await conn.execute(statement.encode())
+            cols = await (await conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (f"{schema}.messages",))).fetchall()
+        names = sql.SQL(", ").join(sql.Identifier(str(c[0])) for c in cols)
+
+        async def copy_part(part: int) -> None:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
+                await c.execute(sql.SQL(
+                    "INSERT INTO {}.messages ({}) SELECT {} FROM {}.messages_load WHERE abs(message_id) % {} = {}"
+                ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part)))
+
+        async def build(statements: list[str]) -> None:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
+                for statement in statements:
+                    await c.execute(statement.encode())
+
+        await asyncio.gather(*(copy_part(k) for k in range(parallel)))
+        await conn.execute(sql.SQL("DROP TABLE {}.messages_load").format(ident))
+        everything = indexes + other_indexes
+        await asyncio.gather(*(build(everything[k::parallel]) for k in range(parallel)))
+        for table in SWAP_TABLES:
+            await conn.execute(sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(table)))
+
+
+async def swap_into_public(
+    conn: psycopg.AsyncConnection[tuple[object, ...]], *, schema: str, retired: str, checkpoint_name: str,
+    lock_timeout_s: float = 10.0,
+) -> int:
+    """In one transaction: move the live tables to ``retired``, move ``schema``'s tables into public and
+    set the live checkpoint to the rebuilt one's; returns that seq. Readers see old or new, never half."""
+    async with conn.transaction():
+        timeout = sql.Literal(f"{int(lock_timeout_s * 1000)}ms")
+        await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(timeout))
+        # Lock the live checkpoint first: a live projector waits here instead of writing mid-swap.
+        await conn.execute("SELECT seq FROM public.projection_checkpoints WHERE name = %s FOR UPDATE",
+                           (checkpoint_name,))
+        row = await (await conn.execute(
+            sql.SQL("SELECT seq FROM {}.projection_checkpoints WHERE name = %s").format(sql.Identifier(schema)),
+            (checkpoint_name,))).fetchone()
+        if row is None:
+            raise RebuildError(f"rebuild schema {schema} has no checkpoint")
+        seq = int(str(row[0]))
+        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(retired)))
+        in_pub = await (await conn.execute(
+            "SELECT 1 FROM pg_publication_tables WHERE pubname = 'supabase_realtime' "
+            "AND schemaname = 'public' AND tablename = 'messages'")).fetchone()
+        if in_pub is not None:
+            await conn.execute("ALTER PUBLICATION supabase_realtime DROP TABLE public.messages")
+        for table in SWAP_TABLES:
+            await conn.execute(sql.SQL("ALTER TABLE public.{} SET SCHEMA {}").format(
+                sql.Identifier(table), sql.Identifier(retired)))
+            await conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA public").format(
+                sql.Identifier(schema), sql.Identifier(table)))
+        await conn.execute("SELECT public.projector_supabase_setup()")
+        await conn.execute(
+            "UPDATE public.projection_checkpoints SET seq = %s, updated_at = now() WHERE name = %s",
+            (seq, checkpoint_name))
+        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    return seq

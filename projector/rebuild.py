@@ -1,0 +1,124 @@
+"""Blue/green rebuilds: replay the log from seq 1 into a fresh target while the live one keeps serving,
+then swap it in atomically once caught up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from eventlog import EventLog
+from projector.duckdb import DuckDBProjection, next_file, try_lock, unlock
+from projector.errors import ProjectionUnavailable, RebuildError
+from projector.pg_schema import create_schema, finish_schema, swap_into_public
+from projector.postgres import PostgresProjection
+from projector.records import Projection
+from projector.runner import ProjectionRunner
+from projector.snapshots import publish_snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What a rebuild did: events per second of the replay and the seq it swapped in at."""
+
+    name: str
+    seq: int
+    events: int
+    replay_s: float
+    total_s: float
+    swapped: str
+
+    @property
+    def events_per_s(self) -> float:
+        """Replay rate (whole rebuild time, indexes included)."""
+        return self.events / self.total_s if self.total_s > 0 else 0.0
+
+
+async def _catch_up(projection: Projection, log_: EventLog, *, batch_size: int, close_lag: int) -> int:
+    """Replay until the projection is within ``close_lag`` of the stream head; returns its seq."""
+    runner = ProjectionRunner(projection, log=log_, batch_size=batch_size, max_batch_wait_s=0.05)
+    while True:
+        await runner.run(until_end=True)
+        head = (await log_.info()).last_seq
+        if head - runner.seq <= close_lag:
+            return runner.seq
+
+
+async def rebuild_postgres(
+    *, log_: EventLog, database_url: str, batch_size: int = 5000, keep_old: bool = False,
+    on_progress: Callable[[str], None] | None = None,
+) -> RebuildResult:
+    """Replay into schema ``rebuild_<ts>``, build its indexes, catch up, then swap it into public."""
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
+    started = time.perf_counter()
+    try:
+        conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as e:
+        raise ProjectionUnavailable(f"postgres: {type(e).__name__}") from e
+    try:
+        await create_schema(conn, schema)
+        projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
+        try:
+            seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
+            replay_s = time.perf_counter() - started
+            if on_progress:
+                on_progress(f"replayed to seq {seq} in {replay_s:.1f}s; building indexes")
+            await finish_schema(database_url, schema)
+            seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
+        finally:
+            await projection.close()
+        swapped_at = await swap_into_public(conn, schema=schema, retired=retired, checkpoint_name="postgres")
+        if not keep_old:
+            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
+    except psycopg.Error as e:
+        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
+    finally:
+        await conn.close()
+    total_s = time.perf_counter() - started
+    return RebuildResult("postgres", swapped_at, seq, replay_s, total_s, "public")
+
+
+async def rebuild_duckdb(
+    *, log_: EventLog, path: Path, batch_size: int = 5000, on_progress: Callable[[str], None] | None = None,
+) -> RebuildResult:
+    """Replay into a new file beside ``path``, fold and checkpoint it, then swap it in (directly when no
+    writer holds ``path``, else hand it to the live writer as ``<path>.next``)."""
+    started = time.perf_counter()
+    fresh = path.with_name(f"{path.stem}.rebuild-{time.strftime('%Y%m%d%H%M%S')}{path.suffix}")
+    fresh.unlink(missing_ok=True)
+    projection = DuckDBProjection(path=fresh, codec=log_.codec, snapshot_interval_s=None, fold_interval_s=3600)
+    try:
+        seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
+        replay_s = time.perf_counter() - started
+        if on_progress:
+            on_progress(f"replayed to seq {seq} in {replay_s:.1f}s; folding messages")
+        await projection.finish()
+    finally:
+        await projection.close()
+    swapped = await asyncio.to_thread(_swap_file, fresh, path, seq)
+    return RebuildResult("duckdb", seq, seq, replay_s, time.perf_counter() - started, swapped)
+
+
+def _swap_file(fresh: Path, path: Path, seq: int) -> str:
+    fd = try_lock(path)
+    if fd is None:
+        os.replace(fresh, next_file(path))  # a live writer holds the file: it swaps between batches
+        return "handed to the live writer"
+    try:
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        os.replace(fresh, path)
+        publish_snapshot(path, seq)
+    finally:
+        unlock(fd)
+    return "replaced"

@@ -1,0 +1,1 @@
+"""DuckDB analytics: table definitions, the message fold, and the named analytics queries."""

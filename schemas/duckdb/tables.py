@@ -1,0 +1,94 @@
+"""DuckDB tables of the analytics projection and the fold that derives ``messages`` from ``events``.
+
+``events`` holds one row per log record (message facts with their snapshot fields, chat/ops facts
+with the common fields). ``messages`` is a pure function of ``events`` (the same merge rules as the
+Postgres projection: newest by edit_date, date, seq; a delete is a tombstone; deletes without a chat
+id match non-channel messages by account and message id), refreshed for the keys a batch touched.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CHANNEL_BOUND: Final = -1_000_000_000_000
+
+EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("seq", "BIGINT"),
+    ("kind", "VARCHAR"),
+    ("event_id", "VARCHAR"),
+    ("account", "VARCHAR"),
+    ("source", "VARCHAR"),
+    ("chat_id", "BIGINT"),
+    ("message_id", "BIGINT"),
+    ("observed_at", "TIMESTAMPTZ"),
+    ("date", "TIMESTAMPTZ"),
+    ("edit_date", "TIMESTAMPTZ"),
+    ("sender_id", "BIGINT"),
+    ("text", "VARCHAR"),
+    ("reply_to_message_id", "BIGINT"),
+    ("media_type", "VARCHAR"),
+    ("action_type", "VARCHAR"),
+    ("views", "BIGINT"),
+)
+
+DDL: Final[tuple[str, ...]] = (
+    "CREATE TABLE IF NOT EXISTS events (" + ", ".join(f"{c} {t}" for c, t in EVENT_COLUMNS) + ")",
+    """CREATE TABLE IF NOT EXISTS messages (
+        chat_id BIGINT, message_id BIGINT, account VARCHAR, sender_id BIGINT, date TIMESTAMPTZ,
+        edit_date TIMESTAMPTZ, text VARCHAR, reply_to_message_id BIGINT, media_type VARCHAR,
+        is_service BOOLEAN, views BIGINT, edit_count BIGINT, source VARCHAR, first_seq BIGINT, last_seq BIGINT,
+        observed_at TIMESTAMPTZ, is_deleted BOOLEAN, deleted_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS projection_checkpoint (
+        name VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, messages_seq BIGINT NOT NULL)""",
+)
+
+_SNAPSHOT_KINDS: Final = "('message.posted', 'message.edited')"
+
+# Keys whose row must be recomputed because events after $from_seq touched them.
+DIRTY_KEYS: Final = f"""
+CREATE OR REPLACE TEMP TABLE dirty_keys AS
+SELECT DISTINCT chat_id, message_id FROM events
+WHERE seq > $from_seq AND seq <= $to_seq AND chat_id IS NOT NULL AND message_id IS NOT NULL
+  AND kind IN ('message.posted', 'message.edited', 'message.deleted')
+UNION
+SELECT DISTINCT m.chat_id, m.message_id FROM events d JOIN events m
+  ON m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND}
+WHERE d.seq > $from_seq AND d.seq <= $to_seq AND d.kind = 'message.deleted' AND d.chat_id IS NULL
+  AND m.kind IN {_SNAPSHOT_KINDS}
+"""
+
+DELETE_DIRTY: Final = """
+DELETE FROM messages USING dirty_keys k WHERE messages.chat_id = k.chat_id AND messages.message_id = k.message_id
+"""
+
+# ``{keys}`` is either the dirty set (incremental) or every key (full fold): same rules either way.
+INSERT_FOLDED: Final = f"""
+INSERT INTO messages
+WITH ev AS (
+  SELECT e.* FROM events e SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id
+  WHERE e.kind IN {_SNAPSHOT_KINDS}
+), latest AS (
+  SELECT * FROM ev QUALIFY row_number() OVER (
+    PARTITION BY chat_id, message_id
+    ORDER BY coalesce(edit_date, '-infinity'::TIMESTAMPTZ) DESC, date DESC, seq DESC) = 1
+), firsts AS (
+  SELECT chat_id, message_id, arg_min(source, seq) AS source, min(seq) AS first_seq,
+         min(observed_at) AS first_observed_at, count(DISTINCT edit_date) AS edit_count
+  FROM ev GROUP BY chat_id, message_id
+), chat_dels AS (
+  SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM events e
+  SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id
+  WHERE e.kind = 'message.deleted' GROUP BY e.chat_id, e.message_id
+), acct_dels AS (
+  SELECT account, message_id, min(observed_at) AS deleted_at FROM events
+  WHERE kind = 'message.deleted' AND chat_id IS NULL GROUP BY account, message_id
+)
+SELECT l.chat_id, l.message_id, l.account, l.sender_id, l.date, l.edit_date, l.text, l.reply_to_message_id,
+       l.media_type, l.action_type IS NOT NULL, l.views, f.edit_count, f.source, f.first_seq, l.seq,
+       f.first_observed_at,
+       coalesce(d.deleted_at, a.deleted_at) IS NOT NULL, coalesce(d.deleted_at, a.deleted_at)
+FROM latest l
+JOIN firsts f ON f.chat_id = l.chat_id AND f.message_id = l.message_id
+LEFT JOIN chat_dels d ON d.chat_id = l.chat_id AND d.message_id = l.message_id
+LEFT JOIN acct_dels a ON l.chat_id > {CHANNEL_BOUND} AND a.account = l.account AND a.message_id = l.message_id
+"""

@@ -1,0 +1,31 @@
+"""The ``aaltohub analytics`` command prints a named query as a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aaltohub.cli import main
+from eventlog import EventLog
+from tests.helpers import posted
+from tests.projector.test_duckdb import run_to_end
+from tests.projector.test_postgres_merge import CHAN, T0
+
+
+async def test_analytics_prints_a_query_as_a_table(
+    event_log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await event_log.append_many([posted(CHAN, i, date=T0) for i in range(1, 4)])
+    path = tmp_path / "a.duckdb"
+    await run_to_end(event_log, path)
+    code = main(["analytics", "messages_per_day", "--file", str(path), "--chat", str(CHAN)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0].split() == ["chat_id", "day", "messages"]
+    assert out[2].split() == [str(CHAN), "2026-11-01", "3"]
+
+
+def test_analytics_rejects_an_unknown_query(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analytics", "no_such_query"]) == 1
+    assert "messages_per_day" in capsys.readouterr().out

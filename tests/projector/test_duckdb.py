@@ -1,0 +1,118 @@
+"""The DuckDB projection: fold rules, analytics queries, snapshots for readers in other processes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eventlog import EventLog
+from projector.duckdb import DuckDBProjection
+from projector.runner import ProjectionRunner
+from projector.snapshots import current_snapshot
+from schemas.duckdb.queries import ANALYTICS_QUERIES, PARAMETERS
+from tests.helpers import posted, wait_until
+from tests.projector.test_postgres_merge import CHAN, T0, deleted, edited
+
+
+async def run_to_end(event_log: EventLog, path: Path, *, batch_size: int = 1000) -> DuckDBProjection:
+    projection = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None)
+    runner = ProjectionRunner(projection, log=event_log, batch_size=batch_size)
+    try:
+        await runner.run(until_end=True)
+    finally:
+        await projection.close()
+    return projection
+
+
+def rows(path: Path, query: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return [tuple(r) for r in con.execute(query).fetchall()]
+
+
+async def test_messages_fold_follows_the_merge_rules(event_log: EventLog, tmp_path: Path) -> None:
+    await event_log.append_many([edited(CHAN, 1, "v2"), posted(CHAN, 1, text="v1", date=T0),
+                                 deleted(CHAN, 2), posted(CHAN, 2, text="gone"), posted(-55, 3, text="basic"),
+                                 deleted(None, 3)])
+    path = tmp_path / "a.duckdb"
+    await run_to_end(event_log, path, batch_size=2)
+    got = rows(path, "SELECT chat_id, message_id, text, edit_count, is_deleted FROM messages ORDER BY 1, 2")
+    assert got == [(CHAN, 1, "v2", 1, False), (CHAN, 2, "gone", 0, True), (-55, 3, "basic", 0, True)]
+
+
+async def test_incremental_equals_replayed(event_log: EventLog, tmp_path: Path) -> None:
+    events = [posted(CHAN - i % 3, i, text=f"m{i}", date=T0 + timedelta(minutes=i)) for i in range(1, 60)]
+    events += [edited(CHAN - 1, 1, "e"), deleted(CHAN, 3), deleted(None, 4)]
+    await event_log.append_many(events[:30])
+    path_inc = tmp_path / "inc.duckdb"
+    await run_to_end(event_log, path_inc, batch_size=4)
+    await event_log.append_many(events[30:])
+    await run_to_end(event_log, path_inc, batch_size=5)
+    path_full = tmp_path / "full.duckdb"
+    await run_to_end(event_log, path_full, batch_size=5000)
+    query = "SELECT * FROM messages ORDER BY chat_id, message_id"
+    assert rows(path_inc, query) == rows(path_full, query)
+    assert rows(path_inc, "SELECT * FROM events ORDER BY seq") == rows(path_full, "SELECT * FROM events ORDER BY seq")
+
+
+@pytest.mark.parametrize("name", sorted(ANALYTICS_QUERIES))
+async def test_analytics_query_runs_with_and_without_filters(event_log: EventLog, tmp_path: Path, name: str) -> None:
+    reply = posted(CHAN, 2, text="re", date=T0 + timedelta(minutes=3))
+    reply = reply.__class__(**{**{f: getattr(reply, f) for f in reply.__struct_fields__},
+                               "message": reply.message.__class__(**{
+                                   **{f: getattr(reply.message, f) for f in reply.message.__struct_fields__},
+                                   "reply_to": __import__("schemas.events", fromlist=["ReplyTo"]).ReplyTo(
+                                       message_id=1)})})
+    await event_log.append_many([posted(CHAN, 1, date=T0), reply])
+    path = tmp_path / "q.duckdb"
+    await run_to_end(event_log, path)
+    sql = ANALYTICS_QUERIES[name].sql
+    with duckdb.connect(str(path), read_only=True) as con:
+        everything = con.execute(sql, dict.fromkeys(PARAMETERS)).fetchall()
+        filtered = con.execute(sql, {"chat_id": 42, "since": T0, "until": T0 + timedelta(days=1)}).fetchall()
+    assert everything and not filtered
+
+
+async def test_reader_sees_a_consistent_snapshot_while_the_writer_goes_on(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    path = tmp_path / "live.duckdb"
+    projection = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=0.2)
+    runner = ProjectionRunner(projection, log=event_log, batch_size=50, max_batch_wait_s=0.05)
+    task = asyncio.create_task(runner.run())
+    try:
+        await event_log.append_many([posted(CHAN, i) for i in range(1, 101)])
+        await wait_until(lambda: current_snapshot(path) is not None and "100" in current_snapshot(path).name,
+                         timeout=20)
+        # A separate process holds the snapshot open and counts while the writer keeps appending.
+        reader = subprocess.Popen(  # noqa: ASYNC220 - the reader must be another process
+            [sys.executable, "-c",
+             "import duckdb,sys,time; c=duckdb.connect(sys.argv[1], read_only=True);"
+             "a=c.execute('select count(*), max(seq) from events').fetchone();"
+             "b=c.execute('select count(*) from messages').fetchone(); print(a[0], a[1], b[0]); sys.stdout.flush();"
+             "sys.stdin.readline(); print(c.execute('select count(*) from events').fetchone()[0])",
+             str(current_snapshot(path))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert reader.stdout is not None and reader.stdin is not None
+            first = reader.stdout.readline().split()
+            await event_log.append_many([posted(CHAN, i) for i in range(101, 301)])
+            await wait_until(lambda: current_snapshot(path) is not None and "300" in current_snapshot(path).name,
+                             timeout=20)
+            second = reader.communicate("\n", timeout=30)[0].strip()
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+                reader.communicate(timeout=10)
+        assert first == ["100", "100", "100"]
+        assert second == "100"  # the open snapshot never changes under the reader
+        assert rows(current_snapshot(path), "SELECT count(*) FROM messages") == [(300,)]  # type: ignore[arg-type]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await projection.close()

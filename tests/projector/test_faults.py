@@ -1,0 +1,182 @@
+"""Fault tests: poison events, kill -9 of the projector process, Postgres restarted mid-projection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+
+from aaltohub.embedded.postgres import PostgresServer
+from aaltohub.embedded.process import port_is_free
+from aaltohub.migrate import apply_migrations
+from eventlog import EventLog
+from eventlog.commands import send_command
+from projector.deadletter import DeadLetterStore
+from projector.postgres import PostgresProjection
+from projector.runner import ProjectionRunner
+from projector.service import ProjectorService
+from projector.snapshots import current_snapshot
+from schemas.commands import RetryDeadLetters
+from schemas.subjects import projector_command_subject
+from tests.helpers import posted, wait_until
+from tests.projector.conftest import content_hash, project_to_end
+from tests.projector.test_duckdb import run_to_end
+from tests.projector.test_postgres_merge import CHAN, deleted, edited
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def checkpoint(url: str, name: str = "postgres") -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            row = conn.execute("SELECT seq FROM projection_checkpoints WHERE name = %s", (name,)).fetchone()
+    except psycopg.OperationalError:
+        return -1
+    return -1 if row is None else int(row[0])
+
+
+def workload(n: int, seed: int = 3) -> list[object]:
+    rng = random.Random(seed)
+    events: list[object] = []
+    for i in range(1, n + 1):
+        chat = CHAN - rng.randrange(5)
+        events.append(posted(chat, i, text=f"m{i}"))
+        if rng.random() < 0.2:
+            events.append(edited(chat, rng.randrange(1, i + 1), f"e{i}"))
+        if rng.random() < 0.1:
+            events.append(deleted(chat, rng.randrange(1, i + 3)))
+        if rng.random() < 0.05:
+            events.append(posted(-77, 100_000 + i, text="basic"))
+            events.append(deleted(None, 100_000 + i - rng.randrange(3)))
+    return events
+
+
+async def test_poison_events_are_dead_lettered_and_retry_resolves_them(
+    event_log: EventLog, migrated_url: str
+) -> None:
+    with psycopg.connect(migrated_url) as conn:
+        conn.execute("ALTER TABLE messages ADD CONSTRAINT no_poison CHECK (text <> 'poison')")
+    await event_log.append_many([posted(CHAN, 1), posted(CHAN, 2, text="poison")])
+    await event_log.nats_client.jetstream().publish(f"tg.msg.{CHAN}", b"\xff\x00 not an event")
+    await event_log.append_many([posted(CHAN, 3), deleted(CHAN, 2)])
+    store = DeadLetterStore(database_url=migrated_url)
+    service = ProjectorService(log=event_log, projections=[PostgresProjection(
+        database_url=migrated_url, codec=event_log.codec)], dead_letters=store, batch_size=100)
+    task = asyncio.create_task(service.run())
+    try:
+        await service.runners["postgres"].wait_for_seq(5, timeout_s=20)
+        with psycopg.connect(migrated_url) as conn:
+            letters = conn.execute("SELECT seq, error LIKE '%%no_poison%%' FROM failed_messages "
+                                   "WHERE projection = 'postgres' ORDER BY seq").fetchall()
+            applied = conn.execute("SELECT message_id, is_deleted FROM messages ORDER BY 1").fetchall()
+            conn.execute("ALTER TABLE messages DROP CONSTRAINT no_poison")
+        assert letters == [(2, True), (3, False)]
+        assert applied == [(1, False), (3, False)]
+        reply = await send_command(event_log.nats_client, projector_command_subject("retry"),
+                                   RetryDeadLetters(all_unresolved=True), timeout_s=20)
+        assert reply.data == {"resolved": 1, "failed": 1}
+        with psycopg.connect(migrated_url) as conn:
+            row = conn.execute("SELECT text, is_deleted FROM messages WHERE message_id = 2").fetchone()
+            resolved = conn.execute("SELECT seq FROM failed_messages WHERE resolved").fetchall()
+        assert row == ("poison", True)  # the delete that waited for it applies: as if it never failed
+        assert resolved == [(2,)]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _spawn_projector(nats_url: str, database_url: str, duckdb_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": database_url,
+           "AALTOHUB_DUCKDB_PATH": str(duckdb_path), "AALTOHUB_PROJECTIONS": "postgres,duckdb",
+           "AALTOHUB_PROJECTOR_BATCH_SIZE": "300", "AALTOHUB_DUCKDB_FOLD_INTERVAL_S": "0.2",
+           "AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S": "1", "AALTOHUB_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "aaltohub", "project"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
+    event_log: EventLog, migrated_url: str, database_url: str, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    await event_log.append_many(workload(2500))  # type: ignore[arg-type]
+    last = (await event_log.info()).last_seq
+    duck = tmp_path / "kill.duckdb"
+    rng = random.Random(11)
+    for _ in range(3):
+        target = checkpoint(migrated_url) + rng.randrange(200, 900)
+        proc = _spawn_projector(event_log.nats_client.connected_url.geturl(), migrated_url, duck)  # type: ignore[union-attr]
+        try:
+            await wait_until(lambda t=target: checkpoint(migrated_url) >= min(t, last), timeout=60)  # type: ignore[misc]
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+    proc = _spawn_projector(event_log.nats_client.connected_url.geturl(), migrated_url, duck)  # type: ignore[union-attr]
+    try:
+        await wait_until(lambda: checkpoint(migrated_url) == last, timeout=60)
+        # The DuckDB file belongs to the writer process; readers use its published snapshot.
+        await wait_until(lambda: (s := current_snapshot(duck)) is not None and s.name == f"{last:012d}.duckdb",
+                         timeout=60)
+        await wait_until(lambda: checkpoint(migrated_url, "duckdb") == last, timeout=30)  # mirrored for readers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    clean_url = migrated_url.rsplit("/", 1)[0] + "/" + "clean_" + migrated_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{clean_url.rsplit("/", 1)[1]}"')
+    try:
+        apply_migrations(clean_url)
+        await project_to_end(event_log, clean_url, batch_size=5000)
+        assert content_hash(migrated_url) == content_hash(clean_url)
+    finally:
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{clean_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    clean_duck = tmp_path / "clean.duckdb"
+    await run_to_end(event_log, clean_duck, batch_size=5000)
+    snapshot = str(current_snapshot(duck))
+    for query in ("SELECT * FROM events ORDER BY seq", "SELECT * FROM messages ORDER BY chat_id, message_id"):
+        with duckdb.connect(snapshot, read_only=True) as a, duckdb.connect(str(clean_duck), read_only=True) as b:
+            assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> PostgresServer:
+    server = PostgresServer(data_dir=tmp_path / "pg" / "data")
+    server.start()
+    try:
+        yield server  # type: ignore[misc]
+    finally:
+        server.stop()
+
+
+async def test_postgres_restart_mid_projection_loses_nothing(
+    event_log: EventLog, private_postgres: PostgresServer, migrated_url: str
+) -> None:
+    url = private_postgres.url
+    apply_migrations(url)
+    await event_log.append_many(workload(3000))  # type: ignore[arg-type]
+    last = (await event_log.info()).last_seq
+    projection = PostgresProjection(database_url=url, codec=event_log.codec)
+    runner = ProjectionRunner(projection, log=event_log, batch_size=200)
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_until(lambda: runner.seq > last // 3, timeout=60)
+        await asyncio.to_thread(private_postgres.kill)
+        # Killed backends exit on their own; restart on the same port once it is free again.
+        await wait_until(lambda: port_is_free(private_postgres.host, private_postgres.port), timeout=30)
+        await asyncio.to_thread(private_postgres.start)
+        assert private_postgres.url == url
+        await runner.wait_for_seq(last, timeout_s=60)
+        assert runner.retries >= 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await projection.close()
+    await project_to_end(event_log, migrated_url)
+    assert content_hash(url) == content_hash(migrated_url)

@@ -1,0 +1,84 @@
+"""Blue/green rebuilds while live events keep arriving."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import duckdb
+import psycopg
+
+from eventlog import EventLog
+from projector.duckdb import DuckDBProjection
+from projector.postgres import PostgresProjection
+from projector.rebuild import rebuild_duckdb, rebuild_postgres
+from projector.runner import ProjectionRunner
+from tests.helpers import posted, wait_until
+from tests.projector.conftest import content_hash
+from tests.projector.test_postgres_merge import CHAN, deleted, edited
+
+
+async def _produce(event_log: EventLog, start: int, stop: asyncio.Event, produced: list[int]) -> None:
+    i = start
+    while not stop.is_set():
+        batch = [posted(CHAN, i), posted(CHAN - 1, i), edited(CHAN, i, f"e{i}"), deleted(None, i)]
+        results = await event_log.append_many(batch)
+        produced.append(results[-1].seq)
+        i += 1
+        await asyncio.sleep(0.005)  # pacing of the producer, not a wait for a result
+
+
+async def test_postgres_rebuild_swaps_in_without_a_gap(event_log: EventLog, migrated_url: str) -> None:
+    await event_log.append_many([posted(CHAN, i) for i in range(1, 3001)])
+    live = PostgresProjection(database_url=migrated_url, codec=event_log.codec)
+    runner = ProjectionRunner(live, log=event_log, batch_size=500, max_batch_wait_s=0.05)
+    live_task = asyncio.create_task(runner.run())
+    stop, produced = asyncio.Event(), [0]
+    producer = asyncio.create_task(_produce(event_log, 5000, stop, produced))
+    try:
+        result = await rebuild_postgres(log_=event_log, database_url=migrated_url, batch_size=700)
+        await wait_until(lambda: len(produced) > 3 and produced[-1] > result.seq, timeout=20)
+        stop.set()
+        await producer
+        await runner.wait_for_seq(produced[-1], timeout_s=30)
+    finally:
+        stop.set()
+        live_task.cancel()
+        await asyncio.gather(live_task, producer, return_exceptions=True)
+        await live.close()
+    incremental = content_hash(migrated_url)
+    with psycopg.connect(migrated_url) as conn:
+        schemas = [r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 're%'")]
+        count = conn.execute("SELECT count(*) FROM messages").fetchone()
+    assert schemas == []  # the build schema and the retired tables are gone
+    assert count is not None and count[0] > 3000
+    await rebuild_postgres(log_=event_log, database_url=migrated_url)
+    assert content_hash(migrated_url) == incremental
+
+
+async def test_duckdb_rebuild_is_handed_to_the_live_writer(event_log: EventLog, tmp_path: Path) -> None:
+    await event_log.append_many([posted(CHAN, i) for i in range(1, 501)])
+    path = tmp_path / "analytics.duckdb"
+    live = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None)
+    runner = ProjectionRunner(live, log=event_log, batch_size=100, max_batch_wait_s=0.05)
+    live_task = asyncio.create_task(runner.run())
+    stop, produced = asyncio.Event(), [0]
+    producer = asyncio.create_task(_produce(event_log, 5000, stop, produced))
+    try:
+        result = await rebuild_duckdb(log_=event_log, path=path, batch_size=300)
+        assert result.swapped == "handed to the live writer"
+        await wait_until(lambda: len(produced) > 3 and produced[-1] > result.seq, timeout=20)
+        stop.set()
+        await producer
+        await runner.wait_for_seq(produced[-1], timeout_s=30)
+        await live.finish()
+    finally:
+        stop.set()
+        live_task.cancel()
+        await asyncio.gather(live_task, producer, return_exceptions=True)
+        await live.close()
+    with duckdb.connect(str(path), read_only=True) as con:
+        seqs = [r[0] for r in con.execute("SELECT seq FROM events ORDER BY seq").fetchall()]
+        messages = con.execute("SELECT count(*) FROM messages").fetchone()
+    assert seqs == list(range(1, produced[-1] + 1))  # nothing missing, nothing twice
+    assert messages is not None and messages[0] == 500 + 2 * (len(produced) - 1)
