@@ -152,6 +152,13 @@ class DemoSource:
             return CommandReply(ok=True, message="demo", data={"produced": self.produced, "groups": len(self._groups)})
         return CommandReply(ok=False, message=f"demo: {type(command).__name__} is not an ingest command")
 
+    def take(self, count: int) -> list[Event]:
+        """The next ``count`` traffic events without submitting them (benchmark baselines)."""
+        out: list[Event] = []
+        while len(out) < count:
+            out.extend(self._next()[1])
+        return out[:count]
+
     # --- pacing -----------------------------------------------------------------------------------
 
     async def _run_paced(self, sink: EventSink) -> None:
@@ -167,15 +174,29 @@ class DemoSource:
             await asyncio.sleep(tick_s)  # pacing of the synthetic traffic, not a wait for a result
 
     async def _run_unthrottled(self, sink: EventSink) -> None:
-        while True:
-            batch: list[Event] = []
-            labels: list[tuple[str, int]] = []
-            while len(batch) < self._chunk:
-                label, events = self._next()
-                batch.extend(events)
-                labels.append((label, len(events)))
-            await sink.submit_many(batch)
-            self._record(batch, labels)
+        # Two chunks in flight: the next chunk is generated while the previous one is appended.
+        previous: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch: list[Event] = []
+                labels: list[tuple[str, int]] = []
+                while len(batch) < self._chunk:
+                    label, events = self._next()
+                    batch.extend(events)
+                    labels.append((label, len(events)))
+                current = asyncio.ensure_future(self._submit_chunk(sink, batch, labels))
+                if previous is not None:
+                    await previous
+                previous = current
+        finally:
+            if previous is not None:
+                previous.cancel()
+
+    async def _submit_chunk(self, sink: EventSink, batch: list[Event], labels: list[tuple[str, int]]) -> None:
+        # Recorded in the same task step in which ``DurableSink.submit_many`` enqueues the events, so
+        # a cancellation cannot separate "recorded" from "submitted".
+        self._record(batch, labels)
+        await sink.submit_many(batch)
 
     def _emit(self, sink: EventSink, events: list[Event], label: str) -> None:
         for event in events:
