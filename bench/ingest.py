@@ -72,7 +72,7 @@ async def baseline(log: EventLog, count: int) -> float:
 
 
 async def through_sink(log: EventLog, data_dir: Path, *, groups: int, rate: float, seconds: float | None,
-                       count: int | None, first_id: int) -> tuple[float, TimingSink, int]:
+                       count: int | None, first_id: int) -> tuple[float, TimingSink, int, int]:
     timing = TimingSink()
     sink = build_sink(data_dir, log=log, on_ack=timing.on_ack)
     timing.inner = sink
@@ -93,7 +93,7 @@ async def through_sink(log: EventLog, data_dir: Path, *, groups: int, rate: floa
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await sink.close()
-    return acked / elapsed, timing, rss_peak
+    return acked / elapsed, timing, rss_peak, sink.status().spooled
 
 
 def pct(values: list[float], q: float) -> float:
@@ -121,10 +121,11 @@ async def main() -> None:
                 print(f"nats-server sync_interval={args.sync_interval}; {psutil.cpu_count()} cpus (shared)")
                 raw = await baseline(log, args.events)
                 print(f"baseline  append_many x1000, pre-built events : {raw:>10,.0f} events/s")
-                rate, _, _ = await through_sink(log, Path(tmp) / "a", groups=args.groups, rate=0, seconds=None,
+                rate, _, _, spooled = await through_sink(log, Path(tmp) / "a", groups=args.groups, rate=0, seconds=None,
                                                 count=args.events, first_id=20_000_000)
-                print(f"throughput demo (unthrottled) -> sink -> ack  : {rate:>10,.0f} events/s  (target >= 5,000)")
-                got, timing, rss = await through_sink(log, Path(tmp) / "b", groups=args.groups, rate=args.rate,
+                print(f"throughput demo (unthrottled) -> sink -> ack  : {rate:>10,.0f} events/s  (target >= 5,000)"
+                      f"  [{spooled:,} went through the spool]")
+                got, timing, rss, _ = await through_sink(log, Path(tmp) / "b", groups=args.groups, rate=args.rate,
                                                       seconds=args.seconds, count=None, first_id=30_000_000)
                 lat = timing.latencies_ms
                 print(f"steady    {args.rate:,.0f}/s for {args.seconds:.0f}s, {args.groups} groups: acked "

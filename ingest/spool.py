@@ -15,6 +15,7 @@ path needs the write to be done (or fsync'd) before it reports an event as spool
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -84,6 +85,7 @@ class Spool:
         self.torn_records = 0
         self.written_total = 0
         self._opened = False
+        self._lock_fd: int | None = None
 
     # --- state ------------------------------------------------------------------------------------
 
@@ -112,6 +114,7 @@ class Spool:
         """Create the directory, scan existing segments (cutting off torn tails) and load the cursor."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock()
             offsets = self._load_cursor()
             for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
                 try:
@@ -140,6 +143,19 @@ class Spool:
             segment.sealed = True
         self._save_cursor()
         self._opened = False
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        """One process per spool: a second writer would break the order of both."""
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            os.close(fd)
+            raise SpoolError("spool is in use by another process", path=self.directory) from e
+        self._lock_fd = fd
 
     def _recover(self, key: int, path: Path, offset: int) -> None:
         data = path.read_bytes()

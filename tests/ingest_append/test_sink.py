@@ -7,9 +7,11 @@ from pathlib import Path
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
+from ingest.breaker import CircuitBreaker
 from schemas.events import IngestFailed
 from tests.helpers import posted, wait_until
 from tests.ingest_append.conftest import make_sink, read_events
+from tests.ingest_append.test_breaker import FakeClock
 
 
 async def test_submit_many_returns_after_the_log_acked(tmp_path: Path, quick_log: EventLog) -> None:
@@ -119,3 +121,31 @@ async def test_refused_event_is_dead_lettered_and_reported(tmp_path: Path, quick
         assert [d.event_id for d in letters] == [too_big.event_id]
     finally:
         await sink.close()
+
+
+async def test_open_breaker_spools_without_trying_and_a_probe_drains_in_order(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failures=5, window_s=60, open_s=30, clock=clock)
+    # Connected, but no stream takes the subjects yet: every append fails (503, no responders).
+    log = await EventLog.connect(nats_server.url, ensure=False, ack_timeout_s=0.1, append_deadline_s=0.2)
+    sink = make_sink(tmp_path, log, breaker=breaker, retry_interval_s=0.01)
+    await sink.start()
+    events = [posted(-1005, i) for i in range(1, 41)]
+    try:
+        for event in events[:20]:
+            sink.submit(event)
+        await wait_until(lambda: breaker.state == "open", timeout=20)
+        for event in events[20:]:
+            sink.submit(event)
+        await wait_until(lambda: sink.status().spool_records == 40, timeout=5)
+        assert sink.status().breaker == "open" and breaker.opened_count == 1
+        await log.ensure_stream()
+        clock.now += 30
+        await wait_until(lambda: sink.status().spool_records == 0, timeout=10)
+        assert breaker.state == "closed"
+        assert [e.event_id for e in await read_events(log)] == [e.event_id for e in events]
+    finally:
+        await sink.close()
+        await log.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from ingest.append_errors import SpoolError
 from ingest.spool import Spool
 from schemas.codec import Codec
 from tests.helpers import posted
@@ -95,3 +98,13 @@ def test_record_bigger_than_the_read_chunk_is_read_whole(tmp_path: Path) -> None
     assert [e.event_id for e in batch.events] == [posted(-1001, 0).event_id]
     spool.commit(batch)
     assert _drain(spool) == [big.event_id, posted(-1001, 2).event_id]
+
+
+def test_a_second_spool_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    first = _open(tmp_path)
+    second = Spool(tmp_path, codec=Codec())
+    with pytest.raises(SpoolError, match="in use"):
+        second.open()
+    first.close()
+    second.open()
+    second.close()
