@@ -87,6 +87,7 @@ class DurableSink:
         self.appended = 0
         self.spooled = 0
         self.last_error: str | None = None
+        self._refused: set[str] = set()
 
     # --- EventSink --------------------------------------------------------------------------------
 
@@ -271,7 +272,7 @@ class DurableSink:
 
     async def _append(self, events: list[Event]) -> None:
         """Append ``events``; refused ones are dead-lettered and the rest retried (same ids)."""
-        remaining = events
+        remaining = [x for x in events if x.event_id not in self._refused] if self._refused else events
         while remaining:
             assert self._log is not None
             try:
@@ -283,6 +284,7 @@ class DurableSink:
                     raise AppendFailed(remaining, e.reason) from e
                 for event in refused:
                     self._dead_letter(event, e.reason)
+                self._refused.add(e.event_id)  # dead-lettered once, even if this batch is retried
                 remaining = [x for x in remaining if x.event_id != e.event_id]
 
     # --- helpers ----------------------------------------------------------------------------------

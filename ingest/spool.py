@@ -368,13 +368,16 @@ def _complete(data: bytes, position: int) -> bool:
     """True if ``data`` holds the whole record starting at ``position``."""
     if position + HEADER.size > len(data):
         return False
-    return position + HEADER.size + HEADER.unpack_from(data, position)[0] <= len(data)
+    length: int = HEADER.unpack_from(data, position)[0]
+    return position + HEADER.size + length <= len(data)
 
 
 def _record_size(data: bytes, position: int) -> int | None:
     """Size of the valid record at ``position`` (header included), or None if torn/corrupt/absent."""
     if position + HEADER.size > len(data):
         return None
+    length: int
+    crc: int
     length, crc = HEADER.unpack_from(data, position)
     if length > MAX_RECORD_BYTES or position + HEADER.size + length > len(data):
         return None
