@@ -149,3 +149,80 @@ async def test_open_breaker_spools_without_trying_and_a_probe_drains_in_order(
     finally:
         await sink.close()
         await log.close()
+
+
+async def test_overflow_during_an_outage_keeps_the_order(
+    tmp_path: Path, nats_server: NatsServer, quick_log: EventLog
+) -> None:
+    # A tiny buffer: while a batch is in flight to a dying server the buffer overflows to the spool,
+    # and the failed batch must go in front of what overflowed.
+    sink = make_sink(tmp_path, quick_log, buffer_size=30, batch_size=20, retry_interval_s=0.05)
+    await sink.start()
+    events = [posted(-1006, i) for i in range(1, 901)]
+    try:
+        for event in events[:100]:
+            sink.submit(event)
+        await wait_until(lambda: sink.status().appended >= 40, timeout=10)
+        nats_server.stop()
+        for i, event in enumerate(events[100:700]):
+            sink.submit(event)
+            if i % 10 == 0:
+                await asyncio.sleep(0)  # let the pump run now and then
+        await wait_until(lambda: sink.status().buffer_depth == 0, timeout=15)
+        nats_server.start()
+        for event in events[700:]:
+            sink.submit(event)
+        await wait_until(
+            lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0 and quick_log.connected,
+            timeout=30,
+        )
+        assert [e.event_id for e in await read_events(quick_log)] == [e.event_id for e in events]
+    finally:
+        await sink.close()
+
+
+async def test_a_torn_spool_left_by_a_crash_is_drained_up_to_the_tear(
+    tmp_path: Path, quick_log: EventLog
+) -> None:
+    crashed = make_sink(tmp_path, None)
+    await crashed.start()
+    events = [posted(-1007, i) for i in range(1, 11)]
+    await crashed.submit_many(events)
+    await crashed.close()
+    (segment,) = (tmp_path / "spool").glob("*.seg")
+    segment.write_bytes(segment.read_bytes()[:-10])  # the last record was being written at the crash
+    sink = make_sink(tmp_path, quick_log)
+    await sink.start()
+    try:
+        await wait_until(lambda: sink.status().spool_records == 0, timeout=10)
+        assert [e.event_id for e in await read_events(quick_log)] == [e.event_id for e in events[:9]]
+    finally:
+        await sink.close()
+
+
+async def test_a_failed_batch_goes_in_front_of_what_overflowed_meanwhile(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failures=5, window_s=60, open_s=30, clock=clock)
+    # No stream yet: the batch in flight fails after its deadline, while the buffer overflows.
+    log = await EventLog.connect(nats_server.url, ensure=False, ack_timeout_s=0.2, append_deadline_s=0.5)
+    sink = make_sink(tmp_path, log, breaker=breaker, buffer_size=30, batch_size=20, retry_interval_s=0.01)
+    await sink.start()
+    events = [posted(-1008, i) for i in range(1, 121)]
+    try:
+        for event in events[:20]:
+            sink.submit(event)
+        await wait_until(lambda: sink.status().buffer_depth == 0, timeout=5)  # the 20 are in flight
+        assert sink.status().spool_records == 0
+        for event in events[20:]:
+            sink.submit(event)  # 100 more into a 30-slot buffer: it overflows to the spool
+        assert sink.status().spool_records > 0
+        await wait_until(lambda: breaker.state == "open", timeout=20)
+        await log.ensure_stream()
+        clock.now += 30
+        await wait_until(lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0, timeout=10)
+        assert [e.event_id for e in await read_events(log)] == [e.event_id for e in events]
+    finally:
+        await sink.close()
+        await log.close()
