@@ -11,6 +11,7 @@ import signal
 from aaltohub.runtime import StackNotRunning, resolve_nats_url
 from aaltohub.service_ingest import build_service
 from aaltohub.settings import load_settings
+from ingest.append_errors import AppendPathError
 from ingest.service import IngestService
 
 
@@ -31,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"aaltohub ingest: {e}")
         return 1
     service = build_service(settings, nats_url=nats_url, demo=bool(args.demo))
-    asyncio.run(_serve(service))
+    try:
+        asyncio.run(_serve(service))
+    except AppendPathError as e:
+        print(f"aaltohub ingest: {e}")
+        return 1
     return 0
 
 
