@@ -200,6 +200,10 @@ class DurableSink:
                 if self._log_ready() and self._breaker.allow():
                     if not await self._drain_spool_batch():
                         await self._pause(self._retry_interval_s)
+                    elif self._buffer and self._buffer.oldest_age_s() >= self._spool_interval_s:
+                        # Catching up: newer events wait behind the spool anyway; make them durable
+                        # now (and release ``submit_many`` callers) instead of holding them in memory.
+                        self._move_buffer_to_spool()
                     continue
                 self._move_buffer_to_spool()
                 await self._pause(min(self._spool_interval_s, max(0.01, self._breaker.seconds_until_probe())))
