@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from ingest.breaker import CircuitBreaker
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.ingest_append.helpers import FakeClock
 
 
 def state(breaker: CircuitBreaker) -> str:

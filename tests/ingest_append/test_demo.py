@@ -20,7 +20,7 @@ from schemas.events import (
     ReactionsUpdated,
 )
 from tests.helpers import wait_until
-from tests.ingest_append.conftest import make_sink, read_events
+from tests.ingest_append.helpers import make_sink, read_events
 
 
 def classify(event: Event) -> str | None:

@@ -28,7 +28,7 @@ from schemas.events import (
 )
 from schemas.subjects import command_subject
 from tests.helpers import wait_until
-from tests.ingest_append.conftest import make_sink, read_events
+from tests.ingest_append.helpers import make_sink, read_events
 
 
 class FloodingSource:

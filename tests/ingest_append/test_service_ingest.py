@@ -16,7 +16,7 @@ from aaltohub.settings import load_settings
 from eventlog import EventLog
 from schemas.events import IngestStarted, MessagePosted
 from tests.helpers import wait_until
-from tests.ingest_append.conftest import read_events
+from tests.ingest_append.helpers import read_events
 
 
 async def test_ingest_service_spec_runs_the_demo_without_credentials(
@@ -28,7 +28,7 @@ async def test_ingest_service_spec_runs_the_demo_without_credentials(
                              duckdb_path=tmp_path / "a.duckdb")
     assert INGEST_SERVICE.stop_order == 1
     caplog.set_level(logging.INFO)
-    task = asyncio.create_task(INGEST_SERVICE.run(context))
+    task: asyncio.Future[None] = asyncio.ensure_future(INGEST_SERVICE.run(context))
     try:
         async def flowing() -> bool:
             return (await quick_log.info()).messages >= 50

@@ -17,7 +17,7 @@ from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
 from schemas.events import IngestStopped
 from tests.helpers import wait_until
-from tests.ingest_append.conftest import make_sink, read_events
+from tests.ingest_append.helpers import make_sink, read_events
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,7 @@ from eventlog import EventLog
 from ingest.breaker import CircuitBreaker
 from schemas.events import IngestFailed
 from tests.helpers import posted, wait_until
-from tests.ingest_append.conftest import make_sink, read_events
-from tests.ingest_append.test_breaker import FakeClock
+from tests.ingest_append.helpers import FakeClock, make_sink, read_events
 
 
 async def test_submit_many_returns_after_the_log_acked(tmp_path: Path, quick_log: EventLog) -> None:
