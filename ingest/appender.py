@@ -360,6 +360,7 @@ def build_sink(
     *,
     log: EventLog | None = None,
     codec: Codec | None = None,
+    spool_subdir: str = "spool",
     buffer_size: int = 10_000,
     batch_size: int = 1000,
     linger_s: float = 0.002,
@@ -370,11 +371,15 @@ def build_sink(
     breaker_open_s: float = 30.0,
     on_ack: AckCallback | None = None,
 ) -> DurableSink:
-    """A ``DurableSink`` with its spool in ``<data_dir>/spool`` and dead letters in ``<data_dir>/dead-letter``."""
+    """A ``DurableSink`` spooling to ``<data_dir>/<spool_subdir>`` with dead letters under ``<data_dir>/dead-letter``.
+
+    One process per spool (it is locked): a second producer process on the same data dir, such as
+    the export importer next to a running ingest, passes its own ``spool_subdir``.
+    """
     return DurableSink(
-        spool=Spool(data_dir / "spool", codec=codec or Codec(), segment_max_bytes=segment_max_bytes,
+        spool=Spool(data_dir / spool_subdir, codec=codec or Codec(), segment_max_bytes=segment_max_bytes,
                     fsync_every=fsync_every),
-        dead_letters=DeadLetterFile(data_dir / "dead-letter" / "ingest.jsonl"),
+        dead_letters=DeadLetterFile(data_dir / "dead-letter" / f"{spool_subdir}.jsonl"),
         log=log,
         breaker=CircuitBreaker(failures=breaker_failures, window_s=breaker_window_s, open_s=breaker_open_s),
         buffer_size=buffer_size,
