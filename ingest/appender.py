@@ -244,7 +244,7 @@ class DurableSink:
         entries = self._buffer.take(self._batch_size)
         events = [entry.event for entry in entries]
         try:
-            await self._append(events)
+            stored = await self._append(events)
         except (AppendFailed, EventLogError, OSError, TimeoutError) as e:
             self._failed(e)
             unacked = e.unacked if isinstance(e, AppendFailed) else events
@@ -255,7 +255,7 @@ class DurableSink:
             self._spool_in_front(entries, events)
             raise
         self._breaker.record_success()
-        self._acked(events)
+        self._acked(stored)
         settle_all(entries)
 
     async def _drain_spool_batch(self) -> bool:
@@ -264,24 +264,24 @@ class DurableSink:
             self._breaker.record_success()
             return True
         try:
-            await self._append(batch.events)
+            stored = await self._append(batch.events)
         except (AppendFailed, EventLogError, OSError, TimeoutError) as e:
             self._failed(e)
             return False
         self._dead_letter_undecodable(batch)
         self._spool.commit(batch)
         self._breaker.record_success()
-        self._acked(batch.events)
+        self._acked(stored)
         return True
 
-    async def _append(self, events: list[Event]) -> None:
-        """Append ``events``; refused ones are dead-lettered and the rest retried (same ids)."""
+    async def _append(self, events: list[Event]) -> list[Event]:
+        """Append ``events`` and return those stored; refused ones are dead-lettered, the rest retried."""
         remaining = [x for x in events if x.event_id not in self._refused] if self._refused else events
         while remaining:
             assert self._log is not None
             try:
                 await self._log.append_many(remaining)
-                return
+                return remaining
             except AppendRejected as e:
                 refused = [x for x in remaining if x.event_id == e.event_id]
                 if not refused:
@@ -290,6 +290,7 @@ class DurableSink:
                     self._dead_letter(event, e.reason)
                 self._refused.add(e.event_id)  # dead-lettered once, even if this batch is retried
                 remaining = [x for x in remaining if x.event_id != e.event_id]
+        return remaining
 
     # --- helpers ----------------------------------------------------------------------------------
 

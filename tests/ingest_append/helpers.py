@@ -16,7 +16,7 @@ def make_sink(data_dir: Path, log: EventLog | None, **kwargs: object) -> Durable
     """A sink with the spool and dead-letter file under ``data_dir``."""
     return DurableSink(
         spool=Spool(data_dir / "spool", codec=Codec(), fsync_every=16),
-        dead_letters=DeadLetterFile(data_dir / "dead-letter" / "ingest.jsonl"),
+        dead_letters=DeadLetterFile(data_dir / "dead-letter" / "spool.jsonl"),
         log=log,
         **kwargs,  # type: ignore[arg-type]
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
+from ingest.append_deadletter import DeadLetterFile
 from ingest.breaker import CircuitBreaker
 from schemas.events import IngestFailed
 from tests.helpers import posted, wait_until
@@ -116,7 +117,7 @@ async def test_refused_event_is_dead_lettered_and_reported(tmp_path: Path, quick
         stored = await read_events(quick_log)
         assert [e.event_id for e in stored[:2]] == [posted(-1004, 1).event_id, posted(-1004, 3).event_id]
         assert isinstance(stored[2], IngestFailed) and too_big.event_id in (stored[2].detail or "")
-        letters = sink._dead_letters.read()
+        letters = DeadLetterFile(tmp_path / "dead-letter" / "spool.jsonl").read()
         assert [d.event_id for d in letters] == [too_big.event_id]
     finally:
         await sink.close()
@@ -225,3 +226,25 @@ async def test_a_failed_batch_goes_in_front_of_what_overflowed_meanwhile(
     finally:
         await sink.close()
         await log.close()
+
+
+async def test_a_refused_event_drained_from_the_spool_is_dead_lettered_once(
+    tmp_path: Path, quick_log: EventLog
+) -> None:
+    sink = make_sink(tmp_path, None)
+    await sink.start()
+    too_big = posted(-1009, 2, text="y" * (9 * 1024 * 1024))
+    try:
+        await sink.submit_many([posted(-1009, 1), too_big, posted(-1009, 3)])
+        assert sink.status().spool_records == 3
+        sink.attach(quick_log)
+        await wait_until(lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0, timeout=15)
+        await wait_until(lambda: sink.status().appended == 3, timeout=10)
+        stored = await read_events(quick_log)
+        assert [e.event_id for e in stored[:2]] == [posted(-1009, 1).event_id, posted(-1009, 3).event_id]
+        assert isinstance(stored[2], IngestFailed)
+        assert sink.status().dead_lettered == 1
+        letters = DeadLetterFile(tmp_path / "dead-letter" / "spool.jsonl").read()
+        assert [d.event_id for d in letters] == [too_big.event_id]
+    finally:
+        await sink.close()
