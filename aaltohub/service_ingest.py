@@ -84,6 +84,16 @@ def _version() -> str | None:
         return None
 
 
+def ingest_service_spec(telegram: TelegramSources | None = None) -> ServiceSpec:
+    """The ingest ``ServiceSpec`` for ``aaltohub up``; pass ``telegram`` once the account workers exist."""
+
+    async def run(context: ServiceContext) -> None:
+        service = build_service(context.settings, nats_url=context.nats_url, demo=context.demo, telegram=telegram)
+        await service.run()
+
+    return ServiceSpec(name="ingest", run=run, stop_order=1, describe=_describe)
+
+
 async def run_ingest(context: ServiceContext) -> None:
     """Run ingest until cancelled (``aaltohub up`` cancels it second, after the API)."""
     service = build_service(context.settings, nats_url=context.nats_url, demo=context.demo)
@@ -97,4 +107,5 @@ def _describe(context: ServiceContext) -> str:
     )
 
 
+# Demo-only until the Telegram workers are wired: ``ingest_service_spec(telegram=...)``.
 INGEST_SERVICE = ServiceSpec(name="ingest", run=run_ingest, stop_order=1, describe=_describe)

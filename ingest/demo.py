@@ -11,6 +11,7 @@ per group).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections import Counter, deque
@@ -110,9 +111,10 @@ class DemoSource:
         first = _default_first_message_id() if first_message_id is None else first_message_id
         self._groups = [self._make_group(i, first) for i in range(groups)]
         self._kinds = list(_WEIGHTS)
-        self._weights = list(_WEIGHTS.values())
+        self._cum_weights = list(itertools.accumulate(_WEIGHTS.values()))
         self.produced = 0
         self.counts: Counter[str] = Counter()
+        self._senders: dict[int, Sender] = {}
 
     @property
     def chat_ids(self) -> list[int]:
@@ -225,7 +227,7 @@ class DemoSource:
 
     def _next(self) -> tuple[str, list[Event]]:
         group = self._rng.choice(self._groups)
-        kind = self._rng.choices(self._kinds, self._weights)[0]
+        kind = self._rng.choices(self._kinds, cum_weights=self._cum_weights)[0]
         if kind in ("edit", "delete", "reactions", "reply") and not group.recent:
             kind = "post"
         if kind == "post":
@@ -257,8 +259,13 @@ class DemoSource:
         return kind, [self._membership(group, joined=kind == "join")]
 
     def _sender(self, user_id: int) -> Sender:
-        name = _FIRST_NAMES[user_id % len(_FIRST_NAMES)]
-        return Sender(id=user_id, kind="user", display_name=f"{name} {user_id}", username=f"{name.lower()}{user_id}")
+        sender = self._senders.get(user_id)
+        if sender is None:
+            name = _FIRST_NAMES[user_id % len(_FIRST_NAMES)]
+            sender = Sender(id=user_id, kind="user", display_name=f"{name} {user_id}",
+                            username=f"{name.lower()}{user_id}")
+            self._senders[user_id] = sender
+        return sender
 
     def _post(
         self,
@@ -272,9 +279,10 @@ class DemoSource:
     ) -> MessagePosted:
         message_id = group.next_id
         group.next_id += 1
+        now = self._clock()
         snapshot = MessageSnapshot(
             message_id=message_id,
-            date=self._clock().replace(microsecond=0),
+            date=now.replace(microsecond=0),
             sender=self._sender(self._rng.choice(group.members)),
             text=text,
             entities=entities,
@@ -285,7 +293,7 @@ class DemoSource:
         group.recent.append(snapshot)
         return MessagePosted(
             event_id=ids.posted_id(group.info.chat_id, message_id),
-            account=self.name, observed_at=self._clock(), source="demo", chat_id=group.info.chat_id,
+            account=self.name, observed_at=now, source="demo", chat_id=group.info.chat_id,
             message=snapshot,
         )  # fmt: skip
 
