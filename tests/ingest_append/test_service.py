@@ -167,3 +167,20 @@ async def test_crashed_source_is_recorded_and_restarted(
     failures = [e for e in await read_events(quick_log) if isinstance(e, IngestFailed)]
     assert [f.account for f in failures] == ["crashy"]
     assert "RuntimeError" in failures[0].error
+
+
+async def test_service_started_while_the_log_is_down_spools_then_catches_up(
+    tmp_path: Path, nats_server: NatsServer, quick_log: EventLog, demo: DemoSource
+) -> None:
+    nats_server.stop()
+    async with running(tmp_path, nats_server.url, [demo], demo=True) as service:
+        await wait_until(lambda: service.status()["spool_records"] != 0, timeout=15)
+        assert service.status()["log_connected"] is False
+        nats_server.start()
+        await wait_until(lambda: service.status()["log_connected"] is True
+                         and service.status()["spool_records"] == 0, timeout=30)
+        reply = await ask(quick_log, command_subject("demo", "status"), ReportStatus())
+        assert reply.ok and reply.data["accounts"] == "demo"
+    stored = [e.event_id for e in await read_events(quick_log)]
+    assert len(stored) == len(set(stored))
+    assert len(stored) >= demo.produced
