@@ -124,6 +124,7 @@ class Spool:
                     continue
                 self._recover(key, path, offsets.get(key, 0))
         except OSError as e:
+            self._unlock()
             raise SpoolError(f"cannot open spool: {e.strerror}", path=self.directory) from e
         self._segments.sort(key=lambda s: s.key)
         self._opened = True
@@ -143,6 +144,9 @@ class Spool:
             segment.sealed = True
         self._save_cursor()
         self._opened = False
+        self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
