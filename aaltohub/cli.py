@@ -18,6 +18,7 @@ COMMAND_MODULES: Final = (
     "aaltohub.commands.project",
     "aaltohub.commands.replay",
     "aaltohub.commands.analytics",
+    "aaltohub.commands.ingest",
 )
 
 

@@ -23,9 +23,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True if nothing listens on ``host:port`` (closed connections in TIME_WAIT do not count)."""
+    """True if nothing listens on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # servers bind with it too
+        # Like the servers themselves (Go and Postgres set SO_REUSEADDR): a port whose old
+        # connections linger in TIME_WAIT after a restart is free to listen on again.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -1,0 +1,111 @@
+"""Wiring of the ingest service from settings, for ``aaltohub up`` and ``aaltohub ingest``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from importlib import metadata
+
+from aaltohub.services import ServiceContext, ServiceSpec
+from aaltohub.settings import Settings
+from eventlog import EventLog
+from ingest.appender import build_sink
+from ingest.demo import DemoSource
+from ingest.service import IngestService, SourcesFactory
+from ingest.sink import EventSource
+from schemas.stream import StreamSpec
+
+log = logging.getLogger(__name__)
+
+# Builds the Telegram account workers from settings; wired in by the composition root once they exist.
+TelegramSources = Callable[[Settings], Sequence[EventSource]]
+
+
+def stream_spec(settings: Settings) -> StreamSpec:
+    """The log's stream spec from settings."""
+    return StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
+                      replicas=settings.stream_replicas)
+
+
+def choose_sources(
+    settings: Settings, *, demo: bool = False, telegram: TelegramSources | None = None
+) -> tuple[SourcesFactory, bool]:
+    """The sources factory and whether it is the demo (no credentials, ``--demo``, or no workers wired)."""
+    if not demo and settings.has_telegram_credentials and telegram is not None:
+        return (lambda: list(telegram(settings))), False
+    if demo:
+        log.info("ingest: demo requested: running the DEMO source instead of Telegram")
+    elif not settings.has_telegram_credentials:
+        log.info("ingest: no Telegram credentials (TELEGRAM_API_ID / TELEGRAM_API_HASH): running the DEMO source")
+    else:
+        log.warning("ingest: Telegram credentials are set but no Telegram workers are wired in: running the DEMO")
+    log.info("ingest: demo traffic: %d groups at %.1f events/s, all marked source=demo",
+             settings.demo_groups, settings.demo_rate_per_s)
+
+    def demo_sources() -> list[EventSource]:
+        return [DemoSource(groups=settings.demo_groups, rate_per_s=settings.demo_rate_per_s,
+                           seed=settings.demo_seed, ledger_path=settings.demo_ledger_path)]
+
+    return demo_sources, True
+
+
+def build_service(
+    settings: Settings, *, nats_url: str, demo: bool = False, telegram: TelegramSources | None = None
+) -> IngestService:
+    """An ``IngestService`` configured from ``settings`` (spool under ``<data>/spool``)."""
+    sources, is_demo = choose_sources(settings, demo=demo, telegram=telegram)
+    sink = build_sink(
+        settings.data_path,
+        buffer_size=settings.ingest_buffer_size,
+        batch_size=settings.ingest_batch_size,
+        linger_s=settings.ingest_linger_ms / 1000,
+        segment_max_bytes=settings.ingest_spool_segment_bytes,
+        fsync_every=settings.ingest_spool_fsync_every,
+        breaker_failures=settings.ingest_breaker_failures,
+        breaker_window_s=settings.ingest_breaker_window_s,
+        breaker_open_s=settings.ingest_breaker_open_s,
+    )
+    spec = stream_spec(settings)
+
+    async def connect_log() -> EventLog:
+        return await EventLog.connect(
+            nats_url, spec=spec, name="aaltohub-ingest", connect_timeout_s=5.0,
+            ack_timeout_s=settings.ingest_ack_timeout_s, append_deadline_s=settings.ingest_append_deadline_s,
+        )  # fmt: skip
+
+    return IngestService(sources=sources, sink=sink, connect_log=connect_log, demo=is_demo,
+                         version=_version(), drain_timeout_s=settings.ingest_drain_timeout_s)
+
+
+def _version() -> str | None:
+    try:
+        return metadata.version("aaltohub-crawler")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def ingest_service_spec(telegram: TelegramSources | None = None) -> ServiceSpec:
+    """The ingest ``ServiceSpec`` for ``aaltohub up``; pass ``telegram`` once the account workers exist."""
+
+    async def run(context: ServiceContext) -> None:
+        service = build_service(context.settings, nats_url=context.nats_url, demo=context.demo, telegram=telegram)
+        await service.run()
+
+    return ServiceSpec(name="ingest", run=run, stop_order=1, describe=_describe)
+
+
+async def run_ingest(context: ServiceContext) -> None:
+    """Run ingest until cancelled (``aaltohub up`` cancels it second, after the API)."""
+    service = build_service(context.settings, nats_url=context.nats_url, demo=context.demo)
+    await service.run()
+
+
+def _describe(context: ServiceContext) -> str:
+    demo = context.demo or not context.settings.has_telegram_credentials
+    return "ingest: demo source (no Telegram credentials)" if demo else "ingest: Telegram accounts " + ", ".join(
+        context.settings.account_names
+    )
+
+
+# Demo-only until the Telegram workers are wired: ``ingest_service_spec(telegram=...)``.
+INGEST_SERVICE = ServiceSpec(name="ingest", run=run_ingest, stop_order=1, describe=_describe)

@@ -1,0 +1,283 @@
+"""The ingest service: runs event sources into the durable sink, serves commands, shuts down in phases.
+
+Sources report their own lifecycle by submitting events (``IngestConnected``, ``IngestDisconnected``,
+``FloodWaited``); the service watches the events passing through its sink to keep the status that
+``ReportStatus`` answers. Shutdown on cancel: stop intake (cancel the sources), cancel background
+tasks, append ``IngestStopped``, stop serving commands, drain the buffer to the log or the spool,
+close the log. Nothing submitted is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from eventlog import EventLog, EventLogError
+from eventlog.commands import CommandServer
+from ingest.appender import DurableSink
+from ingest.sink import EventSink, EventSource
+from schemas import ids
+from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
+from schemas.events import (
+    Event,
+    FloodWaited,
+    IngestConnected,
+    IngestDisconnected,
+    IngestFailed,
+    IngestStarted,
+    IngestStopped,
+    MessageEdited,
+    MessagePosted,
+    Source,
+)
+from schemas.subjects import COMMAND_PREFIX
+
+log = logging.getLogger(__name__)
+
+SourcesFactory = Callable[[], Sequence[EventSource]]
+LogConnector = Callable[[], Awaitable[EventLog]]
+StatusValue = str | int | float | bool | None
+
+
+@dataclass
+class AccountStatus:
+    """What the service knows about one source/account from the events it submitted."""
+
+    connected: bool | None = None
+    messages_received: int = 0
+    last_flood_wait_s: int | None = None
+    last_flood_wait_method: str | None = None
+    last_flood_wait_at: datetime | None = None
+
+
+class ObservingSink:
+    """An ``EventSink`` that forwards to the durable sink and keeps per-account status."""
+
+    def __init__(self, sink: DurableSink, accounts: dict[str, AccountStatus]) -> None:
+        self._sink = sink
+        self._accounts = accounts
+
+    def submit(self, event: Event) -> None:
+        """Forward one event (non-blocking, never lost)."""
+        self._observe(event)
+        self._sink.submit(event)
+
+    async def submit_many(self, events: Sequence[Event]) -> None:
+        """Forward events and wait until they are acked or spooled."""
+        for event in events:
+            self._observe(event)
+        await self._sink.submit_many(events)
+
+    def _observe(self, event: Event) -> None:
+        status = self._accounts.get(event.account)
+        if status is None:
+            status = self._accounts[event.account] = AccountStatus()
+        if isinstance(event, MessagePosted | MessageEdited):
+            status.messages_received += 1
+        elif isinstance(event, IngestConnected):
+            status.connected = True
+        elif isinstance(event, IngestDisconnected):
+            status.connected = False
+        elif isinstance(event, FloodWaited):
+            status.last_flood_wait_s = event.seconds
+            status.last_flood_wait_method = event.method
+            status.last_flood_wait_at = event.observed_at
+
+
+class IngestService:
+    """Runs ``sources`` into ``sink`` until cancelled; serves ingest commands once the log is reachable."""
+
+    def __init__(
+        self,
+        *,
+        sources: SourcesFactory,
+        sink: DurableSink,
+        connect_log: LogConnector,
+        demo: bool,
+        version: str | None = None,
+        drain_timeout_s: float = 10.0,
+        source_stop_timeout_s: float = 10.0,
+        command_timeout_s: float = 30.0,
+    ) -> None:
+        self._sources_factory = sources
+        self._sink = sink
+        self._connect_log = connect_log
+        self._demo = demo
+        self._source_kind: Source = "demo" if demo else "live"
+        self._version = version
+        self._drain_timeout_s = drain_timeout_s
+        self._source_stop_timeout_s = source_stop_timeout_s
+        self._command_timeout_s = command_timeout_s
+        self._accounts: dict[str, AccountStatus] = {}
+        self._observed = ObservingSink(sink, self._accounts)
+        self._sources: list[EventSource] = []
+        self._log: EventLog | None = None
+        self._servers: list[CommandServer] = []
+        self._started_at: float | None = None
+        self._running = False
+
+    @property
+    def sink(self) -> EventSink:
+        """The sink the sources write to (also for other producers in the same process)."""
+        return self._observed
+
+    async def run(self) -> None:
+        """Run until cancelled, then shut down in phases (the cancellation is re-raised)."""
+        self._sources = list(self._sources_factory())
+        for source in self._sources:
+            self._accounts.setdefault(source.name, AccountStatus())
+        await self._sink.start()
+        self._started_at = time.monotonic()
+        self._running = True
+        for source in self._sources:
+            self._observed.submit(IngestStarted(
+                event_id=ids.occurrence_id("started"), account=source.name, observed_at=datetime.now(UTC),
+                source=self._source_kind, version=self._version, demo=self._demo,
+            ))  # fmt: skip
+        log.info("ingest: running %s (%s)", ", ".join(s.name for s in self._sources) or "no sources",
+                 "demo traffic" if self._demo else "Telegram")
+        source_tasks = [asyncio.create_task(self._run_source(s), name=f"source-{s.name}") for s in self._sources]
+        connector = asyncio.create_task(self._connect_forever(), name="ingest-log-connector")
+        try:
+            await asyncio.Event().wait()  # until cancelled: the work happens in the tasks
+        finally:
+            await self._shutdown(source_tasks, connector)
+
+    async def _shutdown(self, source_tasks: list[asyncio.Task[None]], connector: asyncio.Task[None]) -> None:
+        log.info("ingest: stopping (1/5 stop intake)")
+        for task in source_tasks:
+            task.cancel()
+        if source_tasks:
+            _done, pending = await asyncio.wait(source_tasks, timeout=self._source_stop_timeout_s)
+            for task in pending:
+                log.warning("ingest: %s did not stop within %.1fs", task.get_name(), self._source_stop_timeout_s)
+        log.info("ingest: stopping (2/5 cancel background tasks)")
+        connector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connector
+        self._running = False
+        for source in self._sources:
+            self._observed.submit(IngestStopped(
+                event_id=ids.occurrence_id("stopped"), account=source.name, observed_at=datetime.now(UTC),
+                source=self._source_kind, reason="shutdown",
+            ))  # fmt: skip
+        log.info("ingest: stopping (3/5 stop serving commands)")
+        for server in self._servers:
+            await server.stop()
+        log.info("ingest: stopping (4/5 drain the buffer to the log or the spool)")
+        await self._sink.close(drain_timeout_s=self._drain_timeout_s)
+        status = self._sink.status()
+        log.info("ingest: appended %d, spooled %d, %d in the spool", status.appended, status.spooled,
+                 status.spool_records)
+        log.info("ingest: stopping (5/5 disconnect)")
+        if self._log is not None:
+            await self._log.close()
+        log.info("ingest: stopped")
+
+    # --- sources ----------------------------------------------------------------------------------
+
+    async def _run_source(self, source: EventSource) -> None:
+        backoff_s = 1.0
+        while True:
+            try:
+                await source.run(self._observed)
+                log.info("ingest: source %s finished", source.name)
+                return
+            except Exception as e:  # a crashed source is recorded and restarted, never silently lost
+                log.exception("ingest: source %s failed; restarting in %.0fs", source.name, backoff_s)
+                self._observed.submit(IngestFailed(
+                    event_id=ids.occurrence_id("error"), account=source.name, observed_at=datetime.now(UTC),
+                    source=self._source_kind, error=f"source crashed: {type(e).__name__}",
+                    detail=str(e)[:500] or None,
+                ))  # fmt: skip
+            await asyncio.sleep(backoff_s)  # capped exponential back-off before a restart
+            backoff_s = min(backoff_s * 2, 60.0)
+
+    # --- the log and commands ---------------------------------------------------------------------
+
+    async def _connect_forever(self) -> None:
+        delay_s = 0.5
+        while self._log is None:
+            try:
+                self._log = await self._connect_log()
+            except EventLogError as e:
+                log.warning("ingest: log unreachable (%s); spooling, retrying in %.1fs", e, delay_s)
+                await asyncio.sleep(delay_s)  # capped back-off between connection attempts
+                delay_s = min(delay_s * 2, 10.0)
+        self._sink.attach(self._log)
+        await self._serve_commands(self._log)
+
+    async def _serve_commands(self, event_log: EventLog) -> None:
+        targets: list[str | None] = [None, *(s.name for s in self._sources)]
+        for account in targets:
+            subject = f"{COMMAND_PREFIX}.ingest.{account or 'all'}.>"
+            server = CommandServer(event_log.nats_client, subject, self._handler_for(account))
+            await asyncio.wait_for(server.start(), timeout=5)
+            self._servers.append(server)
+        log.info("ingest: serving commands on %s.ingest.<account|all>.<verb>", COMMAND_PREFIX)
+
+    def _handler_for(self, account: str | None) -> Callable[[Command], Awaitable[CommandReply]]:
+        async def handle(command: Command) -> CommandReply:
+            return await self.handle(command, account=account)
+
+        return handle
+
+    async def handle(self, command: Command, *, account: str | None) -> CommandReply:
+        """Answer ``ReportStatus``; dispatch crawl/restart to the account's source (or all of them)."""
+        if isinstance(command, ReportStatus):
+            return CommandReply(ok=True, message="ingest status", data=self.status(account))
+        if not isinstance(command, TriggerCrawl | RestartCrawler):
+            return CommandReply(ok=False, message=f"ingest does not handle {type(command).__name__}")
+        targets = [s for s in self._sources if account is None or s.name == account]
+        if not targets:
+            return CommandReply(ok=False, message=f"no source for account {account!r}")
+        replies = await asyncio.gather(*(self._ask(s, command) for s in targets))
+        if isinstance(command, TriggerCrawl) and account is None:
+            accepted = [r for r in replies if r.ok]
+            return accepted[0] if accepted else replies[0]
+        return CommandReply(ok=all(r.ok for r in replies), message="; ".join(r.message for r in replies if r.message))
+
+    async def _ask(self, source: EventSource, command: Command) -> CommandReply:
+        try:
+            return await asyncio.wait_for(source.handle(command), timeout=self._command_timeout_s)
+        except TimeoutError:
+            return CommandReply(ok=False, message=f"{source.name}: no answer within {self._command_timeout_s}s")
+        except Exception as e:  # a failing handler becomes a negative reply, not a dead command server
+            log.exception("ingest: %s failed to handle %s", source.name, type(command).__name__)
+            return CommandReply(ok=False, message=f"{source.name}: {type(e).__name__}")
+
+    def status(self, account: str | None = None) -> dict[str, StatusValue]:
+        """The status answered to ``ReportStatus`` (flat scalars)."""
+        sink = self._sink.status()
+        chosen = {k: v for k, v in self._accounts.items() if account is None or k == account}
+        flood = max((v for v in chosen.values() if v.last_flood_wait_at is not None),
+                    key=lambda v: v.last_flood_wait_at or datetime.min.replace(tzinfo=UTC), default=None)
+        data: dict[str, StatusValue] = {
+            "running": self._running,
+            "demo": self._demo,
+            "accounts": ",".join(sorted(chosen)),
+            "connected_accounts": sum(1 for v in chosen.values() if v.connected),
+            "messages_received": sum(v.messages_received for v in chosen.values()),
+            "uptime_s": round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0,
+            "buffer_depth": sink.buffer_depth,
+            "buffer_capacity": sink.buffer_capacity,
+            "spool_records": sink.spool_records,
+            "spool_bytes": sink.spool_bytes,
+            "breaker": sink.breaker,
+            "log_connected": sink.log_connected,
+            "appended": sink.appended,
+            "spooled": sink.spooled,
+            "dead_lettered": sink.dead_lettered,
+            "last_error": sink.last_error,
+            "last_flood_wait_s": flood.last_flood_wait_s if flood else None,
+            "last_flood_wait_method": flood.last_flood_wait_method if flood else None,
+            "last_flood_wait_at": flood.last_flood_wait_at.isoformat() if flood and flood.last_flood_wait_at else None,
+        }
+        if account is not None and account in self._accounts:
+            data["connected"] = self._accounts[account].connected
+        return data
