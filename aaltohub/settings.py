@@ -41,6 +41,31 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = Field(default=None, alias="MASTER_KEY")
     demo_rate_per_s: float = Field(default=5.0, alias="AALTOHUB_DEMO_RATE")
     demo_groups: int = Field(default=5, alias="AALTOHUB_DEMO_GROUPS")
+    # Telegram client and crawling (ingest/gateway, client, backfill, gapfill, discovery, media)
+    telegram_use_ipv6: bool = Field(default=False, alias="TELEGRAM_USE_IPV6")
+    # 0: Telethon never sleeps on a flood wait by itself; every FloodWaitError reaches our rate
+    # limiter, which records a FloodWaited event and then waits (visible, never silent).
+    telegram_flood_sleep_threshold: int = Field(default=0, alias="TELEGRAM_FLOOD_SLEEP_THRESHOLD")
+    telegram_max_flood_wait_s: int = Field(default=3600, alias="TELEGRAM_MAX_FLOOD_WAIT_S")
+    telegram_retry_attempts: int = Field(default=5, alias="TELEGRAM_RETRY_ATTEMPTS")
+    telegram_request_timeout_s: float = Field(default=180.0, alias="TELEGRAM_REQUEST_TIMEOUT_S")
+    telegram_assignments: str = Field(default="", alias="TELEGRAM_ASSIGNMENTS")  # "chat_id:account,..."
+    telegram_chat_kinds: str = Field(default="group,supergroup,channel", alias="TELEGRAM_CHAT_KINDS")
+    entity_cache_ttl_s: float = Field(default=86400.0, alias="AALTOHUB_ENTITY_CACHE_TTL_S")
+    backfill_days: float = Field(default=14.0, alias="AALTOHUB_BACKFILL_DAYS")
+    backfill_batch: int = Field(default=200, alias="AALTOHUB_BACKFILL_BATCH")
+    backfill_pause_s: float = Field(default=1.5, alias="AALTOHUB_BACKFILL_PAUSE_S")
+    discovery_interval_s: float = Field(default=300.0, alias="AALTOHUB_DISCOVERY_INTERVAL_S")
+    gapfill_interval_s: float = Field(default=1800.0, alias="AALTOHUB_GAPFILL_INTERVAL_S")
+    gapfill_window_s: float = Field(default=3600.0, alias="AALTOHUB_GAPFILL_WINDOW_S")
+    gapfill_max_messages: int = Field(default=500, alias="AALTOHUB_GAPFILL_MAX_MESSAGES")
+    delete_map_days: float = Field(default=14.0, alias="AALTOHUB_DELETE_MAP_DAYS")
+    media_download: bool = Field(default=False, alias="AALTOHUB_MEDIA_DOWNLOAD")
+    media_max_bytes: int = Field(default=20 * 1024 * 1024, alias="AALTOHUB_MEDIA_MAX_BYTES")
+    media_types: str = Field(default="photo,video,document,audio,voice,video_note,sticker,animation",
+                             alias="AALTOHUB_MEDIA_TYPES")
+    media_dir: Path | None = Field(default=None, alias="AALTOHUB_MEDIA_DIR")
+    media_bucket: str | None = Field(default=None, alias="AALTOHUB_MEDIA_BUCKET")  # Supabase Storage bucket
 
     # --- projections ----------------------------------------------------------------------------
     projections: str = Field(default="postgres,duckdb,broadcast", alias="AALTOHUB_PROJECTIONS")
