@@ -13,7 +13,15 @@ from datetime import datetime
 
 from ingest.sink import EventSink
 from schemas import ids
-from schemas.events import Event, MessageDeleted, MessageEdited, MessagePosted, MessageSnapshot, ReactionsUpdated
+from schemas.events import (
+    Event,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    MessageSnapshot,
+    ReactionsUpdated,
+    Source,
+)
 
 
 @dataclass(slots=True)
@@ -123,3 +131,28 @@ class ObservingSink:
         for event in events:
             self._index.observe(event)
         await self._inner.submit_many(events)
+
+
+def reconcile(
+    index: MessageIndex, *, account: str, chat_id: int, snap: MessageSnapshot, source: Source, observed_at: datetime
+) -> list[Event]:
+    """What a fetched snapshot adds to the log: a post if never seen, an edit if newer, else nothing.
+
+    A reaction summary that differs from the known one becomes ``ReactionsUpdated``. Event ids are
+    the live ones, so a fact already in the log is never stored twice.
+    """
+    known = index.get(chat_id, snap.message_id)
+    if known is None:
+        return [MessagePosted(event_id=ids.posted_id(chat_id, snap.message_id), account=account,
+                              observed_at=observed_at, source=source, chat_id=chat_id, message=snap)]
+    out: list[Event] = []
+    fetched_edit = snap.edit_date or snap.date
+    known_edit = known.edit_date or known.date
+    if fetched_edit > known_edit or (fetched_edit == known_edit and ids.content_digest(snap) != known.digest):
+        out.append(MessageEdited(event_id=ids.edited_id(chat_id, snap), account=account, observed_at=observed_at,
+                                 source=source, chat_id=chat_id, message=snap))
+    elif ids.reactions_id(chat_id, snap.message_id, snap.reactions) != known.reactions_id:
+        out.append(ReactionsUpdated(event_id=ids.reactions_id(chat_id, snap.message_id, snap.reactions),
+                                    account=account, observed_at=observed_at, source=source, chat_id=chat_id,
+                                    message_id=snap.message_id, reactions=snap.reactions))
+    return out
