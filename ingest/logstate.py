@@ -9,6 +9,7 @@ for gap-fill comparisons and for resolving deletes that arrive without a chat id
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,8 +104,10 @@ class LogState:
             st.backfill = bf
 
 
-async def load_log_state(log_: EventLog, *, account: str, index: MessageIndex, keep_since: datetime) -> LogState:
-    """Read the account's chat facts and its watched chats' recent message facts from the log."""
+async def load_log_state(
+    log_: EventLog, *, account: str, index: MessageIndex, keep_since: datetime, chats: Iterable[int] = ()
+) -> LogState:
+    """Read the account's chat facts and the recent message facts of its watched chats (plus ``chats``)."""
     state = LogState(account=account)
     bad = 0
     async for batch in log_.read(1, subjects=[CHAT_SUBJECTS]):
@@ -113,7 +116,7 @@ async def load_log_state(log_: EventLog, *, account: str, index: MessageIndex, k
                 state.fold(rec)
             else:
                 bad += 1
-    watched = state.watched()
+    watched = sorted(set(state.watched()) | set(chats))
     subjects = [f"tg.msg.{c}" for c in watched] + [f"tg.msg.nochat.{account}"]
     async for batch in log_.read(1, subjects=subjects):
         for rec in batch:
