@@ -23,6 +23,7 @@ from schemas.events import (
     ChatInfo,
     ChatLeft,
     ChatUpdated,
+    Event,
 )
 from schemas.subjects import CHAT_SUBJECTS
 
@@ -68,8 +69,11 @@ class LogState:
 
     def fold(self, record: Record) -> None:
         """Apply one chat-subject record."""
-        ev = record.event
         self.last_seq = max(self.last_seq, record.seq)
+        self.apply(record.event)
+
+    def apply(self, ev: Event) -> None:
+        """Apply one chat fact (read from the log, or just appended by this account)."""
         if ev.chat_id is None:
             return
         if isinstance(ev, ChatDiscovered):
