@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -90,3 +91,20 @@ class Sleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+
+
+class TestSleeper:
+    """For long-running loops: delays ≥ ``forever_s`` block until cancelled (the loop stays idle),
+    shorter ones yield briefly instead of waiting for real. Every request is recorded."""
+
+    __test__ = False
+
+    def __init__(self, *, forever_s: float = 1000.0) -> None:
+        self.forever_s = forever_s
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        if seconds >= self.forever_s:
+            await asyncio.Event().wait()
+        await asyncio.sleep(min(seconds, 0.01))
