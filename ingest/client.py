@@ -78,14 +78,18 @@ class TelethonGateway:
 
     async def connect(self) -> None:
         """Connect and check the session is authorized."""
-        await asyncio.wait_for(self._client.connect(), timeout=CONNECT_TIMEOUT_S)
-        if not await asyncio.wait_for(self._client.is_user_authorized(), timeout=TIMEOUT_S):
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            await self._client.connect()
+        async with asyncio.timeout(TIMEOUT_S):
+            authorized = await self._client.is_user_authorized()
+        if not authorized:
             await self.disconnect()
             raise SessionError("the stored Telegram session is not authorized; run `aaltohub login` again")
 
     async def disconnect(self) -> None:
         """Disconnect (idempotent)."""
-        await asyncio.wait_for(self._client.disconnect(), timeout=30)  # type: ignore[arg-type]
+        async with asyncio.timeout(30):
+            await self._client.disconnect()
 
     def is_connected(self) -> bool:
         """True while connected."""
@@ -101,7 +105,8 @@ class TelethonGateway:
 
     async def catch_up(self) -> None:
         """Ask Telegram for the updates missed while disconnected."""
-        await asyncio.wait_for(self._client.catch_up(), timeout=TIMEOUT_S)
+        async with asyncio.timeout(TIMEOUT_S):
+            await self._client.catch_up()
 
     async def get_dialogs(self) -> list[PeerRef]:
         """Every dialog's peer."""

@@ -61,26 +61,29 @@ class TelethonAuthClient:
 
     async def connect(self) -> None:
         """Connect."""
-        await asyncio.wait_for(self._client.connect(), timeout=60)
+        async with asyncio.timeout(60):
+            await self._client.connect()
 
     async def disconnect(self) -> None:
         """Disconnect."""
-        await asyncio.wait_for(self._client.disconnect(), timeout=30)  # type: ignore[arg-type]
+        async with asyncio.timeout(30):
+            await self._client.disconnect()
 
     async def send_code(self, phone: Secret) -> str:
         """Send the code."""
-        sent = await asyncio.wait_for(self._client.send_code_request(phone.reveal()), timeout=60)
+        async with asyncio.timeout(60):
+            sent = await self._client.send_code_request(phone.reveal())
         return str(sent.phone_code_hash)
 
     async def sign_in_code(self, phone: Secret, code: Secret, phone_code_hash: str) -> None:
         """Sign in with the code."""
-        await asyncio.wait_for(
-            self._client.sign_in(phone.reveal(), code.reveal(), phone_code_hash=phone_code_hash), timeout=60
-        )
+        async with asyncio.timeout(60):
+            await self._client.sign_in(phone.reveal(), code.reveal(), phone_code_hash=phone_code_hash)
 
     async def sign_in_password(self, password: Secret) -> None:
         """Sign in with the 2FA password."""
-        await asyncio.wait_for(self._client.sign_in(password=password.reveal()), timeout=60)
+        async with asyncio.timeout(60):
+            await self._client.sign_in(password=password.reveal())
 
     def export_session(self) -> Secret:
         """The session string."""

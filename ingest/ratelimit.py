@@ -79,7 +79,8 @@ class RateLimiter:
         floods = 0
         while True:
             try:
-                return await asyncio.wait_for(request(), timeout=self._request_timeout_s)
+                async with asyncio.timeout(self._request_timeout_s):
+                    return await request()
             except _FLOOD as e:
                 floods += 1
                 await self._flood_wait(method, int(e.seconds), floods, chat_id=chat_id, source=source, cause=e)

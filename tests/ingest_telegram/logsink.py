@@ -41,7 +41,8 @@ class LogSink:
         self.submitted.extend(events)
         async with self._lock:
             await self._drain_once()
-            await asyncio.wait_for(self._log.append_many(list(events)), timeout=20)
+            async with asyncio.timeout(20):
+                await self._log.append_many(list(events))
 
     async def flush(self) -> None:
         async with self._lock:
@@ -52,7 +53,8 @@ class LogSink:
         while not self._queue.empty():
             batch.append(self._queue.get_nowait())
         if batch:
-            await asyncio.wait_for(self._log.append_many(batch), timeout=20)
+            async with asyncio.timeout(20):
+                await self._log.append_many(batch)
 
     async def _drain_forever(self) -> None:
         while True:
@@ -61,7 +63,8 @@ class LogSink:
                 batch = [first]
                 while not self._queue.empty():
                     batch.append(self._queue.get_nowait())
-                await asyncio.wait_for(self._log.append_many(batch), timeout=20)
+                async with asyncio.timeout(20):
+                    await self._log.append_many(batch)
 
 
 async def read_all(log: EventLog, subjects: Sequence[str] | None = None) -> list[Event]:

@@ -16,7 +16,7 @@ from ingest.assignment import ChatAssignment
 from ingest.gateway import PeerRef
 from ingest.media import LocalMediaStore
 from ingest.worker import TelegramAccountWorker, WorkerConfig
-from schemas.commands import ReportStatus, TriggerCrawl
+from schemas.commands import ReportStatus, RestartCrawler, TriggerCrawl
 from schemas.events import (
     BackfillCompleted,
     ChatDiscovered,
@@ -24,6 +24,8 @@ from schemas.events import (
     Event,
     FloodWaited,
     GapFillCompleted,
+    IngestConnected,
+    IngestDisconnected,
     MediaStored,
     MessageDeleted,
     MessagePosted,
@@ -181,3 +183,27 @@ async def test_identical_media_is_stored_once(event_log: EventLog, tmp_path: Pat
     stored = _of(await read_all(event_log), MediaStored)
     assert len({e.sha256 for e in stored}) == 1 and len({e.path for e in stored}) == 1  # type: ignore[attr-defined]
     assert [p for p in (tmp_path / "media").rglob("*") if p.is_file()] == [Path(stored[0].path)]  # type: ignore[attr-defined]
+
+
+async def test_reconnect_is_recorded_and_catches_up(event_log: EventLog) -> None:
+    gw = _gateway()
+    worker = _worker(gw, event_log, config=_config(connection_check_s=0.01))
+    async with LogSink(event_log) as sink, running(worker, sink):
+        gw.connected = False
+        await wait_until(lambda: bool(_of(sink.submitted, IngestDisconnected)), timeout=10)
+        assert (await worker.handle(ReportStatus())).data["connected"] is False
+        gw.connected = True
+        await wait_until(lambda: any(c == "catch_up" for c, _ in gw.calls), timeout=10)
+        await sink.flush()
+    ops = [type(e) for e in await read_all(event_log, subjects=["tg.ops.main"])]
+    assert ops[:3] == [IngestConnected, IngestDisconnected, IngestConnected]
+
+
+async def test_restart_command_reconnects(event_log: EventLog) -> None:
+    gw = _gateway()
+    worker = _worker(gw, event_log)
+    async with LogSink(event_log) as sink, running(worker, sink):
+        assert (await worker.handle(RestartCrawler())).ok
+        await wait_until(lambda: sum(c == "connect" for c, _ in gw.calls) == 2 and worker.ready.is_set(), timeout=10)
+        await sink.flush()
+    assert sum(isinstance(e, IngestConnected) for e in await read_all(event_log)) == 2
