@@ -123,8 +123,9 @@ class Backfiller:
             "messages.getHistory", partial(self._gateway.get_history, peer, limit=1, offset_date=since),
             chat_id=chat_id, source="backfill",
         )
-        floor = before.messages[0].id if before.messages else 0
-        return max(0, newest.messages[0].id - floor)
+        floor: int = before.messages[0].id if before.messages else 0
+        top: int = newest.messages[0].id
+        return max(0, top - floor)
 
     async def _pages(self, peer: PeerRef, chat_id: int, bf: BackfillState, estimate: int | None) -> int:
         appended = 0

@@ -28,6 +28,7 @@ from schemas.events import (
     ReplyTo,
     Scalar,
     Sender,
+    SenderKind,
     ServiceAction,
 )
 
@@ -85,7 +86,9 @@ def _sender(message: types.Message | types.MessageService, names: Names) -> Send
         else:
             return None
     pid = peer_id(peer)
-    kind = "user" if isinstance(peer, types.PeerUser) else "channel" if isinstance(peer, types.PeerChannel) else "chat"
+    kind: SenderKind = (
+        "user" if isinstance(peer, types.PeerUser) else "channel" if isinstance(peer, types.PeerChannel) else "chat"
+    )
     entity = names.get(pid)
     return Sender(id=pid, kind=kind, display_name=display_name(entity), username=getattr(entity, "username", None))
 
@@ -100,8 +103,8 @@ def entity_of(e: TLObject) -> Entity:
         user_id = getattr(user_id, "user_id", None)
     return Entity(
         type=kind,
-        offset=e.offset,  # type: ignore[attr-defined]
-        length=e.length,  # type: ignore[attr-defined]
+        offset=e.offset,
+        length=e.length,
         url=getattr(e, "url", None),
         user_id=user_id,
         language=getattr(e, "language", None) or None,
@@ -259,9 +262,9 @@ def action_of(message: types.MessageService) -> ServiceAction:
     kind = snake(type(action).__name__.removeprefix("MessageAction"))
     users: list[int] = []
     if getattr(action, "users", None):
-        users = list(action.users)  # type: ignore[attr-defined]
+        users = list(action.users)
     elif isinstance(getattr(action, "user_id", None), int):
-        users = [action.user_id]  # type: ignore[attr-defined]
+        users = [action.user_id]
     elif isinstance(action, (types.MessageActionChatJoinedByLink, types.MessageActionChatJoinedByRequest)):
         users = [peer_id(message.from_id)] if message.from_id else []
     title = getattr(action, "title", None)

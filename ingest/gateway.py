@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeAlias
 
 import msgspec
 from telethon.tl import types
@@ -13,7 +13,7 @@ from telethon.tl import types
 from schemas.events import ChatKind
 
 PeerKind = Literal["user", "chat", "channel"]
-TLMessage = types.Message | types.MessageService
+TLMessage: TypeAlias = types.Message | types.MessageService
 UpdateCallback = Callable[[object], None]
 
 

@@ -140,7 +140,7 @@ class MediaDownloader:
             self.skipped += 1
             return
         try:
-            self._queue.put_nowait(_Job(event, message))  # type: ignore[arg-type]
+            self._queue.put_nowait(_Job(event, message))
         except asyncio.QueueFull:
             self.skipped += 1  # media is optional; the message itself is already recorded
             log.warning("media queue full: skipping media of %s/%s", event.chat_id, event.message.message_id)

@@ -13,7 +13,7 @@ from .tl import BASE, CHANNEL_MARKED, channel_message, photo
 def _doc(*attrs: object, mime: str = "application/octet-stream", size: int = 100) -> types.MessageMediaDocument:
     return types.MessageMediaDocument(document=types.Document(
         id=1, access_hash=1, file_reference=b"", date=BASE, mime_type=mime, size=size, dc_id=2,
-        attributes=list(attrs)))  # type: ignore[arg-type]
+        attributes=list(attrs)))
 
 
 STICKERSET = types.InputStickerSetEmpty()

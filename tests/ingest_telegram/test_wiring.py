@@ -26,7 +26,7 @@ def _session_string() -> str:
     s = StringSession()
     s.set_dc(2, "149.154.167.51", 443)
     s.auth_key = AuthKey(os.urandom(256))
-    return StringSession.save(s)
+    return str(StringSession.save(s))
 
 
 async def test_workers_use_stored_sessions_and_the_issue_client_settings(

@@ -50,7 +50,7 @@ DIALOGS = [
 def _msg(chat: int, mid: int, minutes_ago: float, text: str = "x", **kw: object) -> types.Message:
     peer = types.PeerChannel(-chat - 1_000_000_000_000) if chat < -1_000_000_000_000 else types.PeerChat(-chat)
     return types.Message(id=mid, peer_id=peer, date=NOW - timedelta(minutes=minutes_ago), message=text,
-                         from_id=types.PeerUser(5), **kw)  # type: ignore[arg-type]
+                         from_id=types.PeerUser(5), **kw)
 
 
 def _gateway() -> FakeGateway:
@@ -99,7 +99,7 @@ async def test_worker_discovers_backfills_and_records_live_updates(event_log: Ev
         reply = await worker.handle(ReportStatus())
         await sink.flush()
     events = await read_all(event_log)
-    assert sorted(e.chat_id for e in _of(events, ChatDiscovered)) == sorted([SUPER, BASIC])  # type: ignore[misc]
+    assert sorted(e.chat_id or 0 for e in _of(events, ChatDiscovered)) == sorted([SUPER, BASIC])
     posted = {(e.chat_id, e.message.message_id, e.source) for e in _of(events, MessagePosted)}  # type: ignore[attr-defined]
     assert posted == {(SUPER, 1, "backfill"), (SUPER, 2, "backfill"), (SUPER, 3, "backfill"),
                       (BASIC, 501, "backfill"), (BASIC, 502, "backfill"), (SUPER, 4, "live")}

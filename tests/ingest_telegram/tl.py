@@ -29,26 +29,26 @@ def channel_message(mid: int, text: str = "hello", *, date: datetime | None = No
                     edit_date: datetime | None = None, **kw: object) -> types.Message:
     """A supergroup message from user 42."""
     return types.Message(id=mid, peer_id=types.PeerChannel(CHANNEL), date=date or at(mid), message=text,
-                         from_id=types.PeerUser(42), edit_date=edit_date, **kw)  # type: ignore[arg-type]
+                         from_id=types.PeerUser(42), edit_date=edit_date, **kw)
 
 
 def basic_message(mid: int, text: str = "hi", **kw: object) -> types.Message:
     """A basic-group message from user 43."""
     return types.Message(id=mid, peer_id=types.PeerChat(BASIC), date=at(mid), message=text,
-                         from_id=types.PeerUser(43), **kw)  # type: ignore[arg-type]
+                         from_id=types.PeerUser(43), **kw)
 
 
 def service(mid: int, action: object, *, chat: object | None = None, **kw: object) -> types.MessageService:
     """A service message in the supergroup (or ``chat``)."""
     return types.MessageService(id=mid, peer_id=chat or types.PeerChannel(CHANNEL), date=at(mid),
-                                action=action, from_id=types.PeerUser(42), **kw)  # type: ignore[arg-type]
+                                action=action, from_id=types.PeerUser(42), **kw)
 
 
 def new_channel(message: object) -> types.UpdateNewChannelMessage:
     """The live update of a new channel/supergroup message."""
-    return types.UpdateNewChannelMessage(message=message, pts=1, pts_count=1)  # type: ignore[arg-type]
+    return types.UpdateNewChannelMessage(message=message, pts=1, pts_count=1)
 
 
 def new_basic(message: object) -> types.UpdateNewMessage:
     """The live update of a new basic-group message."""
-    return types.UpdateNewMessage(message=message, pts=1, pts_count=1)  # type: ignore[arg-type]
+    return types.UpdateNewMessage(message=message, pts=1, pts_count=1)
