@@ -18,6 +18,7 @@ from ingest.sink import EventSink
 from schemas import ids
 from schemas.events import (
     Event,
+    IngestFailed,
     MessageDeleted,
     MessageEdited,
     MessagePosted,
@@ -113,7 +114,10 @@ def events_from_update(
 
 
 class LiveHandler:
-    """The update callback of one account: convert, keep the events of watched chats, submit."""
+    """The update callback of one account: convert, keep the events of watched chats, submit.
+
+    A conversion error is logged, counted and recorded as ``IngestFailed``; the update loop goes on
+    (gap-fill re-reads the message later)."""
 
     def __init__(
         self,
@@ -137,9 +141,14 @@ class LiveHandler:
         try:
             events = events_from_update(update, account=self._account, observed_at=datetime.now(UTC),
                                         chat_for_deleted=self._chat_for_deleted)
-        except Exception:  # a malformed/unknown update must not kill the update loop; logged, counted
+        except Exception as e:  # a malformed update must not kill the update loop: recorded in the log
             self.failed += 1
             log.exception("could not convert update %s", type(update).__name__)
+            self._sink.submit(IngestFailed(
+                event_id=ids.occurrence_id("error"), account=self._account, observed_at=datetime.now(UTC),
+                source="live", error=f"conversion failed: {type(e).__name__}",
+                detail=f"update {type(update).__name__}",
+            ))
             return
         for event in events:
             if event.chat_id is not None and not self._is_watched(event.chat_id):

@@ -145,3 +145,11 @@ async def test_short_chat_message_is_recorded_like_a_full_one(event_log: EventLo
     assert len(events) == 1 and isinstance(events[0], MessagePosted)
     assert (events[0].chat_id, events[0].message.text, events[0].message.sender.id) == (  # type: ignore[union-attr]
         -BASIC, "short", 43)
+
+
+async def test_an_unconvertible_update_is_recorded_and_the_next_one_still_handled(event_log: EventLog) -> None:
+    broken = types.UpdateNewChannelMessage(message=types.Message(id=1, peer_id=None, date=at(1)),  # type: ignore[arg-type]
+                                           pts=1, pts_count=1)
+    events = await _run(event_log, [broken, new_channel(channel_message(2))])
+    assert [type(e).__name__ for e in events] == ["IngestFailed", "MessagePosted"]
+    assert events[0].error.startswith("conversion failed")  # type: ignore[attr-defined]
