@@ -106,6 +106,7 @@ class TelegramAccountWorker:
         self._rt: _Runtime | None = None
         self._restart = asyncio.Event()
         self._connected = False
+        self._handler_registered = False
         self.ready = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -204,7 +205,9 @@ class TelegramAccountWorker:
         await limiter.call("connect", self._gateway.connect)
         self._set_connected(out, True)
         try:
-            self._gateway.add_update_handler(handler)
+            if not self._handler_registered:  # once per client: a restart swaps the handler behind it
+                self._gateway.add_update_handler(self._dispatch)
+                self._handler_registered = True
             await self._safely("discovery", discovery.run_once, out)
             for chat_id in state.watched():
                 if not rt.backfiller.is_done(chat_id):
@@ -226,6 +229,11 @@ class TelegramAccountWorker:
                 await self._gateway.disconnect()
             if self._connected:
                 self._set_connected(out, False, reason="worker stopped")
+
+    def _dispatch(self, update: object) -> None:
+        rt = self._rt
+        if rt is not None:
+            rt.handler(update)
 
     def _queue_backfill(self, chat_id: int, *, force: bool = False) -> None:
         rt = self._rt

@@ -205,5 +205,9 @@ async def test_restart_command_reconnects(event_log: EventLog) -> None:
     async with LogSink(event_log) as sink, running(worker, sink):
         assert (await worker.handle(RestartCrawler())).ok
         await wait_until(lambda: sum(c == "connect" for c, _ in gw.calls) == 2 and worker.ready.is_set(), timeout=10)
+        gw.push(types.UpdateNewChannelMessage(message=_msg(SUPER, 9, 0, "after restart"), pts=1, pts_count=1))
         await sink.flush()
+    assert len(gw.handlers) == 1
     assert sum(isinstance(e, IngestConnected) for e in await read_all(event_log)) == 2
+    live = [e for e in sink.submitted if isinstance(e, MessagePosted) and e.source == "live"]
+    assert [e.message.message_id for e in live] == [9]
