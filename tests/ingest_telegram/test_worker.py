@@ -26,6 +26,7 @@ from schemas.events import (
     GapFillCompleted,
     IngestConnected,
     IngestDisconnected,
+    IngestFailed,
     MediaStored,
     MessageDeleted,
     MessagePosted,
@@ -211,3 +212,19 @@ async def test_restart_command_reconnects(event_log: EventLog) -> None:
     assert sum(isinstance(e, IngestConnected) for e in await read_all(event_log)) == 2
     live = [e for e in sink.submitted if isinstance(e, MessagePosted) and e.source == "live"]
     assert [e.message.message_id for e in live] == [9]
+
+
+async def test_long_flood_during_backfill_is_recorded_and_the_backfill_resumes_later(event_log: EventLog) -> None:
+    gw = _gateway()
+    gw.fail["get_history"] = [tg_errors.FloodWaitError(request=None, capture=7200)]
+    sleeper = TestSleeper(forever_s=50_000)
+    config = _config(discovery_interval_s=100_000, gapfill_interval_s=1_000_000, connection_check_s=100_000)
+    worker = TelegramAccountWorker(account="main", gateway=gw, log_reader=event_log, config=config,
+                                   assignment=ChatAssignment(), sleep=sleeper)
+    async with LogSink(event_log) as sink, running(worker, sink):
+        await wait_until(lambda: len(_of(sink.submitted, BackfillCompleted)) == 2, timeout=10)
+        await sink.flush()
+    events = await read_all(event_log)
+    assert [e.seconds for e in _of(events, FloodWaited)] == [7200]  # type: ignore[attr-defined]
+    assert [e.error for e in _of(events, IngestFailed)] == ["FloodWaitTooLong"]  # type: ignore[attr-defined]
+    assert 7200 in sleeper.delays  # the resume was scheduled after the wait, not slept inside Telethon
