@@ -72,10 +72,11 @@ class GapFiller:
                         self._on_posted(ev, m)
         seen = {m.id for m in fetched}
         floor = min(seen) if capped and seen else None
-        gone = sorted(
+        missing = sorted(
             mid for mid, _ in self._index.in_window(chat_id, start, end)
             if mid not in seen and (floor is None or mid >= floor)
         )
+        gone = await self._confirm_deleted(peer, chat_id, missing)
         events.extend(deleted(account=self._account, chat_id=chat_id, message_id=mid, source="gapfill",
                               observed_at=end) for mid in gone)
         result = GapFillCompleted(
@@ -88,6 +89,19 @@ class GapFiller:
         log.info("gap-fill %s %s: fetched %d, new %d, edited %d, deleted %d", self._account, chat_id,
                  result.fetched, result.new, result.edited, result.deleted)
         return result
+
+    async def _confirm_deleted(self, peer: PeerRef, chat_id: int, missing: list[int]) -> list[int]:
+        # A message absent from the history page is asked for by id before it is called deleted,
+        # so a pagination quirk never turns into a false deletion.
+        gone: list[int] = []
+        for i in range(0, len(missing), PAGE_SIZE):
+            chunk = missing[i : i + PAGE_SIZE]
+            found = await self._limiter.call(
+                "messages.getMessages", partial(self._gateway.get_messages, peer, chunk), chat_id=chat_id,
+                source="gapfill",
+            )
+            gone.extend(mid for mid, msg in zip(chunk, found, strict=True) if msg is None)
+        return gone
 
     async def _fetch(self, peer: PeerRef, chat_id: int, start: datetime) -> tuple[list[TLMessage], dict[int, object],
                                                                                    bool]:

@@ -94,3 +94,20 @@ async def test_gapfill_with_a_capped_window_does_not_delete_older_known_messages
         gf._max = 3  # only the 3 newest are re-read: 10, 9, 8
         result = await gf.run(CHANNEL_MARKED)
     assert (result.fetched, result.deleted) == (3, 0)
+
+
+async def test_a_message_missing_from_history_but_still_there_is_not_deleted(event_log: EventLog) -> None:
+    index = MessageIndex(account="main")
+    gw = await _seed_live(event_log, index)
+    original = gw.get_history
+
+    async def history_without_4(*a: object, **kw: object) -> object:
+        page = await original(*a, **kw)  # type: ignore[arg-type]
+        page.messages[:] = [m for m in page.messages if m.id != 4]
+        return page
+
+    gw.get_history = history_without_4  # type: ignore[method-assign, assignment]
+    async with LogSink(event_log) as sink:
+        result = await _gapfiller(gw, sink, index, NOW).run(CHANNEL_MARKED)
+    assert result.deleted == 1  # only message 3, which get_messages confirms is gone
+    assert [kw["ids"] for m, kw in gw.calls if m == "get_messages"] == [[3, 4]]
