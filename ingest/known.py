@@ -41,15 +41,15 @@ class MessageIndex:
     def __init__(self, *, account: str) -> None:
         self._account = account
         self._chats: dict[int, dict[int, KnownMessage]] = {}
-        self._nonchannel: dict[int, int] = {}
+        self._nonchannel: dict[int, tuple[int, datetime]] = {}  # message id → (chat, date)
 
     def observe(self, event: Event) -> None:
         """Fold one event (ours or read back from the log) into the index."""
         if event.account != self._account or event.chat_id is None:
             if isinstance(event, MessageDeleted) and event.chat_id is None:
-                chat = self._nonchannel.get(event.message_id)
-                if chat is not None:
-                    self._mark_deleted(chat, event.message_id)
+                hit = self._nonchannel.get(event.message_id)
+                if hit is not None:
+                    self._mark_deleted(hit[0], event.message_id)
             return
         chat_id = event.chat_id
         if isinstance(event, (MessagePosted, MessageEdited)):
@@ -64,7 +64,7 @@ class MessageIndex:
     def _fold_snapshot(self, chat_id: int, snap: MessageSnapshot, *, edited: bool) -> None:
         chat = self._chats.setdefault(chat_id, {})
         if not ids.is_channel_id(chat_id):
-            self._nonchannel[snap.message_id] = chat_id
+            self._nonchannel[snap.message_id] = (chat_id, snap.date)
         known = chat.get(snap.message_id)
         new_edit = snap.edit_date
         if known is not None:
@@ -90,7 +90,8 @@ class MessageIndex:
 
     def chat_for_deleted(self, message_id: int) -> int | None:
         """The non-channel chat a bare message id belongs to, if this account has seen it."""
-        return self._nonchannel.get(message_id)
+        hit = self._nonchannel.get(message_id)
+        return None if hit is None else hit[0]
 
     def in_window(self, chat_id: int, start: datetime, end: datetime) -> Iterator[tuple[int, KnownMessage]]:
         """Known, not deleted messages of ``chat_id`` dated within ``[start, end]``."""
@@ -98,16 +99,18 @@ class MessageIndex:
             if not known.deleted and start <= known.date <= end:
                 yield message_id, known
 
-    def prune(self, *, before: datetime) -> int:
-        """Forget messages dated before ``before``; returns how many were dropped."""
+    def prune(self, *, details_before: datetime, map_before: datetime | None = None) -> int:
+        """Forget message details dated before ``details_before`` (gap-fill needs only its window) and
+        delete-map entries dated before ``map_before`` (default: the same); returns details dropped."""
         dropped = 0
-        for chat_id, chat in self._chats.items():
-            old = [mid for mid, k in chat.items() if k.date < before]
+        for chat in self._chats.values():
+            old = [mid for mid, k in chat.items() if k.date < details_before]
             for mid in old:
                 del chat[mid]
-                if self._nonchannel.get(mid) == chat_id:
-                    del self._nonchannel[mid]
             dropped += len(old)
+        cutoff = details_before if map_before is None else map_before
+        for mid in [m for m, (_, date) in self._nonchannel.items() if date < cutoff]:
+            del self._nonchannel[mid]
         return dropped
 
     def __len__(self) -> int:

@@ -109,7 +109,13 @@ class LogState:
 
 
 async def load_log_state(
-    log_: EventLog, *, account: str, index: MessageIndex, keep_since: datetime, chats: Iterable[int] = ()
+    log_: EventLog,
+    *,
+    account: str,
+    index: MessageIndex,
+    keep_since: datetime,
+    map_since: datetime | None = None,
+    chats: Iterable[int] = (),
 ) -> LogState:
     """Read the account's chat facts and the recent message facts of its watched chats (plus ``chats``)."""
     state = LogState(account=account)
@@ -129,7 +135,7 @@ async def load_log_state(
                 state.last_seq = max(state.last_seq, rec.seq)
             else:
                 bad += 1
-    index.prune(before=keep_since)
+    index.prune(details_before=keep_since, map_before=map_since)
     log.info("log state %s: %d watched chats, %d recent messages known, %d undecodable records",
              account, len(watched), len(index), bad)
     return state

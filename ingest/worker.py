@@ -166,8 +166,9 @@ class TelegramAccountWorker:
         cfg = self._config
         index = MessageIndex(account=self.account)
         out = ObservingSink(sink, index)
-        keep = self._clock() - timedelta(days=max(cfg.delete_map_days, cfg.gapfill_window_s / 86400 * 2))
-        state = await load_log_state(self._log, account=self.account, index=index, keep_since=keep)
+        keep_since, map_since = self._retention()
+        state = await load_log_state(self._log, account=self.account, index=index, keep_since=keep_since,
+                                     map_since=map_since)
         self._assignment.preload(state.owners)
         limiter = RateLimiter(account=self.account, emit=out.submit, sleep=self._sleep,
                               max_attempts=cfg.retry_attempts, max_flood_wait_s=cfg.max_flood_wait_s,
@@ -214,7 +215,8 @@ class TelegramAccountWorker:
                     self._queue_backfill(chat_id)
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._every(cfg.discovery_interval_s, "discovery", discovery.run_once, out))
+                tg.create_task(self._every(cfg.discovery_interval_s, "discovery",
+                                           partial(self._discover_and_prune, discovery, index), out))
                 tg.create_task(self._backfill_loop(rt, out))
                 tg.create_task(self._adhoc_gapfill_loop(rt, out))
                 tg.create_task(stagger_forever(chats=state.watched, run_one=rt.gapfiller.run,
@@ -229,6 +231,18 @@ class TelegramAccountWorker:
                 await self._gateway.disconnect()
             if self._connected:
                 self._set_connected(out, False, reason="worker stopped")
+
+    def _retention(self) -> tuple[datetime, datetime]:
+        # Gap-fill compares only its window (kept twice over); deletes without a chat id need the
+        # basic-group message map for ``delete_map_days``. Bounded memory for many busy groups.
+        now = self._clock()
+        return (now - timedelta(seconds=2 * self._config.gapfill_window_s),
+                now - timedelta(days=self._config.delete_map_days))
+
+    async def _discover_and_prune(self, discovery: Discovery, index: MessageIndex) -> None:
+        await discovery.run_once()
+        keep_since, map_since = self._retention()
+        index.prune(details_before=keep_since, map_before=map_since)
 
     def _dispatch(self, update: object) -> None:
         rt = self._rt

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from telethon.tl import types
 
 from eventlog import EventLog
-from ingest.handlers import LiveHandler
+from ingest.handlers import LiveHandler, events_from_update
 from ingest.known import MessageIndex, ObservingSink
 from schemas import ids
 from schemas.events import Event, MessageDeleted, MessageEdited, MessagePosted, ReactionsUpdated
@@ -153,3 +153,14 @@ async def test_an_unconvertible_update_is_recorded_and_the_next_one_still_handle
     events = await _run(event_log, [broken, new_channel(channel_message(2))])
     assert [type(e).__name__ for e in events] == ["IngestFailed", "MessagePosted"]
     assert events[0].error.startswith("conversion failed")  # type: ignore[attr-defined]
+
+
+def test_pruning_keeps_the_delete_map_longer_than_message_details() -> None:
+    index = MessageIndex(account="main")
+    for update in (new_basic(basic_message(7)), new_channel(channel_message(8))):
+        for event in events_from_update(update, account="main", observed_at=at(0)):
+            index.observe(event)
+    assert index.prune(details_before=at(60), map_before=at(-60)) == 2
+    assert index.get(-BASIC, 7) is None and index.chat_for_deleted(7) == -BASIC
+    index.prune(details_before=at(60), map_before=at(60))
+    assert index.chat_for_deleted(7) is None
