@@ -19,6 +19,7 @@ COMMAND_MODULES: Final = (
     "aaltohub.commands.replay",
     "aaltohub.commands.analytics",
     "aaltohub.commands.ingest",
+    "aaltohub.commands.login",
 )
 
 

@@ -1,0 +1,129 @@
+"""Rate control around every Telegram request: honour flood waits visibly, back off on transients.
+
+Telethon runs with ``flood_sleep_threshold`` = 0 (a setting), so every ``FloodWaitError`` reaches
+us: we record a ``FloodWaited`` event (it lands in crawler status through the projector), log it,
+wait exactly what Telegram asked for that request, and retry. Other transient failures (RPC 500s,
+timeouts, dropped connections) get capped exponential backoff 1 → 2 → 4 → 8 s with bounded
+attempts, each attempt logged. The sleep function is injected so tests never sleep for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Final, TypeVar
+
+from telethon import errors as tg_errors
+
+from ingest.errors import FloodWaitTooLong, GatewayError, IngestError, RetriesExhausted
+from schemas import ids
+from schemas.events import Event, FloodWaited, Source
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+EmitEvent = Callable[[Event], None]
+
+# Telegram docs (api/errors): 500 INTERNAL and -503 Timeout are "try again later" errors.
+_TRANSIENT: Final = (tg_errors.ServerError, tg_errors.TimedOutError, ConnectionError, OSError, TimeoutError)
+_FLOOD: Final = (tg_errors.FloodWaitError, tg_errors.FloodPremiumWaitError)
+FLOOD_MARGIN_S: Final = 1.0  # Telegram rounds the wait down; one extra second avoids a second flood
+
+
+class RateLimiter:
+    """Runs one Telegram request at a time through flood-wait and backoff handling."""
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        emit: EmitEvent,
+        sleep: Sleep = asyncio.sleep,
+        max_attempts: int = 5,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 8.0,
+        max_flood_wait_s: int = 3600,
+        max_flood_retries: int = 5,
+        request_timeout_s: float = 180.0,
+    ) -> None:
+        self._account = account
+        self._emit = emit
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+        self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
+        self._max_flood_wait_s = max_flood_wait_s
+        self._max_flood_retries = max_flood_retries
+        self._request_timeout_s = request_timeout_s
+        self.last_flood_wait_s: int | None = None
+        self.last_flood_at: datetime | None = None
+        self.flood_waits = 0
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based): 1, 2, 4, 8, 8, … seconds."""
+        return float(min(self._max_delay_s, self._base_delay_s * 2 ** (attempt - 1)))
+
+    async def call(
+        self,
+        method: str,
+        request: Callable[[], Awaitable[T]],
+        *,
+        chat_id: int | None = None,
+        source: Source = "live",
+    ) -> T:
+        """Run ``request()`` (a fresh coroutine per attempt) until it succeeds or retries run out."""
+        attempt = 0
+        floods = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._request_timeout_s):
+                    return await request()
+            except _FLOOD as e:
+                floods += 1
+                await self._flood_wait(method, int(e.seconds), floods, chat_id=chat_id, source=source, cause=e)
+            except _TRANSIENT as e:
+                attempt += 1
+                if attempt >= self._max_attempts:
+                    log.error("telegram %s failed after %d attempts: %s", method, attempt, type(e).__name__)
+                    raise RetriesExhausted(
+                        f"{type(e).__name__} after {attempt} attempts", method=method, chat_id=chat_id
+                    ) from e
+                delay = self.backoff_delay(attempt)
+                log.warning(
+                    "telegram %s attempt %d/%d failed (%s); retrying in %.0fs",
+                    method, attempt, self._max_attempts, type(e).__name__, delay,
+                )
+                await self._sleep(delay)
+            except tg_errors.RPCError as e:
+                # Permanent for this request (e.g. CHANNEL_PRIVATE); the message is Telegram's error name.
+                raise GatewayError(f"{type(e).__name__}", method=method, chat_id=chat_id) from e
+            except IngestError:
+                raise
+
+    async def _flood_wait(
+        self, method: str, seconds: int, floods: int, *, chat_id: int | None, source: Source, cause: Exception
+    ) -> None:
+        now = datetime.now(UTC)
+        self.last_flood_wait_s = seconds
+        self.last_flood_at = now
+        self.flood_waits += 1
+        self._emit(
+            FloodWaited(
+                event_id=ids.occurrence_id("flood_wait"),
+                account=self._account,
+                observed_at=now,
+                source=source,
+                chat_id=chat_id,
+                seconds=seconds,
+                method=method,
+                resume_at=now + timedelta(seconds=seconds + FLOOD_MARGIN_S),
+            )
+        )
+        if seconds > self._max_flood_wait_s or floods > self._max_flood_retries:
+            log.error("telegram %s flood wait %ds (flood #%d): giving up on this request", method, seconds, floods)
+            raise FloodWaitTooLong(method=method, seconds=seconds, chat_id=chat_id) from cause
+        log.warning("telegram %s flood wait: waiting %ds before retrying (flood #%d)", method, seconds, floods)
+        await self._sleep(seconds + FLOOD_MARGIN_S)
