@@ -56,7 +56,7 @@ class _CountingFile:
         self._slow_from = slow_from
 
     def read(self, size: int = -1) -> bytes:
-        if self._slow_from is not None:
+        if self._slow_from is not None and size != 0:  # ijson probes the data type with read(0)
             # Byte by byte from ``slow_from`` on, so a parse error is raised at its exact byte.
             size = 1 if self.bytes_read >= self._slow_from else min(size, self._slow_from - self.bytes_read)
             data = self._raw.read(size)
@@ -95,13 +95,16 @@ class ExportReader:
 
     # --- passes ------------------------------------------------------------------------------------
 
-    def _open(self, **kwargs: int) -> _CountingFile:
+    def _open(self) -> _CountingFile:
+        self._close()
+        self._file = _CountingFile(self._open_raw())
+        return self._file
+
+    def _open_raw(self) -> BinaryIO:
         try:
-            raw = self.path.open("rb")
+            return self.path.open("rb")
         except OSError as e:
             raise ExportError(f"cannot read {self.path}: {e.strerror or e}") from e
-        self._file = _CountingFile(raw, **kwargs)
-        return self._file
 
     def _close(self) -> None:
         if self._file is not None:
@@ -222,35 +225,24 @@ class ExportReader:
 
     def _syntax_error(self, error: Exception, *, json_path: str | None = None) -> MalformedExport:
         offset, line = self._locate(self.bytes_read)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = error.args[0] if error.args else ""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        lines = str(text).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
         return MalformedExport(f"not valid JSON: {reason}", path=str(self.path), byte_offset=offset, line=line,
                                json_path=json_path)
 
     def _locate(self, coarse_end: int) -> tuple[int, int]:
         """The exact byte offset (0-based) and line (1-based) where the parser gives up."""
-        f = self._open(slow_from=max(0, coarse_end - self._buf_size))
-        try:
-            for _ in ijson.items(f, _NEVER, buf_size=self._buf_size):
-                pass
-        except (ijson.JSONError, UnicodeDecodeError):
-            return max(0, f.bytes_read - 1), self._line_at(f)
-        finally:
-            self._close()
+        with self._open_raw() as raw:
+            f = _CountingFile(raw, slow_from=max(0, coarse_end - self._buf_size))
+            try:
+                for _ in ijson.items(f, _NEVER, buf_size=self._buf_size):
+                    pass
+            except (ijson.JSONError, UnicodeDecodeError):
+                return max(0, f.bytes_read - 1), f.lines + 1
         return coarse_end, 0
-
-    def _line_at(self, f: _CountingFile) -> int:
-        # Lines were counted only in the slow region; count the fast prefix now (bounded reads).
-        slow_from = f._slow_from or 0
-        lines = 0
-        with self.path.open("rb") as raw:
-            remaining = slow_from
-            while remaining > 0:
-                chunk = raw.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                lines += chunk.count(b"\n")
-                remaining -= len(chunk)
-        return lines + f.lines + 1
 
 
 def _until_end(events: Iterator[_Event], prefix: str) -> Iterator[_Event]:
