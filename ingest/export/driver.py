@@ -10,6 +10,8 @@ a re-run after fixing the file appends only what is missing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from array import array
 from bisect import bisect_left
@@ -33,6 +35,9 @@ from schemas.ids import discovered_id
 from schemas.subjects import validate_account
 
 DEFAULT_BATCH: Final = 2000
+# While a batch is being appended the next one is parsed; yield to the event loop this often so the
+# append (publishes, acks) progresses meanwhile: the server works on one core while we parse on the other.
+_YIELD_EVERY: Final = 128
 _MAX_REASONS: Final = 50
 _MAX_EXAMPLES: Final = 20
 
@@ -83,6 +88,46 @@ class _Seen:
             return False
         self._others.add(message_id)
         return True
+
+
+class _InFlight:
+    """At most one batch being appended while the next is built; batches land in order."""
+
+    def __init__(self, sink: EventSink, on_appended: Callable[[list[Event]], None]) -> None:
+        self._sink = sink
+        self._on_appended = on_appended
+        self._task: asyncio.Task[None] | None = None
+        self._batch: list[Event] = []
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def submit(self, batch: list[Event]) -> None:
+        """Wait for the batch in flight, then start appending ``batch`` (if any)."""
+        await self._wait()
+        if batch:
+            self._batch = batch
+            self._task = asyncio.create_task(self._sink.submit_many(batch))
+
+    async def _wait(self) -> None:
+        if self._task is not None:
+            task, self._task = self._task, None
+            await task  # the sink bounds its own waits
+            self._on_appended(self._batch)
+
+    async def drain(self) -> None:
+        """Wait until the batch in flight is appended."""
+        await self._wait()
+
+    async def abort(self) -> None:
+        """Cancel a batch still in flight (its events may or may not be stored; re-runs are idempotent)."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class ExportImporter:
@@ -170,9 +215,12 @@ class ExportImporter:
             batch.append(discovered)
         seen = _Seen()
         check_known = len(known) > 0
+        in_flight = _InFlight(self._sink, self._appended)
         try:
             for raw in messages:
                 progress.messages += 1
+                if progress.messages % _YIELD_EVERY == 0 and in_flight.busy:
+                    await asyncio.sleep(0)  # let the batch in flight publish and collect acks
                 try:
                     message_id = mapper.message_id(raw)
                     if check_known and known.has_message(message_id):
@@ -185,17 +233,23 @@ class ExportImporter:
                     self._skipped(chat_id, e.message_id, e.reason)
                     continue
                 if len(batch) >= self._batch_size:
-                    await self._flush(batch, reader, started)
+                    await in_flight.submit(batch)
+                    self._report(reader, started)
                     batch = []
+            await in_flight.submit(batch)
+            await in_flight.drain()
         except MalformedExport:
-            await self._flush(batch, reader, started)  # what was read is complete and valid
+            await in_flight.submit(batch)  # what was read is complete and valid
+            await in_flight.drain()
             raise
-        await self._flush(batch, reader, started)
+        finally:
+            await in_flight.abort()  # only after another error (cancellation, the log failing)
+            self._report(reader, started)
 
-    async def _flush(self, batch: list[Event], reader: ExportReader, started: float) -> None:
-        if batch:
-            await self._sink.submit_many(batch)
-            self.progress.imported += sum(1 for e in batch if not isinstance(e, ChatDiscovered))
+    def _appended(self, batch: list[Event]) -> None:
+        self.progress.imported += sum(1 for e in batch if not isinstance(e, ChatDiscovered))
+
+    def _report(self, reader: ExportReader, started: float) -> None:
         self.progress.bytes_read = reader.bytes_read
         self.progress.elapsed_s = time.monotonic() - started
         if self._on_progress is not None:

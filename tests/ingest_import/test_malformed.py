@@ -89,12 +89,14 @@ async def test_truncated_file_keeps_the_log_consistent_and_rerun_completes(event
     data = good.read_bytes()
     broken = tmp_path / "result.json"
     broken.write_bytes(data[: len(data) * 2 // 3])
-    sink = LogSink(event_log)
+    importer = ExportImporter(log=event_log, sink=LogSink(event_log), account="main", batch_size=700)
     with pytest.raises(MalformedExport) as info:
-        await ExportImporter(log=event_log, sink=sink, account="main", batch_size=500).run(broken)
+        await importer.run(broken)
     assert info.value.byte_offset == len(data) * 2 // 3 - 1 or info.value.byte_offset == len(data) * 2 // 3
     partial = await posted_ids(event_log)
     assert 0 < len(partial) < 6000 and partial == list(range(1, len(partial) + 1))
+    assert importer.progress.imported == len(partial)  # every message read before the error is in the log
+    assert len(partial) % 700 != 0  # including the last, partial batch
     progress = await ExportImporter(log=event_log, sink=LogSink(event_log), account="main").run(good)
     assert (progress.already_present, progress.imported) == (len(partial), 6000 - len(partial))
     assert sorted(await posted_ids(event_log)) == list(range(1, 6001))
