@@ -117,7 +117,7 @@ class ExportReader:
         seen: set[str] = set()
         messages_at: int | None = None
         try:
-            events = ijson.parse(f, buf_size=self._buf_size)
+            events = ijson.parse(f, buf_size=self._buf_size, use_float=True)
             first = next(events, None)
             if first is None:
                 raise self._malformed("the file is empty", json_path="$")
@@ -149,14 +149,14 @@ class ExportReader:
     def _single(self, header: ChatHeader) -> Iterator[tuple[ChatHeader, Iterator[object]]]:
         f = self._open()
         try:
-            yield header, ijson.items(f, "messages.item", buf_size=self._buf_size)
+            yield header, ijson.items(f, "messages.item", buf_size=self._buf_size, use_float=True)
         finally:
             self._close()
 
     def _account(self) -> Iterator[tuple[ChatHeader, Iterator[object]]]:
         f = self._open()
         try:
-            events: Iterator[_Event] = ijson.parse(f, buf_size=self._buf_size)
+            events: Iterator[_Event] = ijson.parse(f, buf_size=self._buf_size, use_float=True)
             chat: ChatHeader | None = None
             counts = dict.fromkeys(_SECTIONS, 0)
             for prefix, event, value in events:
@@ -186,7 +186,7 @@ class ExportReader:
                             raise self._malformed(f"`messages` must be an array, found {event}",
                                                   json_path=chat.json_path)
                         messages = _until_end(events, prefix)
-                        yield chat, ijson.items(messages, prefix + ".item")
+                        yield chat, ijson.items(messages, prefix + ".item", use_float=True)
                         for _ in messages:  # whatever the consumer left
                             pass
         finally:

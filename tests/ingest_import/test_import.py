@@ -155,3 +155,15 @@ async def test_old_format_export_imports(event_log: EventLog, tmp_path: Path) ->
     assert first.message.sender is not None and first.message.sender.id == 4321
     assert first.message.text == "hi @ann" and first.message.entities[0].type == "mention"
     assert progress.imported == 2 and progress.skipped == 0
+
+
+async def test_numbers_from_the_file_are_floats_not_decimals(event_log: EventLog, tmp_path: Path) -> None:
+    path = write(tmp_path / "result.json", account([{"name": "A", "type": "personal_chat", "id": 5, "messages": [
+        msg(1, "", location_information={"latitude": 60.1841, "longitude": 24.8301}, live_location_period_seconds=900),
+    ]}]))
+    venue = msg(2, "", place_name="Otaniemi", location_information={"latitude": 60.5, "longitude": 24.5})
+    single = write(tmp_path / "single.json", single_chat([venue]))
+    await run_import(event_log, path)
+    await run_import(event_log, single)
+    media = [r.event.message.media for r in await records(event_log) if isinstance(r.event, MessagePosted)]
+    assert [(m.latitude, m.longitude) for m in media if m is not None] == [(60.1841, 24.8301), (60.5, 24.5)]
