@@ -13,10 +13,11 @@ from aaltohub.runtime import StackNotRunning, resolve_nats_url
 from aaltohub.settings import Settings, load_settings
 from eventlog import EventLog, EventLogError
 from ingest.export import ExportError, ExportImporter, MalformedExport
-from ingest.export.driver import ImportProgress, SkippedMessage
+from ingest.export.driver import SkippedMessage
 from ingest.export.progress import ProgressBar, format_skip, format_summary
 from schemas.events import Event
 from schemas.stream import StreamSpec
+from schemas.subjects import validate_account
 
 _MAX_SKIP_LINES = 100
 
@@ -55,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     account = args.account or (settings.account_names or ["main"])[0]
     try:
+        validate_account(account)
+    except ValueError as e:
+        print(f"aaltohub import: --account: {e}", file=sys.stderr)
+        return 1
+    try:
         url = resolve_nats_url(settings)
     except StackNotRunning as e:
         print(f"aaltohub import: {e}", file=sys.stderr)
@@ -75,14 +81,14 @@ async def _import(path: Path, *, settings: Settings, url: str, account: str, tz:
 
     spec = StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
                       replicas=settings.stream_replicas)
-    progress: ImportProgress | None = None
+    importer: ExportImporter | None = None
     try:
         async with await EventLog.connect(url, spec=spec, name="aaltohub-import") as log:
             sink = _LogSink(log)  # the durable appender (ingest.appender) goes here
             importer = ExportImporter(log=log, sink=sink, account=account, tz=tz, chat_id=chat_id,
                                       on_progress=bar, on_skip=on_skip)
             try:
-                progress = await importer.run(path)
+                await importer.run(path)
             finally:
                 if bar is not None:
                     bar.finish(importer.progress)
@@ -90,11 +96,14 @@ async def _import(path: Path, *, settings: Settings, url: str, account: str, tz:
         print(f"aaltohub import: {e}", file=sys.stderr)
         print("nothing after that position was imported; fix the file and run the import again "
               "(messages already imported are not appended twice)", file=sys.stderr)
+        if importer is not None:
+            print(format_summary(importer.progress))
         return 2
     except (ExportError, EventLogError) as e:
         print(f"aaltohub import: {e}", file=sys.stderr)
         return 1
     if reported > _MAX_SKIP_LINES:
         print(f"… and {reported - _MAX_SKIP_LINES} more skipped messages", file=sys.stderr)
-    print(format_summary(progress))
+    assert importer is not None
+    print(format_summary(importer.progress))
     return 0

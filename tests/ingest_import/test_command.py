@@ -66,3 +66,8 @@ def test_summary_lists_skip_reasons() -> None:
                               skip_reasons={"unsupported message": 2})
     summary = format_summary(progress)
     assert "chats: 2" in summary and "imported: 7" in summary and "2 × unsupported message" in summary
+
+
+def test_import_command_rejects_a_bad_account_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import", str(tmp_path / "x.json"), "--account", "two words"]) == 1
+    assert "--account" in capsys.readouterr().err
