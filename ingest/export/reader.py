@@ -13,6 +13,7 @@ Syntax errors are located exactly by a second parse that reads the failing chunk
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final, TypeVar
@@ -21,6 +22,8 @@ import ijson
 import msgspec
 
 from ingest.export.errors import ExportError, MalformedExport
+
+log = logging.getLogger(__name__)
 
 BUF_SIZE: Final = 256 * 1024
 _SECTIONS: Final = ("chats", "left_chats")
@@ -74,6 +77,8 @@ class ExportReader:
         self.path = path
         self._buf_size = buf_size
         self._file: _CountingFile | None = None
+        if ijson.backend != "yajl2_c":
+            log.warning("ijson's C backend is not available (using %s): parsing is ~10x slower", ijson.backend)
         try:
             self.total_bytes = path.stat().st_size
         except OSError as e:
