@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import ijson
-import psutil
+import ijson  # type: ignore[import-untyped]
+import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

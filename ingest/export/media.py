@@ -136,8 +136,9 @@ def reactions_of(message: dict[str, object]) -> tuple[ReactionCount, ...]:
         if count is None:
             continue
         kind = item.get("type")
-        if kind == "emoji" and isinstance(item.get("emoji"), str):
-            out.append(ReactionCount(count=count, emoji=item["emoji"]))  # type: ignore[arg-type]
+        emoji = item.get("emoji")
+        if kind == "emoji" and isinstance(emoji, str):
+            out.append(ReactionCount(count=count, emoji=emoji))
         elif kind == "custom_emoji":
             out.append(ReactionCount(count=count, custom_emoji_id=as_int(item.get("document_id"))))
         elif kind == "paid":

@@ -43,7 +43,7 @@ def service(mid: int, action: str | None, /, **fields: Any) -> dict[str, Any]:
     return base
 
 
-def single_chat(messages: list[Any], *, chat_id: int = 1_730_156_619, chat_type: str = "public_supergroup",
+def single_chat(messages: list[Any], *, chat_id: int | str = 1_730_156_619, chat_type: str = "public_supergroup",
                 name: str | None = "Test group") -> dict[str, Any]:
     """A single-chat export object."""
     chat: dict[str, Any] = {}

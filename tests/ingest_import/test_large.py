@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from eventlog import EventLog
 from ingest.export import ExportImporter, ImportProgress

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from telethon.tl import types
+from telethon.tl import types  # type: ignore[import-untyped]
 
 from ingest.export.errors import UnmappableMessage
 from ingest.export.mapping import MessageMapper
