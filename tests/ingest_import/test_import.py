@@ -167,3 +167,13 @@ async def test_numbers_from_the_file_are_floats_not_decimals(event_log: EventLog
     await run_import(event_log, single)
     media = [r.event.message.media for r in await records(event_log) if isinstance(r.event, MessagePosted)]
     assert [(m.latitude, m.longitude) for m in media if m is not None] == [(60.1841, 24.8301), (60.5, 24.5)]
+
+
+async def test_chat_without_a_usable_type_is_skipped_and_counted(event_log: EventLog, tmp_path: Path) -> None:
+    path = write(tmp_path / "result.json", account([
+        {"name": "Unknown", "type": "", "id": 5, "messages": [msg(1), msg(2)]},
+        {"name": "Known", "type": "personal_chat", "id": 6, "messages": [msg(1)]},
+    ]))
+    progress, _ = await run_import(event_log, path)
+    assert (progress.chats, progress.chats_skipped, progress.skipped, progress.imported) == (1, 1, 2, 1)
+    assert "no usable id/type" in next(iter(progress.skip_reasons))
