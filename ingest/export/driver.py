@@ -15,7 +15,7 @@ import contextlib
 import time
 from array import array
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -91,43 +91,49 @@ class _Seen:
 
 
 class _InFlight:
-    """At most one batch being appended while the next is built; batches land in order."""
+    """Up to ``limit`` batches being appended while the next is built, started in file order.
 
-    def __init__(self, sink: EventSink, on_appended: Callable[[list[Event]], None]) -> None:
+    With ``limit=1`` (the importer's default) a batch starts only after the previous one is acked, so
+    a chat's events reach the log in file order (the sink may reorder only its own retries). With more,
+    a batch may start while the previous one is still publishing; each event is still appended once.
+    """
+
+    def __init__(self, sink: EventSink, on_appended: Callable[[list[Event]], None], *, limit: int) -> None:
         self._sink = sink
         self._on_appended = on_appended
-        self._task: asyncio.Task[None] | None = None
-        self._batch: list[Event] = []
+        self._limit = limit
+        self._tasks: deque[tuple[asyncio.Task[None], list[Event]]] = deque()
 
     @property
     def busy(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return bool(self._tasks)
 
     async def submit(self, batch: list[Event]) -> None:
-        """Wait for the batch in flight, then start appending ``batch`` (if any)."""
-        await self._wait()
+        """Wait until fewer than ``limit`` batches are in flight, then start appending ``batch``."""
+        while len(self._tasks) >= self._limit:
+            await self._wait_oldest()
         if batch:
-            self._batch = batch
-            self._task = asyncio.create_task(self._sink.submit_many(batch))
+            self._tasks.append((asyncio.create_task(self._sink.submit_many(batch)), batch))
+            await asyncio.sleep(0)  # let it publish before we go back to parsing
 
-    async def _wait(self) -> None:
-        if self._task is not None:
-            task, self._task = self._task, None
-            await task  # the sink bounds its own waits
-            self._on_appended(self._batch)
+    async def _wait_oldest(self) -> None:
+        task, batch = self._tasks[0]
+        await task  # the sink bounds its own waits
+        self._tasks.popleft()
+        self._on_appended(batch)
 
     async def drain(self) -> None:
-        """Wait until the batch in flight is appended."""
-        await self._wait()
+        """Wait until every batch in flight is appended."""
+        while self._tasks:
+            await self._wait_oldest()
 
     async def abort(self) -> None:
-        """Cancel a batch still in flight (its events may or may not be stored; re-runs are idempotent)."""
-        if self._task is None:
-            return
-        task, self._task = self._task, None
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        """Cancel batches still in flight (their events may or may not be stored; re-runs are idempotent)."""
+        while self._tasks:
+            task, _ = self._tasks.popleft()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class ExportImporter:
@@ -142,6 +148,7 @@ class ExportImporter:
         tz: tzinfo = UTC,
         chat_id: int | None = None,
         batch_size: int = DEFAULT_BATCH,
+        in_flight: int = 1,
         on_progress: Callable[[ImportProgress], None] | None = None,
         on_skip: Callable[[SkippedMessage], None] | None = None,
     ) -> None:
@@ -151,6 +158,7 @@ class ExportImporter:
         self._tz = tz
         self._chat_id = chat_id
         self._batch_size = batch_size
+        self._in_flight = in_flight
         self._on_progress = on_progress
         self._on_skip = on_skip
         self._reasons: Counter[str] = Counter()
@@ -215,7 +223,7 @@ class ExportImporter:
             batch.append(discovered)
         seen = _Seen()
         check_known = len(known) > 0
-        in_flight = _InFlight(self._sink, self._appended)
+        in_flight = _InFlight(self._sink, self._appended, limit=self._in_flight)
         try:
             for raw in messages:
                 progress.messages += 1
