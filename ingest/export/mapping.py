@@ -34,6 +34,8 @@ class MessageMapper:
         self._account = account
         self._tz = tz
         self._observed_at = observed_at
+        # Senders repeat on most messages and Sender is immutable: share one object per (id, name).
+        self._senders: dict[tuple[object, object, object], Sender | None] = {}
 
     def message_id(self, raw: object) -> int:
         """The message id of a raw message, or raise ``UnmappableMessage``."""
@@ -112,6 +114,8 @@ class MessageMapper:
 
     def _edit_date(self, raw: dict[str, object], date: datetime) -> datetime | None:
         # Odd ``edited`` values on unedited messages (older versions) must not cost the message.
+        if "edited" not in raw and "edited_unixtime" not in raw:
+            return None
         try:
             edit_date = self._date(raw.get("edited_unixtime"), raw.get("edited"))
         except (ValueError, TypeError, OverflowError):
@@ -121,6 +125,20 @@ class MessageMapper:
         return edit_date
 
     def _sender(self, raw_id: object, name: object) -> Sender | None:
+        key = (type(raw_id), raw_id, name)  # the type keeps True and 1 apart
+        try:
+            return self._senders[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable value in an odd export
+            pass
+        sender = self._new_sender(raw_id, name)
+        if len(self._senders) < 100_000:
+            try:
+                self._senders[key] = sender
+            except TypeError:
+                pass
+        return sender
+
+    def _new_sender(self, raw_id: object, name: object) -> Sender | None:
         peer = parse_peer(raw_id)
         display = name if isinstance(name, str) and name else None
         if peer is None:
