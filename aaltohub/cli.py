@@ -20,6 +20,7 @@ COMMAND_MODULES: Final = (
     "aaltohub.commands.analytics",
     "aaltohub.commands.ingest",
     "aaltohub.commands.login",
+    "aaltohub.commands.import_export",
 )
 
 

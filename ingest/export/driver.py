@@ -1,0 +1,275 @@
+"""The import driver: an export file → ``ChatDiscovered`` + one ``MessagePosted`` per message, via a sink.
+
+Per chat: learn what the log already holds (``existing.known_ids``), append the chat's
+``ChatDiscovered`` unless present, then map and append its messages in batches through the
+``EventSink``. Messages already in the log count as "already present"; a message that cannot be
+mapped is reported (``on_skip``), counted by reason and skipped. A malformed file stops the import
+with ``MalformedExport`` after the batch in hand is appended: the log holds only complete events, and
+a re-run after fixing the file appends only what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from array import array
+from bisect import bisect_left
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from eventlog import EventLog
+from ingest.export.errors import MalformedExport, UnmappableMessage
+from ingest.export.existing import KnownIds, known_ids
+from ingest.export.mapping import MessageMapper
+from ingest.export.peers import chat_identity, default_chat_kind
+from ingest.export.reader import ChatHeader, ExportReader
+from ingest.sink import EventSink
+from schemas.events import ChatDiscovered, ChatInfo, ChatKind, Event
+from schemas.ids import discovered_id
+from schemas.subjects import validate_account
+
+DEFAULT_BATCH: Final = 2000
+# While a batch is being appended the next one is parsed; yield to the event loop this often so the
+# append (publishes, acks) progresses meanwhile: the server works on one core while we parse on the other.
+_YIELD_EVERY: Final = 128
+_MAX_REASONS: Final = 50
+_MAX_EXAMPLES: Final = 20
+
+
+class SkippedMessage(msgspec.Struct, frozen=True):
+    """A message that was not imported, and why."""
+
+    chat_id: int | None
+    message_id: object
+    reason: str
+
+
+class ImportProgress(msgspec.Struct, kw_only=True):
+    """Counters of a running import (also its final summary)."""
+
+    chats: int = 0
+    messages: int = 0
+    imported: int = 0
+    already_present: int = 0
+    skipped: int = 0
+    chats_skipped: int = 0
+    bytes_read: int = 0
+    total_bytes: int = 0
+    elapsed_s: float = 0.0
+    skip_reasons: dict[str, int] = msgspec.field(default_factory=dict)
+    skipped_examples: list[SkippedMessage] = msgspec.field(default_factory=list)
+
+    @property
+    def messages_per_s(self) -> float:
+        """Messages read per second so far."""
+        return self.messages / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class _Seen:
+    """Message ids imported from this chat in this run (duplicates inside one file); ~8 bytes each."""
+
+    def __init__(self) -> None:
+        self._ordered: array[int] = array("q")
+        self._others: set[int] = set()
+
+    def add(self, message_id: int) -> bool:
+        ordered = self._ordered
+        if not ordered or message_id > ordered[-1]:
+            ordered.append(message_id)
+            return True
+        i = bisect_left(ordered, message_id)
+        if (i < len(ordered) and ordered[i] == message_id) or message_id in self._others:
+            return False
+        self._others.add(message_id)
+        return True
+
+
+class _InFlight:
+    """Up to ``limit`` batches being appended while the next is built, started in file order.
+
+    With ``limit=1`` (the importer's default) a batch starts only after the previous one is acked, so
+    a chat's events reach the log in file order (the sink may reorder only its own retries). With more,
+    a batch may start while the previous one is still publishing; each event is still appended once.
+    """
+
+    def __init__(self, sink: EventSink, on_appended: Callable[[list[Event]], None], *, limit: int) -> None:
+        self._sink = sink
+        self._on_appended = on_appended
+        self._limit = limit
+        self._tasks: deque[tuple[asyncio.Task[None], list[Event]]] = deque()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    async def submit(self, batch: list[Event]) -> None:
+        """Wait until fewer than ``limit`` batches are in flight, then start appending ``batch``."""
+        while len(self._tasks) >= self._limit:
+            await self._wait_oldest()
+        if batch:
+            self._tasks.append((asyncio.create_task(self._sink.submit_many(batch)), batch))
+            await asyncio.sleep(0)  # let it publish before we go back to parsing
+
+    async def _wait_oldest(self) -> None:
+        task, batch = self._tasks[0]
+        await task  # the sink bounds its own waits
+        self._tasks.popleft()
+        self._on_appended(batch)
+
+    async def drain(self) -> None:
+        """Wait until every batch in flight is appended."""
+        while self._tasks:
+            await self._wait_oldest()
+
+    async def abort(self) -> None:
+        """Cancel batches still in flight (their events may or may not be stored; re-runs are idempotent)."""
+        while self._tasks:
+            task, _ = self._tasks.popleft()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class ExportImporter:
+    """Imports Telegram Desktop exports into the log through ``sink``; reads ``log`` to stay idempotent."""
+
+    def __init__(
+        self,
+        *,
+        log: EventLog,
+        sink: EventSink,
+        account: str,
+        tz: tzinfo = UTC,
+        chat_id: int | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        in_flight: int = 1,
+        on_progress: Callable[[ImportProgress], None] | None = None,
+        on_skip: Callable[[SkippedMessage], None] | None = None,
+    ) -> None:
+        self._log = log
+        self._sink = sink
+        self._account = validate_account(account)
+        self._tz = tz
+        self._chat_id = chat_id
+        self._batch_size = batch_size
+        self._in_flight = in_flight
+        self._on_progress = on_progress
+        self._on_skip = on_skip
+        self._reasons: Counter[str] = Counter()
+        self.progress = ImportProgress()
+
+    async def run(self, path: Path) -> ImportProgress:
+        """Import the export at ``path``; returns the summary. Raises ``MalformedExport``/``ExportError``."""
+        reader = ExportReader(path)
+        started = time.monotonic()
+        progress = self.progress
+        progress.total_bytes = reader.total_bytes
+        observed_at = datetime.now(UTC)
+        try:
+            for header, messages in reader.chats():
+                identity = self._identity(header)
+                if identity is None:
+                    self._skip_chat(header, messages)
+                    continue
+                chat_id, kind = identity
+                if self._chat_id is not None and header.section != "single" and chat_id != self._chat_id:
+                    for _ in messages:  # not the selected chat
+                        pass
+                    continue
+                progress.chats += 1
+                mapper = MessageMapper(chat_id=chat_id, chat_kind=kind, account=self._account, tz=self._tz,
+                                       observed_at=observed_at)
+                known = await known_ids(self._log, chat_id)
+                await self._import_chat(header, kind, mapper, known, messages, reader, started)
+        finally:
+            progress.bytes_read = reader.bytes_read or progress.bytes_read
+            progress.elapsed_s = time.monotonic() - started
+            progress.skip_reasons = dict(self._reasons)
+        return progress
+
+    def _identity(self, header: ChatHeader) -> tuple[int, ChatKind] | None:
+        if self._chat_id is not None and header.section == "single":
+            found = chat_identity(header.type, header.id)
+            kind = found[1] if found is not None else default_chat_kind(self._chat_id)
+            return self._chat_id, kind
+        return chat_identity(header.type, header.id)
+
+    def _skip_chat(self, header: ChatHeader, messages: Iterator[object]) -> None:
+        self.progress.chats_skipped += 1
+        reason = (f"chat at {header.json_path} has no usable id/type "
+                  f"(id={header.id!r}, type={header.type!r}); pass --chat-id with its marked id")
+        for raw in messages:
+            self.progress.messages += 1
+            message_id = raw.get("id") if isinstance(raw, dict) else None
+            self._skipped(None, message_id, reason)
+
+    async def _import_chat(self, header: ChatHeader, kind: ChatKind, mapper: MessageMapper, known: KnownIds,
+                           messages: Iterator[object], reader: ExportReader, started: float) -> None:
+        chat_id = mapper.chat_id
+        progress = self.progress
+        batch: list[Event] = []
+        discovered = ChatDiscovered(
+            event_id=discovered_id(self._account, chat_id), account=self._account,
+            observed_at=datetime.now(UTC), source="import", chat_id=chat_id,
+            chat=ChatInfo(chat_id=chat_id, kind=kind, title=header.name or None),
+        )
+        if discovered.event_id not in known.chat_events:
+            batch.append(discovered)
+        seen = _Seen()
+        check_known = len(known) > 0
+        in_flight = _InFlight(self._sink, self._appended, limit=self._in_flight)
+        try:
+            for raw in messages:
+                progress.messages += 1
+                if progress.messages % _YIELD_EVERY == 0 and in_flight.busy:
+                    await asyncio.sleep(0)  # let the batch in flight publish and collect acks
+                try:
+                    message_id = mapper.message_id(raw)
+                    if check_known and known.has_message(message_id):
+                        progress.already_present += 1
+                        continue
+                    if not seen.add(message_id):
+                        raise UnmappableMessage("duplicate message id in the export", message_id=message_id)
+                    batch.append(mapper.posted(raw, message_id))  # type: ignore[arg-type]
+                except UnmappableMessage as e:
+                    self._skipped(chat_id, e.message_id, e.reason)
+                    continue
+                if len(batch) >= self._batch_size:
+                    await in_flight.submit(batch)
+                    self._report(reader, started)
+                    batch = []
+            await in_flight.submit(batch)
+            await in_flight.drain()
+        except MalformedExport:
+            await in_flight.submit(batch)  # what was read is complete and valid
+            await in_flight.drain()
+            raise
+        finally:
+            await in_flight.abort()  # only after another error (cancellation, the log failing)
+            self._report(reader, started)
+
+    def _appended(self, batch: list[Event]) -> None:
+        self.progress.imported += sum(1 for e in batch if not isinstance(e, ChatDiscovered))
+
+    def _report(self, reader: ExportReader, started: float) -> None:
+        self.progress.bytes_read = reader.bytes_read
+        self.progress.elapsed_s = time.monotonic() - started
+        if self._on_progress is not None:
+            self._on_progress(self.progress)
+
+    def _skipped(self, chat_id: int | None, message_id: object, reason: str) -> None:
+        progress = self.progress
+        progress.skipped += 1
+        key = reason if reason in self._reasons or len(self._reasons) < _MAX_REASONS else "other reasons"
+        self._reasons[key] += 1
+        skipped = SkippedMessage(chat_id, message_id, reason)
+        if len(progress.skipped_examples) < _MAX_EXAMPLES:
+            progress.skipped_examples.append(skipped)
+        if self._on_skip is not None:
+            self._on_skip(skipped)

@@ -1,0 +1,166 @@
+"""One export message (a decoded JSON object) → one ``MessagePosted`` of the event contract.
+
+An export shows each message in its latest state and has no edit history, so an edited message is
+one ``MessagePosted`` whose snapshot carries ``edit_date``; no ``MessageEdited`` is emitted (see
+``ingest/export/__init__.py`` for why). Dates: ``date_unixtime`` when present, else the local-time
+``date`` read in the zone given by ``--tz`` (older exports).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from typing import Final
+
+from ingest.export.errors import UnmappableMessage
+from ingest.export.media import media_of, reactions_of
+from ingest.export.peers import as_int, parse_peer
+from ingest.export.service import action_of
+from ingest.export.text import text_and_entities
+from schemas.events import ChatKind, ForwardOrigin, MessagePosted, MessageSnapshot, ReplyTo, Sender
+from schemas.ids import posted_id
+
+# An ``edited`` stamp before Telegram existed (some versions wrote 1970 on unedited messages) is noise.
+_EARLIEST_EDIT: Final = datetime(2013, 8, 1, tzinfo=UTC)
+_MESSAGE_TYPES: Final = frozenset({"message", "service", ""})
+
+
+class MessageMapper:
+    """Maps the messages of one chat; build one per chat."""
+
+    def __init__(self, *, chat_id: int, chat_kind: ChatKind, account: str, tz: tzinfo,
+                 observed_at: datetime) -> None:
+        self.chat_id = chat_id
+        self._chat_kind = chat_kind
+        self._account = account
+        self._tz = tz
+        self._observed_at = observed_at
+        # Senders repeat on most messages and Sender is immutable: share one object per (id, name).
+        self._senders: dict[tuple[object, object, object], Sender | None] = {}
+
+    def message_id(self, raw: object) -> int:
+        """The message id of a raw message, or raise ``UnmappableMessage``."""
+        if not isinstance(raw, dict):
+            raise UnmappableMessage(f"a message must be a JSON object, found {type(raw).__name__}")
+        message_id = as_int(raw.get("id"))
+        if message_id is None:
+            raise UnmappableMessage(f"no usable message id ({raw.get('id')!r})")
+        if message_id <= 0:
+            raise UnmappableMessage("message id is not positive", message_id=message_id)
+        return message_id
+
+    def posted(self, raw: dict[str, object], message_id: int) -> MessagePosted:
+        """The ``MessagePosted`` of a raw message whose id is ``message_id``; raises ``UnmappableMessage``."""
+        kind = raw.get("type", "message")
+        if kind not in _MESSAGE_TYPES:
+            reason = "unsupported message (the export holds no content for it)" if kind == "unsupported" \
+                else f"unknown message type {kind!r}"
+            raise UnmappableMessage(reason, message_id=message_id)
+        try:
+            snapshot = self._snapshot(raw, message_id, service=kind == "service")
+        except UnmappableMessage:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError) as e:
+            raise UnmappableMessage(f"{type(e).__name__}: {e}", message_id=message_id) from e
+        return MessagePosted(
+            event_id=posted_id(self.chat_id, message_id),
+            account=self._account,
+            observed_at=self._observed_at,
+            source="import",
+            chat_id=self.chat_id,
+            message=snapshot,
+        )
+
+    def _snapshot(self, raw: dict[str, object], message_id: int, *, service: bool) -> MessageSnapshot:
+        date = self._date(raw.get("date_unixtime"), raw.get("date"))
+        if date is None:
+            raise UnmappableMessage(f"no usable date ({raw.get('date')!r})", message_id=message_id)
+        edit_date = self._edit_date(raw, date)
+        text, entities = text_and_entities(raw)
+        if service:
+            action = action_of(raw)
+            sender = self._sender(raw.get("actor_id"), raw.get("actor"))
+            reply_to = ReplyTo(message_id=action.message_id) if action.message_id is not None else None
+            return MessageSnapshot(
+                message_id=message_id, date=date, edit_date=edit_date, sender=sender, text=text,
+                entities=entities, reply_to=reply_to, action=action, reactions=reactions_of(raw),
+            )
+        via = raw.get("via_bot")
+        author = raw.get("author")
+        return MessageSnapshot(
+            message_id=message_id,
+            date=date,
+            edit_date=edit_date,
+            sender=self._sender(raw.get("from_id"), raw.get("from")),
+            text=text,
+            entities=entities,
+            reply_to=self._reply_to(raw),
+            forward=self._forward(raw),
+            via_bot_name=via.removeprefix("@") if isinstance(via, str) and via else None,
+            post_author=author if isinstance(author, str) and author else None,
+            media=media_of(raw),
+            reactions=reactions_of(raw),
+        )
+
+    def _date(self, unixtime: object, local: object) -> datetime | None:
+        seconds = as_int(unixtime)
+        if seconds is not None and seconds > 0:
+            return datetime.fromtimestamp(seconds, UTC)
+        if isinstance(local, str) and local:
+            value = datetime.fromisoformat(local)
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=self._tz)
+            return value.astimezone(UTC)
+        return None
+
+    def _edit_date(self, raw: dict[str, object], date: datetime) -> datetime | None:
+        # Odd ``edited`` values on unedited messages (older versions) must not cost the message.
+        if "edited" not in raw and "edited_unixtime" not in raw:
+            return None
+        try:
+            edit_date = self._date(raw.get("edited_unixtime"), raw.get("edited"))
+        except (ValueError, TypeError, OverflowError):
+            return None
+        if edit_date is None or edit_date <= date or edit_date < _EARLIEST_EDIT:
+            return None
+        return edit_date
+
+    def _sender(self, raw_id: object, name: object) -> Sender | None:
+        key = (type(raw_id), raw_id, name)  # the type keeps True and 1 apart
+        try:
+            return self._senders[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable value in an odd export
+            pass
+        sender = self._new_sender(raw_id, name)
+        if len(self._senders) < 100_000:
+            try:
+                self._senders[key] = sender
+            except TypeError:
+                pass
+        return sender
+
+    def _new_sender(self, raw_id: object, name: object) -> Sender | None:
+        peer = parse_peer(raw_id)
+        display = name if isinstance(name, str) and name else None
+        if peer is None:
+            if self._chat_kind == "channel":
+                # A channel post is sent by the channel itself (as the live converter records it).
+                return Sender(id=self.chat_id, kind="channel", display_name=display)
+            return None
+        return Sender(id=peer[0], kind=peer[1], display_name=display)
+
+    def _reply_to(self, raw: dict[str, object]) -> ReplyTo | None:
+        reply_id = as_int(raw.get("reply_to_message_id"))
+        if reply_id is None:
+            return None
+        peer = parse_peer(raw.get("reply_to_peer_id"))
+        return ReplyTo(message_id=reply_id, peer_id=None if peer is None else peer[0])
+
+    def _forward(self, raw: dict[str, object]) -> ForwardOrigin | None:
+        forwarded = "forwarded_from" in raw or "forwarded_from_id" in raw
+        saved_from = raw.get("saved_from")
+        if not forwarded and not isinstance(saved_from, str):
+            return None
+        # The export names the origin (tdesktop#16890); newer versions may add its id.
+        name = raw.get("forwarded_from") if forwarded else saved_from
+        peer = parse_peer(raw.get("forwarded_from_id"))
+        return ForwardOrigin(peer_id=None if peer is None else peer[0], name=name if isinstance(name, str) else None)
