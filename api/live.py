@@ -1,0 +1,217 @@
+"""Live fan-out of the log: one shared follower, many bounded subscribers, resumable by seq.
+
+One ``EventLog.follow`` feeds every subscriber, so 500 clients cost one consumer. A client that
+resumes from an older seq first catches up from the in-memory history (or a bounded read of the
+log) and then continues from its live queue; seqs at or below its watermark are dropped, so there
+is no gap and no duplicate. Each subscriber holds at most ``max_events`` undelivered events; on
+overflow it is closed with a reason (the client resumes from its last seq), never slowing others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import msgspec
+
+from eventlog import BadRecord, EventLog, EventLogError, Record
+from schemas.events import AnyEvent
+from schemas.subjects import chat_subjects
+
+log = logging.getLogger(__name__)
+
+
+class LiveEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """What a live client receives per event."""
+
+    seq: int
+    subject: str
+    kind: str
+    chat_id: int | None
+    event: AnyEvent
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class LiveItem:
+    """One log record, encoded once for every subscriber."""
+
+    seq: int
+    chat_id: int | None
+    kind: str | None  # None: undecodable record (never delivered)
+    json: str
+
+
+def to_item(record: Record | BadRecord) -> LiveItem:
+    """Encode a record for fan-out."""
+    if isinstance(record, BadRecord):
+        return LiveItem(record.seq, None, None, "")
+    event = record.event
+    kind = type(event).__struct_config__.tag
+    assert isinstance(kind, str)
+    env = LiveEnvelope(seq=record.seq, subject=record.subject, kind=kind, chat_id=event.chat_id, event=event)
+    return LiveItem(record.seq, event.chat_id, kind, _encode(env).decode())
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveFilter:
+    """Which events a client wants: one chat (or all) and some kinds (exact, or a ``message`` prefix)."""
+
+    chat_id: int | None = None
+    kinds: frozenset[str] = frozenset()
+
+    def subjects(self) -> list[str] | None:
+        """Subject filter for reading the log."""
+        return chat_subjects(self.chat_id) if self.chat_id is not None else None
+
+    def matches(self, item: LiveItem) -> bool:
+        """True if ``item`` passes the filter."""
+        if item.kind is None:
+            return False
+        if self.chat_id is not None and item.chat_id != self.chat_id:
+            return False
+        if self.kinds and item.kind not in self.kinds and item.kind.split(".", 1)[0] not in self.kinds:
+            return False
+        return True
+
+
+class SubscriberOverflow(Exception):
+    """The subscriber fell too far behind and was cut off."""
+
+
+class Subscriber:
+    """One client's bounded queue of undelivered events."""
+
+    def __init__(self, *, hub: Hub, filter: LiveFilter, after_seq: int, live_from: int, max_events: int) -> None:
+        self._hub = hub
+        self.filter = filter
+        self.after_seq = after_seq
+        self.live_from = live_from
+        self._max = max_events
+        self._pending: deque[LiveItem] = deque()
+        self._watermark = max(after_seq, live_from)
+        self._wake = asyncio.Event()
+        self.closed_reason: str | None = None
+        self.last_seq = after_seq
+
+    def offer(self, items: list[LiveItem]) -> None:
+        """Queue the matching items of a fan-out batch (never blocks)."""
+        if self.closed_reason is not None:
+            return
+        for item in items:
+            if item.seq > self._watermark and self.filter.matches(item):
+                self._pending.append(item)
+        if items:
+            self._watermark = max(self._watermark, items[-1].seq)
+        if len(self._pending) > self._max:
+            self.closed_reason = f"buffer overflow ({self._max} events); resume after seq {self.last_seq}"
+            self._pending.clear()
+            self._hub.overflows += 1
+        self._wake.set()
+
+    async def batches(self, *, idle_s: float | None = None) -> AsyncIterator[list[LiveItem]]:
+        """Catch-up batches, then live batches; an empty batch after ``idle_s`` without events."""
+        if self.after_seq < self.live_from:
+            async for batch in self._hub.history(self.after_seq, self.live_from, self.filter):
+                if self.closed_reason is not None:
+                    raise SubscriberOverflow(self.closed_reason)
+                if batch:
+                    self.last_seq = batch[-1].seq
+                    yield batch
+        while True:
+            if self.closed_reason is not None:
+                raise SubscriberOverflow(self.closed_reason)
+            if not self._pending:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle_s)
+                except TimeoutError:
+                    yield []
+                    continue
+                continue
+            batch = list(self._pending)
+            self._pending.clear()
+            self.last_seq = batch[-1].seq
+            yield batch
+
+
+class Hub:
+    """The shared follower of the log and its subscribers."""
+
+    def __init__(self, event_log: EventLog, *, history_events: int, max_events: int, batch_wait_s: float) -> None:
+        self._log = event_log
+        self._history: deque[LiveItem] = deque(maxlen=max(1, history_events))
+        self._subs: set[Subscriber] = set()
+        self._max_events = max_events
+        self._batch_wait_s = batch_wait_s
+        self.position = 0
+        self.overflows = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def subscribers(self) -> int:
+        """Number of connected live clients."""
+        return len(self._subs)
+
+    async def start(self) -> None:
+        """Start following after the current end of the log."""
+        info = await self._log.info()
+        self.position = info.last_seq
+        self._task = asyncio.create_task(self._follow(), name="live-hub")
+
+    async def stop(self) -> None:
+        """Stop following and wake every subscriber."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for sub in list(self._subs):
+            sub.closed_reason = "server shutting down"
+            sub._wake.set()
+
+    @contextlib.contextmanager
+    def subscribe(self, filter: LiveFilter, *, after_seq: int | None) -> Iterator[Subscriber]:
+        """Register a subscriber from ``after_seq`` (None: from now) for the ``with`` block."""
+        start = self.position if after_seq is None else max(0, after_seq)
+        sub = Subscriber(hub=self, filter=filter, after_seq=start, live_from=self.position,
+                         max_events=self._max_events)
+        self._subs.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subs.discard(sub)
+
+    async def history(self, after_seq: int, upto_seq: int, filter: LiveFilter) -> AsyncIterator[list[LiveItem]]:
+        """Matching items in ``(after_seq, upto_seq]``, from memory when it still holds them, else the log."""
+        if self._history and self._history[0].seq <= after_seq + 1:
+            items = [i for i in self._history if after_seq < i.seq <= upto_seq and filter.matches(i)]
+            for k in range(0, len(items), 500):
+                yield items[k:k + 500]
+            return
+        async for batch in self._log.read(after_seq + 1, to_seq=upto_seq, subjects=filter.subjects()):
+            yield [i for i in map(to_item, batch) if i.seq <= upto_seq and filter.matches(i)]
+
+    async def _follow(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async for batch in self._log.follow(self.position + 1, max_wait_s=self._batch_wait_s):
+                    if not batch:
+                        continue
+                    items = [to_item(r) for r in batch]
+                    self.position = items[-1].seq
+                    self._history.extend(items)
+                    for sub in list(self._subs):
+                        sub.offer(items)
+                    delay = 0.5
+            except EventLogError as e:
+                log.warning("live follower interrupted: %s; retrying in %.1fs", type(e).__name__, delay)
+                await asyncio.sleep(delay)  # capped backoff before re-following
+                delay = min(delay * 2, 10.0)

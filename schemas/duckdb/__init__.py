@@ -1,0 +1,1 @@
+"""DuckDB analytics: table and view definitions and the named analytics queries."""
