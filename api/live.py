@@ -150,6 +150,8 @@ class Hub:
         self._subs: set[Subscriber] = set()
         self._max_events = max_events
         self._batch_wait_s = batch_wait_s
+        # A fan-out batch must fit a subscriber's buffer several times over, or a fast client overflows too.
+        self._batch_size = max(1, min(500, max_events // 4))
         self.position = 0
         self.overflows = 0
         self._task: asyncio.Task[None] | None = None
@@ -202,7 +204,8 @@ class Hub:
         delay = 0.5
         while True:
             try:
-                async for batch in self._log.follow(self.position + 1, max_wait_s=self._batch_wait_s):
+                async for batch in self._log.follow(self.position + 1, batch_size=self._batch_size,
+                                                   max_wait_s=self._batch_wait_s):
                     if not batch:
                         continue
                     items = [to_item(r) for r in batch]
