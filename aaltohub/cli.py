@@ -12,6 +12,7 @@ from typing import Final
 # and receives the parsed args, returning the process exit code.
 COMMAND_MODULES: Final = (
     "aaltohub.commands.migrate",
+    "aaltohub.commands.api",
 )
 
 

@@ -158,7 +158,8 @@ async def test_slow_websocket_client_is_cut_off_with_a_reason(api_config: ApiCon
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # no autotuning to tens of MB
         sock.connect(("127.0.0.1", port))
         sock.setblocking(False)
-        async with connect(ws_url(running), sock=sock, max_queue=1, compression=None) as slow, connect(ws_url(running)) as fast:
+        async with connect(ws_url(running), sock=sock, max_queue=1, compression=None) as slow, \
+                connect(ws_url(running)) as fast:
             slow.transport.pause_reading()  # the client stops reading; the kernel buffers fill up
             for start in range(1, 3001, 250):
                 await event_log.append_many([posted(CHAT, i, text=big) for i in range(start, start + 250)])
