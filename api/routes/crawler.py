@@ -15,7 +15,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(
 
 
 @router.post("/groups/{chat_id}/crawl", response_model=CommandAck, summary="Trigger a backfill or gap-fill",
-             responses=problem_responses(404))
+             responses=problem_responses(400, 404))
 async def trigger_crawl(chat_id: ChatId, body: CrawlRequest, state: State, admin: Admin) -> CommandAck:
     """Send ``TriggerCrawl`` to the account that watches the group and return its acknowledgement."""
     row = await state.db.fetch_one("SELECT account FROM telegram_groups WHERE chat_id = %s", (chat_id,))

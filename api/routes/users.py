@@ -28,7 +28,7 @@ async def list_users(state: State, _admin: Admin) -> UserList:
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserModel, summary="Change a user's role",
-              responses=problem_responses(403, 404))
+              responses=problem_responses(400, 403, 404))
 async def change_role(user_id: uuid.UUID, body: RoleChange, state: State, admin: Admin) -> UserModel:
     """Set a user's role; an admin can never change their own."""
     if admin.user_id == user_id:
