@@ -35,5 +35,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     uv = uvicorn_config(config, host=args.host or settings.api_host, port=args.port or settings.api_port,
                         log_level=settings.log_level)
-    asyncio.run(serve(uv, handle_signals=True))  # uvicorn turns SIGINT/SIGTERM into a graceful stop
+    try:
+        asyncio.run(serve(uv, handle_signals=True))  # uvicorn turns SIGINT/SIGTERM into a graceful stop
+    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after its graceful shutdown
+        pass
     return 0

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Path, Query
+import msgspec
+from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import ChatId, Consistent, State, User
 from api.errors import NotFound, problem_responses
-from api.models import Message, MessagePage, MessageVersion, MessageWithHistory
+from api.models import MessagePage, MessageVersion, MessageWithHistory
 
 router = APIRouter(prefix="/groups/{chat_id}/messages", tags=["messages"],
                    responses=problem_responses(401, 422, 503))
 
 MAX_PAGE: Final = 200
+_encode: Final = msgspec.json.Encoder().encode
 BIGINT: Final = 2**63 - 1
 COLUMNS: Final = """chat_id, message_id, account, sender_id, sender_kind, sender_name, sender_username, date,
     edit_date, text, entities, reply_to_message_id, reply_top_id, forum_topic, forward, via_bot_id, post_author,
@@ -39,7 +41,7 @@ async def list_messages(
     after: Annotated[int | None, Query(ge=0, le=BIGINT, description="only ids above this (newer)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     include_deleted: Annotated[bool, Query(description="include tombstoned messages")] = False,
-) -> MessagePage:
+) -> Response:
     """Messages newest first. With only ``after`` the page holds the ones right after it (still newest first)."""
     params = {"chat": chat_id, "after": after if after is not None else -1,
               "before": before if before is not None else BIGINT, "deleted": include_deleted, "limit": limit + 1}
@@ -49,13 +51,12 @@ async def list_messages(
     rows = rows[:limit]
     if forward:
         rows.reverse()
-    items = [Message(**r) for r in rows]
-    return MessagePage(
-        items=items,
-        has_more=has_more,
-        next_before=items[-1].message_id if items else before,
-        next_after=items[0].message_id if items else after,
-    )
+    # The hot path: rows are exactly ``Message`` fields, so encode them directly instead of building
+    # and re-validating 200 pydantic models (the response model still documents the shape).
+    page = {"items": rows, "has_more": has_more,
+            "next_before": rows[-1]["message_id"] if rows else before,
+            "next_after": rows[0]["message_id"] if rows else after}
+    return Response(_encode(page), media_type="application/json")
 
 
 @router.get("/{message_id}", response_model=MessageWithHistory, dependencies=[Consistent],
