@@ -198,3 +198,31 @@ async def _wait_subscribed(api: RunningApi, n: int) -> None:
         return f"aaltohub_api_live_subscribers {float(n)}" in text
 
     await wait_until(subscribed, timeout=10)
+
+
+async def test_slow_sse_client_gets_an_overflow_event(api_config: ApiConfig, event_log: EventLog) -> None:
+    server, task, url = await start_api(replace(api_config, live_buffer_events=200))
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**24)
+        writer.write(f"GET /live/sse HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode())
+        await writer.drain()
+        await reader.readuntil(b"live from seq")  # subscribed
+        writer.transport.pause_reading()  # type: ignore[attr-defined]
+        big = "y" * 4000
+        for start in range(1, 3001, 250):
+            await event_log.append_many([posted(CHAT, i, text=big) for i in range(start, start + 250)])
+        writer.transport.resume_reading()  # type: ignore[attr-defined]
+        tail = await asyncio.wait_for(reader.readuntil(b"event: overflow\ndata: "), timeout=60)
+        line = await asyncio.wait_for(reader.readline(), timeout=10)
+        writer.close()
+    finally:
+        await stop_api(server, task)
+    delivered = [int(x) for x in tail.split(b"\nid: ")[1:] for x in [x.split(b"\n", 1)[0]]]
+    info = json.loads(line)
+    assert "buffer overflow" in info["reason"]
+    assert info["last_seq"] == (delivered[-1] if delivered else 0)
