@@ -15,7 +15,7 @@ class ApiConfig:
     """Connection targets and limits of the API; secrets are ``SecretStr`` and never printed."""
 
     database_url: SecretStr
-    nats_url: str
+    nats_url: str = field(repr=False)  # may carry credentials (nats://user:pass@host)
     duckdb_snapshot_dir: Path
     stream: StreamSpec = field(default_factory=StreamSpec)
     jwt_secret: SecretStr | None = None
