@@ -25,6 +25,19 @@ from schemas.duckdb.queries import ANALYTICS_QUERIES, AnalyticsQuery
 
 log = logging.getLogger(__name__)
 
+_DESCRIPTION = """Reads the crawler's projections, streams the live log, and sends admin commands.
+
+Errors are `application/problem+json` (RFC 9457). Authenticate with `Authorization: Bearer <token>`
+(a Supabase access token, or the static admin token).
+
+**Live WebSocket** (not expressible in OpenAPI): `GET /live/ws?chat_id=&kind=&after_seq=&access_token=`.
+Each text frame is a JSON array of events in log order, each `{seq, subject, kind, chat_id, event}`.
+Reconnect with `after_seq=<last seq seen>` to resume with no gap and no duplicate. A client that falls
+more than the buffer behind is closed with code 4008 and a reason naming the seq to resume after;
+a missing or bad token closes the handshake with 403. `/live/sse` is the same stream as Server-Sent
+Events (`id:` = seq, resume with `Last-Event-ID`; overflow ends the stream with an `overflow` event).
+"""
+
 
 def create_app(config: ApiConfig, *, queries: Mapping[str, AnalyticsQuery] | None = None) -> FastAPI:
     """The API app for ``config``; nothing is opened until the lifespan starts."""
@@ -61,8 +74,7 @@ def create_app(config: ApiConfig, *, queries: Mapping[str, AnalyticsQuery] | Non
             analytics.close()
             await pool.close()
 
-    app = FastAPI(title="AaltoHub crawler API", version="0.1.0", lifespan=lifespan,
-                  description="Reads the crawler's projections, streams the live log, and sends admin commands.")
+    app = FastAPI(title="AaltoHub crawler API", version="0.1.0", lifespan=lifespan, description=_DESCRIPTION)
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=metrics)
     for module in (groups, messages, search, users, admin, crawler, dead_letters, live, meta):

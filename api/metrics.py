@@ -72,7 +72,7 @@ class RequestMiddleware:
                 self.metrics.request_latency.labels(scope["method"], route, str(status)).observe(elapsed)
                 # Path template only: query strings may carry an access token.
                 access_log.info("%s %s %s", scope["method"], route, status,
-                                extra={"method": scope["method"], "route": route, "status": status,
+                                extra={"request_id": rid, "method": scope["method"], "route": route, "status": status,
                                        "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
 

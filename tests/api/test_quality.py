@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from api.logs import JsonFormatter, RequestIdFilter, request_id_var
 from eventlog.commands import CommandHandler, CommandServer
 from schemas.commands import Command, CommandReply
@@ -55,6 +57,15 @@ async def test_metrics_expose_latency_subscribers_and_lag(api: RunningApi) -> No
     assert 'aaltohub_api_request_seconds_count{method="GET",route="/groups",status="200"} 1.0' in text
     assert "aaltohub_api_live_subscribers 0.0" in text
     assert 'aaltohub_projection_lag_events{projection="postgres"} 0.0' in text
+
+
+async def test_access_log_records_carry_the_request_id(api: RunningApi, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="api.access"):
+        async with api.client() as client:
+            response = await client.get("/groups")
+    records = [r for r in caplog.records if r.name == "api.access" and getattr(r, "route", None) == "/groups"]
+    assert [(r.request_id, r.status) for r in records] == [(response.headers["x-request-id"], 200)]  # type: ignore[attr-defined]
+    assert ADMIN_TOKEN not in caplog.text
 
 
 def test_json_log_lines_carry_the_request_id() -> None:
