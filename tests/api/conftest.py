@@ -108,9 +108,9 @@ def api_config(migrated_db: str, nats_server: NatsServer, tmp_path: Path) -> Api
         jwt_secret=SecretStr(JWT_SECRET),
         admin_token=SecretStr(ADMIN_TOKEN),
         min_seq_wait_s=1.0,
-        command_timeout_s=2.0,
+        command_timeout_s=1.0,
         sql_row_cap=100,
-        sql_timeout_s=2.0,
+        sql_timeout_s=1.0,
         live_buffer_events=200,
         role_cache_s=0.0,
     )

@@ -95,7 +95,7 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(api: Runni
         str(st), "run", f"{api.url}/openapi.json",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                     "response_schema_conformance",
-        "--phases", "examples,fuzzing", "--max-examples", "8", "--max-time", "15", "--workers", "2",
+        "--phases", "examples,fuzzing", "--max-examples", "8", "--max-time", "10", "--workers", "2",
         "--seed", "7", "--exclude-path", "/live/sse", "--request-timeout", "10",
         "-H", f"Authorization: Bearer {ADMIN_TOKEN}", "--report-dir", str(tmp_path / "st"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
