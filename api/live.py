@@ -157,6 +157,11 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def following(self) -> bool:
+        """True while the shared follower runs."""
+        return self._task is not None and not self._task.done()
+
+    @property
     def subscribers(self) -> int:
         """Number of connected live clients."""
         return len(self._subs)
@@ -166,6 +171,14 @@ class Hub:
         info = await self._log.info()
         self.position = info.last_seq
         self._task = asyncio.create_task(self._follow(), name="live-hub")
+        self._task.add_done_callback(self._on_follower_done)
+
+    def _on_follower_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("live follower died", exc_info=task.exception())
+            for sub in list(self._subs):
+                sub.closed_reason = "live stream unavailable"
+                sub._wake.set()
 
     async def stop(self) -> None:
         """Stop following and wake every subscriber."""

@@ -297,3 +297,4 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     log: bool
+    live: bool

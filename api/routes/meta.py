@@ -27,7 +27,9 @@ async def health(state: State) -> Health:
         log_ok = True
     except EventLogError:
         log_ok = False
-    return Health(status="ok" if db_ok and log_ok else "degraded", database=db_ok, log=log_ok)
+    live_ok = state.hub.following
+    return Health(status="ok" if db_ok and log_ok and live_ok else "degraded", database=db_ok, log=log_ok,
+                  live=live_ok)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

@@ -226,3 +226,4 @@ async def test_slow_sse_client_gets_an_overflow_event(api_config: ApiConfig, eve
     info = json.loads(line)
     assert "buffer overflow" in info["reason"]
     assert info["last_seq"] == (delivered[-1] if delivered else 0)
+
