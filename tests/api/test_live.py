@@ -227,3 +227,26 @@ async def test_slow_sse_client_gets_an_overflow_event(api_config: ApiConfig, eve
     assert "buffer overflow" in info["reason"]
     assert info["last_seq"] == (delivered[-1] if delivered else 0)
 
+
+
+async def test_resume_while_appending_has_no_gap_or_duplicate(api: RunningApi) -> None:
+    await api.event_log.append_many([posted(CHAT, i) for i in range(1, 101)])
+
+    async def produce() -> None:
+        for start in range(101, 401, 20):
+            await api.event_log.append_many([posted(CHAT, i) for i in range(start, start + 20)])
+
+    producer = asyncio.create_task(produce())
+    try:
+        async with connect(ws_url(api, after_seq=0)) as ws:
+            events = await receive_events(ws, 400, timeout=30)
+    finally:
+        await producer
+    assert [e["seq"] for e in events] == list(range(1, 401))
+
+
+async def test_sse_accepts_an_access_token_parameter(api: RunningApi) -> None:
+    await api.event_log.append(posted(CHAT, 1))
+    async with api.client(token=None) as client:
+        events = await sse_events(client, 1, params={"access_token": ADMIN_TOKEN, "after_seq": 0})
+    assert [i for i, _, _ in events] == [1]
