@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -50,11 +51,18 @@ def uvicorn_config(config: ApiConfig, *, host: str, port: int, log_level: str = 
                           proxy_headers=False)
 
 
+class _SignalFreeServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its host (``aaltohub up`` owns SIGINT/SIGTERM)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Install nothing."""
+        yield
+
+
 async def serve(config: uvicorn.Config, *, handle_signals: bool = False) -> None:
     """Run uvicorn until cancelled (or a signal, if it handles them), then shut it down gracefully."""
-    server = uvicorn.Server(config)
-    if not handle_signals:
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # `up` owns the signals
+    server = uvicorn.Server(config) if handle_signals else _SignalFreeServer(config)
     task = asyncio.create_task(server.serve(), name="uvicorn")
     try:
         await asyncio.shield(task)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import jwt
+from jwt.types import Options
 
 from api.db import Database
 from api.errors import Forbidden, Unauthorized
@@ -58,7 +59,7 @@ class Authenticator:
         return Principal(user_id=user_id, role=await self._role(user_id))
 
     async def _verify(self, token: str) -> dict[str, object]:
-        options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
+        options: Options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
         try:
             if self._secret is not None and jwt.get_unverified_header(token).get("alg") == "HS256":
                 return jwt.decode(token, self._secret, algorithms=["HS256"], audience=self._audience,

@@ -42,7 +42,8 @@ class Database:
         try:
             async with asyncio.timeout(self._timeout_s), self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
-                return list(await cur.fetchall())
+                rows: list[Row] = await cur.fetchall()  # type: ignore[assignment]  # dict_row factory
+                return rows
         except psycopg.DataError as e:
             raise BadRequest("a parameter is out of range for the database") from e
         except (PoolTimeout, psycopg.OperationalError, TimeoutError) as e:

@@ -46,7 +46,7 @@ class RunningApi:
     def sql(self, statement: str, params: tuple[object, ...] = ()) -> None:
         """Run one SQL statement on the API's database (as the projector would write)."""
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            conn.execute(statement, params)  # type: ignore[arg-type]
+            conn.execute(statement.encode(), params)
 
 
 def make_jwt(sub: uuid.UUID | str, *, secret: str = JWT_SECRET, expires_in_s: int = 300,

@@ -38,7 +38,7 @@ async def receive_events(ws: ClientConnection, n: int, *, timeout: float = 10.0)
 
 
 async def sse_events(client: httpx.AsyncClient, n: int, *, headers: dict[str, str] | None = None,
-                     params: dict[str, object] | None = None, timeout: float = 10.0) -> list[tuple[int, str, Any]]:
+                     params: dict[str, str | int] | None = None, timeout: float = 10.0) -> list[tuple[int, str, Any]]:
     """The first ``n`` SSE events as (id, event, data); then the connection is dropped."""
     out: list[tuple[int, str, Any]] = []
     fields: dict[str, str] = {}

@@ -45,13 +45,13 @@ async def test_service_serves_until_cancelled(migrated_db: str, nats_server: Nat
                          duckdb_path=tmp_path / "a.duckdb")
     assert SERVICE.stop_order == 0
     assert SERVICE.describe is not None and SERVICE.describe(ctx) == f"http://127.0.0.1:{port}"
-    task = asyncio.create_task(SERVICE.run(ctx))
+    task: asyncio.Future[None] = asyncio.ensure_future(SERVICE.run(ctx))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
 
             async def healthy() -> bool:
                 with contextlib.suppress(httpx.TransportError):
-                    return (await client.get("/health")).json().get("status") == "ok"
+                    return bool((await client.get("/health")).json().get("status") == "ok")
                 return False
 
             await wait_until(healthy, timeout=20)
