@@ -250,9 +250,13 @@ async def fanout(url: str, token: str, log: EventLog, *, subscribers: int, rate:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", choices=["small", "full"], default="full")
+    parser.add_argument("--subscribers", type=int, help="override the number of WebSocket subscribers")
+    parser.add_argument("--rate", type=int, help="override events/s of the fan-out run")
+    parser.add_argument("--clients", type=int, help="override concurrent page readers")
     args = parser.parse_args()
     small = args.size == "small"
     clients, subs, rate = (10, 50, 100) if small else (50, 500, 500)
+    clients, subs, rate = args.clients or clients, args.subscribers or subs, args.rate or rate
     duration = 5.0 if small else 15.0
     n_messages = 20_000
     print(f"size={args.size}: {clients} page clients, {subs} subscribers at {rate} events/s, {duration}s each; "
