@@ -113,6 +113,8 @@ class Subscriber:
             self.closed_reason = f"buffer overflow ({self._max} events); resume after seq {self.last_seq}"
             self._pending.clear()
             self._hub.overflows += 1
+            log.warning("live subscriber cut off", extra={"reason": "buffer overflow", "last_seq": self.last_seq,
+                                                          "buffer_events": self._max})
         self._wake.set()
 
     async def batches(self, *, idle_s: float | None = None) -> AsyncIterator[list[LiveItem]]:
