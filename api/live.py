@@ -81,6 +81,34 @@ class LiveFilter:
         return True
 
 
+class Chunk:
+    """Consecutive matching items of one fan-out batch, encoded once for every subscriber sharing a filter."""
+
+    __slots__ = ("_sse", "count", "first_seq", "inner", "items", "last_seq")
+
+    def __init__(self, items: list[LiveItem]) -> None:
+        self.items = items
+        self.count = len(items)
+        self.first_seq = items[0].seq
+        self.last_seq = items[-1].seq
+        self.inner = ",".join(i.json for i in items)  # the JSON array body of a WebSocket frame
+        self._sse: str | None = None
+
+    @property
+    def sse(self) -> str:
+        """The items as Server-Sent Events (built on first use, then shared)."""
+        if self._sse is None:
+            self._sse = "".join(f"id: {i.seq}\nevent: {i.kind}\ndata: {i.json}\n\n" for i in self.items)
+        return self._sse
+
+
+def frame(chunks: list[Chunk]) -> str:
+    """A WebSocket text frame: one JSON array of the chunks' events."""
+    if len(chunks) == 1:
+        return f"[{chunks[0].inner}]"
+    return "[" + ",".join(c.inner for c in chunks) + "]"
+
+
 class SubscriberOverflow(Exception):
     """The subscriber fell too far behind and was cut off."""
 
@@ -94,38 +122,41 @@ class Subscriber:
         self.after_seq = after_seq
         self.live_from = live_from
         self._max = max_events
-        self._pending: deque[LiveItem] = deque()
+        self._pending: deque[Chunk] = deque()
+        self._pending_events = 0
         self._watermark = max(after_seq, live_from)
         self._wake = asyncio.Event()
         self.closed_reason: str | None = None
         self.last_seq = after_seq
 
-    def offer(self, items: list[LiveItem]) -> None:
-        """Queue the matching items of a fan-out batch (never blocks)."""
+    def offer(self, chunk: Chunk | None, batch_last_seq: int) -> None:
+        """Queue this subscriber's chunk of a fan-out batch (never blocks); None when nothing matched."""
         if self.closed_reason is not None:
             return
-        for item in items:
-            if item.seq > self._watermark and self.filter.matches(item):
-                self._pending.append(item)
-        if items:
-            self._watermark = max(self._watermark, items[-1].seq)
-        if len(self._pending) > self._max:
+        if chunk is not None and chunk.last_seq > self._watermark:
+            if chunk.first_seq <= self._watermark:  # only when resuming from ahead of the hub (rare)
+                chunk = Chunk([i for i in chunk.items if i.seq > self._watermark])
+            self._pending.append(chunk)
+            self._pending_events += chunk.count
+        self._watermark = max(self._watermark, batch_last_seq)
+        if self._pending_events > self._max:
             self.closed_reason = f"buffer overflow ({self._max} events); resume after seq {self.last_seq}"
             self._pending.clear()
+            self._pending_events = 0
             self._hub.overflows += 1
             log.warning("live subscriber cut off", extra={"reason": "buffer overflow", "last_seq": self.last_seq,
                                                           "buffer_events": self._max})
         self._wake.set()
 
-    async def batches(self, *, idle_s: float | None = None) -> AsyncIterator[list[LiveItem]]:
-        """Catch-up batches, then live batches; an empty batch after ``idle_s`` without events."""
+    async def batches(self, *, idle_s: float | None = None) -> AsyncIterator[list[Chunk]]:
+        """Catch-up chunks, then live chunks, in seq order; an empty list after ``idle_s`` without events."""
         if self.after_seq < self.live_from:
-            async for batch in self._hub.history(self.after_seq, self.live_from, self.filter):
+            async for items in self._hub.history(self.after_seq, self.live_from, self.filter):
                 if self.closed_reason is not None:
                     raise SubscriberOverflow(self.closed_reason)
-                if batch:
-                    self.last_seq = batch[-1].seq
-                    yield batch
+                if items:
+                    self.last_seq = items[-1].seq
+                    yield [Chunk(items)]
         while True:
             if self.closed_reason is not None:
                 raise SubscriberOverflow(self.closed_reason)
@@ -137,10 +168,11 @@ class Subscriber:
                     yield []
                     continue
                 continue
-            batch = list(self._pending)
+            chunks = list(self._pending)
             self._pending.clear()
-            self.last_seq = batch[-1].seq
-            yield batch
+            self._pending_events = 0
+            self.last_seq = chunks[-1].last_seq
+            yield chunks
 
 
 class Hub:
@@ -215,6 +247,17 @@ class Hub:
         async for batch in self._log.read(after_seq + 1, to_seq=upto_seq, subjects=filter.subjects()):
             yield [i for i in map(to_item, batch) if i.seq <= upto_seq and filter.matches(i)]
 
+    def _fan_out(self, items: list[LiveItem]) -> None:
+        # Filter and encode once per distinct filter, not once per subscriber (500 clients, few filters).
+        chunks: dict[LiveFilter, Chunk | None] = {}
+        last = items[-1].seq
+        for sub in list(self._subs):
+            flt = sub.filter
+            if flt not in chunks:
+                matched = [i for i in items if flt.matches(i)]
+                chunks[flt] = Chunk(matched) if matched else None
+            sub.offer(chunks[flt], last)
+
     async def _follow(self) -> None:
         delay = 0.5
         while True:
@@ -226,8 +269,7 @@ class Hub:
                     items = [to_item(r) for r in batch]
                     self.position = items[-1].seq
                     self._history.extend(items)
-                    for sub in list(self._subs):
-                        sub.offer(items)
+                    self._fan_out(items)
                     delay = 0.5
             except EventLogError as e:
                 log.warning("live follower interrupted: %s; retrying in %.1fs", type(e).__name__, delay)

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import ApiState, LiveUser, State, get_state
 from api.errors import ApiError, problem_responses
-from api.live import LiveFilter, LiveItem, Subscriber, SubscriberOverflow
+from api.live import LiveFilter, Subscriber, SubscriberOverflow, frame
 
 router = APIRouter(prefix="/live", tags=["live"])
 
@@ -63,7 +63,7 @@ async def _sse_stream(state: ApiState, flt: LiveFilter, after_seq: int | None) -
                 if not batch:
                     yield ": keep-alive\n\n"
                     continue
-                yield "".join(f"id: {i.seq}\nevent: {i.kind}\ndata: {i.json}\n\n" for i in batch)
+                yield "".join(c.sse for c in batch)
         except SubscriberOverflow as e:
             yield f"event: overflow\ndata: {json.dumps({'reason': str(e), 'last_seq': sub.last_seq})}\n\n"
 
@@ -103,7 +103,7 @@ async def websocket_live(
 async def _send_batches(websocket: WebSocket, sub: Subscriber) -> None:
     try:
         async for batch in sub.batches(idle_s=None):
-            await websocket.send_text(_frame(batch))
+            await websocket.send_text(frame(batch))
     except SubscriberOverflow as e:
         await websocket.close(code=OVERFLOW_CLOSE_CODE, reason=str(e)[:120])
 
@@ -114,6 +114,3 @@ async def _wait_disconnect(websocket: WebSocket) -> None:
         if message["type"] == "websocket.disconnect":
             return
 
-
-def _frame(batch: list[LiveItem]) -> str:
-    return "[" + ",".join(i.json for i in batch) + "]"
