@@ -35,16 +35,27 @@ class QueryResult:
     snapshot: str
 
 
+class _Snapshot:
+    """One opened snapshot file and how many queries use it (closed when retired and unused)."""
+
+    __slots__ = ("conn", "name", "retired", "users")
+
+    def __init__(self, name: str, conn: duckdb.DuckDBPyConnection) -> None:
+        self.name = name
+        self.conn = conn
+        self.users = 0
+        self.retired = False
+
+
 class SnapshotReader:
     """Opens the current read snapshot and runs queries against it."""
 
     def __init__(self, snapshot_dir: Path) -> None:
         self._dir = snapshot_dir
         self._lock = threading.Lock()
-        self._name: str | None = None
-        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._snap: _Snapshot | None = None
 
-    def _current(self) -> tuple[str, duckdb.DuckDBPyConnection]:
+    def _acquire(self) -> tuple[_Snapshot, duckdb.DuckDBPyConnection]:
         try:
             name = (self._dir / "CURRENT").read_text().strip()
         except OSError as e:
@@ -52,21 +63,35 @@ class SnapshotReader:
         if not name or "/" in name or name.startswith("."):
             raise ServiceUnavailable("no analytics snapshot published yet")
         with self._lock:
-            if name != self._name or self._conn is None:
+            if self._snap is None or self._snap.name != name:
                 try:
                     conn = duckdb.connect(str(self._dir / name), read_only=True,
                                           config={"enable_external_access": False})
                 except duckdb.Error as e:
                     raise ServiceUnavailable("analytics snapshot cannot be opened") from e
-                old, self._conn, self._name = self._conn, conn, name
+                old, self._snap = self._snap, _Snapshot(name, conn)
                 if old is not None:
-                    old.close()  # cursors already running keep their own connection alive
-            assert self._conn is not None
-            return name, self._conn.cursor()
+                    self._retire(old)
+            snap = self._snap
+            snap.users += 1
+            return snap, snap.conn.cursor()
+
+    def _release(self, snap: _Snapshot) -> None:
+        with self._lock:
+            snap.users -= 1
+            if snap.retired and snap.users == 0:
+                snap.conn.close()
+
+    @staticmethod
+    def _retire(snap: _Snapshot) -> None:
+        # Closing a connection kills its cursors, so a replaced snapshot closes after its last query.
+        snap.retired = True
+        if snap.users == 0:
+            snap.conn.close()
 
     def run(self, sql: str, params: Mapping[str, object] | None, *, row_cap: int, timeout_s: float) -> QueryResult:
         """Run ``sql`` on the current snapshot (blocking; call through ``asyncio.to_thread``)."""
-        name, cur = self._current()
+        snap, cur = self._acquire()
         timer = threading.Timer(timeout_s, cur.interrupt)
         timer.start()
         try:
@@ -82,8 +107,9 @@ class SnapshotReader:
         finally:
             timer.cancel()
             cur.close()
+            self._release(snap)
         return QueryResult(columns=columns, rows=[[_jsonable(v) for v in r] for r in rows[:row_cap]],
-                           truncated=len(rows) > row_cap, snapshot=name)
+                           truncated=len(rows) > row_cap, snapshot=snap.name)
 
     async def query(self, sql: str, params: Mapping[str, object] | None, *, row_cap: int,
                     timeout_s: float) -> QueryResult:
@@ -91,11 +117,11 @@ class SnapshotReader:
         return await asyncio.to_thread(self.run, sql, params, row_cap=row_cap, timeout_s=timeout_s)
 
     def close(self) -> None:
-        """Close the open snapshot."""
+        """Close the open snapshot (after its running queries)."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._snap is not None:
+                self._retire(self._snap)
+                self._snap = None
 
 
 def check_read_only_sql(sql: str) -> str:

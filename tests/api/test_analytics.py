@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
+from api.analytics import SnapshotReader
 from tests.api.conftest import RunningApi, make_jwt, write_snapshot
 from tests.api.rows import insert_user
+from tests.helpers import wait_until
 
 D1 = datetime(2026, 11, 1, 10, tzinfo=UTC)
 D2 = datetime(2026, 11, 2, 10, tzinfo=UTC)
@@ -106,3 +110,21 @@ async def test_named_queries_are_open_to_users(api: RunningApi) -> None:
     async with api.client(token=make_jwt(uuid.uuid4())) as client:
         response = await client.get("/analytics/top_senders")
     assert response.status_code == 200
+
+
+
+async def test_a_query_running_across_a_snapshot_swap_completes(tmp_path: Path) -> None:
+    snapshots = tmp_path / "snapshots"
+    write_snapshot(snapshots, "snap-1.duckdb", ROWS)
+    reader = SnapshotReader(snapshots)
+    slow = "SELECT count(*) AS n FROM range(50000000) a(x) WHERE hash(x) % 7 = 0"
+    try:
+        running = asyncio.create_task(reader.query(slow, None, row_cap=10, timeout_s=60))
+        await wait_until(lambda: reader._snap is not None and reader._snap.users == 1, timeout=10)
+        write_snapshot(snapshots, "snap-2.duckdb", ROWS)
+        swapped = await reader.query("SELECT count(*) FROM messages", None, row_cap=10, timeout_s=10)
+        first = await running
+    finally:
+        reader.close()
+    assert swapped.snapshot == "snap-2.duckdb"
+    assert (first.snapshot, first.columns) == ("snap-1.duckdb", ["n"])
