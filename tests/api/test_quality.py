@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from aaltohub.embedded.nats_server import NatsServer
 from api.logs import JsonFormatter, RequestIdFilter, request_id_var
 from eventlog.commands import CommandHandler, CommandServer
 from schemas.commands import Command, CommandReply
@@ -118,3 +119,16 @@ def _answer(reply: CommandReply) -> CommandHandler:
         return reply
 
     return handler
+
+
+async def test_health_reports_every_dependency(api: RunningApi) -> None:
+    async with api.client(token=None) as client:
+        body = (await client.get("/health")).json()
+    assert body == {"status": "ok", "database": True, "log": True, "live": True}
+
+
+async def test_health_is_degraded_without_the_log(api: RunningApi, nats_server: NatsServer) -> None:
+    await asyncio.to_thread(nats_server.stop)
+    async with api.client(token=None) as client:
+        body = (await client.get("/health")).json()
+    assert (body["status"], body["log"], body["database"]) == ("degraded", False, True)
