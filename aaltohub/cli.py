@@ -21,6 +21,7 @@ COMMAND_MODULES: Final = (
     "aaltohub.commands.ingest",
     "aaltohub.commands.login",
     "aaltohub.commands.import_export",
+    "aaltohub.commands.api",
 )
 
 

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", alias="AALTOHUB_API_HOST")
     api_port: int = Field(default=8000, alias="AALTOHUB_API_PORT")
     admin_token: SecretStr | None = Field(default=None, alias="AALTOHUB_ADMIN_TOKEN")
+    api_jwks_url: str | None = Field(default=None, alias="SUPABASE_JWKS_URL")
+    api_jwt_audience: str | None = Field(default="authenticated", alias="AALTOHUB_API_JWT_AUDIENCE")
+    api_db_pool_max: int = Field(default=10, ge=1, alias="AALTOHUB_API_DB_POOL_MAX")
+    api_min_seq_wait_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_MIN_SEQ_WAIT_S")
+    api_command_timeout_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_COMMAND_TIMEOUT_S")
+    api_sql_row_cap: int = Field(default=1000, ge=1, alias="AALTOHUB_API_SQL_ROW_CAP")
+    api_sql_timeout_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_SQL_TIMEOUT_S")
+    api_live_buffer_events: int = Field(default=2000, ge=8, alias="AALTOHUB_API_LIVE_BUFFER_EVENTS")
+    api_live_history_events: int = Field(default=10_000, ge=1, alias="AALTOHUB_API_LIVE_HISTORY_EVENTS")
 
     # --- supabase ---------------------------------------------------------------------------------
     supabase_url: str | None = Field(default=None, alias="SUPABASE_URL")

@@ -1,0 +1,42 @@
+"""``aaltohub api``: serve the HTTP API against the configured (or running) stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.service_api import api_config, serve, uvicorn_config
+from aaltohub.settings import load_settings
+from api.logs import configure_json_logging
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``api``."""
+    parser = subparsers.add_parser("api", help="serve the HTTP API (reads, analytics, admin, live)")
+    parser.add_argument("--host", help="listen address (default AALTOHUB_API_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (default AALTOHUB_API_PORT)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    settings = load_settings()
+    if settings.log_format == "json":
+        configure_json_logging(settings.log_level)
+    else:
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = api_config(settings, nats_url=resolve_nats_url(settings),
+                            database_url=resolve_database_url(settings), duckdb_path=settings.duckdb_file)
+    except StackNotRunning as e:
+        print(f"aaltohub api: {e}")
+        return 1
+    uv = uvicorn_config(config, host=args.host or settings.api_host, port=args.port or settings.api_port,
+                        log_level=settings.log_level)
+    try:
+        asyncio.run(serve(uv, handle_signals=True))  # uvicorn turns SIGINT/SIGTERM into a graceful stop
+    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after its graceful shutdown
+        pass
+    return 0

@@ -1,0 +1,93 @@
+"""The API as a service of ``aaltohub up``: uvicorn run programmatically with an ``ApiConfig`` from Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from pydantic import SecretStr
+
+from aaltohub.services import ServiceContext, ServiceSpec
+from aaltohub.settings import Settings
+from api.app import create_app
+from api.config import ApiConfig
+from schemas.stream import StreamSpec
+
+
+def snapshot_dir(duckdb_path: Path) -> Path:
+    """Where the projector publishes DuckDB read snapshots for ``duckdb_path``."""
+    return duckdb_path.parent / "snapshots"
+
+
+def api_config(settings: Settings, *, nats_url: str, database_url: str, duckdb_path: Path) -> ApiConfig:
+    """The API's config from the settings and the resolved connection targets."""
+    return ApiConfig(
+        database_url=SecretStr(database_url),
+        nats_url=nats_url,
+        duckdb_snapshot_dir=snapshot_dir(duckdb_path),
+        stream=StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
+                          replicas=settings.stream_replicas),
+        jwt_secret=settings.supabase_jwt_secret,
+        jwks_url=settings.api_jwks_url,
+        jwt_audience=settings.api_jwt_audience,
+        admin_token=settings.admin_token,
+        db_pool_max=settings.api_db_pool_max,
+        min_seq_wait_s=settings.api_min_seq_wait_s,
+        command_timeout_s=settings.api_command_timeout_s,
+        sql_row_cap=settings.api_sql_row_cap,
+        sql_timeout_s=settings.api_sql_timeout_s,
+        live_buffer_events=settings.api_live_buffer_events,
+        live_history_events=settings.api_live_history_events,
+    )
+
+
+def uvicorn_config(config: ApiConfig, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+    """Uvicorn settings for the API: no access log (queries may carry tokens), no per-message deflate."""
+    return uvicorn.Config(create_app(config), host=host, port=port, log_level=log_level.lower(), access_log=False,
+                          lifespan="on", ws="websockets-sansio", ws_per_message_deflate=False, log_config=None,
+                          proxy_headers=False)
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its host (``aaltohub up`` owns SIGINT/SIGTERM)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Install nothing."""
+        yield
+
+
+async def serve(config: uvicorn.Config, *, handle_signals: bool = False) -> None:
+    """Run uvicorn until cancelled (or a signal, if it handles them), then shut it down gracefully."""
+    server = uvicorn.Server(config) if handle_signals else _SignalFreeServer(config)
+    task = asyncio.create_task(server.serve(), name="uvicorn")
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=10)
+        except TimeoutError:
+            server.force_exit = True
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=5)
+        raise
+
+
+async def run(ctx: ServiceContext) -> None:
+    """Serve the API for ``aaltohub up`` until cancelled."""
+    config = api_config(ctx.settings, nats_url=ctx.nats_url, database_url=ctx.database_url,
+                        duckdb_path=ctx.duckdb_path)
+    await serve(uvicorn_config(config, host=ctx.settings.api_host, port=ctx.settings.api_port,
+                               log_level=ctx.settings.log_level))
+
+
+def describe(ctx: ServiceContext) -> str:
+    """Where the API listens."""
+    return f"http://{ctx.settings.api_host}:{ctx.settings.api_port}"
+
+
+SERVICE = ServiceSpec(name="api", run=run, stop_order=0, describe=describe)

@@ -1,0 +1,35 @@
+"""What the API needs to run, as one frozen value built by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from schemas.stream import StreamSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    """Connection targets and limits of the API; secrets are ``SecretStr`` and never printed."""
+
+    database_url: SecretStr
+    nats_url: str = field(repr=False)  # may carry credentials (nats://user:pass@host)
+    duckdb_snapshot_dir: Path
+    stream: StreamSpec = field(default_factory=StreamSpec)
+    jwt_secret: SecretStr | None = None
+    jwks_url: str | None = None
+    jwt_audience: str | None = "authenticated"
+    admin_token: SecretStr | None = None
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    db_timeout_s: float = 5.0
+    role_cache_s: float = 5.0
+    min_seq_wait_s: float = 5.0  # upper bound of a ?min_seq= wait
+    command_timeout_s: float = 5.0
+    sql_row_cap: int = 1000
+    sql_timeout_s: float = 5.0
+    live_buffer_events: int = 2000  # per-client bound; overflow disconnects that client
+    live_history_events: int = 10_000  # recent records kept in memory for resuming clients
+    live_batch_wait_s: float = 0.02

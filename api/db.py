@@ -1,0 +1,84 @@
+"""Postgres access for the API: a psycopg async pool and read helpers that translate errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from api.errors import BadRequest, ServiceUnavailable
+
+Row = dict[str, Any]
+
+
+async def open_pool(conninfo: str, *, min_size: int, max_size: int, timeout_s: float) -> AsyncConnectionPool:
+    """Open a pool of autocommit connections returning dict rows; raise ``ServiceUnavailable`` if unreachable."""
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
+        kwargs={"autocommit": True, "row_factory": dict_row}, name="api",
+    )
+    try:
+        await pool.open(wait=True, timeout=timeout_s)
+    except (PoolTimeout, psycopg.Error) as e:
+        await pool.close()
+        raise ServiceUnavailable("database unreachable") from e
+    return pool
+
+
+class Database:
+    """Read (and user-table write) helpers over a pool; every call has a deadline."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, timeout_s: float) -> None:
+        self.pool = pool
+        self._timeout_s = timeout_s
+
+    async def fetch_all(self, sql: LiteralString, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+        """All rows of a query."""
+        try:
+            async with asyncio.timeout(self._timeout_s), self.pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                rows: list[Row] = await cur.fetchall()  # type: ignore[assignment]  # dict_row factory
+                return rows
+        except psycopg.DataError as e:
+            raise BadRequest("a parameter is out of range for the database") from e
+        except (PoolTimeout, psycopg.OperationalError, TimeoutError) as e:
+            raise ServiceUnavailable("database unavailable") from e
+
+    async def fetch_one(self, sql: LiteralString, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+        """The first row of a query, or None."""
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: LiteralString, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run a statement; the number of rows it touched."""
+        try:
+            async with asyncio.timeout(self._timeout_s), self.pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                return cur.rowcount
+        except psycopg.DataError as e:
+            raise BadRequest("a parameter is out of range for the database") from e
+        except (PoolTimeout, psycopg.OperationalError, TimeoutError) as e:
+            raise ServiceUnavailable("database unavailable") from e
+
+    async def checkpoints(self) -> dict[str, int]:
+        """Last applied seq of every projection."""
+        rows = await self.fetch_all("SELECT name, seq FROM projection_checkpoints")
+        return {r["name"]: int(r["seq"]) for r in rows}
+
+    async def wait_for_seq(self, seq: int, *, projection: str = "postgres", timeout_s: float) -> None:
+        """Return once ``projection`` has applied ``seq``; ``ServiceUnavailable`` after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.005
+        while True:
+            row = await self.fetch_one("SELECT seq FROM projection_checkpoints WHERE name = %s", (projection,))
+            if row is not None and int(row["seq"]) >= seq:
+                return
+            if time.monotonic() + delay > deadline:
+                raise ServiceUnavailable(f"projection has not applied seq {seq} yet")
+            await asyncio.sleep(delay)  # poll interval of a bounded wait
+            delay = min(delay * 2, 0.1)

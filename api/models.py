@@ -1,0 +1,300 @@
+"""Response and request bodies of the API (pydantic, so the OpenAPI document is complete)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class CrawlerState(BaseModel):
+    """Crawler status of one group, as the projector recorded it."""
+
+    status: str
+    account: str | None = None
+    backfill_fetched: int = 0
+    backfill_total: int | None = None
+    backfill_progress: float | None = Field(None, description="fetched / total, 0..1, when the total is known")
+    backfill_completed_at: datetime | None = None
+    last_message_at: datetime | None = None
+    last_gapfill_at: datetime | None = None
+    gapfill_new: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_flood_wait_s: int | None = None
+    last_flood_wait_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Group(BaseModel):
+    """A watched chat with its crawler status."""
+
+    chat_id: int
+    kind: str
+    title: str | None = None
+    username: str | None = None
+    member_count: int | None = None
+    forum: bool = False
+    account: str | None = None
+    is_active: bool = True
+    discovered_at: datetime | None = None
+    left_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    message_count: int = 0
+    last_seq: int = 0
+    crawler: CrawlerState | None = None
+
+
+class GroupList(BaseModel):
+    """All groups."""
+
+    items: list[Group]
+
+
+class Message(BaseModel):
+    """One message as projected."""
+
+    chat_id: int
+    message_id: int
+    account: str
+    sender_id: int | None = None
+    sender_kind: str | None = None
+    sender_name: str | None = None
+    sender_username: str | None = None
+    date: datetime
+    edit_date: datetime | None = None
+    text: str
+    entities: list[Any] = []
+    reply_to_message_id: int | None = None
+    reply_top_id: int | None = None
+    forum_topic: bool = False
+    forward: dict[str, Any] | None = None
+    via_bot_id: int | None = None
+    post_author: str | None = None
+    views: int | None = None
+    forwards: int | None = None
+    replies: int | None = None
+    grouped_id: int | None = None
+    media_type: str | None = None
+    media: dict[str, Any] | None = None
+    reactions: list[Any] = []
+    action_type: str | None = None
+    action: dict[str, Any] | None = None
+    is_service: bool = False
+    pinned: bool = False
+    is_deleted: bool = False
+    deleted_at: datetime | None = None
+    edit_count: int = 0
+    source: str
+    first_seq: int
+    last_seq: int
+    observed_at: datetime
+
+
+class MessagePage(BaseModel):
+    """A page of messages, newest first, with keyset cursors."""
+
+    items: list[Message]
+    has_more: bool = Field(description="more messages exist in the requested direction")
+    next_before: int | None = Field(None, description="pass as `before` for older messages")
+    next_after: int | None = Field(None, description="pass as `after` for newer messages")
+
+
+class MessageVersion(BaseModel):
+    """One distinct version of a message (the original has no edit date)."""
+
+    content_hash: str
+    text: str
+    media: dict[str, Any] | None = None
+    edit_date: datetime | None = None
+    seq: int
+    observed_at: datetime
+
+
+class MessageWithHistory(Message):
+    """A message and its versions, oldest first."""
+
+    versions: list[MessageVersion]
+
+
+class SearchHit(Message):
+    """A search result with its rank."""
+
+    rank: float
+
+
+class SearchResults(BaseModel):
+    """Full-text search results, best first."""
+
+    items: list[SearchHit]
+
+
+class AnalyticsQueryInfo(BaseModel):
+    """A named analytics query."""
+
+    name: str
+    description: str
+    path: str
+
+
+class AnalyticsResult(BaseModel):
+    """Rows of an analytics query on the current snapshot."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    snapshot: str
+
+
+class SqlRequest(BaseModel):
+    """An ad-hoc read-only SQL statement."""
+
+    sql: str = Field(min_length=1, max_length=20_000)
+
+
+class ProjectionLag(BaseModel):
+    """A projection's checkpoint and how far it trails the log."""
+
+    name: str
+    seq: int
+    lag: int
+    events_applied: int
+    updated_at: datetime | None = None
+
+
+class CrawlerRuntime(BaseModel):
+    """What ingest reported about itself (``running`` is false when it did not answer)."""
+
+    running: bool
+    connected: bool | None = None
+    accounts: str | None = None
+    messages_received: int | None = None
+    uptime_s: float | None = None
+    spool_depth: int | None = None
+    last_flood_wait: str | None = None
+    message: str | None = None
+    data: dict[str, str | int | float | bool | None] = {}
+
+
+class SystemStatus(BaseModel):
+    """Everything the admin dashboard shows at a glance."""
+
+    crawler: CrawlerRuntime
+    groups: int
+    active_groups: int
+    messages: int
+    stream_last_seq: int
+    projections: list[ProjectionLag]
+    last_flood_wait_s: int | None = None
+    last_flood_wait_at: datetime | None = None
+    live_subscribers: int
+
+
+class GroupStatus(BaseModel):
+    """Per-group crawl status for the admin view."""
+
+    chat_id: int
+    title: str | None = None
+    account: str | None = None
+    is_active: bool
+    message_count: int
+    crawler: CrawlerState | None = None
+
+
+class GroupStatusList(BaseModel):
+    """Per-group crawl status."""
+
+    items: list[GroupStatus]
+
+
+class ErrorEntry(BaseModel):
+    """A recent error with its time and where it happened."""
+
+    at: datetime
+    source: Literal["crawler", "projection"]
+    chat_id: int | None = None
+    error: str
+
+
+class ErrorList(BaseModel):
+    """Recent errors, newest first."""
+
+    items: list[ErrorEntry]
+
+
+class DeadLetter(BaseModel):
+    """An event a projection could not apply."""
+
+    id: int
+    projection: str
+    seq: int
+    event_id: str | None = None
+    chat_id: int | None = None
+    subject: str | None = None
+    error: str
+    retry_count: int
+    resolved: bool
+    created_at: datetime
+    resolved_at: datetime | None = None
+
+
+class DeadLetterList(BaseModel):
+    """A page of dead letters, newest first."""
+
+    items: list[DeadLetter]
+    next_before_id: int | None = None
+
+
+class CommandAck(BaseModel):
+    """The acknowledgement of a command sent to a service."""
+
+    ok: bool
+    message: str
+    data: dict[str, str | int | float | bool | None] = {}
+
+
+class CrawlRequest(BaseModel):
+    """Which crawl to run."""
+
+    mode: Literal["backfill", "gapfill"] = "gapfill"
+
+
+class User(BaseModel):
+    """An app user and their role."""
+
+    id: uuid.UUID
+    email: str | None = None
+    role: Literal["admin", "user"]
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserList(BaseModel):
+    """All users."""
+
+    items: list[User]
+
+
+class RoleChange(BaseModel):
+    """The new role of a user."""
+
+    role: Literal["admin", "user"]
+
+
+class Me(BaseModel):
+    """The caller."""
+
+    user_id: uuid.UUID | None
+    role: Literal["admin", "user"]
+
+
+class Health(BaseModel):
+    """Liveness and dependency reachability."""
+
+    status: Literal["ok", "degraded"]
+    database: bool
+    log: bool
+    live: bool

@@ -1,0 +1,116 @@
+"""Live events over WebSocket and Server-Sent Events, filterable and resumable by seq."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+
+from api.deps import ApiState, LiveUser, State, get_state
+from api.errors import ApiError, problem_responses
+from api.live import LiveFilter, Subscriber, SubscriberOverflow, frame
+
+router = APIRouter(prefix="/live", tags=["live"])
+
+OVERFLOW_CLOSE_CODE: Final = 4008  # application-defined (4000-4999, RFC 6455 §7.4.2)
+AUTH_CLOSE_CODE: Final = 4401
+IDLE_S: Final = 15.0
+SEQ_MAX: Final = 2**63 - 1
+
+KindsQuery = Annotated[list[str] | None, Query(max_length=20, description="event kinds, e.g. message.posted, "
+                                                                          "or a family: message, chat, ingest")]
+
+
+def _filter(chat_id: int | None, kind: list[str] | None) -> LiveFilter:
+    return LiveFilter(chat_id=chat_id, kinds=frozenset(k for k in (kind or []) if k))
+
+
+@router.get(
+    "/sse",
+    summary="Server-Sent Events stream of the log",
+    response_class=StreamingResponse,
+    responses={200: {"description": "An endless `text/event-stream`; `id:` is the log seq",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+               **problem_responses(401, 422)},
+)
+async def sse(
+    state: State,
+    _user: LiveUser,
+    chat_id: Annotated[int | None, Query(ge=-(2**63), le=SEQ_MAX)] = None,
+    kind: KindsQuery = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX, description="resume after this seq")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+) -> StreamingResponse:
+    """Each event as ``id: <seq>``, ``event: <kind>``, ``data: <json>``; resumes after ``Last-Event-ID``."""
+    resume = after_seq
+    if last_event_id and last_event_id.strip().isdigit():
+        resume = min(int(last_event_id.strip()), SEQ_MAX)
+    state.metrics.live_connections.labels("sse").inc()
+    return StreamingResponse(_sse_stream(state, _filter(chat_id, kind), resume), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _sse_stream(state: ApiState, flt: LiveFilter, after_seq: int | None) -> AsyncIterator[str]:
+    with state.hub.subscribe(flt, after_seq=after_seq) as sub:
+        yield f"retry: 2000\n: live from seq {sub.after_seq}\n\n"
+        try:
+            async for batch in sub.batches(idle_s=IDLE_S):
+                if not batch:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield "".join(c.sse for c in batch)
+        except SubscriberOverflow as e:
+            yield f"event: overflow\ndata: {json.dumps({'reason': str(e), 'last_seq': sub.last_seq})}\n\n"
+
+
+@router.websocket("/ws")
+async def websocket_live(
+    websocket: WebSocket,
+    chat_id: Annotated[int | None, Query(ge=-(2**63), le=SEQ_MAX)] = None,
+    kind: KindsQuery = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX)] = None,
+    access_token: str | None = None,
+) -> None:
+    """Frames are JSON arrays of events (seq order); overflow closes with 4008 and the seq to resume after."""
+    state = get_state(websocket)
+    header = websocket.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else access_token
+    try:
+        await state.auth.authenticate(token)
+    except ApiError:
+        await websocket.close(code=AUTH_CLOSE_CODE, reason="unauthorized")
+        return
+    await websocket.accept()
+    state.metrics.live_connections.labels("websocket").inc()
+    with state.hub.subscribe(_filter(chat_id, kind), after_seq=after_seq) as sub:
+        sender = asyncio.create_task(_send_batches(websocket, sub), name="live-ws-send")
+        receiver = asyncio.create_task(_wait_disconnect(websocket), name="live-ws-recv")
+        try:
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, receiver):
+                task.cancel()
+            for task in (sender, receiver):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                    await task
+
+
+async def _send_batches(websocket: WebSocket, sub: Subscriber) -> None:
+    try:
+        async for batch in sub.batches(idle_s=None):
+            await websocket.send_text(frame(batch))
+    except SubscriberOverflow as e:
+        await websocket.close(code=OVERFLOW_CLOSE_CODE, reason=str(e)[:120])
+
+
+async def _wait_disconnect(websocket: WebSocket) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+

@@ -1,0 +1,36 @@
+"""Full-text search across groups."""
+
+from __future__ import annotations
+
+from tests.api.conftest import RunningApi
+from tests.api.rows import insert_messages
+
+
+async def test_search_finds_matching_messages_across_groups(api: RunningApi) -> None:
+    insert_messages(api.database_url, -1001, [1, 2], text="aalto sauna {id}")
+    insert_messages(api.database_url, -1002, [1], text="aalto sauna again {id}")
+    insert_messages(api.database_url, -1002, [2], text="unrelated {id}")
+    async with api.client() as client:
+        body = (await client.get("/search", params={"q": "sauna"})).json()
+    assert sorted((m["chat_id"], m["message_id"]) for m in body["items"]) == [(-1002, 1), (-1001, 1), (-1001, 2)]
+
+
+async def test_search_can_be_limited_to_one_group(api: RunningApi) -> None:
+    insert_messages(api.database_url, -1001, [1], text="sauna")
+    insert_messages(api.database_url, -1002, [1], text="sauna")
+    async with api.client() as client:
+        body = (await client.get("/search", params={"q": "sauna", "chat_id": -1002})).json()
+    assert [m["chat_id"] for m in body["items"]] == [-1002]
+
+
+async def test_search_hides_deleted_messages(api: RunningApi) -> None:
+    insert_messages(api.database_url, -1001, [1, 2], text="sauna {id}", deleted={1})
+    async with api.client() as client:
+        body = (await client.get("/search", params={"q": "sauna"})).json()
+    assert [m["message_id"] for m in body["items"]] == [2]
+
+
+async def test_search_without_query_is_422(api: RunningApi) -> None:
+    async with api.client() as client:
+        response = await client.get("/search")
+    assert response.status_code == 422
