@@ -10,9 +10,9 @@ import sys
 
 from aaltohub.datalock import DataDirLocked
 from aaltohub.logging_setup import configure_logging, scrub, secret_values
-from aaltohub.services import SERVICES
 from aaltohub.settings import load_settings
 from aaltohub.stack import Stack, StackError
+from aaltohub.wiring import SERVICES
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
