@@ -1,1 +1,1 @@
-"""DuckDB analytics: table and view definitions and the named analytics queries."""
+"""DuckDB analytics: table definitions, the message fold, and the named analytics queries."""
