@@ -24,6 +24,7 @@ from aaltohub.migrate import apply_migrations
 from api.app import create_app
 from api.config import ApiConfig
 from eventlog import EventLog
+from schemas.duckdb.tables import DDL as DUCKDB_DDL
 
 ADMIN_TOKEN = "static-admin-token-for-tests"
 JWT_SECRET = "jwt-secret-for-tests-only-0123456789abcdef"
@@ -63,10 +64,11 @@ def write_snapshot(snapshot_dir: Path, name: str, rows: list[tuple[int, int, int
     path = snapshot_dir / name
     conn = duckdb.connect(str(path))
     try:
-        conn.execute("CREATE TABLE messages (chat_id BIGINT, message_id BIGINT, sender_id BIGINT, "
-                     "date TIMESTAMPTZ, text VARCHAR, is_deleted BOOLEAN)")
+        for statement in DUCKDB_DDL:  # the projector's real analytics tables
+            conn.execute(statement)
         if rows:
-            conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO messages (chat_id, message_id, sender_id, date, text, is_deleted) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", rows)
     finally:
         conn.close()
     tmp = snapshot_dir / "CURRENT.tmp"
