@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 from collections.abc import AsyncIterator
@@ -83,7 +84,9 @@ async def test_log_info_reads_the_stream_from_another_process(shared_up: UpProce
         await log.append(posted(-1009999, before + 1))
     result = run_cli(shared_up.data_dir, "log", "info")
     assert result.returncode == 0, result.stderr
-    assert f"messages    {before + 1}" in result.stdout
+    # The demo source keeps appending while `up` runs, so the count only has a lower bound.
+    shown = int(re.search(r"^messages\s+(\d+)$", result.stdout, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert shown >= before + 1
 
 
 async def test_second_up_on_the_same_data_dir_is_refused(shared_up: UpProcess) -> None:
