@@ -8,6 +8,7 @@ from importlib import metadata
 
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
+from aaltohub.telegram import build_telegram_workers
 from eventlog import EventLog
 from ingest.appender import build_sink
 from ingest.demo import DemoSource
@@ -96,8 +97,25 @@ def ingest_service_spec(telegram: TelegramSources | None = None) -> ServiceSpec:
 
 async def run_ingest(context: ServiceContext) -> None:
     """Run ingest until cancelled (``aaltohub up`` cancels it second, after the API)."""
-    service = build_service(context.settings, nats_url=context.nats_url, demo=context.demo)
-    await service.run()
+    await run_ingest_service(context.settings, nats_url=context.nats_url, database_url=context.database_url,
+                             demo=context.demo)
+
+
+async def run_ingest_service(settings: Settings, *, nats_url: str, database_url: str | None, demo: bool) -> None:
+    """Run ingest with the Telegram account workers when credentials are set, else the demo source."""
+    reader: EventLog | None = None
+    telegram: TelegramSources | None = None
+    try:
+        if not demo and settings.has_telegram_credentials and database_url is not None:
+            # The workers read what the log already knows (watched chats, recent messages) at start.
+            reader = await EventLog.connect(nats_url, spec=stream_spec(settings), name="aaltohub-ingest-reader")
+            workers = await build_telegram_workers(settings, log=reader, database_url=database_url)
+            telegram = lambda _settings: workers  # noqa: E731
+        service = build_service(settings, nats_url=nats_url, demo=demo, telegram=telegram)
+        await service.run()
+    finally:
+        if reader is not None:
+            await reader.close()
 
 
 def _describe(context: ServiceContext) -> str:
@@ -107,5 +125,4 @@ def _describe(context: ServiceContext) -> str:
     )
 
 
-# Demo-only until the Telegram workers are wired: ``ingest_service_spec(telegram=...)``.
 INGEST_SERVICE = ServiceSpec(name="ingest", run=run_ingest, stop_order=1, describe=_describe)

@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 
-from aaltohub.runtime import StackNotRunning, resolve_nats_url
-from aaltohub.service_ingest import build_service
+from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.service_ingest import run_ingest_service
 from aaltohub.settings import load_settings
 from ingest.append_errors import AppendPathError
-from ingest.service import IngestService
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,17 +31,21 @@ def run(args: argparse.Namespace) -> int:
     except StackNotRunning as e:
         print(f"aaltohub ingest: {e}")
         return 1
-    service = build_service(settings, nats_url=nats_url, demo=bool(args.demo))
     try:
-        asyncio.run(_serve(service))
+        database_url: str | None = resolve_database_url(settings)
+    except StackNotRunning:
+        database_url = None  # only the Telegram workers need Postgres (sessions, entity cache)
+    try:
+        asyncio.run(_serve(run_ingest_service(settings, nats_url=nats_url, database_url=database_url,
+                                              demo=bool(args.demo))))
     except AppendPathError as e:
         print(f"aaltohub ingest: {e}")
         return 1
     return 0
 
 
-async def _serve(service: IngestService) -> None:
-    task = asyncio.create_task(service.run(), name="ingest")
+async def _serve(service: Coroutine[None, None, None]) -> None:
+    task = asyncio.create_task(service, name="ingest")
     loop = asyncio.get_running_loop()
     stopping = False
 
