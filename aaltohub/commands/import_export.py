@@ -5,34 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aaltohub.runtime import StackNotRunning, resolve_nats_url
 from aaltohub.settings import Settings, load_settings
 from eventlog import EventLog, EventLogError
+from ingest.appender import build_sink
 from ingest.export import ExportError, ExportImporter, MalformedExport
 from ingest.export.driver import SkippedMessage
 from ingest.export.progress import ProgressBar, format_skip, format_summary
-from schemas.events import Event
 from schemas.stream import StreamSpec
 from schemas.subjects import validate_account
 
 _MAX_SKIP_LINES = 100
-
-
-class _LogSink:
-    """Appends straight to the log (acked); stands in until the durable appender is wired here."""
-
-    def __init__(self, log: EventLog) -> None:
-        self._log = log
-
-    def submit(self, event: Event) -> None:
-        raise NotImplementedError("the import only uses submit_many")
-
-    async def submit_many(self, events: Sequence[Event]) -> None:
-        await self._log.append_many(events)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,12 +70,15 @@ async def _import(path: Path, *, settings: Settings, url: str, account: str, tz:
     importer: ExportImporter | None = None
     try:
         async with await EventLog.connect(url, spec=spec, name="aaltohub-import") as log:
-            sink = _LogSink(log)  # the durable appender (ingest.appender) goes here
+            # The same durable append path as live ingest, with its own spool (one process per spool).
+            sink = build_sink(settings.data_path, log=log, spool_subdir="spool-import", batch_size=2000)
+            await sink.start()
             importer = ExportImporter(log=log, sink=sink, account=account, tz=tz, chat_id=chat_id,
                                       on_progress=bar, on_skip=on_skip)
             try:
                 await importer.run(path)
             finally:
+                await sink.close()
                 if bar is not None:
                     bar.finish(importer.progress)
     except MalformedExport as e:
