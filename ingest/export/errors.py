@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ingest.errors import IngestError
 
-class ExportError(Exception):
+
+class ExportError(IngestError):
     """Base class of every error raised by ``ingest.export``."""
 
 
