@@ -12,9 +12,9 @@ from pydantic import SecretStr
 
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
+from aaltohub.stream import stream_spec
 from api.app import create_app
 from api.config import ApiConfig
-from schemas.stream import StreamSpec
 
 
 def snapshot_dir(duckdb_path: Path) -> Path:
@@ -28,8 +28,7 @@ def api_config(settings: Settings, *, nats_url: str, database_url: str, duckdb_p
         database_url=SecretStr(database_url),
         nats_url=nats_url,
         duckdb_snapshot_dir=snapshot_dir(duckdb_path),
-        stream=StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
-                          replicas=settings.stream_replicas),
+        stream=stream_spec(settings),
         jwt_secret=settings.supabase_jwt_secret,
         jwks_url=settings.api_jwks_url,
         jwt_audience=settings.api_jwt_audience,

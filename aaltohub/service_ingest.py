@@ -8,13 +8,13 @@ from importlib import metadata
 
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
+from aaltohub.stream import stream_spec
 from aaltohub.telegram import build_telegram_workers
 from eventlog import EventLog
 from ingest.appender import build_sink
 from ingest.demo import DemoSource
 from ingest.service import IngestService, SourcesFactory
 from ingest.sink import EventSource
-from schemas.stream import StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,6 @@ log = logging.getLogger(__name__)
 TelegramSources = Callable[[Settings], Sequence[EventSource]]
 
 
-def stream_spec(settings: Settings) -> StreamSpec:
-    """The log's stream spec from settings."""
-    return StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
-                      replicas=settings.stream_replicas)
 
 
 def choose_sources(

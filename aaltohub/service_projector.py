@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
+from aaltohub.stream import stream_spec
 from eventlog import EventLog
 from projector.broadcast import BroadcastProjection
 from projector.deadletter import DeadLetterStore
@@ -16,17 +17,12 @@ from projector.postgres import PostgresProjection
 from projector.records import Projection
 from projector.service import ProjectorService
 from schemas.codec import Codec
-from schemas.stream import StreamSpec
 
 log = logging.getLogger(__name__)
 
 KNOWN_PROJECTIONS = ("postgres", "duckdb", "broadcast")
 
 
-def stream_spec(settings: Settings) -> StreamSpec:
-    """The log's stream spec from settings."""
-    return StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
-                      replicas=settings.stream_replicas)
 
 
 def build_projections(

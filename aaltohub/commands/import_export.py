@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aaltohub.runtime import StackNotRunning, resolve_nats_url
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from ingest.appender import build_sink
 from ingest.export import ExportError, ExportImporter, MalformedExport
 from ingest.export.driver import SkippedMessage
 from ingest.export.progress import ProgressBar, format_skip, format_summary
-from schemas.stream import StreamSpec
 from schemas.subjects import validate_account
 
 _MAX_SKIP_LINES = 100
@@ -65,8 +65,7 @@ async def _import(path: Path, *, settings: Settings, url: str, account: str, tz:
         if reported <= _MAX_SKIP_LINES:
             print(format_skip(skipped), file=sys.stderr)
 
-    spec = StreamSpec(name=settings.stream_name, duplicate_window_s=settings.stream_duplicate_window_s,
-                      replicas=settings.stream_replicas)
+    spec = stream_spec(settings)
     importer: ExportImporter | None = None
     try:
         async with await EventLog.connect(url, spec=spec, name="aaltohub-import") as log:
