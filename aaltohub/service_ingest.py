@@ -18,7 +18,7 @@ from ingest.sink import EventSource
 
 log = logging.getLogger(__name__)
 
-# Builds the Telegram account workers from settings; wired in by the composition root once they exist.
+# The Telegram account workers (built by ``run_ingest_service`` when credentials and a database are there).
 TelegramSources = Callable[[Settings], Sequence[EventSource]]
 
 
@@ -35,7 +35,7 @@ def choose_sources(
     elif not settings.has_telegram_credentials:
         log.info("ingest: no Telegram credentials (TELEGRAM_API_ID / TELEGRAM_API_HASH): running the DEMO source")
     else:
-        log.warning("ingest: Telegram credentials are set but no Telegram workers are wired in: running the DEMO")
+        log.warning("ingest: Telegram credentials are set but no database holds the sessions: running the DEMO")
     log.info("ingest: demo traffic: %d groups at %.1f events/s, all marked source=demo",
              settings.demo_groups, settings.demo_rate_per_s)
 
@@ -79,16 +79,6 @@ def _version() -> str | None:
         return metadata.version("aaltohub-crawler")
     except metadata.PackageNotFoundError:
         return None
-
-
-def ingest_service_spec(telegram: TelegramSources | None = None) -> ServiceSpec:
-    """The ingest ``ServiceSpec`` for ``aaltohub up``; pass ``telegram`` once the account workers exist."""
-
-    async def run(context: ServiceContext) -> None:
-        service = build_service(context.settings, nats_url=context.nats_url, demo=context.demo, telegram=telegram)
-        await service.run()
-
-    return ServiceSpec(name="ingest", run=run, stop_order=1, describe=_describe)
 
 
 async def run_ingest(context: ServiceContext) -> None:

@@ -67,8 +67,29 @@ class Settings(BaseSettings):
     media_dir: Path | None = Field(default=None, alias="AALTOHUB_MEDIA_DIR")
     media_bucket: str | None = Field(default=None, alias="AALTOHUB_MEDIA_BUCKET")  # Supabase Storage bucket
 
+    demo_seed: int = Field(default=1, alias="AALTOHUB_DEMO_SEED")
+    demo_ledger_path: Path | None = Field(default=None, alias="AALTOHUB_DEMO_LEDGER")
+    ingest_buffer_size: int = Field(default=10_000, alias="AALTOHUB_INGEST_BUFFER_SIZE", ge=1)
+    ingest_batch_size: int = Field(default=1000, alias="AALTOHUB_INGEST_BATCH_SIZE", ge=1)
+    ingest_linger_ms: float = Field(default=2.0, alias="AALTOHUB_INGEST_LINGER_MS", ge=0)
+    ingest_ack_timeout_s: float = Field(default=2.0, alias="AALTOHUB_INGEST_ACK_TIMEOUT_S", gt=0)
+    ingest_append_deadline_s: float = Field(default=5.0, alias="AALTOHUB_INGEST_APPEND_DEADLINE_S", gt=0)
+    ingest_breaker_failures: int = Field(default=5, alias="AALTOHUB_INGEST_BREAKER_FAILURES", ge=1)
+    ingest_breaker_window_s: float = Field(default=60.0, alias="AALTOHUB_INGEST_BREAKER_WINDOW_S", gt=0)
+    ingest_breaker_open_s: float = Field(default=30.0, alias="AALTOHUB_INGEST_BREAKER_OPEN_S", gt=0)
+    ingest_spool_segment_bytes: int = Field(
+        default=16 * 1024 * 1024, alias="AALTOHUB_INGEST_SPOOL_SEGMENT_BYTES", ge=4096
+    )
+    ingest_spool_fsync_every: int = Field(default=64, alias="AALTOHUB_INGEST_SPOOL_FSYNC_EVERY", ge=1)
+    ingest_drain_timeout_s: float = Field(default=10.0, alias="AALTOHUB_INGEST_DRAIN_TIMEOUT_S", gt=0)
+
     # --- projections ----------------------------------------------------------------------------
     projections: str = Field(default="postgres,duckdb,broadcast", alias="AALTOHUB_PROJECTIONS")
+
+    projector_batch_size: int = Field(default=5000, alias="AALTOHUB_PROJECTOR_BATCH_SIZE")
+    projector_max_batch_wait_s: float = Field(default=0.2, alias="AALTOHUB_PROJECTOR_MAX_BATCH_WAIT_S")
+    duckdb_snapshot_interval_s: float = Field(default=10.0, alias="AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S")
+    duckdb_fold_interval_s: float = Field(default=30.0, alias="AALTOHUB_DUCKDB_FOLD_INTERVAL_S")
 
     # --- api --------------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", alias="AALTOHUB_API_HOST")
@@ -88,27 +109,6 @@ class Settings(BaseSettings):
     supabase_url: str | None = Field(default=None, alias="SUPABASE_URL")
     supabase_service_key: SecretStr | None = Field(default=None, alias="SUPABASE_SERVICE_ROLE_KEY")
     supabase_jwt_secret: SecretStr | None = Field(default=None, alias="SUPABASE_JWT_SECRET")
-
-    # --- merged from component branches ---------------------------------------------------
-    projector_batch_size: int = Field(default=5000, alias="AALTOHUB_PROJECTOR_BATCH_SIZE")
-    projector_max_batch_wait_s: float = Field(default=0.2, alias="AALTOHUB_PROJECTOR_MAX_BATCH_WAIT_S")
-    duckdb_snapshot_interval_s: float = Field(default=10.0, alias="AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S")
-    duckdb_fold_interval_s: float = Field(default=30.0, alias="AALTOHUB_DUCKDB_FOLD_INTERVAL_S")
-    demo_seed: int = Field(default=1, alias="AALTOHUB_DEMO_SEED")
-    demo_ledger_path: Path | None = Field(default=None, alias="AALTOHUB_DEMO_LEDGER")
-    ingest_buffer_size: int = Field(default=10_000, alias="AALTOHUB_INGEST_BUFFER_SIZE", ge=1)
-    ingest_batch_size: int = Field(default=1000, alias="AALTOHUB_INGEST_BATCH_SIZE", ge=1)
-    ingest_linger_ms: float = Field(default=2.0, alias="AALTOHUB_INGEST_LINGER_MS", ge=0)
-    ingest_ack_timeout_s: float = Field(default=2.0, alias="AALTOHUB_INGEST_ACK_TIMEOUT_S", gt=0)
-    ingest_append_deadline_s: float = Field(default=5.0, alias="AALTOHUB_INGEST_APPEND_DEADLINE_S", gt=0)
-    ingest_breaker_failures: int = Field(default=5, alias="AALTOHUB_INGEST_BREAKER_FAILURES", ge=1)
-    ingest_breaker_window_s: float = Field(default=60.0, alias="AALTOHUB_INGEST_BREAKER_WINDOW_S", gt=0)
-    ingest_breaker_open_s: float = Field(default=30.0, alias="AALTOHUB_INGEST_BREAKER_OPEN_S", gt=0)
-    ingest_spool_segment_bytes: int = Field(
-        default=16 * 1024 * 1024, alias="AALTOHUB_INGEST_SPOOL_SEGMENT_BYTES", ge=4096
-    )
-    ingest_spool_fsync_every: int = Field(default=64, alias="AALTOHUB_INGEST_SPOOL_FSYNC_EVERY", ge=1)
-    ingest_drain_timeout_s: float = Field(default=10.0, alias="AALTOHUB_INGEST_DRAIN_TIMEOUT_S", gt=0)
 
     @field_validator("telegram_accounts")
     @classmethod
@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     @property
     def account_names(self) -> list[str]:
         """Configured Telegram account names."""
-        return [a.strip() for a in self.telegram_accounts.split(",") if a.strip()]
+        return comma_list(self.telegram_accounts)
 
     @property
     def has_telegram_credentials(self) -> bool:
@@ -141,7 +141,12 @@ class Settings(BaseSettings):
     @property
     def projection_names(self) -> list[str]:
         """Enabled projections."""
-        return [p.strip() for p in self.projections.split(",") if p.strip()]
+        return comma_list(self.projections)
+
+
+def comma_list(value: str) -> list[str]:
+    """The non-empty, stripped items of a comma-separated setting."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aaltohub.settings import Settings
+from aaltohub.settings import Settings, comma_list
 from eventlog import EventLog
 from ingest.assignment import ChatAssignment, parse_assignments
 from ingest.client import TelethonGateway, build_client
@@ -17,7 +17,7 @@ from ingest.worker import TelegramAccountWorker, WorkerConfig
 
 def worker_config(settings: Settings) -> WorkerConfig:
     """The crawling knobs of the ingest section."""
-    media_types = tuple(t.strip() for t in settings.media_types.split(",") if t.strip())
+    media_types = tuple(comma_list(settings.media_types))
     return WorkerConfig(
         backfill_days=settings.backfill_days,
         backfill_batch=settings.backfill_batch,
@@ -26,7 +26,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         gapfill_interval_s=settings.gapfill_interval_s,
         gapfill_window_s=settings.gapfill_window_s,
         gapfill_max_messages=settings.gapfill_max_messages,
-        chat_kinds=tuple(k.strip() for k in settings.telegram_chat_kinds.split(",") if k.strip()),
+        chat_kinds=tuple(comma_list(settings.telegram_chat_kinds)),
         delete_map_days=settings.delete_map_days,
         entity_ttl_s=settings.entity_cache_ttl_s,
         max_flood_wait_s=settings.telegram_max_flood_wait_s,
