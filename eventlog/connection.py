@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import nats
@@ -24,7 +25,7 @@ async def connect(
     name: str,
     connect_timeout_s: float = 10.0,
     reconnect_wait_s: float = 0.5,
-) -> Client:
+) -> LogClient:
     """Connect to ``url``; raise ``EventLogUnavailable`` if no server answers in ``connect_timeout_s``."""
 
     async def on_error(e: Exception) -> None:
@@ -37,7 +38,7 @@ async def connect(
     async def on_reconnect() -> None:
         log.info("nats reconnected")
 
-    client = Client()
+    client = LogClient()
     try:
         await asyncio.wait_for(
             client.connect(
@@ -65,6 +66,41 @@ async def _close_quietly(client: Client) -> None:
         await asyncio.wait_for(client.close(), timeout=2)
     except (TimeoutError, nats.errors.Error, OSError):
         pass
+
+
+DirectHandler = Callable[[bytes, bytes, bytes, bytes | None], None]
+
+
+class LogClient(Client):
+    """A nats-py client that can hand the messages of chosen subscriptions straight to a plain function
+    as ``(subject, reply, payload, raw header block or None)`` bytes, in wire order.
+
+    nats-py delivers every message by parsing its headers (events carry ``Nats-Msg-Id``), building a
+    ``Msg``, queueing it and awaiting an async callback from the subscription's task: about half of a
+    replay's CPU (research/measured-limits.md §3). Direct delivery skips all of that.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._direct: dict[int, DirectHandler] = {}
+
+    def deliver_directly(self, sid: int, handler: DirectHandler | None) -> None:
+        """Route every message of subscription ``sid`` to ``handler`` (None: back to normal)."""
+        if handler is None:
+            self._direct.pop(sid, None)
+        else:
+            self._direct[sid] = handler
+
+    async def _process_msg(  # type: ignore[override]
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+    ) -> None:
+        handler = self._direct.get(sid)
+        if handler is not None:
+            self.stats["in_msgs"] += 1
+            self.stats["in_bytes"] += len(data)
+            handler(subject, reply, data, headers)
+            return
+        await super()._process_msg(sid, subject, reply, data, headers)
 
 
 def _redact(url: str) -> str:

@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 
 import nats
-from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
 from eventlog.append import Appender, probe
-from eventlog.connection import connect
+from eventlog.connection import LogClient, connect
 from eventlog.errors import EventLogUnavailable, ReadFailed
 from eventlog.read import StreamReader
 from eventlog.records import AppendResult, BadRecord, RawRecord, Record, StreamInfo
@@ -25,7 +24,7 @@ from schemas.stream import StreamSpec
 class EventLog:
     """Append to, read from and follow the JetStream log; an async context manager."""
 
-    def __init__(self, client: Client, *, spec: StreamSpec, codec: Codec, ack_timeout_s: float,
+    def __init__(self, client: LogClient, *, spec: StreamSpec, codec: Codec, ack_timeout_s: float,
                  append_deadline_s: float) -> None:
         self._client = client
         self._js: JetStreamContext = client.jetstream(timeout=10)
@@ -74,7 +73,7 @@ class EventLog:
         return self._spec.name
 
     @property
-    def nats_client(self) -> Client:
+    def nats_client(self) -> LogClient:
         """The underlying connection, for ``eventlog`` helpers (commands); not for other packages."""
         return self._client
 

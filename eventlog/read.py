@@ -21,11 +21,10 @@ from typing import Final
 
 import msgspec
 import nats
-from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy
 from nats.js.client import JetStreamContext
 
+from eventlog.connection import LogClient
 from eventlog.errors import EventLogUnavailable, ReadFailed
 from eventlog.records import RawRecord
 
@@ -48,7 +47,7 @@ class StreamReader:
 
     def __init__(
         self,
-        client: Client,
+        client: LogClient,
         js: JetStreamContext,
         *,
         stream: str,
@@ -84,7 +83,9 @@ class StreamReader:
 
     async def batches(self) -> AsyncIterator[list[RawRecord]]:
         """Yield lists of records in seq order; ends at ``to_seq``/the end unless following."""
-        sub = await self._client.subscribe(f"{self._inbox}.*", cb=self._on_msg, pending_msgs_limit=-1)
+        sub = await self._client.subscribe(f"{self._inbox}.*", pending_msgs_limit=-1)
+        # Messages skip nats-py's Msg/queue/task path (eventlog.connection.LogClient).
+        self._client.deliver_directly(sub._id, self._on_msg)
         loop = asyncio.get_running_loop()
         try:
             if not self._follow and self._to_seq is None:
@@ -104,6 +105,7 @@ class StreamReader:
                 if self._buffer:
                     yield self._take(min(len(self._buffer), self._batch_size))
         finally:
+            self._client.deliver_directly(sub._id, None)
             with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
                 await asyncio.wait_for(sub.unsubscribe(), timeout=2)
             await self._delete_consumer()
@@ -165,29 +167,19 @@ class StreamReader:
         task = asyncio.ensure_future(self._client.publish(subject, body, reply=f"{self._inbox}.{token}"))
         task.add_done_callback(_log_publish_failure)
 
-    async def _on_msg(self, msg: Msg) -> None:
-        headers = msg.headers
-        if headers and "Status" in headers and not msg.data:
-            # Status messages come to the request's own reply subject (inbox.<token>).
-            token = msg.subject[len(self._inbox) + 1 :]
-            status = headers["Status"]
-            self._requests.pop(token, None)
-            if status == "404" and not self._follow:
-                self._caught_up = True  # nothing more to read right now
-            elif status == "409" and "Deleted" in headers.get("Description", ""):
-                self._consumer_lost = True
-            elif status == "503":
-                self._consumer_lost = True  # no responders: the consumer is gone
-            self._arrived.set()
+    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        if not reply.startswith(b"$JS.ACK."):
+            self._on_status(subject, headers or b"")
             return
         # Data messages keep their stream subject; the server serves requests first come, first served.
-        if self._requests:
-            head_token = next(iter(self._requests))
-            head = self._requests[head_token]
+        requests = self._requests
+        if requests:
+            head_token = next(iter(requests))
+            head = requests[head_token]
             head.remaining -= 1
             if head.remaining <= 0:
-                del self._requests[head_token]
-        tokens = msg.reply.split(".")
+                del requests[head_token]
+        tokens = reply.split(b".")
         # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending> (9 tokens), or the
         # v2 form with domain and account hash first (12 tokens): ADR-15.
         if len(tokens) >= 12:
@@ -197,9 +189,23 @@ class StreamReader:
         if seq <= self._last_delivered:
             return  # a redelivery after recreating the consumer
         self._last_delivered = seq
-        self._buffer.append(RawRecord(seq, msg.subject, msg.data))
+        self._buffer.append(RawRecord(seq, subject.decode(), data))
         if pending == 0 and not self._follow:
             self._caught_up = True
+        self._arrived.set()
+
+    def _on_status(self, subject: bytes, headers: bytes) -> None:
+        # Status messages come to the request's own reply subject (inbox.<token>), headers like
+        # b"NATS/1.0 404 No Messages\r\n\r\n" (ADR-9); they end the request.
+        token = subject.decode()[len(self._inbox) + 1 :]
+        self._requests.pop(token, None)
+        status, _, description = headers.split(b"\r\n", 1)[0].removeprefix(b"NATS/1.0").strip().partition(b" ")
+        if status == b"404" and not self._follow:
+            self._caught_up = True  # nothing more to read right now
+        elif status == b"409" and b"Deleted" in description:
+            self._consumer_lost = True
+        elif status == b"503":
+            self._consumer_lost = True  # no responders: the consumer is gone
         self._arrived.set()
 
     async def _last_seq(self) -> int:

@@ -7,7 +7,7 @@ import msgspec
 from schemas.events import AnyEvent
 
 
-class RawRecord(msgspec.Struct, frozen=True):
+class RawRecord(msgspec.Struct, frozen=True, gc=False):
     """A stored payload at stream position ``seq``, not decoded."""
 
     seq: int
@@ -15,7 +15,7 @@ class RawRecord(msgspec.Struct, frozen=True):
     data: bytes
 
 
-class Record(msgspec.Struct, frozen=True):
+class Record(msgspec.Struct, frozen=True, gc=False):
     """A decoded event at stream position ``seq``."""
 
     seq: int
@@ -23,7 +23,7 @@ class Record(msgspec.Struct, frozen=True):
     event: AnyEvent
 
 
-class BadRecord(msgspec.Struct, frozen=True):
+class BadRecord(msgspec.Struct, frozen=True, gc=False):
     """A stored payload that could not be decoded; ``error`` says why."""
 
     seq: int

@@ -38,7 +38,7 @@ ChatKind = Literal["channel", "supergroup", "group", "private", "bot", "saved"]
 Scalar = str | int | float | bool | None
 
 
-class Sender(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Sender(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """Who sent a message: a user, a channel (anonymous admin / channel post) or a basic chat."""
 
     id: int
@@ -47,7 +47,7 @@ class Sender(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     username: str | None = None
 
 
-class Entity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Entity(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """A formatting entity; offset and length count UTF-16 code units, as Telegram does."""
 
     type: str
@@ -59,7 +59,7 @@ class Entity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     custom_emoji_id: int | None = None
 
 
-class ReplyTo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ReplyTo(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """What a message replies to; ``top_id`` is the thread root, ``forum_topic`` marks topic threads."""
 
     message_id: int | None = None
@@ -68,7 +68,7 @@ class ReplyTo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     peer_id: int | None = None
 
 
-class ForwardOrigin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ForwardOrigin(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """Where a forwarded message came from (the id is missing when the origin hides it)."""
 
     peer_id: int | None = None
@@ -78,7 +78,7 @@ class ForwardOrigin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     post_author: str | None = None
 
 
-class Media(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Media(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """A media descriptor (no bytes): enough to describe, deduplicate and optionally download it."""
 
     type: MediaType
@@ -99,7 +99,7 @@ class Media(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     spoiler: bool = False
 
 
-class ReactionCount(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ReactionCount(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """One reaction and how many chose it (``emoji`` or ``custom_emoji_id``; ``paid`` for stars)."""
 
     count: int
@@ -108,7 +108,7 @@ class ReactionCount(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     paid: bool = False
 
 
-class ServiceAction(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ServiceAction(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """The action of a service message (join, leave, title change, pin, …) and its fields."""
 
     type: str
@@ -118,7 +118,7 @@ class ServiceAction(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     details: dict[str, Scalar] = msgspec.field(default_factory=dict)
 
 
-class MessageSnapshot(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class MessageSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """The full state of one message as Telegram showed it at observation time."""
 
     message_id: int
@@ -144,7 +144,7 @@ class MessageSnapshot(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     edit_hidden: bool = False
 
 
-class ChatInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ChatInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """What we know about a chat (group, supergroup, channel or private chat)."""
 
     chat_id: int
@@ -155,7 +155,7 @@ class ChatInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     forum: bool = False
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+class Event(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="kind"):
     """Fields every event carries; ``event_id`` is deterministic (see ``schemas.ids``)."""
 
     event_id: str
