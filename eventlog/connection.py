@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Final
 
 import nats
 from nats.aio.client import Client
 
 from eventlog.errors import EventLogUnavailable
+from eventlog.wire import DirectHandler, FastParser
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +68,20 @@ async def _close_quietly(client: Client) -> None:
         pass
 
 
-DirectHandler = Callable[[bytes, bytes, bytes, bytes | None], None]
-
-
 class LogClient(Client):
     """A nats-py client that can hand the messages of chosen subscriptions straight to a plain function
     as ``(subject, reply, payload, raw header block or None)`` bytes, in wire order.
 
     nats-py delivers every message by parsing its headers (events carry ``Nats-Msg-Id``), building a
     ``Msg``, queueing it and awaiting an async callback from the subscription's task: about half of a
-    replay's CPU (research/measured-limits.md §3). Direct delivery skips all of that.
+    replay's CPU (research/measured-limits.md §3). Direct delivery skips all of that, and its
+    parser (``eventlog.wire``) reads message lines without regular expressions.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._direct: dict[int, DirectHandler] = {}
+        self._ps = FastParser(self, self._direct)
 
     def deliver_directly(self, sid: int, handler: DirectHandler | None) -> None:
         """Route every message of subscription ``sid`` to ``handler`` (None: back to normal)."""

@@ -1,0 +1,61 @@
+"""The fast protocol parser: messages split at any byte boundary arrive whole, in order, exactly once."""
+
+from __future__ import annotations
+
+import pytest
+from nats.errors import ProtocolError
+
+from eventlog.connection import LogClient
+
+DIRECT_SID = 7
+OTHER_SID = 9
+
+
+def _wire() -> tuple[bytes, list[tuple[bytes, bytes, bytes, bytes | None]]]:
+    """A server byte stream of messages, with what the direct handler must see."""
+    header = b"NATS/1.0\r\nNats-Msg-Id: p-1\r\n\r\n"
+    status = b"NATS/1.0 404 No Messages\r\n\r\n"
+    payload = "привет, 👍 \r\n MSG inside a payload".encode()
+    stream = [
+        (b"tg.msg.-100", b"$JS.ACK.s.c.1.1.1.1.5", payload, header),
+        (b"tg.msg.-100", b"", b"no reply, no headers", None),
+        (b"_INBOX.x.1", b"", b"", status),
+        (b"tg.msg.-100", b"$JS.ACK.s.c.1.2.2.1.4", b"", header),
+    ]
+    out = bytearray(b"+OK\r\n")
+    for subject, reply, data, headers in stream:
+        reply_part = b" " + reply if reply else b""
+        if headers is None:
+            out += b"MSG %s %d%s %d\r\n%s\r\n" % (subject, DIRECT_SID, reply_part, len(data), data)
+        else:
+            out += b"HMSG %s %d%s %d %d\r\n%s%s\r\n" % (
+                subject, DIRECT_SID, reply_part, len(headers), len(headers) + len(data), headers, data)
+        out += b"+OK\r\n"
+    return bytes(out), stream
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 10_000])
+async def test_every_message_arrives_once_whatever_the_chunking(chunk: int) -> None:
+    client = LogClient()
+    seen: list[tuple[bytes, bytes, bytes, bytes | None]] = []
+    client.deliver_directly(DIRECT_SID, lambda *m: seen.append(m))
+    data, expected = _wire()
+    for start in range(0, len(data), chunk):
+        await client._ps.parse(data[start : start + chunk])
+    assert seen == expected
+    assert not client._ps.buf  # nothing left over
+
+
+async def test_other_subscriptions_take_the_normal_path() -> None:
+    client = LogClient()
+    seen: list[object] = []
+    client.deliver_directly(DIRECT_SID, lambda *m: seen.append(m))
+    await client._ps.parse(b"MSG a %d 2\r\nhi\r\n" % OTHER_SID)  # no such subscription: dropped, not direct
+    assert seen == []
+    assert not client._ps.buf
+
+
+async def test_a_malformed_message_line_is_a_protocol_error() -> None:
+    client = LogClient()
+    with pytest.raises(ProtocolError):
+        await client._ps.parse(b"MSG a notanumber 2\r\nhi\r\n")
