@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import msgspec
 
 from eventlog import BadRecord, EventLog, EventLogError, Record
-from schemas.events import AnyEvent
+from schemas.events import AnyEvent, event_kind
 from schemas.subjects import chat_subjects
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ def to_item(record: Record | BadRecord) -> LiveItem:
     if isinstance(record, BadRecord):
         return LiveItem(record.seq, None, None, "")
     event = record.event
-    kind = type(event).__struct_config__.tag
-    assert isinstance(kind, str)
+    kind = event_kind(event)
     env = LiveEnvelope(seq=record.seq, subject=record.subject, kind=kind, chat_id=event.chat_id, event=event)
     return LiveItem(record.seq, event.chat_id, kind, _encode(env).decode())
 

@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from eventlog import RawRecord
 from schemas.codec import Codec
 from schemas.errors import SchemaError
 from schemas.events import AnyEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """A record that decoded into an event."""
+class Decoded(msgspec.Struct, frozen=True, gc=False):
+    """A record that decoded into an event (a Struct: built once per replayed event, cheaply)."""
 
     seq: int
     subject: str

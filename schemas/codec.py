@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import msgspec
 
 from schemas.errors import MalformedEventError, NewerSchemaError, UnknownKindError
-from schemas.events import CURRENT_VERSIONS, KINDS, AnyEvent, Event
+from schemas.events import CURRENT_VERSIONS, KINDS, AnyEvent, Event, event_kind
 from schemas.upcast import UPCASTERS, JsonObject, Upcaster, upcast
 
 
@@ -42,7 +42,7 @@ class Codec:
             return self._decode_slowly(data)
         except msgspec.DecodeError as e:
             raise MalformedEventError(f"payload is not valid JSON: {e}") from e
-        if event.schema_version != self._versions.get(_kind(event), 1):
+        if event.schema_version != self._versions.get(event_kind(event), 1):
             return self._decode_slowly(data)
         return event
 
@@ -73,8 +73,3 @@ class Codec:
         except msgspec.ValidationError as e:
             raise MalformedEventError(f"{kind} v{version}: {e}") from e
 
-
-def _kind(event: Event) -> str:
-    tag = type(event).__struct_config__.tag
-    assert isinstance(tag, str)
-    return tag

@@ -344,6 +344,13 @@ def kind_of(event_type: type[Event]) -> str:
 
 
 KINDS: Final[dict[str, type[Event]]] = {kind_of(t): t for t in EVENT_TYPES}
+_KIND_OF_TYPE: Final[dict[type[Event], str]] = {t: k for k, t in KINDS.items()}
+
+
+def event_kind(event: Event) -> str:
+    """The ``kind`` tag of an event (a dict lookup: ``__struct_config__`` builds an object per call)."""
+    return _KIND_OF_TYPE[type(event)]
+
 
 # Current schema version per kind. Bump one when its shape changes, and add an upcaster for the
 # previous version in ``schemas.upcast``.
