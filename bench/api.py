@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import multiprocessing
 import os
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -31,10 +33,10 @@ import httpx
 import jwt
 import psycopg
 from psycopg_pool import AsyncConnectionPool
-from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aaltohub import event_loop
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
@@ -165,10 +167,66 @@ async def produce(log: EventLog, *, rate: int, duration_s: float, start: int) ->
     return n
 
 
-def stamp_latency_ms(frame: str, now: datetime) -> float:
+class RawWebSocket:
+    """A minimal WebSocket client (handshake, unmasked server frames, pong): the load generator's CPU per
+    frame is a few µs, where the ``websockets`` client costs ~100 µs and would compete with the server."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def connect(cls, url: str) -> RawWebSocket:
+        """Open ``ws://host:port/path?query``."""
+        rest = url.removeprefix("ws://")
+        hostport, _, path = rest.partition("/")
+        host, port = hostport.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+        return cls(reader, writer)
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Text/binary message payloads until the server closes; pings are answered."""
+        read = self._reader.readexactly
+        while True:
+            b0, b1 = await read(2)
+            length = b1 & 0x7F
+            if length == 126:
+                length = int.from_bytes(await read(2), "big")
+            elif length == 127:
+                length = int.from_bytes(await read(8), "big")
+            payload = await read(length) if length else b""
+            opcode = b0 & 0x0F
+            if opcode == 0x8:
+                return
+            if opcode == 0x9:
+                self._send(0xA, payload)
+                continue
+            if opcode in (0x1, 0x2):
+                assert b0 & 0x80, "fragmented frames are not expected from the API"
+                yield payload
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self._writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    async def close(self) -> None:
+        """Send a close frame and drop the connection."""
+        with contextlib.suppress(OSError):
+            self._send(0x8, b"\x03\xe8")
+            self._writer.close()
+
+
+def stamp_latency_ms(frame: bytes, now: datetime) -> float:
     """Receipt latency of the first (oldest) event in a frame, from its ``observed_at``."""
-    k = frame.index('"observed_at":"') + 15
-    sent = datetime.fromisoformat(frame[k:frame.index('"', k)])
+    k = frame.index(b'"observed_at":"') + 15
+    sent = datetime.fromisoformat(frame[k:frame.index(b'"', k)].decode())
     return (now - sent).total_seconds() * 1000
 
 
@@ -178,16 +236,14 @@ def ws_client_process(ws_url: str, n: int, conn: Connection) -> None:
     async def run() -> tuple[list[float], int]:
         latencies: list[float] = []
         received = [0]
-        sockets = []
+        sockets: list[RawWebSocket] = []
         for k in range(0, n, 50):
-            sockets += await asyncio.gather(*(connect(ws_url, compression=None, max_queue=None, open_timeout=60)
-                                              for _ in range(min(50, n - k))))
+            sockets += await asyncio.gather(*(RawWebSocket.connect(ws_url) for _ in range(min(50, n - k))))
 
-        async def consume(ws: ClientConnection) -> None:
-            async for frame in ws:
-                assert isinstance(frame, str)
+        async def consume(ws: RawWebSocket) -> None:
+            async for frame in ws.frames():
                 latencies.append(stamp_latency_ms(frame, datetime.now(UTC)))
-                received[0] += frame.count('"seq":')
+                received[0] += frame.count(b'"seq":')
 
         tasks = [asyncio.create_task(consume(ws)) for ws in sockets]
         conn.send("ready")
@@ -199,7 +255,7 @@ def ws_client_process(ws_url: str, n: int, conn: Connection) -> None:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         return latencies, received[0]
 
-    conn.send(asyncio.run(run()))
+    conn.send(event_loop.run(run()))
 
 
 async def fanout(url: str, token: str, log: EventLog, *, subscribers: int, rate: int, duration_s: float,
@@ -315,4 +371,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main())

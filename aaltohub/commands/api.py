@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 
+from aaltohub import event_loop
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_api import api_config, serve, uvicorn_config
 from aaltohub.settings import load_settings
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     uv = uvicorn_config(config, host=args.host or settings.api_host, port=args.port or settings.api_port,
                         log_level=settings.log_level)
     try:
-        asyncio.run(serve(uv, handle_signals=True))  # uvicorn turns SIGINT/SIGTERM into a graceful stop
+        event_loop.run(serve(uv, handle_signals=True))  # uvicorn turns SIGINT/SIGTERM into a graceful stop
     except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after its graceful shutdown
         pass
     return 0

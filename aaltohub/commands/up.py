@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+from aaltohub import event_loop
 from aaltohub.datalock import DataDirLocked
 from aaltohub.logging_setup import configure_logging, scrub, secret_values
 from aaltohub.settings import load_settings
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the stack until Ctrl-C/SIGTERM; a second signal kills the servers at once."""
     settings = load_settings()
     configure_logging(settings)
-    return asyncio.run(run_stack_until_signalled(Stack(settings, services=SERVICES, announce=_print)))
+    return event_loop.run(run_stack_until_signalled(Stack(settings, services=SERVICES, announce=_print)))
 
 
 async def run_stack_until_signalled(stack: Stack) -> int:
