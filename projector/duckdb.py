@@ -93,7 +93,8 @@ class DuckDBProjection:
         self._snapshot_interval_s = snapshot_interval_s
         self._fold_interval_s = fold_interval_s
         self._keep = keep_snapshots
-        self._config = {"memory_limit": memory_limit, "threads": str(threads)}
+        # Insertion order is meaningless here and keeping it makes large folds hold everything in memory.
+        self._config = {"memory_limit": memory_limit, "threads": str(threads), "preserve_insertion_order": "false"}
         self._con: duckdb.DuckDBPyConnection | None = None
         self._seq = 0
         self._messages_seq = 0
