@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 TelegramSources = Callable[[Settings], Sequence[EventSource]]
 
 
-
-
 def choose_sources(
     settings: Settings, *, demo: bool = False, telegram: TelegramSources | None = None
 ) -> tuple[SourcesFactory, bool]:

@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 KNOWN_PROJECTIONS = ("postgres", "duckdb", "broadcast")
 
 
-
-
 def build_projections(
     settings: Settings, *, names: Sequence[str], database_url: str, duckdb_path: Path, codec: Codec,
     dead_letters: DeadLetterStore | None,

@@ -212,6 +212,7 @@ class RawWebSocket:
                 yield payload
 
     def _send(self, opcode: int, payload: bytes) -> None:
+        assert len(payload) < 126, "control frames only: payload length fits the 7-bit field"
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self._writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)

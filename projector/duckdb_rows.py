@@ -38,24 +38,24 @@ def event_table(records: Sequence[Decoded]) -> pa.Table:
     replies = [None if m is None else m.reply_to for m in snaps]
     media = [None if m is None else m.media for m in snaps]
     actions = [None if m is None else m.action for m in snaps]
-    columns: list[list[object]] = [
-        [r.seq for r in records],
-        [event_kind(e) for e in events],
-        [e.event_id for e in events],
-        [e.account for e in events],
-        [e.source for e in events],
-        [e.chat_id for e in events],
-        [m.message_id if m is not None else (e.message_id if isinstance(e, _MESSAGE_REFS) else None)
-         for e, m in zip(events, snaps, strict=True)],
-        [e.observed_at for e in events],
-        [None if m is None else m.date for m in snaps],
-        [None if m is None else m.edit_date for m in snaps],
-        [None if s is None else s.id for s in senders],
-        [None if m is None else m.text for m in snaps],
-        [None if r is None else r.message_id for r in replies],
-        [None if x is None else x.type for x in media],
-        [None if a is None else a.type for a in actions],
-        [None if m is None else m.views for m in snaps],
-    ]
-    arrays = [pa.array(values, type=field.type) for values, field in zip(columns, SCHEMA, strict=True)]
+    columns: dict[str, list[object]] = {
+        "seq": [r.seq for r in records],
+        "kind": [event_kind(e) for e in events],
+        "event_id": [e.event_id for e in events],
+        "account": [e.account for e in events],
+        "source": [e.source for e in events],
+        "chat_id": [e.chat_id for e in events],
+        "message_id": [m.message_id if m is not None else (e.message_id if isinstance(e, _MESSAGE_REFS) else None)
+                       for e, m in zip(events, snaps, strict=True)],
+        "observed_at": [e.observed_at for e in events],
+        "date": [None if m is None else m.date for m in snaps],
+        "edit_date": [None if m is None else m.edit_date for m in snaps],
+        "sender_id": [None if s is None else s.id for s in senders],
+        "text": [None if m is None else m.text for m in snaps],
+        "reply_to_message_id": [None if r is None else r.message_id for r in replies],
+        "media_type": [None if x is None else x.type for x in media],
+        "action_type": [None if a is None else a.type for a in actions],
+        "views": [None if m is None else m.views for m in snaps],
+    }
+    arrays = [pa.array(columns[field.name], type=field.type) for field in SCHEMA]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
