@@ -31,10 +31,15 @@ class ApiState:
     metrics: ApiMetrics
 
 
-def get_state(conn: HTTPConnection) -> ApiState:
+def app_state(conn: HTTPConnection) -> ApiState:
     """The app's resources."""
     state: ApiState = conn.app.state.api
     return state
+
+
+async def get_state(conn: HTTPConnection) -> ApiState:
+    """``app_state`` as a dependency (async: FastAPI runs a plain ``def`` dependency in a worker thread)."""
+    return app_state(conn)
 
 
 State = Annotated[ApiState, Depends(get_state)]

@@ -11,7 +11,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.deps import ApiState, LiveUser, State, get_state
+from api.deps import ApiState, LiveUser, State, app_state
 from api.errors import ApiError, problem_responses
 from api.live import LiveFilter, Subscriber, SubscriberOverflow, frame
 
@@ -77,7 +77,7 @@ async def websocket_live(
     access_token: str | None = None,
 ) -> None:
     """Frames are JSON arrays of events (seq order); overflow closes with 4008 and the seq to resume after."""
-    state = get_state(websocket)
+    state = app_state(websocket)
     header = websocket.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else access_token
     try:

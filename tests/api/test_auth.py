@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from api.auth import Authenticator
+from api.db import Database, open_pool
+from api.errors import Unauthorized
 from tests.api.conftest import ADMIN_TOKEN, JWT_SECRET, RunningApi, make_jwt
 from tests.api.rows import insert_user
 
@@ -87,3 +94,28 @@ async def test_config_repr_hides_secrets(api: RunningApi) -> None:
     text = repr(api.config)
     assert JWT_SECRET not in text
     assert ADMIN_TOKEN not in text
+
+
+async def _authenticator(database_url: str, *, role_cache_s: float) -> tuple[Authenticator, AsyncConnectionPool]:
+    pool = await open_pool(database_url, min_size=1, max_size=2, timeout_s=5)
+    auth = Authenticator(db=Database(pool, timeout_s=5), jwt_secret=JWT_SECRET, jwks_url=None,
+                         audience="authenticated", admin_token=None, role_cache_s=role_cache_s)
+    return auth, pool
+
+
+async def test_a_verified_token_is_reused_until_its_role_is_forgotten(migrated_db: str) -> None:
+    user_id = insert_user(migrated_db, role="user")
+    token = make_jwt(user_id)
+    auth, pool = await _authenticator(migrated_db, role_cache_s=60)
+    try:
+        assert (await auth.authenticate(token)).role == "user"
+        with psycopg.connect(migrated_db, autocommit=True) as conn:
+            conn.execute("UPDATE users SET role = 'admin' WHERE id = %s", (user_id,))
+        assert (await auth.authenticate(token)).role == "user"  # cached for role_cache_s
+        auth.forget(user_id)
+        assert (await auth.authenticate(token)).role == "admin"
+        with pytest.raises(Unauthorized):  # the cache never vouches for a token it has not verified
+            await auth.authenticate(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    finally:
+        await pool.close()
+
