@@ -25,16 +25,16 @@ COLUMNS: Final = """chat_id, message_id, account, sender_id, sender_kind, sender
 
 def _page_sql(order: str) -> str:
     # Postgres assembles the page's JSON itself (one text value back): no per-row decoding of
-    # timestamps/jsonb in Python and no re-encoding. ``limit + 1`` rows tell whether more exist.
-    return f"""WITH page AS (
-        SELECT {COLUMNS} FROM messages
-        WHERE chat_id = %(chat)s AND message_id > %(after)s AND message_id < %(before)s
-          AND (%(deleted)s OR NOT is_deleted)
-        ORDER BY message_id {order} LIMIT %(limit)s + 1),
-    kept AS (SELECT * FROM page ORDER BY message_id {order} LIMIT %(limit)s)
-    SELECT (SELECT count(*) FROM page) > %(limit)s AS has_more,
-           (SELECT min(message_id) FROM kept) AS oldest, (SELECT max(message_id) FROM kept) AS newest,
-           (SELECT coalesce(json_agg(kept ORDER BY message_id DESC), '[]'::json) FROM kept)::text AS items"""
+    # timestamps/jsonb in Python and no re-encoding. ``limit + 1`` rows tell whether more exist;
+    # one pass numbers them, so the extra row is counted but left out of the items and bounds.
+    return f"""SELECT count(*) > %(limit)s AS has_more,
+        min(id) FILTER (WHERE n <= %(limit)s) AS oldest, max(id) FILTER (WHERE n <= %(limit)s) AS newest,
+        coalesce(json_agg(m ORDER BY id DESC) FILTER (WHERE n <= %(limit)s), '[]')::text AS items
+    FROM (SELECT m, m.message_id AS id, row_number() OVER (ORDER BY m.message_id {order}) AS n
+          FROM (SELECT {COLUMNS} FROM messages
+                WHERE chat_id = %(chat)s AND message_id > %(after)s AND message_id < %(before)s
+                  AND (%(deleted)s OR NOT is_deleted)
+                ORDER BY message_id {order} LIMIT %(limit)s + 1) m) page"""
 
 
 _NEWEST: Final = _page_sql("DESC")
