@@ -24,6 +24,7 @@ import psutil
 import psycopg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from aaltohub import event_loop
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
@@ -183,7 +184,29 @@ def bare_copy_rate(database_url: str, n: int) -> tuple[int, float]:
     return rows_total, elapsed
 
 
-async def main(n: int, keep: bool) -> None:
+async def postgres_rebuild(event_log: EventLog, database_url: str, rss: PeakRss) -> None:
+    """Rebuild the Postgres projection from seq 1 and print its rate."""
+    rss.reset()
+    pg = await rebuild_postgres(log_=event_log, database_url=database_url)
+    print(f"postgres rebuild {pg.events:>10,} events  {pg.events_per_s:>10,.0f} ev/s  "
+          f"(replay {pg.events / pg.replay_s:,.0f} ev/s, then indexes + swap; total {pg.total_s:.1f}s)  "
+          f"peak RSS {rss.peak_mb:,.0f} MB")
+    with psycopg.connect(database_url) as conn:
+        counts = conn.execute("SELECT count(*), count(*) FILTER (WHERE is_deleted), sum(edit_count) "
+                              "FROM messages").fetchone()
+    print(f"  messages rows {counts[0]:,}, deleted {counts[1]:,}, edits {counts[2]:,}")  # type: ignore[index]
+
+
+async def duckdb_rebuild(event_log: EventLog, path: Path, rss: PeakRss) -> None:
+    """Rebuild the DuckDB projection from seq 1 and print its rate."""
+    rss.reset()
+    dk = await rebuild_duckdb(log_=event_log, path=path)
+    print(f"duckdb rebuild   {dk.events:>10,} events  {dk.events_per_s:>10,.0f} ev/s  "
+          f"(append {dk.events / dk.replay_s:,.0f} ev/s, then fold; total {dk.total_s:.1f}s)  "
+          f"peak RSS {rss.peak_mb:,.0f} MB")
+
+
+async def main(n: int, keep: bool, only: str | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     nats = NatsServer(store_dir=work / "nats" / "js", sync_interval="2m")
     postgres = PostgresServer(data_dir=work / "pg" / "data")
@@ -208,20 +231,10 @@ async def main(n: int, keep: bool) -> None:
             rows, seconds = await asyncio.to_thread(bare_copy_rate, postgres.url, n)
             print(f"raw bare COPY    {rows:>10,} rows    {rows / seconds:>10,.0f} rows/s (binary, no indexes, "
                   "5000/txn, COPY time only)")
-            rss.reset()
-            pg = await rebuild_postgres(log_=event_log, database_url=postgres.url)
-            print(f"postgres rebuild {pg.events:>10,} events  {pg.events_per_s:>10,.0f} ev/s  "
-                  f"(replay {pg.events / pg.replay_s:,.0f} ev/s, then indexes + swap; total {pg.total_s:.1f}s)  "
-                  f"peak RSS {rss.peak_mb:,.0f} MB")
-            with psycopg.connect(postgres.url) as conn:
-                counts = conn.execute("SELECT count(*), count(*) FILTER (WHERE is_deleted), sum(edit_count) "
-                                      "FROM messages").fetchone()
-            print(f"  messages rows {counts[0]:,}, deleted {counts[1]:,}, edits {counts[2]:,}")  # type: ignore[index]
-            rss.reset()
-            dk = await rebuild_duckdb(log_=event_log, path=work / "analytics" / "analytics.duckdb")
-            print(f"duckdb rebuild   {dk.events:>10,} events  {dk.events_per_s:>10,.0f} ev/s  "
-                  f"(append {dk.events / dk.replay_s:,.0f} ev/s, then fold; total {dk.total_s:.1f}s)  "
-                  f"peak RSS {rss.peak_mb:,.0f} MB")
+            if only != "duckdb":
+                await postgres_rebuild(event_log, postgres.url, rss)
+            if only != "postgres":
+                await duckdb_rebuild(event_log, work / "analytics" / "analytics.duckdb", rss)
     finally:
         rss.stop()
         nats.stop()
@@ -234,5 +247,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--only", choices=["postgres", "duckdb"], help="rebuild just this projection")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.keep))
+    event_loop.run(main(args.n, args.keep, args.only))

@@ -113,7 +113,10 @@ class ProjectionRunner:
                     continue
                 last = batch[-1].seq
                 self.stream_last_seq = max(self.stream_last_seq, last)
-                caught_up = len(batch) < self._batch_size or last >= self.stream_last_seq
+                # Replaying to a known end (a rebuild), only its last batch is caught up: a short batch
+                # mid-replay (a slow read) must not trigger the projection's caught-up work (DuckDB's fold).
+                caught_up = (last >= to_seq if to_seq is not None
+                             else len(batch) < self._batch_size or last >= self.stream_last_seq)
                 prepared = self.projection.prepare(batch)
                 if writing is not None:
                     await self._finished(writing)

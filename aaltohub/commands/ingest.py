@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Coroutine
 
+from aaltohub import event_loop
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_ingest import run_ingest_service
 from aaltohub.settings import load_settings
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except StackNotRunning:
         database_url = None  # only the Telegram workers need Postgres (sessions, entity cache)
     try:
-        asyncio.run(_serve(run_ingest_service(settings, nats_url=nats_url, database_url=database_url,
+        event_loop.run(_serve(run_ingest_service(settings, nats_url=nats_url, database_url=database_url,
                                               demo=bool(args.demo))))
     except AppendPathError as e:
         print(f"aaltohub ingest: {e}")

@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Coroutine
 
+from aaltohub import event_loop
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections, stream_spec
 from aaltohub.settings import Settings, load_settings
@@ -45,7 +46,7 @@ def run_project(args: argparse.Namespace) -> int:
         print(f"aaltohub project: {e}")
         return 1
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_signal(run_projections(settings, nats_url=nats_url, database_url=database_url,
+        event_loop.run(_until_signal(run_projections(settings, nats_url=nats_url, database_url=database_url,
                                                   duckdb_path=settings.duckdb_file, names=args.projection)))
     return 0
 

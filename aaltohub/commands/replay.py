@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
+from aaltohub import event_loop
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_projector import stream_spec
 from aaltohub.settings import Settings, load_settings
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aaltohub replay: {e}")
         return 1
     try:
-        result = asyncio.run(_rebuild(settings, nats_url, database_url, args))
+        result = event_loop.run(_rebuild(settings, nats_url, database_url, args))
     except (ProjectionError, EventLogError) as e:
         print(f"aaltohub replay: {e}")
         return 1
