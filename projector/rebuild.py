@@ -53,20 +53,35 @@ async def _catch_up(projection: Projection, log_: EventLog, *, batch_size: int, 
             return runner.seq
 
 
+async def _connect(database_url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    try:
+        return await psycopg.AsyncConnection.connect(database_url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as e:
+        raise ProjectionUnavailable(f"postgres: {type(e).__name__}") from e
+
+
+async def _drop_schema_quietly(database_url: str, schema: str) -> None:
+    try:
+        async with await _connect(database_url) as conn:
+            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    except (psycopg.Error, ProjectionUnavailable) as e:
+        log.warning("could not drop the unfinished rebuild schema %s: %s", schema, type(e).__name__)
+
+
 async def rebuild_postgres(
-    *, log_: EventLog, database_url: str, batch_size: int = 5000, keep_old: bool = False,
+    *, log_: EventLog, database_url: str, batch_size: int = 20_000, keep_old: bool = False,
     on_progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
-    """Replay into schema ``rebuild_<ts>``, build its indexes, catch up, then swap it into public."""
+    """Replay into schema ``rebuild_<ts>``, build its indexes, catch up, then swap it into public.
+
+    The load goes into unlogged tables: a Postgres crash meanwhile empties them together with their
+    checkpoint, and the replay (which retries like any projection) starts over from seq 1."""
     stamp = time.strftime("%Y%m%d%H%M%S")
     schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
     started = time.perf_counter()
     try:
-        conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as e:
-        raise ProjectionUnavailable(f"postgres: {type(e).__name__}") from e
-    try:
-        await create_schema(conn, schema)
+        async with await _connect(database_url) as conn:
+            await create_schema(conn, schema)
         projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
         try:
             seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
@@ -77,20 +92,19 @@ async def rebuild_postgres(
             seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
         finally:
             await projection.close()
-        swapped_at = await swap_into_public(conn, schema=schema, retired=retired, checkpoint_name="postgres")
-        if not keep_old:
-            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
+        async with await _connect(database_url) as conn:  # fresh: the server may have restarted meanwhile
+            swapped_at = await swap_into_public(conn, schema=schema, retired=retired, checkpoint_name="postgres")
+            if not keep_old:
+                await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
     except psycopg.Error as e:
-        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        await _drop_schema_quietly(database_url, schema)
         raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
-    finally:
-        await conn.close()
     total_s = time.perf_counter() - started
     return RebuildResult("postgres", swapped_at, seq, replay_s, total_s, "public")
 
 
 async def rebuild_duckdb(
-    *, log_: EventLog, path: Path, batch_size: int = 5000, on_progress: Callable[[str], None] | None = None,
+    *, log_: EventLog, path: Path, batch_size: int = 20_000, on_progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
     """Replay into a new file beside ``path``, fold and checkpoint it, then swap it in (directly when no
     writer holds ``path``, else hand it to the live writer as ``<path>.next``)."""

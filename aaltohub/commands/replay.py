@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``replay``."""
     parser = subparsers.add_parser("replay", help="rebuild a projection from the log while the old one serves")
     parser.add_argument("--projection", required=True, choices=("postgres", "duckdb"))
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="events per transaction (default 20000: a replay gains from large batches)")
     parser.add_argument("--keep-old", action="store_true", help="keep the replaced Postgres tables (retired_*)")
     parser.set_defaults(func=run)
 
@@ -42,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(settings: Settings, nats_url: str, database_url: str, args: argparse.Namespace) -> RebuildResult:
-    batch = args.batch_size or settings.projector_batch_size
+    sized = {"batch_size": args.batch_size} if args.batch_size else {}
     async with await EventLog.connect(nats_url, spec=stream_spec(settings), ensure=False) as event_log:
         if args.projection == "postgres":
-            return await rebuild_postgres(log_=event_log, database_url=database_url, batch_size=batch,
-                                          keep_old=args.keep_old, on_progress=print)
-        return await rebuild_duckdb(log_=event_log, path=settings.duckdb_file, batch_size=batch, on_progress=print)
+            return await rebuild_postgres(log_=event_log, database_url=database_url, keep_old=args.keep_old,
+                                          on_progress=print, **sized)
+        return await rebuild_duckdb(log_=event_log, path=settings.duckdb_file, on_progress=print, **sized)

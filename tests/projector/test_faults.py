@@ -21,6 +21,7 @@ from eventlog import EventLog
 from eventlog.commands import send_command
 from projector.deadletter import DeadLetterStore
 from projector.postgres import PostgresProjection
+from projector.rebuild import rebuild_postgres
 from projector.runner import ProjectionRunner
 from projector.service import ProjectorService
 from projector.snapshots import current_snapshot
@@ -178,5 +179,39 @@ async def test_postgres_restart_mid_projection_loses_nothing(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await projection.close()
+    await project_to_end(event_log, migrated_url)
+    assert content_hash(url) == content_hash(migrated_url)
+
+
+async def test_postgres_crash_mid_rebuild_restarts_the_load_and_swaps_in_a_complete_copy(
+    event_log: EventLog, private_postgres: PostgresServer, migrated_url: str
+) -> None:
+    url = private_postgres.url
+    apply_migrations(url)
+    await event_log.append_many(workload(3000))  # type: ignore[arg-type]
+    last = (await event_log.info()).last_seq
+
+    def rebuild_seq() -> int:
+        try:
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                schema = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'").fetchone()
+                if schema is None:
+                    return -1
+                row = conn.execute(f'SELECT seq FROM "{schema[0]}".projection_checkpoints').fetchone()
+        except psycopg.Error:
+            return -1
+        return -1 if row is None else int(row[0])
+
+    rebuild = asyncio.create_task(rebuild_postgres(log_=event_log, database_url=url, batch_size=50))
+    try:
+        await wait_until(lambda: rebuild_seq() > last // 3, timeout=60)
+        await asyncio.to_thread(private_postgres.kill)  # the unlogged load and its checkpoint are lost
+        await wait_until(lambda: port_is_free(private_postgres.host, private_postgres.port), timeout=30)
+        await asyncio.to_thread(private_postgres.start)
+        result = await asyncio.wait_for(rebuild, timeout=120)
+    finally:
+        rebuild.cancel()
+        await asyncio.gather(rebuild, return_exceptions=True)
+    assert result.seq == last
     await project_to_end(event_log, migrated_url)
     assert content_hash(url) == content_hash(migrated_url)
