@@ -3,7 +3,9 @@
 Starts an embedded nats-server and Postgres, seeds one group, runs ``aaltohub api`` as a subprocess
 (so server and load generator are separate processes) and prints figures next to raw baselines
 measured in the same run: the same page query straight through psycopg, and append → receipt on a
-direct ``EventLog.follow`` reader.
+direct ``EventLog.follow`` reader. Page reads run closed loop first (each client sends its next
+request as soon as the last one returns: the saturation rate, where latency is mostly queueing),
+then open loop at a quarter, half and three quarters of that rate (the latency a client sees below saturation).
 
     python bench/api.py --size small     # quick check
     python bench/api.py                  # full: 50 clients; 500 subscribers at 500 events/s
@@ -123,6 +125,36 @@ async def page_load(url: str, token: str, *, clients: int, duration_s: float,
     t0 = time.perf_counter()
     await asyncio.gather(*(reader() for _ in range(clients)))
     return latencies, len(latencies) / (time.perf_counter() - t0)
+
+
+async def paced_page_load(url: str, token: str, *, clients: int, rate: float, duration_s: float,
+                          n_messages: int) -> tuple[list[float], float]:
+    """Open loop: ``clients`` connections sharing ``rate`` requests/s on a fixed schedule; latency counts
+    from each request's scheduled time, so a stalled server cannot hide its queue (no coordinated omission)."""
+    latencies: list[float] = []
+    host, port = url.removeprefix("http://").split(":")
+    interval = clients / rate
+    start = time.perf_counter() + 0.1
+    stop = start + duration_s
+
+    async def reader(k: int) -> None:
+        http = RawHttp(host, int(port), token)
+        due = start + k * interval / clients  # staggered, so the load is even
+        try:
+            while due < stop:
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # the schedule of this client
+                before = random.randint(60, n_messages)
+                status, body = await http.get(f"/groups/{CHAT}/messages?before={before}&limit=50")
+                latencies.append((time.perf_counter() - due) * 1000)
+                assert status == 200 and body.count(b'"message_id":') == 50, body[:200]
+                due += interval
+        finally:
+            await http.close()
+
+    await asyncio.gather(*(reader(k) for k in range(clients)))
+    return latencies, len(latencies) / (time.perf_counter() - start)
 
 
 async def raw_page_load(db_url: str, *, clients: int, duration_s: float, n_messages: int) -> tuple[list[float], float]:
@@ -351,7 +383,14 @@ async def main() -> None:
             print(f"page read (50 msgs) raw psycopg  : p50 {pct(raw, 50):6.1f} ms  p99 {pct(raw, 99):6.1f} ms  "
                   f"{raw_rps:7.0f} req/s  (n={len(raw)})")
             print(f"page read (50 msgs) via API      : p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  "
-                  f"{rps:7.0f} req/s  (n={len(lat)}; target p99 < 25 ms)")
+                  f"{rps:7.0f} req/s  (n={len(lat)}; closed loop = saturation; target p99 < 25 ms)")
+            for share in (0.25, 0.5, 0.75):
+                paced_rate = max(1.0, round(rps * share, -1))
+                plat, prps = await paced_page_load(url, token, clients=clients, rate=paced_rate, duration_s=duration,
+                                                   n_messages=n_messages)
+                print(f"page read paced {paced_rate:5.0f} req/s       : p50 {pct(plat, 50):6.1f} ms  "
+                      f"p99 {pct(plat, 99):6.1f} ms  {prps:7.0f} req/s  ({clients} clients, "
+                      f"{share:.0%} of saturation, latency from the scheduled time)")
             async with await EventLog.connect(nats.url, name="bench") as log:
                 ws_lat, base_lat, sent, got = await fanout(url, token, log, subscribers=subs, rate=rate,
                                                            duration_s=duration, processes=2)
