@@ -84,7 +84,7 @@ class DuckDBProjection:
     def __init__(
         self, *, path: Path, codec: Codec, dead_letters: DeadLetterStore | None = None, name: str = "duckdb",
         snapshot_interval_s: float | None = 10.0, fold_interval_s: float = 30.0, keep_snapshots: int = 3,
-        memory_limit: str = "256MB", threads: int = 2,
+        memory_limit: str = "256MB", threads: int = 2, commit_rows: int = 0,
     ) -> None:
         self.name = name
         self.path = path
@@ -93,6 +93,13 @@ class DuckDBProjection:
         self._snapshot_interval_s = snapshot_interval_s
         self._fold_interval_s = fold_interval_s
         self._keep = keep_snapshots
+        # Batches share one transaction until it holds ``commit_rows`` events (0: commit each batch).
+        # A rebuild sets it above DuckDB's row group (122,880 rows): a transaction that large writes
+        # its row groups straight to the file instead of to the WAL and again at checkpoint.
+        self._commit_rows = commit_rows
+        self._in_transaction = False
+        self._uncommitted_rows = 0
+        self._committed_seq = 0
         # Insertion order is meaningless here and keeping it makes large folds hold everything in memory.
         self._config = {"memory_limit": memory_limit, "threads": str(threads), "preserve_insertion_order": "false"}
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -143,6 +150,8 @@ class DuckDBProjection:
         assert row is not None
         self._con = con
         self._seq, self._messages_seq = int(row[0]), int(row[1])
+        self._committed_seq = self._seq
+        self._in_transaction, self._uncommitted_rows = False, 0
         self._snapshot_seq = -1
 
     async def close(self) -> None:
@@ -154,7 +163,8 @@ class DuckDBProjection:
         async with self._lock:
             con, self._con = self._con, None
             if con is not None:
-                await _finish_in_thread(con.close)
+                await _finish_in_thread(con.close)  # an open transaction rolls back
+                self._seq, self._in_transaction, self._uncommitted_rows = self._committed_seq, False, 0
             if self._lock_fd is not None:
                 unlock(self._lock_fd)
                 self._lock_fd = None
@@ -203,7 +213,9 @@ class DuckDBProjection:
 
     def _write(self, table: pa.Table | None, last_seq: int, fold: bool) -> None:
         con = self._require()
-        con.execute("BEGIN TRANSACTION")
+        if not self._in_transaction:
+            con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
         try:
             if table is not None and table.num_rows:
                 con.register("batch_events", table)
@@ -211,16 +223,22 @@ class DuckDBProjection:
                     con.execute("INSERT INTO events SELECT * FROM batch_events")
                 finally:
                     con.unregister("batch_events")
+                self._uncommitted_rows += table.num_rows
             messages_seq = self._messages_seq
             if fold:
                 self._fold(con, self._messages_seq, _ALL)
                 messages_seq = last_seq
             con.execute("UPDATE projection_checkpoint SET seq = ?, messages_seq = ? WHERE name = ?",
                         [last_seq, messages_seq, self.name])
-            con.execute("COMMIT")
+            if fold or self._uncommitted_rows >= self._commit_rows:
+                con.execute("COMMIT")
+                self._in_transaction, self._uncommitted_rows = False, 0
+                self._committed_seq = last_seq
         except BaseException:
+            self._in_transaction, self._uncommitted_rows = False, 0
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
+            self._seq = self._committed_seq  # batches of the open transaction are gone with it
             raise
         self._seq, self._messages_seq = last_seq, messages_seq
         if fold:
@@ -242,6 +260,8 @@ class DuckDBProjection:
             return failed[0].error if failed else "nothing to apply"
 
         def run() -> None:
+            if self._in_transaction:
+                self._write(None, self._seq, True)  # commit the open bulk transaction first
             con = self._require()
             con.execute("BEGIN TRANSACTION")
             try:

@@ -59,6 +59,36 @@ async def test_incremental_equals_replayed(event_log: EventLog, tmp_path: Path) 
     assert rows(path_inc, query) == rows(path_full, query)
     assert rows(path_inc, "SELECT * FROM events ORDER BY seq") == rows(path_full, "SELECT * FROM events ORDER BY seq")
 
+async def test_batches_sharing_a_transaction_resume_from_the_last_commit(event_log: EventLog, tmp_path: Path) -> None:
+    events = [posted(CHAN - i % 4, i, text=f"m{i}", date=T0 + timedelta(minutes=i)) for i in range(1, 701)]
+    events += [edited(CHAN, 4, "e"), deleted(CHAN - 1, 5), deleted(None, 6)]
+    await event_log.append_many(events)
+    last = (await event_log.info()).last_seq
+    path = tmp_path / "bulk.duckdb"
+    bulk = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None, fold_interval_s=3600,
+                            commit_rows=450)
+    assert await bulk.open() == 0
+    applied = 0
+    async for batch in event_log.read_raw(1, to_seq=600, batch_size=100):
+        await bulk.apply(batch)
+        applied = batch[-1].seq
+    assert applied == 600 and bulk.seq == 600
+    await bulk.close()  # the sixth batch was not committed yet: it rolls back
+    assert rows(path, "SELECT seq FROM projection_checkpoint") == [(500,)]
+    assert rows(path, "SELECT count(*), max(seq) FROM events") == [(500, 500)]
+    runner = ProjectionRunner(bulk, log=event_log, batch_size=100)
+    try:
+        await runner.run(until_end=True)  # resumes at 501; the last batch folds and commits
+        await bulk.finish()
+    finally:
+        await bulk.close()
+    assert rows(path, "SELECT seq, messages_seq FROM projection_checkpoint") == [(last, last)]
+    reference = tmp_path / "reference.duckdb"
+    await run_to_end(event_log, reference, batch_size=5000)
+    for query in ("SELECT * FROM messages ORDER BY chat_id, message_id", "SELECT * FROM events ORDER BY seq"):
+        assert rows(path, query) == rows(reference, query)
+
+
 
 @pytest.mark.parametrize("name", sorted(ANALYTICS_QUERIES))
 async def test_analytics_query_runs_with_and_without_filters(event_log: EventLog, tmp_path: Path, name: str) -> None:
