@@ -42,7 +42,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class PeakRss:
-    """Samples this process's RSS in a thread; ``peak_mb`` since the last ``reset``."""
+    """Samples the RSS of this process and its helper processes (not the servers it started) in a
+    thread; ``peak_mb`` since the last ``reset``."""
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
@@ -51,16 +52,26 @@ class PeakRss:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
+    def _rss(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children():
+            try:
+                if "multiprocessing" in " ".join(child.cmdline()):
+                    total += child.memory_info().rss
+            except psutil.Error:
+                pass  # it exited meanwhile
+        return total
+
     def _loop(self) -> None:
         while not self._stop.wait(0.05):
-            self._peak = max(self._peak, self._proc.memory_info().rss)
+            self._peak = max(self._peak, self._rss())
 
     def reset(self) -> None:
-        self._peak = self._proc.memory_info().rss
+        self._peak = self._rss()
 
     @property
     def peak_mb(self) -> float:
-        return max(self._peak, self._proc.memory_info().rss) / 2**20
+        return max(self._peak, self._rss()) / 2**20
 
     def stop(self) -> None:
         self._stop.set()

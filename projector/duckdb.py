@@ -10,10 +10,12 @@ A rebuild hands over a finished file as ``<file>.next``; the live writer swaps i
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import logging
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +27,8 @@ import pyarrow as pa
 
 from eventlog import RawRecord
 from projector.deadletter import DeadLetterStore
-from projector.duckdb_rows import event_table
 from projector.errors import CheckpointMoved, ProjectionUnavailable
+from projector.prepare_process import Prepared, PrepareProcess, build_table, dead_letters
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from projector.snapshots import publish_snapshot
 from schemas.codec import Codec
@@ -84,7 +86,7 @@ class DuckDBProjection:
     def __init__(
         self, *, path: Path, codec: Codec, dead_letters: DeadLetterStore | None = None, name: str = "duckdb",
         snapshot_interval_s: float | None = 10.0, fold_interval_s: float = 30.0, keep_snapshots: int = 3,
-        memory_limit: str = "256MB", threads: int = 2, commit_rows: int = 0,
+        memory_limit: str = "256MB", threads: int = 2, commit_rows: int = 0, helper_process: bool = False,
     ) -> None:
         self.name = name
         self.path = path
@@ -97,6 +99,9 @@ class DuckDBProjection:
         # A rebuild sets it above DuckDB's row group (122,880 rows): a transaction that large writes
         # its row groups straight to the file instead of to the WAL and again at checkpoint.
         self._commit_rows = commit_rows
+        # A rebuild decodes and builds its Arrow batches in a helper process (prepare_process.py).
+        self._use_helper = helper_process
+        self._helper: PrepareProcess | None = None
         self._in_transaction = False
         self._uncommitted_rows = 0
         self._committed_seq = 0
@@ -124,6 +129,8 @@ class DuckDBProjection:
         await self.close()
         async with self._lock:
             await _finish_in_thread(self._open)
+        if self._use_helper:
+            self._helper = PrepareProcess(self._codec)
         if self._snapshot_interval_s is not None:
             self._snapshot_task = asyncio.create_task(self._snapshot_loop())
         return self._seq
@@ -160,6 +167,9 @@ class DuckDBProjection:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            await asyncio.to_thread(helper.close)
         async with self._lock:
             con, self._con = self._con, None
             if con is not None:
@@ -170,10 +180,25 @@ class DuckDBProjection:
                 self._lock_fd = None
 
     def prepare(self, batch: Sequence[RawRecord]) -> object:
-        """Decode the batch and build its Arrow table."""
+        """Decode the batch and build its Arrow table (or start that in the helper process)."""
+        first = batch[0].seq if batch else 0
+        if self._helper is not None:
+            return _Pending(first, self._helper.submit(batch))
         good, bad = decode_batch(self._codec, batch)
         table, failed = _build(good)
-        return _Prepared(batch[0].seq if batch else 0, table, bad + failed)
+        return _Prepared(first, table, bad + failed)
+
+    async def _from_helper(self, pending: _Pending, batch: Sequence[RawRecord]) -> _Prepared | None:
+        try:
+            table, failures = await asyncio.wrap_future(pending.future)
+        except (concurrent.futures.BrokenExecutor, pickle.PicklingError, AttributeError, TypeError, OSError) as e:
+            log.warning("%s: helper process failed (%s: %s); preparing in this process", self.name,
+                        type(e).__name__, e)
+            helper, self._helper, self._use_helper = self._helper, None, False
+            if helper is not None:
+                await asyncio.to_thread(helper.close)
+            return None
+        return _Prepared(pending.first_seq, table, dead_letters(batch, failures))
 
     async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None) -> None:
         """Append the batch's events (and fold messages when due) with the checkpoint, in one transaction."""
@@ -181,6 +206,8 @@ class DuckDBProjection:
             return
         if next_file(self.path).exists():
             raise CheckpointMoved(self.name, expected=self._seq, seq=-1)  # the runner reopens → swap
+        if isinstance(prepared, _Pending):
+            prepared = await self._from_helper(prepared, batch)
         if not isinstance(prepared, _Prepared) or prepared.first_seq <= self._seq:
             good, bad = decode_batch(self._codec, batch)
             good = [r for r in good if r.seq > self._seq]
@@ -325,6 +352,12 @@ class DuckDBProjection:
 
 
 @dataclass(frozen=True)
+class _Pending:
+    first_seq: int
+    future: concurrent.futures.Future[Prepared]
+
+
+@dataclass(frozen=True)
 class _Prepared:
     first_seq: int
     table: pa.Table | None
@@ -332,19 +365,6 @@ class _Prepared:
 
 
 def _build(records: list[Decoded]) -> tuple[pa.Table | None, list[DeadLetter]]:
-    """The Arrow table of ``records``; on a conversion error, isolate the bad records as dead letters."""
-    if not records:
-        return None, []
-    try:
-        return event_table(records), []
-    except (pa.ArrowException, OverflowError, TypeError, ValueError):
-        pass
-    ok: list[Decoded] = []
-    bad: list[DeadLetter] = []
-    for r in records:
-        try:
-            event_table([r])
-            ok.append(r)
-        except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:
-            bad.append(dead_letter_of(r, f"{type(e).__name__}: {e}"))
-    return (event_table(ok) if ok else None), bad
+    """The Arrow table of ``records``; records it cannot hold become dead letters."""
+    table, bad, errors = build_table(records)
+    return table, [dead_letter_of(r, error) for r, error in zip(bad, errors, strict=True)]

@@ -112,7 +112,7 @@ async def rebuild_duckdb(
     fresh = path.with_name(f"{path.stem}.rebuild-{time.strftime('%Y%m%d%H%M%S')}{path.suffix}")
     fresh.unlink(missing_ok=True)
     projection = DuckDBProjection(path=fresh, codec=log_.codec, snapshot_interval_s=None, fold_interval_s=3600,
-                                  commit_rows=150_000)
+                                  commit_rows=150_000, helper_process=True)
     try:
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
         replay_s = time.perf_counter() - started

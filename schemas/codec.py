@@ -30,6 +30,10 @@ class Codec:
         self._upcasters = upcasters
         self._versions = versions
 
+    def __reduce__(self) -> tuple[object, tuple[dict[tuple[str, int], Upcaster], dict[str, int]]]:
+        """Pickle as its configuration (msgspec's encoder and decoder are rebuilt), for helper processes."""
+        return (_codec_from, (dict(self._upcasters), dict(self._versions)))
+
     def encode(self, event: Event) -> bytes:
         """The bytes stored in the log for ``event``."""
         return self._encoder.encode(event)
@@ -73,3 +77,6 @@ class Codec:
         except msgspec.ValidationError as e:
             raise MalformedEventError(f"{kind} v{version}: {e}") from e
 
+
+def _codec_from(upcasters: dict[tuple[str, int], Upcaster], versions: dict[str, int]) -> Codec:
+    return Codec(upcasters=upcasters, versions=versions)
