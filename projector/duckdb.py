@@ -221,6 +221,11 @@ class DuckDBProjection:
         for b in bad:
             log.warning("dead letter %s seq %d: %s", self.name, b.seq, b.error)
         fold = caught_up or time.monotonic() - self._last_fold >= self._fold_interval_s
+        if caught_up and self._helper is not None:
+            # The bulk is read: free the helper's memory before the fold needs it; the tail (if any)
+            # is prepared in this process.
+            helper, self._helper = self._helper, None
+            await asyncio.to_thread(helper.close)
         last = batch[-1].seq
         async with self._lock:
             await _finish_in_thread(lambda: self._write(table, last, fold))

@@ -104,15 +104,17 @@ async def rebuild_postgres(
 
 
 async def rebuild_duckdb(
-    *, log_: EventLog, path: Path, batch_size: int = 20_000, on_progress: Callable[[str], None] | None = None,
+    *, log_: EventLog, path: Path, batch_size: int = 10_000, on_progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
     """Replay into a new file beside ``path``, fold and checkpoint it, then swap it in (directly when no
     writer holds ``path``, else hand it to the live writer as ``<path>.next``)."""
     started = time.perf_counter()
     fresh = path.with_name(f"{path.stem}.rebuild-{time.strftime('%Y%m%d%H%M%S')}{path.suffix}")
     fresh.unlink(missing_ok=True)
+    # Large shared transactions, decoding in a helper process; DuckDB's memory is capped lower than
+    # the live writer's so writer + helper stay under ~500 MB for a 1M-event log.
     projection = DuckDBProjection(path=fresh, codec=log_.codec, snapshot_interval_s=None, fold_interval_s=3600,
-                                  commit_rows=150_000, helper_process=True)
+                                  commit_rows=150_000, helper_process=True, memory_limit="160MB")
     try:
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
         replay_s = time.perf_counter() - started

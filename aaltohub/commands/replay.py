@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("replay", help="rebuild a projection from the log while the old one serves")
     parser.add_argument("--projection", required=True, choices=("postgres", "duckdb"))
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="events per transaction (default 20000: a replay gains from large batches)")
+                        help="events per batch (default 20000 for postgres, 10000 for duckdb)")
     parser.add_argument("--keep-old", action="store_true", help="keep the replaced Postgres tables (retired_*)")
     parser.set_defaults(func=run)
 
