@@ -32,7 +32,7 @@ from projector.prepare_process import Prepared, PrepareProcess, build_table, dea
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from projector.snapshots import publish_snapshot
 from schemas.codec import Codec
-from schemas.duckdb.tables import DDL, DELETE_DIRTY, DIRTY_KEYS, INSERT_FOLDED
+from schemas.duckdb.tables import DDL, DELETE_DIRTY, DIRTY_KEYS, INSERT_FOLDED, INSERT_FOLDED_ALL
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +278,10 @@ class DuckDBProjection:
 
     @staticmethod
     def _fold(con: duckdb.DuckDBPyConnection, from_seq: int, to_seq: int) -> None:
+        if from_seq == 0 and to_seq == _ALL:  # the first fold: every key, no key tracking needed
+            con.execute("DELETE FROM messages")
+            con.execute(INSERT_FOLDED_ALL)
+            return
         con.execute(DIRTY_KEYS, {"from_seq": from_seq, "to_seq": to_seq})
         con.execute(DELETE_DIRTY)
         con.execute(INSERT_FOLDED)

@@ -61,15 +61,16 @@ DELETE_DIRTY: Final = """
 DELETE FROM messages USING dirty_keys k WHERE messages.chat_id = k.chat_id AND messages.message_id = k.message_id
 """
 
-# ``{keys}`` is either the dirty set (incremental) or every key (full fold): same rules either way.
+# The fold for the dirty keys (incremental) or for every key (a first fold: nothing to compare with).
 # The newest snapshot is picked by an aggregate over a narrow (seq, ordering key) pair and its columns
 # joined back by seq: a window over whole rows, or ``arg_max`` of a struct of them, carries every
 # text through a sort or the hash table and made a 1M-event fold 2-3x slower.
-INSERT_FOLDED: Final = f"""
+def _fold_sql(keys: str) -> str:
+    return f"""
 INSERT INTO messages
 WITH ev AS (
-  SELECT e.* FROM events e SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id
-  WHERE e.kind IN {_SNAPSHOT_KINDS}
+  SELECT e.* FROM events e {keys}
+  WHERE e.kind IN {_SNAPSHOT_KINDS} AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
 ), firsts AS (
   SELECT chat_id, message_id,
          arg_max(seq, {{'edit_date': coalesce(edit_date, '-infinity'::TIMESTAMPTZ),
@@ -78,9 +79,9 @@ WITH ev AS (
          min(observed_at) AS first_observed_at, count(DISTINCT edit_date) AS edit_count
   FROM ev GROUP BY chat_id, message_id
 ), chat_dels AS (
-  SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM events e
-  SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id
-  WHERE e.kind = 'message.deleted' GROUP BY e.chat_id, e.message_id
+  SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM events e {keys}
+  WHERE e.kind = 'message.deleted' AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
+  GROUP BY e.chat_id, e.message_id
 ), acct_dels AS (
   SELECT account, message_id, min(observed_at) AS deleted_at FROM events
   WHERE kind = 'message.deleted' AND chat_id IS NULL GROUP BY account, message_id
@@ -94,3 +95,7 @@ JOIN events l ON l.seq = f.newest_seq
 LEFT JOIN chat_dels d ON d.chat_id = l.chat_id AND d.message_id = l.message_id
 LEFT JOIN acct_dels a ON l.chat_id > {CHANNEL_BOUND} AND a.account = l.account AND a.message_id = l.message_id
 """
+
+
+INSERT_FOLDED: Final = _fold_sql("SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id")
+INSERT_FOLDED_ALL: Final = _fold_sql("")
