@@ -28,10 +28,10 @@ def choose_sources(
     """The sources factory and whether it is the demo (no credentials, ``--demo``, or no workers wired)."""
     if not demo and settings.has_telegram_credentials and telegram is not None:
         return (lambda: list(telegram(settings))), False
-    if demo:
-        log.info("ingest: demo requested: running the DEMO source instead of Telegram")
-    elif not settings.has_telegram_credentials:
+    if not settings.has_telegram_credentials:
         log.info("ingest: no Telegram credentials (TELEGRAM_API_ID / TELEGRAM_API_HASH): running the DEMO source")
+    elif demo:
+        log.info("ingest: demo requested: running the DEMO source instead of Telegram")
     else:
         log.warning("ingest: Telegram credentials are set but no database holds the sessions: running the DEMO")
     log.info("ingest: demo traffic: %d groups at %.1f events/s, all marked source=demo",
