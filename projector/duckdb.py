@@ -167,9 +167,7 @@ class DuckDBProjection:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        helper, self._helper = self._helper, None
-        if helper is not None:
-            await asyncio.to_thread(helper.close)
+        await self._stop_helper()
         async with self._lock:
             con, self._con = self._con, None
             if con is not None:
@@ -178,6 +176,11 @@ class DuckDBProjection:
             if self._lock_fd is not None:
                 unlock(self._lock_fd)
                 self._lock_fd = None
+
+    async def _stop_helper(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            await asyncio.to_thread(helper.close)
 
     def prepare(self, batch: Sequence[RawRecord]) -> object:
         """Decode the batch and build its Arrow table (or start that in the helper process)."""
@@ -194,9 +197,8 @@ class DuckDBProjection:
         except (concurrent.futures.BrokenExecutor, pickle.PicklingError, AttributeError, TypeError, OSError) as e:
             log.warning("%s: helper process failed (%s: %s); preparing in this process", self.name,
                         type(e).__name__, e)
-            helper, self._helper, self._use_helper = self._helper, None, False
-            if helper is not None:
-                await asyncio.to_thread(helper.close)
+            self._use_helper = False
+            await self._stop_helper()
             return None
         return _Prepared(pending.first_seq, table, dead_letters(batch, failures))
 
@@ -221,11 +223,10 @@ class DuckDBProjection:
         for b in bad:
             log.warning("dead letter %s seq %d: %s", self.name, b.seq, b.error)
         fold = caught_up or time.monotonic() - self._last_fold >= self._fold_interval_s
-        if caught_up and self._helper is not None:
+        if caught_up:
             # The bulk is read: free the helper's memory before the fold needs it; the tail (if any)
             # is prepared in this process.
-            helper, self._helper = self._helper, None
-            await asyncio.to_thread(helper.close)
+            await self._stop_helper()
         last = batch[-1].seq
         async with self._lock:
             await _finish_in_thread(lambda: self._write(table, last, fold))

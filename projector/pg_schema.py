@@ -127,12 +127,6 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
                 "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (f"{schema}.messages",))).fetchall()
         names = sql.SQL(", ").join(sql.Identifier(str(c[0])) for c in cols)
 
-        async def copy_part(part: int) -> None:
-            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
-                await c.execute(sql.SQL(
-                    "INSERT INTO {}.messages ({}) SELECT {} FROM {}.messages_load WHERE abs(message_id) % {} = {}"
-                ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part)))
-
         async def run_each(statements: list[sql.Composable | str]) -> None:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
                 await c.execute(_SET_INDEX_MEMORY)
@@ -143,20 +137,28 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
             await asyncio.gather(*(run_each(statements[k::parallel]) for k in range(parallel)))
 
         phases: dict[str, float] = {}
-        started = time.perf_counter()
-        await asyncio.gather(*(copy_part(k) for k in range(parallel)))
+        last = time.perf_counter()
+
+        def phase(name: str) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            phases[name], last = now - last, now
+
+        await spread([sql.SQL(
+            "INSERT INTO {}.messages ({}) SELECT {} FROM {}.messages_load WHERE abs(message_id) % {} = {}"
+        ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part)) for part in range(parallel)])
         await conn.execute(sql.SQL("DROP TABLE {}.messages_load").format(ident))
-        phases["messages copy"] = time.perf_counter() - started
+        phase("messages copy")
         # The load ran into unlogged tables (no WAL per merge); make them durable, the checkpoint last:
         # a crash before that loses the checkpoint with the data, and the replay starts again from seq 1.
         await spread([sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
                       for t in SWAP_TABLES if t != "messages"])
         await conn.execute(sql.SQL("ALTER TABLE {}.projection_checkpoints SET LOGGED").format(ident))
-        phases["set logged"] = time.perf_counter() - started - sum(phases.values())
+        phase("set logged")
         await spread([*indexes, *other_indexes])
-        phases["indexes"] = time.perf_counter() - started - sum(phases.values())
+        phase("indexes")
         await spread([sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(t)) for t in SWAP_TABLES])
-        phases["analyze"] = time.perf_counter() - started - sum(phases.values())
+        phase("analyze")
         log.info("finished %s: %s", schema, ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
 
 

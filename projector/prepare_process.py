@@ -10,7 +10,6 @@ the caller turns them into dead letters with their original bytes.
 from __future__ import annotations
 
 import concurrent.futures
-import logging
 import multiprocessing
 from array import array
 from collections.abc import Sequence
@@ -23,8 +22,6 @@ from projector.duckdb_rows import event_table
 from projector.records import DeadLetter, Decoded
 from schemas.codec import Codec
 from schemas.errors import SchemaError
-
-log = logging.getLogger(__name__)
 
 Failure = tuple[int, str, str | None, int | None]
 Prepared = tuple[pa.Table | None, list[Failure]]
