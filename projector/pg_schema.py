@@ -33,8 +33,6 @@ _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Indexes only readers need, built after a rebuild's bulk load; the projector's own lookups
 # (account + message id, for deletes without a chat id) must exist while it loads.
 _DEFERRED_INDEXES: Final = ("messages_search_idx", "messages_chat_date_idx", "messages_reply_idx")
-# Per index build (GIN above all builds faster with room to sort its entries).
-_SET_INDEX_MEMORY: Final = "SET maintenance_work_mem = '256MB'"
 
 
 def _migrations_dir() -> Path:
@@ -129,7 +127,6 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
 
         async def run_each(statements: list[sql.Composable | str]) -> None:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
-                await c.execute(_SET_INDEX_MEMORY)
                 for statement in statements:
                     await c.execute(statement.encode() if isinstance(statement, str) else statement)
 
