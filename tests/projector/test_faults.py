@@ -156,22 +156,31 @@ def private_postgres(tmp_path: Path) -> PostgresServer:
         server.stop()
 
 
+async def migrate_and_load(event_log: EventLog, url: str) -> int:
+    """Migrate ``url`` and append the fault workload; the log's last seq."""
+    apply_migrations(url)
+    await event_log.append_many(workload(3000))  # type: ignore[arg-type]
+    return (await event_log.info()).last_seq
+
+
+async def crash_and_restart(server: PostgresServer) -> None:
+    """kill -9 the postmaster, then start it again on the same port once the killed backends let go of it."""
+    await asyncio.to_thread(server.kill)
+    await wait_until(lambda: port_is_free(server.host, server.port), timeout=30)
+    await asyncio.to_thread(server.start)
+
+
 async def test_postgres_restart_mid_projection_loses_nothing(
     event_log: EventLog, private_postgres: PostgresServer, migrated_url: str
 ) -> None:
     url = private_postgres.url
-    apply_migrations(url)
-    await event_log.append_many(workload(3000))  # type: ignore[arg-type]
-    last = (await event_log.info()).last_seq
+    last = await migrate_and_load(event_log, url)
     projection = PostgresProjection(database_url=url, codec=event_log.codec)
     runner = ProjectionRunner(projection, log=event_log, batch_size=200)
     task = asyncio.create_task(runner.run())
     try:
         await wait_until(lambda: runner.seq > last // 3, timeout=60)
-        await asyncio.to_thread(private_postgres.kill)
-        # Killed backends exit on their own; restart on the same port once it is free again.
-        await wait_until(lambda: port_is_free(private_postgres.host, private_postgres.port), timeout=30)
-        await asyncio.to_thread(private_postgres.start)
+        await crash_and_restart(private_postgres)
         assert private_postgres.url == url
         await runner.wait_for_seq(last, timeout_s=60)
         assert runner.retries >= 1
@@ -187,9 +196,7 @@ async def test_postgres_crash_mid_rebuild_restarts_the_load_and_swaps_in_a_compl
     event_log: EventLog, private_postgres: PostgresServer, migrated_url: str
 ) -> None:
     url = private_postgres.url
-    apply_migrations(url)
-    await event_log.append_many(workload(3000))  # type: ignore[arg-type]
-    last = (await event_log.info()).last_seq
+    last = await migrate_and_load(event_log, url)
 
     def rebuild_seq() -> int:
         try:
@@ -205,9 +212,7 @@ async def test_postgres_crash_mid_rebuild_restarts_the_load_and_swaps_in_a_compl
     rebuild = asyncio.create_task(rebuild_postgres(log_=event_log, database_url=url, batch_size=50))
     try:
         await wait_until(lambda: rebuild_seq() > last // 3, timeout=60)
-        await asyncio.to_thread(private_postgres.kill)  # the unlogged load and its checkpoint are lost
-        await wait_until(lambda: port_is_free(private_postgres.host, private_postgres.port), timeout=30)
-        await asyncio.to_thread(private_postgres.start)
+        await crash_and_restart(private_postgres)  # the unlogged load and its checkpoint are lost
         result = await asyncio.wait_for(rebuild, timeout=120)
     finally:
         rebuild.cancel()
