@@ -62,6 +62,11 @@ def _grant_traverse(path: Path, user: str) -> None:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
+# The embedded cluster holds projections of the event log (rebuilt from it at will) and nothing replicates
+# from it, so its WAL needs no more than crash safety: with ``wal_level=minimal`` a rebuild's bulk steps
+# (SET LOGGED of the loaded tables, index builds) write their files once instead of also through the WAL.
+SERVER_SETTINGS: Final = {"max_connections": "200", "fsync": "on", "wal_level": "minimal", "max_wal_senders": "0"}
+
 class PostgresServer:
     """One Postgres cluster under ``data_dir``, on ``host:port``, with a database ``aaltohub``."""
 
@@ -108,7 +113,7 @@ class PostgresServer:
         self.data_dir.chmod(0o700)
         self.process = spawn(
             [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", self.host, "-p", str(self.port),
-             "-k", str(socket_dir), "-c", "max_connections=200", "-c", "fsync=on"],
+             "-k", str(socket_dir), *(arg for k, v in SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}"))],
             log_path=self.log_path, user=user,
         )
         process = self.process
