@@ -73,6 +73,15 @@ DELETE_STAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("deleted_at", "timestamptz"),
     ("seq", "int8"),
 )
+# The reaction stage takes PgRows.reactions tuples as they are.
+REACTION_STAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("reactions", "text"),
+    ("seq", "int8"),
+    ("chat_id", "int8"),
+    ("message_id", "int8"),
+)
+# What converting a malformed event can raise: such a batch is bisected into dead letters.
+CONVERSION_ERRORS: Final = (ValueError, TypeError, AttributeError, KeyError, OverflowError, UnicodeError)
 
 MessageRow = tuple[object, ...]
 DeleteRow = tuple[int | None, str, int, datetime, int]
@@ -94,7 +103,7 @@ class PgRows:
     messages: list[MessageRow] = field(default_factory=list)
     deletes: list[DeleteRow] = field(default_factory=list)
     reactions: list[tuple[str, int, int, int]] = field(default_factory=list)  # (json, seq, chat, msg)
-    media: list[tuple[str, str, int, int]] = field(default_factory=list)  # (sha256, path, chat, msg)
+    media: list[tuple[str, str, int, int, int]] = field(default_factory=list)  # (sha256, path, chat, msg, seq)
     ops: list[GroupOp] = field(default_factory=list)
     max_seq: int = 0
 
@@ -213,7 +222,7 @@ def build_rows(records: list[tuple[int, Event]]) -> PgRows:
                 rows.reactions.append((_json.encode(event.reactions).decode(), seq, event.chat_id, event.message_id))
         elif isinstance(event, MediaStored):
             if event.chat_id is not None:
-                rows.media.append((event.sha256, event.path, event.chat_id, event.message_id))
+                rows.media.append((event.sha256, event.path, event.chat_id, event.message_id, seq))
         else:
             op = _chat_op(event, seq)
             if op is not None:

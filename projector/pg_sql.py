@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from projector.pg_rows import DELETE_STAGE_COLUMNS, MESSAGE_STAGE_COLUMNS
+from projector.pg_rows import DELETE_STAGE_COLUMNS, MESSAGE_STAGE_COLUMNS, REACTION_STAGE_COLUMNS
 
 # Columns copied straight from the stage into messages; jsonb ones are cast from their JSON text.
 _JSONB: Final = frozenset({"entities", "forward", "media", "reactions", "action"})
@@ -41,6 +41,16 @@ class PgSql:
         return [_stage_ddl("stage_messages", MESSAGE_STAGE_COLUMNS), _stage_ddl("stage_deletes", DELETE_STAGE_COLUMNS)]
 
     @property
+    def reaction_stage_ddl(self) -> str:
+        """Temp stage of reaction summaries (bulk loads only)."""
+        return _stage_ddl("stage_reactions", REACTION_STAGE_COLUMNS)
+
+    @property
+    def copy_reactions(self) -> str:
+        """COPY into the reaction stage."""
+        return f"COPY stage_reactions ({', '.join(c for c, _ in REACTION_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+    @property
     def copy_messages(self) -> str:
         """COPY into the message stage."""
         return f"COPY stage_messages ({', '.join(c for c, _ in MESSAGE_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
@@ -61,12 +71,15 @@ WITH s AS (
   SELECT DISTINCT ON (chat_id, message_id) * FROM stage_messages
   ORDER BY chat_id, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
 ), up AS (
-  INSERT INTO {s}.messages AS m (chat_id, message_id, {", ".join(_CONTENT)}, reactions, source, first_seq, last_seq)
-  SELECT chat_id, message_id, {select_cols}, reactions::jsonb, first_source, first_seq, seq FROM s
+  INSERT INTO {s}.messages AS m (chat_id, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
+                                 first_seq, last_seq)
+  SELECT chat_id, message_id, {select_cols}, reactions::jsonb, seq, first_source, first_seq, seq FROM s
   ON CONFLICT (chat_id, message_id) DO UPDATE SET
       {sets},
       reactions = CASE WHEN {_NEWER} AND EXCLUDED.last_seq > m.reactions_seq THEN EXCLUDED.reactions
                        ELSE m.reactions END,
+      reactions_seq = CASE WHEN {_NEWER} AND EXCLUDED.last_seq > m.reactions_seq THEN EXCLUDED.last_seq
+                           ELSE m.reactions_seq END,
       last_seq = CASE WHEN {_NEWER} THEN EXCLUDED.last_seq ELSE m.last_seq END,
       source = CASE WHEN EXCLUDED.first_seq < m.first_seq THEN EXCLUDED.source ELSE m.source END,
       first_seq = LEAST(m.first_seq, EXCLUDED.first_seq)
@@ -161,17 +174,70 @@ ON CONFLICT (account, message_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at
 WHERE EXCLUDED.seq < p.seq""",
         ]
 
+    # A bulk load folds a whole log prefix into empty tables as one batch: the same merge rules as the
+    # statements above specialised to an empty target (plain inserts, no conflicts, no pending deletes).
+
+    @property
+    def bulk_versions(self) -> str:
+        """Every distinct version of the staged snapshots (first sighting wins), into empty versions."""
+        return f"""
+INSERT INTO {self.schema}.message_versions (chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at)
+SELECT DISTINCT ON (chat_id, message_id, content_hash)
+       chat_id, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
+FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq"""
+
+    @property
+    def bulk_messages(self) -> str:
+        """The newest snapshot per key, with the first sighting and the edit count, into empty messages."""
+        s = self.schema
+        select_cols = ", ".join(f"w.{c}::jsonb" if c in _JSONB else f"w.{c}" for c in _CONTENT)
+        return f"""
+WITH w AS (
+  SELECT DISTINCT ON (chat_id, message_id) * FROM stage_messages
+  ORDER BY chat_id, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
+), f AS (
+  SELECT DISTINCT ON (chat_id, message_id) chat_id, message_id, first_seq, first_source FROM stage_messages
+  ORDER BY chat_id, message_id, first_seq
+), e AS (
+  SELECT chat_id, message_id, count(*) AS n FROM {s}.message_versions WHERE edit_date IS NOT NULL GROUP BY 1, 2
+)
+INSERT INTO {s}.messages (chat_id, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source, first_seq,
+                          last_seq, edit_count)
+SELECT w.chat_id, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.first_source, f.first_seq, w.seq,
+       coalesce(e.n, 0)
+FROM w JOIN f USING (chat_id, message_id) LEFT JOIN e USING (chat_id, message_id)"""
+
+    @property
+    def bulk_groups(self) -> str:
+        """Groups seen in the loaded messages, counted (telegram_groups is empty before)."""
+        s = self.schema
+        return f"""
+INSERT INTO {s}.telegram_groups (chat_id, kind, account, message_count, last_activity_at, last_seq)
+SELECT chat_id, CASE WHEN chat_id < {CHANNEL_BOUND} THEN 'supergroup' WHEN chat_id < 0 THEN 'group'
+                     ELSE 'private' END, min(account), count(*), max(date), max(last_seq)
+FROM {s}.messages GROUP BY chat_id"""
+
+    @property
+    def bulk_reactions(self) -> str:
+        """Per message the newest staged reaction summary, where it is newer than the snapshot (the
+        outcome of applying them one by one in seq order)."""
+        return f"""
+UPDATE {self.schema}.messages m SET reactions = r.reactions::jsonb, reactions_seq = r.seq
+FROM (SELECT DISTINCT ON (chat_id, message_id) * FROM stage_reactions ORDER BY chat_id, message_id, seq DESC) r
+WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq < r.seq AND m.last_seq < r.seq"""
+
     @property
     def update_reactions(self) -> str:
-        """A newer reaction summary replaces the row's (never one older than the snapshot)."""
+        """A newer reaction summary replaces the row's (never one older than the snapshot: a snapshot's own
+        summary counts as of its seq, so the outcome does not depend on batch boundaries)."""
         return (f"UPDATE {self.schema}.messages SET reactions = %s::jsonb, reactions_seq = %s "
                 "WHERE chat_id = %s AND message_id = %s AND reactions_seq < %s AND last_seq < %s")
 
     @property
     def update_media(self) -> str:
-        """Where a message's media was stored."""
+        """Where a message's media was stored (for a message seen before the event, as in seq order)."""
         return (f"UPDATE {self.schema}.messages SET media_sha256 = %s, media_path = %s "
-                "WHERE chat_id = %s AND message_id = %s")
+                "WHERE chat_id = %s AND message_id = %s AND first_seq < %s")
 
     def group_op(self, op: str) -> list[str]:
         """The statements of one chat metadata / crawler status change (named parameters)."""

@@ -19,7 +19,7 @@ import psycopg
 from eventlog import RawRecord
 from projector.deadletter import INSERT_DEAD_LETTER, dead_letter_params
 from projector.errors import ApplyFailed, CheckpointMoved, ProjectionUnavailable
-from projector.pg_rows import DELETE_STAGE_COLUMNS, MESSAGE_STAGE_COLUMNS, PgRows, build_rows
+from projector.pg_rows import CONVERSION_ERRORS, DELETE_STAGE_COLUMNS, MESSAGE_STAGE_COLUMNS, PgRows, build_rows
 from projector.pg_sql import PgSql
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from schemas.codec import Codec
@@ -27,12 +27,21 @@ from schemas.codec import Codec
 log = logging.getLogger(__name__)
 
 # Deterministic failures of one event's data; anything else (connection, SQL bugs) is not dead-lettered.
-_DATA_ERRORS: Final = (psycopg.DataError, psycopg.IntegrityError, ApplyFailed)
-_TRANSIENT: Final = (psycopg.OperationalError, psycopg.InterfaceError)
-_MESSAGE_TYPES: Final = [t for _, t in MESSAGE_STAGE_COLUMNS]
-_DELETE_TYPES: Final = [t for _, t in DELETE_STAGE_COLUMNS]
+DATA_ERRORS: Final = (psycopg.DataError, psycopg.IntegrityError, ApplyFailed)
+TRANSIENT: Final = (psycopg.OperationalError, psycopg.InterfaceError)
+MESSAGE_TYPES: Final = [t for _, t in MESSAGE_STAGE_COLUMNS]
+DELETE_TYPES: Final = [t for _, t in DELETE_STAGE_COLUMNS]
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
+
+
+async def copy_rows(cur: psycopg.AsyncCursor[tuple[object, ...]], statement: str, types: list[str],
+                    rows: Sequence[Sequence[object]]) -> None:
+    """Binary COPY of ``rows`` (columns of ``types``)."""
+    async with cur.copy(statement) as copy:
+        copy.set_types(types)
+        for row in rows:
+            await copy.write_row(row)
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class PostgresProjection:
                     await conn.execute(ddl.encode())
                 await conn.execute(self._sql.ensure_checkpoint, (self.name,))
                 row = await (await conn.execute(self._sql.select_checkpoint, (self.name,))).fetchone()
-        except _TRANSIENT as e:
+        except TRANSIENT as e:
             raise ProjectionUnavailable(f"postgres: {type(e).__name__}: {e}") from e
         self._conn = conn
         self._seq = int(str(row[0])) if row else 0
@@ -89,7 +98,7 @@ class PostgresProjection:
         if conn is not None and not conn.closed:
             try:
                 await asyncio.wait_for(conn.close(), timeout=5)
-            except (TimeoutError, *_TRANSIENT):
+            except (TimeoutError, *TRANSIENT):
                 pass
 
     def prepare(self, batch: Sequence[RawRecord]) -> object:
@@ -97,7 +106,7 @@ class PostgresProjection:
         good, bad = decode_batch(self._codec, batch)
         try:
             rows: PgRows | None = build_rows([(r.seq, r.event) for r in good])
-        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, UnicodeError):
+        except CONVERSION_ERRORS:
             rows = None
         return _Prepared(good, bad, rows)
 
@@ -125,7 +134,7 @@ class PostgresProjection:
                             await cur.executemany(INSERT_DEAD_LETTER, [dead_letter_params(self.name, b) for b in bad])
                     last = batch[-1].seq
                     await conn.execute(self._sql.update_checkpoint, (last, len(fresh) + len(bad), self.name))
-            except _TRANSIENT as e:
+            except TRANSIENT as e:
                 await self.close()
                 raise ProjectionUnavailable(f"postgres: {type(e).__name__}: {e}") from e
             self._seq = last
@@ -142,7 +151,7 @@ class PostgresProjection:
             try:
                 async with conn.transaction():
                     failed = await self._write_bisecting(conn, good)
-            except _TRANSIENT as e:
+            except TRANSIENT as e:
                 await self.close()
                 raise ProjectionUnavailable(f"postgres: {type(e).__name__}: {e}") from e
         return failed[0].error if failed else None
@@ -161,7 +170,7 @@ class PostgresProjection:
             async with conn.transaction():
                 await self._write(conn, records, rows)
             return []
-        except _DATA_ERRORS as e:
+        except DATA_ERRORS as e:
             if len(records) == 1:
                 return [dead_letter_of(records[0], f"{type(e).__name__}: {e}")]
         mid = len(records) // 2
@@ -170,24 +179,18 @@ class PostgresProjection:
     async def _write(self, conn: Conn, records: list[Decoded], prebuilt: PgRows | None = None) -> None:
         try:
             rows: PgRows = prebuilt or build_rows([(r.seq, r.event) for r in records])
-        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, UnicodeError) as e:
+        except CONVERSION_ERRORS as e:
             raise ApplyFailed(f"{type(e).__name__}: {e}", seq=records[0].seq) from e
         q = self._sql
         async with conn.cursor() as cur:
             if rows.messages:
-                async with cur.copy(q.copy_messages) as copy:
-                    copy.set_types(_MESSAGE_TYPES)
-                    for message in rows.messages:
-                        await copy.write_row(message)
+                await copy_rows(cur, q.copy_messages, MESSAGE_TYPES, rows.messages)
                 await cur.execute(q.merge_messages.encode())
                 await cur.execute(q.insert_versions.encode())
                 for statement in q.resolve_pending:
                     await cur.execute(statement.encode())
             if rows.deletes:
-                async with cur.copy(q.copy_deletes) as copy:
-                    copy.set_types(_DELETE_TYPES)
-                    for delete in rows.deletes:
-                        await copy.write_row(delete)
+                await copy_rows(cur, q.copy_deletes, DELETE_TYPES, rows.deletes)
                 for statement in q.apply_deletes:
                     await cur.execute(statement.encode())
             if rows.reactions:

@@ -17,6 +17,7 @@ from psycopg import sql
 from eventlog import EventLog
 from projector.duckdb import DuckDBProjection, next_file, try_lock, unlock
 from projector.errors import ProjectionUnavailable, RebuildError
+from projector.pg_bulk import bulk_load
 from projector.pg_schema import create_schema, finish_schema, swap_into_public
 from projector.postgres import PostgresProjection
 from projector.records import Projection
@@ -70,35 +71,57 @@ async def _drop_schema_quietly(database_url: str, schema: str) -> None:
 
 async def rebuild_postgres(
     *, log_: EventLog, database_url: str, batch_size: int = 20_000, keep_old: bool = False,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[str], None] | None = None, outage_retry_s: float = 300.0,
 ) -> RebuildResult:
-    """Replay into schema ``rebuild_<ts>``, build its indexes, catch up, then swap it into public.
+    """Fold the log into schema ``rebuild_<ts>`` (one bulk batch up to the head, then batch by batch),
+    build its indexes, catch up, then swap it into public.
 
-    The load goes into unlogged tables: a Postgres crash meanwhile empties them together with their
-    checkpoint, and the replay (which retries like any projection) starts over from seq 1."""
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
+    The load goes into unlogged tables, which a Postgres crash empties: when the server goes away
+    mid-rebuild, the rebuild starts over in a new schema once it is back (for up to ``outage_retry_s``)."""
     started = time.perf_counter()
-    try:
-        async with await _connect(database_url) as conn:
-            await create_schema(conn, schema)
-        projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
+    deadline = time.monotonic() + outage_retry_s
+    backoff = 0.5
+    while True:
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
         try:
-            seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
-            replay_s = time.perf_counter() - started
-            if on_progress:
-                on_progress(f"replayed to seq {seq} in {replay_s:.1f}s; building indexes")
-            await finish_schema(database_url, schema)
-            seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
-        finally:
-            await projection.close()
-        async with await _connect(database_url) as conn:  # fresh: the server may have restarted meanwhile
-            swapped_at = await swap_into_public(conn, schema=schema, retired=retired, checkpoint_name="postgres")
-            if not keep_old:
-                await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
-    except psycopg.Error as e:
-        await _drop_schema_quietly(database_url, schema)
-        raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
+            return await _rebuild_postgres_once(log_, database_url, schema, retired, batch_size=batch_size,
+                                                keep_old=keep_old, on_progress=on_progress, started=started)
+        except (psycopg.OperationalError, psycopg.InterfaceError, ProjectionUnavailable) as e:
+            await _drop_schema_quietly(database_url, schema)
+            if time.monotonic() + backoff > deadline:
+                raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
+            log.warning("postgres went away mid-rebuild (%s); starting over", type(e).__name__)
+            await asyncio.sleep(backoff)  # backoff while the server restarts
+            backoff = min(backoff * 2, 10.0)
+        except psycopg.Error as e:
+            await _drop_schema_quietly(database_url, schema)
+            raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
+
+
+async def _rebuild_postgres_once(
+    log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
+    on_progress: Callable[[str], None] | None, started: float,
+) -> RebuildResult:
+    async with await _connect(database_url) as conn:
+        await create_schema(conn, schema)
+    head = (await log_.info()).last_seq
+    if head > 0:
+        await bulk_load(log_=log_, database_url=database_url, schema=schema, name="postgres", to_seq=head)
+    projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
+    try:
+        seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
+        replay_s = time.perf_counter() - started
+        if on_progress:
+            on_progress(f"replayed to seq {seq} in {replay_s:.1f}s; building indexes")
+        await finish_schema(database_url, schema)
+        seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
+    finally:
+        await projection.close()
+    async with await _connect(database_url) as conn:  # fresh: the server may have restarted meanwhile
+        swapped_at = await swap_into_public(conn, schema=schema, retired=retired, checkpoint_name="postgres")
+        if not keep_old:
+            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
     total_s = time.perf_counter() - started
     return RebuildResult("postgres", swapped_at, seq, replay_s, total_s, "public")
 
