@@ -119,7 +119,7 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
                 await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
                     sql.SQL(str(index_name)), sql.Identifier(f"load_{str(index_name).split('.')[-1]}")))
             for statement in creates:
-                await conn.execute(statement.encode())
+                await conn.execute(_unlogged(statement).encode())
             cols = await (await conn.execute(
                 "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
                 "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (f"{schema}.messages",))).fetchall()
@@ -146,10 +146,10 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
         ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part)) for part in range(parallel)])
         await conn.execute(sql.SQL("DROP TABLE {}.messages_load").format(ident))
         phase("messages copy")
-        # The load ran into unlogged tables (no WAL per merge); make them durable, the checkpoint last:
-        # a crash before that loses the checkpoint with the data, and the replay starts again from seq 1.
+        # The load and the copy ran into unlogged tables (no WAL per row); make them durable, the checkpoint
+        # last: a crash before that loses the checkpoint with the data, and the rebuild starts over.
         await spread([sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
-                      for t in SWAP_TABLES if t != "messages"])
+                      for t in SWAP_TABLES])
         await conn.execute(sql.SQL("ALTER TABLE {}.projection_checkpoints SET LOGGED").format(ident))
         phase("set logged")
         await spread([*indexes, *other_indexes])
