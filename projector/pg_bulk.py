@@ -80,10 +80,11 @@ async def _load(conn: psycopg.AsyncConnection[tuple[object, ...]], q: PgSql, log
             media.extend(rows.media)
             count += len(batch)
         staged = time.perf_counter()
-        # The order of a batch (PostgresProjection._write); pending deletes are empty in empty tables.
+        # Versions first (the messages take their edit counts from them), then the rest in the order of a
+        # batch (PostgresProjection._write); pending deletes are empty in empty tables.
         for statement in (q.bulk_versions, q.bulk_messages, q.bulk_groups, *q.apply_deletes, q.bulk_reactions):
             await cur.execute(statement.encode())
-            log.info("bulk %.1fs %s", time.perf_counter() - staged, " ".join(statement.split())[:60])
+            log.debug("bulk %.1fs %s", time.perf_counter() - staged, " ".join(statement.split())[:60])
         if media:
             await cur.executemany(q.update_media, media)
         for op in ops:
