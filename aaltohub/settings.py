@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     """All settings of the crawler; env names are given by ``alias`` (case-insensitive)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True,
+        env_ignore_empty=True,  # `VAR=` (as .env.example lists them) means unset, not "" or the path "."
     )
 
     # --- stack / composition root -------------------------------------------------------------
