@@ -26,6 +26,8 @@ from projector.snapshots import publish_snapshot
 
 log = logging.getLogger(__name__)
 
+REBUILD_LOCK_KEY = 0x61616C746F687562  # advisory lock key of Postgres rebuilds ("aaltohub")
+
 
 @dataclass(frozen=True)
 class RebuildResult:
@@ -99,7 +101,30 @@ async def rebuild_postgres(
             raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
 
 
+async def _take_rebuild_lock(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+    """One Postgres rebuild at a time (session advisory lock); then build schemas left by earlier rebuilds
+    that died (process killed, server gone for good) are nobody's and are dropped (kept retired ones stay)."""
+    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK_KEY,))).fetchone()
+    if row is None or not row[0]:
+        raise RebuildError("another Postgres rebuild is running")
+    leftovers = await (await conn.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}$'")).fetchall()
+    for (name,) in leftovers:
+        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(str(name))))
+        log.info("dropped %s, left by an earlier rebuild", name)
+
+
 async def _rebuild_postgres_once(
+    log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
+    on_progress: Callable[[str], None] | None, started: float,
+) -> RebuildResult:
+    async with await _connect(database_url) as lock:  # held for the whole attempt
+        await _take_rebuild_lock(lock)
+        return await _rebuild_in(log_, database_url, schema, retired, batch_size=batch_size, keep_old=keep_old,
+                                 on_progress=on_progress, started=started)
+
+
+async def _rebuild_in(
     log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
     on_progress: Callable[[str], None] | None, started: float,
 ) -> RebuildResult:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import duckdb
 import psycopg
+import pytest
 
 from eventlog import EventLog
 from projector.duckdb import DuckDBProjection
+from projector.errors import RebuildError
 from projector.postgres import PostgresProjection
-from projector.rebuild import rebuild_duckdb, rebuild_postgres
+from projector.rebuild import REBUILD_LOCK_KEY, rebuild_duckdb, rebuild_postgres
 from projector.runner import ProjectionRunner
 from tests.helpers import posted, wait_until
 from tests.projector.conftest import content_hash
@@ -82,3 +84,22 @@ async def test_duckdb_rebuild_is_handed_to_the_live_writer(event_log: EventLog, 
         messages = con.execute("SELECT count(*) FROM messages").fetchone()
     assert seqs == list(range(1, produced[-1] + 1))  # nothing missing, nothing twice
     assert messages is not None and messages[0] == 500 + 2 * (len(produced) - 1)
+
+
+async def test_postgres_rebuild_runs_alone_and_drops_what_dead_rebuilds_left(
+    event_log: EventLog, migrated_url: str,
+) -> None:
+    await event_log.append_many([posted(CHAN, i) for i in range(1, 20)])
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA rebuild_20000101000000")
+        conn.execute("CREATE TABLE rebuild_20000101000000.messages (x int)")
+        conn.execute("SELECT pg_advisory_lock(%s)", (REBUILD_LOCK_KEY,))
+        with pytest.raises(RebuildError, match="another Postgres rebuild"):
+            await rebuild_postgres(log_=event_log, database_url=migrated_url)
+        conn.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK_KEY,))
+        result = await rebuild_postgres(log_=event_log, database_url=migrated_url)
+        schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild%'").fetchall()
+        count = conn.execute("SELECT count(*) FROM messages").fetchone()
+    assert result.seq == 19
+    assert schemas == []
+    assert count == (19,)
