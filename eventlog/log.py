@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from types import TracebackType
 
 import nats
@@ -173,6 +174,27 @@ class EventLog:
     ) -> AsyncIterator[list[Record | BadRecord]]:
         """Like ``read`` but never ends: after catching up it waits for new appends."""
         return self.read(from_seq, subjects=subjects, batch_size=batch_size, max_wait_s=max_wait_s, follow=True)
+
+    async def first_seq_at(self, when: datetime) -> int:
+        """The first seq the server appended at or after ``when`` (last seq + 1 if none): a binary search
+        over append times, which grow with seq. Where it cannot tell, it answers earlier, never later."""
+        info = await self.info()
+        if info.messages == 0:
+            return info.last_seq + 1
+        lo, hi = info.first_seq, info.last_seq + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            try:
+                msg = await asyncio.wait_for(self._js.get_msg(self._spec.name, mid), timeout=5)
+            except nats.js.errors.NotFoundError:
+                return lo  # a gap in the stream: reading from an earlier seq is always safe
+            except (nats.errors.Error, TimeoutError) as e:
+                raise EventLogUnavailable(f"get seq {mid}: {type(e).__name__}") from e
+            if msg.time is None or msg.time >= when:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
     async def get(self, seq: int) -> Record | BadRecord:
         """The record at ``seq`` (direct get)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from eventlog import EventLog, Record
 from ingest.known import MessageIndex
@@ -28,6 +28,8 @@ from schemas.events import (
 from schemas.subjects import CHAT_SUBJECTS
 
 log = logging.getLogger(__name__)
+
+_CLOCK_SKEW = timedelta(hours=1)  # margin between Telegram's message dates and the server's append times
 
 
 @dataclass(slots=True)
@@ -117,7 +119,8 @@ async def load_log_state(
     map_since: datetime | None = None,
     chats: Iterable[int] = (),
 ) -> LogState:
-    """Read the account's chat facts and the recent message facts of its watched chats (plus ``chats``)."""
+    """Read the account's chat facts and the message facts of its watched chats (plus ``chats``) appended
+    since the retention cutoffs."""
     state = LogState(account=account)
     bad = 0
     async for batch in log_.read(1, subjects=[CHAT_SUBJECTS]):
@@ -128,7 +131,11 @@ async def load_log_state(
                 bad += 1
     watched = sorted(set(state.watched()) | set(chats))
     subjects = [f"tg.msg.{c}" for c in watched] + [f"tg.msg.nochat.{account}"]
-    async for batch in log_.read(1, subjects=subjects):
+    # Only messages dated after the cutoffs survive the prune below, and a message is appended after
+    # it is sent: older records need not be read (a long log would otherwise slow every start).
+    cutoff = keep_since if map_since is None else min(keep_since, map_since)
+    start = await log_.first_seq_at(cutoff - _CLOCK_SKEW)
+    async for batch in log_.read(start, subjects=subjects):
         for rec in batch:
             if isinstance(rec, Record):
                 index.observe(rec.event)

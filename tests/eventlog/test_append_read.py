@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from eventlog import EventLog, Record
 from tests.helpers import posted, wait_until
@@ -49,3 +50,13 @@ async def test_follow_receives_new_appends(event_log: EventLog) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_first_seq_at_finds_the_first_record_appended_since(event_log: EventLog) -> None:
+    assert await event_log.first_seq_at(datetime.now(UTC)) == 1  # empty stream: the next seq
+    before = await event_log.append_many([posted(-1001, i) for i in range(1, 38)])
+    between = datetime.now(UTC)
+    after = await event_log.append_many([posted(-1002, i) for i in range(1, 25)])
+    assert await event_log.first_seq_at(between) == after[0].seq
+    assert await event_log.first_seq_at(between - timedelta(days=1)) == before[0].seq
+    assert await event_log.first_seq_at(datetime.now(UTC) + timedelta(hours=1)) == after[-1].seq + 1
