@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import shutil
 import tempfile
@@ -260,4 +261,7 @@ if __name__ == "__main__":
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     parser.add_argument("--only", choices=["postgres", "duckdb"], help="rebuild just this projection")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+    for phases in ("projector.pg_bulk", "projector.pg_schema"):  # where a Postgres rebuild spends its time
+        logging.getLogger(phases).setLevel(logging.INFO)
     event_loop.run(main(args.n, args.keep, args.only))

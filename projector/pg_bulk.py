@@ -56,7 +56,6 @@ async def bulk_load(
     except (*DATA_ERRORS, *CONVERSION_ERRORS, *TRANSIENT) as e:
         log.warning("bulk load of %s rolled back (%s); replaying batch by batch", schema, type(e).__name__)
         return 0
-    log.info("bulk load of %s folded %d events", schema, count)
     return to_seq
 
 
