@@ -90,7 +90,7 @@ class LogClient(Client):
         else:
             self._direct[sid] = handler
 
-    async def _process_msg(  # type: ignore[override]
+    async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
     ) -> None:
         handler = self._direct.get(sid)
@@ -99,7 +99,7 @@ class LogClient(Client):
             self.stats["in_bytes"] += len(data)
             handler(subject, reply, data, headers)
             return
-        await super()._process_msg(sid, subject, reply, data, headers)
+        await super()._process_msg(sid, subject, reply, data, headers or b"")  # nats-py: empty = no headers
 
 
 def _redact(url: str) -> str:

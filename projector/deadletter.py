@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import psycopg
 
@@ -81,8 +81,8 @@ class DeadLetterStore:
         except psycopg.OperationalError as e:
             await self.close()
             raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e
-        return [StoredDeadLetter(int(str(r[0])), str(r[1]), int(str(r[2])), str(r[3]), bytes(r[4]))  # type: ignore[arg-type]
-                for r in rows]
+        return [StoredDeadLetter(int(str(r[0])), str(r[1]), int(str(r[2])), str(r[3]),
+                                 bytes(cast("bytes | memoryview", r[4]))) for r in rows]
 
     async def mark(self, letter_id: int, *, error: str | None) -> None:
         """Count a retry; resolved when ``error`` is None, else keep the new error."""

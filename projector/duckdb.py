@@ -106,7 +106,8 @@ class DuckDBProjection:
         self._uncommitted_rows = 0
         self._committed_seq = 0
         # Insertion order is meaningless here and keeping it makes large folds hold everything in memory.
-        self._config = {"memory_limit": memory_limit, "threads": str(threads), "preserve_insertion_order": "false"}
+        self._config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": memory_limit, "threads": str(threads), "preserve_insertion_order": "false"}
         self._con: duckdb.DuckDBPyConnection | None = None
         self._seq = 0
         self._messages_seq = 0

@@ -125,12 +125,12 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
                 "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (f"{schema}.messages",))).fetchall()
         names = sql.SQL(", ").join(sql.Identifier(str(c[0])) for c in cols)
 
-        async def run_each(statements: list[sql.Composable | str]) -> None:
+        async def run_each(statements: list[sql.Composed | str]) -> None:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
                 for statement in statements:
                     await c.execute(statement.encode() if isinstance(statement, str) else statement)
 
-        async def spread(statements: list[sql.Composable | str]) -> None:
+        async def spread(statements: list[sql.Composed | str]) -> None:
             await asyncio.gather(*(run_each(statements[k::parallel]) for k in range(parallel)))
 
         phases: dict[str, float] = {}

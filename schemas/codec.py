@@ -38,7 +38,7 @@ class Codec:
         """The bytes stored in the log for ``event``."""
         return self._encoder.encode(event)
 
-    def decode(self, data: bytes) -> AnyEvent:
+    def decode(self, data: bytes | memoryview) -> AnyEvent:
         """Decode a stored payload into a current-version event, or raise a ``SchemaError``."""
         try:
             event = self._decoder.decode(data)
@@ -50,7 +50,7 @@ class Codec:
             return self._decode_slowly(data)
         return event
 
-    def _decode_slowly(self, data: bytes) -> AnyEvent:
+    def _decode_slowly(self, data: bytes | memoryview) -> AnyEvent:
         try:
             raw = msgspec.json.decode(data)
         except msgspec.DecodeError as e:

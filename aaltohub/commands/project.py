@@ -11,8 +11,9 @@ from collections.abc import Coroutine
 
 from aaltohub import event_loop
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
-from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections, stream_spec
+from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from eventlog.commands import NoCommandHandler, send_command
 from projector.deadletter import DeadLetterStore

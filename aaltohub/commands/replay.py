@@ -6,8 +6,8 @@ import argparse
 
 from aaltohub import event_loop
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
-from aaltohub.service_projector import stream_spec
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from projector.errors import ProjectionError
 from projector.rebuild import RebuildResult, rebuild_duckdb, rebuild_postgres
