@@ -27,6 +27,9 @@ from projector.snapshots import publish_snapshot
 log = logging.getLogger(__name__)
 
 REBUILD_LOCK_KEY = 0x61616C746F687562  # advisory lock key of Postgres rebuilds ("aaltohub")
+# The bulk load holds its prefix in one transaction and in temp stages (~300 B of Postgres temp space
+# per event, sorted twice): past this many events the rest is replayed batch by batch.
+BULK_MAX_EVENTS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,10 @@ async def _drop_schema_quietly(database_url: str, schema: str) -> None:
 async def rebuild_postgres(
     *, log_: EventLog, database_url: str, batch_size: int = 20_000, keep_old: bool = False,
     on_progress: Callable[[str], None] | None = None, outage_retry_s: float = 300.0,
+    bulk_max_events: int = BULK_MAX_EVENTS,
 ) -> RebuildResult:
-    """Fold the log into schema ``rebuild_<ts>`` (one bulk batch up to the head, then batch by batch),
-    build its indexes, catch up, then swap it into public.
+    """Fold the log into schema ``rebuild_<ts>`` (one bulk batch up to the head, at most ``bulk_max_events``;
+    then batch by batch), build its indexes, catch up, then swap it into public.
 
     The load goes into unlogged tables, which a Postgres crash empties: when the server goes away
     mid-rebuild, the rebuild starts over in a new schema once it is back (for up to ``outage_retry_s``)."""
@@ -88,7 +92,8 @@ async def rebuild_postgres(
         schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
         try:
             return await _rebuild_postgres_once(log_, database_url, schema, retired, batch_size=batch_size,
-                                                keep_old=keep_old, on_progress=on_progress, started=started)
+                                                keep_old=keep_old, on_progress=on_progress, started=started,
+                                                bulk_max_events=bulk_max_events)
         except (psycopg.OperationalError, psycopg.InterfaceError, ProjectionUnavailable) as e:
             await _drop_schema_quietly(database_url, schema)
             if time.monotonic() + backoff > deadline:
@@ -116,23 +121,24 @@ async def _take_rebuild_lock(conn: psycopg.AsyncConnection[tuple[object, ...]]) 
 
 async def _rebuild_postgres_once(
     log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
-    on_progress: Callable[[str], None] | None, started: float,
+    on_progress: Callable[[str], None] | None, started: float, bulk_max_events: int,
 ) -> RebuildResult:
     async with await _connect(database_url) as lock:  # held for the whole attempt
         await _take_rebuild_lock(lock)
         return await _rebuild_in(log_, database_url, schema, retired, batch_size=batch_size, keep_old=keep_old,
-                                 on_progress=on_progress, started=started)
+                                 on_progress=on_progress, started=started, bulk_max_events=bulk_max_events)
 
 
 async def _rebuild_in(
     log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
-    on_progress: Callable[[str], None] | None, started: float,
+    on_progress: Callable[[str], None] | None, started: float, bulk_max_events: int,
 ) -> RebuildResult:
     async with await _connect(database_url) as conn:
         await create_schema(conn, schema)
     head = (await log_.info()).last_seq
     if head > 0:
-        await bulk_load(log_=log_, database_url=database_url, schema=schema, name="postgres", to_seq=head)
+        await bulk_load(log_=log_, database_url=database_url, schema=schema, name="postgres",
+                        to_seq=min(head, bulk_max_events))
     projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
     try:
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)

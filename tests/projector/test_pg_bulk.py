@@ -98,17 +98,18 @@ def workload(seed: int = 11) -> list[Event]:
     return events
 
 
-@pytest.mark.parametrize(("seed", "batch_size"), [(11, 7), (12, 1), (13, 50)])
+@pytest.mark.parametrize(("seed", "batch_size", "bulk_max"), [(11, 7, 10**6), (12, 1, 10**6), (13, 50, 300)])
 async def test_bulk_rebuild_equals_the_batch_by_batch_merge(
     event_log: EventLog, migrated_url: str, caplog: pytest.LogCaptureFixture, seed: int, batch_size: int,
+    bulk_max: int,
 ) -> None:
     await event_log.append_many(workload(seed))
     await project_to_end(event_log, migrated_url, batch_size=batch_size)
     incremental = content_hash(migrated_url)
     with caplog.at_level("INFO", logger="projector.pg_bulk"):
-        await rebuild_postgres(log_=event_log, database_url=migrated_url)
+        await rebuild_postgres(log_=event_log, database_url=migrated_url, bulk_max_events=bulk_max)
     assert any("folded" in r.getMessage() for r in caplog.records)
-    assert content_hash(migrated_url) == incremental
+    assert content_hash(migrated_url) == incremental  # with a bulk of the first 300 and a batch-by-batch tail too
     with psycopg.connect(migrated_url) as conn:
         kinds = conn.execute(
             "SELECT count(*) FILTER (WHERE is_deleted), count(*) FILTER (WHERE edit_count > 0), "
