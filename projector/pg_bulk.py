@@ -4,8 +4,9 @@ The merge rules give the same tables whatever the batch boundaries (tests/projec
 so the prefix ``1..to_seq`` may be a single batch, and into empty tables that batch needs no upserts:
 COPY every row into the temp stages, then a few set-based inserts (``PgSql.bulk_*``), the ordinary
 delete and group statements and the checkpoint, all in one transaction. One sort per table instead of
-an upsert per batch is what makes it fast. Anything that goes wrong rolls the whole load back; the
-caller then replays batch by batch, which bisects bad events into dead letters and retries outages.
+an upsert per batch is what makes it fast. A bad event rolls the whole load back; the caller then
+replays batch by batch, which bisects it into a dead letter. Connection errors go to the caller, whose
+rebuild starts over once the server is back.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from projector.deadletter import INSERT_DEAD_LETTER, dead_letter_params
 from projector.pg_rows import CONVERSION_ERRORS, REACTION_STAGE_COLUMNS, GroupOp, build_rows
 from projector.pg_schema import SWAP_TABLES
 from projector.pg_sql import PgSql
-from projector.postgres import DATA_ERRORS, DELETE_TYPES, MESSAGE_TYPES, TRANSIENT, copy_rows
+from projector.postgres import DATA_ERRORS, DELETE_TYPES, MESSAGE_TYPES, copy_rows
 from projector.records import DeadLetter, decode_batch
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ async def bulk_load(
     *, log_: EventLog, database_url: str, schema: str, name: str, to_seq: int, chunk: int = 20_000,
 ) -> int:
     """Fold records ``1..to_seq`` into the empty projection tables of ``schema``; returns the checkpoint
-    afterwards (0 when the load rolled back, or whatever an earlier load left)."""
+    afterwards (0 when the load rolled back, or whatever an earlier load left). Raises on connection errors."""
     q = PgSql(schema=schema, checkpoint_schema=schema)
     try:
         async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=10) as conn:
@@ -53,7 +54,7 @@ async def bulk_load(
                     sql.Identifier(schema, t) for t in SWAP_TABLES)))
                 count = await _load(conn, q, log_, name, to_seq, chunk)
                 await conn.execute(q.update_checkpoint, (to_seq, count, name))
-    except (*DATA_ERRORS, *CONVERSION_ERRORS, *TRANSIENT) as e:
+    except (*DATA_ERRORS, *CONVERSION_ERRORS) as e:
         log.warning("bulk load of %s rolled back (%s); replaying batch by batch", schema, type(e).__name__)
         return 0
     return to_seq

@@ -4,10 +4,11 @@ then swap it in atomically once caught up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from projector.duckdb import DuckDBProjection, next_file, try_lock, unlock
 from projector.errors import ProjectionUnavailable, RebuildError
 from projector.pg_bulk import bulk_load
 from projector.pg_schema import create_schema, finish_schema, swap_into_public
-from projector.postgres import PostgresProjection
+from projector.postgres import TRANSIENT, PostgresProjection
 from projector.records import Projection
 from projector.runner import ProjectionRunner
 from projector.snapshots import publish_snapshot
@@ -91,10 +92,11 @@ async def rebuild_postgres(
         stamp = time.strftime("%Y%m%d%H%M%S")
         schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
         try:
-            return await _rebuild_postgres_once(log_, database_url, schema, retired, batch_size=batch_size,
-                                                keep_old=keep_old, on_progress=on_progress, started=started,
-                                                bulk_max_events=bulk_max_events)
-        except (psycopg.OperationalError, psycopg.InterfaceError, ProjectionUnavailable) as e:
+            async with _rebuild_lock(database_url):
+                return await _rebuild_once(log_, database_url, schema, retired, batch_size=batch_size,
+                                           keep_old=keep_old, on_progress=on_progress, started=started,
+                                           bulk_max_events=bulk_max_events)
+        except (*TRANSIENT, ProjectionUnavailable) as e:
             await _drop_schema_quietly(database_url, schema)
             if time.monotonic() + backoff > deadline:
                 raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
@@ -106,30 +108,24 @@ async def rebuild_postgres(
             raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
 
 
-async def _take_rebuild_lock(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
-    """One Postgres rebuild at a time (session advisory lock); then build schemas left by earlier rebuilds
-    that died (process killed, server gone for good) are nobody's and are dropped (kept retired ones stay)."""
-    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK_KEY,))).fetchone()
-    if row is None or not row[0]:
-        raise RebuildError("another Postgres rebuild is running")
-    leftovers = await (await conn.execute(
-        "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}$'")).fetchall()
-    for (name,) in leftovers:
-        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(str(name))))
-        log.info("dropped %s, left by an earlier rebuild", name)
+@contextlib.asynccontextmanager
+async def _rebuild_lock(database_url: str) -> AsyncIterator[None]:
+    """One Postgres rebuild at a time (a session advisory lock, held while the block runs); build schemas
+    left by earlier rebuilds that died (process killed, server gone for good) are nobody's and are dropped
+    (kept retired ones stay)."""
+    async with await _connect(database_url) as conn:
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK_KEY,))).fetchone()
+        if row is None or not row[0]:
+            raise RebuildError("another Postgres rebuild is running")
+        leftovers = await (await conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}$'")).fetchall()
+        for (name,) in leftovers:
+            await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(str(name))))
+            log.info("dropped %s, left by an earlier rebuild", name)
+        yield
 
 
-async def _rebuild_postgres_once(
-    log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
-    on_progress: Callable[[str], None] | None, started: float, bulk_max_events: int,
-) -> RebuildResult:
-    async with await _connect(database_url) as lock:  # held for the whole attempt
-        await _take_rebuild_lock(lock)
-        return await _rebuild_in(log_, database_url, schema, retired, batch_size=batch_size, keep_old=keep_old,
-                                 on_progress=on_progress, started=started, bulk_max_events=bulk_max_events)
-
-
-async def _rebuild_in(
+async def _rebuild_once(
     log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
     on_progress: Callable[[str], None] | None, started: float, bulk_max_events: int,
 ) -> RebuildResult:
