@@ -92,8 +92,8 @@ class EventLog:
         except (nats.errors.Error, TimeoutError, OSError):
             try:
                 await asyncio.wait_for(self._client.close(), timeout=2)
-            except (nats.errors.Error, TimeoutError, OSError):
-                pass
+            except (nats.errors.Error, TimeoutError, OSError, RuntimeError):
+                pass  # RuntimeError: uvloop refuses the final write to a transport a reconnect has closed
 
     async def ensure_stream(self) -> None:
         """Create the stream or update it to the spec (idempotent)."""
