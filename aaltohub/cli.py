@@ -1,4 +1,4 @@
-"""The ``aaltohub`` command line: one module per command group under ``aaltohub.commands``."""
+"""The ``aaltohub`` command line: one module per command group under ``aaltohub.subcommands``."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from typing import Final
 # Each module has ``register(subparsers)`` adding its subcommand(s); a handler is stored as ``func``
 # and receives the parsed args, returning the process exit code.
 COMMAND_MODULES: Final = (
-    "aaltohub.commands.migrate",
-    "aaltohub.commands.up",
-    "aaltohub.commands.env",
-    "aaltohub.commands.log",
-    "aaltohub.commands.project",
-    "aaltohub.commands.replay",
-    "aaltohub.commands.analytics",
-    "aaltohub.commands.ingest",
-    "aaltohub.commands.login",
-    "aaltohub.commands.import_export",
-    "aaltohub.commands.api",
+    "aaltohub.subcommands.migrate",
+    "aaltohub.subcommands.up",
+    "aaltohub.subcommands.env",
+    "aaltohub.subcommands.log",
+    "aaltohub.subcommands.project",
+    "aaltohub.subcommands.replay",
+    "aaltohub.subcommands.analytics",
+    "aaltohub.subcommands.ingest",
+    "aaltohub.subcommands.login",
+    "aaltohub.subcommands.import_export",
+    "aaltohub.subcommands.api",
 )
 
 

@@ -11,10 +11,10 @@ from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
 from aaltohub.telegram import build_telegram_workers
 from eventlog import EventLog
-from ingest.appender import build_sink
 from ingest.demo import DemoSource
+from ingest.durable.sink import build_sink
+from ingest.seams import EventSource
 from ingest.service import IngestService, SourcesFactory
-from ingest.sink import EventSource
 
 log = logging.getLogger(__name__)
 

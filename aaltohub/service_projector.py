@@ -12,8 +12,8 @@ from aaltohub.stream import stream_spec
 from eventlog import EventLog
 from projector.broadcast import BroadcastProjection
 from projector.deadletter import DeadLetterStore
-from projector.duckdb import DuckDBProjection
-from projector.postgres import PostgresProjection
+from projector.duckdb.projection import DuckDBProjection
+from projector.postgres.projection import PostgresProjection
 from projector.records import Projection
 from projector.service import ProjectorService
 from schemas.codec import Codec

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from aaltohub.settings import Settings, comma_list
 from eventlog import EventLog
-from ingest.assignment import ChatAssignment, parse_assignments
-from ingest.client import TelethonGateway, build_client
-from ingest.entity_cache import PostgresEntityStore
 from ingest.errors import IngestError
-from ingest.media import LocalMediaStore, MediaStore, SupabaseMediaStore
-from ingest.sessions import Secret, SessionCipher, SessionStore
-from ingest.worker import TelegramAccountWorker, WorkerConfig
+from ingest.telegram.assignment import ChatAssignment, parse_assignments
+from ingest.telegram.client import TelethonGateway, build_client
+from ingest.telegram.entity_cache import PostgresEntityStore
+from ingest.telegram.media import LocalMediaStore, MediaStore, SupabaseMediaStore
+from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
+from ingest.telegram.worker import TelegramAccountWorker, WorkerConfig
 
 
 def worker_config(settings: Settings) -> WorkerConfig:

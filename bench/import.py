@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
-from ingest.appender import build_sink
+from ingest.durable.sink import build_sink
 from ingest.export import ExportImporter, ImportProgress
 from tests.helpers import posted
-from tests.ingest_import.generate import write_single_chat_export
+from tests.ingest.export.generate import write_single_chat_export
 
 BATCH = 2000
 

@@ -28,8 +28,8 @@ import psutil  # type: ignore[import-untyped]
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
-from ingest.appender import DurableSink, build_sink
 from ingest.demo import DemoSource
+from ingest.durable.sink import DurableSink, build_sink
 from schemas.events import Event
 
 

@@ -30,7 +30,7 @@ from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from projector.pg_rows import MESSAGE_STAGE_COLUMNS, build_rows
+from projector.postgres.rows import MESSAGE_STAGE_COLUMNS, build_rows
 from projector.rebuild import rebuild_duckdb, rebuild_postgres
 from schemas import ids
 from schemas.events import Event, Media, MessageDeleted, MessageEdited, MessagePosted, MessageSnapshot, ReplyTo, Sender
@@ -262,6 +262,6 @@ if __name__ == "__main__":
     parser.add_argument("--only", choices=["postgres", "duckdb"], help="rebuild just this projection")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="  %(message)s")
-    for phases in ("projector.pg_bulk", "projector.pg_schema"):  # where a Postgres rebuild spends its time
+    for phases in ("projector.postgres.bulk", "projector.postgres.schema"):  # where a Postgres rebuild spends its time
         logging.getLogger(phases).setLevel(logging.INFO)
     event_loop.run(main(args.n, args.keep, args.only))

@@ -18,7 +18,7 @@ from telethon.tl import types
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
-from ingest.handlers import LiveHandler, events_from_update
+from ingest.telegram.handlers import LiveHandler, events_from_update
 from schemas.events import Event
 from schemas.stream import StreamSpec
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final
 
-from ingest.sink import EventSink
+from ingest.seams import EventSink
 from schemas import ids
 from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
 from schemas.events import (

@@ -1,4 +1,6 @@
-"""Errors of the Telegram side of ingest; one base class, subclasses carry data, never secrets."""
+"""Errors of ingest: the one base class, and those of the Telegram side; subclasses carry data, never secrets.
+
+The durable append path's errors (``ingest.durable.errors``) derive from the same base."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from eventlog import EventLog, EventLogError
 from eventlog.commands import CommandServer
-from ingest.appender import DurableSink
-from ingest.sink import EventSink, EventSource
+from ingest.durable.sink import DurableSink
+from ingest.seams import EventSink, EventSource
 from schemas import ids
 from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
 from schemas.events import (

@@ -16,14 +16,14 @@ import psycopg
 from psycopg import sql
 
 from eventlog import EventLog
-from projector.duckdb import DuckDBProjection, next_file, try_lock, unlock
+from projector.duckdb.projection import DuckDBProjection, next_file, try_lock, unlock
+from projector.duckdb.snapshots import publish_snapshot
 from projector.errors import ProjectionUnavailable, RebuildError
-from projector.pg_bulk import bulk_load
-from projector.pg_schema import create_schema, finish_schema, swap_into_public
-from projector.postgres import TRANSIENT, PostgresProjection
+from projector.postgres.bulk import bulk_load
+from projector.postgres.projection import TRANSIENT, PostgresProjection
+from projector.postgres.schema import create_schema, finish_schema, swap_into_public
 from projector.records import Projection
 from projector.runner import ProjectionRunner
-from projector.snapshots import publish_snapshot
 
 log = logging.getLogger(__name__)
 

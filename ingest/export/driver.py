@@ -29,7 +29,7 @@ from ingest.export.existing import KnownIds, known_ids
 from ingest.export.mapping import MessageMapper
 from ingest.export.peers import chat_identity, default_chat_kind
 from ingest.export.reader import ChatHeader, ExportReader
-from ingest.sink import EventSink
+from ingest.seams import EventSink
 from schemas.events import ChatDiscovered, ChatInfo, ChatKind, Event
 from schemas.ids import discovered_id
 from schemas.subjects import validate_account

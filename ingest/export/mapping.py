@@ -14,7 +14,7 @@ from typing import Final
 from ingest.export.errors import UnmappableMessage
 from ingest.export.media import media_of, reactions_of
 from ingest.export.peers import as_int, parse_peer
-from ingest.export.service import action_of
+from ingest.export.service_messages import action_of
 from ingest.export.text import text_and_entities
 from schemas.events import ChatKind, ForwardOrigin, MessagePosted, MessageSnapshot, ReplyTo, Sender
 from schemas.ids import posted_id

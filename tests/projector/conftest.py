@@ -9,7 +9,7 @@ import pytest
 
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from projector.postgres import PostgresProjection
+from projector.postgres.projection import PostgresProjection
 from projector.runner import ProjectionRunner
 
 # Columns that record wall-clock time of the write, not facts of the log.

@@ -12,9 +12,9 @@ import duckdb
 import pytest
 
 from eventlog import EventLog
-from projector.duckdb import DuckDBProjection
+from projector.duckdb.projection import DuckDBProjection
+from projector.duckdb.snapshots import current_snapshot
 from projector.runner import ProjectionRunner
-from projector.snapshots import current_snapshot
 from schemas.duckdb.queries import ANALYTICS_QUERIES, PARAMETERS
 from tests.helpers import posted, wait_until
 from tests.projector.test_postgres_merge import CHAN, T0, deleted, edited

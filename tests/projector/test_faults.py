@@ -20,11 +20,11 @@ from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
 from eventlog.commands import send_command
 from projector.deadletter import DeadLetterStore
-from projector.postgres import PostgresProjection
+from projector.duckdb.snapshots import current_snapshot
+from projector.postgres.projection import PostgresProjection
 from projector.rebuild import rebuild_postgres
 from projector.runner import ProjectionRunner
 from projector.service import ProjectorService
-from projector.snapshots import current_snapshot
 from schemas.commands import RetryDeadLetters
 from schemas.subjects import projector_command_subject
 from tests.helpers import posted, wait_until

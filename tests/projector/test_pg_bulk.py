@@ -106,7 +106,7 @@ async def test_bulk_rebuild_equals_the_batch_by_batch_merge(
     await event_log.append_many(workload(seed))
     await project_to_end(event_log, migrated_url, batch_size=batch_size)
     incremental = content_hash(migrated_url)
-    with caplog.at_level("INFO", logger="projector.pg_bulk"):
+    with caplog.at_level("INFO", logger="projector.postgres.bulk"):
         await rebuild_postgres(log_=event_log, database_url=migrated_url, bulk_max_events=bulk_max)
     assert any("folded" in r.getMessage() for r in caplog.records)
     assert content_hash(migrated_url) == incremental  # with a bulk of the first 300 and a batch-by-batch tail too
@@ -129,7 +129,7 @@ async def test_a_poison_event_rolls_the_bulk_back_and_the_replay_dead_letters_it
     results = await event_log.append_many(events)
     await project_to_end(event_log, migrated_url, batch_size=10)
     incremental = content_hash(migrated_url)
-    with caplog.at_level("INFO", logger="projector.pg_bulk"):
+    with caplog.at_level("INFO", logger="projector.postgres.bulk"):
         await rebuild_postgres(log_=event_log, database_url=migrated_url)
     assert any("rolled back" in r.getMessage() for r in caplog.records)
     assert content_hash(migrated_url) == incremental

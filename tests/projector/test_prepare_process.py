@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from eventlog import RawRecord
-from projector.duckdb_rows import event_table
-from projector.prepare_process import PrepareProcess, dead_letters
+from projector.duckdb.prepare_process import PrepareProcess, dead_letters
+from projector.duckdb.rows import event_table
 from projector.records import decode_batch
 from schemas.codec import Codec
 from tests.helpers import posted

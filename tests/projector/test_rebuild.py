@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from eventlog import EventLog
-from projector.duckdb import DuckDBProjection
+from projector.duckdb.projection import DuckDBProjection
 from projector.errors import RebuildError
-from projector.postgres import PostgresProjection
+from projector.postgres.projection import PostgresProjection
 from projector.rebuild import REBUILD_LOCK_KEY, rebuild_duckdb, rebuild_postgres
 from projector.runner import ProjectionRunner
 from tests.helpers import posted, wait_until

@@ -1,0 +1,61 @@
+"""``aaltohub analytics QUERY_NAME``: run a named analytics query on the current DuckDB snapshot."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from aaltohub.settings import load_settings
+from projector.duckdb.snapshots import current_snapshot
+from schemas.duckdb.queries import ANALYTICS_QUERIES
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``analytics``."""
+    parser = subparsers.add_parser("analytics", help="print an analytics query as a table")
+    parser.add_argument("query", nargs="?", help="query name; omit to list them")
+    parser.add_argument("--chat", type=int, default=None, help="only this chat id")
+    parser.add_argument("--since", type=datetime.fromisoformat, default=None, help="ISO time, inclusive")
+    parser.add_argument("--until", type=datetime.fromisoformat, default=None, help="ISO time, exclusive")
+    parser.add_argument("--file", type=Path, default=None, help="DuckDB file (default: the current snapshot)")
+    parser.set_defaults(func=run)
+
+
+def format_table(columns: list[str], rows: list[tuple[object, ...]]) -> str:
+    """A plain-text table."""
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the query result."""
+    if args.query is None or args.query not in ANALYTICS_QUERIES:
+        if args.query is not None:
+            print(f"unknown query {args.query!r}")
+        for q in ANALYTICS_QUERIES.values():
+            print(f"{q.name:28} {q.description}")
+        return 0 if args.query is None else 1
+    settings = load_settings()
+    path = args.file or current_snapshot(settings.duckdb_file) or settings.duckdb_file
+    if not path.exists():
+        print(f"no analytics data yet ({path} does not exist); run `aaltohub project` first")
+        return 1
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            cursor = con.execute(ANALYTICS_QUERIES[args.query].sql,
+                                 {"chat_id": args.chat, "since": args.since, "until": args.until})
+            columns = [d[0] for d in cursor.description or []]
+            rows = [tuple(r) for r in cursor.fetchall()]
+    except duckdb.Error as e:
+        print(f"aaltohub analytics: {e}")
+        return 1
+    print(format_table(columns, rows))
+    print(f"({len(rows)} rows from {path.name})")
+    return 0

@@ -1,0 +1,97 @@
+"""``aaltohub import PATH``: import a Telegram Desktop export (``result.json``) into the log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aaltohub.runtime import StackNotRunning, resolve_nats_url
+from aaltohub.settings import Settings, load_settings
+from aaltohub.stream import stream_spec
+from eventlog import EventLog, EventLogError
+from ingest.durable.sink import build_sink
+from ingest.export import ExportError, ExportImporter, MalformedExport
+from ingest.export.driver import SkippedMessage
+from ingest.export.progress import ProgressBar, format_skip, format_summary
+from schemas.subjects import validate_account
+
+_MAX_SKIP_LINES = 100
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``import``."""
+    parser = subparsers.add_parser("import", help="import a Telegram Desktop export (result.json) into the log")
+    parser.add_argument("path", type=Path, help="result.json of a single-chat or a full-account export")
+    parser.add_argument("--account", help="account the events are recorded for (default: first configured)")
+    parser.add_argument("--chat-id", type=int, help="marked chat id (-100… for channels); for a full export, "
+                        "import only this chat")
+    parser.add_argument("--tz", default="UTC", help="time zone of local dates in older exports (default UTC)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the import; 0 on success (skipped messages included), 2 for a malformed file, 1 otherwise."""
+    settings = load_settings()
+    try:
+        tz = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"aaltohub import: unknown time zone {args.tz!r}", file=sys.stderr)
+        return 1
+    account = args.account or (settings.account_names or ["main"])[0]
+    try:
+        validate_account(account)
+    except ValueError as e:
+        print(f"aaltohub import: --account: {e}", file=sys.stderr)
+        return 1
+    try:
+        url = resolve_nats_url(settings)
+    except StackNotRunning as e:
+        print(f"aaltohub import: {e}", file=sys.stderr)
+        return 1
+    return asyncio.run(_import(args.path, settings=settings, url=url, account=account, tz=tz, chat_id=args.chat_id))
+
+
+async def _import(path: Path, *, settings: Settings, url: str, account: str, tz: ZoneInfo,
+                  chat_id: int | None) -> int:
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    reported = 0
+
+    def on_skip(skipped: SkippedMessage) -> None:
+        nonlocal reported
+        reported += 1
+        if reported <= _MAX_SKIP_LINES:
+            print(format_skip(skipped), file=sys.stderr)
+
+    spec = stream_spec(settings)
+    importer: ExportImporter | None = None
+    try:
+        async with await EventLog.connect(url, spec=spec, name="aaltohub-import") as log:
+            # The same durable append path as live ingest, with its own spool (one process per spool).
+            sink = build_sink(settings.data_path, log=log, spool_subdir="spool-import", batch_size=2000)
+            await sink.start()
+            importer = ExportImporter(log=log, sink=sink, account=account, tz=tz, chat_id=chat_id,
+                                      on_progress=bar, on_skip=on_skip)
+            try:
+                await importer.run(path)
+            finally:
+                await sink.close()
+                if bar is not None:
+                    bar.finish(importer.progress)
+    except MalformedExport as e:
+        print(f"aaltohub import: {e}", file=sys.stderr)
+        print("nothing after that position was imported; fix the file and run the import again "
+              "(messages already imported are not appended twice)", file=sys.stderr)
+        if importer is not None:
+            print(format_summary(importer.progress))
+        return 2
+    except (ExportError, EventLogError) as e:
+        print(f"aaltohub import: {e}", file=sys.stderr)
+        return 1
+    if reported > _MAX_SKIP_LINES:
+        print(f"… and {reported - _MAX_SKIP_LINES} more skipped messages", file=sys.stderr)
+    assert importer is not None
+    print(format_summary(importer.progress))
+    return 0

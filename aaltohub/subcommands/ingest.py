@@ -1,0 +1,63 @@
+"""``aaltohub ingest``: run the ingest service alone until SIGTERM/Ctrl-C (then drain and stop)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+
+from aaltohub import event_loop
+from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.service_ingest import run_ingest_service
+from aaltohub.settings import load_settings
+from ingest.durable.errors import AppendPathError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``ingest``."""
+    parser = subparsers.add_parser("ingest", help="run ingest (Telegram, or the demo source without credentials)")
+    parser.add_argument("--demo", action="store_true", help="run the demo source even if credentials are set")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ingest service in the foreground; SIGTERM and SIGINT shut it down in phases."""
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        nats_url = resolve_nats_url(settings)
+    except StackNotRunning as e:
+        print(f"aaltohub ingest: {e}")
+        return 1
+    try:
+        database_url: str | None = resolve_database_url(settings)
+    except StackNotRunning:
+        database_url = None  # only the Telegram workers need Postgres (sessions, entity cache)
+    try:
+        event_loop.run(_serve(run_ingest_service(settings, nats_url=nats_url, database_url=database_url,
+                                              demo=bool(args.demo))))
+    except AppendPathError as e:
+        print(f"aaltohub ingest: {e}")
+        return 1
+    return 0
+
+
+async def _serve(service: Coroutine[None, None, None]) -> None:
+    task = asyncio.create_task(service, name="ingest")
+    loop = asyncio.get_running_loop()
+    stopping = False
+
+    def stop() -> None:
+        nonlocal stopping
+        if not stopping:  # a second signal must not interrupt the drain
+            stopping = True
+            logging.getLogger(__name__).info("ingest: signal received; shutting down")
+            task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,390 @@
+"""``DurableSink``: the ``EventSink`` that gets every event into the log, via the spool if need be.
+
+Order is kept with one FIFO in three parts: the batch in flight, then the spool, then the buffer.
+A single pump task drains the spool before taking anything from the buffer, so events reach the
+log in submission order. ``submit`` puts events in the bounded buffer; when it is full, the whole
+buffer moves to the spool tail (it is newer than everything spooled). While the log is unreachable
+or the breaker is open, the pump moves buffered events to the spool. A batch in flight that fails
+goes to the *front* of the spool (``Spool.prepend``): it is older than anything spooled meanwhile.
+Retries reuse each event's ``event_id``, so the log's dedup turns a re-send into a no-op.
+
+One batch is in flight at a time (``EventLog.append_many`` pipelines its events); batches form by
+size (``batch_size``) and a short time bound (``linger_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from eventlog import AppendFailed, AppendRejected, EventLog, EventLogError
+from ingest.durable.breaker import CircuitBreaker
+from ingest.durable.buffer import Entry, EventBuffer, Ticket, settle_all
+from ingest.durable.deadletter import DeadLetterFile
+from ingest.durable.errors import SinkClosed, SpoolError
+from ingest.durable.spool import Spool, SpoolBatch
+from schemas import ids
+from schemas.codec import Codec
+from schemas.events import Event, IngestFailed
+
+log = logging.getLogger(__name__)
+
+AckCallback = Callable[[Sequence[Event]], None]
+
+
+class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the append path for status reports."""
+
+    buffer_depth: int
+    buffer_capacity: int
+    spool_records: int
+    spool_bytes: int
+    breaker: str
+    log_connected: bool
+    appended: int
+    spooled: int
+    dead_lettered: int
+    last_error: str | None
+
+
+class DurableSink:
+    """Buffer → log, with a circuit breaker and a durable spool; never drops an event."""
+
+    def __init__(
+        self,
+        *,
+        spool: Spool,
+        dead_letters: DeadLetterFile,
+        log: EventLog | None = None,
+        breaker: CircuitBreaker | None = None,
+        buffer_size: int = 10_000,
+        batch_size: int = 1000,
+        linger_s: float = 0.002,
+        retry_interval_s: float = 0.25,
+        spool_interval_s: float = 0.05,
+        on_ack: AckCallback | None = None,
+    ) -> None:
+        self._spool = spool
+        self._dead_letters = dead_letters
+        self._log = log
+        self._breaker = breaker or CircuitBreaker()
+        self._buffer = EventBuffer(buffer_size)
+        self._batch_size = batch_size
+        self._linger_s = linger_s
+        self._retry_interval_s = retry_interval_s
+        self._spool_interval_s = spool_interval_s
+        self._on_ack = on_ack
+        self._wake = asyncio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self.appended = 0
+        self.spooled = 0
+        self.last_error: str | None = None
+        self._refused: set[str] = set()
+
+    # --- EventSink --------------------------------------------------------------------------------
+
+    def submit(self, event: Event) -> None:
+        """Enqueue one event; never blocks on the network. Raises ``SinkClosed`` after ``close``."""
+        if self._closed:
+            raise SinkClosed(f"sink closed; event {event.event_id} not accepted")
+        if self._buffer.full:
+            self._evict_buffer()
+        self._buffer.put(event)
+        self._wake.set()
+
+    async def submit_many(self, events: Sequence[Event]) -> None:
+        """Enqueue events and wait until each is acked by the log or durably spooled."""
+        if self._closed:
+            raise SinkClosed(f"sink closed; {len(events)} event(s) not accepted")
+        ticket = Ticket(len(events))
+        for event in events:
+            if self._buffer.full:
+                self._evict_buffer()
+            self._buffer.put(event, ticket)
+        self._wake.set()
+        await ticket.future
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def attach(self, event_log: EventLog) -> None:
+        """Use ``event_log`` from now on (the log was unreachable when the sink started)."""
+        self._log = event_log
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Open the spool and start the pump."""
+        if not self._spool.is_open:
+            await asyncio.to_thread(self._spool.open)
+        self._pump_task = asyncio.create_task(self._supervise(), name="durable-sink-pump")
+
+    async def close(self, *, drain_timeout_s: float = 10.0) -> None:
+        """Drain the buffer to the log (or the spool), fsync and close the spool. Nothing is lost."""
+        if self._closed:
+            return
+        self._closing = True
+        self._wake.set()
+        task = self._pump_task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=drain_timeout_s)
+            except TimeoutError:
+                log.warning("sink: drain did not finish in %.1fs; spooling the rest", drain_timeout_s)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            except asyncio.CancelledError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                self._final_spool()
+                raise
+        self._final_spool()
+
+    def _final_spool(self) -> None:
+        self._move_buffer_to_spool()
+        self._closed = True
+        self._spool.close()
+        if self._spool.depth_records:
+            log.info("sink closed with %d event(s) in the spool; drained at next start", self._spool.depth_records)
+
+    def status(self) -> SinkStatus:
+        """Buffer and spool depth, breaker state, counters and the last error."""
+        return SinkStatus(
+            buffer_depth=len(self._buffer),
+            buffer_capacity=self._buffer.capacity,
+            spool_records=self._spool.depth_records,
+            spool_bytes=self._spool.depth_bytes,
+            breaker=self._breaker.state,
+            log_connected=self._log is not None and self._log.connected,
+            appended=self.appended,
+            spooled=self.spooled,
+            dead_lettered=self._dead_letters.count,
+            last_error=self.last_error,
+        )
+
+    # --- the pump ---------------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._pump()
+                return
+            except SpoolError as e:
+                # Disk trouble: events stay in the buffer (restored on failure); retry after a pause.
+                self.last_error = str(e)
+                log.error("sink: %s; retrying in %.1fs", e, self._retry_interval_s * 4)
+            except Exception as e:
+                # A bug must not stop the pump (submit_many callers would wait forever); the batch
+                # in flight was already spooled by ``_send_buffer_batch``.
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("sink: pump failed; restarting it")
+            if self._closing:
+                return
+            await asyncio.sleep(self._retry_interval_s * 4)  # back-off before restarting the pump
+
+    async def _pump(self) -> None:
+        while True:
+            self._spool.sync()
+            if self._spool.depth_records:
+                if self._closing:
+                    self._move_buffer_to_spool()
+                    return
+                if self._log_ready() and self._breaker.allow():
+                    if not await self._drain_spool_batch():
+                        await self._pause(self._retry_interval_s)
+                    elif self._buffer and self._buffer.oldest_age_s() >= self._spool_interval_s:
+                        # Catching up: newer events wait behind the spool anyway; make them durable
+                        # now (and release ``submit_many`` callers) instead of holding them in memory.
+                        self._move_buffer_to_spool()
+                    continue
+                self._move_buffer_to_spool()
+                await self._pause(min(self._spool_interval_s, max(0.01, self._breaker.seconds_until_probe())))
+                continue
+            if self._buffer:
+                if not self._closing and len(self._buffer) < self._batch_size:
+                    wait_s = self._linger_s - self._buffer.oldest_age_s()
+                    if wait_s > 0:
+                        await self._pause(wait_s)
+                        continue
+                if self._log_ready() and self._breaker.allow():
+                    await self._send_buffer_batch()
+                else:
+                    self._move_buffer_to_spool()
+                continue
+            if self._closing:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (pacing between attempts); a close request cuts it short."""
+        if self._closing:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wait_closing(), timeout=seconds)
+
+    async def _wait_closing(self) -> None:
+        while not self._closing:
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _log_ready(self) -> bool:
+        return self._log is not None and self._log.connected
+
+    async def _send_buffer_batch(self) -> None:
+        entries = self._buffer.take(self._batch_size)
+        events = [entry.event for entry in entries]
+        try:
+            stored = await self._append(events)
+        except (AppendFailed, EventLogError, OSError, TimeoutError) as e:
+            self._failed(e)
+            unacked = e.unacked if isinstance(e, AppendFailed) else events
+            self._spool_in_front(entries, unacked)
+            return
+        except BaseException:
+            # Cancelled (shutdown) or a bug: the batch is older than anything spooled meanwhile.
+            self._spool_in_front(entries, events)
+            raise
+        self._breaker.record_success()
+        self._acked(stored)
+        settle_all(entries)
+
+    async def _drain_spool_batch(self) -> bool:
+        batch = self._spool.peek(self._batch_size)
+        if batch is None:
+            self._breaker.record_success()
+            return True
+        try:
+            stored = await self._append(batch.events)
+        except (AppendFailed, EventLogError, OSError, TimeoutError) as e:
+            self._failed(e)
+            return False
+        self._dead_letter_undecodable(batch)
+        self._spool.commit(batch)
+        self._breaker.record_success()
+        self._acked(stored)
+        return True
+
+    async def _append(self, events: list[Event]) -> list[Event]:
+        """Append ``events`` and return those stored; refused ones are dead-lettered, the rest retried."""
+        remaining = [x for x in events if x.event_id not in self._refused] if self._refused else events
+        while remaining:
+            assert self._log is not None
+            try:
+                await self._log.append_many(remaining)
+                return remaining
+            except AppendRejected as e:
+                refused = [x for x in remaining if x.event_id == e.event_id]
+                if not refused:
+                    raise AppendFailed(remaining, e.reason) from e
+                for event in refused:
+                    self._dead_letter(event, e.reason)
+                self._refused.add(e.event_id)  # dead-lettered once, even if this batch is retried
+                remaining = [x for x in remaining if x.event_id != e.event_id]
+        return remaining
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _failed(self, error: BaseException) -> None:
+        self._breaker.record_failure()
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.warning("sink: append failed (%s); breaker %s", self.last_error, self._breaker.state)
+
+    def _acked(self, events: Sequence[Event]) -> None:
+        self.appended += len(events)
+        if self._on_ack is not None:
+            self._on_ack(events)
+
+    def _spool_in_front(self, entries: list[Entry], events: Sequence[Event]) -> None:
+        try:
+            self._spool.prepend(events)
+        except SpoolError:
+            self._buffer.restore_front(entries)
+            raise
+        self.spooled += len(events)
+        settle_all(entries)
+
+    def _move_buffer_to_spool(self) -> None:
+        if not self._buffer:
+            return
+        entries = self._buffer.take_all()
+        try:
+            self._spool.append([e.event for e in entries], sync=True)
+        except SpoolError:
+            self._buffer.restore_front(entries)
+            raise
+        self.spooled += len(entries)
+        settle_all(entries)
+
+    def _evict_buffer(self) -> None:
+        """The buffer is full: move all of it to the spool tail (fsync'd in the next group)."""
+        entries = self._buffer.take_all()
+        self._spool.append([e.event for e in entries], sync=any(e.ticket is not None for e in entries))
+        self.spooled += len(entries)
+        settle_all(entries)
+        self._wake.set()
+
+    def _dead_letter(self, event: Event, reason: str) -> None:
+        payload = msgspec.json.encode(event)
+        self._dead_letters.write(event_id=event.event_id, reason=reason, payload=payload)
+        log.error("sink: event %s refused by the log for good: %s (dead-lettered)", event.event_id, reason)
+        if isinstance(event, IngestFailed) and event.error == "append rejected":
+            return  # never loop on a refused report of a refusal
+        self.submit(
+            IngestFailed(
+                event_id=ids.occurrence_id("error"),
+                account=event.account,
+                observed_at=datetime.now(UTC),
+                source=event.source,
+                error="append rejected",
+                detail=f"{event.event_id}: {reason}"[:500],
+            )
+        )
+
+    def _dead_letter_undecodable(self, batch: SpoolBatch) -> None:
+        for payload, reason in batch.bad:
+            self._dead_letters.write(event_id=None, reason=f"spooled record does not decode: {reason}",
+                                     payload=payload)
+
+
+def build_sink(
+    data_dir: Path,
+    *,
+    log: EventLog | None = None,
+    codec: Codec | None = None,
+    spool_subdir: str = "spool",
+    buffer_size: int = 10_000,
+    batch_size: int = 1000,
+    linger_s: float = 0.002,
+    segment_max_bytes: int = 16 * 1024 * 1024,
+    fsync_every: int = 64,
+    breaker_failures: int = 5,
+    breaker_window_s: float = 60.0,
+    breaker_open_s: float = 30.0,
+    on_ack: AckCallback | None = None,
+) -> DurableSink:
+    """A ``DurableSink`` spooling to ``<data_dir>/<spool_subdir>`` with dead letters under ``<data_dir>/dead-letter``.
+
+    One process per spool (it is locked): a second producer process on the same data dir, such as
+    the export importer next to a running ingest, passes its own ``spool_subdir``.
+    """
+    return DurableSink(
+        spool=Spool(data_dir / spool_subdir, codec=codec or Codec(), segment_max_bytes=segment_max_bytes,
+                    fsync_every=fsync_every),
+        dead_letters=DeadLetterFile(data_dir / "dead-letter" / f"{spool_subdir}.jsonl"),
+        log=log,
+        breaker=CircuitBreaker(failures=breaker_failures, window_s=breaker_window_s, open_s=breaker_open_s),
+        buffer_size=buffer_size,
+        batch_size=batch_size,
+        linger_s=linger_s,
+        on_ack=on_ack,
+    )

@@ -1,0 +1,149 @@
+"""The Telethon side of the ``Gateway``: client construction and the one adapter over its calls.
+
+Client settings follow issue 4: ``connection_retries=5``, ``retry_delay=3``, ``timeout=120``,
+``auto_reconnect=True``, IPv6 configurable, updates on with ``catch_up``. ``flood_sleep_threshold``
+is a setting, 0 by default, so Telethon never sleeps a flood wait by itself: every flood reaches
+``ingest.telegram.ratelimit`` and becomes a ``FloodWaited`` event before we wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+from telethon import TelegramClient, events, utils
+from telethon.sessions import StringSession
+from telethon.tl import types
+
+from ingest.errors import GatewayError, SessionError
+from ingest.telegram.convert import peer_ref_of
+from ingest.telegram.gateway import HistoryPage, PeerRef, TLMessage, UpdateCallback
+from ingest.telegram.sessions import Secret
+
+CONNECTION_RETRIES: Final = 5
+RETRY_DELAY_S: Final = 3
+TIMEOUT_S: Final = 120
+CONNECT_TIMEOUT_S: Final = 180.0  # 5 retries x (timeout) bounded further by our own deadline
+
+
+def build_client(
+    *, session: Secret, api_id: int, api_hash: Secret, use_ipv6: bool = False, flood_sleep_threshold: int = 0
+) -> TelegramClient:
+    """A Telethon client on a ``StringSession`` (never a session file)."""
+    return TelegramClient(
+        StringSession(session.reveal()),
+        api_id,
+        api_hash.reveal(),
+        connection_retries=CONNECTION_RETRIES,
+        retry_delay=RETRY_DELAY_S,
+        timeout=TIMEOUT_S,
+        auto_reconnect=True,
+        use_ipv6=use_ipv6,
+        flood_sleep_threshold=flood_sleep_threshold,
+        receive_updates=True,
+        catch_up=True,
+    )
+
+
+def input_peer(peer: PeerRef) -> object:
+    """The input peer of a cached ref, built offline (no ``get_entity`` call)."""
+    raw, cls = utils.resolve_id(peer.peer_id)
+    if peer.kind == "channel" or cls is types.PeerChannel:
+        return types.InputPeerChannel(channel_id=raw, access_hash=peer.access_hash or 0)
+    if peer.kind == "chat" or cls is types.PeerChat:
+        return types.InputPeerChat(chat_id=raw)
+    return types.InputPeerUser(user_id=raw, access_hash=peer.access_hash or 0)
+
+
+def _entities(messages: Sequence[object]) -> dict[int, object]:
+    out: dict[int, object] = {}
+    for m in messages:
+        for attr in ("sender", "chat"):
+            ent = getattr(m, attr, None)
+            if ent is not None:
+                out[utils.get_peer_id(ent)] = ent
+    return out
+
+
+class TelethonGateway:
+    """``Gateway`` over a ``TelegramClient``; one Telegram request per call."""
+
+    def __init__(self, client: TelegramClient) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return "TelethonGateway()"
+
+    async def connect(self) -> None:
+        """Connect and check the session is authorized."""
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            await self._client.connect()
+        async with asyncio.timeout(TIMEOUT_S):
+            authorized = await self._client.is_user_authorized()
+        if not authorized:
+            await self.disconnect()
+            raise SessionError("the stored Telegram session is not authorized; run `aaltohub login` again")
+
+    async def disconnect(self) -> None:
+        """Disconnect (idempotent)."""
+        async with asyncio.timeout(30):
+            await self._client.disconnect()
+
+    def is_connected(self) -> bool:
+        """True while connected."""
+        return bool(self._client.is_connected())
+
+    def add_update_handler(self, callback: UpdateCallback) -> None:
+        """Deliver every raw update to ``callback`` (synchronously: it only converts and enqueues)."""
+
+        async def on_raw(update: object) -> None:
+            callback(update)
+
+        self._client.add_event_handler(on_raw, events.Raw)
+
+    async def catch_up(self) -> None:
+        """Ask Telegram for the updates missed while disconnected."""
+        async with asyncio.timeout(TIMEOUT_S):
+            await self._client.catch_up()
+
+    async def get_dialogs(self) -> list[PeerRef]:
+        """Every dialog's peer."""
+        dialogs = await self._client.get_dialogs(limit=None)
+        return [ref for d in dialogs if (ref := peer_ref_of(d.entity)) is not None]
+
+    async def get_entity(self, peer_id: int) -> PeerRef:
+        """One peer over the network."""
+        try:
+            entity = await self._client.get_entity(peer_id)
+        except ValueError as e:  # Telethon: "Could not find the input entity"
+            raise GatewayError("entity not found", method="getEntity", chat_id=peer_id) from e
+        ref = peer_ref_of(entity)
+        if ref is None:
+            raise GatewayError("not a user, chat or channel", method="getEntity", chat_id=peer_id)
+        return ref
+
+    async def get_history(
+        self, peer: PeerRef, *, limit: int, offset_id: int = 0, offset_date: datetime | None = None,
+        reverse: bool = False,
+    ) -> HistoryPage:
+        """One page of history (Telethon ``get_messages`` semantics)."""
+        msgs = await self._client.get_messages(
+            input_peer(peer), limit=limit, offset_id=offset_id, offset_date=offset_date, reverse=reverse
+        )
+        kept = [m for m in msgs if isinstance(m, (types.Message, types.MessageService))]
+        return HistoryPage(messages=kept, total=getattr(msgs, "total", None), entities=_entities(kept))
+
+    async def get_messages(self, peer: PeerRef, ids: Sequence[int]) -> list[TLMessage | None]:
+        """Messages by id."""
+        msgs = await self._client.get_messages(input_peer(peer), ids=list(ids))
+        return [m if isinstance(m, (types.Message, types.MessageService)) else None for m in msgs]
+
+    async def download_media(self, message: TLMessage, *, max_bytes: int) -> bytes | None:
+        """The media bytes, or None when absent or too large."""
+        file = getattr(message, "file", None)
+        if file is None or (file.size is not None and file.size > max_bytes):
+            return None
+        data = await self._client.download_media(message, file=bytes)
+        return data if isinstance(data, bytes) else None

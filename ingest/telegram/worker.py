@@ -1,0 +1,331 @@
+"""``TelegramAccountWorker``: one Telegram account as an ``EventSource``.
+
+It reads what the log knows (chats, backfill progress, recent messages), connects, registers the
+live handler, discovers chats, and then runs in one ``TaskGroup``: discovery every few minutes, a
+backfill queue (one at a time), staggered gap-fill, media downloads and a connection watch that
+catches up after reconnects. Every Telegram call goes through the ``Gateway`` and ``RateLimiter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from eventlog import EventLog
+from ingest.errors import FloodWaitTooLong, IngestError
+from ingest.seams import EventSink
+from ingest.telegram.assignment import ChatAssignment
+from ingest.telegram.backfill import Backfiller
+from ingest.telegram.discovery import Discovery
+from ingest.telegram.entity_cache import EntityCache, EntityStore
+from ingest.telegram.gapfill import GapFiller, stagger_forever
+from ingest.telegram.gateway import Gateway
+from ingest.telegram.handlers import LiveHandler
+from ingest.telegram.known import MessageIndex, ObservingSink
+from ingest.telegram.logstate import LogState, load_log_state
+from ingest.telegram.media import MediaDownloader, MediaStore
+from ingest.telegram.ratelimit import RateLimiter, Sleep
+from schemas import ids
+from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
+from schemas.events import Event, IngestConnected, IngestDisconnected, IngestFailed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerConfig:
+    """Crawling knobs of one account worker (from ``Settings``' ingest section)."""
+
+    backfill_days: float = 14.0
+    backfill_batch: int = 200
+    backfill_pause_s: float = 1.5
+    discovery_interval_s: float = 300.0
+    gapfill_interval_s: float = 1800.0
+    gapfill_window_s: float = 3600.0
+    gapfill_max_messages: int = 500
+    chat_kinds: tuple[str, ...] = ("group", "supergroup", "channel")
+    delete_map_days: float = 14.0
+    entity_ttl_s: float = 86400.0
+    max_flood_wait_s: int = 3600
+    retry_attempts: int = 5
+    request_timeout_s: float = 180.0
+    connection_check_s: float = 5.0
+    media_types: tuple[str, ...] = ()
+    media_max_bytes: int = 20 * 1024 * 1024
+
+
+class _RestartRequested(Exception):
+    """Raised inside the task group to restart the worker (RestartCrawler)."""
+
+
+@dataclass(slots=True)
+class _Runtime:
+    state: LogState
+    index: MessageIndex
+    limiter: RateLimiter
+    backfills: asyncio.Queue[tuple[int, bool]]
+    gapfills: asyncio.Queue[int]
+    backfiller: Backfiller
+    gapfiller: GapFiller
+    handler: LiveHandler
+    media: MediaDownloader | None
+    pending_backfills: set[int] = field(default_factory=set)
+
+
+class TelegramAccountWorker:
+    """Crawls the chats assigned to one Telegram account; implements ``EventSource``."""
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        gateway: Gateway,
+        log_reader: EventLog,
+        config: WorkerConfig,
+        assignment: ChatAssignment,
+        entity_store: EntityStore | None = None,
+        media_store: MediaStore | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.name = f"telegram:{account}"
+        self.account = account
+        self._gateway = gateway
+        self._log = log_reader
+        self._config = config
+        self._assignment = assignment
+        self._entity_store = entity_store
+        self._media_store = media_store
+        self._sleep = sleep
+        self._clock = clock
+        self._rt: _Runtime | None = None
+        self._restart = asyncio.Event()
+        self._connected = False
+        self._handler_registered = False
+        self.ready = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"TelegramAccountWorker(account={self.account!r})"
+
+    # --- EventSource ----------------------------------------------------------------------------
+    async def run(self, sink: EventSink) -> None:
+        """Crawl until cancelled; ``RestartCrawler`` reconnects and restarts every task."""
+        while True:
+            try:
+                await self._run_once(sink)
+                return
+            except* _RestartRequested:
+                log.info("worker %s: restarting", self.account)
+                self._restart.clear()
+                self.ready.clear()
+
+    async def handle(self, command: Command) -> CommandReply:
+        """Crawl a chat now, restart, or report status."""
+        rt = self._rt
+        if isinstance(command, ReportStatus):
+            return CommandReply(ok=True, message=f"{self.account} status", data=self.status())
+        if isinstance(command, RestartCrawler):
+            self._restart.set()
+            return CommandReply(ok=True, message=f"{self.account}: restart requested")
+        if isinstance(command, TriggerCrawl):
+            if rt is None:
+                return CommandReply(ok=False, message=f"{self.account}: not running")
+            if not rt.state.chat(command.chat_id).watching:
+                return CommandReply(ok=False, message=f"{self.account} does not crawl chat {command.chat_id}")
+            if command.mode == "backfill":
+                self._queue_backfill(command.chat_id, force=True)
+            else:
+                rt.gapfills.put_nowait(command.chat_id)
+            return CommandReply(ok=True, message=f"{command.mode} of {command.chat_id} queued")
+        return CommandReply(ok=False, message=f"{type(command).__name__} is not an ingest command")
+
+    def status(self) -> dict[str, str | int | float | bool | None]:
+        """Connected state, last flood wait and queue depths."""
+        rt = self._rt
+        lim = rt.limiter if rt else None
+        return {
+            "account": self.account,
+            "connected": self._connected,
+            "watched_chats": len(rt.state.watched()) if rt else 0,
+            "last_flood_wait_s": lim.last_flood_wait_s if lim else None,
+            "last_flood_at": lim.last_flood_at.isoformat() if lim and lim.last_flood_at else None,
+            "flood_waits": lim.flood_waits if lim else 0,
+            "backfills_pending": len(rt.pending_backfills) if rt else 0,
+            "media_pending": rt.media.pending if rt and rt.media else 0,
+            "live_events": rt.handler.handled if rt else 0,
+            "live_failures": rt.handler.failed if rt else 0,
+        }
+
+    # --- wiring -----------------------------------------------------------------------------------
+    async def _run_once(self, sink: EventSink) -> None:
+        cfg = self._config
+        index = MessageIndex(account=self.account)
+        out = ObservingSink(sink, index)
+        keep_since, map_since = self._retention()
+        state = await load_log_state(self._log, account=self.account, index=index, keep_since=keep_since,
+                                     map_since=map_since)
+        self._assignment.preload(state.owners)
+        limiter = RateLimiter(account=self.account, emit=out.submit, sleep=self._sleep,
+                              max_attempts=cfg.retry_attempts, max_flood_wait_s=cfg.max_flood_wait_s,
+                              request_timeout_s=cfg.request_timeout_s)
+        cache = EntityCache(
+            account=self.account, store=self._entity_store, ttl_s=cfg.entity_ttl_s,
+            fetch_dialogs=partial(limiter.call, "messages.getDialogs", self._gateway.get_dialogs),
+            fetch_entity=lambda pid: limiter.call("getEntity", partial(self._gateway.get_entity, pid)),
+        )
+        media = None
+        if self._media_store is not None and cfg.media_types:
+            media = MediaDownloader(account=self.account, gateway=self._gateway, limiter=limiter,
+                                    store=self._media_store, sink=out, types=cfg.media_types,
+                                    max_bytes=cfg.media_max_bytes)
+        on_posted = media.offer if media is not None else None
+        resolve = cache.resolve
+        handler = LiveHandler(account=self.account, sink=out, is_watched=lambda c: state.chat(c).watching,
+                              chat_for_deleted=index.chat_for_deleted, on_posted=on_posted)
+        rt = _Runtime(
+            state=state, index=index, limiter=limiter, backfills=asyncio.Queue(), gapfills=asyncio.Queue(),
+            backfiller=Backfiller(account=self.account, gateway=self._gateway, limiter=limiter, resolve=resolve,
+                                  sink=out, state=state, index=index, days=cfg.backfill_days,
+                                  batch=cfg.backfill_batch, pause_s=cfg.backfill_pause_s, sleep=self._sleep,
+                                  on_posted=on_posted, clock=self._clock),
+            gapfiller=GapFiller(account=self.account, gateway=self._gateway, limiter=limiter, resolve=resolve,
+                                sink=out, index=index, window_s=cfg.gapfill_window_s,
+                                max_messages=cfg.gapfill_max_messages, on_posted=on_posted, clock=self._clock),
+            handler=handler, media=media,
+        )
+        self._rt = rt
+        discovery = Discovery(account=self.account, cache=cache, sink=out, state=state,
+                              assignment=self._assignment, kinds=cfg.chat_kinds,
+                              on_discovered=self._queue_backfill, on_left=rt.pending_backfills.discard,
+                              clock=self._clock)
+        await limiter.call("connect", self._gateway.connect)
+        self._set_connected(out, True)
+        try:
+            if not self._handler_registered:  # once per client: a restart swaps the handler behind it
+                self._gateway.add_update_handler(self._dispatch)
+                self._handler_registered = True
+            await self._safely("discovery", discovery.run_once, out)
+            for chat_id in state.watched():
+                if not rt.backfiller.is_done(chat_id):
+                    self._queue_backfill(chat_id)
+            self.ready.set()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._every(cfg.discovery_interval_s, "discovery",
+                                           partial(self._discover_and_prune, discovery, index), out))
+                tg.create_task(self._backfill_loop(rt, out))
+                tg.create_task(self._adhoc_gapfill_loop(rt, out))
+                tg.create_task(stagger_forever(chats=state.watched, run_one=rt.gapfiller.run,
+                                               interval_s=cfg.gapfill_interval_s, sleep=self._sleep,
+                                               name="gap-fill"))
+                tg.create_task(self._watch_connection(out))
+                tg.create_task(self._watch_restart())
+                if media is not None:
+                    tg.create_task(media.run())
+        finally:
+            with contextlib.suppress(IngestError, OSError, TimeoutError):
+                await self._gateway.disconnect()
+            if self._connected:
+                self._set_connected(out, False, reason="worker stopped")
+
+    def _retention(self) -> tuple[datetime, datetime]:
+        # Gap-fill compares only its window (kept twice over); deletes without a chat id need the
+        # basic-group message map for ``delete_map_days``. Bounded memory for many busy groups.
+        now = self._clock()
+        return (now - timedelta(seconds=2 * self._config.gapfill_window_s),
+                now - timedelta(days=self._config.delete_map_days))
+
+    async def _discover_and_prune(self, discovery: Discovery, index: MessageIndex) -> None:
+        await discovery.run_once()
+        keep_since, map_since = self._retention()
+        index.prune(details_before=keep_since, map_before=map_since)
+
+    def _dispatch(self, update: object) -> None:
+        rt = self._rt
+        if rt is not None:
+            rt.handler(update)
+
+    def _queue_backfill(self, chat_id: int, *, force: bool = False) -> None:
+        rt = self._rt
+        if rt is None or (chat_id in rt.pending_backfills and not force):
+            return
+        rt.pending_backfills.add(chat_id)
+        rt.backfills.put_nowait((chat_id, force))
+
+    async def _backfill_loop(self, rt: _Runtime, out: EventSink) -> None:
+        while True:
+            chat_id, force = await rt.backfills.get()
+            if not rt.state.chat(chat_id).watching:
+                rt.pending_backfills.discard(chat_id)
+                continue
+            try:
+                await rt.backfiller.run(chat_id, force=force)
+                rt.pending_backfills.discard(chat_id)
+            except FloodWaitTooLong as e:
+                # Resume this chat's backfill after the wait; live handling goes on meanwhile.
+                self._record_failure(out, e, chat_id)
+                await self._sleep(e.seconds)
+                rt.backfills.put_nowait((chat_id, force))
+            except IngestError as e:
+                rt.pending_backfills.discard(chat_id)
+                self._record_failure(out, e, chat_id)
+
+    async def _adhoc_gapfill_loop(self, rt: _Runtime, out: EventSink) -> None:
+        while True:
+            chat_id = await rt.gapfills.get()
+            await self._safely("gap-fill", partial(rt.gapfiller.run, chat_id), out, chat_id=chat_id)
+
+    async def _every(self, interval_s: float, what: str, fn: Callable[[], Awaitable[object]],
+                     out: EventSink) -> None:
+        while True:
+            await self._sleep(interval_s)
+            await self._safely(what, fn, out)
+
+    async def _safely(self, what: str, fn: Callable[[], Awaitable[object]], out: EventSink, *,
+                      chat_id: int | None = None) -> None:
+        try:
+            await fn()
+        except IngestError as e:
+            log.warning("worker %s: %s failed: %s", self.account, what, e)
+            self._record_failure(out, e, chat_id)
+
+    def _record_failure(self, out: EventSink, error: IngestError, chat_id: int | None) -> None:
+        detail = f"chat {chat_id}: {error}" if chat_id is not None else str(error)
+        out.submit(IngestFailed(event_id=ids.occurrence_id("error"), account=self.account,
+                                observed_at=self._clock(), source="live", error=type(error).__name__,
+                                detail=detail))
+
+    def _set_connected(self, out: EventSink, connected: bool, *, reason: str | None = None) -> None:
+        self._connected = connected
+        now = datetime.now(UTC)
+        event: Event
+        if connected:
+            event = IngestConnected(event_id=ids.occurrence_id("connected"), account=self.account,
+                                    observed_at=now, source="live")
+        else:
+            event = IngestDisconnected(event_id=ids.occurrence_id("disconnected"), account=self.account,
+                                       observed_at=now, source="live", reason=reason)
+        out.submit(event)
+
+    async def _watch_connection(self, out: EventSink) -> None:
+        while True:
+            await self._sleep(self._config.connection_check_s)
+            up = self._gateway.is_connected()
+            if up == self._connected:
+                continue
+            self._set_connected(out, up, reason=None if up else "connection lost")
+            if up:  # Telethon reconnected by itself: fetch what was missed meanwhile
+                await self._safely("catch-up", partial(self._rt_limiter_call, "updates.getDifference",
+                                                       self._gateway.catch_up), out)
+
+    async def _rt_limiter_call(self, method: str, fn: Callable[[], Awaitable[None]]) -> None:
+        assert self._rt is not None
+        await self._rt.limiter.call(method, fn)
+
+    async def _watch_restart(self) -> None:
+        await self._restart.wait()
+        raise _RestartRequested

@@ -1,0 +1,328 @@
+"""The Postgres projection's SQL, built once per target schema (live ``public`` or a rebuild schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from projector.postgres.rows import DELETE_STAGE_COLUMNS, MESSAGE_STAGE_COLUMNS, REACTION_STAGE_COLUMNS
+
+# Columns copied straight from the stage into messages; jsonb ones are cast from their JSON text.
+_JSONB: Final = frozenset({"entities", "forward", "media", "reactions", "action"})
+_CONTENT: Final = (
+    "account", "sender_id", "sender_kind", "sender_name", "sender_username", "date", "edit_date", "text",
+    "entities", "reply_to_message_id", "reply_top_id", "forum_topic", "forward", "via_bot_id", "post_author",
+    "views", "forwards", "replies", "grouped_id", "media_type", "media", "action_type", "action", "is_service",
+    "pinned", "observed_at",
+)
+# A snapshot is newer by (edit_date, date, seq): the row keeps the newest version.
+_NEWER: Final = (
+    "(coalesce(EXCLUDED.edit_date, '-infinity'::timestamptz), EXCLUDED.date, EXCLUDED.last_seq)"
+    " > (coalesce(m.edit_date, '-infinity'::timestamptz), m.date, m.last_seq)"
+)
+CHANNEL_BOUND: Final = -1_000_000_000_000  # marked ids below this are channels (schemas.ids)
+
+
+def _stage_ddl(name: str, columns: tuple[tuple[str, str], ...]) -> str:
+    cols = ", ".join(f"{c} {t}" for c, t in columns)
+    return f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DELETE ROWS"
+
+
+@dataclass(frozen=True)
+class PgSql:
+    """All statements of the projection for tables in ``schema`` and checkpoints in ``checkpoint_schema``."""
+
+    schema: str
+    checkpoint_schema: str
+
+    @property
+    def stage_ddl(self) -> list[str]:
+        """Temp stage tables (per connection)."""
+        return [_stage_ddl("stage_messages", MESSAGE_STAGE_COLUMNS), _stage_ddl("stage_deletes", DELETE_STAGE_COLUMNS)]
+
+    @property
+    def reaction_stage_ddl(self) -> str:
+        """Temp stage of reaction summaries (bulk loads only)."""
+        return _stage_ddl("stage_reactions", REACTION_STAGE_COLUMNS)
+
+    @property
+    def copy_reactions(self) -> str:
+        """COPY into the reaction stage."""
+        return f"COPY stage_reactions ({', '.join(c for c, _ in REACTION_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+    @property
+    def copy_messages(self) -> str:
+        """COPY into the message stage."""
+        return f"COPY stage_messages ({', '.join(c for c, _ in MESSAGE_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+    @property
+    def copy_deletes(self) -> str:
+        """COPY into the delete stage."""
+        return f"COPY stage_deletes ({', '.join(c for c, _ in DELETE_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+    @property
+    def merge_messages(self) -> str:
+        """Upsert the newest snapshot per key; count new rows per group; track last message dates."""
+        s = self.schema
+        select_cols = ", ".join(f"{c}::jsonb" if c in _JSONB else c for c in _CONTENT)
+        sets = ",\n      ".join(f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE m.{c} END" for c in _CONTENT)
+        return f"""
+WITH s AS (
+  SELECT DISTINCT ON (chat_id, message_id) * FROM stage_messages
+  ORDER BY chat_id, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
+), up AS (
+  INSERT INTO {s}.messages AS m (chat_id, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
+                                 first_seq, last_seq)
+  SELECT chat_id, message_id, {select_cols}, reactions::jsonb, seq, first_source, first_seq, seq FROM s
+  ON CONFLICT (chat_id, message_id) DO UPDATE SET
+      {sets},
+      reactions = CASE WHEN {_NEWER} AND EXCLUDED.last_seq > m.reactions_seq THEN EXCLUDED.reactions
+                       ELSE m.reactions END,
+      reactions_seq = CASE WHEN {_NEWER} AND EXCLUDED.last_seq > m.reactions_seq THEN EXCLUDED.last_seq
+                           ELSE m.reactions_seq END,
+      last_seq = CASE WHEN {_NEWER} THEN EXCLUDED.last_seq ELSE m.last_seq END,
+      source = CASE WHEN EXCLUDED.first_seq < m.first_seq THEN EXCLUDED.source ELSE m.source END,
+      first_seq = LEAST(m.first_seq, EXCLUDED.first_seq)
+  WHERE {_NEWER} OR EXCLUDED.first_seq < m.first_seq
+  RETURNING m.chat_id, m.account, m.date, m.last_seq, (m.xmax = 0) AS inserted
+), agg AS (
+  SELECT chat_id, min(account) AS account, count(*) FILTER (WHERE inserted) AS n, max(date) AS last_date,
+         max(last_seq) AS last_seq
+  FROM up GROUP BY chat_id
+), g AS (
+  INSERT INTO {s}.telegram_groups AS g (chat_id, kind, account, message_count, last_activity_at, last_seq)
+  SELECT chat_id, CASE WHEN chat_id < {CHANNEL_BOUND} THEN 'supergroup' WHEN chat_id < 0 THEN 'group'
+                       ELSE 'private' END, account, n, last_date, last_seq FROM agg
+  ON CONFLICT (chat_id) DO UPDATE SET
+      message_count = g.message_count + EXCLUDED.message_count,
+      last_activity_at = GREATEST(g.last_activity_at, EXCLUDED.last_activity_at),
+      last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq),
+      account = coalesce(g.account, EXCLUDED.account)
+  RETURNING 1
+)
+UPDATE {s}.crawler_status c SET last_message_at = GREATEST(c.last_message_at, agg.last_date)
+FROM agg WHERE c.chat_id = agg.chat_id"""
+
+    @property
+    def insert_versions(self) -> str:
+        """Record every distinct version (first sighting wins) and count edits once per new version."""
+        s = self.schema
+        return f"""
+WITH v AS (
+  SELECT DISTINCT ON (chat_id, message_id, content_hash)
+         chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at
+  FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq
+), ins AS (
+  INSERT INTO {s}.message_versions (chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at)
+  SELECT chat_id, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at FROM v
+  ON CONFLICT DO NOTHING
+  RETURNING chat_id, message_id, edit_date
+)
+UPDATE {s}.messages m SET edit_count = m.edit_count + c.n
+FROM (SELECT chat_id, message_id, count(*) AS n FROM ins WHERE edit_date IS NOT NULL GROUP BY 1, 2) c
+WHERE m.chat_id = c.chat_id AND m.message_id = c.message_id"""
+
+    @property
+    def resolve_pending(self) -> list[str]:
+        """Apply deletes that waited for their message (by chat key, and by account for non-channels)."""
+        s = self.schema
+        tomb = "is_deleted = true, deleted_at = r.deleted_at, deleted_seq = r.seq"
+        return [
+            f"""
+WITH r AS (DELETE FROM {s}.pending_chat_deletes p USING {s}.messages m
+           WHERE m.chat_id = p.chat_id AND m.message_id = p.message_id RETURNING p.*)
+UPDATE {s}.messages m SET {tomb} FROM r
+WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND (NOT m.is_deleted OR r.seq < m.deleted_seq)""",
+            f"""
+WITH r AS (DELETE FROM {s}.pending_deletes p USING {s}.messages m
+           WHERE m.account = p.account AND m.message_id = p.message_id AND m.chat_id > {CHANNEL_BOUND}
+           RETURNING p.*)
+UPDATE {s}.messages m SET {tomb} FROM r
+WHERE m.account = r.account AND m.message_id = r.message_id AND m.chat_id > {CHANNEL_BOUND}
+  AND (NOT m.is_deleted OR r.seq < m.deleted_seq)""",
+        ]
+
+    @property
+    def apply_deletes(self) -> list[str]:
+        """Tombstone known messages; park deletes of unknown ones until their post arrives."""
+        s = self.schema
+        tomb = "is_deleted = true, deleted_at = d.deleted_at, deleted_seq = d.seq"
+        return [
+            f"""
+WITH d AS (SELECT DISTINCT ON (chat_id, message_id) chat_id, message_id, deleted_at, seq FROM stage_deletes
+           WHERE chat_id IS NOT NULL ORDER BY chat_id, message_id, seq),
+u AS (UPDATE {s}.messages m SET {tomb} FROM d
+      WHERE m.chat_id = d.chat_id AND m.message_id = d.message_id AND (NOT m.is_deleted OR d.seq < m.deleted_seq)
+      RETURNING 1)
+INSERT INTO {s}.pending_chat_deletes AS p (chat_id, message_id, deleted_at, seq)
+SELECT d.chat_id, d.message_id, d.deleted_at, d.seq FROM d
+WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.chat_id = d.chat_id AND m.message_id = d.message_id)
+ON CONFLICT (chat_id, message_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, seq = EXCLUDED.seq
+WHERE EXCLUDED.seq < p.seq""",
+            f"""
+WITH d AS (SELECT DISTINCT ON (account, message_id) account, message_id, deleted_at, seq FROM stage_deletes
+           WHERE chat_id IS NULL ORDER BY account, message_id, seq),
+u AS (UPDATE {s}.messages m SET {tomb} FROM d
+      WHERE m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND}
+        AND (NOT m.is_deleted OR d.seq < m.deleted_seq)
+      RETURNING 1)
+INSERT INTO {s}.pending_deletes AS p (account, message_id, deleted_at, seq)
+SELECT d.account, d.message_id, d.deleted_at, d.seq FROM d
+WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m
+                  WHERE m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND})
+ON CONFLICT (account, message_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, seq = EXCLUDED.seq
+WHERE EXCLUDED.seq < p.seq""",
+        ]
+
+    # A bulk load folds a whole log prefix into empty tables as one batch: the same merge rules as the
+    # statements above specialised to an empty target (plain inserts, no conflicts, no pending deletes).
+
+    @property
+    def bulk_versions(self) -> str:
+        """Every distinct version of the staged snapshots (first sighting wins), into empty versions."""
+        return f"""
+INSERT INTO {self.schema}.message_versions (chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at)
+SELECT DISTINCT ON (chat_id, message_id, content_hash)
+       chat_id, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
+FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq"""
+
+    @property
+    def bulk_messages(self) -> str:
+        """The newest snapshot per key, with the first sighting and the edit count, into empty messages."""
+        s = self.schema
+        select_cols = ", ".join(f"w.{c}::jsonb" if c in _JSONB else f"w.{c}" for c in _CONTENT)
+        return f"""
+WITH w AS (
+  SELECT DISTINCT ON (chat_id, message_id) * FROM stage_messages
+  ORDER BY chat_id, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
+), f AS (
+  SELECT DISTINCT ON (chat_id, message_id) chat_id, message_id, first_seq, first_source FROM stage_messages
+  ORDER BY chat_id, message_id, first_seq
+), e AS (
+  SELECT chat_id, message_id, count(*) AS n FROM {s}.message_versions WHERE edit_date IS NOT NULL GROUP BY 1, 2
+)
+INSERT INTO {s}.messages (chat_id, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source, first_seq,
+                          last_seq, edit_count)
+SELECT w.chat_id, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.first_source, f.first_seq, w.seq,
+       coalesce(e.n, 0)
+FROM w JOIN f USING (chat_id, message_id) LEFT JOIN e USING (chat_id, message_id)"""
+
+    @property
+    def bulk_groups(self) -> str:
+        """Groups seen in the loaded messages, counted (telegram_groups is empty before)."""
+        s = self.schema
+        return f"""
+INSERT INTO {s}.telegram_groups (chat_id, kind, account, message_count, last_activity_at, last_seq)
+SELECT chat_id, CASE WHEN chat_id < {CHANNEL_BOUND} THEN 'supergroup' WHEN chat_id < 0 THEN 'group'
+                     ELSE 'private' END, min(account), count(*), max(date), max(last_seq)
+FROM {s}.messages GROUP BY chat_id"""
+
+    @property
+    def bulk_reactions(self) -> str:
+        """Per message the newest staged reaction summary, where it is newer than the snapshot (the
+        outcome of applying them one by one in seq order)."""
+        return f"""
+UPDATE {self.schema}.messages m SET reactions = r.reactions::jsonb, reactions_seq = r.seq
+FROM (SELECT DISTINCT ON (chat_id, message_id) * FROM stage_reactions ORDER BY chat_id, message_id, seq DESC) r
+WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq < r.seq AND m.last_seq < r.seq"""
+
+    @property
+    def update_reactions(self) -> str:
+        """A newer reaction summary replaces the row's (never one older than the snapshot: a snapshot's own
+        summary counts as of its seq, so the outcome does not depend on batch boundaries)."""
+        return (f"UPDATE {self.schema}.messages SET reactions = %s::jsonb, reactions_seq = %s "
+                "WHERE chat_id = %s AND message_id = %s AND reactions_seq < %s AND last_seq < %s")
+
+    @property
+    def update_media(self) -> str:
+        """Where a message's media was stored (for a message seen before the event, as in seq order)."""
+        return (f"UPDATE {self.schema}.messages SET media_sha256 = %s, media_path = %s "
+                "WHERE chat_id = %s AND message_id = %s AND first_seq < %s")
+
+    def group_op(self, op: str) -> list[str]:
+        """The statements of one chat metadata / crawler status change (named parameters)."""
+        s = self.schema
+        groups_upsert = (
+            f"INSERT INTO {s}.telegram_groups AS g (chat_id, kind, title, username, member_count, forum, account, "
+            "is_active, discovered_at, meta_seq, last_seq) VALUES (%(chat_id)s, %(kind)s, %(title)s, %(username)s, "
+            "%(member_count)s, %(forum)s, %(account)s, true, DISC, %(seq)s, %(seq)s) "
+            "ON CONFLICT (chat_id) DO UPDATE SET kind = EXCLUDED.kind, title = EXCLUDED.title, "
+            "username = EXCLUDED.username, member_count = EXCLUDED.member_count, forum = EXCLUDED.forum, "
+            "account = EXCLUDED.account, meta_seq = EXCLUDED.meta_seq, "
+            "last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now()EXTRA "
+            "WHERE g.meta_seq < EXCLUDED.meta_seq"
+        )
+        last_msg = f"(SELECT max(date) FROM {s}.messages WHERE chat_id = %(chat_id)s)"
+
+        def status(cols: str, vals: str, sets: str, guard: str = "c.status_seq < %(seq)s") -> str:
+            # A row created here takes the last message date from messages, so the result does not
+            # depend on whether the messages came in an earlier batch or a later one.
+            return (
+                f"INSERT INTO {s}.crawler_status AS c (chat_id, account, last_message_at, {cols}) "
+                f"VALUES (%(chat_id)s, %(account)s, {last_msg}, {vals}) "
+                f"ON CONFLICT (chat_id) DO UPDATE SET {sets}, updated_at = now() WHERE {guard}"
+            )
+
+        if op == "discovered":
+            return [
+                groups_upsert.replace("DISC", "%(at)s").replace(
+                    "EXTRA", ", is_active = true, left_at = NULL, "
+                    "discovered_at = coalesce(g.discovered_at, EXCLUDED.discovered_at)"),
+                status("status, status_seq", "'initializing', %(seq)s",
+                       "account = EXCLUDED.account, status_seq = EXCLUDED.status_seq, "
+                       "status = CASE WHEN c.status = 'inactive' THEN 'initializing' ELSE c.status END"),
+            ]
+        if op == "updated":
+            return [groups_upsert.replace("DISC", "NULL").replace("EXTRA", "")]
+        if op == "title":
+            return [f"UPDATE {s}.telegram_groups SET title = %(title)s, meta_seq = %(seq)s, updated_at = now() "
+                    "WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s"]
+        if op == "left":
+            return [
+                f"UPDATE {s}.telegram_groups SET is_active = false, left_at = %(at)s, meta_seq = %(seq)s, "
+                "updated_at = now() WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s",
+                status("status, status_seq", "'inactive', %(seq)s", "status = 'inactive', status_seq = %(seq)s"),
+            ]
+        if op == "backfill_started":
+            return [status("status, backfill_total, status_seq", "'initializing', %(total)s, %(seq)s",
+                           "status = 'initializing', backfill_total = coalesce(%(total)s, c.backfill_total), "
+                           "status_seq = %(seq)s")]
+        if op == "backfill_progress":
+            return [status("backfill_fetched, backfill_total, status_seq", "%(fetched)s, %(total)s, %(seq)s",
+                           "backfill_fetched = %(fetched)s, backfill_total = coalesce(%(total)s, c.backfill_total), "
+                           "status_seq = %(seq)s")]
+        if op == "backfill_completed":
+            return [status("status, backfill_fetched, backfill_completed_at, status_seq",
+                           "'active', %(fetched)s, %(at)s, %(seq)s",
+                           "status = 'active', backfill_fetched = %(fetched)s, backfill_completed_at = %(at)s, "
+                           "status_seq = %(seq)s")]
+        if op == "gapfill":
+            return [status("last_gapfill_at, gapfill_new, gapfill_seq", "%(at)s, %(new)s, %(seq)s",
+                           "last_gapfill_at = GREATEST(c.last_gapfill_at, %(at)s), "
+                           "gapfill_new = c.gapfill_new + %(new)s, gapfill_seq = %(seq)s",
+                           guard="c.gapfill_seq < %(seq)s")]
+        if op == "flood":
+            return [status("last_flood_wait_s, last_flood_wait_at", "%(seconds)s, %(at)s",
+                           "last_flood_wait_s = %(seconds)s, last_flood_wait_at = %(at)s",
+                           guard="c.last_flood_wait_at IS NULL OR c.last_flood_wait_at <= %(at)s")]
+        if op == "error":
+            return [status("status, last_error, last_error_at, status_seq", "'error', %(error)s, %(at)s, %(seq)s",
+                           "status = 'error', last_error = %(error)s, last_error_at = %(at)s, status_seq = %(seq)s")]
+        raise ValueError(f"unknown group op {op!r}")
+
+    @property
+    def select_checkpoint(self) -> str:
+        """Lock and read this projection's checkpoint row."""
+        return f"SELECT seq FROM {self.checkpoint_schema}.projection_checkpoints WHERE name = %s FOR UPDATE"
+
+    @property
+    def ensure_checkpoint(self) -> str:
+        """Create the checkpoint row if missing."""
+        return (f"INSERT INTO {self.checkpoint_schema}.projection_checkpoints (name) VALUES (%s) "
+                "ON CONFLICT (name) DO NOTHING")
+
+    @property
+    def update_checkpoint(self) -> str:
+        """Advance the checkpoint in the batch's transaction."""
+        return (f"UPDATE {self.checkpoint_schema}.projection_checkpoints SET seq = %s, "
+                "events_applied = events_applied + %s, updated_at = now() WHERE name = %s")
