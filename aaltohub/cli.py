@@ -27,7 +27,9 @@ COMMAND_MODULES: Final = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (used by ``main`` and by the docker-compose contract test)."""
-    parser = argparse.ArgumentParser(prog="aaltohub", description="Event-sourced Telegram group crawler")
+    parser = argparse.ArgumentParser(
+        prog="aaltohub", description="Event-sourced Telegram group crawler"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -14,7 +14,9 @@ from pydantic import SecretStr
 from aaltohub.settings import Settings
 
 # user:password@ in any URL-like text (postgresql://u:p@h, nats://u:p@h)
-_URL_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
+_URL_CREDENTIALS: Final = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@"
+)
 _MASK: Final = "***"
 
 
@@ -49,7 +51,9 @@ class SecretScrubber(logging.Filter):
         record.msg = scrub(record.getMessage(), self._secrets)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info), self._secrets)
+            record.exc_text = scrub(
+                logging.Formatter().formatException(record.exc_info), self._secrets
+            )
             record.exc_info = None
         return True
 

@@ -22,7 +22,9 @@ def snapshot_dir(duckdb_path: Path) -> Path:
     return duckdb_path.parent / "snapshots"
 
 
-def api_config(settings: Settings, *, nats_url: str, database_url: str, duckdb_path: Path) -> ApiConfig:
+def api_config(
+    settings: Settings, *, nats_url: str, database_url: str, duckdb_path: Path
+) -> ApiConfig:
     """The API's config from the settings and the resolved connection targets."""
     return ApiConfig(
         database_url=SecretStr(database_url),
@@ -43,11 +45,22 @@ def api_config(settings: Settings, *, nats_url: str, database_url: str, duckdb_p
     )
 
 
-def uvicorn_config(config: ApiConfig, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+def uvicorn_config(
+    config: ApiConfig, *, host: str, port: int, log_level: str = "info"
+) -> uvicorn.Config:
     """Uvicorn settings for the API: no access log (queries may carry tokens), no per-message deflate."""
-    return uvicorn.Config(create_app(config), host=host, port=port, log_level=log_level.lower(), access_log=False,
-                          lifespan="on", ws="websockets-sansio", ws_per_message_deflate=False, log_config=None,
-                          proxy_headers=False)
+    return uvicorn.Config(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        log_config=None,
+        proxy_headers=False,
+    )
 
 
 class _SignalFreeServer(uvicorn.Server):
@@ -78,10 +91,20 @@ async def serve(config: uvicorn.Config, *, handle_signals: bool = False) -> None
 
 async def run(ctx: ServiceContext) -> None:
     """Serve the API for ``aaltohub up`` until cancelled."""
-    config = api_config(ctx.settings, nats_url=ctx.nats_url, database_url=ctx.database_url,
-                        duckdb_path=ctx.duckdb_path)
-    await serve(uvicorn_config(config, host=ctx.settings.api_host, port=ctx.settings.api_port,
-                               log_level=ctx.settings.log_level))
+    config = api_config(
+        ctx.settings,
+        nats_url=ctx.nats_url,
+        database_url=ctx.database_url,
+        duckdb_path=ctx.duckdb_path,
+    )
+    await serve(
+        uvicorn_config(
+            config,
+            host=ctx.settings.api_host,
+            port=ctx.settings.api_port,
+            log_level=ctx.settings.log_level,
+        )
+    )
 
 
 def describe(ctx: ServiceContext) -> str:

@@ -29,23 +29,40 @@ def choose_sources(
     if not demo and settings.has_telegram_credentials and telegram is not None:
         return (lambda: list(telegram(settings))), False
     if not settings.has_telegram_credentials:
-        log.info("ingest: no Telegram credentials (TELEGRAM_API_ID / TELEGRAM_API_HASH): running the DEMO source")
+        log.info(
+            "ingest: no Telegram credentials (TELEGRAM_API_ID / TELEGRAM_API_HASH): running the DEMO source"
+        )
     elif demo:
         log.info("ingest: demo requested: running the DEMO source instead of Telegram")
     else:
-        log.warning("ingest: Telegram credentials are set but no database holds the sessions: running the DEMO")
-    log.info("ingest: demo traffic: %d groups at %.1f events/s, all marked source=demo",
-             settings.demo_groups, settings.demo_rate_per_s)
+        log.warning(
+            "ingest: Telegram credentials are set but no database holds the sessions: running the DEMO"
+        )
+    log.info(
+        "ingest: demo traffic: %d groups at %.1f events/s, all marked source=demo",
+        settings.demo_groups,
+        settings.demo_rate_per_s,
+    )
 
     def demo_sources() -> list[EventSource]:
-        return [DemoSource(groups=settings.demo_groups, rate_per_s=settings.demo_rate_per_s,
-                           seed=settings.demo_seed, ledger_path=settings.demo_ledger_path)]
+        return [
+            DemoSource(
+                groups=settings.demo_groups,
+                rate_per_s=settings.demo_rate_per_s,
+                seed=settings.demo_seed,
+                ledger_path=settings.demo_ledger_path,
+            )
+        ]
 
     return demo_sources, True
 
 
 def build_service(
-    settings: Settings, *, nats_url: str, demo: bool = False, telegram: TelegramSources | None = None
+    settings: Settings,
+    *,
+    nats_url: str,
+    demo: bool = False,
+    telegram: TelegramSources | None = None,
 ) -> IngestService:
     """An ``IngestService`` configured from ``settings`` (spool under ``<data>/spool``)."""
     sources, is_demo = choose_sources(settings, demo=demo, telegram=telegram)
@@ -64,12 +81,22 @@ def build_service(
 
     async def connect_log() -> EventLog:
         return await EventLog.connect(
-            nats_url, spec=spec, name="aaltohub-ingest", connect_timeout_s=5.0,
-            ack_timeout_s=settings.ingest_ack_timeout_s, append_deadline_s=settings.ingest_append_deadline_s,
-        )  # fmt: skip
+            nats_url,
+            spec=spec,
+            name="aaltohub-ingest",
+            connect_timeout_s=5.0,
+            ack_timeout_s=settings.ingest_ack_timeout_s,
+            append_deadline_s=settings.ingest_append_deadline_s,
+        )
 
-    return IngestService(sources=sources, sink=sink, connect_log=connect_log, demo=is_demo,
-                         version=_version(), drain_timeout_s=settings.ingest_drain_timeout_s)
+    return IngestService(
+        sources=sources,
+        sink=sink,
+        connect_log=connect_log,
+        demo=is_demo,
+        version=_version(),
+        drain_timeout_s=settings.ingest_drain_timeout_s,
+    )
 
 
 def _version() -> str | None:
@@ -81,18 +108,26 @@ def _version() -> str | None:
 
 async def run_ingest(context: ServiceContext) -> None:
     """Run ingest until cancelled (``aaltohub up`` cancels it second, after the API)."""
-    await run_ingest_service(context.settings, nats_url=context.nats_url, database_url=context.database_url,
-                             demo=context.demo)
+    await run_ingest_service(
+        context.settings,
+        nats_url=context.nats_url,
+        database_url=context.database_url,
+        demo=context.demo,
+    )
 
 
-async def run_ingest_service(settings: Settings, *, nats_url: str, database_url: str | None, demo: bool) -> None:
+async def run_ingest_service(
+    settings: Settings, *, nats_url: str, database_url: str | None, demo: bool
+) -> None:
     """Run ingest with the Telegram account workers when credentials are set, else the demo source."""
     reader: EventLog | None = None
     telegram: TelegramSources | None = None
     try:
         if not demo and settings.has_telegram_credentials and database_url is not None:
             # The workers read what the log already knows (watched chats, recent messages) at start.
-            reader = await EventLog.connect(nats_url, spec=stream_spec(settings), name="aaltohub-ingest-reader")
+            reader = await EventLog.connect(
+                nats_url, spec=stream_spec(settings), name="aaltohub-ingest-reader"
+            )
             workers = await build_telegram_workers(settings, log=reader, database_url=database_url)
             telegram = lambda _settings: workers  # noqa: E731
         service = build_service(settings, nats_url=nats_url, demo=demo, telegram=telegram)
@@ -104,8 +139,10 @@ async def run_ingest_service(settings: Settings, *, nats_url: str, database_url:
 
 def _describe(context: ServiceContext) -> str:
     demo = context.demo or not context.settings.has_telegram_credentials
-    return "ingest: demo source (no Telegram credentials)" if demo else "ingest: Telegram accounts " + ", ".join(
-        context.settings.account_names
+    return (
+        "ingest: demo source (no Telegram credentials)"
+        if demo
+        else "ingest: Telegram accounts " + ", ".join(context.settings.account_names)
     )
 
 

@@ -24,7 +24,12 @@ KNOWN_PROJECTIONS = ("postgres", "duckdb", "broadcast")
 
 
 def build_projections(
-    settings: Settings, *, names: Sequence[str], database_url: str, duckdb_path: Path, codec: Codec,
+    settings: Settings,
+    *,
+    names: Sequence[str],
+    database_url: str,
+    duckdb_path: Path,
+    codec: Codec,
     dead_letters: DeadLetterStore | None,
 ) -> list[Projection]:
     """The named projections; broadcast is left out (with a log line) when SUPABASE_URL is unset."""
@@ -33,39 +38,74 @@ def build_projections(
         if name == "postgres":
             out.append(PostgresProjection(database_url=database_url, codec=codec))
         elif name == "duckdb":
-            out.append(DuckDBProjection(path=duckdb_path, codec=codec, dead_letters=dead_letters,
-                                        snapshot_interval_s=settings.duckdb_snapshot_interval_s,
-                                        fold_interval_s=settings.duckdb_fold_interval_s))
+            out.append(
+                DuckDBProjection(
+                    path=duckdb_path,
+                    codec=codec,
+                    dead_letters=dead_letters,
+                    snapshot_interval_s=settings.duckdb_snapshot_interval_s,
+                    fold_interval_s=settings.duckdb_fold_interval_s,
+                )
+            )
         elif name == "broadcast":
             if not settings.supabase_url or settings.supabase_service_key is None:
-                log.info("broadcast projection disabled: SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY not set")
+                log.info(
+                    "broadcast projection disabled: SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY not set"
+                )
                 continue
-            out.append(BroadcastProjection(
-                supabase_url=settings.supabase_url, api_key=settings.supabase_service_key.get_secret_value(),
-                database_url=database_url, codec=codec, dead_letters=dead_letters))
+            out.append(
+                BroadcastProjection(
+                    supabase_url=settings.supabase_url,
+                    api_key=settings.supabase_service_key.get_secret_value(),
+                    database_url=database_url,
+                    codec=codec,
+                    dead_letters=dead_letters,
+                )
+            )
         else:
             raise ValueError(f"unknown projection {name!r} (known: {', '.join(KNOWN_PROJECTIONS)})")
     return out
 
 
-async def run_projections(settings: Settings, *, nats_url: str, database_url: str, duckdb_path: Path,
-                          names: Sequence[str] | None = None) -> None:
+async def run_projections(
+    settings: Settings,
+    *,
+    nats_url: str,
+    database_url: str,
+    duckdb_path: Path,
+    names: Sequence[str] | None = None,
+) -> None:
     """Run the enabled projections until cancelled."""
-    async with await EventLog.connect(nats_url, spec=stream_spec(settings), name="aaltohub-projector") as event_log:
+    async with await EventLog.connect(
+        nats_url, spec=stream_spec(settings), name="aaltohub-projector"
+    ) as event_log:
         store = DeadLetterStore(database_url=database_url)
-        projections = build_projections(settings, names=names or settings.projection_names,
-                                         database_url=database_url, duckdb_path=duckdb_path,
-                                         codec=event_log.codec, dead_letters=store)
-        service = ProjectorService(log=event_log, projections=projections, dead_letters=store,
-                                   batch_size=settings.projector_batch_size,
-                                   max_batch_wait_s=settings.projector_max_batch_wait_s)
+        projections = build_projections(
+            settings,
+            names=names or settings.projection_names,
+            database_url=database_url,
+            duckdb_path=duckdb_path,
+            codec=event_log.codec,
+            dead_letters=store,
+        )
+        service = ProjectorService(
+            log=event_log,
+            projections=projections,
+            dead_letters=store,
+            batch_size=settings.projector_batch_size,
+            max_batch_wait_s=settings.projector_max_batch_wait_s,
+        )
         log.info("projector: running %s", ", ".join(service.runners) or "nothing")
         await service.run()
 
 
 async def _run(ctx: ServiceContext) -> None:
-    await run_projections(ctx.settings, nats_url=ctx.nats_url, database_url=ctx.database_url,
-                          duckdb_path=ctx.duckdb_path)
+    await run_projections(
+        ctx.settings,
+        nats_url=ctx.nats_url,
+        database_url=ctx.database_url,
+        duckdb_path=ctx.duckdb_path,
+    )
 
 
 def _describe(ctx: ServiceContext) -> str:

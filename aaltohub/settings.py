@@ -17,7 +17,11 @@ class Settings(BaseSettings):
     """All settings of the crawler; env names are given by ``alias`` (case-insensitive)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
         env_ignore_empty=True,  # `VAR=` (as .env.example lists them) means unset, not "" or the path "."
     )
 
@@ -50,8 +54,12 @@ class Settings(BaseSettings):
     telegram_max_flood_wait_s: int = Field(default=3600, alias="TELEGRAM_MAX_FLOOD_WAIT_S")
     telegram_retry_attempts: int = Field(default=5, alias="TELEGRAM_RETRY_ATTEMPTS")
     telegram_request_timeout_s: float = Field(default=180.0, alias="TELEGRAM_REQUEST_TIMEOUT_S")
-    telegram_assignments: str = Field(default="", alias="TELEGRAM_ASSIGNMENTS")  # "chat_id:account,..."
-    telegram_chat_kinds: str = Field(default="group,supergroup,channel", alias="TELEGRAM_CHAT_KINDS")
+    telegram_assignments: str = Field(
+        default="", alias="TELEGRAM_ASSIGNMENTS"
+    )  # "chat_id:account,..."
+    telegram_chat_kinds: str = Field(
+        default="group,supergroup,channel", alias="TELEGRAM_CHAT_KINDS"
+    )
     entity_cache_ttl_s: float = Field(default=86400.0, alias="AALTOHUB_ENTITY_CACHE_TTL_S")
     backfill_days: float = Field(default=14.0, alias="AALTOHUB_BACKFILL_DAYS")
     backfill_batch: int = Field(default=200, alias="AALTOHUB_BACKFILL_BATCH")
@@ -63,10 +71,14 @@ class Settings(BaseSettings):
     delete_map_days: float = Field(default=14.0, alias="AALTOHUB_DELETE_MAP_DAYS")
     media_download: bool = Field(default=False, alias="AALTOHUB_MEDIA_DOWNLOAD")
     media_max_bytes: int = Field(default=20 * 1024 * 1024, alias="AALTOHUB_MEDIA_MAX_BYTES")
-    media_types: str = Field(default="photo,video,document,audio,voice,video_note,sticker,animation",
-                             alias="AALTOHUB_MEDIA_TYPES")
+    media_types: str = Field(
+        default="photo,video,document,audio,voice,video_note,sticker,animation",
+        alias="AALTOHUB_MEDIA_TYPES",
+    )
     media_dir: Path | None = Field(default=None, alias="AALTOHUB_MEDIA_DIR")
-    media_bucket: str | None = Field(default=None, alias="AALTOHUB_MEDIA_BUCKET")  # Supabase Storage bucket
+    media_bucket: str | None = Field(
+        default=None, alias="AALTOHUB_MEDIA_BUCKET"
+    )  # Supabase Storage bucket
 
     demo_seed: int = Field(default=1, alias="AALTOHUB_DEMO_SEED")
     demo_ledger_path: Path | None = Field(default=None, alias="AALTOHUB_DEMO_LEDGER")
@@ -74,22 +86,34 @@ class Settings(BaseSettings):
     ingest_batch_size: int = Field(default=1000, alias="AALTOHUB_INGEST_BATCH_SIZE", ge=1)
     ingest_linger_ms: float = Field(default=2.0, alias="AALTOHUB_INGEST_LINGER_MS", ge=0)
     ingest_ack_timeout_s: float = Field(default=2.0, alias="AALTOHUB_INGEST_ACK_TIMEOUT_S", gt=0)
-    ingest_append_deadline_s: float = Field(default=5.0, alias="AALTOHUB_INGEST_APPEND_DEADLINE_S", gt=0)
+    ingest_append_deadline_s: float = Field(
+        default=5.0, alias="AALTOHUB_INGEST_APPEND_DEADLINE_S", gt=0
+    )
     ingest_breaker_failures: int = Field(default=5, alias="AALTOHUB_INGEST_BREAKER_FAILURES", ge=1)
-    ingest_breaker_window_s: float = Field(default=60.0, alias="AALTOHUB_INGEST_BREAKER_WINDOW_S", gt=0)
+    ingest_breaker_window_s: float = Field(
+        default=60.0, alias="AALTOHUB_INGEST_BREAKER_WINDOW_S", gt=0
+    )
     ingest_breaker_open_s: float = Field(default=30.0, alias="AALTOHUB_INGEST_BREAKER_OPEN_S", gt=0)
     ingest_spool_segment_bytes: int = Field(
         default=16 * 1024 * 1024, alias="AALTOHUB_INGEST_SPOOL_SEGMENT_BYTES", ge=4096
     )
-    ingest_spool_fsync_every: int = Field(default=64, alias="AALTOHUB_INGEST_SPOOL_FSYNC_EVERY", ge=1)
-    ingest_drain_timeout_s: float = Field(default=10.0, alias="AALTOHUB_INGEST_DRAIN_TIMEOUT_S", gt=0)
+    ingest_spool_fsync_every: int = Field(
+        default=64, alias="AALTOHUB_INGEST_SPOOL_FSYNC_EVERY", ge=1
+    )
+    ingest_drain_timeout_s: float = Field(
+        default=10.0, alias="AALTOHUB_INGEST_DRAIN_TIMEOUT_S", gt=0
+    )
 
     # --- projections ----------------------------------------------------------------------------
     projections: str = Field(default="postgres,duckdb,broadcast", alias="AALTOHUB_PROJECTIONS")
 
     projector_batch_size: int = Field(default=5000, alias="AALTOHUB_PROJECTOR_BATCH_SIZE")
-    projector_max_batch_wait_s: float = Field(default=0.2, alias="AALTOHUB_PROJECTOR_MAX_BATCH_WAIT_S")
-    duckdb_snapshot_interval_s: float = Field(default=10.0, alias="AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S")
+    projector_max_batch_wait_s: float = Field(
+        default=0.2, alias="AALTOHUB_PROJECTOR_MAX_BATCH_WAIT_S"
+    )
+    duckdb_snapshot_interval_s: float = Field(
+        default=10.0, alias="AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S"
+    )
     duckdb_fold_interval_s: float = Field(default=30.0, alias="AALTOHUB_DUCKDB_FOLD_INTERVAL_S")
 
     # --- api --------------------------------------------------------------------------------------
@@ -104,7 +128,9 @@ class Settings(BaseSettings):
     api_sql_row_cap: int = Field(default=1000, ge=1, alias="AALTOHUB_API_SQL_ROW_CAP")
     api_sql_timeout_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_SQL_TIMEOUT_S")
     api_live_buffer_events: int = Field(default=2000, ge=8, alias="AALTOHUB_API_LIVE_BUFFER_EVENTS")
-    api_live_history_events: int = Field(default=10_000, ge=1, alias="AALTOHUB_API_LIVE_HISTORY_EVENTS")
+    api_live_history_events: int = Field(
+        default=10_000, ge=1, alias="AALTOHUB_API_LIVE_HISTORY_EVENTS"
+    )
 
     # --- supabase ---------------------------------------------------------------------------------
     supabase_url: str | None = Field(default=None, alias="SUPABASE_URL")
@@ -127,7 +153,11 @@ class Settings(BaseSettings):
     @property
     def duckdb_file(self) -> Path:
         """The DuckDB analytics file (default: under the data dir)."""
-        return (self.duckdb_path or self.data_path / "analytics" / "analytics.duckdb").expanduser().resolve()
+        return (
+            (self.duckdb_path or self.data_path / "analytics" / "analytics.duckdb")
+            .expanduser()
+            .resolve()
+        )
 
     @property
     def account_names(self) -> list[str]:

@@ -116,10 +116,15 @@ class Stack:
         self.nats: NatsServer | None = None
         self.postgres: PostgresServer | None = None
         if settings.nats_url is None:
-            self.nats = NatsServer(store_dir=self.data_dir / "nats" / "store", port=nats_port,
-                                   sync_interval=settings.nats_sync_interval)
+            self.nats = NatsServer(
+                store_dir=self.data_dir / "nats" / "store",
+                port=nats_port,
+                sync_interval=settings.nats_sync_interval,
+            )
         if settings.database_url is None:
-            self.postgres = PostgresServer(data_dir=self.data_dir / "postgres" / "data", port=postgres_port)
+            self.postgres = PostgresServer(
+                data_dir=self.data_dir / "postgres" / "data", port=postgres_port
+            )
         self.stopped_services: list[str] = []  # in the order they were stopped
 
     async def run(self, stop: asyncio.Event) -> int:
@@ -165,31 +170,46 @@ class Stack:
             raise StackError("; ".join(str(e) for e in errors)) from errors[0]
         nats_url = self.nats.url if self.nats is not None else self.settings.nats_url
         database_url = (
-            self.postgres.url if self.postgres is not None
+            self.postgres.url
+            if self.postgres is not None
             else self.settings.database_url.get_secret_value()  # type: ignore[union-attr]
         )
         assert nats_url is not None
         try:
-            await asyncio.wait_for(asyncio.to_thread(apply_migrations, database_url), timeout=MIGRATE_TIMEOUT_S)
+            await asyncio.wait_for(
+                asyncio.to_thread(apply_migrations, database_url), timeout=MIGRATE_TIMEOUT_S
+            )
         except (MigrationError, OSError, TimeoutError) as e:
             raise StackError(f"migrations failed: {e}") from e
         except psycopg.Error as e:  # e.g. the server refused the connection
             raise StackError(f"migrations failed: {type(e).__name__}: {e}") from e
         try:
-            event_log = await EventLog.connect(nats_url, spec=stream_spec(self.settings), name="aaltohub-up")
+            event_log = await EventLog.connect(
+                nats_url, spec=stream_spec(self.settings), name="aaltohub-up"
+            )
             await event_log.close()
         except EventLogError as e:
             raise StackError(f"stream {self.settings.stream_name}: {e}") from e
         self.settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
         context = ServiceContext(
-            settings=self.settings, nats_url=nats_url, database_url=database_url,
-            duckdb_path=self.settings.duckdb_file, demo=not self.settings.has_telegram_credentials,
+            settings=self.settings,
+            nats_url=nats_url,
+            database_url=database_url,
+            duckdb_path=self.settings.duckdb_file,
+            demo=not self.settings.has_telegram_credentials,
         )
-        write_stack(self.data_dir, StackInfo(
-            pid=os.getpid(), nats_url=nats_url, database_url=database_url,
-            duckdb_path=str(self.settings.duckdb_file), api_url=self._api_url(),
-            nats_pid=self._pid(self.nats), postgres_pid=self._pid(self.postgres),
-        ))
+        write_stack(
+            self.data_dir,
+            StackInfo(
+                pid=os.getpid(),
+                nats_url=nats_url,
+                database_url=database_url,
+                duckdb_path=str(self.settings.duckdb_file),
+                api_url=self._api_url(),
+                nats_pid=self._pid(self.nats),
+                postgres_pid=self._pid(self.postgres),
+            ),
+        )
         return context
 
     def _record_children(self) -> None:
@@ -210,9 +230,13 @@ class Stack:
     def _announce_ready(self, context: ServiceContext, elapsed_s: float) -> None:
         origin = {True: "embedded", False: "external"}
         lines = [f"aaltohub up: data dir {self.data_dir}"]
-        lines.append(f"  nats      {redact_url(context.nats_url)} ({origin[self.nats is not None]}"
-                     + (f", sync_interval {self.nats.sync_interval})" if self.nats is not None else ")"))
-        lines.append(f"  postgres  {redact_url(context.database_url)} ({origin[self.postgres is not None]})")
+        lines.append(
+            f"  nats      {redact_url(context.nats_url)} ({origin[self.nats is not None]}"
+            + (f", sync_interval {self.nats.sync_interval})" if self.nats is not None else ")")
+        )
+        lines.append(
+            f"  postgres  {redact_url(context.database_url)} ({origin[self.postgres is not None]})"
+        )
         lines.append(f"  duckdb    {context.duckdb_path}")
         for spec in self.services:
             where = spec.describe(context) if spec.describe is not None else "running"
@@ -220,7 +244,9 @@ class Stack:
         if not self.services:
             lines.append("  (no services wired yet)")
         if context.demo and any(s.name == "ingest" for s in self.services):
-            lines.append("  no Telegram credentials (TELEGRAM_API_ID/TELEGRAM_API_HASH): ingest runs the demo source")
+            lines.append(
+                "  no Telegram credentials (TELEGRAM_API_ID/TELEGRAM_API_HASH): ingest runs the demo source"
+            )
         lines.append(f"ready in {elapsed_s:.1f}s; Ctrl-C to stop")
         self.announce("\n".join(lines))
 
@@ -244,7 +270,9 @@ class Stack:
             if not stop.is_set():
                 raise
             return  # cancelled by the phased shutdown: the normal end
-        except Exception as e:  # a crashed service stops the stack in order; it never kills `up` abruptly
+        except (
+            Exception
+        ) as e:  # a crashed service stops the stack in order; it never kills `up` abruptly
             log.error("service %s crashed: %s: %s", spec.name, type(e).__name__, e, exc_info=e)
             failures.append(spec.name)
         else:
@@ -264,7 +292,11 @@ class Stack:
                 task.cancel()
                 done, _ = await asyncio.wait({task}, timeout=self.service_stop_timeout_s)
                 if not done:
-                    log.error("service %s did not stop within %.0fs", spec.name, self.service_stop_timeout_s)
+                    log.error(
+                        "service %s did not stop within %.0fs",
+                        spec.name,
+                        self.service_stop_timeout_s,
+                    )
                     failures.append(spec.name)
             self.stopped_services.append(spec.name)
             log.info("service %s stopped", spec.name)

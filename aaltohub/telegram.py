@@ -41,9 +41,16 @@ def media_store(settings: Settings) -> MediaStore | None:
     """Supabase Storage when a bucket and credentials are set, else a local directory; None if off."""
     if not settings.media_download:
         return None
-    if settings.media_bucket and settings.supabase_url and settings.supabase_service_key is not None:
-        return SupabaseMediaStore(url=settings.supabase_url, bucket=settings.media_bucket,
-                                  service_key=Secret(settings.supabase_service_key.get_secret_value()))
+    if (
+        settings.media_bucket
+        and settings.supabase_url
+        and settings.supabase_service_key is not None
+    ):
+        return SupabaseMediaStore(
+            url=settings.supabase_url,
+            bucket=settings.media_bucket,
+            service_key=Secret(settings.supabase_service_key.get_secret_value()),
+        )
     root: Path = (settings.media_dir or settings.data_path / "media").expanduser().resolve()
     return LocalMediaStore(root=root)
 
@@ -56,20 +63,34 @@ async def build_telegram_workers(
         raise IngestError("TELEGRAM_API_ID and TELEGRAM_API_HASH must be set")
     if settings.master_key is None:
         raise IngestError("MASTER_KEY must be set to decrypt the Telegram sessions")
-    sessions = SessionStore(database_url=database_url,
-                            cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()))
-    assignment = ChatAssignment(explicit=parse_assignments(settings.telegram_assignments),
-                                accounts=settings.account_names)
+    sessions = SessionStore(
+        database_url=database_url,
+        cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()),
+    )
+    assignment = ChatAssignment(
+        explicit=parse_assignments(settings.telegram_assignments), accounts=settings.account_names
+    )
     config = worker_config(settings)
     store = media_store(settings)
     api_hash = Secret(settings.telegram_api_hash.get_secret_value())
     workers = []
     for account in settings.account_names:
-        client = build_client(session=await sessions.load(account), api_id=settings.telegram_api_id,
-                              api_hash=api_hash, use_ipv6=settings.telegram_use_ipv6,
-                              flood_sleep_threshold=settings.telegram_flood_sleep_threshold)
-        workers.append(TelegramAccountWorker(
-            account=account, gateway=TelethonGateway(client), log_reader=log, config=config,
-            assignment=assignment, entity_store=PostgresEntityStore(database_url=database_url), media_store=store,
-        ))
+        client = build_client(
+            session=await sessions.load(account),
+            api_id=settings.telegram_api_id,
+            api_hash=api_hash,
+            use_ipv6=settings.telegram_use_ipv6,
+            flood_sleep_threshold=settings.telegram_flood_sleep_threshold,
+        )
+        workers.append(
+            TelegramAccountWorker(
+                account=account,
+                gateway=TelethonGateway(client),
+                log_reader=log,
+                config=config,
+                assignment=assignment,
+                entity_store=PostgresEntityStore(database_url=database_url),
+                media_store=store,
+            )
+        )
     return workers

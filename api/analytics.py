@@ -21,7 +21,9 @@ import duckdb
 from api.errors import BadRequest, ServiceUnavailable
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-_SELECT = re.compile(r"^\s*(\(\s*)*(select|with|from|values|table|describe|summarize|show)\b", re.IGNORECASE)
+_SELECT = re.compile(
+    r"^\s*(\(\s*)*(select|with|from|values|table|describe|summarize|show)\b", re.IGNORECASE
+)
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
@@ -65,8 +67,11 @@ class SnapshotReader:
         with self._lock:
             if self._snap is None or self._snap.name != name:
                 try:
-                    conn = duckdb.connect(str(self._dir / name), read_only=True,
-                                          config={"enable_external_access": False})
+                    conn = duckdb.connect(
+                        str(self._dir / name),
+                        read_only=True,
+                        config={"enable_external_access": False},
+                    )
                 except duckdb.Error as e:
                     raise ServiceUnavailable("analytics snapshot cannot be opened") from e
                 old, self._snap = self._snap, _Snapshot(name, conn)
@@ -89,7 +94,9 @@ class SnapshotReader:
         if snap.users == 0:
             snap.conn.close()
 
-    def run(self, sql: str, params: Mapping[str, object] | None, *, row_cap: int, timeout_s: float) -> QueryResult:
+    def run(
+        self, sql: str, params: Mapping[str, object] | None, *, row_cap: int, timeout_s: float
+    ) -> QueryResult:
         """Run ``sql`` on the current snapshot (blocking; call through ``asyncio.to_thread``)."""
         snap, cur = self._acquire()
         timer = threading.Timer(timeout_s, cur.interrupt)
@@ -103,16 +110,23 @@ class SnapshotReader:
         except duckdb.InterruptException as e:
             raise BadRequest(f"query exceeded {timeout_s}s") from e
         except duckdb.Error as e:
-            raise BadRequest(f"query failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+            raise BadRequest(
+                f"query failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            ) from e
         finally:
             timer.cancel()
             cur.close()
             self._release(snap)
-        return QueryResult(columns=columns, rows=[[_jsonable(v) for v in r] for r in rows[:row_cap]],
-                           truncated=len(rows) > row_cap, snapshot=snap.name)
+        return QueryResult(
+            columns=columns,
+            rows=[[_jsonable(v) for v in r] for r in rows[:row_cap]],
+            truncated=len(rows) > row_cap,
+            snapshot=snap.name,
+        )
 
-    async def query(self, sql: str, params: Mapping[str, object] | None, *, row_cap: int,
-                    timeout_s: float) -> QueryResult:
+    async def query(
+        self, sql: str, params: Mapping[str, object] | None, *, row_cap: int, timeout_s: float
+    ) -> QueryResult:
         """``run`` in a worker thread."""
         return await asyncio.to_thread(self.run, sql, params, row_cap=row_cap, timeout_s=timeout_s)
 

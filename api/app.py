@@ -39,31 +39,53 @@ Events (`id:` = seq, resume with `Last-Event-ID`; overflow ends the stream with 
 """
 
 
-def create_app(config: ApiConfig, *, queries: Mapping[str, AnalyticsQuery] | None = None) -> FastAPI:
+def create_app(
+    config: ApiConfig, *, queries: Mapping[str, AnalyticsQuery] | None = None
+) -> FastAPI:
     """The API app for ``config``; nothing is opened until the lifespan starts."""
     metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(config.database_url.get_secret_value(), min_size=config.db_pool_min,
-                               max_size=config.db_pool_max, timeout_s=config.db_timeout_s)
+        pool = await open_pool(
+            config.database_url.get_secret_value(),
+            min_size=config.db_pool_min,
+            max_size=config.db_pool_max,
+            timeout_s=config.db_timeout_s,
+        )
         analytics = SnapshotReader(config.duckdb_snapshot_dir)
         try:
-            event_log = await EventLog.connect(config.nats_url, spec=config.stream, name="aaltohub-api")
+            event_log = await EventLog.connect(
+                config.nats_url, spec=config.stream, name="aaltohub-api"
+            )
             try:
                 db = Database(pool, timeout_s=config.db_timeout_s)
-                hub = Hub(event_log, history_events=config.live_history_events,
-                          max_events=config.live_buffer_events, batch_wait_s=config.live_batch_wait_s)
+                hub = Hub(
+                    event_log,
+                    history_events=config.live_history_events,
+                    max_events=config.live_buffer_events,
+                    batch_wait_s=config.live_batch_wait_s,
+                )
                 await hub.start()
                 auth = Authenticator(
                     db=db,
                     jwt_secret=config.jwt_secret.get_secret_value() if config.jwt_secret else None,
-                    jwks_url=config.jwks_url, audience=config.jwt_audience,
-                    admin_token=config.admin_token.get_secret_value() if config.admin_token else None,
+                    jwks_url=config.jwks_url,
+                    audience=config.jwt_audience,
+                    admin_token=config.admin_token.get_secret_value()
+                    if config.admin_token
+                    else None,
                     role_cache_s=config.role_cache_s,
                 )
-                app.state.api = ApiState(config=config, db=db, log=event_log, hub=hub, analytics=analytics,
-                                         auth=auth, metrics=metrics)
+                app.state.api = ApiState(
+                    config=config,
+                    db=db,
+                    log=event_log,
+                    hub=hub,
+                    analytics=analytics,
+                    auth=auth,
+                    metrics=metrics,
+                )
                 try:
                     yield
                 finally:
@@ -76,8 +98,13 @@ def create_app(config: ApiConfig, *, queries: Mapping[str, AnalyticsQuery] | Non
 
     # FastAPI's native OpenTelemetry is off: /metrics and the access log already cover requests, and
     # its per-request provider lookup cost ~5 % of a page read.
-    app = FastAPI(title="AaltoHub crawler API", version="0.1.0", lifespan=lifespan, description=_DESCRIPTION,
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    app = FastAPI(
+        title="AaltoHub crawler API",
+        version="0.1.0",
+        lifespan=lifespan,
+        description=_DESCRIPTION,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=metrics)
     for module in (groups, messages, search, users, admin, crawler, dead_letters, live, meta):
@@ -89,8 +116,12 @@ def create_app(config: ApiConfig, *, queries: Mapping[str, AnalyticsQuery] | Non
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components["Problem"] = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
         app.openapi_schema = schema
     return app.openapi_schema

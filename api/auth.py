@@ -35,8 +35,16 @@ class Principal:
 class Authenticator:
     """Turns a bearer credential into a ``Principal`` or raises ``Unauthorized``."""
 
-    def __init__(self, *, db: Database, jwt_secret: str | None, jwks_url: str | None,
-                 audience: str | None, admin_token: str | None, role_cache_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        jwt_secret: str | None,
+        jwks_url: str | None,
+        audience: str | None,
+        admin_token: str | None,
+        role_cache_s: float,
+    ) -> None:
         self._db = db
         self._secret = jwt_secret
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
@@ -74,12 +82,26 @@ class Authenticator:
         options: Options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
         try:
             if self._secret is not None and jwt.get_unverified_header(token).get("alg") == "HS256":
-                return jwt.decode(token, self._secret, algorithms=["HS256"], audience=self._audience,
-                                  options=options, leeway=5)
+                return jwt.decode(
+                    token,
+                    self._secret,
+                    algorithms=["HS256"],
+                    audience=self._audience,
+                    options=options,
+                    leeway=5,
+                )
             if self._jwks is not None:
-                key = await asyncio.wait_for(asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token), 6)
-                return jwt.decode(token, key.key, algorithms=_ASYMMETRIC, audience=self._audience,
-                                  options=options, leeway=5)
+                key = await asyncio.wait_for(
+                    asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token), 6
+                )
+                return jwt.decode(
+                    token,
+                    key.key,
+                    algorithms=_ASYMMETRIC,
+                    audience=self._audience,
+                    options=options,
+                    leeway=5,
+                )
         except (jwt.PyJWTError, TimeoutError, ValueError) as e:
             raise Unauthorized() from e
         raise Unauthorized()

@@ -8,7 +8,9 @@ from eventlog.commands import NoCommandHandler, send_command
 from schemas.commands import Command, CommandReply
 
 
-async def command(event_log: EventLog, subject: str, cmd: Command, *, timeout_s: float, service: str) -> CommandReply:
+async def command(
+    event_log: EventLog, subject: str, cmd: Command, *, timeout_s: float, service: str
+) -> CommandReply:
     """Send ``cmd`` and return the reply; ``ServiceUnavailable`` when nobody answers in time."""
     try:
         return await send_command(event_log.nats_client, subject, cmd, timeout_s=timeout_s)

@@ -16,11 +16,18 @@ from api.errors import BadRequest, ServiceUnavailable
 Row = dict[str, Any]
 
 
-async def open_pool(conninfo: str, *, min_size: int, max_size: int, timeout_s: float) -> AsyncConnectionPool:
+async def open_pool(
+    conninfo: str, *, min_size: int, max_size: int, timeout_s: float
+) -> AsyncConnectionPool:
     """Open a pool of autocommit connections returning dict rows; raise ``ServiceUnavailable`` if unreachable."""
     pool: AsyncConnectionPool = AsyncConnectionPool(
-        conninfo, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-        kwargs={"autocommit": True, "row_factory": dict_row}, name="api",
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout_s,
+        open=False,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        name="api",
     )
     try:
         await pool.open(wait=True, timeout=timeout_s)
@@ -37,7 +44,9 @@ class Database:
         self.pool = pool
         self._timeout_s = timeout_s
 
-    async def fetch_all(self, sql: LiteralString, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+    async def fetch_all(
+        self, sql: LiteralString, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[Row]:
         """All rows of a query."""
         try:
             async with asyncio.timeout(self._timeout_s), self.pool.connection() as conn:
@@ -49,7 +58,9 @@ class Database:
         except (PoolTimeout, psycopg.OperationalError, TimeoutError) as e:
             raise ServiceUnavailable("database unavailable") from e
 
-    async def fetch_one(self, sql: LiteralString, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+    async def fetch_one(
+        self, sql: LiteralString, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> Row | None:
         """The first row of a query, or None."""
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
@@ -70,12 +81,16 @@ class Database:
         rows = await self.fetch_all("SELECT name, seq FROM projection_checkpoints")
         return {r["name"]: int(r["seq"]) for r in rows}
 
-    async def wait_for_seq(self, seq: int, *, projection: str = "postgres", timeout_s: float) -> None:
+    async def wait_for_seq(
+        self, seq: int, *, projection: str = "postgres", timeout_s: float
+    ) -> None:
         """Return once ``projection`` has applied ``seq``; ``ServiceUnavailable`` after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         delay = 0.005
         while True:
-            row = await self.fetch_one("SELECT seq FROM projection_checkpoints WHERE name = %s", (projection,))
+            row = await self.fetch_one(
+                "SELECT seq FROM projection_checkpoints WHERE name = %s", (projection,)
+            )
             if row is not None and int(row["seq"]) >= seq:
                 return
             if time.monotonic() + delay > deadline:

@@ -44,7 +44,9 @@ async def get_state(conn: HTTPConnection) -> ApiState:
 
 State = Annotated[ApiState, Depends(get_state)]
 
-_bearer = HTTPBearer(auto_error=False, description="Supabase access token (JWT) or the static admin token")
+_bearer = HTTPBearer(
+    auto_error=False, description="Supabase access token (JWT) or the static admin token"
+)
 
 
 async def current_user(
@@ -63,7 +65,9 @@ async def live_user(
     request: Request,
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    access_token: Annotated[str | None, Query(description="token for clients that cannot set headers")] = None,
+    access_token: Annotated[
+        str | None, Query(description="token for clients that cannot set headers")
+    ] = None,
 ) -> Principal:
     """The caller of a live endpoint: bearer header or ``access_token`` query parameter."""
     return await state.auth.authenticate(credentials.credentials if credentials else access_token)
@@ -71,8 +75,14 @@ async def live_user(
 
 async def read_after(
     state: State,
-    min_seq: Annotated[int | None, Query(ge=0, le=2**62, description="wait (bounded) until the Postgres "
-                                         "projection has applied this log seq")] = None,
+    min_seq: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**62,
+            description="wait (bounded) until the Postgres projection has applied this log seq",
+        ),
+    ] = None,
 ) -> None:
     """Wait for read-your-writes consistency when ``min_seq`` is given."""
     if min_seq:
@@ -83,4 +93,6 @@ User = Annotated[Principal, Depends(current_user)]
 Admin = Annotated[Principal, Depends(current_admin)]
 LiveUser = Annotated[Principal, Depends(live_user)]
 Consistent = Depends(read_after)
-ChatId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1, description="marked chat id (channels -100…)")]
+ChatId = Annotated[
+    int, Path(ge=-(2**63), le=2**63 - 1, description="marked chat id (channels -100…)")
+]

@@ -87,22 +87,40 @@ class ServiceUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
-def problem_response(status: int, title: str, *, detail: str | None = None, instance: str | None = None,
-                     headers: dict[str, str] | None = None, errors: list[dict[str, Any]] | None = None
-                     ) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    *,
+    detail: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
     """A problem+json response."""
     body = Problem(title=title, status=status, detail=detail, instance=instance, errors=errors)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers,
-                        media_type=PROBLEM_TYPE)
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_TYPE,
+    )
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries documenting problem bodies for ``codes``."""
-    descriptions = {400: "Bad request", 401: "Missing or invalid credentials", 403: "Not allowed",
-                    404: "Not found", 409: "Conflict", 422: "Validation error",
-                    503: "A dependency is unavailable"}
+    descriptions = {
+        400: "Bad request",
+        401: "Missing or invalid credentials",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Validation error",
+        503: "A dependency is unavailable",
+    }
     content = {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    return {code: {"description": descriptions.get(code, "Error"), "content": content} for code in codes}
+    return {
+        code: {"description": descriptions.get(code, "Error"), "content": content} for code in codes
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -110,20 +128,36 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return problem_response(exc.status, exc.title, detail=exc.detail, instance=request.url.path,
-                                headers=exc.headers)
+        return problem_response(
+            exc.status, exc.title, detail=exc.detail, instance=request.url.path, headers=exc.headers
+        )
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-                   "type": str(e.get("type", ""))} for e in exc.errors()]
-        return problem_response(422, "Unprocessable Content", detail="request validation failed",
-                                instance=request.url.path, errors=errors)
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        return problem_response(
+            422,
+            "Unprocessable Content",
+            detail="request validation failed",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return problem_response(exc.status_code, _title(exc.status_code), instance=request.url.path,
-                                headers=dict(exc.headers or {}))
+        return problem_response(
+            exc.status_code,
+            _title(exc.status_code),
+            instance=request.url.path,
+            headers=dict(exc.headers or {}),
+        )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -54,7 +54,9 @@ def to_item(record: Record | BadRecord) -> LiveItem:
         return LiveItem(record.seq, None, None, "")
     event = record.event
     kind = event_kind(event)
-    env = LiveEnvelope(seq=record.seq, subject=record.subject, kind=kind, chat_id=event.chat_id, event=event)
+    env = LiveEnvelope(
+        seq=record.seq, subject=record.subject, kind=kind, chat_id=event.chat_id, event=event
+    )
     return LiveItem(record.seq, event.chat_id, kind, _encode(env).decode())
 
 
@@ -75,7 +77,11 @@ class LiveFilter:
             return False
         if self.chat_id is not None and item.chat_id != self.chat_id:
             return False
-        if self.kinds and item.kind not in self.kinds and item.kind.split(".", 1)[0] not in self.kinds:
+        if (
+            self.kinds
+            and item.kind not in self.kinds
+            and item.kind.split(".", 1)[0] not in self.kinds
+        ):
             return False
         return True
 
@@ -97,7 +103,9 @@ class Chunk:
     def sse(self) -> str:
         """The items as Server-Sent Events (built on first use, then shared)."""
         if self._sse is None:
-            self._sse = "".join(f"id: {i.seq}\nevent: {i.kind}\ndata: {i.json}\n\n" for i in self.items)
+            self._sse = "".join(
+                f"id: {i.seq}\nevent: {i.kind}\ndata: {i.json}\n\n" for i in self.items
+            )
         return self._sse
 
 
@@ -115,7 +123,9 @@ class SubscriberOverflow(Exception):
 class Subscriber:
     """One client's bounded queue of undelivered events."""
 
-    def __init__(self, *, hub: Hub, filter: LiveFilter, after_seq: int, live_from: int, max_events: int) -> None:
+    def __init__(
+        self, *, hub: Hub, filter: LiveFilter, after_seq: int, live_from: int, max_events: int
+    ) -> None:
         self._hub = hub
         self.filter = filter
         self.after_seq = after_seq
@@ -133,18 +143,28 @@ class Subscriber:
         if self.closed_reason is not None:
             return
         if chunk is not None and chunk.last_seq > self._watermark:
-            if chunk.first_seq <= self._watermark:  # only when resuming from ahead of the hub (rare)
+            if (
+                chunk.first_seq <= self._watermark
+            ):  # only when resuming from ahead of the hub (rare)
                 chunk = Chunk([i for i in chunk.items if i.seq > self._watermark])
             self._pending.append(chunk)
             self._pending_events += chunk.count
         self._watermark = max(self._watermark, batch_last_seq)
         if self._pending_events > self._max:
-            self.closed_reason = f"buffer overflow ({self._max} events); resume after seq {self.last_seq}"
+            self.closed_reason = (
+                f"buffer overflow ({self._max} events); resume after seq {self.last_seq}"
+            )
             self._pending.clear()
             self._pending_events = 0
             self._hub.overflows += 1
-            log.warning("live subscriber cut off", extra={"reason": "buffer overflow", "last_seq": self.last_seq,
-                                                          "buffer_events": self._max})
+            log.warning(
+                "live subscriber cut off",
+                extra={
+                    "reason": "buffer overflow",
+                    "last_seq": self.last_seq,
+                    "buffer_events": self._max,
+                },
+            )
         self._wake.set()
 
     async def batches(self, *, idle_s: float | None = None) -> AsyncIterator[list[Chunk]]:
@@ -177,7 +197,9 @@ class Subscriber:
 class Hub:
     """The shared follower of the log and its subscribers."""
 
-    def __init__(self, event_log: EventLog, *, history_events: int, max_events: int, batch_wait_s: float) -> None:
+    def __init__(
+        self, event_log: EventLog, *, history_events: int, max_events: int, batch_wait_s: float
+    ) -> None:
         self._log = event_log
         self._history: deque[LiveItem] = deque(maxlen=max(1, history_events))
         self._subs: set[Subscriber] = set()
@@ -228,22 +250,33 @@ class Hub:
     def subscribe(self, filter: LiveFilter, *, after_seq: int | None) -> Iterator[Subscriber]:
         """Register a subscriber from ``after_seq`` (None: from now) for the ``with`` block."""
         start = self.position if after_seq is None else max(0, after_seq)
-        sub = Subscriber(hub=self, filter=filter, after_seq=start, live_from=self.position,
-                         max_events=self._max_events)
+        sub = Subscriber(
+            hub=self,
+            filter=filter,
+            after_seq=start,
+            live_from=self.position,
+            max_events=self._max_events,
+        )
         self._subs.add(sub)
         try:
             yield sub
         finally:
             self._subs.discard(sub)
 
-    async def history(self, after_seq: int, upto_seq: int, filter: LiveFilter) -> AsyncIterator[list[LiveItem]]:
+    async def history(
+        self, after_seq: int, upto_seq: int, filter: LiveFilter
+    ) -> AsyncIterator[list[LiveItem]]:
         """Matching items in ``(after_seq, upto_seq]``, from memory when it still holds them, else the log."""
         if self._history and self._history[0].seq <= after_seq + 1:
-            items = [i for i in self._history if after_seq < i.seq <= upto_seq and filter.matches(i)]
+            items = [
+                i for i in self._history if after_seq < i.seq <= upto_seq and filter.matches(i)
+            ]
             for k in range(0, len(items), 500):
-                yield items[k:k + 500]
+                yield items[k : k + 500]
             return
-        async for batch in self._log.read(after_seq + 1, to_seq=upto_seq, subjects=filter.subjects()):
+        async for batch in self._log.read(
+            after_seq + 1, to_seq=upto_seq, subjects=filter.subjects()
+        ):
             yield [i for i in map(to_item, batch) if i.seq <= upto_seq and filter.matches(i)]
 
     def _fan_out(self, items: list[LiveItem]) -> None:
@@ -261,8 +294,9 @@ class Hub:
         delay = 0.5
         while True:
             try:
-                async for batch in self._log.follow(self.position + 1, batch_size=self._batch_size,
-                                                   max_wait_s=self._batch_wait_s):
+                async for batch in self._log.follow(
+                    self.position + 1, batch_size=self._batch_size, max_wait_s=self._batch_wait_s
+                ):
                     if not batch:
                         continue
                     items = [to_item(r) for r in batch]
@@ -271,6 +305,8 @@ class Hub:
                     self._fan_out(items)
                     delay = 0.5
             except EventLogError as e:
-                log.warning("live follower interrupted: %s; retrying in %.1fs", type(e).__name__, delay)
+                log.warning(
+                    "live follower interrupted: %s; retrying in %.1fs", type(e).__name__, delay
+                )
                 await asyncio.sleep(delay)  # capped backoff before re-following
                 delay = min(delay * 2, 10.0)

@@ -23,19 +23,35 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.request_latency = Histogram(
-            "aaltohub_api_request_seconds", "HTTP request latency", ["method", "route", "status"],
+            "aaltohub_api_request_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
-        self.live_subscribers = Gauge("aaltohub_api_live_subscribers", "Connected live clients",
-                                      registry=self.registry)
-        self.live_overflows = Gauge("aaltohub_api_live_overflows", "Live clients cut off for falling behind",
-                                    registry=self.registry)
-        self.projection_lag = Gauge("aaltohub_projection_lag_events", "Log last seq minus projection checkpoint",
-                                    ["projection"], registry=self.registry)
-        self.stream_last_seq = Gauge("aaltohub_stream_last_seq", "Last seq of the log", registry=self.registry)
-        self.live_connections = Counter("aaltohub_api_live_connections", "Live connections opened",
-                                        ["transport"], registry=self.registry)
+        self.live_subscribers = Gauge(
+            "aaltohub_api_live_subscribers", "Connected live clients", registry=self.registry
+        )
+        self.live_overflows = Gauge(
+            "aaltohub_api_live_overflows",
+            "Live clients cut off for falling behind",
+            registry=self.registry,
+        )
+        self.projection_lag = Gauge(
+            "aaltohub_projection_lag_events",
+            "Log last seq minus projection checkpoint",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.stream_last_seq = Gauge(
+            "aaltohub_stream_last_seq", "Last seq of the log", registry=self.registry
+        )
+        self.live_connections = Counter(
+            "aaltohub_api_live_connections",
+            "Live connections opened",
+            ["transport"],
+            registry=self.registry,
+        )
 
 
 class RequestMiddleware:
@@ -69,11 +85,23 @@ class RequestMiddleware:
             if scope["type"] == "http":
                 elapsed = time.perf_counter() - started
                 route = getattr(scope.get("route"), "path", "unmatched")
-                self.metrics.request_latency.labels(scope["method"], route, str(status)).observe(elapsed)
+                self.metrics.request_latency.labels(scope["method"], route, str(status)).observe(
+                    elapsed
+                )
                 # Path template only: query strings may carry an access token.
-                access_log.info("%s %s %s", scope["method"], route, status,
-                                extra={"request_id": rid, "method": scope["method"], "route": route, "status": status,
-                                       "duration_ms": round(elapsed * 1000, 2)})
+                access_log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    route,
+                    status,
+                    extra={
+                        "request_id": rid,
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)
 
 

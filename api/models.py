@@ -16,7 +16,9 @@ class CrawlerState(BaseModel):
     account: str | None = None
     backfill_fetched: int = 0
     backfill_total: int | None = None
-    backfill_progress: float | None = Field(None, description="fetched / total, 0..1, when the total is known")
+    backfill_progress: float | None = Field(
+        None, description="fetched / total, 0..1, when the total is known"
+    )
     backfill_completed_at: datetime | None = None
     last_message_at: datetime | None = None
     last_gapfill_at: datetime | None = None

@@ -49,8 +49,10 @@ from schemas.events import MessagePosted, MessageSnapshot, Sender
 REPO = Path(__file__).resolve().parents[1]
 CHAT = -1001000000001
 SECRET = "bench-jwt-secret-0123456789abcdef0123"
-PAGE_SQL = ("SELECT * FROM messages WHERE chat_id = %s AND message_id < %s AND NOT is_deleted "
-            "ORDER BY message_id DESC LIMIT 51")
+PAGE_SQL = (
+    "SELECT * FROM messages WHERE chat_id = %s AND message_id < %s AND NOT is_deleted "
+    "ORDER BY message_id DESC LIMIT 51"
+)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -63,13 +65,31 @@ def seed(url: str, n: int, user_id: uuid.UUID) -> None:
     """One group with ``n`` messages and a user."""
     base = datetime(2026, 1, 1, tzinfo=UTC)
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO telegram_groups (chat_id, title, account) VALUES (%s, 'Bench', 'main')", (CHAT,))
+        cur.execute(
+            "INSERT INTO telegram_groups (chat_id, title, account) VALUES (%s, 'Bench', 'main')",
+            (CHAT,),
+        )
         cur.execute("INSERT INTO users (id, role) VALUES (%s, 'user')", (user_id,))
-        with cur.copy("COPY messages (chat_id, message_id, account, sender_id, sender_name, date, text, source, "
-                      "first_seq, last_seq, observed_at) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY messages (chat_id, message_id, account, sender_id, sender_name, date, text, source, "
+            "first_seq, last_seq, observed_at) FROM STDIN"
+        ) as copy:
             for i in range(1, n + 1):
-                copy.write_row((CHAT, i, "main", 1000 + i % 50, "Alice", base + timedelta(seconds=i),
-                                f"message number {i} with some ordinary chat text in it", "live", i, i, base))
+                copy.write_row(
+                    (
+                        CHAT,
+                        i,
+                        "main",
+                        1000 + i % 50,
+                        "Alice",
+                        base + timedelta(seconds=i),
+                        f"message number {i} with some ordinary chat text in it",
+                        "live",
+                        i,
+                        i,
+                        base,
+                    )
+                )
         cur.execute("ANALYZE messages")
 
 
@@ -87,8 +107,9 @@ class RawHttp:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(*self._addr)
         assert self._reader is not None
-        self._writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {self._token}\r\n\r\n"
-                           .encode())
+        self._writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {self._token}\r\n\r\n".encode()
+        )
         head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
@@ -103,8 +124,9 @@ class RawHttp:
             self._writer.close()
 
 
-async def page_load(url: str, token: str, *, clients: int, duration_s: float,
-                    n_messages: int) -> tuple[list[float], float]:
+async def page_load(
+    url: str, token: str, *, clients: int, duration_s: float, n_messages: int
+) -> tuple[list[float], float]:
     """Closed loop: ``clients`` concurrent readers (one connection each) of random 50-message pages."""
     latencies: list[float] = []
     stop = time.perf_counter() + duration_s
@@ -127,8 +149,9 @@ async def page_load(url: str, token: str, *, clients: int, duration_s: float,
     return latencies, len(latencies) / (time.perf_counter() - t0)
 
 
-async def paced_page_load(url: str, token: str, *, clients: int, rate: float, duration_s: float,
-                          n_messages: int) -> tuple[list[float], float]:
+async def paced_page_load(
+    url: str, token: str, *, clients: int, rate: float, duration_s: float, n_messages: int
+) -> tuple[list[float], float]:
     """Open loop: ``clients`` connections sharing ``rate`` requests/s on a fixed schedule; latency counts
     from each request's scheduled time, so a stalled server cannot hide its queue (no coordinated omission)."""
     latencies: list[float] = []
@@ -157,7 +180,9 @@ async def paced_page_load(url: str, token: str, *, clients: int, rate: float, du
     return latencies, len(latencies) / (time.perf_counter() - start)
 
 
-async def raw_page_load(db_url: str, *, clients: int, duration_s: float, n_messages: int) -> tuple[list[float], float]:
+async def raw_page_load(
+    db_url: str, *, clients: int, duration_s: float, n_messages: int
+) -> tuple[list[float], float]:
     """The same query straight through a psycopg pool at the same concurrency."""
     latencies: list[float] = []
     stop = time.perf_counter() + duration_s
@@ -180,10 +205,19 @@ async def raw_page_load(db_url: str, *, clients: int, duration_s: float, n_messa
 
 def event(i: int) -> MessagePosted:
     """A message event stamped with the time of its append."""
-    return MessagePosted(event_id=ids.posted_id(CHAT, 10_000_000 + i), account="main", observed_at=datetime.now(UTC),
-                         source="live", chat_id=CHAT,
-                         message=MessageSnapshot(message_id=10_000_000 + i, date=datetime.now(UTC),
-                                                 sender=Sender(id=1, kind="user"), text=f"live {i}"))
+    return MessagePosted(
+        event_id=ids.posted_id(CHAT, 10_000_000 + i),
+        account="main",
+        observed_at=datetime.now(UTC),
+        source="live",
+        chat_id=CHAT,
+        message=MessageSnapshot(
+            message_id=10_000_000 + i,
+            date=datetime.now(UTC),
+            sender=Sender(id=1, kind="user"),
+            text=f"live {i}",
+        ),
+    )
 
 
 async def produce(log: EventLog, *, rate: int, duration_s: float, start: int) -> int:
@@ -215,8 +249,10 @@ class RawWebSocket:
         host, port = hostport.split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        writer.write(
+            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
@@ -259,7 +295,7 @@ class RawWebSocket:
 def stamp_latency_ms(frame: bytes, now: datetime) -> float:
     """Receipt latency of the first (oldest) event in a frame, from its ``observed_at``."""
     k = frame.index(b'"observed_at":"') + 15
-    sent = datetime.fromisoformat(frame[k:frame.index(b'"', k)].decode())
+    sent = datetime.fromisoformat(frame[k : frame.index(b'"', k)].decode())
     return (now - sent).total_seconds() * 1000
 
 
@@ -271,7 +307,9 @@ def ws_client_process(ws_url: str, n: int, conn: Connection) -> None:
         received = [0]
         sockets: list[RawWebSocket] = []
         for k in range(0, n, 50):
-            sockets += await asyncio.gather(*(RawWebSocket.connect(ws_url) for _ in range(min(50, n - k))))
+            sockets += await asyncio.gather(
+                *(RawWebSocket.connect(ws_url) for _ in range(min(50, n - k)))
+            )
 
         async def consume(ws: RawWebSocket) -> None:
             async for frame in ws.frames():
@@ -291,8 +329,16 @@ def ws_client_process(ws_url: str, n: int, conn: Connection) -> None:
     conn.send(event_loop.run(run()))
 
 
-async def fanout(url: str, token: str, log: EventLog, *, subscribers: int, rate: int, duration_s: float,
-                 processes: int) -> tuple[list[float], list[float], int, int]:
+async def fanout(
+    url: str,
+    token: str,
+    log: EventLog,
+    *,
+    subscribers: int,
+    rate: int,
+    duration_s: float,
+    processes: int,
+) -> tuple[list[float], list[float], int, int]:
     """Latency append → receipt at ``subscribers`` WebSockets held by client processes, and at one direct
     log follower in this process (the baseline)."""
     ws_url = url.replace("http://", "ws://") + f"/live/ws?chat_id={CHAT}&access_token={token}"
@@ -339,7 +385,9 @@ async def fanout(url: str, token: str, log: EventLog, *, subscribers: int, rate:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", choices=["small", "full"], default="full")
-    parser.add_argument("--subscribers", type=int, help="override the number of WebSocket subscribers")
+    parser.add_argument(
+        "--subscribers", type=int, help="override the number of WebSocket subscribers"
+    )
     parser.add_argument("--rate", type=int, help="override events/s of the fan-out run")
     parser.add_argument("--clients", type=int, help="override concurrent page readers")
     args = parser.parse_args()
@@ -348,8 +396,10 @@ async def main() -> None:
     clients, subs, rate = args.clients or clients, args.subscribers or subs, args.rate or rate
     duration = 5.0 if small else 15.0
     n_messages = 20_000
-    print(f"size={args.size}: {clients} page clients, {subs} subscribers at {rate} events/s, {duration}s each; "
-          f"cpus={os.cpu_count()} (shared with other work)")
+    print(
+        f"size={args.size}: {clients} page clients, {subs} subscribers at {rate} events/s, {duration}s each; "
+        f"cpus={os.cpu_count()} (shared with other work)"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         root = Path(tmp)
         nats = NatsServer(store_dir=root / "js", sync_interval="2m")
@@ -362,14 +412,27 @@ async def main() -> None:
             apply_migrations(db_url)
             user_id = uuid.uuid4()
             seed(db_url, n_messages, user_id)
-            token = jwt.encode({"sub": str(user_id), "aud": "authenticated", "exp": int(time.time()) + 3600},
-                               SECRET, algorithm="HS256")
+            token = jwt.encode(
+                {"sub": str(user_id), "aud": "authenticated", "exp": int(time.time()) + 3600},
+                SECRET,
+                algorithm="HS256",
+            )
             port = 18000 + random.randint(0, 999)
-            env = {**os.environ, "DATABASE_URL": db_url, "NATS_URL": nats.url, "SUPABASE_JWT_SECRET": SECRET,
-                   "AALTOHUB_API_PORT": str(port), "AALTOHUB_LOG_LEVEL": "WARNING",
-                   "AALTOHUB_DATA_DIR": str(root / "data"), "AALTOHUB_API_LIVE_BUFFER_EVENTS": "20000"}
-            proc = subprocess.Popen([sys.executable, "-m", "aaltohub", "api"], env=env,  # noqa: ASYNC220
-                                    cwd=str(REPO))
+            env = {
+                **os.environ,
+                "DATABASE_URL": db_url,
+                "NATS_URL": nats.url,
+                "SUPABASE_JWT_SECRET": SECRET,
+                "AALTOHUB_API_PORT": str(port),
+                "AALTOHUB_LOG_LEVEL": "WARNING",
+                "AALTOHUB_DATA_DIR": str(root / "data"),
+                "AALTOHUB_API_LIVE_BUFFER_EVENTS": "20000",
+            }
+            proc = subprocess.Popen(  # noqa: ASYNC220
+                [sys.executable, "-m", "aaltohub", "api"],
+                env=env,
+                cwd=str(REPO),
+            )
             url = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=url) as probe:
                 for _ in range(300):
@@ -377,26 +440,49 @@ async def main() -> None:
                         if (await probe.get("/health")).status_code == 200:
                             break
                     await asyncio.sleep(0.1)  # startup poll
-            await page_load(url, token, clients=clients, duration_s=1.0, n_messages=n_messages)  # warm-up
-            raw, raw_rps = await raw_page_load(db_url, clients=clients, duration_s=duration, n_messages=n_messages)
-            lat, rps = await page_load(url, token, clients=clients, duration_s=duration, n_messages=n_messages)
-            print(f"page read (50 msgs) raw psycopg  : p50 {pct(raw, 50):6.1f} ms  p99 {pct(raw, 99):6.1f} ms  "
-                  f"{raw_rps:7.0f} req/s  (n={len(raw)})")
-            print(f"page read (50 msgs) via API      : p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  "
-                  f"{rps:7.0f} req/s  (n={len(lat)}; closed loop = saturation; target p99 < 25 ms)")
+            await page_load(
+                url, token, clients=clients, duration_s=1.0, n_messages=n_messages
+            )  # warm-up
+            raw, raw_rps = await raw_page_load(
+                db_url, clients=clients, duration_s=duration, n_messages=n_messages
+            )
+            lat, rps = await page_load(
+                url, token, clients=clients, duration_s=duration, n_messages=n_messages
+            )
+            print(
+                f"page read (50 msgs) raw psycopg  : p50 {pct(raw, 50):6.1f} ms  p99 {pct(raw, 99):6.1f} ms  "
+                f"{raw_rps:7.0f} req/s  (n={len(raw)})"
+            )
+            print(
+                f"page read (50 msgs) via API      : p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  "
+                f"{rps:7.0f} req/s  (n={len(lat)}; closed loop = saturation; target p99 < 25 ms)"
+            )
             for share in (0.25, 0.5, 0.75):
                 paced_rate = max(1.0, round(rps * share, -1))
-                plat, prps = await paced_page_load(url, token, clients=clients, rate=paced_rate, duration_s=duration,
-                                                   n_messages=n_messages)
-                print(f"page read paced {paced_rate:5.0f} req/s       : p50 {pct(plat, 50):6.1f} ms  "
-                      f"p99 {pct(plat, 99):6.1f} ms  {prps:7.0f} req/s  ({clients} clients, "
-                      f"{share:.0%} of saturation, latency from the scheduled time)")
+                plat, prps = await paced_page_load(
+                    url,
+                    token,
+                    clients=clients,
+                    rate=paced_rate,
+                    duration_s=duration,
+                    n_messages=n_messages,
+                )
+                print(
+                    f"page read paced {paced_rate:5.0f} req/s       : p50 {pct(plat, 50):6.1f} ms  "
+                    f"p99 {pct(plat, 99):6.1f} ms  {prps:7.0f} req/s  ({clients} clients, "
+                    f"{share:.0%} of saturation, latency from the scheduled time)"
+                )
             async with await EventLog.connect(nats.url, name="bench") as log:
-                ws_lat, base_lat, sent, got = await fanout(url, token, log, subscribers=subs, rate=rate,
-                                                           duration_s=duration, processes=2)
-            print(f"live raw log follower           : p50 {pct(base_lat, 50):6.1f} ms  p99 {pct(base_lat, 99):6.1f} ms")
-            print(f"live fan-out {subs:4d} websockets    : p50 {pct(ws_lat, 50):6.1f} ms  p99 {pct(ws_lat, 99):6.1f} ms"
-                  f"  sent {sent} events, delivered {got}/{sent * subs} (target p99 < 100 ms)")
+                ws_lat, base_lat, sent, got = await fanout(
+                    url, token, log, subscribers=subs, rate=rate, duration_s=duration, processes=2
+                )
+            print(
+                f"live raw log follower           : p50 {pct(base_lat, 50):6.1f} ms  p99 {pct(base_lat, 99):6.1f} ms"
+            )
+            print(
+                f"live fan-out {subs:4d} websockets    : p50 {pct(ws_lat, 50):6.1f} ms  p99 {pct(ws_lat, 99):6.1f} ms"
+                f"  sent {sent} events, delivered {got}/{sent * subs} (target p99 < 100 ms)"
+            )
             if ws_lat:
                 print(f"{'':34}mean {statistics.fmean(ws_lat):.1f} ms over {len(ws_lat)} frames")
         finally:

@@ -28,12 +28,40 @@ from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
 from schemas import ids
 from schemas.codec import Codec
-from schemas.events import Entity, Media, MessagePosted, MessageSnapshot, ReactionCount, ReplyTo, Sender
+from schemas.events import (
+    Entity,
+    Media,
+    MessagePosted,
+    MessageSnapshot,
+    ReactionCount,
+    ReplyTo,
+    Sender,
+)
 from schemas.stream import StreamSpec
 from schemas.subjects import subject_for
 
-WORDS = ("telegram", "aalto", "kurssi", "tentti", "hello", "thanks", "meeting", "tomorrow", "room", "lecture",
-         "exam", "link", "question", "answer", "sauna", "otaniemi", "campus", "group", "project", "deadline")
+WORDS = (
+    "telegram",
+    "aalto",
+    "kurssi",
+    "tentti",
+    "hello",
+    "thanks",
+    "meeting",
+    "tomorrow",
+    "room",
+    "lecture",
+    "exam",
+    "link",
+    "question",
+    "answer",
+    "sauna",
+    "otaniemi",
+    "campus",
+    "group",
+    "project",
+    "deadline",
+)
 
 
 def realistic_events(n: int, *, seed: int = 1, chats: int = 50) -> list[MessagePosted]:
@@ -49,18 +77,39 @@ def realistic_events(n: int, *, seed: int = 1, chats: int = 50) -> list[MessageP
         message = MessageSnapshot(
             message_id=i,
             date=date,
-            sender=Sender(id=100000 + rng.randint(0, 500), kind="user", display_name=f"User {rng.randint(0, 500)}",
-                          username=f"user{rng.randint(0, 500)}"),
+            sender=Sender(
+                id=100000 + rng.randint(0, 500),
+                kind="user",
+                display_name=f"User {rng.randint(0, 500)}",
+                username=f"user{rng.randint(0, 500)}",
+            ),
             text=text,
-            entities=(Entity(type="url", offset=0, length=8, url="https://aalto.fi"),) if i % 7 == 0 else (),
+            entities=(Entity(type="url", offset=0, length=8, url="https://aalto.fi"),)
+            if i % 7 == 0
+            else (),
             reply_to=ReplyTo(message_id=i - 1) if i % 5 == 0 else None,
             views=rng.randint(0, 5000) if i % 3 == 0 else None,
-            media=Media(type="photo", file_unique_id=f"AQAD{i}", size=rng.randint(10_000, 900_000), width=1280,
-                        height=960) if i % 11 == 0 else None,
+            media=Media(
+                type="photo",
+                file_unique_id=f"AQAD{i}",
+                size=rng.randint(10_000, 900_000),
+                width=1280,
+                height=960,
+            )
+            if i % 11 == 0
+            else None,
             reactions=(ReactionCount(count=rng.randint(1, 9), emoji="👍"),) if i % 13 == 0 else (),
         )
-        events.append(MessagePosted(event_id=ids.posted_id(chat_id, i), account="main", observed_at=date,
-                                    source="live", chat_id=chat_id, message=message))
+        events.append(
+            MessagePosted(
+                event_id=ids.posted_id(chat_id, i),
+                account="main",
+                observed_at=date,
+                source="live",
+                chat_id=chat_id,
+                message=message,
+            )
+        )
     return events
 
 
@@ -88,7 +137,9 @@ class RssSampler:
             self._task.cancel()
 
 
-async def raw_publish_async(url: str, events: Sequence[MessagePosted], *, codec: Codec) -> tuple[float, int]:
+async def raw_publish_async(
+    url: str, events: Sequence[MessagePosted], *, codec: Codec
+) -> tuple[float, int]:
     """Raw nats-py publish_async with Nats-Msg-Id into stream RAW; returns (seconds, peak RSS)."""
     nc = await nats.connect(url)
     try:
@@ -102,7 +153,9 @@ async def raw_publish_async(url: str, events: Sequence[MessagePosted], *, codec:
             await asyncio.wait_for(js.publish_async_completed(), timeout=600)
             elapsed = time.perf_counter() - started
         info = await js.stream_info("RAW")
-        assert info.state.messages == len(events), f"raw stored {info.state.messages} of {len(events)}"
+        assert info.state.messages == len(events), (
+            f"raw stored {info.state.messages} of {len(events)}"
+        )
         return elapsed, rss.peak
     finally:
         await nc.close()
@@ -135,27 +188,43 @@ async def run_one(sync_interval: str, events: Sequence[MessagePosted], *, batch:
     raw_rate, ours_rate = n / raw_s, n / ours_s
     print(f"sync_interval={sync_interval}  n={n}  dedup=on")
     mib = 2**20
-    print(f"  raw js.publish_async   {raw_rate:>10,.0f} events/s  ({raw_s:.2f}s, peak RSS {raw_rss / mib:.0f} MiB)")
-    print(f"  EventLog.append_many   {ours_rate:>10,.0f} events/s  ({ours_s:.2f}s, peak RSS {ours_rss / mib:.0f} MiB,"
-          f" batches of {batch})")
+    print(
+        f"  raw js.publish_async   {raw_rate:>10,.0f} events/s  ({raw_s:.2f}s, peak RSS {raw_rss / mib:.0f} MiB)"
+    )
+    print(
+        f"  EventLog.append_many   {ours_rate:>10,.0f} events/s  ({ours_s:.2f}s, peak RSS {ours_rss / mib:.0f} MiB,"
+        f" batches of {batch})"
+    )
     print(f"  ratio ours/raw         {ours_rate / raw_rate:>10.2f}x", flush=True)
 
 
 def main() -> None:
     """Parse arguments and run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=200_000, help="events per variant (default 200000)")
-    parser.add_argument("--batch", type=int, default=10_000, help="events per append_many call (default 10000)")
-    parser.add_argument("--sync", nargs="+", default=["2m", "always"],
-                        help="nats-server sync_interval values to run (default: 2m (the NATS default) and always)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--n", type=int, default=200_000, help="events per variant (default 200000)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=10_000, help="events per append_many call (default 10000)"
+    )
+    parser.add_argument(
+        "--sync",
+        nargs="+",
+        default=["2m", "always"],
+        help="nats-server sync_interval values to run (default: 2m (the NATS default) and always)",
+    )
     args = parser.parse_args()
     events = realistic_events(args.n)
     size = sum(len(Codec().encode(e)) for e in events[:1000]) / 1000
     print(f"{args.n} realistic message events, mean encoded size {size:.0f} B")
     for sync_interval in args.sync:
         asyncio.run(run_one(sync_interval, events, batch=args.batch))
-    print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
-          "(machine shared with other jobs; figures are indicative)")
+    print(
+        f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+        "(machine shared with other jobs; figures are indicative)"
+    )
 
 
 if __name__ == "__main__":

@@ -65,13 +65,16 @@ async def run_import(url: str, path: Path) -> tuple[ImportProgress, float, int]:
 
     async with await EventLog.connect(url, append_deadline_s=120.0) as log:
         # The same durable append path as `aaltohub import` (buffer, breaker, spool), as the CLI builds it.
-        sink = build_sink(path.parent / "data", log=log, spool_subdir="spool-import", batch_size=BATCH)
+        sink = build_sink(
+            path.parent / "data", log=log, spool_subdir="spool-import", batch_size=BATCH
+        )
         await sink.start()
         started = time.perf_counter()
         cpu = time.process_time()
         try:
-            progress = await ExportImporter(log=log, sink=sink, account="bench", batch_size=BATCH,
-                                            on_progress=sample).run(path)
+            progress = await ExportImporter(
+                log=log, sink=sink, account="bench", batch_size=BATCH, on_progress=sample
+            ).run(path)
         finally:
             await sink.close()
         elapsed = time.perf_counter() - started
@@ -88,47 +91,65 @@ async def raw_append(url: str, count: int) -> tuple[float, float]:
         started = time.perf_counter()
         cpu = time.process_time()
         for i in range(0, count, BATCH):
-            await log.append_many(events[i:i + BATCH])
+            await log.append_many(events[i : i + BATCH])
         return count / (time.perf_counter() - started), (time.process_time() - cpu) / count * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--raw-append", type=int, default=200_000, help="events for the raw append baseline")
+    parser.add_argument(
+        "--raw-append", type=int, default=200_000, help="events for the raw append baseline"
+    )
     parser.add_argument("--keep", type=Path, help="directory for the export and the server (kept)")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="aaltohub-import-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"python {sys.version.split()[0]}, ijson {ijson.__version__} backend {ijson.backend}, "
-          f"{os.cpu_count()} cores, load avg {os.getloadavg()[0]:.1f}")
+    print(
+        f"python {sys.version.split()[0]}, ijson {ijson.__version__} backend {ijson.backend}, "
+        f"{os.cpu_count()} cores, load avg {os.getloadavg()[0]:.1f}"
+    )
 
     started = time.perf_counter()
     path = write_single_chat_export(work / "result.json", messages=args.messages)
-    print(f"generated {args.messages:,} messages, {_mb(path.stat().st_size)} in {time.perf_counter() - started:.1f} s")
+    print(
+        f"generated {args.messages:,} messages, {_mb(path.stat().st_size)} in {time.perf_counter() - started:.1f} s"
+    )
 
     rate, cpu_us = parse_only(path, backend=ijson.backend)
-    print(f"raw parse-only (ijson {ijson.backend}, items in C): {rate:,.0f} msgs/s, {cpu_us:.1f} CPU µs/msg")
+    print(
+        f"raw parse-only (ijson {ijson.backend}, items in C): {rate:,.0f} msgs/s, {cpu_us:.1f} CPU µs/msg"
+    )
     slice_n = min(args.messages, 50_000)
     rate, cpu_us = parse_only(path, backend="python", limit=slice_n)
-    print(f"raw parse-only (ijson python backend, first {slice_n:,}): {rate:,.0f} msgs/s, {cpu_us:.1f} CPU µs/msg")
+    print(
+        f"raw parse-only (ijson python backend, first {slice_n:,}): {rate:,.0f} msgs/s, {cpu_us:.1f} CPU µs/msg"
+    )
 
     server = NatsServer(store_dir=work / "jetstream", sync_interval="2m")
     server.start()
     try:
         progress, elapsed, peak, cpu_s = asyncio.run(run_import(server.url, path))
         rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        print(f"import: {progress.imported:,} messages in {elapsed:.1f} s = {progress.imported / elapsed:,.0f} msgs/s "
-              f"(chats {progress.chats}, skipped {progress.skipped}, already present {progress.already_present}); "
-              f"client {cpu_s / progress.imported * 1e6:.1f} CPU µs/msg = {cpu_s / elapsed:.0%} of a core")
-        print(f"import peak RSS: {_mb(peak)} sampled per batch; process max RSS so far {_mb(rss_peak)}")
+        print(
+            f"import: {progress.imported:,} messages in {elapsed:.1f} s = {progress.imported / elapsed:,.0f} msgs/s "
+            f"(chats {progress.chats}, skipped {progress.skipped}, already present {progress.already_present}); "
+            f"client {cpu_s / progress.imported * 1e6:.1f} CPU µs/msg = {cpu_s / elapsed:.0%} of a core"
+        )
+        print(
+            f"import peak RSS: {_mb(peak)} sampled per batch; process max RSS so far {_mb(rss_peak)}"
+        )
         started = time.perf_counter()
         again = asyncio.run(run_import(server.url, path))[0]
-        print(f"re-import (idempotence check): {again.already_present:,} already present, {again.imported} "
-              f"imported, in {time.perf_counter() - started:.1f} s")
+        print(
+            f"re-import (idempotence check): {again.already_present:,} already present, {again.imported} "
+            f"imported, in {time.perf_counter() - started:.1f} s"
+        )
         rate, cpu_us = asyncio.run(raw_append(server.url, args.raw_append))
-        print(f"raw append baseline ({args.raw_append:,} pre-built events, batches of {BATCH}): "
-              f"{rate:,.0f} msgs/s, client {cpu_us:.1f} CPU µs/msg")
+        print(
+            f"raw append baseline ({args.raw_append:,} pre-built events, batches of {BATCH}): "
+            f"{rate:,.0f} msgs/s, client {cpu_us:.1f} CPU µs/msg"
+        )
     finally:
         server.stop()
     print(f"load avg at end {os.getloadavg()[0]:.1f} (the machine is shared with other jobs)")

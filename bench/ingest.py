@@ -71,8 +71,16 @@ async def baseline(log: EventLog, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def through_sink(log: EventLog, data_dir: Path, *, groups: int, rate: float, seconds: float | None,
-                       count: int | None, first_id: int) -> tuple[float, TimingSink, int, int]:
+async def through_sink(
+    log: EventLog,
+    data_dir: Path,
+    *,
+    groups: int,
+    rate: float,
+    seconds: float | None,
+    count: int | None,
+    first_id: int,
+) -> tuple[float, TimingSink, int, int]:
     timing = TimingSink()
     sink = build_sink(data_dir, log=log, on_ack=timing.on_ack)
     timing.inner = sink
@@ -103,12 +111,19 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000, help="events for the throughput runs")
-    parser.add_argument("--rate", type=float, default=1000.0, help="steady rate for the latency run")
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="events for the throughput runs"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="steady rate for the latency run"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
     parser.add_argument("--groups", type=int, default=200)
-    parser.add_argument("--sync-interval", default="2m",
-                        help="nats-server jetstream sync_interval (2m = the server default; always = fsync each)")
+    parser.add_argument(
+        "--sync-interval",
+        default="2m",
+        help="nats-server jetstream sync_interval (2m = the server default; always = fsync each)",
+    )
     parser.add_argument("--small", action="store_true", help="quick run: 5,000 events, 3 s latency")
     args = parser.parse_args()
     if args.small:
@@ -118,21 +133,45 @@ async def main() -> None:
         server.start()
         try:
             async with await EventLog.connect(server.url) as log:
-                print(f"nats-server sync_interval={args.sync_interval}; {psutil.cpu_count()} cpus (shared)")
+                print(
+                    f"nats-server sync_interval={args.sync_interval}; {psutil.cpu_count()} cpus (shared)"
+                )
                 raw = await baseline(log, args.events)
                 print(f"baseline  append_many x1000, pre-built events : {raw:>10,.0f} events/s")
-                rate, _, _, spooled = await through_sink(log, Path(tmp) / "a", groups=args.groups, rate=0, seconds=None,
-                                                count=args.events, first_id=20_000_000)
-                print(f"throughput demo (unthrottled) -> sink -> ack  : {rate:>10,.0f} events/s  (target >= 5,000)"
-                      f"  [{spooled:,} went through the spool]")
-                got, timing, rss, _ = await through_sink(log, Path(tmp) / "b", groups=args.groups, rate=args.rate,
-                                                      seconds=args.seconds, count=None, first_id=30_000_000)
+                rate, _, _, spooled = await through_sink(
+                    log,
+                    Path(tmp) / "a",
+                    groups=args.groups,
+                    rate=0,
+                    seconds=None,
+                    count=args.events,
+                    first_id=20_000_000,
+                )
+                print(
+                    f"throughput demo (unthrottled) -> sink -> ack  : {rate:>10,.0f} events/s  (target >= 5,000)"
+                    f"  [{spooled:,} went through the spool]"
+                )
+                got, timing, rss, _ = await through_sink(
+                    log,
+                    Path(tmp) / "b",
+                    groups=args.groups,
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    count=None,
+                    first_id=30_000_000,
+                )
                 lat = timing.latencies_ms
-                print(f"steady    {args.rate:,.0f}/s for {args.seconds:.0f}s, {args.groups} groups: acked "
-                      f"{got:,.0f}/s, {len(lat):,} samples")
-                print(f"latency   handler -> ack  p50 {statistics.median(lat):6.2f} ms   p99 {pct(lat, 0.99):6.2f} ms"
-                      f"   max {max(lat):6.2f} ms  (target p99 < 50 ms)")
-                print(f"rss       during the steady run, peak          : {rss / 2**20:8.1f} MB  (target < 200 MB)")
+                print(
+                    f"steady    {args.rate:,.0f}/s for {args.seconds:.0f}s, {args.groups} groups: acked "
+                    f"{got:,.0f}/s, {len(lat):,} samples"
+                )
+                print(
+                    f"latency   handler -> ack  p50 {statistics.median(lat):6.2f} ms   p99 {pct(lat, 0.99):6.2f} ms"
+                    f"   max {max(lat):6.2f} ms  (target p99 < 50 ms)"
+                )
+                print(
+                    f"rss       during the steady run, peak          : {rss / 2**20:8.1f} MB  (target < 200 MB)"
+                )
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 print(f"rss       whole process peak (ru_maxrss)        : {peak:8.1f} MB")
         finally:

@@ -33,11 +33,22 @@ from eventlog import EventLog
 from projector.postgres.rows import MESSAGE_STAGE_COLUMNS, build_rows
 from projector.rebuild import rebuild_duckdb, rebuild_postgres
 from schemas import ids
-from schemas.events import Event, Media, MessageDeleted, MessageEdited, MessagePosted, MessageSnapshot, ReplyTo, Sender
+from schemas.events import (
+    Event,
+    Media,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    MessageSnapshot,
+    ReplyTo,
+    Sender,
+)
 from schemas.stream import StreamSpec
 
-WORDS = ("привет как дела сегодня встреча в университете the meeting is at noon please bring your laptop "
-         "kurssi luento tentti deadline 🎉 https://aalto.fi check this out ok thanks 👍 lol").split()
+WORDS = (
+    "привет как дела сегодня встреча в университете the meeting is at noon please bring your laptop "
+    "kurssi luento tentti deadline 🎉 https://aalto.fi check this out ok thanks 👍 lol"
+).split()
 MEDIA = ("photo", "video", "document", "sticker", "voice", "animation", "webpage")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,7 +94,9 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
     """A realistic mix: ~85 % posts, ~10 % edits of recent messages, ~5 % deletes; Pareto group sizes;
     a fifth of the groups are basic groups (account-scoped ids, deletes without chat id)."""
     rng = random.Random(seed)
-    chats = [(-1_000_000_000_000 - 1_500_000_000 - g) if g % 5 else -(400_000 + g) for g in range(groups)]
+    chats = [
+        (-1_000_000_000_000 - 1_500_000_000 - g) if g % 5 else -(400_000 + g) for g in range(groups)
+    ]
     weights = [1 / (i + 1) ** 1.1 for i in range(groups)]
     next_id = dict.fromkeys(chats, 0)
     account_next = 0
@@ -95,19 +108,35 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
         known = recent[chat]
         if roll < 0.10 and known:
             mid = rng.choice(known[-50:])
-            snap = MessageSnapshot(message_id=mid, date=when - timedelta(minutes=5), edit_date=when,
-                                   text=" ".join(rng.choices(WORDS, k=18)) + " (edited)",
-                                   sender=Sender(id=100 + mid % 997, kind="user", display_name=f"user{mid % 997}"))
-            yield MessageEdited(event_id=ids.edited_id(chat, snap), account="main", observed_at=when,
-                                source="live", chat_id=chat, message=snap)
+            snap = MessageSnapshot(
+                message_id=mid,
+                date=when - timedelta(minutes=5),
+                edit_date=when,
+                text=" ".join(rng.choices(WORDS, k=18)) + " (edited)",
+                sender=Sender(id=100 + mid % 997, kind="user", display_name=f"user{mid % 997}"),
+            )
+            yield MessageEdited(
+                event_id=ids.edited_id(chat, snap),
+                account="main",
+                observed_at=when,
+                source="live",
+                chat_id=chat,
+                message=snap,
+            )
             continue
         if roll < 0.15 and known:
             mid = known.pop(rng.randrange(len(known)))
             scoped = chat < -1_000_000_000_000
-            yield MessageDeleted(event_id=ids.deleted_id(account="main", chat_id=chat if scoped else None,
-                                                         message_id=mid),
-                                 account="main", observed_at=when, source="live",
-                                 chat_id=chat if scoped else None, message_id=mid)
+            yield MessageDeleted(
+                event_id=ids.deleted_id(
+                    account="main", chat_id=chat if scoped else None, message_id=mid
+                ),
+                account="main",
+                observed_at=when,
+                source="live",
+                chat_id=chat if scoped else None,
+                message_id=mid,
+            )
             continue
         if chat < -1_000_000_000_000:
             next_id[chat] += 1
@@ -120,14 +149,35 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
             del known[:100]
         source = "live" if roll < 0.8 else ("backfill" if roll < 0.95 else "gapfill")
         lag = {"live": 0.4, "backfill": 86_400.0, "gapfill": 600.0}[source] * (0.5 + rng.random())
-        media = Media(type=rng.choice(MEDIA), file_unique_id=f"f{i}", size=rng.randrange(10_000, 5_000_000)) \
-            if rng.random() < 0.2 else None
-        reply = ReplyTo(message_id=rng.choice(known)) if len(known) > 2 and rng.random() < 0.3 else None
-        snap = MessageSnapshot(message_id=mid, date=when, text=" ".join(rng.choices(WORDS, k=rng.randrange(4, 30))),
-                               sender=Sender(id=100 + rng.randrange(997), kind="user", display_name="someone"),
-                               media=media, reply_to=reply, views=rng.randrange(1000) if chat % 7 == 0 else None)
-        yield MessagePosted(event_id=ids.posted_id(chat, mid), account="main",
-                            observed_at=when + timedelta(seconds=lag), source=source, chat_id=chat, message=snap)
+        media = (
+            Media(
+                type=rng.choice(MEDIA),
+                file_unique_id=f"f{i}",
+                size=rng.randrange(10_000, 5_000_000),
+            )
+            if rng.random() < 0.2
+            else None
+        )
+        reply = (
+            ReplyTo(message_id=rng.choice(known)) if len(known) > 2 and rng.random() < 0.3 else None
+        )
+        snap = MessageSnapshot(
+            message_id=mid,
+            date=when,
+            text=" ".join(rng.choices(WORDS, k=rng.randrange(4, 30))),
+            sender=Sender(id=100 + rng.randrange(997), kind="user", display_name="someone"),
+            media=media,
+            reply_to=reply,
+            views=rng.randrange(1000) if chat % 7 == 0 else None,
+        )
+        yield MessagePosted(
+            event_id=ids.posted_id(chat, mid),
+            account="main",
+            observed_at=when + timedelta(seconds=lag),
+            source=source,
+            chat_id=chat,
+            message=snap,
+        )
 
 
 async def append_all(event_log: EventLog, n: int) -> float:
@@ -154,8 +204,14 @@ async def read_raw_rate(event_log: EventLog) -> tuple[int, float]:
 async def fetch_rate(event_log: EventLog, limit: int) -> tuple[int, float]:
     """nats-py's own pull ``fetch()`` over the first ``limit`` records (ack none)."""
     js = event_log.nats_client.jetstream()
-    sub = await js.pull_subscribe("tg.>", durable=None, stream=event_log.stream_name, config=ConsumerConfig(
-        ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30))
+    sub = await js.pull_subscribe(
+        "tg.>",
+        durable=None,
+        stream=event_log.stream_name,
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30
+        ),
+    )
     count = 0
     started = time.perf_counter()
     try:
@@ -183,8 +239,10 @@ def bare_copy_rate(database_url: str, n: int) -> tuple[int, float]:
                 rows = build_rows(events).messages
                 events = []
                 started = time.perf_counter()
-                with conn.cursor() as cur, cur.copy(
-                        "COPY bench_copy FROM STDIN (FORMAT BINARY)") as copy:  # type: ignore[arg-type]
+                with (
+                    conn.cursor() as cur,
+                    cur.copy("COPY bench_copy FROM STDIN (FORMAT BINARY)") as copy,
+                ):  # type: ignore[arg-type]
                     copy.set_types(types)
                     for row in rows:
                         copy.write_row(row)
@@ -200,12 +258,15 @@ async def postgres_rebuild(event_log: EventLog, database_url: str, rss: PeakRss)
     """Rebuild the Postgres projection from seq 1 and print its rate."""
     rss.reset()
     pg = await rebuild_postgres(log_=event_log, database_url=database_url)
-    print(f"postgres rebuild {pg.events:>10,} events  {pg.events_per_s:>10,.0f} ev/s  "
-          f"(replay {pg.events / pg.replay_s:,.0f} ev/s, then indexes + swap; total {pg.total_s:.1f}s)  "
-          f"peak RSS {rss.peak_mb:,.0f} MB")
+    print(
+        f"postgres rebuild {pg.events:>10,} events  {pg.events_per_s:>10,.0f} ev/s  "
+        f"(replay {pg.events / pg.replay_s:,.0f} ev/s, then indexes + swap; total {pg.total_s:.1f}s)  "
+        f"peak RSS {rss.peak_mb:,.0f} MB"
+    )
     with psycopg.connect(database_url) as conn:
-        counts = conn.execute("SELECT count(*), count(*) FILTER (WHERE is_deleted), sum(edit_count) "
-                              "FROM messages").fetchone()
+        counts = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_deleted), sum(edit_count) FROM messages"
+        ).fetchone()
     print(f"  messages rows {counts[0]:,}, deleted {counts[1]:,}, edits {counts[2]:,}")  # type: ignore[index]
 
 
@@ -213,9 +274,11 @@ async def duckdb_rebuild(event_log: EventLog, path: Path, rss: PeakRss) -> None:
     """Rebuild the DuckDB projection from seq 1 and print its rate."""
     rss.reset()
     dk = await rebuild_duckdb(log_=event_log, path=path)
-    print(f"duckdb rebuild   {dk.events:>10,} events  {dk.events_per_s:>10,.0f} ev/s  "
-          f"(append {dk.events / dk.replay_s:,.0f} ev/s, then fold; total {dk.total_s:.1f}s)  "
-          f"peak RSS {rss.peak_mb:,.0f} MB")
+    print(
+        f"duckdb rebuild   {dk.events:>10,} events  {dk.events_per_s:>10,.0f} ev/s  "
+        f"(append {dk.events / dk.replay_s:,.0f} ev/s, then fold; total {dk.total_s:.1f}s)  "
+        f"peak RSS {rss.peak_mb:,.0f} MB"
+    )
 
 
 async def main(n: int, keep: bool, only: str | None) -> None:
@@ -227,22 +290,34 @@ async def main(n: int, keep: bool, only: str | None) -> None:
         nats.start()
         postgres.start()
         apply_migrations(postgres.url)
-        print(f"bench/replay: N={n:,} events, {psutil.cpu_count()} CPUs (shared with other work), data in {work}")
-        async with await EventLog.connect(nats.url, spec=StreamSpec(), append_deadline_s=120) as event_log:
+        print(
+            f"bench/replay: N={n:,} events, {psutil.cpu_count()} CPUs (shared with other work), data in {work}"
+        )
+        async with await EventLog.connect(
+            nats.url, spec=StreamSpec(), append_deadline_s=120
+        ) as event_log:
             seconds = await append_all(event_log, n)
             info = await event_log.info()
-            print(f"append           {info.messages:>10,} events  {info.messages / seconds:>10,.0f} ev/s  "
-                  f"({info.bytes / info.messages:.0f} B/event)")
+            print(
+                f"append           {info.messages:>10,} events  {info.messages / seconds:>10,.0f} ev/s  "
+                f"({info.bytes / info.messages:.0f} B/event)"
+            )
             rss.reset()
             count, seconds = await read_raw_rate(event_log)
-            print(f"raw read_raw     {count:>10,} events  {count / seconds:>10,.0f} ev/s  "
-                  f"peak RSS {rss.peak_mb:,.0f} MB")
+            print(
+                f"raw read_raw     {count:>10,} events  {count / seconds:>10,.0f} ev/s  "
+                f"peak RSS {rss.peak_mb:,.0f} MB"
+            )
             limit = min(n, 100_000)
             count, seconds = await fetch_rate(event_log, limit)
-            print(f"raw nats fetch() {count:>10,} events  {count / seconds:>10,.0f} ev/s  (first {limit:,} only)")
+            print(
+                f"raw nats fetch() {count:>10,} events  {count / seconds:>10,.0f} ev/s  (first {limit:,} only)"
+            )
             rows, seconds = await asyncio.to_thread(bare_copy_rate, postgres.url, n)
-            print(f"raw bare COPY    {rows:>10,} rows    {rows / seconds:>10,.0f} rows/s (binary, no indexes, "
-                  "5000/txn, COPY time only)")
+            print(
+                f"raw bare COPY    {rows:>10,} rows    {rows / seconds:>10,.0f} rows/s (binary, no indexes, "
+                "5000/txn, COPY time only)"
+            )
             if only != "duckdb":
                 await postgres_rebuild(event_log, postgres.url, rss)
             if only != "postgres":
@@ -259,9 +334,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    parser.add_argument("--only", choices=["postgres", "duckdb"], help="rebuild just this projection")
+    parser.add_argument(
+        "--only", choices=["postgres", "duckdb"], help="rebuild just this projection"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="  %(message)s")
-    for phases in ("projector.postgres.bulk", "projector.postgres.schema"):  # where a Postgres rebuild spends its time
+    for phases in (
+        "projector.postgres.bulk",
+        "projector.postgres.schema",
+    ):  # where a Postgres rebuild spends its time
         logging.getLogger(phases).setLevel(logging.INFO)
     event_loop.run(main(args.n, args.keep, args.only))

@@ -32,10 +32,15 @@ def make_updates(n: int, chats: int = 50, chat_base: int = 1000) -> list[object]
     for i in range(n):
         chat = chat_base + i % chats
         msg = types.Message(
-            id=i // chats + 1, peer_id=types.PeerChannel(chat), date=base + timedelta(seconds=i),
-            message=f"message {i} with a link https://aalto.fi and some more words", from_id=types.PeerUser(i % 97),
+            id=i // chats + 1,
+            peer_id=types.PeerChannel(chat),
+            date=base + timedelta(seconds=i),
+            message=f"message {i} with a link https://aalto.fi and some more words",
+            from_id=types.PeerUser(i % 97),
             entities=[types.MessageEntityUrl(offset=22, length=16)],
-            reply_to=types.MessageReplyHeader(reply_to_msg_id=max(1, i // chats)) if i % 3 == 0 else None,
+            reply_to=types.MessageReplyHeader(reply_to_msg_id=max(1, i // chats))
+            if i % 3 == 0
+            else None,
             views=i % 500,
         )
         out.append(types.UpdateNewChannelMessage(message=msg, pts=i, pts_count=1))
@@ -65,7 +70,11 @@ class BatchingSink:
 async def run(n: int) -> None:
     updates = make_updates(n)
     t0 = time.perf_counter()
-    converted = [e for u in updates for e in events_from_update(u, account="bench", observed_at=datetime.now(UTC))]
+    converted = [
+        e
+        for u in updates
+        for e in events_from_update(u, account="bench", observed_at=datetime.now(UTC))
+    ]
     conv_s = time.perf_counter() - t0
     print(f"conversion only:            {n / conv_s:10.0f} updates/s  ({len(converted)} events)")
 
@@ -76,11 +85,15 @@ async def run(n: int) -> None:
             log = await EventLog.connect(server.url, spec=StreamSpec(name="BENCH"))
             try:
                 sink = BatchingSink(log)
-                handler = LiveHandler(account="bench", sink=sink, is_watched=lambda c: True,
-                                      chat_for_deleted=lambda m: None)
+                handler = LiveHandler(
+                    account="bench",
+                    sink=sink,
+                    is_watched=lambda c: True,
+                    chat_for_deleted=lambda m: None,
+                )
                 t0 = time.perf_counter()
                 for i in range(0, n, BATCH):
-                    for u in updates[i:i + BATCH]:
+                    for u in updates[i : i + BATCH]:
                         handler(u)
                     await sink.flush()
                 live_s = time.perf_counter() - t0
@@ -88,9 +101,11 @@ async def run(n: int) -> None:
                 raw_events = make_raw(n)
                 t0 = time.perf_counter()
                 for i in range(0, n, BATCH):
-                    await log.append_many(raw_events[i:i + BATCH])
+                    await log.append_many(raw_events[i : i + BATCH])
                 raw_s = time.perf_counter() - t0
-                print(f"baseline raw append_many:   {n / raw_s:10.0f} events/s (pre-built events, no conversion)")
+                print(
+                    f"baseline raw append_many:   {n / raw_s:10.0f} events/s (pre-built events, no conversion)"
+                )
             finally:
                 await log.close()
         finally:
@@ -100,7 +115,11 @@ async def run(n: int) -> None:
 def make_raw(n: int) -> list[Event]:
     """Pre-built events with fresh ids (so the baseline is not deduplicated against the first run)."""
     updates = make_updates(n, chat_base=900_000)  # other chats: no dedup against the handler run
-    return [e for u in updates for e in events_from_update(u, account="raw", observed_at=datetime.now(UTC))]
+    return [
+        e
+        for u in updates
+        for e in events_from_update(u, account="raw", observed_at=datetime.now(UTC))
+    ]
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ class Appender:
             return
         async with self._lock:
             if not self._subscribed:
-                await self._client.subscribe(f"{self._inbox}.*", cb=self._on_ack, pending_msgs_limit=-1)
+                await self._client.subscribe(
+                    f"{self._inbox}.*", cb=self._on_ack, pending_msgs_limit=-1
+                )
                 self._subscribed = True
 
     async def _on_ack(self, msg: Msg) -> None:
@@ -179,26 +181,40 @@ class Appender:
             delay = min(0.05 * 2**attempt, 2.0)
             if loop.time() + delay > deadline:
                 raise AppendFailed([events[i] for i in todo], reason)
-            log.warning("append: %d unacked (%s); retry %d in %.2fs", len(todo), reason, attempt, delay)
-            await asyncio.sleep(delay)  # capped backoff between retry rounds, not a wait for a result
+            log.warning(
+                "append: %d unacked (%s); retry %d in %.2fs", len(todo), reason, attempt, delay
+            )
+            await asyncio.sleep(
+                delay
+            )  # capped backoff between retry rounds, not a wait for a result
         return [r for r in results if r is not None]
 
-    async def _send_window_pipelined(self, payloads: list[tuple[str, bytes, str]]) -> list[_Outcome]:
+    async def _send_window_pipelined(
+        self, payloads: list[tuple[str, bytes, str]]
+    ) -> list[_Outcome]:
         window = _Window(len(payloads))
         tokens: list[str | None] = [None] * len(payloads)
         failed: dict[int, _Outcome] = {}
         pending = self._pending
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout_at(loop.time() + self._deadline_s):  # bounds even a stuck publish
+            async with asyncio.timeout_at(
+                loop.time() + self._deadline_s
+            ):  # bounds even a stuck publish
                 await self._publish_all(payloads, window, tokens, failed)
                 await window.wait(until_outstanding=0, timeout_s=self._ack_timeout_s)
         except TimeoutError:
-            log.warning("append: a pass of %d events did not finish within %.0fs", len(payloads), self._deadline_s)
+            log.warning(
+                "append: a pass of %d events did not finish within %.0fs",
+                len(payloads),
+                self._deadline_s,
+            )
         finally:
             for token in tokens:
                 if token is not None:
-                    pending.pop(token, None)  # late acks of this pass are ignored; retries use new tokens
+                    pending.pop(
+                        token, None
+                    )  # late acks of this pass are ignored; retries use new tokens
         outcomes: list[_Outcome] = []
         no_ack = _Outcome(retry_reason=f"no ack within {self._ack_timeout_s}s")
         for index, msg in enumerate(window.acks):
@@ -227,10 +243,14 @@ class Appender:
             pending[token] = (window, index)
             tokens[index] = token
             try:
-                await publish(subject, data, reply=prefix + token, headers={MSG_ID_HEADER: event_id})
+                await publish(
+                    subject, data, reply=prefix + token, headers={MSG_ID_HEADER: event_id}
+                )
             except nats.errors.MaxPayloadError:
                 del pending[token]
-                failed[index] = _Outcome(rejected=f"payload of {len(data)} bytes exceeds the server maximum")
+                failed[index] = _Outcome(
+                    rejected=f"payload of {len(data)} bytes exceeds the server maximum"
+                )
                 continue
             except (nats.errors.Error, OSError) as e:
                 del pending[token]
@@ -249,7 +269,9 @@ class Appender:
         status = headers.get("Status")
         if status is not None and not msg.data:
             # 503: no responders (stream missing or leader election) — retryable.
-            return _Outcome(retry_reason=f"status {status} {headers.get('Description', '')}".strip())
+            return _Outcome(
+                retry_reason=f"status {status} {headers.get('Description', '')}".strip()
+            )
         try:
             ack = _ack_decoder.decode(msg.data)
         except msgspec.DecodeError:

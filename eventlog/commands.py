@@ -29,7 +29,9 @@ class NoCommandHandler(EventLogError):
     """Nobody is serving that command subject (the service is not running)."""
 
 
-async def send_command(client: Client, subject: str, command: Command, *, timeout_s: float = 5.0) -> CommandReply:
+async def send_command(
+    client: Client, subject: str, command: Command, *, timeout_s: float = 5.0
+) -> CommandReply:
     """Send ``command`` and wait for its acknowledgement."""
     try:
         msg = await client.request(subject, _encoder.encode(command), timeout=timeout_s)
@@ -48,7 +50,9 @@ async def send_command(client: Client, subject: str, command: Command, *, timeou
 class CommandServer:
     """Serves commands on a subject (wildcards allowed) with one async handler."""
 
-    def __init__(self, client: Client, subject: str, handler: CommandHandler, *, queue: str = "") -> None:
+    def __init__(
+        self, client: Client, subject: str, handler: CommandHandler, *, queue: str = ""
+    ) -> None:
         self._client = client
         self._subject = subject
         self._handler = handler

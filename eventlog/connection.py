@@ -57,7 +57,9 @@ async def connect(
         )
     except (TimeoutError, OSError, nats.errors.Error) as e:
         await _close_quietly(client)
-        raise EventLogUnavailable(f"no NATS server answered at {_redact(url)} within {connect_timeout_s}s") from e
+        raise EventLogUnavailable(
+            f"no NATS server answered at {_redact(url)} within {connect_timeout_s}s"
+        ) from e
     return client
 
 
@@ -99,7 +101,9 @@ class LogClient(Client):
             self.stats["in_bytes"] += len(data)
             handler(subject, reply, data, headers)
             return
-        await super()._process_msg(sid, subject, reply, data, headers or b"")  # nats-py: empty = no headers
+        await super()._process_msg(
+            sid, subject, reply, data, headers or b""
+        )  # nats-py: empty = no headers
 
 
 def _redact(url: str) -> str:

@@ -25,14 +25,25 @@ from schemas.stream import StreamSpec
 class EventLog:
     """Append to, read from and follow the JetStream log; an async context manager."""
 
-    def __init__(self, client: LogClient, *, spec: StreamSpec, codec: Codec, ack_timeout_s: float,
-                 append_deadline_s: float) -> None:
+    def __init__(
+        self,
+        client: LogClient,
+        *,
+        spec: StreamSpec,
+        codec: Codec,
+        ack_timeout_s: float,
+        append_deadline_s: float,
+    ) -> None:
         self._client = client
         self._js: JetStreamContext = client.jetstream(timeout=10)
         self._spec = spec
         self.codec = codec
         self._appender = Appender(
-            client, stream=spec.name, codec=codec, ack_timeout_s=ack_timeout_s, deadline_s=append_deadline_s
+            client,
+            stream=spec.name,
+            codec=codec,
+            ack_timeout_s=ack_timeout_s,
+            deadline_s=append_deadline_s,
         )
 
     @classmethod
@@ -50,8 +61,13 @@ class EventLog:
     ) -> EventLog:
         """Connect to NATS at ``url`` and (by default) create or update the stream."""
         client = await connect(url, name=name, connect_timeout_s=connect_timeout_s)
-        log = cls(client, spec=spec or StreamSpec(), codec=codec or Codec(), ack_timeout_s=ack_timeout_s,
-                  append_deadline_s=append_deadline_s)
+        log = cls(
+            client,
+            spec=spec or StreamSpec(),
+            codec=codec or Codec(),
+            ack_timeout_s=ack_timeout_s,
+            append_deadline_s=append_deadline_s,
+        )
         if ensure:
             try:
                 await log.ensure_stream()
@@ -64,7 +80,10 @@ class EventLog:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -153,7 +172,11 @@ class EventLog:
         """Decoded records from ``from_seq``; undecodable ones come as ``BadRecord`` (never raise)."""
         decode = self.codec.decode
         async for batch in self.read_raw(
-            from_seq, to_seq=to_seq, subjects=subjects, batch_size=batch_size, max_wait_s=max_wait_s,
+            from_seq,
+            to_seq=to_seq,
+            subjects=subjects,
+            batch_size=batch_size,
+            max_wait_s=max_wait_s,
             follow=follow,
         ):
             out: list[Record | BadRecord] = []
@@ -161,7 +184,9 @@ class EventLog:
                 try:
                     out.append(Record(raw.seq, raw.subject, decode(raw.data)))
                 except SchemaError as e:
-                    out.append(BadRecord(raw.seq, raw.subject, raw.data, f"{type(e).__name__}: {e}"))
+                    out.append(
+                        BadRecord(raw.seq, raw.subject, raw.data, f"{type(e).__name__}: {e}")
+                    )
             yield out
 
     def follow(
@@ -173,7 +198,9 @@ class EventLog:
         max_wait_s: float = 0.05,
     ) -> AsyncIterator[list[Record | BadRecord]]:
         """Like ``read`` but never ends: after catching up it waits for new appends."""
-        return self.read(from_seq, subjects=subjects, batch_size=batch_size, max_wait_s=max_wait_s, follow=True)
+        return self.read(
+            from_seq, subjects=subjects, batch_size=batch_size, max_wait_s=max_wait_s, follow=True
+        )
 
     async def first_seq_at(self, when: datetime) -> int:
         """The first seq the server appended at or after ``when`` (last seq + 1 if none): a binary search

@@ -164,9 +164,13 @@ class StreamReader:
         assert self._consumer is not None
         token = str(next(self._tokens))
         self._requests[token] = _Request(self._batch_size, now)
-        body = msgspec.json.encode({"batch": self._batch_size, "expires": int(self._expires_s * 1e9)})
+        body = msgspec.json.encode(
+            {"batch": self._batch_size, "expires": int(self._expires_s * 1e9)}
+        )
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{self._consumer}"
-        task = asyncio.ensure_future(self._client.publish(subject, body, reply=f"{self._inbox}.{token}"))
+        task = asyncio.ensure_future(
+            self._client.publish(subject, body, reply=f"{self._inbox}.{token}")
+        )
         task.add_done_callback(_log_publish_failure)
 
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
@@ -201,7 +205,9 @@ class StreamReader:
         # b"NATS/1.0 404 No Messages\r\n\r\n" (ADR-9); they end the request.
         token = subject.decode()[len(self._inbox) + 1 :]
         self._requests.pop(token, None)
-        status, _, description = headers.split(b"\r\n", 1)[0].removeprefix(b"NATS/1.0").strip().partition(b" ")
+        status, _, description = (
+            headers.split(b"\r\n", 1)[0].removeprefix(b"NATS/1.0").strip().partition(b" ")
+        )
         if status == b"404" and not self._follow:
             self._caught_up = True  # nothing more to read right now
         elif status == b"409" and b"Deleted" in description:
@@ -212,7 +218,9 @@ class StreamReader:
 
     async def _last_seq(self) -> int:
         try:
-            info = await asyncio.wait_for(self._js.stream_info(self._stream), timeout=self._request_timeout_s)
+            info = await asyncio.wait_for(
+                self._js.stream_info(self._stream), timeout=self._request_timeout_s
+            )
         except nats.js.errors.NotFoundError as e:
             raise ReadFailed(f"stream {self._stream} does not exist") from e
         except (nats.errors.Error, TimeoutError) as e:
@@ -245,7 +253,9 @@ class StreamReader:
         except nats.js.errors.APIError as e:
             raise ReadFailed(f"cannot read {self._stream}: {e.description}", seq=start) from e
         except (nats.errors.Error, TimeoutError) as e:
-            raise EventLogUnavailable(f"cannot create a consumer on {self._stream}: {type(e).__name__}") from e
+            raise EventLogUnavailable(
+                f"cannot create a consumer on {self._stream}: {type(e).__name__}"
+            ) from e
         self._consumer = info.name
         self._consumer_lost = False
         self._requests.clear()

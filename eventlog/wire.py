@@ -13,7 +13,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from nats.errors import ProtocolError
-from nats.protocol.parser import AWAITING_CONTROL_LINE, AWAITING_MSG_PAYLOAD, MAX_CONTROL_LINE_SIZE, Parser
+from nats.protocol.parser import (
+    AWAITING_CONTROL_LINE,
+    AWAITING_MSG_PAYLOAD,
+    MAX_CONTROL_LINE_SIZE,
+    Parser,
+)
 
 DirectHandler = Callable[[bytes, bytes, bytes, bytes | None], None]
 _CRLF: Final = b"\r\n"
@@ -38,7 +43,9 @@ class FastParser(Parser):
                     if not (buf.startswith(b"HMSG ", pos) or buf.startswith(b"MSG ", pos)):
                         del buf[:pos]
                         pos = 0
-                        await super().parse()  # anything else: nats-py's own loop (it may meet messages too)
+                        await (
+                            super().parse()
+                        )  # anything else: nats-py's own loop (it may meet messages too)
                         return
                     end = buf.find(_CRLF, pos)
                     if end < 0:
@@ -81,7 +88,11 @@ class FastParser(Parser):
                     if handler is not None:
                         handler(arg["subject"], arg["reply"], payload, headers)
                     else:
-                        await self.nc._process_msg(sid, arg["subject"], arg["reply"], payload, headers)
+                        await self.nc._process_msg(
+                            sid, arg["subject"], arg["reply"], payload, headers
+                        )
         finally:
-            if pos and self.buf is buf:  # a reset (reconnect) may have replaced the buffer meanwhile
+            if (
+                pos and self.buf is buf
+            ):  # a reset (reconnect) may have replaced the buffer meanwhile
                 del buf[:pos]

@@ -45,26 +45,81 @@ from schemas.events import (
 
 # What the demo produces; ``DemoSource.counts`` is keyed by these labels.
 KINDS: Final = (
-    "discovered", "post", "post_entities", "reply", "edit", "delete", "join", "leave", "reactions",
-    "album", "media:photo", "media:video", "media:document", "media:audio", "media:voice",
-    "media:video_note", "media:sticker", "media:animation", "media:poll", "media:location",
-    "media:contact", "media:webpage",
-)  # fmt: skip
+    "discovered",
+    "post",
+    "post_entities",
+    "reply",
+    "edit",
+    "delete",
+    "join",
+    "leave",
+    "reactions",
+    "album",
+    "media:photo",
+    "media:video",
+    "media:document",
+    "media:audio",
+    "media:voice",
+    "media:video_note",
+    "media:sticker",
+    "media:animation",
+    "media:poll",
+    "media:location",
+    "media:contact",
+    "media:webpage",
+)
 _WEIGHTS: Final = {
-    "post": 30, "post_entities": 14, "reply": 12, "media": 12, "album": 3, "edit": 9, "delete": 4,
-    "join": 4, "leave": 2, "reactions": 10,
-}  # fmt: skip
+    "post": 30,
+    "post_entities": 14,
+    "reply": 12,
+    "media": 12,
+    "album": 3,
+    "edit": 9,
+    "delete": 4,
+    "join": 4,
+    "leave": 2,
+    "reactions": 10,
+}
 _MEDIA_TYPES: Final[tuple[MediaType, ...]] = (
-    "photo", "video", "document", "audio", "voice", "video_note", "sticker", "animation", "poll",
-    "location", "contact", "webpage",
-)  # fmt: skip
+    "photo",
+    "video",
+    "document",
+    "audio",
+    "voice",
+    "video_note",
+    "sticker",
+    "animation",
+    "poll",
+    "location",
+    "contact",
+    "webpage",
+)
 _TOPICS: Final = (
-    "Anyone going to the sauna tonight?", "Lecture slides are up", "Lost my keys near Otaniemi metro",
-    "Selling a bike, 80 eur", "Who has the exam schedule?", "Hackathon team looking for a designer",
-    "Free pizza at the guild room", "Is the library open on Sunday?", "Deadline moved to Friday",
-    "Great talk today, thanks!", "Where do I register for the course?", "Wappu plans?",
-)  # fmt: skip
-_FIRST_NAMES: Final = ("Aino", "Eero", "Liisa", "Mikko", "Sanna", "Juho", "Emma", "Otto", "Venla", "Ilkka")
+    "Anyone going to the sauna tonight?",
+    "Lecture slides are up",
+    "Lost my keys near Otaniemi metro",
+    "Selling a bike, 80 eur",
+    "Who has the exam schedule?",
+    "Hackathon team looking for a designer",
+    "Free pizza at the guild room",
+    "Is the library open on Sunday?",
+    "Deadline moved to Friday",
+    "Great talk today, thanks!",
+    "Where do I register for the course?",
+    "Wappu plans?",
+)
+_FIRST_NAMES: Final = (
+    "Aino",
+    "Eero",
+    "Liisa",
+    "Mikko",
+    "Sanna",
+    "Juho",
+    "Emma",
+    "Otto",
+    "Venla",
+    "Ilkka",
+)
 _REACTIONS: Final = ("👍", "❤", "🔥", "😂", "🎉", "👏")
 _USERS: Final = 60
 
@@ -128,8 +183,12 @@ class DemoSource:
         if self._ledger_path is not None:
             self._ledger = await asyncio.to_thread(_open_ledger, self._ledger_path)
         try:
-            connected = IngestConnected(event_id=ids.occurrence_id("connected"), account=self.name,
-                                        observed_at=self._clock(), source="demo")
+            connected = IngestConnected(
+                event_id=ids.occurrence_id("connected"),
+                account=self.name,
+                observed_at=self._clock(),
+                source="demo",
+            )
             self._emit(sink, [connected], "connected")
             for group in self._groups:
                 self._emit(sink, [self._discovered(group)], "discovered")
@@ -146,13 +205,23 @@ class DemoSource:
         """Demo groups need no crawling; commands are acknowledged."""
         if isinstance(command, TriggerCrawl):
             if command.chat_id not in self.chat_ids:
-                return CommandReply(ok=False, message=f"demo: chat {command.chat_id} is not a demo group")
-            return CommandReply(ok=True, message=f"demo: chat {command.chat_id} needs no {command.mode}")
+                return CommandReply(
+                    ok=False, message=f"demo: chat {command.chat_id} is not a demo group"
+                )
+            return CommandReply(
+                ok=True, message=f"demo: chat {command.chat_id} needs no {command.mode}"
+            )
         if isinstance(command, RestartCrawler):
             return CommandReply(ok=True, message="demo: nothing to restart")
         if isinstance(command, ReportStatus):
-            return CommandReply(ok=True, message="demo", data={"produced": self.produced, "groups": len(self._groups)})
-        return CommandReply(ok=False, message=f"demo: {type(command).__name__} is not an ingest command")
+            return CommandReply(
+                ok=True,
+                message="demo",
+                data={"produced": self.produced, "groups": len(self._groups)},
+            )
+        return CommandReply(
+            ok=False, message=f"demo: {type(command).__name__} is not an ingest command"
+        )
 
     def take(self, count: int) -> list[Event]:
         """The next ``count`` traffic events without submitting them (benchmark baselines)."""
@@ -194,7 +263,9 @@ class DemoSource:
             if previous is not None:
                 previous.cancel()
 
-    async def _submit_chunk(self, sink: EventSink, batch: list[Event], labels: list[tuple[str, int]]) -> None:
+    async def _submit_chunk(
+        self, sink: EventSink, batch: list[Event], labels: list[tuple[str, int]]
+    ) -> None:
         # Recorded in the same task step in which ``DurableSink.submit_many`` enqueues the events, so
         # a cancellation cannot separate "recorded" from "submitted".
         self._record(batch, labels)
@@ -217,11 +288,20 @@ class DemoSource:
     def _make_group(self, index: int, first_message_id: int) -> _Group:
         basic = index % 5 == 4
         if basic:
-            info = ChatInfo(chat_id=-(900_000_000 + index), kind="group", title=f"Demo study group {index}",
-                            member_count=40)
+            info = ChatInfo(
+                chat_id=-(900_000_000 + index),
+                kind="group",
+                title=f"Demo study group {index}",
+                member_count=40,
+            )
         else:
-            info = ChatInfo(chat_id=ids.CHANNEL_ID_OFFSET - (1_900_000_000 + index), kind="supergroup",
-                            title=f"Demo group {index}", username=f"aaltohub_demo_{index}", member_count=500)
+            info = ChatInfo(
+                chat_id=ids.CHANNEL_ID_OFFSET - (1_900_000_000 + index),
+                kind="supergroup",
+                title=f"Demo group {index}",
+                username=f"aaltohub_demo_{index}",
+                member_count=500,
+            )
         members = self._rng.sample(range(1, _USERS + 1), 12)
         return _Group(info=info, next_id=first_message_id, members=members)
 
@@ -241,13 +321,19 @@ class DemoSource:
             return kind, [self._post(group, text="Same question here", reply_to=reply)]
         if kind == "media":
             media_type = self._rng.choice(_MEDIA_TYPES)
-            return f"media:{media_type}", [self._post(group, text="", media=self._media(media_type))]
+            return f"media:{media_type}", [
+                self._post(group, text="", media=self._media(media_type))
+            ]
         if kind == "album":
             grouped_id = self._rng.getrandbits(62)
             size = self._rng.randint(2, 4)
             return kind, [
-                self._post(group, text="Photos from today" if i == 0 else "", media=self._media("photo"),
-                           grouped_id=grouped_id)
+                self._post(
+                    group,
+                    text="Photos from today" if i == 0 else "",
+                    media=self._media("photo"),
+                    grouped_id=grouped_id,
+                )
                 for i in range(size)
             ]
         if kind == "edit":
@@ -262,8 +348,12 @@ class DemoSource:
         sender = self._senders.get(user_id)
         if sender is None:
             name = _FIRST_NAMES[user_id % len(_FIRST_NAMES)]
-            sender = Sender(id=user_id, kind="user", display_name=f"{name} {user_id}",
-                            username=f"{name.lower()}{user_id}")
+            sender = Sender(
+                id=user_id,
+                kind="user",
+                display_name=f"{name} {user_id}",
+                username=f"{name.lower()}{user_id}",
+            )
             self._senders[user_id] = sender
         return sender
 
@@ -293,18 +383,28 @@ class DemoSource:
         group.recent.append(snapshot)
         return MessagePosted(
             event_id=ids.posted_id(group.info.chat_id, message_id),
-            account=self.name, observed_at=now, source="demo", chat_id=group.info.chat_id,
+            account=self.name,
+            observed_at=now,
+            source="demo",
+            chat_id=group.info.chat_id,
             message=snapshot,
-        )  # fmt: skip
+        )
 
     def _text_with_entities(self, group: _Group) -> tuple[str, tuple[Entity, ...]]:
         # ASCII only, so UTF-16 offsets equal str offsets.
         member = self._sender(self._rng.choice(group.members))
         parts: list[tuple[str, str | None]] = [
-            ("Reminder: ", None), ("guild meeting", "bold"), (" at 18:00, see ", None),
-            ("https://aalto.fi/events", "url"), (" ", None), ("#otaniemi", "hashtag"), (" cc ", None),
-            (f"@{member.username}", "mention"), (" code ", None), ("AH-2026", "code"),
-        ]  # fmt: skip
+            ("Reminder: ", None),
+            ("guild meeting", "bold"),
+            (" at 18:00, see ", None),
+            ("https://aalto.fi/events", "url"),
+            (" ", None),
+            ("#otaniemi", "hashtag"),
+            (" cc ", None),
+            (f"@{member.username}", "mention"),
+            (" code ", None),
+            ("AH-2026", "code"),
+        ]
         text = ""
         entities: list[Entity] = []
         for chunk, entity_type in parts:
@@ -317,22 +417,53 @@ class DemoSource:
         unique = f"demo{self._rng.getrandbits(48):012x}"
         rng = self._rng
         if media_type == "photo":
-            return Media(type="photo", file_unique_id=unique, size=rng.randint(40_000, 900_000),
-                         mime_type="image/jpeg", width=1280, height=960)
+            return Media(
+                type="photo",
+                file_unique_id=unique,
+                size=rng.randint(40_000, 900_000),
+                mime_type="image/jpeg",
+                width=1280,
+                height=960,
+            )
         if media_type in ("video", "animation", "video_note"):
-            return Media(type=media_type, file_unique_id=unique, size=rng.randint(200_000, 9_000_000),
-                         mime_type="video/mp4", duration_s=float(rng.randint(2, 90)), width=720, height=720)
+            return Media(
+                type=media_type,
+                file_unique_id=unique,
+                size=rng.randint(200_000, 9_000_000),
+                mime_type="video/mp4",
+                duration_s=float(rng.randint(2, 90)),
+                width=720,
+                height=720,
+            )
         if media_type in ("audio", "voice"):
-            return Media(type=media_type, file_unique_id=unique, size=rng.randint(10_000, 3_000_000),
-                         mime_type="audio/ogg" if media_type == "voice" else "audio/mpeg",
-                         duration_s=float(rng.randint(1, 300)), title="Demo track" if media_type == "audio" else None)
+            return Media(
+                type=media_type,
+                file_unique_id=unique,
+                size=rng.randint(10_000, 3_000_000),
+                mime_type="audio/ogg" if media_type == "voice" else "audio/mpeg",
+                duration_s=float(rng.randint(1, 300)),
+                title="Demo track" if media_type == "audio" else None,
+            )
         if media_type == "document":
-            return Media(type="document", file_unique_id=unique, size=rng.randint(10_000, 5_000_000),
-                         mime_type="application/pdf", file_name="lecture-notes.pdf")
+            return Media(
+                type="document",
+                file_unique_id=unique,
+                size=rng.randint(10_000, 5_000_000),
+                mime_type="application/pdf",
+                file_name="lecture-notes.pdf",
+            )
         if media_type == "sticker":
-            return Media(type="sticker", file_unique_id=unique, size=30_000, mime_type="image/webp", emoji="😀")
+            return Media(
+                type="sticker",
+                file_unique_id=unique,
+                size=30_000,
+                mime_type="image/webp",
+                emoji="😀",
+            )
         if media_type == "poll":
-            return Media(type="poll", poll_question="Sauna at 19 or 20?", poll_answers=("19", "20", "both"))
+            return Media(
+                type="poll", poll_question="Sauna at 19 or 20?", poll_answers=("19", "20", "both")
+            )
         if media_type == "location":
             return Media(type="location", latitude=60.1867, longitude=24.8277)
         if media_type == "contact":
@@ -342,14 +473,24 @@ class DemoSource:
     def _edit(self, group: _Group) -> MessageEdited:
         original = self._rng.choice(group.recent)
         edited = MessageSnapshot(
-            message_id=original.message_id, date=original.date, edit_date=self._clock().replace(microsecond=0),
-            sender=original.sender, text=(original.text or "") + " (edited)", entities=original.entities,
-            reply_to=original.reply_to, media=original.media, grouped_id=original.grouped_id,
-        )  # fmt: skip
+            message_id=original.message_id,
+            date=original.date,
+            edit_date=self._clock().replace(microsecond=0),
+            sender=original.sender,
+            text=(original.text or "") + " (edited)",
+            entities=original.entities,
+            reply_to=original.reply_to,
+            media=original.media,
+            grouped_id=original.grouped_id,
+        )
         return MessageEdited(
-            event_id=ids.edited_id(group.info.chat_id, edited), account=self.name, observed_at=self._clock(),
-            source="demo", chat_id=group.info.chat_id, message=edited,
-        )  # fmt: skip
+            event_id=ids.edited_id(group.info.chat_id, edited),
+            account=self.name,
+            observed_at=self._clock(),
+            source="demo",
+            chat_id=group.info.chat_id,
+            message=edited,
+        )
 
     def _delete(self, group: _Group) -> MessageDeleted:
         victim = group.recent[self._rng.randrange(len(group.recent))]
@@ -358,20 +499,29 @@ class DemoSource:
         # Telegram sends basic-group deletes without a chat id; so does the demo.
         event_chat = chat_id if ids.is_channel_id(chat_id) else None
         return MessageDeleted(
-            event_id=ids.deleted_id(account=self.name, chat_id=event_chat, message_id=victim.message_id),
-            account=self.name, observed_at=self._clock(), source="demo", chat_id=event_chat,
+            event_id=ids.deleted_id(
+                account=self.name, chat_id=event_chat, message_id=victim.message_id
+            ),
+            account=self.name,
+            observed_at=self._clock(),
+            source="demo",
+            chat_id=event_chat,
             message_id=victim.message_id,
-        )  # fmt: skip
+        )
 
     def _reactions(self, group: _Group) -> ReactionsUpdated:
         target = self._rng.choice(group.recent)
         chosen = self._rng.sample(_REACTIONS, self._rng.randint(1, 3))
         reactions = tuple(ReactionCount(emoji=e, count=self._rng.randint(1, 40)) for e in chosen)
         return ReactionsUpdated(
-            event_id=ids.reactions_id(group.info.chat_id, target.message_id, reactions), account=self.name,
-            observed_at=self._clock(), source="demo", chat_id=group.info.chat_id, message_id=target.message_id,
+            event_id=ids.reactions_id(group.info.chat_id, target.message_id, reactions),
+            account=self.name,
+            observed_at=self._clock(),
+            source="demo",
+            chat_id=group.info.chat_id,
+            message_id=target.message_id,
             reactions=reactions,
-        )  # fmt: skip
+        )
 
     def _membership(self, group: _Group, *, joined: bool) -> MessagePosted:
         if joined or len(group.members) < 3:
@@ -383,15 +533,27 @@ class DemoSource:
             action = ServiceAction(type="chat_delete_user", user_ids=(user_id,))
         message_id = group.next_id
         group.next_id += 1
-        snapshot = MessageSnapshot(message_id=message_id, date=self._clock().replace(microsecond=0),
-                                   sender=self._sender(user_id), action=action)
+        snapshot = MessageSnapshot(
+            message_id=message_id,
+            date=self._clock().replace(microsecond=0),
+            sender=self._sender(user_id),
+            action=action,
+        )
         return MessagePosted(
-            event_id=ids.posted_id(group.info.chat_id, message_id), account=self.name, observed_at=self._clock(),
-            source="demo", chat_id=group.info.chat_id, message=snapshot,
-        )  # fmt: skip
+            event_id=ids.posted_id(group.info.chat_id, message_id),
+            account=self.name,
+            observed_at=self._clock(),
+            source="demo",
+            chat_id=group.info.chat_id,
+            message=snapshot,
+        )
 
     def _discovered(self, group: _Group) -> ChatDiscovered:
         return ChatDiscovered(
-            event_id=ids.discovered_id(self.name, group.info.chat_id), account=self.name,
-            observed_at=self._clock(), source="demo", chat_id=group.info.chat_id, chat=group.info,
-        )  # fmt: skip
+            event_id=ids.discovered_id(self.name, group.info.chat_id),
+            account=self.name,
+            observed_at=self._clock(),
+            source="demo",
+            chat_id=group.info.chat_id,
+            chat=group.info,
+        )

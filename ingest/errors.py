@@ -26,7 +26,9 @@ class FloodWaitTooLong(GatewayError):
     """Telegram asked for a wait longer than the configured maximum; the caller must reschedule."""
 
     def __init__(self, *, method: str, seconds: int, chat_id: int | None = None) -> None:
-        super().__init__(f"flood wait of {seconds}s exceeds the maximum", method=method, chat_id=chat_id)
+        super().__init__(
+            f"flood wait of {seconds}s exceeds the maximum", method=method, chat_id=chat_id
+        )
         self.seconds = seconds
 
 
@@ -54,7 +56,9 @@ class SessionNotFound(SessionError):
     """No session is stored for the account."""
 
     def __init__(self, account: str) -> None:
-        super().__init__(f"no Telegram session stored for account {account!r}; run `aaltohub login`")
+        super().__init__(
+            f"no Telegram session stored for account {account!r}; run `aaltohub login`"
+        )
         self.account = account
 
 

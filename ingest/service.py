@@ -135,45 +135,71 @@ class IngestService:
         self._started_at = time.monotonic()
         self._running = True
         for source in self._sources:
-            self._observed.submit(IngestStarted(
-                event_id=ids.occurrence_id("started"), account=source.name, observed_at=datetime.now(UTC),
-                source=self._source_kind, version=self._version, demo=self._demo,
-            ))  # fmt: skip
-        log.info("ingest: running %s (%s)", ", ".join(s.name for s in self._sources) or "no sources",
-                 "demo traffic" if self._demo else "Telegram")
-        source_tasks = [asyncio.create_task(self._run_source(s), name=f"source-{s.name}") for s in self._sources]
+            self._observed.submit(
+                IngestStarted(
+                    event_id=ids.occurrence_id("started"),
+                    account=source.name,
+                    observed_at=datetime.now(UTC),
+                    source=self._source_kind,
+                    version=self._version,
+                    demo=self._demo,
+                )
+            )
+        log.info(
+            "ingest: running %s (%s)",
+            ", ".join(s.name for s in self._sources) or "no sources",
+            "demo traffic" if self._demo else "Telegram",
+        )
+        source_tasks = [
+            asyncio.create_task(self._run_source(s), name=f"source-{s.name}") for s in self._sources
+        ]
         connector = asyncio.create_task(self._connect_forever(), name="ingest-log-connector")
         try:
             await asyncio.Event().wait()  # until cancelled: the work happens in the tasks
         finally:
             await self._shutdown(source_tasks, connector)
 
-    async def _shutdown(self, source_tasks: list[asyncio.Task[None]], connector: asyncio.Task[None]) -> None:
+    async def _shutdown(
+        self, source_tasks: list[asyncio.Task[None]], connector: asyncio.Task[None]
+    ) -> None:
         log.info("ingest: stopping (1/5 stop intake)")
         for task in source_tasks:
             task.cancel()
         if source_tasks:
             _done, pending = await asyncio.wait(source_tasks, timeout=self._source_stop_timeout_s)
             for task in pending:
-                log.warning("ingest: %s did not stop within %.1fs", task.get_name(), self._source_stop_timeout_s)
+                log.warning(
+                    "ingest: %s did not stop within %.1fs",
+                    task.get_name(),
+                    self._source_stop_timeout_s,
+                )
         log.info("ingest: stopping (2/5 cancel background tasks)")
         connector.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connector
         self._running = False
         for source in self._sources:
-            self._observed.submit(IngestStopped(
-                event_id=ids.occurrence_id("stopped"), account=source.name, observed_at=datetime.now(UTC),
-                source=self._source_kind, reason="shutdown",
-            ))  # fmt: skip
+            self._observed.submit(
+                IngestStopped(
+                    event_id=ids.occurrence_id("stopped"),
+                    account=source.name,
+                    observed_at=datetime.now(UTC),
+                    source=self._source_kind,
+                    reason="shutdown",
+                )
+            )
         log.info("ingest: stopping (3/5 stop serving commands)")
         for server in self._servers:
             await server.stop()
         log.info("ingest: stopping (4/5 drain the buffer to the log or the spool)")
         await self._sink.close(drain_timeout_s=self._drain_timeout_s)
         status = self._sink.status()
-        log.info("ingest: appended %d, spooled %d, %d in the spool", status.appended, status.spooled,
-                 status.spool_records)
+        log.info(
+            "ingest: appended %d, spooled %d, %d in the spool",
+            status.appended,
+            status.spooled,
+            status.spool_records,
+        )
         log.info("ingest: stopping (5/5 disconnect)")
         if self._log is not None:
             await self._log.close()
@@ -188,13 +214,22 @@ class IngestService:
                 await source.run(self._observed)
                 log.info("ingest: source %s finished", source.name)
                 return
-            except Exception as e:  # a crashed source is recorded and restarted, never silently lost
-                log.exception("ingest: source %s failed; restarting in %.0fs", source.name, backoff_s)
-                self._observed.submit(IngestFailed(
-                    event_id=ids.occurrence_id("error"), account=source.name, observed_at=datetime.now(UTC),
-                    source=self._source_kind, error=f"source crashed: {type(e).__name__}",
-                    detail=str(e)[:500] or None,
-                ))  # fmt: skip
+            except (
+                Exception
+            ) as e:  # a crashed source is recorded and restarted, never silently lost
+                log.exception(
+                    "ingest: source %s failed; restarting in %.0fs", source.name, backoff_s
+                )
+                self._observed.submit(
+                    IngestFailed(
+                        event_id=ids.occurrence_id("error"),
+                        account=source.name,
+                        observed_at=datetime.now(UTC),
+                        source=self._source_kind,
+                        error=f"source crashed: {type(e).__name__}",
+                        detail=str(e)[:500] or None,
+                    )
+                )
             await asyncio.sleep(backoff_s)  # capped exponential back-off before a restart
             backoff_s = min(backoff_s * 2, 60.0)
 
@@ -232,7 +267,9 @@ class IngestService:
         if isinstance(command, ReportStatus):
             return CommandReply(ok=True, message="ingest status", data=self.status(account))
         if not isinstance(command, TriggerCrawl | RestartCrawler):
-            return CommandReply(ok=False, message=f"ingest does not handle {type(command).__name__}")
+            return CommandReply(
+                ok=False, message=f"ingest does not handle {type(command).__name__}"
+            )
         targets = [s for s in self._sources if account is None or s.name == account]
         if not targets:
             return CommandReply(ok=False, message=f"no source for account {account!r}")
@@ -240,14 +277,21 @@ class IngestService:
         if isinstance(command, TriggerCrawl) and account is None:
             accepted = [r for r in replies if r.ok]
             return accepted[0] if accepted else replies[0]
-        return CommandReply(ok=all(r.ok for r in replies), message="; ".join(r.message for r in replies if r.message))
+        return CommandReply(
+            ok=all(r.ok for r in replies),
+            message="; ".join(r.message for r in replies if r.message),
+        )
 
     async def _ask(self, source: EventSource, command: Command) -> CommandReply:
         try:
             return await asyncio.wait_for(source.handle(command), timeout=self._command_timeout_s)
         except TimeoutError:
-            return CommandReply(ok=False, message=f"{source.name}: no answer within {self._command_timeout_s}s")
-        except Exception as e:  # a failing handler becomes a negative reply, not a dead command server
+            return CommandReply(
+                ok=False, message=f"{source.name}: no answer within {self._command_timeout_s}s"
+            )
+        except (
+            Exception
+        ) as e:  # a failing handler becomes a negative reply, not a dead command server
             log.exception("ingest: %s failed to handle %s", source.name, type(command).__name__)
             return CommandReply(ok=False, message=f"{source.name}: {type(e).__name__}")
 
@@ -255,8 +299,11 @@ class IngestService:
         """The status answered to ``ReportStatus`` (flat scalars)."""
         sink = self._sink.status()
         chosen = {k: v for k, v in self._accounts.items() if account is None or k == account}
-        flood = max((v for v in chosen.values() if v.last_flood_wait_at is not None),
-                    key=lambda v: v.last_flood_wait_at or datetime.min.replace(tzinfo=UTC), default=None)
+        flood = max(
+            (v for v in chosen.values() if v.last_flood_wait_at is not None),
+            key=lambda v: v.last_flood_wait_at or datetime.min.replace(tzinfo=UTC),
+            default=None,
+        )
         data: dict[str, StatusValue] = {
             "running": self._running,
             "demo": self._demo,
@@ -276,7 +323,9 @@ class IngestService:
             "last_error": sink.last_error,
             "last_flood_wait_s": flood.last_flood_wait_s if flood else None,
             "last_flood_wait_method": flood.last_flood_wait_method if flood else None,
-            "last_flood_wait_at": flood.last_flood_wait_at.isoformat() if flood and flood.last_flood_wait_at else None,
+            "last_flood_wait_at": flood.last_flood_wait_at.isoformat()
+            if flood and flood.last_flood_wait_at
+            else None,
         }
         if account is not None and account in self._accounts:
             data["connected"] = self._accounts[account].connected

@@ -24,7 +24,14 @@ from projector.deadletter import DeadLetterStore
 from projector.errors import ProjectionUnavailable
 from projector.records import decode_batch
 from schemas.codec import Codec
-from schemas.events import AnyEvent, MediaStored, MessageDeleted, MessageEdited, MessagePosted, ReactionsUpdated
+from schemas.events import (
+    AnyEvent,
+    MediaStored,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    ReactionsUpdated,
+)
 from schemas.subjects import MESSAGE_SUBJECTS
 
 TOPIC: Final = "messages"
@@ -46,27 +53,55 @@ def _iso(value: datetime | None) -> str | None:
 
 def broadcast_of(seq: int, event: AnyEvent, *, topic: str = TOPIC) -> Broadcast | None:
     """The broadcast of a message event (INSERT/UPDATE/DELETE with the row as payload), else None."""
-    base: dict[str, object] = {"chat_id": event.chat_id, "account": event.account, "seq": seq,
-                               "source": event.source, "observed_at": _iso(event.observed_at)}
+    base: dict[str, object] = {
+        "chat_id": event.chat_id,
+        "account": event.account,
+        "seq": seq,
+        "source": event.source,
+        "observed_at": _iso(event.observed_at),
+    }
     if isinstance(event, MessagePosted | MessageEdited):
         m = event.message
         payload = {
-            **base, "message_id": m.message_id, "date": _iso(m.date), "edit_date": _iso(m.edit_date),
-            "text": m.text, "sender_id": None if m.sender is None else m.sender.id,
+            **base,
+            "message_id": m.message_id,
+            "date": _iso(m.date),
+            "edit_date": _iso(m.edit_date),
+            "text": m.text,
+            "sender_id": None if m.sender is None else m.sender.id,
             "sender_name": None if m.sender is None else m.sender.display_name,
             "reply_to_message_id": None if m.reply_to is None else m.reply_to.message_id,
-            "media_type": None if m.media is None else m.media.type, "views": m.views,
-            "is_service": m.action is not None, "is_deleted": False,
+            "media_type": None if m.media is None else m.media.type,
+            "views": m.views,
+            "is_service": m.action is not None,
+            "is_deleted": False,
         }
         return Broadcast(topic, "INSERT" if isinstance(event, MessagePosted) else "UPDATE", payload)
     if isinstance(event, MessageDeleted):
-        return Broadcast(topic, "DELETE", {**base, "message_id": event.message_id, "is_deleted": True,
-                                           "deleted_at": _iso(event.observed_at)})
+        return Broadcast(
+            topic,
+            "DELETE",
+            {
+                **base,
+                "message_id": event.message_id,
+                "is_deleted": True,
+                "deleted_at": _iso(event.observed_at),
+            },
+        )
     if isinstance(event, ReactionsUpdated):
-        return Broadcast(topic, "UPDATE", {**base, "message_id": event.message_id,
-                                           "reactions": msgspec.to_builtins(event.reactions)})
+        return Broadcast(
+            topic,
+            "UPDATE",
+            {
+                **base,
+                "message_id": event.message_id,
+                "reactions": msgspec.to_builtins(event.reactions),
+            },
+        )
     if isinstance(event, MediaStored):
-        return Broadcast(topic, "UPDATE", {**base, "message_id": event.message_id, "media_sha256": event.sha256})
+        return Broadcast(
+            topic, "UPDATE", {**base, "message_id": event.message_id, "media_sha256": event.sha256}
+        )
     return None
 
 
@@ -76,13 +111,24 @@ class BroadcastProjection:
     subjects: Sequence[str] | None = (MESSAGE_SUBJECTS,)
 
     def __init__(
-        self, *, supabase_url: str, api_key: str, database_url: str, codec: Codec,
-        dead_letters: DeadLetterStore | None = None, name: str = "broadcast", topic: str = TOPIC,
+        self,
+        *,
+        supabase_url: str,
+        api_key: str,
+        database_url: str,
+        codec: Codec,
+        dead_letters: DeadLetterStore | None = None,
+        name: str = "broadcast",
+        topic: str = TOPIC,
         timeout_s: float = 10.0,
     ) -> None:
         self.name = name
         self._endpoint = supabase_url.rstrip("/") + "/realtime/v1/api/broadcast"
-        self._headers = {"apikey": api_key, "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        self._headers = {
+            "apikey": api_key,
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+        }
         self._db_url = database_url
         self._codec = codec
         self._dead_letters = dead_letters
@@ -99,11 +145,19 @@ class BroadcastProjection:
         """Connect the checkpoint store and the HTTP client; returns the checkpoint."""
         await self.close()
         try:
-            self._conn = await psycopg.AsyncConnection.connect(self._db_url, autocommit=True, connect_timeout=10)
-            await self._conn.execute("INSERT INTO public.projection_checkpoints (name) VALUES (%s) "
-                                     "ON CONFLICT (name) DO NOTHING", (self.name,))
-            row = await (await self._conn.execute(
-                "SELECT seq FROM public.projection_checkpoints WHERE name = %s", (self.name,))).fetchone()
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._db_url, autocommit=True, connect_timeout=10
+            )
+            await self._conn.execute(
+                "INSERT INTO public.projection_checkpoints (name) VALUES (%s) "
+                "ON CONFLICT (name) DO NOTHING",
+                (self.name,),
+            )
+            row = await (
+                await self._conn.execute(
+                    "SELECT seq FROM public.projection_checkpoints WHERE name = %s", (self.name,)
+                )
+            ).fetchone()
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise ProjectionUnavailable(f"broadcast checkpoint store: {type(e).__name__}") from e
         self._http = httpx.AsyncClient(timeout=self._timeout_s)
@@ -122,21 +176,27 @@ class BroadcastProjection:
         """Decode the batch."""
         return decode_batch(self._codec, batch)
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None) -> None:
+    async def apply(
+        self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None
+    ) -> None:
         """Broadcast the batch's message events, then advance the checkpoint."""
         if not batch:
             return
         good, bad = prepared if isinstance(prepared, tuple) else decode_batch(self._codec, batch)
         if bad and self._dead_letters is not None:
             await self._dead_letters.record(self.name, bad)
-        messages = [b for r in good if (b := broadcast_of(r.seq, r.event, topic=self._topic)) is not None]
+        messages = [
+            b for r in good if (b := broadcast_of(r.seq, r.event, topic=self._topic)) is not None
+        ]
         for start in range(0, len(messages), _MAX_PER_REQUEST):
-            await self._send(messages[start:start + _MAX_PER_REQUEST])
+            await self._send(messages[start : start + _MAX_PER_REQUEST])
         assert self._conn is not None
         try:
             await self._conn.execute(
                 "UPDATE public.projection_checkpoints SET seq = %s, events_applied = events_applied + %s, "
-                "updated_at = now() WHERE name = %s", (batch[-1].seq, len(messages), self.name))
+                "updated_at = now() WHERE name = %s",
+                (batch[-1].seq, len(messages), self.name),
+            )
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise ProjectionUnavailable(f"broadcast checkpoint store: {type(e).__name__}") from e
 
@@ -161,7 +221,9 @@ class BroadcastProjection:
         body = _encoder.encode({"messages": messages})
         try:
             response = await asyncio.wait_for(
-                self._http.post(self._endpoint, content=body, headers=self._headers), timeout=self._timeout_s + 1)
+                self._http.post(self._endpoint, content=body, headers=self._headers),
+                timeout=self._timeout_s + 1,
+            )
         except (httpx.HTTPError, TimeoutError) as e:
             raise ProjectionUnavailable(f"broadcast: {type(e).__name__}") from e
         if response.status_code not in (200, 202):

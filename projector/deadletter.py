@@ -21,7 +21,15 @@ INSERT_DEAD_LETTER: Final = (
 
 def dead_letter_params(projection: str, letter: DeadLetter) -> tuple[object, ...]:
     """Parameters of ``INSERT_DEAD_LETTER``."""
-    return (projection, letter.seq, letter.event_id, letter.chat_id, letter.subject, letter.data, letter.error[:4000])
+    return (
+        projection,
+        letter.seq,
+        letter.event_id,
+        letter.chat_id,
+        letter.subject,
+        letter.data,
+        letter.error[:4000],
+    )
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,8 @@ class DeadLetterStore:
         if self._conn is None or self._conn.closed:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=int(self._timeout_s))
+                    self._url, autocommit=True, connect_timeout=int(self._timeout_s)
+                )
             except psycopg.OperationalError as e:
                 raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e
         return self._conn
@@ -59,15 +68,21 @@ class DeadLetterStore:
         try:
             conn = await self._connection()
             async with conn.cursor() as cur:
-                await cur.executemany(INSERT_DEAD_LETTER, [dead_letter_params(projection, x) for x in letters])
+                await cur.executemany(
+                    INSERT_DEAD_LETTER, [dead_letter_params(projection, x) for x in letters]
+                )
         except psycopg.OperationalError as e:
             await self.close()
             raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e
 
-    async def unresolved(self, *, ids: Sequence[int] = (), projections: Sequence[str] = ()) -> list[StoredDeadLetter]:
+    async def unresolved(
+        self, *, ids: Sequence[int] = (), projections: Sequence[str] = ()
+    ) -> list[StoredDeadLetter]:
         """Unresolved dead letters (all, or those ``ids``), oldest seq first."""
-        query = ("SELECT id, projection, seq, coalesce(subject, ''), payload FROM public.failed_messages "
-                 "WHERE NOT resolved")
+        query = (
+            "SELECT id, projection, seq, coalesce(subject, ''), payload FROM public.failed_messages "
+            "WHERE NOT resolved"
+        )
         params: list[object] = []
         if ids:
             query += " AND id = ANY(%s)"
@@ -77,22 +92,38 @@ class DeadLetterStore:
             params.append(list(projections))
         try:
             conn = await self._connection()
-            rows = await (await conn.execute(query + " ORDER BY projection, seq", params)).fetchall()
+            rows = await (
+                await conn.execute(query + " ORDER BY projection, seq", params)
+            ).fetchall()
         except psycopg.OperationalError as e:
             await self.close()
             raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e
-        return [StoredDeadLetter(int(str(r[0])), str(r[1]), int(str(r[2])), str(r[3]),
-                                 bytes(cast("bytes | memoryview", r[4]))) for r in rows]
+        return [
+            StoredDeadLetter(
+                int(str(r[0])),
+                str(r[1]),
+                int(str(r[2])),
+                str(r[3]),
+                bytes(cast("bytes | memoryview", r[4])),
+            )
+            for r in rows
+        ]
 
     async def mark(self, letter_id: int, *, error: str | None) -> None:
         """Count a retry; resolved when ``error`` is None, else keep the new error."""
         conn = await self._connection()
         if error is None:
-            await conn.execute("UPDATE public.failed_messages SET retry_count = retry_count + 1, resolved = true, "
-                               "resolved_at = now() WHERE id = %s", (letter_id,))
+            await conn.execute(
+                "UPDATE public.failed_messages SET retry_count = retry_count + 1, resolved = true, "
+                "resolved_at = now() WHERE id = %s",
+                (letter_id,),
+            )
         else:
-            await conn.execute("UPDATE public.failed_messages SET retry_count = retry_count + 1, error = %s "
-                               "WHERE id = %s", (error[:4000], letter_id))
+            await conn.execute(
+                "UPDATE public.failed_messages SET retry_count = retry_count + 1, error = %s "
+                "WHERE id = %s",
+                (error[:4000], letter_id),
+            )
 
     async def report_progress(self, name: str, seq: int, events: int) -> None:
         """Mirror a checkpoint kept elsewhere (DuckDB) into ``projection_checkpoints`` for readers (lag)."""
@@ -102,7 +133,8 @@ class DeadLetterStore:
                 "INSERT INTO public.projection_checkpoints AS c (name, seq, events_applied) VALUES (%s, %s, %s) "
                 "ON CONFLICT (name) DO UPDATE SET seq = EXCLUDED.seq, "
                 "events_applied = c.events_applied + EXCLUDED.events_applied, updated_at = now()",
-                (name, seq, events))
+                (name, seq, events),
+            )
         except psycopg.OperationalError as e:
             await self.close()
             raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e

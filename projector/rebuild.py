@@ -50,7 +50,9 @@ class RebuildResult:
         return self.events / self.total_s if self.total_s > 0 else 0.0
 
 
-async def _catch_up(projection: Projection, log_: EventLog, *, batch_size: int, close_lag: int) -> int:
+async def _catch_up(
+    projection: Projection, log_: EventLog, *, batch_size: int, close_lag: int
+) -> int:
     """Replay until the projection is within ``close_lag`` of the stream head; returns its seq."""
     runner = ProjectionRunner(projection, log=log_, batch_size=batch_size, max_batch_wait_s=0.05)
     while True:
@@ -62,7 +64,9 @@ async def _catch_up(projection: Projection, log_: EventLog, *, batch_size: int, 
 
 async def _connect(database_url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
     try:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True, connect_timeout=10)
+        return await psycopg.AsyncConnection.connect(
+            database_url, autocommit=True, connect_timeout=10
+        )
     except psycopg.OperationalError as e:
         raise ProjectionUnavailable(f"postgres: {type(e).__name__}") from e
 
@@ -70,14 +74,21 @@ async def _connect(database_url: str) -> psycopg.AsyncConnection[tuple[object, .
 async def _drop_schema_quietly(database_url: str, schema: str) -> None:
     try:
         async with await _connect(database_url) as conn:
-            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            await conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
     except (psycopg.Error, ProjectionUnavailable) as e:
         log.warning("could not drop the unfinished rebuild schema %s: %s", schema, type(e).__name__)
 
 
 async def rebuild_postgres(
-    *, log_: EventLog, database_url: str, batch_size: int = 20_000, keep_old: bool = False,
-    on_progress: Callable[[str], None] | None = None, outage_retry_s: float = 300.0,
+    *,
+    log_: EventLog,
+    database_url: str,
+    batch_size: int = 20_000,
+    keep_old: bool = False,
+    on_progress: Callable[[str], None] | None = None,
+    outage_retry_s: float = 300.0,
     bulk_max_events: int = BULK_MAX_EVENTS,
 ) -> RebuildResult:
     """Fold the log into schema ``rebuild_<ts>`` (one bulk batch up to the head, at most ``bulk_max_events``;
@@ -93,9 +104,17 @@ async def rebuild_postgres(
         schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
         try:
             async with _rebuild_lock(database_url):
-                return await _rebuild_once(log_, database_url, schema, retired, batch_size=batch_size,
-                                           keep_old=keep_old, on_progress=on_progress, started=started,
-                                           bulk_max_events=bulk_max_events)
+                return await _rebuild_once(
+                    log_,
+                    database_url,
+                    schema,
+                    retired,
+                    batch_size=batch_size,
+                    keep_old=keep_old,
+                    on_progress=on_progress,
+                    started=started,
+                    bulk_max_events=bulk_max_events,
+                )
         except (*TRANSIENT, ProjectionUnavailable) as e:
             await _drop_schema_quietly(database_url, schema)
             if time.monotonic() + backoff > deadline:
@@ -114,11 +133,16 @@ async def _rebuild_lock(database_url: str) -> AsyncIterator[None]:
     left by earlier rebuilds that died (process killed, server gone for good) are nobody's and are dropped
     (kept retired ones stay)."""
     async with await _connect(database_url) as conn:
-        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK_KEY,))).fetchone()
+        row = await (
+            await conn.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK_KEY,))
+        ).fetchone()
         if row is None or not row[0]:
             raise RebuildError("another Postgres rebuild is running")
-        leftovers = await (await conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}$'")).fetchall()
+        leftovers = await (
+            await conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}$'"
+            )
+        ).fetchall()
         for (name,) in leftovers:
             await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(str(name))))
             log.info("dropped %s, left by an earlier rebuild", name)
@@ -126,15 +150,28 @@ async def _rebuild_lock(database_url: str) -> AsyncIterator[None]:
 
 
 async def _rebuild_once(
-    log_: EventLog, database_url: str, schema: str, retired: str, *, batch_size: int, keep_old: bool,
-    on_progress: Callable[[str], None] | None, started: float, bulk_max_events: int,
+    log_: EventLog,
+    database_url: str,
+    schema: str,
+    retired: str,
+    *,
+    batch_size: int,
+    keep_old: bool,
+    on_progress: Callable[[str], None] | None,
+    started: float,
+    bulk_max_events: int,
 ) -> RebuildResult:
     async with await _connect(database_url) as conn:
         await create_schema(conn, schema)
     head = (await log_.info()).last_seq
     if head > 0:
-        await bulk_load(log_=log_, database_url=database_url, schema=schema, name="postgres",
-                        to_seq=min(head, bulk_max_events))
+        await bulk_load(
+            log_=log_,
+            database_url=database_url,
+            schema=schema,
+            name="postgres",
+            to_seq=min(head, bulk_max_events),
+        )
     projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
     try:
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
@@ -145,16 +182,26 @@ async def _rebuild_once(
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
     finally:
         await projection.close()
-    async with await _connect(database_url) as conn:  # fresh: the server may have restarted meanwhile
-        swapped_at = await swap_into_public(conn, schema=schema, retired=retired, checkpoint_name="postgres")
+    async with await _connect(
+        database_url
+    ) as conn:  # fresh: the server may have restarted meanwhile
+        swapped_at = await swap_into_public(
+            conn, schema=schema, retired=retired, checkpoint_name="postgres"
+        )
         if not keep_old:
-            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
+            await conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired))
+            )
     total_s = time.perf_counter() - started
     return RebuildResult("postgres", swapped_at, seq, replay_s, total_s, "public")
 
 
 async def rebuild_duckdb(
-    *, log_: EventLog, path: Path, batch_size: int = 10_000, on_progress: Callable[[str], None] | None = None,
+    *,
+    log_: EventLog,
+    path: Path,
+    batch_size: int = 10_000,
+    on_progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
     """Replay into a new file beside ``path``, fold and checkpoint it, then swap it in (directly when no
     writer holds ``path``, else hand it to the live writer as ``<path>.next``)."""
@@ -163,8 +210,15 @@ async def rebuild_duckdb(
     fresh.unlink(missing_ok=True)
     # Large shared transactions, decoding in a helper process; DuckDB's memory is capped lower than
     # the live writer's so writer + helper stay under ~500 MB for a 1M-event log.
-    projection = DuckDBProjection(path=fresh, codec=log_.codec, snapshot_interval_s=None, fold_interval_s=3600,
-                                  commit_rows=150_000, helper_process=True, memory_limit="160MB")
+    projection = DuckDBProjection(
+        path=fresh,
+        codec=log_.codec,
+        snapshot_interval_s=None,
+        fold_interval_s=3600,
+        commit_rows=150_000,
+        helper_process=True,
+        memory_limit="160MB",
+    )
     try:
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)
         replay_s = time.perf_counter() - started

@@ -35,7 +35,9 @@ class DeadLetter:
     chat_id: int | None = None
 
 
-def decode_batch(codec: Codec, batch: Sequence[RawRecord]) -> tuple[list[Decoded], list[DeadLetter]]:
+def decode_batch(
+    codec: Codec, batch: Sequence[RawRecord]
+) -> tuple[list[Decoded], list[DeadLetter]]:
     """Decode raw records; undecodable ones become dead letters (never raises)."""
     good: list[Decoded] = []
     bad: list[DeadLetter] = []
@@ -50,7 +52,9 @@ def decode_batch(codec: Codec, batch: Sequence[RawRecord]) -> tuple[list[Decoded
 
 def dead_letter_of(record: Decoded, error: str) -> DeadLetter:
     """A dead letter for a decoded record that failed to apply."""
-    return DeadLetter(record.seq, record.subject, record.data, error, record.event.event_id, record.event.chat_id)
+    return DeadLetter(
+        record.seq, record.subject, record.data, error, record.event.event_id, record.event.chat_id
+    )
 
 
 class Projection(Protocol):
@@ -67,7 +71,9 @@ class Projection(Protocol):
         """CPU-only work for a batch (decode, rows), run while the previous batch is being written."""
         ...
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool, prepared: object = None) -> None:
+    async def apply(
+        self, batch: Sequence[RawRecord], *, caught_up: bool, prepared: object = None
+    ) -> None:
         """Apply a batch in seq order with its checkpoint; dead-letter what cannot be applied."""
         ...
 

@@ -41,7 +41,12 @@ class ProjectionRunner:
     """Drives one ``Projection`` from the log; ``run()`` until cancelled (or the end with ``until_end``)."""
 
     def __init__(
-        self, projection: Projection, *, log: EventLog, batch_size: int = 5000, max_batch_wait_s: float = 0.2,
+        self,
+        projection: Projection,
+        *,
+        log: EventLog,
+        batch_size: int = 5000,
+        max_batch_wait_s: float = 0.2,
     ) -> None:
         self.projection = projection
         self._log = log
@@ -64,8 +69,14 @@ class ProjectionRunner:
             (t0, s0), (t1, s1) = self._rate_window[0], self._rate_window[-1]
             if t1 > t0:
                 rate = (s1 - s0) / (t1 - t0)
-        return RunnerStatus(self.name, self.seq, self.stream_last_seq, max(0, self.stream_last_seq - self.seq),
-                            rate, self.retries)
+        return RunnerStatus(
+            self.name,
+            self.seq,
+            self.stream_last_seq,
+            max(0, self.stream_last_seq - self.seq),
+            rate,
+            self.retries,
+        )
 
     async def run(self, *, until_end: bool = False) -> None:
         """Project until cancelled; with ``until_end``, return once the stream head at start is applied."""
@@ -88,7 +99,9 @@ class ProjectionRunner:
                     delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
                     attempt += 1
                     self.retries += 1
-                    log.warning("%s: %s; retrying in %.1fs (attempt %d)", self.name, e, delay, attempt)
+                    log.warning(
+                        "%s: %s; retrying in %.1fs (attempt %d)", self.name, e, delay, attempt
+                    )
                     await self.projection.close()
                     await asyncio.sleep(delay)  # capped backoff before reconnecting
                     continue
@@ -106,8 +119,12 @@ class ProjectionRunner:
         writing: asyncio.Task[int] | None = None
         try:
             async for batch in self._log.read_raw(
-                self.seq + 1, to_seq=to_seq, subjects=self.projection.subjects, batch_size=self._batch_size,
-                max_wait_s=self._max_wait_s, follow=to_seq is None,
+                self.seq + 1,
+                to_seq=to_seq,
+                subjects=self.projection.subjects,
+                batch_size=self._batch_size,
+                max_wait_s=self._max_wait_s,
+                follow=to_seq is None,
             ):
                 if not batch:
                     continue
@@ -115,8 +132,11 @@ class ProjectionRunner:
                 self.stream_last_seq = max(self.stream_last_seq, last)
                 # Replaying to a known end (a rebuild), only its last batch is caught up: a short batch
                 # mid-replay (a slow read) must not trigger the projection's caught-up work (DuckDB's fold).
-                caught_up = (last >= to_seq if to_seq is not None
-                             else len(batch) < self._batch_size or last >= self.stream_last_seq)
+                caught_up = (
+                    last >= to_seq
+                    if to_seq is not None
+                    else len(batch) < self._batch_size or last >= self.stream_last_seq
+                )
                 prepared = self.projection.prepare(batch)
                 if writing is not None:
                     await self._finished(writing)

@@ -19,19 +19,30 @@ log = logging.getLogger(__name__)
 
 
 async def retry_dead_letters(
-    projections: Mapping[str, Projection], store: DeadLetterStore, *, ids: Sequence[int] = (),
+    projections: Mapping[str, Projection],
+    store: DeadLetterStore,
+    *,
+    ids: Sequence[int] = (),
 ) -> tuple[int, int]:
     """Re-apply unresolved dead letters of ``projections`` (all, or ``ids``); returns (resolved, still failing)."""
     letters = await store.unresolved(ids=ids, projections=list(projections))
     resolved = failed = 0
     for letter in letters:
-        error = await projections[letter.projection].reapply(RawRecord(letter.seq, letter.subject, letter.payload))
+        error = await projections[letter.projection].reapply(
+            RawRecord(letter.seq, letter.subject, letter.payload)
+        )
         await store.mark(letter.id, error=error)
         if error is None:
             resolved += 1
         else:
             failed += 1
-            log.warning("dead letter %d (%s seq %d) still fails: %s", letter.id, letter.projection, letter.seq, error)
+            log.warning(
+                "dead letter %d (%s seq %d) still fails: %s",
+                letter.id,
+                letter.projection,
+                letter.seq,
+                error,
+            )
     return resolved, failed
 
 
@@ -39,13 +50,22 @@ class ProjectorService:
     """Each projection in its own task (a slow sink never holds back another), plus the retry command."""
 
     def __init__(
-        self, *, log: EventLog, projections: Sequence[Projection], dead_letters: DeadLetterStore | None,
-        batch_size: int = 5000, max_batch_wait_s: float = 0.2,
+        self,
+        *,
+        log: EventLog,
+        projections: Sequence[Projection],
+        dead_letters: DeadLetterStore | None,
+        batch_size: int = 5000,
+        max_batch_wait_s: float = 0.2,
     ) -> None:
         self._log = log
         self._dead_letters = dead_letters
-        self.runners = {p.name: ProjectionRunner(p, log=log, batch_size=batch_size, max_batch_wait_s=max_batch_wait_s)
-                        for p in projections}
+        self.runners = {
+            p.name: ProjectionRunner(
+                p, log=log, batch_size=batch_size, max_batch_wait_s=max_batch_wait_s
+            )
+            for p in projections
+        }
         self._retry_lock = asyncio.Lock()
 
     def status(self) -> list[RunnerStatus]:
@@ -54,8 +74,12 @@ class ProjectorService:
 
     async def run(self) -> None:
         """Run until cancelled; then stop serving commands, stop the runners and close the sinks."""
-        server = CommandServer(self._log.nats_client, projector_command_subject("retry"), self._on_command,
-                               queue="projector")
+        server = CommandServer(
+            self._log.nats_client,
+            projector_command_subject("retry"),
+            self._on_command,
+            queue="projector",
+        )
         await server.start()
         try:
             async with asyncio.TaskGroup() as group:
@@ -73,8 +97,14 @@ class ProjectorService:
         while True:
             await asyncio.sleep(interval_s)  # status cadence
             for st in self.status():
-                log.info("%s: seq %d, lag %d, %.0f events/s, %d retries", st.name, st.seq, st.lag,
-                         st.events_per_s, st.retries)
+                log.info(
+                    "%s: seq %d, lag %d, %.0f events/s, %d retries",
+                    st.name,
+                    st.seq,
+                    st.lag,
+                    st.events_per_s,
+                    st.retries,
+                )
 
     async def retry(self, ids: Sequence[int] = ()) -> tuple[int, int]:
         """Re-apply dead letters now (serialised with other retries)."""
@@ -86,12 +116,17 @@ class ProjectorService:
 
     async def _on_command(self, command: Command) -> CommandReply:
         if not isinstance(command, RetryDeadLetters):
-            return CommandReply(ok=False, message=f"the projector does not handle {type(command).__name__}")
+            return CommandReply(
+                ok=False, message=f"the projector does not handle {type(command).__name__}"
+            )
         if not command.dead_letter_ids and not command.all_unresolved:
             return CommandReply(ok=False, message="name dead_letter_ids or set all_unresolved")
         try:
             resolved, failed = await self.retry(command.dead_letter_ids)
         except ProjectionError as e:
             return CommandReply(ok=False, message=str(e))
-        return CommandReply(ok=failed == 0, message=f"resolved {resolved}, still failing {failed}",
-                            data={"resolved": resolved, "failed": failed})
+        return CommandReply(
+            ok=failed == 0,
+            message=f"resolved {resolved}, still failing {failed}",
+            data={"resolved": resolved, "failed": failed},
+        )

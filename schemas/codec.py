@@ -62,7 +62,9 @@ class Codec:
             raise UnknownKindError(kind)
         version = raw.get("schema_version", 1)
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise MalformedEventError(f"{kind}: schema_version must be a positive integer, got {version!r}")
+            raise MalformedEventError(
+                f"{kind}: schema_version must be a positive integer, got {version!r}"
+            )
         current = self._versions.get(kind, 1)
         if version > current:
             raise NewerSchemaError(kind, version, current)

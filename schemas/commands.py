@@ -7,7 +7,9 @@ from typing import Literal
 import msgspec
 
 
-class TriggerCrawl(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="trigger_crawl"):
+class TriggerCrawl(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="trigger_crawl"
+):
     """Ask ingest to run a backfill or a gap-fill of one chat now."""
 
     chat_id: int
@@ -15,17 +17,23 @@ class TriggerCrawl(msgspec.Struct, frozen=True, kw_only=True, tag_field="command
     requested_by: str | None = None
 
 
-class RestartCrawler(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="restart_crawler"):
+class RestartCrawler(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="restart_crawler"
+):
     """Ask ingest to reconnect its Telegram clients and restart its background tasks."""
 
     requested_by: str | None = None
 
 
-class ReportStatus(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="report_status"):
+class ReportStatus(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="report_status"
+):
     """Ask ingest for its live status (connected, spool depth, counters)."""
 
 
-class RetryDeadLetters(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="retry_dead_letters"):
+class RetryDeadLetters(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="retry_dead_letters"
+):
     """Ask the projector to re-apply dead letters (the given ids, or every unresolved one)."""
 
     dead_letter_ids: tuple[int, ...] = ()

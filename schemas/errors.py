@@ -23,7 +23,9 @@ class NewerSchemaError(SchemaError):
     """The payload has a schema version newer than this code understands."""
 
     def __init__(self, kind: str, version: int, supported: int) -> None:
-        super().__init__(f"event kind {kind!r} has schema_version {version}; this code reads up to {supported}")
+        super().__init__(
+            f"event kind {kind!r} has schema_version {version}; this code reads up to {supported}"
+        )
         self.kind = kind
         self.version = version
         self.supported = supported

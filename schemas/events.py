@@ -357,5 +357,6 @@ def event_kind(event: Event) -> str:
 CURRENT_VERSIONS: Final[dict[str, int]] = {kind: 1 for kind in KINDS}
 
 MESSAGE_KINDS: Final[frozenset[str]] = frozenset(
-    kind_of(t) for t in (MessagePosted, MessageEdited, MessageDeleted, ReactionsUpdated, MediaStored)
+    kind_of(t)
+    for t in (MessagePosted, MessageEdited, MessageDeleted, ReactionsUpdated, MediaStored)
 )

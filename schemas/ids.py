@@ -39,7 +39,9 @@ from typing import Final
 
 from schemas.events import ChatInfo, MessageSnapshot, ReactionCount
 
-CHANNEL_ID_OFFSET: Final = -1_000_000_000_000  # Telethon marks channel ids as -100<id> (utils.get_peer_id)
+CHANNEL_ID_OFFSET: Final = (
+    -1_000_000_000_000
+)  # Telethon marks channel ids as -100<id> (utils.get_peer_id)
 _SEP: Final = "\x1f"
 
 
@@ -64,7 +66,11 @@ def _epoch(value: datetime | None) -> int | None:
 def content_digest(message: MessageSnapshot) -> str:
     """A digest of what an edit can change that matters for versions: text and media identity."""
     media = message.media
-    media_key = None if media is None else (media.type, media.file_unique_id, media.url, media.poll_question)
+    media_key = (
+        None
+        if media is None
+        else (media.type, media.file_unique_id, media.url, media.poll_question)
+    )
     return _digest((message.text, media_key))
 
 
@@ -108,10 +114,14 @@ def left_id(account: str, chat_id: int, generation: int = 0) -> str:
 
 def chat_updated_id(chat: ChatInfo) -> str:
     """Id of the fact "the chat's metadata became this"."""
-    return _make("cu", chat.chat_id, chat.kind, chat.title, chat.username, chat.member_count, chat.forum)
+    return _make(
+        "cu", chat.chat_id, chat.kind, chat.title, chat.username, chat.member_count, chat.forum
+    )
 
 
-def backfill_started_id(account: str, chat_id: int, since: datetime, resume_after: int | None) -> str:
+def backfill_started_id(
+    account: str, chat_id: int, since: datetime, resume_after: int | None
+) -> str:
     """Id of a backfill (re)start."""
     return _make("bs", account, chat_id, _epoch(since), resume_after)
 

@@ -21,7 +21,9 @@ class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
     name: str = STREAM_NAME
     subjects: tuple[str, ...] = (ALL_SUBJECTS,)
     duplicate_window_s: float = DEFAULT_DUPLICATE_WINDOW_S
-    max_bytes: int = -1  # unlimited; with discard=new a cap fails loudly instead of dropping history
+    max_bytes: int = (
+        -1
+    )  # unlimited; with discard=new a cap fails loudly instead of dropping history
     max_msg_size: int = 8 * 1024 * 1024
     replicas: int = 1
     # deny_delete / deny_purge cannot be unset once the stream exists (nats.docs streams.md).

@@ -34,7 +34,13 @@ CHAT_SUBJECTS: Final = "tg.chat.>"
 OPS_SUBJECTS: Final = "tg.ops.>"
 COMMAND_PREFIX: Final = "aaltohub.cmd"
 
-_MESSAGE_TYPES: Final = (MessagePosted, MessageEdited, MessageDeleted, ReactionsUpdated, MediaStored)
+_MESSAGE_TYPES: Final = (
+    MessagePosted,
+    MessageEdited,
+    MessageDeleted,
+    ReactionsUpdated,
+    MediaStored,
+)
 _CHAT_TYPES: Final = (
     ChatDiscovered,
     ChatUpdated,

@@ -18,7 +18,12 @@ UPCASTERS: Final[Mapping[tuple[str, int], Upcaster]] = {}
 
 
 def upcast(
-    raw: JsonObject, *, kind: str, version: int, target: int, upcasters: Mapping[tuple[str, int], Upcaster]
+    raw: JsonObject,
+    *,
+    kind: str,
+    version: int,
+    target: int,
+    upcasters: Mapping[tuple[str, int], Upcaster],
 ) -> JsonObject:
     """Apply the upcaster chain from ``version`` to ``target``; KeyError names a missing step."""
     while version < target:

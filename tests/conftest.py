@@ -35,7 +35,9 @@ def stream_spec() -> StreamSpec:
 @pytest.fixture
 async def event_log(nats_server: NatsServer, stream_spec: StreamSpec) -> AsyncIterator[EventLog]:
     """An ``EventLog`` connected to the private server, stream ensured."""
-    log = await EventLog.connect(nats_server.url, spec=stream_spec, ack_timeout_s=2.0, append_deadline_s=20.0)
+    log = await EventLog.connect(
+        nats_server.url, spec=stream_spec, ack_timeout_s=2.0, append_deadline_s=20.0
+    )
     try:
         yield log
     finally:

@@ -12,7 +12,10 @@ from schemas.events import MessagePosted, MessageSnapshot, Sender
 
 
 async def wait_until(
-    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.02
+    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
 ) -> None:
     """Poll ``predicate`` until true; fail the test with a clear message after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -27,8 +30,15 @@ async def wait_until(
         await asyncio.sleep(interval)  # poll interval, not a wait for a result
 
 
-def posted(chat_id: int, message_id: int, *, text: str = "hello", account: str = "main",
-           source: str = "live", date: datetime | None = None) -> MessagePosted:
+def posted(
+    chat_id: int,
+    message_id: int,
+    *,
+    text: str = "hello",
+    account: str = "main",
+    source: str = "live",
+    date: datetime | None = None,
+) -> MessagePosted:
     """A realistic MessagePosted event."""
     when = date or datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
     return MessagePosted(

@@ -46,11 +46,15 @@ def test_compose_runs_ingest_projector_and_api_from_one_image() -> None:
     assert (ROOT / "Dockerfile").is_file()
 
 
-@pytest.mark.parametrize(("where", "command"), _aaltohub_commands(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("where", "command"), _aaltohub_commands(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_every_command_is_a_real_cli_subcommand(where: str, command: list[str]) -> None:
     assert command[0] == "aaltohub", where
     known = cli_subcommands()
-    assert command[1] in known or command[1] in PENDING_SUBCOMMANDS, f"{where}: aaltohub {command[1]} does not exist"
+    assert command[1] in known or command[1] in PENDING_SUBCOMMANDS, (
+        f"{where}: aaltohub {command[1]} does not exist"
+    )
     if command[1] in known:
         build_parser().parse_args(command[1:])  # arguments parse too (SystemExit fails the test)
 

@@ -27,5 +27,7 @@ def test_readme_first_screen_gives_make_up_and_make_test() -> None:
     first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:12])
     assert "make up" in first_screen and "make test" in first_screen
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^up:", makefile, re.MULTILINE) and re.search(r"^test:", makefile, re.MULTILINE)
+    assert re.search(r"^up:", makefile, re.MULTILINE) and re.search(
+        r"^test:", makefile, re.MULTILINE
+    )
     assert "make test" in (ROOT / ".ci" / "run").read_text()

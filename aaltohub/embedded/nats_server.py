@@ -71,7 +71,8 @@ class NatsServer:
         self.process = spawn([str(nats_server_binary()), "-c", str(config)], log_path=self.log_path)
         process = self.process
         ready = wait_until(
-            lambda: process.poll() is not None or tcp_accepts(self.host, self.port), timeout_s=timeout_s
+            lambda: process.poll() is not None or tcp_accepts(self.host, self.port),
+            timeout_s=timeout_s,
         )
         if not ready or process.poll() is not None:
             self.stop()

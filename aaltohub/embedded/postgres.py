@@ -42,8 +42,12 @@ def _run_as() -> str | None:
     try:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", SERVICE_USER], check=True,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", SERVICE_USER],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
     return SERVICE_USER
 
 
@@ -65,13 +69,26 @@ def _grant_traverse(path: Path, user: str) -> None:
 # The embedded cluster holds projections of the event log (rebuilt from it at will) and nothing replicates
 # from it, so its WAL needs no more than crash safety: with ``wal_level=minimal`` a rebuild's bulk steps
 # (SET LOGGED of the loaded tables, index builds) write their files once instead of also through the WAL.
-SERVER_SETTINGS: Final = {"max_connections": "200", "fsync": "on", "wal_level": "minimal", "max_wal_senders": "0"}
+SERVER_SETTINGS: Final = {
+    "max_connections": "200",
+    "fsync": "on",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+}
+
 
 class PostgresServer:
     """One Postgres cluster under ``data_dir``, on ``host:port``, with a database ``aaltohub``."""
 
-    def __init__(self, *, data_dir: Path, host: str = "127.0.0.1", port: int = 0, database: str = DATABASE,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        database: str = DATABASE,
+        log_path: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
@@ -102,9 +119,21 @@ class PostgresServer:
             _grant_traverse(self.log_path, user)
         if not (self.data_dir / "PG_VERSION").exists():
             result = subprocess.run(
-                [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--no-instructions"],
-                user=user, capture_output=True, text=True, timeout=120, check=False,
+                [
+                    str(_bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                user=user,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             )
             if result.returncode != 0:
                 raise ServerStartError(f"initdb failed: {result.stderr[-2000:]}")
@@ -112,12 +141,25 @@ class PostgresServer:
             self.port = free_port(self.host)
         self.data_dir.chmod(0o700)
         self.process = spawn(
-            [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", self.host, "-p", str(self.port),
-             "-k", str(socket_dir), *(arg for k, v in SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}"))],
-            log_path=self.log_path, user=user,
+            [
+                str(_bin_dir() / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-k",
+                str(socket_dir),
+                *(arg for k, v in SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}")),
+            ],
+            log_path=self.log_path,
+            user=user,
         )
         process = self.process
-        ready = wait_until(lambda: process.poll() is not None or self._accepts(), timeout_s=timeout_s)
+        ready = wait_until(
+            lambda: process.poll() is not None or self._accepts(), timeout_s=timeout_s
+        )
         if not ready or process.poll() is not None:
             self.stop()
             raise ServerStartError(f"postgres did not start:\n{log_tail(self.log_path)}")
@@ -133,7 +175,9 @@ class PostgresServer:
 
     def _create_database(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+            ).fetchone()
             if exists is None:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
 

@@ -44,7 +44,9 @@ def tcp_accepts(host: str, port: int) -> bool:
         return False
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.05) -> bool:
+def wait_until(
+    predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.05
+) -> bool:
     """Poll ``predicate`` until it is true or ``timeout_s`` passes; returns the last result."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -56,7 +58,11 @@ def wait_until(predicate: Callable[[], bool], *, timeout_s: float, interval_s: f
 
 
 def spawn(
-    argv: Sequence[str], *, log_path: Path, user: str | None = None, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    user: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own process group with output appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +78,9 @@ def spawn(
         )
 
 
-def terminate(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
+def terminate(
+    proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout_s: float = 15.0
+) -> None:
     """Send ``sig``, wait up to ``timeout_s``, then kill the process group."""
     if proc.poll() is not None:
         return

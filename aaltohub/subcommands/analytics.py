@@ -18,9 +18,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("analytics", help="print an analytics query as a table")
     parser.add_argument("query", nargs="?", help="query name; omit to list them")
     parser.add_argument("--chat", type=int, default=None, help="only this chat id")
-    parser.add_argument("--since", type=datetime.fromisoformat, default=None, help="ISO time, inclusive")
-    parser.add_argument("--until", type=datetime.fromisoformat, default=None, help="ISO time, exclusive")
-    parser.add_argument("--file", type=Path, default=None, help="DuckDB file (default: the current snapshot)")
+    parser.add_argument(
+        "--since", type=datetime.fromisoformat, default=None, help="ISO time, inclusive"
+    )
+    parser.add_argument(
+        "--until", type=datetime.fromisoformat, default=None, help="ISO time, exclusive"
+    )
+    parser.add_argument(
+        "--file", type=Path, default=None, help="DuckDB file (default: the current snapshot)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -49,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         with duckdb.connect(str(path), read_only=True) as con:
-            cursor = con.execute(ANALYTICS_QUERIES[args.query].sql,
-                                 {"chat_id": args.chat, "since": args.since, "until": args.until})
+            cursor = con.execute(
+                ANALYTICS_QUERIES[args.query].sql,
+                {"chat_id": args.chat, "since": args.since, "until": args.until},
+            )
             columns = [d[0] for d in cursor.description or []]
             rows = [tuple(r) for r in cursor.fetchall()]
     except duckdb.Error as e:

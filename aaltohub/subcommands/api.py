@@ -26,17 +26,29 @@ def run(args: argparse.Namespace) -> int:
     if settings.log_format == "json":
         configure_json_logging(settings.log_level)
     else:
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     try:
-        config = api_config(settings, nats_url=resolve_nats_url(settings),
-                            database_url=resolve_database_url(settings), duckdb_path=settings.duckdb_file)
+        config = api_config(
+            settings,
+            nats_url=resolve_nats_url(settings),
+            database_url=resolve_database_url(settings),
+            duckdb_path=settings.duckdb_file,
+        )
     except StackNotRunning as e:
         print(f"aaltohub api: {e}")
         return 1
-    uv = uvicorn_config(config, host=args.host or settings.api_host, port=args.port or settings.api_port,
-                        log_level=settings.log_level)
+    uv = uvicorn_config(
+        config,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level,
+    )
     try:
-        event_loop.run(serve(uv, handle_signals=True))  # uvicorn turns SIGINT/SIGTERM into a graceful stop
+        event_loop.run(
+            serve(uv, handle_signals=True)
+        )  # uvicorn turns SIGINT/SIGTERM into a graceful stop
     except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after its graceful shutdown
         pass
     return 0

@@ -13,7 +13,8 @@ from aaltohub.settings import Settings, load_settings
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``env``."""
     parser = subparsers.add_parser(
-        "env", help='print export lines for the running stack of the data dir: eval "$(aaltohub env)"'
+        "env",
+        help='print export lines for the running stack of the data dir: eval "$(aaltohub env)"',
     )
     parser.set_defaults(func=run)
 
@@ -24,10 +25,14 @@ def export_lines(settings: Settings) -> list[str]:
     values: dict[str, str | None] = {
         "NATS_URL": resolve_nats_url(settings),
         "DATABASE_URL": resolve_database_url(settings),
-        "AALTOHUB_DUCKDB_PATH": stack.duckdb_path if stack is not None else str(settings.duckdb_file),
+        "AALTOHUB_DUCKDB_PATH": stack.duckdb_path
+        if stack is not None
+        else str(settings.duckdb_file),
         "AALTOHUB_API_URL": stack.api_url if stack is not None else None,
     }
-    lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items() if value is not None]
+    lines = [
+        f"export {name}={shlex.quote(value)}" for name, value in values.items() if value is not None
+    ]
     if values["AALTOHUB_API_URL"] is None:
         lines.append("# AALTOHUB_API_URL: no API service is running")
     return lines

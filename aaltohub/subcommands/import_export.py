@@ -23,12 +23,23 @@ _MAX_SKIP_LINES = 100
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``import``."""
-    parser = subparsers.add_parser("import", help="import a Telegram Desktop export (result.json) into the log")
-    parser.add_argument("path", type=Path, help="result.json of a single-chat or a full-account export")
-    parser.add_argument("--account", help="account the events are recorded for (default: first configured)")
-    parser.add_argument("--chat-id", type=int, help="marked chat id (-100… for channels); for a full export, "
-                        "import only this chat")
-    parser.add_argument("--tz", default="UTC", help="time zone of local dates in older exports (default UTC)")
+    parser = subparsers.add_parser(
+        "import", help="import a Telegram Desktop export (result.json) into the log"
+    )
+    parser.add_argument(
+        "path", type=Path, help="result.json of a single-chat or a full-account export"
+    )
+    parser.add_argument(
+        "--account", help="account the events are recorded for (default: first configured)"
+    )
+    parser.add_argument(
+        "--chat-id",
+        type=int,
+        help="marked chat id (-100… for channels); for a full export, import only this chat",
+    )
+    parser.add_argument(
+        "--tz", default="UTC", help="time zone of local dates in older exports (default UTC)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -51,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
     except StackNotRunning as e:
         print(f"aaltohub import: {e}", file=sys.stderr)
         return 1
-    return asyncio.run(_import(args.path, settings=settings, url=url, account=account, tz=tz, chat_id=args.chat_id))
+    return asyncio.run(
+        _import(args.path, settings=settings, url=url, account=account, tz=tz, chat_id=args.chat_id)
+    )
 
 
-async def _import(path: Path, *, settings: Settings, url: str, account: str, tz: ZoneInfo,
-                  chat_id: int | None) -> int:
+async def _import(
+    path: Path, *, settings: Settings, url: str, account: str, tz: ZoneInfo, chat_id: int | None
+) -> int:
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     reported = 0
 
@@ -70,10 +84,19 @@ async def _import(path: Path, *, settings: Settings, url: str, account: str, tz:
     try:
         async with await EventLog.connect(url, spec=spec, name="aaltohub-import") as log:
             # The same durable append path as live ingest, with its own spool (one process per spool).
-            sink = build_sink(settings.data_path, log=log, spool_subdir="spool-import", batch_size=2000)
+            sink = build_sink(
+                settings.data_path, log=log, spool_subdir="spool-import", batch_size=2000
+            )
             await sink.start()
-            importer = ExportImporter(log=log, sink=sink, account=account, tz=tz, chat_id=chat_id,
-                                      on_progress=bar, on_skip=on_skip)
+            importer = ExportImporter(
+                log=log,
+                sink=sink,
+                account=account,
+                tz=tz,
+                chat_id=chat_id,
+                on_progress=bar,
+                on_skip=on_skip,
+            )
             try:
                 await importer.run(path)
             finally:
@@ -82,8 +105,11 @@ async def _import(path: Path, *, settings: Settings, url: str, account: str, tz:
                     bar.finish(importer.progress)
     except MalformedExport as e:
         print(f"aaltohub import: {e}", file=sys.stderr)
-        print("nothing after that position was imported; fix the file and run the import again "
-              "(messages already imported are not appended twice)", file=sys.stderr)
+        print(
+            "nothing after that position was imported; fix the file and run the import again "
+            "(messages already imported are not appended twice)",
+            file=sys.stderr,
+        )
         if importer is not None:
             print(format_summary(importer.progress))
         return 2

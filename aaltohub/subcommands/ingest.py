@@ -18,15 +18,21 @@ from ingest.durable.errors import AppendPathError
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ingest``."""
-    parser = subparsers.add_parser("ingest", help="run ingest (Telegram, or the demo source without credentials)")
-    parser.add_argument("--demo", action="store_true", help="run the demo source even if credentials are set")
+    parser = subparsers.add_parser(
+        "ingest", help="run ingest (Telegram, or the demo source without credentials)"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="run the demo source even if credentials are set"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ingest service in the foreground; SIGTERM and SIGINT shut it down in phases."""
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         nats_url = resolve_nats_url(settings)
     except StackNotRunning as e:
@@ -37,8 +43,13 @@ def run(args: argparse.Namespace) -> int:
     except StackNotRunning:
         database_url = None  # only the Telegram workers need Postgres (sessions, entity cache)
     try:
-        event_loop.run(_serve(run_ingest_service(settings, nats_url=nats_url, database_url=database_url,
-                                              demo=bool(args.demo))))
+        event_loop.run(
+            _serve(
+                run_ingest_service(
+                    settings, nats_url=nats_url, database_url=database_url, demo=bool(args.demo)
+                )
+            )
+        )
     except AppendPathError as e:
         print(f"aaltohub ingest: {e}")
         return 1

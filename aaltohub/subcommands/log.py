@@ -28,14 +28,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     info = sub.add_parser("info", help="stream state: first/last seq, messages, bytes")
     info.set_defaults(func=run_info)
     tail = sub.add_parser("tail", help="decoded events, one per line")
-    tail.add_argument("--from", dest="from_seq", type=int, default=None, metavar="SEQ",
-                      help=f"start at this seq (default: the last {DEFAULT_TAIL} or --limit records)")
-    tail.add_argument("--chat", type=int, default=None, metavar="ID", help="only this chat (marked id, -100…)")
-    tail.add_argument("--kind", default=None, metavar="K",
-                      help="only this kind, or kind prefix: message.posted, message, chat, ingest …")
+    tail.add_argument(
+        "--from",
+        dest="from_seq",
+        type=int,
+        default=None,
+        metavar="SEQ",
+        help=f"start at this seq (default: the last {DEFAULT_TAIL} or --limit records)",
+    )
+    tail.add_argument(
+        "--chat", type=int, default=None, metavar="ID", help="only this chat (marked id, -100…)"
+    )
+    tail.add_argument(
+        "--kind",
+        default=None,
+        metavar="K",
+        help="only this kind, or kind prefix: message.posted, message, chat, ingest …",
+    )
     tail.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N events")
-    tail.add_argument("--json", action="store_true", help="print the stored JSON (with seq and subject)")
-    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events as they land")
+    tail.add_argument(
+        "--json", action="store_true", help="print the stored JSON (with seq and subject)"
+    )
+    tail.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new events as they land"
+    )
     tail.set_defaults(func=run_tail)
 
 
@@ -125,8 +141,12 @@ def render(raw: RawRecord, log: EventLog, *, kind: str | None, as_json: bool) ->
             return None
         error = f"{type(e).__name__}: {e}"
         if as_json:
-            body = {"seq": raw.seq, "subject": raw.subject, "error": error,
-                    "data": raw.data.decode("utf-8", errors="replace")}
+            body = {
+                "seq": raw.seq,
+                "subject": raw.subject,
+                "error": error,
+                "data": raw.data.decode("utf-8", errors="replace"),
+            }
             return _json.encode(body).decode()
         return f"{raw.seq:>8}  BAD {raw.subject}: {error}"
     event_kind = kind_of(type(event))
@@ -161,5 +181,9 @@ def summary(event: Event) -> str:
         return f"#{event.message_id}"
     skip = {"event_id", "account", "observed_at", "source", "chat_id", "schema_version"}
     fields = msgspec.structs.asdict(event)
-    parts = [f"{k}={v}" for k, v in fields.items() if k not in skip and v is not None and not isinstance(v, dict)]
+    parts = [
+        f"{k}={v}"
+        for k, v in fields.items()
+        if k not in skip and v is not None and not isinstance(v, dict)
+    ]
     return " ".join(parts)[:120]

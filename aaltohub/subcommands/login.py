@@ -19,10 +19,18 @@ from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``login``."""
-    parser = subparsers.add_parser("login", help="log a Telegram account in and store its encrypted session")
-    parser.add_argument("--account", default=None, help="account name (default: the first of TELEGRAM_ACCOUNTS)")
-    parser.add_argument("--generate-key", action="store_true", help="print a new MASTER_KEY entry and exit")
-    parser.add_argument("--rotate", action="store_true", help="re-encrypt stored sessions with the first key")
+    parser = subparsers.add_parser(
+        "login", help="log a Telegram account in and store its encrypted session"
+    )
+    parser.add_argument(
+        "--account", default=None, help="account name (default: the first of TELEGRAM_ACCOUNTS)"
+    )
+    parser.add_argument(
+        "--generate-key", action="store_true", help="print a new MASTER_KEY entry and exit"
+    )
+    parser.add_argument(
+        "--rotate", action="store_true", help="re-encrypt stored sessions with the first key"
+    )
     parser.set_defaults(func=run)
 
 
@@ -62,10 +70,14 @@ def _store(settings: Settings) -> SessionStore:
 
 async def _interactive(settings: Settings, store: SessionStore, account: str) -> int:
     if settings.telegram_api_id is None or settings.telegram_api_hash is None:
-        raise IngestError("TELEGRAM_API_ID and TELEGRAM_API_HASH must be set (https://my.telegram.org)")
-    client = TelethonAuthClient(api_id=settings.telegram_api_id,
-                                api_hash=Secret(settings.telegram_api_hash.get_secret_value()),
-                                use_ipv6=settings.telegram_use_ipv6)
+        raise IngestError(
+            "TELEGRAM_API_ID and TELEGRAM_API_HASH must be set (https://my.telegram.org)"
+        )
+    client = TelethonAuthClient(
+        api_id=settings.telegram_api_id,
+        api_hash=Secret(settings.telegram_api_hash.get_secret_value()),
+        use_ipv6=settings.telegram_use_ipv6,
+    )
     flow = LoginFlow(account=account, client=client, store=store)
     # Prompts block on the terminal: run them in a thread so the client's connection keeps being served.
     prompt = f"Phone number for account {account!r} (international format): "
@@ -74,7 +86,9 @@ async def _interactive(settings: Settings, store: SessionStore, account: str) ->
     code = Secret((await asyncio.to_thread(getpass.getpass, "Login code from Telegram: ")).strip())
     state = await flow.submit_code(code)
     if state is LoginState.PASSWORD_NEEDED:
-        password = Secret(await asyncio.to_thread(getpass.getpass, "Two-step verification password: "))
+        password = Secret(
+            await asyncio.to_thread(getpass.getpass, "Two-step verification password: ")
+        )
         state = await flow.submit_password(password)
     print(f"account {account!r}: logged in; session stored encrypted in telegram_sessions")
     return 0 if state is LoginState.DONE else 1

@@ -11,7 +11,9 @@ from aaltohub.settings import load_settings
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``migrate``."""
-    parser = subparsers.add_parser("migrate", help="apply schemas/supabase/migrations/*.sql (idempotent)")
+    parser = subparsers.add_parser(
+        "migrate", help="apply schemas/supabase/migrations/*.sql (idempotent)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -26,13 +26,23 @@ from schemas.subjects import projector_command_subject
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``project`` and ``retry``."""
-    parser = subparsers.add_parser("project", help="run the projections (AALTOHUB_PROJECTIONS) until Ctrl-C")
-    parser.add_argument("--projection", action="append", choices=KNOWN_PROJECTIONS,
-                        help="run only this projection (repeatable)")
+    parser = subparsers.add_parser(
+        "project", help="run the projections (AALTOHUB_PROJECTIONS) until Ctrl-C"
+    )
+    parser.add_argument(
+        "--projection",
+        action="append",
+        choices=KNOWN_PROJECTIONS,
+        help="run only this projection (repeatable)",
+    )
     parser.set_defaults(func=run_project)
-    retry = subparsers.add_parser("retry", help="re-apply dead letters (through the running projector if any)")
+    retry = subparsers.add_parser(
+        "retry", help="re-apply dead letters (through the running projector if any)"
+    )
     group = retry.add_mutually_exclusive_group(required=True)
-    group.add_argument("--id", type=int, action="append", dest="ids", help="dead letter id (repeatable)")
+    group.add_argument(
+        "--id", type=int, action="append", dest="ids", help="dead letter id (repeatable)"
+    )
     group.add_argument("--all", action="store_true", help="every unresolved dead letter")
     retry.set_defaults(func=run_retry)
 
@@ -40,15 +50,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_project(args: argparse.Namespace) -> int:
     """Run projections until interrupted."""
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         nats_url, database_url = resolve_nats_url(settings), resolve_database_url(settings)
     except StackNotRunning as e:
         print(f"aaltohub project: {e}")
         return 1
     with contextlib.suppress(KeyboardInterrupt):
-        event_loop.run(_until_signal(run_projections(settings, nats_url=nats_url, database_url=database_url,
-                                                  duckdb_path=settings.duckdb_file, names=args.projection)))
+        event_loop.run(
+            _until_signal(
+                run_projections(
+                    settings,
+                    nats_url=nats_url,
+                    database_url=database_url,
+                    duckdb_path=settings.duckdb_file,
+                    names=args.projection,
+                )
+            )
+        )
     return 0
 
 
@@ -68,16 +89,22 @@ def run_retry(args: argparse.Namespace) -> int:
     except StackNotRunning as e:
         print(f"aaltohub retry: {e}")
         return 1
-    command = RetryDeadLetters(dead_letter_ids=tuple(args.ids or ()), all_unresolved=bool(args.all),
-                               requested_by="cli")
+    command = RetryDeadLetters(
+        dead_letter_ids=tuple(args.ids or ()), all_unresolved=bool(args.all), requested_by="cli"
+    )
     return asyncio.run(_retry(settings, nats_url, database_url, command))
 
 
-async def _retry(settings: Settings, nats_url: str, database_url: str, command: RetryDeadLetters) -> int:
-    async with await EventLog.connect(nats_url, spec=stream_spec(settings), ensure=False) as event_log:
+async def _retry(
+    settings: Settings, nats_url: str, database_url: str, command: RetryDeadLetters
+) -> int:
+    async with await EventLog.connect(
+        nats_url, spec=stream_spec(settings), ensure=False
+    ) as event_log:
         try:
-            reply = await send_command(event_log.nats_client, projector_command_subject("retry"), command,
-                                       timeout_s=120)
+            reply = await send_command(
+                event_log.nats_client, projector_command_subject("retry"), command, timeout_s=120
+            )
         except NoCommandHandler:
             pass
         except EventLogError as e:
@@ -87,9 +114,14 @@ async def _retry(settings: Settings, nats_url: str, database_url: str, command: 
             print(reply.message)
             return 0 if reply.ok else 1
         store = DeadLetterStore(database_url=database_url)
-        projections = build_projections(settings, names=settings.projection_names, database_url=database_url,
-                                        duckdb_path=settings.duckdb_file, codec=event_log.codec,
-                                        dead_letters=store)
+        projections = build_projections(
+            settings,
+            names=settings.projection_names,
+            database_url=database_url,
+            duckdb_path=settings.duckdb_file,
+            codec=event_log.codec,
+            dead_letters=store,
+        )
         opened: dict[str, Projection] = {}
         try:
             for p in projections:

@@ -15,11 +15,19 @@ from projector.rebuild import RebuildResult, rebuild_duckdb, rebuild_postgres
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``replay``."""
-    parser = subparsers.add_parser("replay", help="rebuild a projection from the log while the old one serves")
+    parser = subparsers.add_parser(
+        "replay", help="rebuild a projection from the log while the old one serves"
+    )
     parser.add_argument("--projection", required=True, choices=("postgres", "duckdb"))
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="events per batch (default 20000 for postgres, 10000 for duckdb)")
-    parser.add_argument("--keep-old", action="store_true", help="keep the replaced Postgres tables (retired_*)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="events per batch (default 20000 for postgres, 10000 for duckdb)",
+    )
+    parser.add_argument(
+        "--keep-old", action="store_true", help="keep the replaced Postgres tables (retired_*)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -37,15 +45,28 @@ def run(args: argparse.Namespace) -> int:
     except (ProjectionError, EventLogError) as e:
         print(f"aaltohub replay: {e}")
         return 1
-    print(f"{result.name}: rebuilt to seq {result.seq} ({result.events} events) in {result.total_s:.1f}s "
-          f"({result.events_per_s:,.0f} events/s); {result.swapped}")
+    print(
+        f"{result.name}: rebuilt to seq {result.seq} ({result.events} events) in {result.total_s:.1f}s "
+        f"({result.events_per_s:,.0f} events/s); {result.swapped}"
+    )
     return 0
 
 
-async def _rebuild(settings: Settings, nats_url: str, database_url: str, args: argparse.Namespace) -> RebuildResult:
+async def _rebuild(
+    settings: Settings, nats_url: str, database_url: str, args: argparse.Namespace
+) -> RebuildResult:
     sized = {"batch_size": args.batch_size} if args.batch_size else {}
-    async with await EventLog.connect(nats_url, spec=stream_spec(settings), ensure=False) as event_log:
+    async with await EventLog.connect(
+        nats_url, spec=stream_spec(settings), ensure=False
+    ) as event_log:
         if args.projection == "postgres":
-            return await rebuild_postgres(log_=event_log, database_url=database_url, keep_old=args.keep_old,
-                                          on_progress=print, **sized)
-        return await rebuild_duckdb(log_=event_log, path=settings.duckdb_file, on_progress=print, **sized)
+            return await rebuild_postgres(
+                log_=event_log,
+                database_url=database_url,
+                keep_old=args.keep_old,
+                on_progress=print,
+                **sized,
+            )
+        return await rebuild_duckdb(
+            log_=event_log, path=settings.duckdb_file, on_progress=print, **sized
+        )

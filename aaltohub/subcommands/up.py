@@ -19,7 +19,8 @@ from aaltohub.wiring import SERVICES
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``up``."""
     parser = subparsers.add_parser(
-        "up", help="start nats-server and Postgres (unless NATS_URL/DATABASE_URL are set), migrate, run the services"
+        "up",
+        help="start nats-server and Postgres (unless NATS_URL/DATABASE_URL are set), migrate, run the services",
     )
     parser.set_defaults(func=run)
 
@@ -28,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the stack until Ctrl-C/SIGTERM; a second signal kills the servers at once."""
     settings = load_settings()
     configure_logging(settings)
-    return event_loop.run(run_stack_until_signalled(Stack(settings, services=SERVICES, announce=_print)))
+    return event_loop.run(
+        run_stack_until_signalled(Stack(settings, services=SERVICES, announce=_print))
+    )
 
 
 async def run_stack_until_signalled(stack: Stack) -> int:

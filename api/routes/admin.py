@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query
 from api.commands import command
 from api.deps import Admin, ApiState, State
 from api.errors import ServiceUnavailable, problem_responses
-from api.models import CrawlerRuntime, ErrorEntry, ErrorList, GroupStatus, GroupStatusList, ProjectionLag, SystemStatus
+from api.models import (
+    CrawlerRuntime,
+    ErrorEntry,
+    ErrorList,
+    GroupStatus,
+    GroupStatusList,
+    ProjectionLag,
+    SystemStatus,
+)
 from api.routes.groups import GROUP_SQL, crawler_state
 from eventlog import EventLogError
 from schemas.commands import ReportStatus
@@ -17,7 +25,14 @@ from schemas.subjects import command_subject
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403, 422, 503))
 
-_RUNTIME_FIELDS: Final = ("connected", "accounts", "messages_received", "uptime_s", "spool_depth", "last_flood_wait")
+_RUNTIME_FIELDS: Final = (
+    "connected",
+    "accounts",
+    "messages_received",
+    "uptime_s",
+    "spool_depth",
+    "last_flood_wait",
+)
 
 
 async def stream_last_seq(state: ApiState) -> int:
@@ -31,16 +46,30 @@ async def stream_last_seq(state: ApiState) -> int:
 async def projection_lags(state: ApiState, last_seq: int) -> list[ProjectionLag]:
     """Every projection's checkpoint and lag behind ``last_seq``."""
     rows = await state.db.fetch_all(
-        "SELECT name, seq, events_applied, updated_at FROM projection_checkpoints ORDER BY name")
-    return [ProjectionLag(name=r["name"], seq=r["seq"], lag=max(0, last_seq - r["seq"]),
-                          events_applied=r["events_applied"], updated_at=r["updated_at"]) for r in rows]
+        "SELECT name, seq, events_applied, updated_at FROM projection_checkpoints ORDER BY name"
+    )
+    return [
+        ProjectionLag(
+            name=r["name"],
+            seq=r["seq"],
+            lag=max(0, last_seq - r["seq"]),
+            events_applied=r["events_applied"],
+            updated_at=r["updated_at"],
+        )
+        for r in rows
+    ]
 
 
 async def crawler_runtime(state: ApiState) -> CrawlerRuntime:
     """Ask ingest for its status; ``running=False`` when it does not answer."""
     try:
-        reply = await command(state.log, command_subject(None, "status"), ReportStatus(),
-                              timeout_s=min(2.0, state.config.command_timeout_s), service="ingest")
+        reply = await command(
+            state.log,
+            command_subject(None, "status"),
+            ReportStatus(),
+            timeout_s=min(2.0, state.config.command_timeout_s),
+            service="ingest",
+        )
     except ServiceUnavailable as e:
         return CrawlerRuntime(running=False, message=e.detail)
     known = {k: reply.data.get(k) for k in _RUNTIME_FIELDS if reply.data.get(k) is not None}
@@ -48,8 +77,9 @@ async def crawler_runtime(state: ApiState) -> CrawlerRuntime:
         if key in known:
             known[key] = str(known[key])
     running = reply.data.get("running", reply.ok)
-    return CrawlerRuntime(running=bool(running), message=reply.message or None, data=reply.data,
-                          **known)  # type: ignore[arg-type]
+    return CrawlerRuntime(
+        running=bool(running), message=reply.message or None, data=reply.data, **known
+    )  # type: ignore[arg-type]
 
 
 @router.get("/status", response_model=SystemStatus, summary="Crawler and projection status")
@@ -58,15 +88,20 @@ async def status(state: State, _admin: Admin) -> SystemStatus:
     last_seq = await stream_last_seq(state)
     counts = await state.db.fetch_one(
         "SELECT count(*) AS groups, count(*) FILTER (WHERE is_active) AS active, "
-        "coalesce(sum(message_count), 0)::bigint AS messages FROM telegram_groups")
+        "coalesce(sum(message_count), 0)::bigint AS messages FROM telegram_groups"
+    )
     flood = await state.db.fetch_one(
         "SELECT last_flood_wait_s, last_flood_wait_at FROM crawler_status WHERE last_flood_wait_at IS NOT NULL "
-        "ORDER BY last_flood_wait_at DESC LIMIT 1")
+        "ORDER BY last_flood_wait_at DESC LIMIT 1"
+    )
     assert counts is not None
     return SystemStatus(
         crawler=await crawler_runtime(state),
-        groups=counts["groups"], active_groups=counts["active"], messages=counts["messages"],
-        stream_last_seq=last_seq, projections=await projection_lags(state, last_seq),
+        groups=counts["groups"],
+        active_groups=counts["active"],
+        messages=counts["messages"],
+        stream_last_seq=last_seq,
+        projections=await projection_lags(state, last_seq),
         last_flood_wait_s=flood["last_flood_wait_s"] if flood else None,
         last_flood_wait_at=flood["last_flood_wait_at"] if flood else None,
         live_subscribers=state.hub.subscribers,
@@ -77,9 +112,19 @@ async def status(state: State, _admin: Admin) -> SystemStatus:
 async def group_status(state: State, _admin: Admin) -> GroupStatusList:
     """Every group's crawler status and backfill progress."""
     rows = await state.db.fetch_all(GROUP_SQL + " ORDER BY g.title NULLS LAST, g.chat_id")
-    return GroupStatusList(items=[
-        GroupStatus(chat_id=r["chat_id"], title=r["title"], account=r["account"], is_active=r["is_active"],
-                    message_count=r["message_count"], crawler=crawler_state(r)) for r in rows])
+    return GroupStatusList(
+        items=[
+            GroupStatus(
+                chat_id=r["chat_id"],
+                title=r["title"],
+                account=r["account"],
+                is_active=r["is_active"],
+                message_count=r["message_count"],
+                crawler=crawler_state(r),
+            )
+            for r in rows
+        ]
+    )
 
 
 @router.get("/errors", response_model=ErrorList, summary="Recent errors")
@@ -93,5 +138,7 @@ async def recent_errors(
         "  WHERE last_error IS NOT NULL AND last_error_at IS NOT NULL"
         " UNION ALL"
         " SELECT created_at, 'projection', chat_id, projection || ': ' || error FROM failed_messages"
-        ") e ORDER BY at DESC LIMIT %s", (limit,))
+        ") e ORDER BY at DESC LIMIT %s",
+        (limit,),
+    )
     return ErrorList(items=[ErrorEntry(**r) for r in rows])

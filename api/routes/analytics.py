@@ -17,30 +17,48 @@ from schemas.duckdb.queries import AnalyticsQuery
 
 def build_router(queries: Mapping[str, AnalyticsQuery]) -> APIRouter:
     """A router with a listing, one GET per query in ``queries`` and the ad-hoc SQL endpoint."""
-    router = APIRouter(prefix="/analytics", tags=["analytics"], responses=problem_responses(401, 422, 503))
+    router = APIRouter(
+        prefix="/analytics", tags=["analytics"], responses=problem_responses(401, 422, 503)
+    )
 
     @router.get("", response_model=list[AnalyticsQueryInfo], summary="List analytics queries")
     async def list_queries(_user: User) -> list[AnalyticsQueryInfo]:
         """The named queries and their paths."""
-        return [AnalyticsQueryInfo(name=q.name, description=q.description, path=f"/analytics/{q.name}")
-                for q in queries.values()]
+        return [
+            AnalyticsQueryInfo(name=q.name, description=q.description, path=f"/analytics/{q.name}")
+            for q in queries.values()
+        ]
 
     for query in queries.values():
         router.add_api_route(
-            f"/{query.name}", _endpoint(query), methods=["GET"], response_model=AnalyticsResult,
-            summary=query.description, operation_id=f"analytics_{query.name}",
+            f"/{query.name}",
+            _endpoint(query),
+            methods=["GET"],
+            response_model=AnalyticsResult,
+            summary=query.description,
+            operation_id=f"analytics_{query.name}",
             responses=problem_responses(400),
         )
 
-    @router.post("/sql", response_model=AnalyticsResult, summary="Ad-hoc read-only SQL (admin)",
-                 responses=problem_responses(400, 403))
+    @router.post(
+        "/sql",
+        response_model=AnalyticsResult,
+        summary="Ad-hoc read-only SQL (admin)",
+        responses=problem_responses(400, 403),
+    )
     async def run_sql(body: SqlRequest, state: State, _admin: Admin) -> AnalyticsResult:
         """Run one SELECT on the snapshot with the row cap and time limit of the settings."""
         sql = check_read_only_sql(body.sql)
-        result = await state.analytics.query(sql, None, row_cap=state.config.sql_row_cap,
-                                             timeout_s=state.config.sql_timeout_s)
-        return AnalyticsResult(name="sql", columns=result.columns, rows=result.rows, truncated=result.truncated,
-                               snapshot=result.snapshot)
+        result = await state.analytics.query(
+            sql, None, row_cap=state.config.sql_row_cap, timeout_s=state.config.sql_timeout_s
+        )
+        return AnalyticsResult(
+            name="sql",
+            columns=result.columns,
+            rows=result.rows,
+            truncated=result.truncated,
+            snapshot=result.snapshot,
+        )
 
     return router
 
@@ -49,14 +67,25 @@ def _endpoint(query: AnalyticsQuery) -> Callable[..., Awaitable[AnalyticsResult]
     async def endpoint(
         state: State,
         _user: User,
-        chat_id: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1, description="one chat (default all)")] = None,
+        chat_id: Annotated[
+            int | None, Query(ge=-(2**63), le=2**63 - 1, description="one chat (default all)")
+        ] = None,
         since: Annotated[datetime | None, Query(description="from this time (inclusive)")] = None,
         until: Annotated[datetime | None, Query(description="until this time (exclusive)")] = None,
     ) -> AnalyticsResult:
-        result = await state.analytics.query(query.sql, {"chat_id": chat_id, "since": since, "until": until},
-                                             row_cap=state.config.sql_row_cap, timeout_s=state.config.sql_timeout_s)
-        return AnalyticsResult(name=query.name, columns=result.columns, rows=result.rows,
-                               truncated=result.truncated, snapshot=result.snapshot)
+        result = await state.analytics.query(
+            query.sql,
+            {"chat_id": chat_id, "since": since, "until": until},
+            row_cap=state.config.sql_row_cap,
+            timeout_s=state.config.sql_timeout_s,
+        )
+        return AnalyticsResult(
+            name=query.name,
+            columns=result.columns,
+            rows=result.rows,
+            truncated=result.truncated,
+            snapshot=result.snapshot,
+        )
 
     endpoint.__doc__ = query.description
     endpoint.__name__ = f"analytics_{query.name}"

@@ -13,7 +13,9 @@ from api.models import CommandAck, DeadLetter, DeadLetterList
 from schemas.commands import RetryDeadLetters
 from schemas.subjects import projector_command_subject
 
-router = APIRouter(prefix="/admin/dead-letters", tags=["admin"], responses=problem_responses(401, 403, 422, 503))
+router = APIRouter(
+    prefix="/admin/dead-letters", tags=["admin"], responses=problem_responses(401, 403, 422, 503)
+)
 
 DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
@@ -22,7 +24,9 @@ DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 async def list_dead_letters(
     state: State,
     _admin: Admin,
-    resolved: Annotated[bool | None, Query(description="only resolved (true) or unresolved (false)")] = None,
+    resolved: Annotated[
+        bool | None, Query(description="only resolved (true) or unresolved (false)")
+    ] = None,
     projection: Annotated[str | None, Query(max_length=64)] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="keyset cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -33,30 +37,49 @@ async def list_dead_letters(
         " FROM failed_messages WHERE (%(resolved)s::boolean IS NULL OR resolved = %(resolved)s::boolean)"
         " AND (%(projection)s::text IS NULL OR projection = %(projection)s::text)"
         " AND id < %(before)s ORDER BY id DESC LIMIT %(limit)s",
-        {"resolved": resolved, "projection": projection.replace("\x00", "") if projection else None,
-         "before": before_id or 2**63 - 1, "limit": limit + 1})
+        {
+            "resolved": resolved,
+            "projection": projection.replace("\x00", "") if projection else None,
+            "before": before_id or 2**63 - 1,
+            "limit": limit + 1,
+        },
+    )
     more = len(rows) > limit
     items = [DeadLetter(**r) for r in rows[:limit]]
     return DeadLetterList(items=items, next_before_id=items[-1].id if more and items else None)
 
 
-@router.post("/{dead_letter_id}/retry", response_model=CommandAck, summary="Retry one dead letter",
-             responses=problem_responses(404))
+@router.post(
+    "/{dead_letter_id}/retry",
+    response_model=CommandAck,
+    summary="Retry one dead letter",
+    responses=problem_responses(404),
+)
 async def retry_one(dead_letter_id: DeadLetterId, state: State, admin: Admin) -> CommandAck:
     """Ask the projector to re-apply one dead letter."""
-    row = await state.db.fetch_one("SELECT id FROM failed_messages WHERE id = %s", (dead_letter_id,))
+    row = await state.db.fetch_one(
+        "SELECT id FROM failed_messages WHERE id = %s", (dead_letter_id,)
+    )
     if row is None:
         raise NotFound("no such dead letter")
-    reply = await command(state.log, projector_command_subject("retry"),
-                          RetryDeadLetters(dead_letter_ids=(dead_letter_id,), requested_by=admin.name),
-                          timeout_s=state.config.command_timeout_s, service="projector")
+    reply = await command(
+        state.log,
+        projector_command_subject("retry"),
+        RetryDeadLetters(dead_letter_ids=(dead_letter_id,), requested_by=admin.name),
+        timeout_s=state.config.command_timeout_s,
+        service="projector",
+    )
     return CommandAck(ok=reply.ok, message=reply.message, data=reply.data)
 
 
 @router.post("/retry", response_model=CommandAck, summary="Retry every unresolved dead letter")
 async def retry_all(state: State, admin: Admin) -> CommandAck:
     """Ask the projector to re-apply all unresolved dead letters."""
-    reply = await command(state.log, projector_command_subject("retry"),
-                          RetryDeadLetters(all_unresolved=True, requested_by=admin.name),
-                          timeout_s=state.config.command_timeout_s, service="projector")
+    reply = await command(
+        state.log,
+        projector_command_subject("retry"),
+        RetryDeadLetters(all_unresolved=True, requested_by=admin.name),
+        timeout_s=state.config.command_timeout_s,
+        service="projector",
+    )
     return CommandAck(ok=reply.ok, message=reply.message, data=reply.data)

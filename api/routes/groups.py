@@ -52,8 +52,13 @@ async def list_groups(state: State, _user: User) -> GroupList:
     return GroupList(items=[to_group(r) for r in rows])
 
 
-@router.get("/{chat_id}", response_model=Group, dependencies=[Consistent], summary="One group",
-            responses=problem_responses(404))
+@router.get(
+    "/{chat_id}",
+    response_model=Group,
+    dependencies=[Consistent],
+    summary="One group",
+    responses=problem_responses(404),
+)
 async def get_group(chat_id: ChatId, state: State, _user: User) -> Group:
     """One group with its crawler status."""
     row = await state.db.fetch_one(GROUP_SQL + " WHERE g.chat_id = %s", (chat_id,))

@@ -22,8 +22,13 @@ AUTH_CLOSE_CODE: Final = 4401
 IDLE_S: Final = 15.0
 SEQ_MAX: Final = 2**63 - 1
 
-KindsQuery = Annotated[list[str] | None, Query(max_length=20, description="event kinds, e.g. message.posted, "
-                                                                          "or a family: message, chat, ingest")]
+KindsQuery = Annotated[
+    list[str] | None,
+    Query(
+        max_length=20,
+        description="event kinds, e.g. message.posted, or a family: message, chat, ingest",
+    ),
+]
 
 
 def _filter(chat_id: int | None, kind: list[str] | None) -> LiveFilter:
@@ -34,16 +39,22 @@ def _filter(chat_id: int | None, kind: list[str] | None) -> LiveFilter:
     "/sse",
     summary="Server-Sent Events stream of the log",
     response_class=StreamingResponse,
-    responses={200: {"description": "An endless `text/event-stream`; `id:` is the log seq",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-               **problem_responses(401, 422)},
+    responses={
+        200: {
+            "description": "An endless `text/event-stream`; `id:` is the log seq",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(401, 422),
+    },
 )
 async def sse(
     state: State,
     _user: LiveUser,
     chat_id: Annotated[int | None, Query(ge=-(2**63), le=SEQ_MAX)] = None,
     kind: KindsQuery = None,
-    after_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX, description="resume after this seq")] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=SEQ_MAX, description="resume after this seq")
+    ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
 ) -> StreamingResponse:
     """Each event as ``id: <seq>``, ``event: <kind>``, ``data: <json>``; resumes after ``Last-Event-ID``."""
@@ -51,11 +62,16 @@ async def sse(
     if last_event_id and last_event_id.strip().isdigit():
         resume = min(int(last_event_id.strip()), SEQ_MAX)
     state.metrics.live_connections.labels("sse").inc()
-    return StreamingResponse(_sse_stream(state, _filter(chat_id, kind), resume), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _sse_stream(state, _filter(chat_id, kind), resume),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
-async def _sse_stream(state: ApiState, flt: LiveFilter, after_seq: int | None) -> AsyncIterator[str]:
+async def _sse_stream(
+    state: ApiState, flt: LiveFilter, after_seq: int | None
+) -> AsyncIterator[str]:
     with state.hub.subscribe(flt, after_seq=after_seq) as sub:
         yield f"retry: 2000\n: live from seq {sub.after_seq}\n\n"
         try:
@@ -96,7 +112,9 @@ async def websocket_live(
             for task in (sender, receiver):
                 task.cancel()
             for task in (sender, receiver):
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                with contextlib.suppress(
+                    asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
+                ):
                     await task
 
 
@@ -113,4 +131,3 @@ async def _wait_disconnect(websocket: WebSocket) -> None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-

@@ -11,8 +11,11 @@ from api.deps import ChatId, Consistent, State, User
 from api.errors import NotFound, problem_responses
 from api.models import MessagePage, MessageVersion, MessageWithHistory
 
-router = APIRouter(prefix="/groups/{chat_id}/messages", tags=["messages"],
-                   responses=problem_responses(401, 422, 503))
+router = APIRouter(
+    prefix="/groups/{chat_id}/messages",
+    tags=["messages"],
+    responses=problem_responses(401, 422, 503),
+)
 
 MAX_PAGE: Final = 200
 _encode: Final = msgspec.json.Encoder().encode
@@ -46,36 +49,57 @@ async def list_messages(
     chat_id: ChatId,
     state: State,
     _user: User,
-    before: Annotated[int | None, Query(ge=0, le=BIGINT, description="only ids below this (older)")] = None,
-    after: Annotated[int | None, Query(ge=0, le=BIGINT, description="only ids above this (newer)")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=BIGINT, description="only ids below this (older)")
+    ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=BIGINT, description="only ids above this (newer)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     include_deleted: Annotated[bool, Query(description="include tombstoned messages")] = False,
 ) -> Response:
     """Messages newest first. With only ``after`` the page holds the ones right after it (still newest first)."""
-    params = {"chat": chat_id, "after": after if after is not None else -1,
-              "before": before if before is not None else BIGINT, "deleted": include_deleted, "limit": limit}
+    params = {
+        "chat": chat_id,
+        "after": after if after is not None else -1,
+        "before": before if before is not None else BIGINT,
+        "deleted": include_deleted,
+        "limit": limit,
+    }
     forward = after is not None and before is None
     row = await state.db.fetch_one(_OLDEST if forward else _NEWEST, params)
     assert row is not None
     # The hot path: the items are exactly ``Message`` fields as JSON, embedded without a pydantic
     # round trip (the response model still documents the shape; the schemathesis test checks it).
-    page = {"items": msgspec.Raw(row["items"].encode()), "has_more": row["has_more"],
-            "next_before": row["oldest"] if row["oldest"] is not None else before,
-            "next_after": row["newest"] if row["newest"] is not None else after}
+    page = {
+        "items": msgspec.Raw(row["items"].encode()),
+        "has_more": row["has_more"],
+        "next_before": row["oldest"] if row["oldest"] is not None else before,
+        "next_after": row["newest"] if row["newest"] is not None else after,
+    }
     return Response(_encode(page), media_type="application/json")
 
 
-@router.get("/{message_id}", response_model=MessageWithHistory, dependencies=[Consistent],
-            summary="One message with its edit history", responses=problem_responses(404))
+@router.get(
+    "/{message_id}",
+    response_model=MessageWithHistory,
+    dependencies=[Consistent],
+    summary="One message with its edit history",
+    responses=problem_responses(404),
+)
 async def get_message(
     chat_id: ChatId, message_id: Annotated[int, Path(ge=0, le=BIGINT)], state: State, _user: User
 ) -> MessageWithHistory:
     """A message (deleted ones too, flagged) and every distinct version of it, oldest first."""
-    row = await state.db.fetch_one(f"SELECT {COLUMNS} FROM messages WHERE chat_id = %s AND message_id = %s",
-                                   (chat_id, message_id))
+    row = await state.db.fetch_one(
+        f"SELECT {COLUMNS} FROM messages WHERE chat_id = %s AND message_id = %s",
+        (chat_id, message_id),
+    )
     if row is None:
         raise NotFound("no such message")
     versions = await state.db.fetch_all(
         "SELECT content_hash, text, media, edit_date, seq, observed_at FROM message_versions "
-        "WHERE chat_id = %s AND message_id = %s ORDER BY seq, edit_date NULLS FIRST", (chat_id, message_id))
+        "WHERE chat_id = %s AND message_id = %s ORDER BY seq, edit_date NULLS FIRST",
+        (chat_id, message_id),
+    )
     return MessageWithHistory(**row, versions=[MessageVersion(**v) for v in versions])

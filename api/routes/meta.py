@@ -28,13 +28,25 @@ async def health(state: State) -> Health:
     except EventLogError:
         log_ok = False
     live_ok = state.hub.following
-    return Health(status="ok" if db_ok and log_ok and live_ok else "degraded", database=db_ok, log=log_ok,
-                  live=live_ok)
+    return Health(
+        status="ok" if db_ok and log_ok and live_ok else "degraded",
+        database=db_ok,
+        log=log_ok,
+        live=live_ok,
+    )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"description": "Prometheus text format",
-                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(state: State) -> Response:
     """Request latency, live subscribers and projection lag."""
     m = state.metrics

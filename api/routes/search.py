@@ -24,12 +24,19 @@ _SQL: Final = f"""SELECT {COLUMNS}, ts_rank(search, q) AS rank
 async def search(
     state: State,
     _user: User,
-    q: Annotated[str, Query(min_length=1, max_length=500, description="web-search syntax: words, \"phrases\", -not")],
+    q: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=500, description='web-search syntax: words, "phrases", -not'
+        ),
+    ],
     chat_id: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     include_deleted: bool = False,
 ) -> SearchResults:
     """Messages matching ``q``, best first."""
-    rows = await state.db.fetch_all(_SQL, {"q": q.replace("\x00", ""), "chat": chat_id, "deleted": include_deleted,
-                                           "limit": limit})
+    rows = await state.db.fetch_all(
+        _SQL,
+        {"q": q.replace("\x00", ""), "chat": chat_id, "deleted": include_deleted, "limit": limit},
+    )
     return SearchResults(items=[SearchHit(**r) for r in rows])

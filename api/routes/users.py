@@ -20,23 +20,34 @@ async def me(user: User) -> Me:
     return Me(user_id=user.user_id, role=user.role)
 
 
-@router.get("/admin/users", response_model=UserList, summary="List users", responses=problem_responses(403))
+@router.get(
+    "/admin/users", response_model=UserList, summary="List users", responses=problem_responses(403)
+)
 async def list_users(state: State, _admin: Admin) -> UserList:
     """All users with their roles."""
-    rows = await state.db.fetch_all("SELECT id, email, role, created_at, updated_at FROM users ORDER BY created_at, id")
+    rows = await state.db.fetch_all(
+        "SELECT id, email, role, created_at, updated_at FROM users ORDER BY created_at, id"
+    )
     return UserList(items=[UserModel(**r) for r in rows])
 
 
-@router.patch("/admin/users/{user_id}", response_model=UserModel, summary="Change a user's role",
-              responses=problem_responses(400, 403, 404))
-async def change_role(user_id: uuid.UUID, body: RoleChange, state: State, admin: Admin) -> UserModel:
+@router.patch(
+    "/admin/users/{user_id}",
+    response_model=UserModel,
+    summary="Change a user's role",
+    responses=problem_responses(400, 403, 404),
+)
+async def change_role(
+    user_id: uuid.UUID, body: RoleChange, state: State, admin: Admin
+) -> UserModel:
     """Set a user's role; an admin can never change their own."""
     if admin.user_id == user_id:
         raise Forbidden("you cannot change your own role")
     row = await state.db.fetch_one(
         "UPDATE users SET role = %s, updated_at = now() WHERE id = %s"
         " RETURNING id, email, role, created_at, updated_at",
-        (body.role, user_id))
+        (body.role, user_id),
+    )
     if row is None:
         raise NotFound("no such user")
     state.auth.forget(user_id)

@@ -31,7 +31,10 @@ class DeadLetterFile:
     def write(self, *, event_id: str | None, reason: str, payload: bytes) -> None:
         """Record one refused event durably."""
         letter = DeadLetter(
-            at=datetime.now(UTC), event_id=event_id, reason=reason, payload=payload.decode("utf-8", "replace")
+            at=datetime.now(UTC),
+            event_id=event_id,
+            reason=reason,
+            payload=payload.decode("utf-8", "replace"),
         )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,4 +53,6 @@ class DeadLetterFile:
         if not self.path.exists():
             return []
         decoder = msgspec.json.Decoder(DeadLetter)
-        return [decoder.decode(line) for line in self.path.read_bytes().splitlines() if line.strip()]
+        return [
+            decoder.decode(line) for line in self.path.read_bytes().splitlines() if line.strip()
+        ]

@@ -136,7 +136,9 @@ class DurableSink:
             try:
                 await asyncio.wait_for(asyncio.shield(task), timeout=drain_timeout_s)
             except TimeoutError:
-                log.warning("sink: drain did not finish in %.1fs; spooling the rest", drain_timeout_s)
+                log.warning(
+                    "sink: drain did not finish in %.1fs; spooling the rest", drain_timeout_s
+                )
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -153,7 +155,10 @@ class DurableSink:
         self._closed = True
         self._spool.close()
         if self._spool.depth_records:
-            log.info("sink closed with %d event(s) in the spool; drained at next start", self._spool.depth_records)
+            log.info(
+                "sink closed with %d event(s) in the spool; drained at next start",
+                self._spool.depth_records,
+            )
 
     def status(self) -> SinkStatus:
         """Buffer and spool depth, breaker state, counters and the last error."""
@@ -206,7 +211,9 @@ class DurableSink:
                         self._move_buffer_to_spool()
                     continue
                 self._move_buffer_to_spool()
-                await self._pause(min(self._spool_interval_s, max(0.01, self._breaker.seconds_until_probe())))
+                await self._pause(
+                    min(self._spool_interval_s, max(0.01, self._breaker.seconds_until_probe()))
+                )
                 continue
             if self._buffer:
                 if not self._closing and len(self._buffer) < self._batch_size:
@@ -276,7 +283,9 @@ class DurableSink:
 
     async def _append(self, events: list[Event]) -> list[Event]:
         """Append ``events`` and return those stored; refused ones are dead-lettered, the rest retried."""
-        remaining = [x for x in events if x.event_id not in self._refused] if self._refused else events
+        remaining = (
+            [x for x in events if x.event_id not in self._refused] if self._refused else events
+        )
         while remaining:
             assert self._log is not None
             try:
@@ -328,7 +337,9 @@ class DurableSink:
     def _evict_buffer(self) -> None:
         """The buffer is full: move all of it to the spool tail (fsync'd in the next group)."""
         entries = self._buffer.take_all()
-        self._spool.append([e.event for e in entries], sync=any(e.ticket is not None for e in entries))
+        self._spool.append(
+            [e.event for e in entries], sync=any(e.ticket is not None for e in entries)
+        )
         self.spooled += len(entries)
         settle_all(entries)
         self._wake.set()
@@ -336,7 +347,9 @@ class DurableSink:
     def _dead_letter(self, event: Event, reason: str) -> None:
         payload = msgspec.json.encode(event)
         self._dead_letters.write(event_id=event.event_id, reason=reason, payload=payload)
-        log.error("sink: event %s refused by the log for good: %s (dead-lettered)", event.event_id, reason)
+        log.error(
+            "sink: event %s refused by the log for good: %s (dead-lettered)", event.event_id, reason
+        )
         if isinstance(event, IngestFailed) and event.error == "append rejected":
             return  # never loop on a refused report of a refusal
         self.submit(
@@ -352,8 +365,9 @@ class DurableSink:
 
     def _dead_letter_undecodable(self, batch: SpoolBatch) -> None:
         for payload, reason in batch.bad:
-            self._dead_letters.write(event_id=None, reason=f"spooled record does not decode: {reason}",
-                                     payload=payload)
+            self._dead_letters.write(
+                event_id=None, reason=f"spooled record does not decode: {reason}", payload=payload
+            )
 
 
 def build_sink(
@@ -378,11 +392,17 @@ def build_sink(
     the export importer next to a running ingest, passes its own ``spool_subdir``.
     """
     return DurableSink(
-        spool=Spool(data_dir / spool_subdir, codec=codec or Codec(), segment_max_bytes=segment_max_bytes,
-                    fsync_every=fsync_every),
+        spool=Spool(
+            data_dir / spool_subdir,
+            codec=codec or Codec(),
+            segment_max_bytes=segment_max_bytes,
+            fsync_every=fsync_every,
+        ),
         dead_letters=DeadLetterFile(data_dir / "dead-letter" / f"{spool_subdir}.jsonl"),
         log=log,
-        breaker=CircuitBreaker(failures=breaker_failures, window_s=breaker_window_s, open_s=breaker_open_s),
+        breaker=CircuitBreaker(
+            failures=breaker_failures, window_s=breaker_window_s, open_s=breaker_open_s
+        ),
         buffer_size=buffer_size,
         batch_size=batch_size,
         linger_s=linger_s,

@@ -130,7 +130,9 @@ class Spool:
         self._opened = True
         self._save_cursor()
         if self._records:
-            log.info("spool: %d record(s) (%d bytes) waiting to be drained", self._records, self._bytes)
+            log.info(
+                "spool: %d record(s) (%d bytes) waiting to be drained", self._records, self._bytes
+            )
 
     def close(self) -> None:
         """Fsync and close the tail segment and save the cursor."""
@@ -174,8 +176,12 @@ class Spool:
             records += 1
         if position < len(data):
             self.torn_records += 1
-            log.warning("spool: %s has a torn or corrupt record at byte %d; cutting %d trailing byte(s)",
-                        path.name, position, len(data) - position)
+            log.warning(
+                "spool: %s has a torn or corrupt record at byte %d; cutting %d trailing byte(s)",
+                path.name,
+                position,
+                len(data) - position,
+            )
             with open(path, "r+b") as f:
                 f.truncate(position)
                 os.fsync(f.fileno())
@@ -292,7 +298,9 @@ class Spool:
                         # One record bigger than the chunk: read the rest of what is valid.
                         data += f.read(head.end - head.offset - len(data))
                     size = _record_size(data, position)
-                    if size is None:  # cannot happen below ``end``: it was checked on write/recovery
+                    if (
+                        size is None
+                    ):  # cannot happen below ``end``: it was checked on write/recovery
                         raise SpoolError("spool record failed its checksum", path=head.path)
                     payload = bytes(data[position + HEADER.size : position + size])
                     try:
@@ -309,8 +317,14 @@ class Spool:
     def commit(self, batch: SpoolBatch) -> None:
         """Mark ``batch`` drained; a fully drained segment is deleted."""
         self._require_open()
-        if not self._segments or self._segments[0].key != batch.key or self._segments[0].offset != batch.start:
-            raise SpoolError("commit of a batch that is not at the head of the spool", path=self.directory)
+        if (
+            not self._segments
+            or self._segments[0].key != batch.key
+            or self._segments[0].offset != batch.start
+        ):
+            raise SpoolError(
+                "commit of a batch that is not at the head of the spool", path=self.directory
+            )
         head = self._segments[0]
         head.offset = batch.end
         head.records -= batch.records

@@ -14,5 +14,11 @@ id, which the export lacks) would never match the edit crawled live, so versions
 from ingest.export.driver import ExportImporter, ImportProgress, SkippedMessage
 from ingest.export.errors import ExportError, MalformedExport, UnmappableMessage
 
-__all__ = ["ExportError", "ExportImporter", "ImportProgress", "MalformedExport", "SkippedMessage",
-           "UnmappableMessage"]
+__all__ = [
+    "ExportError",
+    "ExportImporter",
+    "ImportProgress",
+    "MalformedExport",
+    "SkippedMessage",
+    "UnmappableMessage",
+]

@@ -98,7 +98,9 @@ class _InFlight:
     a batch may start while the previous one is still publishing; each event is still appended once.
     """
 
-    def __init__(self, sink: EventSink, on_appended: Callable[[list[Event]], None], *, limit: int) -> None:
+    def __init__(
+        self, sink: EventSink, on_appended: Callable[[list[Event]], None], *, limit: int
+    ) -> None:
         self._sink = sink
         self._on_appended = on_appended
         self._limit = limit
@@ -178,13 +180,22 @@ class ExportImporter:
                     self._skip_chat(header, messages)
                     continue
                 chat_id, kind = identity
-                if self._chat_id is not None and header.section != "single" and chat_id != self._chat_id:
+                if (
+                    self._chat_id is not None
+                    and header.section != "single"
+                    and chat_id != self._chat_id
+                ):
                     for _ in messages:  # not the selected chat
                         pass
                     continue
                 progress.chats += 1
-                mapper = MessageMapper(chat_id=chat_id, chat_kind=kind, account=self._account, tz=self._tz,
-                                       observed_at=observed_at)
+                mapper = MessageMapper(
+                    chat_id=chat_id,
+                    chat_kind=kind,
+                    account=self._account,
+                    tz=self._tz,
+                    observed_at=observed_at,
+                )
                 known = await known_ids(self._log, chat_id)
                 await self._import_chat(header, kind, mapper, known, messages, reader, started)
         finally:
@@ -202,21 +213,34 @@ class ExportImporter:
 
     def _skip_chat(self, header: ChatHeader, messages: Iterator[object]) -> None:
         self.progress.chats_skipped += 1
-        reason = (f"chat at {header.json_path} has no usable id/type "
-                  f"(id={header.id!r}, type={header.type!r}); pass --chat-id with its marked id")
+        reason = (
+            f"chat at {header.json_path} has no usable id/type "
+            f"(id={header.id!r}, type={header.type!r}); pass --chat-id with its marked id"
+        )
         for raw in messages:
             self.progress.messages += 1
             message_id = raw.get("id") if isinstance(raw, dict) else None
             self._skipped(None, message_id, reason)
 
-    async def _import_chat(self, header: ChatHeader, kind: ChatKind, mapper: MessageMapper, known: KnownIds,
-                           messages: Iterator[object], reader: ExportReader, started: float) -> None:
+    async def _import_chat(
+        self,
+        header: ChatHeader,
+        kind: ChatKind,
+        mapper: MessageMapper,
+        known: KnownIds,
+        messages: Iterator[object],
+        reader: ExportReader,
+        started: float,
+    ) -> None:
         chat_id = mapper.chat_id
         progress = self.progress
         batch: list[Event] = []
         discovered = ChatDiscovered(
-            event_id=discovered_id(self._account, chat_id), account=self._account,
-            observed_at=datetime.now(UTC), source="import", chat_id=chat_id,
+            event_id=discovered_id(self._account, chat_id),
+            account=self._account,
+            observed_at=datetime.now(UTC),
+            source="import",
+            chat_id=chat_id,
             chat=ChatInfo(chat_id=chat_id, kind=kind, title=header.name or None),
         )
         if discovered.event_id not in known.chat_events:
@@ -235,7 +259,9 @@ class ExportImporter:
                         progress.already_present += 1
                         continue
                     if not seen.add(message_id):
-                        raise UnmappableMessage("duplicate message id in the export", message_id=message_id)
+                        raise UnmappableMessage(
+                            "duplicate message id in the export", message_id=message_id
+                        )
                     batch.append(mapper.posted(raw, message_id))  # type: ignore[arg-type]
                 except UnmappableMessage as e:
                     self._skipped(chat_id, e.message_id, e.reason)
@@ -266,7 +292,11 @@ class ExportImporter:
     def _skipped(self, chat_id: int | None, message_id: object, reason: str) -> None:
         progress = self.progress
         progress.skipped += 1
-        key = reason if reason in self._reasons or len(self._reasons) < _MAX_REASONS else "other reasons"
+        key = (
+            reason
+            if reason in self._reasons or len(self._reasons) < _MAX_REASONS
+            else "other reasons"
+        )
         self._reasons[key] += 1
         skipped = SkippedMessage(chat_id, message_id, reason)
         if len(progress.skipped_examples) < _MAX_EXAMPLES:

@@ -16,8 +16,15 @@ class MalformedExport(ExportError):
     last chunk read for structure errors); ``json_path`` is where in the document (``chats.list[2].messages``).
     """
 
-    def __init__(self, reason: str, *, path: str, byte_offset: int | None = None, line: int | None = None,
-                 json_path: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: str,
+        byte_offset: int | None = None,
+        line: int | None = None,
+        json_path: str | None = None,
+    ) -> None:
         where = [f"file {path}"]
         if byte_offset is not None:
             where.append(f"byte offset {byte_offset}")

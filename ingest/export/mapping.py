@@ -27,8 +27,9 @@ _MESSAGE_TYPES: Final = frozenset({"message", "service", ""})
 class MessageMapper:
     """Maps the messages of one chat; build one per chat."""
 
-    def __init__(self, *, chat_id: int, chat_kind: ChatKind, account: str, tz: tzinfo,
-                 observed_at: datetime) -> None:
+    def __init__(
+        self, *, chat_id: int, chat_kind: ChatKind, account: str, tz: tzinfo, observed_at: datetime
+    ) -> None:
         self.chat_id = chat_id
         self._chat_kind = chat_kind
         self._account = account
@@ -52,8 +53,11 @@ class MessageMapper:
         """The ``MessagePosted`` of a raw message whose id is ``message_id``; raises ``UnmappableMessage``."""
         kind = raw.get("type", "message")
         if kind not in _MESSAGE_TYPES:
-            reason = "unsupported message (the export holds no content for it)" if kind == "unsupported" \
+            reason = (
+                "unsupported message (the export holds no content for it)"
+                if kind == "unsupported"
                 else f"unknown message type {kind!r}"
+            )
             raise UnmappableMessage(reason, message_id=message_id)
         try:
             snapshot = self._snapshot(raw, message_id, service=kind == "service")
@@ -70,7 +74,9 @@ class MessageMapper:
             message=snapshot,
         )
 
-    def _snapshot(self, raw: dict[str, object], message_id: int, *, service: bool) -> MessageSnapshot:
+    def _snapshot(
+        self, raw: dict[str, object], message_id: int, *, service: bool
+    ) -> MessageSnapshot:
         date = self._date(raw.get("date_unixtime"), raw.get("date"))
         if date is None:
             raise UnmappableMessage(f"no usable date ({raw.get('date')!r})", message_id=message_id)
@@ -79,10 +85,19 @@ class MessageMapper:
         if service:
             action = action_of(raw)
             sender = self._sender(raw.get("actor_id"), raw.get("actor"))
-            reply_to = ReplyTo(message_id=action.message_id) if action.message_id is not None else None
+            reply_to = (
+                ReplyTo(message_id=action.message_id) if action.message_id is not None else None
+            )
             return MessageSnapshot(
-                message_id=message_id, date=date, edit_date=edit_date, sender=sender, text=text,
-                entities=entities, reply_to=reply_to, action=action, reactions=reactions_of(raw),
+                message_id=message_id,
+                date=date,
+                edit_date=edit_date,
+                sender=sender,
+                text=text,
+                entities=entities,
+                reply_to=reply_to,
+                action=action,
+                reactions=reactions_of(raw),
             )
         via = raw.get("via_bot")
         author = raw.get("author")
@@ -163,4 +178,6 @@ class MessageMapper:
         # The export names the origin (tdesktop#16890); newer versions may add its id.
         name = raw.get("forwarded_from") if forwarded else saved_from
         peer = parse_peer(raw.get("forwarded_from_id"))
-        return ForwardOrigin(peer_id=None if peer is None else peer[0], name=name if isinstance(name, str) else None)
+        return ForwardOrigin(
+            peer_id=None if peer is None else peer[0], name=name if isinstance(name, str) else None
+        )

@@ -56,10 +56,22 @@ def _spoiler(message: dict[str, object]) -> bool:
     return message.get("media_spoiler") is True
 
 
-_MEDIA_KEYS: Final = frozenset({
-    "photo", "file", "media_type", "poll", "location_information", "place_name", "contact_information",
-    "game_title", "invoice_information", "giveaway_information", "giveaway_results", "paid_stars_amount",
-})
+_MEDIA_KEYS: Final = frozenset(
+    {
+        "photo",
+        "file",
+        "media_type",
+        "poll",
+        "location_information",
+        "place_name",
+        "contact_information",
+        "game_title",
+        "invoice_information",
+        "giveaway_information",
+        "giveaway_results",
+        "paid_stars_amount",
+    }
+)
 
 
 def media_of(message: dict[str, object]) -> Media | None:
@@ -76,7 +88,9 @@ def media_of(message: dict[str, object]) -> Media | None:
         )
     if "file" in message or "media_type" in message:
         raw_type = message.get("media_type")
-        kind = _DOCUMENT_TYPES.get(raw_type, "document") if isinstance(raw_type, str) else "document"
+        kind = (
+            _DOCUMENT_TYPES.get(raw_type, "document") if isinstance(raw_type, str) else "document"
+        )
         return Media(
             type=kind,
             size=as_int(message.get("file_size")),
@@ -96,7 +110,8 @@ def media_of(message: dict[str, object]) -> Media | None:
             type="poll",
             poll_question=plain_text(poll.get("question")) or None,
             poll_answers=tuple(plain_text(a.get("text")) for a in answers if isinstance(a, dict))
-            if isinstance(answers, list) else (),
+            if isinstance(answers, list)
+            else (),
         )
     location = message.get("location_information")
     if "location_information" in message or "place_name" in message:
@@ -110,7 +125,9 @@ def media_of(message: dict[str, object]) -> Media | None:
         )
     contact = message.get("contact_information")
     if isinstance(contact, dict):
-        name = " ".join(p for p in (_str(contact.get("first_name")), _str(contact.get("last_name"))) if p)
+        name = " ".join(
+            p for p in (_str(contact.get("first_name")), _str(contact.get("last_name"))) if p
+        )
         return Media(type="contact", title=name or None)  # the phone number stays out of the log
     if "game_title" in message:
         return Media(type="other", title=_str(message.get("game_title")))

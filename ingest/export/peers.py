@@ -25,7 +25,11 @@ CHAT_TYPES: Final[dict[str, tuple[ChatKind, SenderKind]]] = {
     "private_channel": ("channel", "channel"),
     "public_channel": ("channel", "channel"),
 }
-_PREFIXES: Final[tuple[tuple[str, SenderKind], ...]] = (("user", "user"), ("channel", "channel"), ("chat", "chat"))
+_PREFIXES: Final[tuple[tuple[str, SenderKind], ...]] = (
+    ("user", "user"),
+    ("channel", "channel"),
+    ("chat", "chat"),
+)
 
 
 def mark(bare_id: int, kind: SenderKind) -> int:
@@ -80,7 +84,7 @@ def _parse_peer(value: object) -> tuple[int, SenderKind] | None:
     if isinstance(value, str):
         for prefix, kind in _PREFIXES:
             if value.startswith(prefix):
-                bare = as_int(value[len(prefix):])
+                bare = as_int(value[len(prefix) :])
                 if bare is None or bare <= 0:
                     return None
                 return mark(bare, kind), kind

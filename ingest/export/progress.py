@@ -61,8 +61,8 @@ def format_skip(skipped: SkippedMessage) -> str:
 def format_summary(progress: ImportProgress) -> str:
     """The plain summary: chats, messages imported, already present, skipped with reasons."""
     lines = [
-        f"chats: {progress.chats}" + (f" (+{progress.chats_skipped} without a usable id)"
-                                      if progress.chats_skipped else ""),
+        f"chats: {progress.chats}"
+        + (f" (+{progress.chats_skipped} without a usable id)" if progress.chats_skipped else ""),
         f"messages read: {progress.messages}",
         f"imported: {progress.imported}",
         f"already present: {progress.already_present}",
@@ -70,6 +70,8 @@ def format_summary(progress: ImportProgress) -> str:
     ]
     for reason, count in sorted(progress.skip_reasons.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {count} × {reason}")
-    lines.append(f"time: {progress.elapsed_s:.1f} s ({progress.messages_per_s:,.0f} messages/s, "
-                 f"{_size(progress.bytes_read)} read)")
+    lines.append(
+        f"time: {progress.elapsed_s:.1f} s ({progress.messages_per_s:,.0f} messages/s, "
+        f"{_size(progress.bytes_read)} read)"
+    )
     return "\n".join(lines)

@@ -46,7 +46,11 @@ class ChatHeader(msgspec.Struct, kw_only=True):
     @property
     def json_path(self) -> str:
         """Where the chat's messages are in the document."""
-        return "messages" if self.section == "single" else f"{self.section}.list[{self.index}].messages"
+        return (
+            "messages"
+            if self.section == "single"
+            else f"{self.section}.list[{self.index}].messages"
+        )
 
 
 class _CountingFile:
@@ -61,7 +65,11 @@ class _CountingFile:
     def read(self, size: int = -1) -> bytes:
         if self._slow_from is not None and size != 0:  # ijson probes the data type with read(0)
             # Byte by byte from ``slow_from`` on, so a parse error is raised at its exact byte.
-            size = 1 if self.bytes_read >= self._slow_from else min(size, self._slow_from - self.bytes_read)
+            size = (
+                1
+                if self.bytes_read >= self._slow_from
+                else min(size, self._slow_from - self.bytes_read)
+            )
             data = self._raw.read(size)
             self.lines += data.count(b"\n")
         else:
@@ -78,7 +86,10 @@ class ExportReader:
         self._buf_size = buf_size
         self._file: _CountingFile | None = None
         if ijson.backend != "yajl2_c":
-            log.warning("ijson's C backend is not available (using %s): parsing is ~10x slower", ijson.backend)
+            log.warning(
+                "ijson's C backend is not available (using %s): parsing is ~10x slower",
+                ijson.backend,
+            )
         try:
             self.total_bytes = path.stat().st_size
         except OSError as e:
@@ -127,7 +138,9 @@ class ExportReader:
             if first is None:
                 raise self._malformed("the file is empty", json_path="$")
             if first[1] != "start_map":
-                raise self._malformed(f"the document must be a JSON object, found {first[1]}", json_path="$")
+                raise self._malformed(
+                    f"the document must be a JSON object, found {first[1]}", json_path="$"
+                )
             for prefix, event, value in events:
                 if prefix == "" and event == "map_key":
                     if value in _SECTIONS and messages_at is None:
@@ -140,13 +153,17 @@ class ExportReader:
                     seen.add(prefix)
                 elif prefix == "messages" and messages_at is None:
                     if event != "start_array":
-                        raise self._malformed(f"`messages` must be an array, found {event}", json_path="messages")
+                        raise self._malformed(
+                            f"`messages` must be an array, found {event}", json_path="messages"
+                        )
                     messages_at = f.bytes_read
                 if messages_at is not None and {"type", "id"} <= seen:
                     return "single", header
             if messages_at is None:
-                raise self._malformed("no `messages` (single-chat export) and no `chats`/`left_chats` "
-                                      "(full export)", json_path="$")
+                raise self._malformed(
+                    "no `messages` (single-chat export) and no `chats`/`left_chats` (full export)",
+                    json_path="$",
+                )
             return "single", header  # header keys after the messages: found by reading on
         finally:
             self._close()
@@ -170,26 +187,34 @@ class ExportReader:
                     continue
                 if rest == "":
                     if event in _SCALARS or event == "start_array":
-                        raise self._malformed(f"`{head}` must be an object, found {event}", json_path=head)
+                        raise self._malformed(
+                            f"`{head}` must be an object, found {event}", json_path=head
+                        )
                 elif rest == "list":
                     if event in _SCALARS or event == "start_map":
-                        raise self._malformed(f"`{head}.list` must be an array, found {event}",
-                                              json_path=f"{head}.list")
+                        raise self._malformed(
+                            f"`{head}.list` must be an array, found {event}",
+                            json_path=f"{head}.list",
+                        )
                 elif rest == "list.item":
                     if event == "start_map":
                         chat = ChatHeader(section=head, index=counts[head])
                         counts[head] += 1
                     elif event in _SCALARS or event == "start_array":
-                        raise self._malformed(f"a chat must be an object, found {event}",
-                                              json_path=f"{head}.list[{counts[head]}]")
+                        raise self._malformed(
+                            f"a chat must be an object, found {event}",
+                            json_path=f"{head}.list[{counts[head]}]",
+                        )
                 elif chat is not None and rest.startswith("list.item."):
-                    key = rest[len("list.item."):]
+                    key = rest[len("list.item.") :]
                     if key in _HEADER_KEYS and event in _SCALARS:
                         setattr(chat, key, value)
                     elif key == "messages":
                         if event != "start_array":
-                            raise self._malformed(f"`messages` must be an array, found {event}",
-                                                  json_path=chat.json_path)
+                            raise self._malformed(
+                                f"`messages` must be an array, found {event}",
+                                json_path=chat.json_path,
+                            )
                         messages = _until_end(events, prefix)
                         yield chat, ijson.items(messages, prefix + ".item", use_float=True)
                         for _ in messages:  # whatever the consumer left
@@ -200,7 +225,9 @@ class ExportReader:
     # --- errors --------------------------------------------------------------------------------------
 
     def _malformed(self, reason: str, *, json_path: str) -> MalformedExport:
-        return MalformedExport(reason, path=str(self.path), byte_offset=self.bytes_read, json_path=json_path)
+        return MalformedExport(
+            reason, path=str(self.path), byte_offset=self.bytes_read, json_path=json_path
+        )
 
     def _guarded(self, fn: Callable[[], _T]) -> _T:
         try:
@@ -235,8 +262,13 @@ class ExportReader:
             text = text.decode("utf-8", "replace")
         lines = str(text).strip().splitlines()
         reason = lines[0] if lines else type(error).__name__
-        return MalformedExport(f"not valid JSON: {reason}", path=str(self.path), byte_offset=offset, line=line,
-                               json_path=json_path)
+        return MalformedExport(
+            f"not valid JSON: {reason}",
+            path=str(self.path),
+            byte_offset=offset,
+            line=line,
+            json_path=json_path,
+        )
 
     def _locate(self, coarse_end: int) -> tuple[int, int]:
         """The exact byte offset (0-based) and line (1-based) where the parser gives up."""
@@ -256,4 +288,3 @@ def _until_end(events: Iterator[_Event], prefix: str) -> Iterator[_Event]:
         if event[1] == "end_array" and event[0] == prefix:
             return
         yield event
-

@@ -61,10 +61,27 @@ ACTION_CLASSES: Final[dict[str, str]] = {
 _JOINS: Final = frozenset({"join_group_by_link", "join_group_by_request", "joined_telegram"})
 _SELF_MEMBER: Final = frozenset({"invite_members", "remove_members"})
 # Keys of a service message that are not action fields.
-_MESSAGE_KEYS: Final = frozenset({
-    "id", "type", "date", "date_unixtime", "edited", "edited_unixtime", "actor", "actor_id", "action",
-    "text", "text_entities", "reactions", "title", "new_title", "message_id", "from", "from_id",
-})
+_MESSAGE_KEYS: Final = frozenset(
+    {
+        "id",
+        "type",
+        "date",
+        "date_unixtime",
+        "edited",
+        "edited_unixtime",
+        "actor",
+        "actor_id",
+        "action",
+        "text",
+        "text_entities",
+        "reactions",
+        "title",
+        "new_title",
+        "message_id",
+        "from",
+        "from_id",
+    }
+)
 _CAMEL: Final = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -82,7 +99,9 @@ def action_type(export_action: str) -> str:
 def _scalar(value: object) -> Scalar | None:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) or v is None for v in value):
+    if isinstance(value, list) and all(
+        isinstance(v, (str, int, float)) or v is None for v in value
+    ):
         return "\n".join("" if v is None else str(v) for v in value)
     return None
 
@@ -113,10 +132,14 @@ def action_of(message: dict[str, object]) -> ServiceAction:
     if actor is not None and actor[1] == "user":
         members = message.get("members")
         if export_action in _JOINS or (
-            export_action in _SELF_MEMBER and isinstance(members, list) and members == [message.get("actor")]
+            export_action in _SELF_MEMBER
+            and isinstance(members, list)
+            and members == [message.get("actor")]
         ):
             user_ids = (actor[0],)
-    title = message.get("title") if isinstance(message.get("title"), str) else message.get("new_title")
+    title = (
+        message.get("title") if isinstance(message.get("title"), str) else message.get("new_title")
+    )
     return ServiceAction(
         type=action_type(export_action),
         user_ids=user_ids,

@@ -29,8 +29,10 @@ def plain_text(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "".join(p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else ""
-                       for p in value)
+        return "".join(
+            p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else ""
+            for p in value
+        )
     return ""
 
 

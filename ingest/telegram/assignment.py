@@ -24,7 +24,9 @@ def parse_assignments(text: str) -> dict[int, str]:
                 raise ValueError
             out[int(chat)] = account.strip()
         except ValueError:
-            raise ValueError(f"TELEGRAM_ASSIGNMENTS entry {item!r} is not chat_id:account") from None
+            raise ValueError(
+                f"TELEGRAM_ASSIGNMENTS entry {item!r} is not chat_id:account"
+            ) from None
     return out
 
 
@@ -37,7 +39,9 @@ def rank(chat_id: int, account: str) -> int:
 class ChatAssignment:
     """Shared by the account workers of one process; all methods are synchronous (one event loop)."""
 
-    def __init__(self, *, explicit: Mapping[int, str] | None = None, accounts: Sequence[str] = ()) -> None:
+    def __init__(
+        self, *, explicit: Mapping[int, str] | None = None, accounts: Sequence[str] = ()
+    ) -> None:
         self._explicit = dict(explicit or {})
         self._accounts = list(accounts)
         self._owner: dict[int, str] = {}

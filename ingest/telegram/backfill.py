@@ -20,7 +20,13 @@ from ingest.telegram.known import MessageIndex, reconcile
 from ingest.telegram.logstate import BackfillState, LogState
 from ingest.telegram.ratelimit import RateLimiter, Sleep
 from schemas import ids
-from schemas.events import BackfillCompleted, BackfillProgressed, BackfillStarted, Event, MessagePosted
+from schemas.events import (
+    BackfillCompleted,
+    BackfillProgressed,
+    BackfillStarted,
+    Event,
+    MessagePosted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,43 +97,76 @@ class Backfiller:
         resume_after = bf.last_message_id
         peer = await self._resolve(chat_id)
         estimate = await self._estimate(peer, chat_id, bf.since)
-        await self._sink.submit_many([BackfillStarted(
-            event_id=ids.backfill_started_id(self._account, chat_id, bf.since, resume_after), account=self._account,
-            observed_at=now, source="backfill", chat_id=chat_id, since=bf.since,
-            resume_after_message_id=resume_after, estimated_total=estimate,
-        )])
+        await self._sink.submit_many(
+            [
+                BackfillStarted(
+                    event_id=ids.backfill_started_id(
+                        self._account, chat_id, bf.since, resume_after
+                    ),
+                    account=self._account,
+                    observed_at=now,
+                    source="backfill",
+                    chat_id=chat_id,
+                    since=bf.since,
+                    resume_after_message_id=resume_after,
+                    estimated_total=estimate,
+                )
+            ]
+        )
         st.backfill = bf
-        log.info("backfill %s %s: since %s, resuming after %s", self._account, chat_id, bf.since, resume_after)
+        log.info(
+            "backfill %s %s: since %s, resuming after %s",
+            self._account,
+            chat_id,
+            bf.since,
+            resume_after,
+        )
         appended = await self._pages(peer, chat_id, bf, estimate)
         done = BackfillCompleted(
-            event_id=ids.backfill_completed_id(self._account, chat_id, bf.since), account=self._account,
-            observed_at=self._clock(), source="backfill", chat_id=chat_id, since=bf.since, fetched=bf.fetched,
+            event_id=ids.backfill_completed_id(self._account, chat_id, bf.since),
+            account=self._account,
+            observed_at=self._clock(),
+            source="backfill",
+            chat_id=chat_id,
+            since=bf.since,
+            fetched=bf.fetched,
             last_message_id=bf.last_message_id,
         )
         await self._sink.submit_many([done])
         bf.completed = True
         log.info("backfill %s %s: completed, %d fetched", self._account, chat_id, bf.fetched)
-        return BackfillResult(chat_id=chat_id, fetched=bf.fetched, appended=appended,
-                              last_message_id=bf.last_message_id, resumed_after=resume_after)
+        return BackfillResult(
+            chat_id=chat_id,
+            fetched=bf.fetched,
+            appended=appended,
+            last_message_id=bf.last_message_id,
+            resumed_after=resume_after,
+        )
 
     async def _estimate(self, peer: PeerRef, chat_id: int, since: datetime) -> int | None:
         # Message ids grow by one per message in a channel: newest id − last id before ``since`` is
         # the window's size (an upper bound in basic groups, whose ids are per account).
         newest = await self._limiter.call(
-            "messages.getHistory", partial(self._gateway.get_history, peer, limit=1), chat_id=chat_id,
+            "messages.getHistory",
+            partial(self._gateway.get_history, peer, limit=1),
+            chat_id=chat_id,
             source="backfill",
         )
         if not newest.messages:
             return 0
         before = await self._limiter.call(
-            "messages.getHistory", partial(self._gateway.get_history, peer, limit=1, offset_date=since),
-            chat_id=chat_id, source="backfill",
+            "messages.getHistory",
+            partial(self._gateway.get_history, peer, limit=1, offset_date=since),
+            chat_id=chat_id,
+            source="backfill",
         )
         floor: int = before.messages[0].id if before.messages else 0
         top: int = newest.messages[0].id
         return max(0, top - floor)
 
-    async def _pages(self, peer: PeerRef, chat_id: int, bf: BackfillState, estimate: int | None) -> int:
+    async def _pages(
+        self, peer: PeerRef, chat_id: int, bf: BackfillState, estimate: int | None
+    ) -> int:
         appended = 0
         since_pause = 0
         while True:
@@ -135,9 +174,16 @@ class Backfiller:
             offset_date = bf.since if bf.last_message_id is None else None
             page = await self._limiter.call(
                 "messages.getHistory",
-                partial(self._gateway.get_history, peer, limit=PAGE_SIZE, offset_id=offset_id,
-                        offset_date=offset_date, reverse=True),
-                chat_id=chat_id, source="backfill",
+                partial(
+                    self._gateway.get_history,
+                    peer,
+                    limit=PAGE_SIZE,
+                    offset_id=offset_id,
+                    offset_date=offset_date,
+                    reverse=True,
+                ),
+                chat_id=chat_id,
+                source="backfill",
             )
             messages = sorted(page.messages, key=lambda m: m.id)
             if not messages:
@@ -145,8 +191,14 @@ class Backfiller:
             observed = self._clock()
             events: list[Event] = []
             for m in messages:
-                new = reconcile(self._index, account=self._account, chat_id=chat_id,
-                                snap=snapshot_of(m, page.entities), source="backfill", observed_at=observed)
+                new = reconcile(
+                    self._index,
+                    account=self._account,
+                    chat_id=chat_id,
+                    snap=snapshot_of(m, page.entities),
+                    source="backfill",
+                    observed_at=observed,
+                )
                 events.extend(new)
                 if self._on_posted is not None:
                     for ev in new:
@@ -170,8 +222,20 @@ class Backfiller:
 
     async def _progress(self, chat_id: int, bf: BackfillState, estimate: int | None) -> None:
         assert bf.last_message_id is not None
-        await self._sink.submit_many([BackfillProgressed(
-            event_id=ids.backfill_progress_id(self._account, chat_id, bf.since, bf.last_message_id),
-            account=self._account, observed_at=self._clock(), source="backfill", chat_id=chat_id, since=bf.since,
-            fetched=bf.fetched, last_message_id=bf.last_message_id, estimated_total=estimate,
-        )])
+        await self._sink.submit_many(
+            [
+                BackfillProgressed(
+                    event_id=ids.backfill_progress_id(
+                        self._account, chat_id, bf.since, bf.last_message_id
+                    ),
+                    account=self._account,
+                    observed_at=self._clock(),
+                    source="backfill",
+                    chat_id=chat_id,
+                    since=bf.since,
+                    fetched=bf.fetched,
+                    last_message_id=bf.last_message_id,
+                    estimated_total=estimate,
+                )
+            ]
+        )

@@ -29,7 +29,12 @@ CONNECT_TIMEOUT_S: Final = 180.0  # 5 retries x (timeout) bounded further by our
 
 
 def build_client(
-    *, session: Secret, api_id: int, api_hash: Secret, use_ipv6: bool = False, flood_sleep_threshold: int = 0
+    *,
+    session: Secret,
+    api_id: int,
+    api_hash: Secret,
+    use_ipv6: bool = False,
+    flood_sleep_threshold: int = 0,
 ) -> TelegramClient:
     """A Telethon client on a ``StringSession`` (never a session file)."""
     return TelegramClient(
@@ -84,7 +89,9 @@ class TelethonGateway:
             authorized = await self._client.is_user_authorized()
         if not authorized:
             await self.disconnect()
-            raise SessionError("the stored Telegram session is not authorized; run `aaltohub login` again")
+            raise SessionError(
+                "the stored Telegram session is not authorized; run `aaltohub login` again"
+            )
 
     async def disconnect(self) -> None:
         """Disconnect (idempotent)."""
@@ -125,15 +132,26 @@ class TelethonGateway:
         return ref
 
     async def get_history(
-        self, peer: PeerRef, *, limit: int, offset_id: int = 0, offset_date: datetime | None = None,
+        self,
+        peer: PeerRef,
+        *,
+        limit: int,
+        offset_id: int = 0,
+        offset_date: datetime | None = None,
         reverse: bool = False,
     ) -> HistoryPage:
         """One page of history (Telethon ``get_messages`` semantics)."""
         msgs = await self._client.get_messages(
-            input_peer(peer), limit=limit, offset_id=offset_id, offset_date=offset_date, reverse=reverse
+            input_peer(peer),
+            limit=limit,
+            offset_id=offset_id,
+            offset_date=offset_date,
+            reverse=reverse,
         )
         kept = [m for m in msgs if isinstance(m, (types.Message, types.MessageService))]
-        return HistoryPage(messages=kept, total=getattr(msgs, "total", None), entities=_entities(kept))
+        return HistoryPage(
+            messages=kept, total=getattr(msgs, "total", None), entities=_entities(kept)
+        )
 
     async def get_messages(self, peer: PeerRef, ids: Sequence[int]) -> list[TLMessage | None]:
         """Messages by id."""

@@ -87,10 +87,19 @@ def _sender(message: types.Message | types.MessageService, names: Names) -> Send
             return None
     pid = peer_id(peer)
     kind: SenderKind = (
-        "user" if isinstance(peer, types.PeerUser) else "channel" if isinstance(peer, types.PeerChannel) else "chat"
+        "user"
+        if isinstance(peer, types.PeerUser)
+        else "channel"
+        if isinstance(peer, types.PeerChannel)
+        else "chat"
     )
     entity = names.get(pid)
-    return Sender(id=pid, kind=kind, display_name=display_name(entity), username=getattr(entity, "username", None))
+    return Sender(
+        id=pid,
+        kind=kind,
+        display_name=display_name(entity),
+        username=getattr(entity, "username", None),
+    )
 
 
 def entity_of(e: TLObject) -> Entity:
@@ -182,8 +191,15 @@ def _photo_media(photo: object, spoiler: bool) -> Media:
             width, height, size = s.w, s.h, s.size
         elif isinstance(s, types.PhotoSizeProgressive):
             width, height, size = s.w, s.h, max(s.sizes)
-    return Media(type="photo", file_unique_id=f"photo:{photo.id}", size=size, mime_type="image/jpeg",
-                 width=width, height=height, spoiler=spoiler)
+    return Media(
+        type="photo",
+        file_unique_id=f"photo:{photo.id}",
+        size=size,
+        mime_type="image/jpeg",
+        width=width,
+        height=height,
+        spoiler=spoiler,
+    )
 
 
 def _text_of(value: object) -> str | None:
@@ -211,18 +227,26 @@ def media_of(media: object | None) -> Media | None:
             poll_question=_text_of(poll.question),
             poll_answers=tuple(_text_of(a.text) or "" for a in poll.answers),
         )
-    if isinstance(media, (types.MessageMediaGeo, types.MessageMediaGeoLive, types.MessageMediaVenue)):
+    if isinstance(
+        media, (types.MessageMediaGeo, types.MessageMediaGeoLive, types.MessageMediaVenue)
+    ):
         geo = media.geo
         lat = getattr(geo, "lat", None)
         lon = getattr(geo, "long", None)
-        return Media(type="location", latitude=lat, longitude=lon, title=getattr(media, "title", None))
+        return Media(
+            type="location", latitude=lat, longitude=lon, title=getattr(media, "title", None)
+        )
     if isinstance(media, types.MessageMediaContact):
         name = " ".join(p for p in (media.first_name, media.last_name) if p) or None
         return Media(type="contact", title=name)
     if isinstance(media, types.MessageMediaWebPage):
         page = media.webpage
-        return Media(type="webpage", url=getattr(page, "url", None), title=getattr(page, "title", None),
-                     file_unique_id=f"webpage:{page.id}" if getattr(page, "id", None) else None)
+        return Media(
+            type="webpage",
+            url=getattr(page, "url", None),
+            title=getattr(page, "title", None),
+            file_unique_id=f"webpage:{page.id}" if getattr(page, "id", None) else None,
+        )
     return Media(type="other", title=snake(type(media).__name__.removeprefix("MessageMedia")))
 
 
@@ -265,11 +289,15 @@ def action_of(message: types.MessageService) -> ServiceAction:
         users = list(action.users)
     elif isinstance(getattr(action, "user_id", None), int):
         users = [action.user_id]
-    elif isinstance(action, (types.MessageActionChatJoinedByLink, types.MessageActionChatJoinedByRequest)):
+    elif isinstance(
+        action, (types.MessageActionChatJoinedByLink, types.MessageActionChatJoinedByRequest)
+    ):
         users = [peer_id(message.from_id)] if message.from_id else []
     title = getattr(action, "title", None)
     pinned = None
-    if isinstance(action, types.MessageActionPinMessage) and isinstance(message.reply_to, types.MessageReplyHeader):
+    if isinstance(action, types.MessageActionPinMessage) and isinstance(
+        message.reply_to, types.MessageReplyHeader
+    ):
         pinned = message.reply_to.reply_to_msg_id
     return ServiceAction(
         type=kind,
@@ -280,7 +308,9 @@ def action_of(message: types.MessageService) -> ServiceAction:
     )
 
 
-def snapshot_of(message: types.Message | types.MessageService, names: Names | None = None) -> MessageSnapshot:
+def snapshot_of(
+    message: types.Message | types.MessageService, names: Names | None = None
+) -> MessageSnapshot:
     """The full snapshot of a message or service message."""
     names = names or {}
     date = utc(message.date)
@@ -327,21 +357,36 @@ def peer_ref_of(entity: object) -> PeerRef | None:
     """A ``PeerRef`` from a Telethon User/Chat/Channel (None for anything else)."""
     if isinstance(entity, types.User):
         return PeerRef(
-            peer_id=entity.id, kind="user", access_hash=entity.access_hash, username=entity.username,
-            title=display_name(entity), chat_kind="bot" if entity.bot else "private", active=not entity.deleted,
+            peer_id=entity.id,
+            kind="user",
+            access_hash=entity.access_hash,
+            username=entity.username,
+            title=display_name(entity),
+            chat_kind="bot" if entity.bot else "private",
+            active=not entity.deleted,
         )
     if isinstance(entity, (types.Chat, types.ChatForbidden)):
-        active = isinstance(entity, types.Chat) and not (entity.left or entity.deactivated or entity.migrated_to)
+        active = isinstance(entity, types.Chat) and not (
+            entity.left or entity.deactivated or entity.migrated_to
+        )
         return PeerRef(
-            peer_id=-entity.id, kind="chat", title=entity.title, chat_kind="group",
-            member_count=getattr(entity, "participants_count", None), active=active,
+            peer_id=-entity.id,
+            kind="chat",
+            title=entity.title,
+            chat_kind="group",
+            member_count=getattr(entity, "participants_count", None),
+            active=active,
         )
     if isinstance(entity, (types.Channel, types.ChannelForbidden)):
         group = bool(getattr(entity, "megagroup", False) or getattr(entity, "gigagroup", False))
         return PeerRef(
-            peer_id=peer_id(types.PeerChannel(entity.id)), kind="channel", access_hash=entity.access_hash,
-            username=getattr(entity, "username", None), title=entity.title,
-            chat_kind="supergroup" if group else "channel", forum=bool(getattr(entity, "forum", False)),
+            peer_id=peer_id(types.PeerChannel(entity.id)),
+            kind="channel",
+            access_hash=entity.access_hash,
+            username=getattr(entity, "username", None),
+            title=entity.title,
+            chat_kind="supergroup" if group else "channel",
+            forum=bool(getattr(entity, "forum", False)),
             member_count=getattr(entity, "participants_count", None),
             active=isinstance(entity, types.Channel) and not entity.left,
         )

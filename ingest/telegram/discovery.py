@@ -25,13 +25,24 @@ log = logging.getLogger(__name__)
 
 def chat_info(peer: PeerRef) -> ChatInfo:
     """The ``ChatInfo`` of a dialog peer."""
-    return ChatInfo(chat_id=peer.peer_id, kind=peer.chat_kind or "group", title=peer.title, username=peer.username,
-                    member_count=peer.member_count, forum=peer.forum)
+    return ChatInfo(
+        chat_id=peer.peer_id,
+        kind=peer.chat_kind or "group",
+        title=peer.title,
+        username=peer.username,
+        member_count=peer.member_count,
+        forum=peer.forum,
+    )
 
 
 def _same(a: ChatInfo | None, b: ChatInfo) -> bool:
     # member counts drift constantly; only identity changes are facts worth an event
-    return a is not None and (a.kind, a.title, a.username, a.forum) == (b.kind, b.title, b.username, b.forum)
+    return a is not None and (a.kind, a.title, a.username, a.forum) == (
+        b.kind,
+        b.title,
+        b.username,
+        b.forum,
+    )
 
 
 @dataclass(slots=True)
@@ -85,21 +96,44 @@ class Discovery:
             info = chat_info(peer)
             if not st.watching:
                 generation = st.generation + 1
-                events.append(ChatDiscovered(event_id=ids.discovered_id(self._account, chat_id, generation),
-                                             account=self._account, observed_at=now, source="live",
-                                             chat_id=chat_id, chat=info))
+                events.append(
+                    ChatDiscovered(
+                        event_id=ids.discovered_id(self._account, chat_id, generation),
+                        account=self._account,
+                        observed_at=now,
+                        source="live",
+                        chat_id=chat_id,
+                        chat=info,
+                    )
+                )
                 result.discovered.append(chat_id)
             elif not _same(st.info, info):
-                events.append(ChatUpdated(event_id=ids.chat_updated_id(info), account=self._account,
-                                          observed_at=now, source="live", chat_id=chat_id, chat=info))
+                events.append(
+                    ChatUpdated(
+                        event_id=ids.chat_updated_id(info),
+                        account=self._account,
+                        observed_at=now,
+                        source="live",
+                        chat_id=chat_id,
+                        chat=info,
+                    )
+                )
                 result.updated.append(chat_id)
         for chat_id in self._state.watched():
             if chat_id in groups and self._assignment.owner(chat_id) == self._account:
                 continue
             gen = self._state.chat(chat_id).generation
             reason = "not in dialogs" if chat_id not in groups else "assigned to another account"
-            events.append(ChatLeft(event_id=ids.left_id(self._account, chat_id, max(gen, 0)), account=self._account,
-                                   observed_at=now, source="live", chat_id=chat_id, reason=reason))
+            events.append(
+                ChatLeft(
+                    event_id=ids.left_id(self._account, chat_id, max(gen, 0)),
+                    account=self._account,
+                    observed_at=now,
+                    source="live",
+                    chat_id=chat_id,
+                    reason=reason,
+                )
+            )
             result.left.append(chat_id)
         if events:
             await self._sink.submit_many(events)
@@ -112,6 +146,11 @@ class Discovery:
         for chat_id in result.left:
             self._on_left(chat_id)
         if events:
-            log.info("discovery %s: %d discovered, %d left, %d updated", self._account, len(result.discovered),
-                     len(result.left), len(result.updated))
+            log.info(
+                "discovery %s: %d discovered, %d left, %d updated",
+                self._account,
+                len(result.discovered),
+                len(result.left),
+                len(result.updated),
+            )
         return result

@@ -28,7 +28,9 @@ FetchEntity = Callable[[int], Awaitable[PeerRef]]
 class EntityStore(Protocol):
     """Durable peers per account."""
 
-    async def select_peers(self, account: str, peer_ids: Sequence[int]) -> list[tuple[PeerRef, float]]:
+    async def select_peers(
+        self, account: str, peer_ids: Sequence[int]
+    ) -> list[tuple[PeerRef, float]]:
         """Stored peers with their update time (unix seconds)."""
         ...
 
@@ -50,7 +52,9 @@ class PostgresEntityStore:
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self._url, connect_timeout=self._timeout, autocommit=True)
 
-    async def select_peers(self, account: str, peer_ids: Sequence[int]) -> list[tuple[PeerRef, float]]:
+    async def select_peers(
+        self, account: str, peer_ids: Sequence[int]
+    ) -> list[tuple[PeerRef, float]]:
         """Stored peers with their update time."""
 
         def run() -> list[tuple[PeerRef, float]]:
@@ -63,8 +67,14 @@ class PostgresEntityStore:
             out = []
             for pid, ah, kind, username, title, ts in rows:
                 chat_kind = {"user": "private", "chat": "group"}.get(kind)
-                ref = PeerRef(peer_id=pid, kind=cast(PeerKind, kind), access_hash=ah, username=username,
-                              title=title, chat_kind=chat_kind)  # type: ignore[arg-type]
+                ref = PeerRef(
+                    peer_id=pid,
+                    kind=cast(PeerKind, kind),
+                    access_hash=ah,
+                    username=username,
+                    title=title,
+                    chat_kind=chat_kind,
+                )  # type: ignore[arg-type]
                 out.append((ref, float(ts)))
             return out
 
@@ -173,7 +183,11 @@ class EntityCache:
         """Load every dialog in bulk into memory and the store; skipped if one ran very recently."""
         async with self._warmup_lock:
             now = self._clock()
-            if not force and self._last_warmup is not None and now - self._last_warmup < self._min_warmup_interval_s:
+            if (
+                not force
+                and self._last_warmup is not None
+                and now - self._last_warmup < self._min_warmup_interval_s
+            ):
                 return None
             self._last_warmup = now
             dialogs = await self._fetch_dialogs()
@@ -188,4 +202,6 @@ class EntityCache:
         try:
             await self._store.upsert_peers(self._account, peers)
         except StoreError as e:  # the cache still works from memory; the next warm-up retries
-            log.warning("entity cache %s: could not persist %d peers: %s", self._account, len(peers), e)
+            log.warning(
+                "entity cache %s: could not persist %d peers: %s", self._account, len(peers), e
+            )

@@ -63,8 +63,14 @@ class GapFiller:
         fetched, entities, capped = await self._fetch(peer, chat_id, start)
         events: list[Event] = []
         for m in fetched:
-            new = reconcile(self._index, account=self._account, chat_id=chat_id, snap=snapshot_of(m, entities),
-                            source="gapfill", observed_at=end)
+            new = reconcile(
+                self._index,
+                account=self._account,
+                chat_id=chat_id,
+                snap=snapshot_of(m, entities),
+                source="gapfill",
+                observed_at=end,
+            )
             events.extend(new)
             if self._on_posted is not None:
                 for ev in new:
@@ -73,21 +79,44 @@ class GapFiller:
         seen = {m.id for m in fetched}
         floor = min(seen) if capped and seen else None
         missing = sorted(
-            mid for mid, _ in self._index.in_window(chat_id, start, end)
+            mid
+            for mid, _ in self._index.in_window(chat_id, start, end)
             if mid not in seen and (floor is None or mid >= floor)
         )
         gone = await self._confirm_deleted(peer, chat_id, missing)
-        events.extend(deleted(account=self._account, chat_id=chat_id, message_id=mid, source="gapfill",
-                              observed_at=end) for mid in gone)
+        events.extend(
+            deleted(
+                account=self._account,
+                chat_id=chat_id,
+                message_id=mid,
+                source="gapfill",
+                observed_at=end,
+            )
+            for mid in gone
+        )
         result = GapFillCompleted(
-            event_id=ids.gapfill_id(self._account, chat_id, start, end), account=self._account, observed_at=end,
-            source="gapfill", chat_id=chat_id, window_start=start, window_end=end, fetched=len(fetched),
+            event_id=ids.gapfill_id(self._account, chat_id, start, end),
+            account=self._account,
+            observed_at=end,
+            source="gapfill",
+            chat_id=chat_id,
+            window_start=start,
+            window_end=end,
+            fetched=len(fetched),
             new=sum(isinstance(e, MessagePosted) for e in events),
-            edited=sum(isinstance(e, MessageEdited) for e in events), deleted=len(gone),
+            edited=sum(isinstance(e, MessageEdited) for e in events),
+            deleted=len(gone),
         )
         await self._sink.submit_many([*events, result])
-        log.info("gap-fill %s %s: fetched %d, new %d, edited %d, deleted %d", self._account, chat_id,
-                 result.fetched, result.new, result.edited, result.deleted)
+        log.info(
+            "gap-fill %s %s: fetched %d, new %d, edited %d, deleted %d",
+            self._account,
+            chat_id,
+            result.fetched,
+            result.new,
+            result.edited,
+            result.deleted,
+        )
         return result
 
     async def _confirm_deleted(self, peer: PeerRef, chat_id: int, missing: list[int]) -> list[int]:
@@ -97,27 +126,36 @@ class GapFiller:
         for i in range(0, len(missing), PAGE_SIZE):
             chunk = missing[i : i + PAGE_SIZE]
             found = await self._limiter.call(
-                "messages.getMessages", partial(self._gateway.get_messages, peer, chunk), chat_id=chat_id,
+                "messages.getMessages",
+                partial(self._gateway.get_messages, peer, chunk),
+                chat_id=chat_id,
                 source="gapfill",
             )
             gone.extend(mid for mid, msg in zip(chunk, found, strict=True) if msg is None)
         return gone
 
-    async def _fetch(self, peer: PeerRef, chat_id: int, start: datetime) -> tuple[list[TLMessage], dict[int, object],
-                                                                                   bool]:
+    async def _fetch(
+        self, peer: PeerRef, chat_id: int, start: datetime
+    ) -> tuple[list[TLMessage], dict[int, object], bool]:
         out: list[TLMessage] = []
         entities: dict[int, object] = {}
         offset_id = 0
         while len(out) < self._max:
             limit = min(PAGE_SIZE, self._max - len(out))
             page = await self._limiter.call(
-                "messages.getHistory", partial(self._gateway.get_history, peer, limit=limit, offset_id=offset_id),
-                chat_id=chat_id, source="gapfill",
+                "messages.getHistory",
+                partial(self._gateway.get_history, peer, limit=limit, offset_id=offset_id),
+                chat_id=chat_id,
+                source="gapfill",
             )
             entities.update(page.entities)
             in_window = [m for m in page.messages if (utc(m.date) or start) >= start]
             out.extend(in_window)
-            if len(in_window) < len(page.messages) or len(page.messages) < limit or not page.messages:
+            if (
+                len(in_window) < len(page.messages)
+                or len(page.messages) < limit
+                or not page.messages
+            ):
                 return out, entities, False
             offset_id = min(m.id for m in page.messages)
         return out, entities, True
@@ -144,5 +182,7 @@ async def stagger_forever(
                 continue
             try:
                 await run_one(chat_id)
-            except IngestError as e:  # one chat failing must not stop the others; the next round retries
+            except (
+                IngestError
+            ) as e:  # one chat failing must not stop the others; the next round retries
                 log.warning("%s of %s failed: %s", name, chat_id, e)

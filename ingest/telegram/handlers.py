@@ -40,40 +40,81 @@ def posted(
     *, account: str, chat_id: int, snap: MessageSnapshot, source: Source, observed_at: datetime
 ) -> MessagePosted:
     """The ``MessagePosted`` fact of a snapshot (same id whoever observed it)."""
-    return MessagePosted(event_id=ids.posted_id(chat_id, snap.message_id), account=account,
-                         observed_at=observed_at, source=source, chat_id=chat_id, message=snap)
+    return MessagePosted(
+        event_id=ids.posted_id(chat_id, snap.message_id),
+        account=account,
+        observed_at=observed_at,
+        source=source,
+        chat_id=chat_id,
+        message=snap,
+    )
 
 
 def edited(
     *, account: str, chat_id: int, snap: MessageSnapshot, source: Source, observed_at: datetime
 ) -> MessageEdited:
     """The ``MessageEdited`` fact of a snapshot."""
-    return MessageEdited(event_id=ids.edited_id(chat_id, snap), account=account, observed_at=observed_at,
-                         source=source, chat_id=chat_id, message=snap)
+    return MessageEdited(
+        event_id=ids.edited_id(chat_id, snap),
+        account=account,
+        observed_at=observed_at,
+        source=source,
+        chat_id=chat_id,
+        message=snap,
+    )
 
 
-def deleted(*, account: str, chat_id: int | None, message_id: int, source: Source,
-            observed_at: datetime) -> MessageDeleted:
+def deleted(
+    *, account: str, chat_id: int | None, message_id: int, source: Source, observed_at: datetime
+) -> MessageDeleted:
     """The ``MessageDeleted`` fact (``chat_id`` None when unknown)."""
-    return MessageDeleted(event_id=ids.deleted_id(account=account, chat_id=chat_id, message_id=message_id),
-                          account=account, observed_at=observed_at, source=source, chat_id=chat_id,
-                          message_id=message_id)
+    return MessageDeleted(
+        event_id=ids.deleted_id(account=account, chat_id=chat_id, message_id=message_id),
+        account=account,
+        observed_at=observed_at,
+        source=source,
+        chat_id=chat_id,
+        message_id=message_id,
+    )
 
 
-def reactions_updated(*, account: str, chat_id: int, message_id: int, reactions: tuple[ReactionCount, ...],
-                      source: Source, observed_at: datetime) -> ReactionsUpdated:
+def reactions_updated(
+    *,
+    account: str,
+    chat_id: int,
+    message_id: int,
+    reactions: tuple[ReactionCount, ...],
+    source: Source,
+    observed_at: datetime,
+) -> ReactionsUpdated:
     """The ``ReactionsUpdated`` fact."""
-    return ReactionsUpdated(event_id=ids.reactions_id(chat_id, message_id, reactions), account=account,
-                            observed_at=observed_at, source=source, chat_id=chat_id, message_id=message_id,
-                            reactions=reactions)
+    return ReactionsUpdated(
+        event_id=ids.reactions_id(chat_id, message_id, reactions),
+        account=account,
+        observed_at=observed_at,
+        source=source,
+        chat_id=chat_id,
+        message_id=message_id,
+        reactions=reactions,
+    )
 
 
 def _short_chat_message(u: types.UpdateShortChatMessage) -> types.Message:
     """Telegram's compact basic-group message update as a full ``Message``."""
     return types.Message(
-        id=u.id, peer_id=types.PeerChat(u.chat_id), date=u.date, message=u.message, out=u.out,
-        mentioned=u.mentioned, media_unread=u.media_unread, silent=u.silent, from_id=types.PeerUser(u.from_id),
-        fwd_from=u.fwd_from, via_bot_id=u.via_bot_id, reply_to=u.reply_to, entities=u.entities,
+        id=u.id,
+        peer_id=types.PeerChat(u.chat_id),
+        date=u.date,
+        message=u.message,
+        out=u.out,
+        mentioned=u.mentioned,
+        media_unread=u.media_unread,
+        silent=u.silent,
+        from_id=types.PeerUser(u.from_id),
+        fwd_from=u.fwd_from,
+        via_bot_id=u.via_bot_id,
+        reply_to=u.reply_to,
+        entities=u.entities,
         ttl_period=u.ttl_period,
     )
 
@@ -89,8 +130,9 @@ def events_from_update(
     """Every event a raw update stands for (empty for updates we do not record)."""
     names = names if names is not None else getattr(update, "_entities", None) or {}
     if isinstance(update, types.UpdateShortChatMessage):
-        update = types.UpdateNewMessage(message=_short_chat_message(update), pts=update.pts,
-                                        pts_count=update.pts_count)
+        update = types.UpdateNewMessage(
+            message=_short_chat_message(update), pts=update.pts, pts_count=update.pts_count
+        )
     if isinstance(update, _NEW + _EDIT):
         message = update.message
         if not isinstance(message, (types.Message, types.MessageService)):
@@ -98,18 +140,46 @@ def events_from_update(
         chat_id = chat_id_of(message)
         snap = snapshot_of(message, names)
         build = posted if isinstance(update, _NEW) else edited
-        return [build(account=account, chat_id=chat_id, snap=snap, source="live", observed_at=observed_at)]
+        return [
+            build(
+                account=account, chat_id=chat_id, snap=snap, source="live", observed_at=observed_at
+            )
+        ]
     if isinstance(update, types.UpdateDeleteChannelMessages):
         chat_id = peer_id(types.PeerChannel(update.channel_id))
-        return [deleted(account=account, chat_id=chat_id, message_id=m, source="live", observed_at=observed_at)
-                for m in update.messages]
+        return [
+            deleted(
+                account=account,
+                chat_id=chat_id,
+                message_id=m,
+                source="live",
+                observed_at=observed_at,
+            )
+            for m in update.messages
+        ]
     if isinstance(update, types.UpdateDeleteMessages):
-        return [deleted(account=account, chat_id=chat_for_deleted(m), message_id=m, source="live",
-                        observed_at=observed_at) for m in update.messages]
+        return [
+            deleted(
+                account=account,
+                chat_id=chat_for_deleted(m),
+                message_id=m,
+                source="live",
+                observed_at=observed_at,
+            )
+            for m in update.messages
+        ]
     if isinstance(update, types.UpdateMessageReactions):
         chat_id = peer_id(update.peer)
-        return [reactions_updated(account=account, chat_id=chat_id, message_id=update.msg_id,
-                                  reactions=reactions_of(update.reactions), source="live", observed_at=observed_at)]
+        return [
+            reactions_updated(
+                account=account,
+                chat_id=chat_id,
+                message_id=update.msg_id,
+                reactions=reactions_of(update.reactions),
+                source="live",
+                observed_at=observed_at,
+            )
+        ]
     return []
 
 
@@ -139,16 +209,27 @@ class LiveHandler:
     def __call__(self, update: object) -> None:
         """Handle one raw update; never raises (a conversion error is logged and counted)."""
         try:
-            events = events_from_update(update, account=self._account, observed_at=datetime.now(UTC),
-                                        chat_for_deleted=self._chat_for_deleted)
-        except Exception as e:  # a malformed update must not kill the update loop: recorded in the log
+            events = events_from_update(
+                update,
+                account=self._account,
+                observed_at=datetime.now(UTC),
+                chat_for_deleted=self._chat_for_deleted,
+            )
+        except (
+            Exception
+        ) as e:  # a malformed update must not kill the update loop: recorded in the log
             self.failed += 1
             log.exception("could not convert update %s", type(update).__name__)
-            self._sink.submit(IngestFailed(
-                event_id=ids.occurrence_id("error"), account=self._account, observed_at=datetime.now(UTC),
-                source="live", error=f"conversion failed: {type(e).__name__}",
-                detail=f"update {type(update).__name__}",
-            ))
+            self._sink.submit(
+                IngestFailed(
+                    event_id=ids.occurrence_id("error"),
+                    account=self._account,
+                    observed_at=datetime.now(UTC),
+                    source="live",
+                    error=f"conversion failed: {type(e).__name__}",
+                    detail=f"update {type(update).__name__}",
+                )
+            )
             return
         for event in events:
             if event.chat_id is not None and not self._is_watched(event.chat_id):

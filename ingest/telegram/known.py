@@ -93,7 +93,9 @@ class MessageIndex:
         hit = self._nonchannel.get(message_id)
         return None if hit is None else hit[0]
 
-    def in_window(self, chat_id: int, start: datetime, end: datetime) -> Iterator[tuple[int, KnownMessage]]:
+    def in_window(
+        self, chat_id: int, start: datetime, end: datetime
+    ) -> Iterator[tuple[int, KnownMessage]]:
         """Known, not deleted messages of ``chat_id`` dated within ``[start, end]``."""
         for message_id, known in self._chats.get(chat_id, {}).items():
             if not known.deleted and start <= known.date <= end:
@@ -137,7 +139,13 @@ class ObservingSink:
 
 
 def reconcile(
-    index: MessageIndex, *, account: str, chat_id: int, snap: MessageSnapshot, source: Source, observed_at: datetime
+    index: MessageIndex,
+    *,
+    account: str,
+    chat_id: int,
+    snap: MessageSnapshot,
+    source: Source,
+    observed_at: datetime,
 ) -> list[Event]:
     """What a fetched snapshot adds to the log: a post if never seen, an edit if newer, else nothing.
 
@@ -146,16 +154,42 @@ def reconcile(
     """
     known = index.get(chat_id, snap.message_id)
     if known is None:
-        return [MessagePosted(event_id=ids.posted_id(chat_id, snap.message_id), account=account,
-                              observed_at=observed_at, source=source, chat_id=chat_id, message=snap)]
+        return [
+            MessagePosted(
+                event_id=ids.posted_id(chat_id, snap.message_id),
+                account=account,
+                observed_at=observed_at,
+                source=source,
+                chat_id=chat_id,
+                message=snap,
+            )
+        ]
     out: list[Event] = []
     fetched_edit = snap.edit_date or snap.date
     known_edit = known.edit_date or known.date
-    if fetched_edit > known_edit or (fetched_edit == known_edit and ids.content_digest(snap) != known.digest):
-        out.append(MessageEdited(event_id=ids.edited_id(chat_id, snap), account=account, observed_at=observed_at,
-                                 source=source, chat_id=chat_id, message=snap))
+    if fetched_edit > known_edit or (
+        fetched_edit == known_edit and ids.content_digest(snap) != known.digest
+    ):
+        out.append(
+            MessageEdited(
+                event_id=ids.edited_id(chat_id, snap),
+                account=account,
+                observed_at=observed_at,
+                source=source,
+                chat_id=chat_id,
+                message=snap,
+            )
+        )
     elif ids.reactions_id(chat_id, snap.message_id, snap.reactions) != known.reactions_id:
-        out.append(ReactionsUpdated(event_id=ids.reactions_id(chat_id, snap.message_id, snap.reactions),
-                                    account=account, observed_at=observed_at, source=source, chat_id=chat_id,
-                                    message_id=snap.message_id, reactions=snap.reactions))
+        out.append(
+            ReactionsUpdated(
+                event_id=ids.reactions_id(chat_id, snap.message_id, snap.reactions),
+                account=account,
+                observed_at=observed_at,
+                source=source,
+                chat_id=chat_id,
+                message_id=snap.message_id,
+                reactions=snap.reactions,
+            )
+        )
     return out

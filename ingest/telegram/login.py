@@ -53,8 +53,14 @@ class TelethonAuthClient:
     """``AuthClient`` over a fresh Telethon client with an empty ``StringSession``."""
 
     def __init__(self, *, api_id: int, api_hash: Secret, use_ipv6: bool = False) -> None:
-        self._client = TelegramClient(StringSession(), api_id, api_hash.reveal(), use_ipv6=use_ipv6,
-                                      flood_sleep_threshold=0, receive_updates=False)
+        self._client = TelegramClient(
+            StringSession(),
+            api_id,
+            api_hash.reveal(),
+            use_ipv6=use_ipv6,
+            flood_sleep_threshold=0,
+            receive_updates=False,
+        )
 
     def __repr__(self) -> str:
         return "TelethonAuthClient()"
@@ -78,7 +84,9 @@ class TelethonAuthClient:
     async def sign_in_code(self, phone: Secret, code: Secret, phone_code_hash: str) -> None:
         """Sign in with the code."""
         async with asyncio.timeout(60):
-            await self._client.sign_in(phone.reveal(), code.reveal(), phone_code_hash=phone_code_hash)
+            await self._client.sign_in(
+                phone.reveal(), code.reveal(), phone_code_hash=phone_code_hash
+            )
 
     async def sign_in_password(self, password: Secret) -> None:
         """Sign in with the 2FA password."""
@@ -127,7 +135,9 @@ class LoginFlow:
         except tg_errors.PhoneNumberInvalidError:
             raise LoginError("Telegram rejected the phone number") from None
         except tg_errors.FloodWaitError as e:
-            raise LoginError(f"Telegram asks to wait {e.seconds}s before sending another code") from None
+            raise LoginError(
+                f"Telegram asks to wait {e.seconds}s before sending another code"
+            ) from None
         self._phone = phone
         self.state = LoginState.CODE_SENT
         log.info("login %s: code sent (phone %s)", self.account, _phone_hint(phone))
@@ -170,4 +180,6 @@ class LoginFlow:
 
     def _expect(self, state: LoginState) -> None:
         if self.state is not state:
-            raise LoginError(f"login step out of order: state is {self.state.value}, expected {state.value}")
+            raise LoginError(
+                f"login step out of order: state is {self.state.value}, expected {state.value}"
+            )

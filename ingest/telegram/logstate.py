@@ -29,7 +29,9 @@ from schemas.subjects import CHAT_SUBJECTS
 
 log = logging.getLogger(__name__)
 
-_CLOCK_SKEW = timedelta(hours=1)  # margin between Telegram's message dates and the server's append times
+_CLOCK_SKEW = timedelta(
+    hours=1
+)  # margin between Telegram's message dates and the server's append times
 
 
 @dataclass(slots=True)
@@ -143,6 +145,11 @@ async def load_log_state(
             else:
                 bad += 1
     index.prune(details_before=keep_since, map_before=map_since)
-    log.info("log state %s: %d watched chats, %d recent messages known, %d undecodable records",
-             account, len(watched), len(index), bad)
+    log.info(
+        "log state %s: %d watched chats, %d recent messages known, %d undecodable records",
+        account,
+        len(watched),
+        len(index),
+        bad,
+    )
     return state

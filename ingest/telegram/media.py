@@ -76,7 +76,9 @@ class LocalMediaStore:
 class SupabaseMediaStore:
     """Objects in a Supabase Storage bucket (REST ``/storage/v1/object``); existing keys are kept."""
 
-    def __init__(self, *, url: str, service_key: Secret, bucket: str, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, *, url: str, service_key: Secret, bucket: str, timeout_s: float = 60.0
+    ) -> None:
         self._base = url.rstrip("/") + "/storage/v1/object"
         self._key = service_key
         self._bucket = bucket
@@ -87,14 +89,21 @@ class SupabaseMediaStore:
 
     async def put(self, key: str, data: bytes, *, mime_type: str | None) -> str:
         """Upload unless the object exists (Storage answers 409/400 'Duplicate' then)."""
-        headers = {"Authorization": f"Bearer {self._key.reveal()}", "x-upsert": "false",
-                   "Content-Type": mime_type or "application/octet-stream"}
+        headers = {
+            "Authorization": f"Bearer {self._key.reveal()}",
+            "x-upsert": "false",
+            "Content-Type": mime_type or "application/octet-stream",
+        }
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
-                resp = await client.post(f"{self._base}/{self._bucket}/{key}", content=data, headers=headers)
+                resp = await client.post(
+                    f"{self._base}/{self._bucket}/{key}", content=data, headers=headers
+                )
         except httpx.HTTPError as e:
             raise StoreError(f"media upload {key}: {type(e).__name__}") from e
-        if resp.status_code >= 400 and not (resp.status_code in (400, 409) and "Duplicate" in resp.text):
+        if resp.status_code >= 400 and not (
+            resp.status_code in (400, 409) and "Duplicate" in resp.text
+        ):
             raise StoreError(f"media upload {key}: HTTP {resp.status_code}")
         return f"{self._bucket}/{key}"
 
@@ -143,7 +152,9 @@ class MediaDownloader:
             self._queue.put_nowait(_Job(event, message))
         except asyncio.QueueFull:
             self.skipped += 1  # media is optional; the message itself is already recorded
-            log.warning("media queue full: skipping media of %s/%s", event.chat_id, event.message.message_id)
+            log.warning(
+                "media queue full: skipping media of %s/%s", event.chat_id, event.message.message_id
+            )
 
     @property
     def pending(self) -> int:
@@ -157,7 +168,12 @@ class MediaDownloader:
             try:
                 await self.process(job.event, job.message)
             except IngestError as e:
-                log.warning("media of %s/%s not stored: %s", job.event.chat_id, job.event.message.message_id, e)
+                log.warning(
+                    "media of %s/%s not stored: %s",
+                    job.event.chat_id,
+                    job.event.message.message_id,
+                    e,
+                )
             finally:
                 self._queue.task_done()
 
@@ -169,8 +185,10 @@ class MediaDownloader:
         """Download one message's media, store it, submit ``MediaStored``."""
         assert event.chat_id is not None
         data = await self._limiter.call(
-            "upload.getFile", partial(self._gateway.download_media, message, max_bytes=self._max_bytes),
-            chat_id=event.chat_id, source=event.source,
+            "upload.getFile",
+            partial(self._gateway.download_media, message, max_bytes=self._max_bytes),
+            chat_id=event.chat_id,
+            source=event.source,
         )
         if data is None:
             self.skipped += 1
@@ -180,9 +198,16 @@ class MediaDownloader:
         sha = hashlib.sha256(data).hexdigest()
         path = await self._store.put(object_key(sha, mime), data, mime_type=mime)
         stored = MediaStored(
-            event_id=ids.media_stored_id(event.chat_id, event.message.message_id, sha), account=self._account,
-            observed_at=datetime.now(UTC), source=event.source, chat_id=event.chat_id,
-            message_id=event.message.message_id, sha256=sha, size=len(data), mime_type=mime, path=path,
+            event_id=ids.media_stored_id(event.chat_id, event.message.message_id, sha),
+            account=self._account,
+            observed_at=datetime.now(UTC),
+            source=event.source,
+            chat_id=event.chat_id,
+            message_id=event.message.message_id,
+            sha256=sha,
+            size=len(data),
+            mime_type=mime,
+            path=path,
         )
         self._sink.submit(stored)
         self.stored += 1

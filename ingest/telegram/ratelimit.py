@@ -28,7 +28,13 @@ Sleep = Callable[[float], Awaitable[None]]
 EmitEvent = Callable[[Event], None]
 
 # Telegram docs (api/errors): 500 INTERNAL and -503 Timeout are "try again later" errors.
-_TRANSIENT: Final = (tg_errors.ServerError, tg_errors.TimedOutError, ConnectionError, OSError, TimeoutError)
+_TRANSIENT: Final = (
+    tg_errors.ServerError,
+    tg_errors.TimedOutError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
 _FLOOD: Final = (tg_errors.FloodWaitError, tg_errors.FloodPremiumWaitError)
 FLOOD_MARGIN_S: Final = 1.0  # Telegram rounds the wait down; one extra second avoids a second flood
 
@@ -83,18 +89,31 @@ class RateLimiter:
                     return await request()
             except _FLOOD as e:
                 floods += 1
-                await self._flood_wait(method, int(e.seconds), floods, chat_id=chat_id, source=source, cause=e)
+                await self._flood_wait(
+                    method, int(e.seconds), floods, chat_id=chat_id, source=source, cause=e
+                )
             except _TRANSIENT as e:
                 attempt += 1
                 if attempt >= self._max_attempts:
-                    log.error("telegram %s failed after %d attempts: %s", method, attempt, type(e).__name__)
+                    log.error(
+                        "telegram %s failed after %d attempts: %s",
+                        method,
+                        attempt,
+                        type(e).__name__,
+                    )
                     raise RetriesExhausted(
-                        f"{type(e).__name__} after {attempt} attempts", method=method, chat_id=chat_id
+                        f"{type(e).__name__} after {attempt} attempts",
+                        method=method,
+                        chat_id=chat_id,
                     ) from e
                 delay = self.backoff_delay(attempt)
                 log.warning(
                     "telegram %s attempt %d/%d failed (%s); retrying in %.0fs",
-                    method, attempt, self._max_attempts, type(e).__name__, delay,
+                    method,
+                    attempt,
+                    self._max_attempts,
+                    type(e).__name__,
+                    delay,
                 )
                 await self._sleep(delay)
             except tg_errors.RPCError as e:
@@ -104,7 +123,14 @@ class RateLimiter:
                 raise
 
     async def _flood_wait(
-        self, method: str, seconds: int, floods: int, *, chat_id: int | None, source: Source, cause: Exception
+        self,
+        method: str,
+        seconds: int,
+        floods: int,
+        *,
+        chat_id: int | None,
+        source: Source,
+        cause: Exception,
     ) -> None:
         now = datetime.now(UTC)
         self.last_flood_wait_s = seconds
@@ -123,7 +149,17 @@ class RateLimiter:
             )
         )
         if seconds > self._max_flood_wait_s or floods > self._max_flood_retries:
-            log.error("telegram %s flood wait %ds (flood #%d): giving up on this request", method, seconds, floods)
+            log.error(
+                "telegram %s flood wait %ds (flood #%d): giving up on this request",
+                method,
+                seconds,
+                floods,
+            )
             raise FloodWaitTooLong(method=method, seconds=seconds, chat_id=chat_id) from cause
-        log.warning("telegram %s flood wait: waiting %ds before retrying (flood #%d)", method, seconds, floods)
+        log.warning(
+            "telegram %s flood wait: waiting %ds before retrying (flood #%d)",
+            method,
+            seconds,
+            floods,
+        )
         await self._sleep(seconds + FLOOD_MARGIN_S)

@@ -86,13 +86,19 @@ class SessionCipher:
             if not sep:
                 key_id, encoded = "default", item
             if not _KEY_ID.match(key_id):
-                raise MasterKeyError(f"MASTER_KEY entry {n + 1}: key id must match {_KEY_ID.pattern}")
+                raise MasterKeyError(
+                    f"MASTER_KEY entry {n + 1}: key id must match {_KEY_ID.pattern}"
+                )
             try:
                 raw = base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError):
-                raise MasterKeyError(f"MASTER_KEY entry {n + 1} ({key_id}): not valid base64") from None
+                raise MasterKeyError(
+                    f"MASTER_KEY entry {n + 1} ({key_id}): not valid base64"
+                ) from None
             if len(raw) != KEY_BYTES:
-                raise MasterKeyError(f"MASTER_KEY entry {n + 1} ({key_id}): must decode to {KEY_BYTES} bytes")
+                raise MasterKeyError(
+                    f"MASTER_KEY entry {n + 1} ({key_id}): must decode to {KEY_BYTES} bytes"
+                )
             if any(k.key_id == key_id for k in keys):
                 raise MasterKeyError(f"MASTER_KEY: key id {key_id!r} appears twice")
             keys.append(_Key(key_id, AESGCM(raw)))
@@ -142,7 +148,9 @@ class SessionCipher:
         key_id = self.key_id_of(blob)
         key = self._keys.get(key_id)
         if key is None:
-            raise SessionDecryptError(f"stored session uses key {key_id!r}, which MASTER_KEY does not hold")
+            raise SessionDecryptError(
+                f"stored session uses key {key_id!r}, which MASTER_KEY does not hold"
+            )
         start = len(MAGIC) + 1 + len(key_id)
         nonce, ct = blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :]
         if len(nonce) != NONCE_BYTES or not ct:
@@ -163,7 +171,9 @@ class SessionCipher:
 class SessionStore:
     """One encrypted session per account in Postgres; blocking calls run in a worker thread."""
 
-    def __init__(self, *, database_url: str, cipher: SessionCipher, connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self, *, database_url: str, cipher: SessionCipher, connect_timeout_s: int = 10
+    ) -> None:
         self._url = database_url
         self._cipher = cipher
         self._timeout = connect_timeout_s
@@ -209,7 +219,10 @@ class SessionStore:
 
         def run() -> list[str]:
             with self._connect() as conn:
-                return [r[0] for r in conn.execute("SELECT account FROM public.telegram_sessions ORDER BY 1")]
+                return [
+                    r[0]
+                    for r in conn.execute("SELECT account FROM public.telegram_sessions ORDER BY 1")
+                ]
 
         return await self._run(run, "list sessions")
 
@@ -218,8 +231,12 @@ class SessionStore:
 
         def select() -> list[tuple[str, bytes]]:
             with self._connect() as conn:
-                return [(a, bytes(c)) for a, c in conn.execute(
-                    "SELECT account, ciphertext FROM public.telegram_sessions")]
+                return [
+                    (a, bytes(c))
+                    for a, c in conn.execute(
+                        "SELECT account, ciphertext FROM public.telegram_sessions"
+                    )
+                ]
 
         rewritten = 0
         for account, blob in await self._run(select, "list sessions"):

@@ -136,7 +136,9 @@ class TelegramAccountWorker:
             if rt is None:
                 return CommandReply(ok=False, message=f"{self.account}: not running")
             if not rt.state.chat(command.chat_id).watching:
-                return CommandReply(ok=False, message=f"{self.account} does not crawl chat {command.chat_id}")
+                return CommandReply(
+                    ok=False, message=f"{self.account} does not crawl chat {command.chat_id}"
+                )
             if command.mode == "backfill":
                 self._queue_backfill(command.chat_id, force=True)
             else:
@@ -167,46 +169,101 @@ class TelegramAccountWorker:
         index = MessageIndex(account=self.account)
         out = ObservingSink(sink, index)
         keep_since, map_since = self._retention()
-        state = await load_log_state(self._log, account=self.account, index=index, keep_since=keep_since,
-                                     map_since=map_since)
+        state = await load_log_state(
+            self._log, account=self.account, index=index, keep_since=keep_since, map_since=map_since
+        )
         self._assignment.preload(state.owners)
-        limiter = RateLimiter(account=self.account, emit=out.submit, sleep=self._sleep,
-                              max_attempts=cfg.retry_attempts, max_flood_wait_s=cfg.max_flood_wait_s,
-                              request_timeout_s=cfg.request_timeout_s)
+        limiter = RateLimiter(
+            account=self.account,
+            emit=out.submit,
+            sleep=self._sleep,
+            max_attempts=cfg.retry_attempts,
+            max_flood_wait_s=cfg.max_flood_wait_s,
+            request_timeout_s=cfg.request_timeout_s,
+        )
         cache = EntityCache(
-            account=self.account, store=self._entity_store, ttl_s=cfg.entity_ttl_s,
+            account=self.account,
+            store=self._entity_store,
+            ttl_s=cfg.entity_ttl_s,
             fetch_dialogs=partial(limiter.call, "messages.getDialogs", self._gateway.get_dialogs),
-            fetch_entity=lambda pid: limiter.call("getEntity", partial(self._gateway.get_entity, pid)),
+            fetch_entity=lambda pid: limiter.call(
+                "getEntity", partial(self._gateway.get_entity, pid)
+            ),
         )
         media = None
         if self._media_store is not None and cfg.media_types:
-            media = MediaDownloader(account=self.account, gateway=self._gateway, limiter=limiter,
-                                    store=self._media_store, sink=out, types=cfg.media_types,
-                                    max_bytes=cfg.media_max_bytes)
+            media = MediaDownloader(
+                account=self.account,
+                gateway=self._gateway,
+                limiter=limiter,
+                store=self._media_store,
+                sink=out,
+                types=cfg.media_types,
+                max_bytes=cfg.media_max_bytes,
+            )
         on_posted = media.offer if media is not None else None
         resolve = cache.resolve
-        handler = LiveHandler(account=self.account, sink=out, is_watched=lambda c: state.chat(c).watching,
-                              chat_for_deleted=index.chat_for_deleted, on_posted=on_posted)
+        handler = LiveHandler(
+            account=self.account,
+            sink=out,
+            is_watched=lambda c: state.chat(c).watching,
+            chat_for_deleted=index.chat_for_deleted,
+            on_posted=on_posted,
+        )
         rt = _Runtime(
-            state=state, index=index, limiter=limiter, backfills=asyncio.Queue(), gapfills=asyncio.Queue(),
-            backfiller=Backfiller(account=self.account, gateway=self._gateway, limiter=limiter, resolve=resolve,
-                                  sink=out, state=state, index=index, days=cfg.backfill_days,
-                                  batch=cfg.backfill_batch, pause_s=cfg.backfill_pause_s, sleep=self._sleep,
-                                  on_posted=on_posted, clock=self._clock),
-            gapfiller=GapFiller(account=self.account, gateway=self._gateway, limiter=limiter, resolve=resolve,
-                                sink=out, index=index, window_s=cfg.gapfill_window_s,
-                                max_messages=cfg.gapfill_max_messages, on_posted=on_posted, clock=self._clock),
-            handler=handler, media=media,
+            state=state,
+            index=index,
+            limiter=limiter,
+            backfills=asyncio.Queue(),
+            gapfills=asyncio.Queue(),
+            backfiller=Backfiller(
+                account=self.account,
+                gateway=self._gateway,
+                limiter=limiter,
+                resolve=resolve,
+                sink=out,
+                state=state,
+                index=index,
+                days=cfg.backfill_days,
+                batch=cfg.backfill_batch,
+                pause_s=cfg.backfill_pause_s,
+                sleep=self._sleep,
+                on_posted=on_posted,
+                clock=self._clock,
+            ),
+            gapfiller=GapFiller(
+                account=self.account,
+                gateway=self._gateway,
+                limiter=limiter,
+                resolve=resolve,
+                sink=out,
+                index=index,
+                window_s=cfg.gapfill_window_s,
+                max_messages=cfg.gapfill_max_messages,
+                on_posted=on_posted,
+                clock=self._clock,
+            ),
+            handler=handler,
+            media=media,
         )
         self._rt = rt
-        discovery = Discovery(account=self.account, cache=cache, sink=out, state=state,
-                              assignment=self._assignment, kinds=cfg.chat_kinds,
-                              on_discovered=self._queue_backfill, on_left=rt.pending_backfills.discard,
-                              clock=self._clock)
+        discovery = Discovery(
+            account=self.account,
+            cache=cache,
+            sink=out,
+            state=state,
+            assignment=self._assignment,
+            kinds=cfg.chat_kinds,
+            on_discovered=self._queue_backfill,
+            on_left=rt.pending_backfills.discard,
+            clock=self._clock,
+        )
         await limiter.call("connect", self._gateway.connect)
         self._set_connected(out, True)
         try:
-            if not self._handler_registered:  # once per client: a restart swaps the handler behind it
+            if (
+                not self._handler_registered
+            ):  # once per client: a restart swaps the handler behind it
                 self._gateway.add_update_handler(self._dispatch)
                 self._handler_registered = True
             await self._safely("discovery", discovery.run_once, out)
@@ -215,13 +272,25 @@ class TelegramAccountWorker:
                     self._queue_backfill(chat_id)
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._every(cfg.discovery_interval_s, "discovery",
-                                           partial(self._discover_and_prune, discovery, index), out))
+                tg.create_task(
+                    self._every(
+                        cfg.discovery_interval_s,
+                        "discovery",
+                        partial(self._discover_and_prune, discovery, index),
+                        out,
+                    )
+                )
                 tg.create_task(self._backfill_loop(rt, out))
                 tg.create_task(self._adhoc_gapfill_loop(rt, out))
-                tg.create_task(stagger_forever(chats=state.watched, run_one=rt.gapfiller.run,
-                                               interval_s=cfg.gapfill_interval_s, sleep=self._sleep,
-                                               name="gap-fill"))
+                tg.create_task(
+                    stagger_forever(
+                        chats=state.watched,
+                        run_one=rt.gapfiller.run,
+                        interval_s=cfg.gapfill_interval_s,
+                        sleep=self._sleep,
+                        name="gap-fill",
+                    )
+                )
                 tg.create_task(self._watch_connection(out))
                 tg.create_task(self._watch_restart())
                 if media is not None:
@@ -236,8 +305,10 @@ class TelegramAccountWorker:
         # Gap-fill compares only its window (kept twice over); deletes without a chat id need the
         # basic-group message map for ``delete_map_days``. Bounded memory for many busy groups.
         now = self._clock()
-        return (now - timedelta(seconds=2 * self._config.gapfill_window_s),
-                now - timedelta(days=self._config.delete_map_days))
+        return (
+            now - timedelta(seconds=2 * self._config.gapfill_window_s),
+            now - timedelta(days=self._config.delete_map_days),
+        )
 
     async def _discover_and_prune(self, discovery: Discovery, index: MessageIndex) -> None:
         await discovery.run_once()
@@ -279,14 +350,21 @@ class TelegramAccountWorker:
             chat_id = await rt.gapfills.get()
             await self._safely("gap-fill", partial(rt.gapfiller.run, chat_id), out, chat_id=chat_id)
 
-    async def _every(self, interval_s: float, what: str, fn: Callable[[], Awaitable[object]],
-                     out: EventSink) -> None:
+    async def _every(
+        self, interval_s: float, what: str, fn: Callable[[], Awaitable[object]], out: EventSink
+    ) -> None:
         while True:
             await self._sleep(interval_s)
             await self._safely(what, fn, out)
 
-    async def _safely(self, what: str, fn: Callable[[], Awaitable[object]], out: EventSink, *,
-                      chat_id: int | None = None) -> None:
+    async def _safely(
+        self,
+        what: str,
+        fn: Callable[[], Awaitable[object]],
+        out: EventSink,
+        *,
+        chat_id: int | None = None,
+    ) -> None:
         try:
             await fn()
         except IngestError as e:
@@ -295,20 +373,36 @@ class TelegramAccountWorker:
 
     def _record_failure(self, out: EventSink, error: IngestError, chat_id: int | None) -> None:
         detail = f"chat {chat_id}: {error}" if chat_id is not None else str(error)
-        out.submit(IngestFailed(event_id=ids.occurrence_id("error"), account=self.account,
-                                observed_at=self._clock(), source="live", error=type(error).__name__,
-                                detail=detail))
+        out.submit(
+            IngestFailed(
+                event_id=ids.occurrence_id("error"),
+                account=self.account,
+                observed_at=self._clock(),
+                source="live",
+                error=type(error).__name__,
+                detail=detail,
+            )
+        )
 
     def _set_connected(self, out: EventSink, connected: bool, *, reason: str | None = None) -> None:
         self._connected = connected
         now = datetime.now(UTC)
         event: Event
         if connected:
-            event = IngestConnected(event_id=ids.occurrence_id("connected"), account=self.account,
-                                    observed_at=now, source="live")
+            event = IngestConnected(
+                event_id=ids.occurrence_id("connected"),
+                account=self.account,
+                observed_at=now,
+                source="live",
+            )
         else:
-            event = IngestDisconnected(event_id=ids.occurrence_id("disconnected"), account=self.account,
-                                       observed_at=now, source="live", reason=reason)
+            event = IngestDisconnected(
+                event_id=ids.occurrence_id("disconnected"),
+                account=self.account,
+                observed_at=now,
+                source="live",
+                reason=reason,
+            )
         out.submit(event)
 
     async def _watch_connection(self, out: EventSink) -> None:
@@ -319,8 +413,11 @@ class TelegramAccountWorker:
                 continue
             self._set_connected(out, up, reason=None if up else "connection lost")
             if up:  # Telethon reconnected by itself: fetch what was missed meanwhile
-                await self._safely("catch-up", partial(self._rt_limiter_call, "updates.getDifference",
-                                                       self._gateway.catch_up), out)
+                await self._safely(
+                    "catch-up",
+                    partial(self._rt_limiter_call, "updates.getDifference", self._gateway.catch_up),
+                    out,
+                )
 
     async def _rt_limiter_call(self, method: str, fn: Callable[[], Awaitable[None]]) -> None:
         assert self._rt is not None

@@ -72,7 +72,9 @@ def prepare_packed(seqs: array[int], lengths: array[int], blob: bytes) -> Prepar
         except SchemaError as e:
             failures.append((seq, f"{type(e).__name__}: {e}", None, None))
     table, bad, errors = build_table(good)
-    failures.extend((r.seq, err, r.event.event_id, r.event.chat_id) for r, err in zip(bad, errors, strict=True))
+    failures.extend(
+        (r.seq, err, r.event.event_id, r.event.chat_id) for r, err in zip(bad, errors, strict=True)
+    )
     return table, failures
 
 
@@ -81,8 +83,10 @@ def dead_letters(batch: Sequence[RawRecord], failures: list[Failure]) -> list[De
     if not failures:
         return []
     by_seq = {r.seq: r for r in batch}
-    return [DeadLetter(seq, by_seq[seq].subject, by_seq[seq].data, error, event_id, chat_id)
-            for seq, error, event_id, chat_id in sorted(failures)]
+    return [
+        DeadLetter(seq, by_seq[seq].subject, by_seq[seq].data, error, event_id, chat_id)
+        for seq, error, event_id, chat_id in sorted(failures)
+    ]
 
 
 class PrepareProcess:
@@ -90,13 +94,19 @@ class PrepareProcess:
 
     def __init__(self, codec: Codec) -> None:
         self._executor = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_init, initargs=(codec,))
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init,
+            initargs=(codec,),
+        )
 
     def submit(self, batch: Sequence[RawRecord]) -> concurrent.futures.Future[Prepared]:
         """Start preparing ``batch``; the future holds (table, failures)."""
         seqs = array("q", [r.seq for r in batch])
         lengths = array("I", [len(r.data) for r in batch])
-        return self._executor.submit(prepare_packed, seqs, lengths, b"".join([r.data for r in batch]))
+        return self._executor.submit(
+            prepare_packed, seqs, lengths, b"".join([r.data for r in batch])
+        )
 
     def close(self) -> None:
         """Stop the helper (pending work is cancelled)."""

@@ -84,9 +84,19 @@ class DuckDBProjection:
     subjects: Sequence[str] | None = None
 
     def __init__(
-        self, *, path: Path, codec: Codec, dead_letters: DeadLetterStore | None = None, name: str = "duckdb",
-        snapshot_interval_s: float | None = 10.0, fold_interval_s: float = 30.0, keep_snapshots: int = 3,
-        memory_limit: str = "256MB", threads: int = 2, commit_rows: int = 0, helper_process: bool = False,
+        self,
+        *,
+        path: Path,
+        codec: Codec,
+        dead_letters: DeadLetterStore | None = None,
+        name: str = "duckdb",
+        snapshot_interval_s: float | None = 10.0,
+        fold_interval_s: float = 30.0,
+        keep_snapshots: int = 3,
+        memory_limit: str = "256MB",
+        threads: int = 2,
+        commit_rows: int = 0,
+        helper_process: bool = False,
     ) -> None:
         self.name = name
         self.path = path
@@ -107,7 +117,10 @@ class DuckDBProjection:
         self._committed_seq = 0
         # Insertion order is meaningless here and keeping it makes large folds hold everything in memory.
         self._config: dict[str, str | bool | int | float | list[str]] = {
-            "memory_limit": memory_limit, "threads": str(threads), "preserve_insertion_order": "false"}
+            "memory_limit": memory_limit,
+            "threads": str(threads),
+            "preserve_insertion_order": "false",
+        }
         self._con: duckdb.DuckDBPyConnection | None = None
         self._seq = 0
         self._messages_seq = 0
@@ -153,8 +166,12 @@ class DuckDBProjection:
             raise ProjectionUnavailable(f"duckdb: cannot open {self.path}: {e}") from e
         for ddl in DDL:
             con.execute(ddl)
-        con.execute("INSERT INTO projection_checkpoint VALUES (?, 0, 0) ON CONFLICT DO NOTHING", [self.name])
-        row = con.execute("SELECT seq, messages_seq FROM projection_checkpoint WHERE name = ?", [self.name]).fetchone()
+        con.execute(
+            "INSERT INTO projection_checkpoint VALUES (?, 0, 0) ON CONFLICT DO NOTHING", [self.name]
+        )
+        row = con.execute(
+            "SELECT seq, messages_seq FROM projection_checkpoint WHERE name = ?", [self.name]
+        ).fetchone()
         assert row is not None
         self._con = con
         self._seq, self._messages_seq = int(row[0]), int(row[1])
@@ -173,7 +190,11 @@ class DuckDBProjection:
             con, self._con = self._con, None
             if con is not None:
                 await _finish_in_thread(con.close)  # an open transaction rolls back
-                self._seq, self._in_transaction, self._uncommitted_rows = self._committed_seq, False, 0
+                self._seq, self._in_transaction, self._uncommitted_rows = (
+                    self._committed_seq,
+                    False,
+                    0,
+                )
             if self._lock_fd is not None:
                 unlock(self._lock_fd)
                 self._lock_fd = None
@@ -195,20 +216,34 @@ class DuckDBProjection:
     async def _from_helper(self, pending: _Pending, batch: Sequence[RawRecord]) -> _Prepared | None:
         try:
             table, failures = await asyncio.wrap_future(pending.future)
-        except (concurrent.futures.BrokenExecutor, pickle.PicklingError, AttributeError, TypeError, OSError) as e:
-            log.warning("%s: helper process failed (%s: %s); preparing in this process", self.name,
-                        type(e).__name__, e)
+        except (
+            concurrent.futures.BrokenExecutor,
+            pickle.PicklingError,
+            AttributeError,
+            TypeError,
+            OSError,
+        ) as e:
+            log.warning(
+                "%s: helper process failed (%s: %s); preparing in this process",
+                self.name,
+                type(e).__name__,
+                e,
+            )
             self._use_helper = False
             await self._stop_helper()
             return None
         return _Prepared(pending.first_seq, table, dead_letters(batch, failures))
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None) -> None:
+    async def apply(
+        self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None
+    ) -> None:
         """Append the batch's events (and fold messages when due) with the checkpoint, in one transaction."""
         if not batch:
             return
         if next_file(self.path).exists():
-            raise CheckpointMoved(self.name, expected=self._seq, seq=-1)  # the runner reopens → swap
+            raise CheckpointMoved(
+                self.name, expected=self._seq, seq=-1
+            )  # the runner reopens → swap
         if isinstance(prepared, _Pending):
             prepared = await self._from_helper(prepared, batch)
         if not isinstance(prepared, _Prepared) or prepared.first_seq <= self._seq:
@@ -220,7 +255,9 @@ class DuckDBProjection:
         else:
             table, bad = prepared.table, prepared.dead
         if bad and self._dead_letters is not None:
-            await self._dead_letters.record(self.name, bad)  # idempotent per seq: safe before our commit
+            await self._dead_letters.record(
+                self.name, bad
+            )  # idempotent per seq: safe before our commit
         for b in bad:
             log.warning("dead letter %s seq %d: %s", self.name, b.seq, b.error)
         fold = caught_up or time.monotonic() - self._last_fold >= self._fold_interval_s
@@ -232,7 +269,9 @@ class DuckDBProjection:
         async with self._lock:
             await _finish_in_thread(lambda: self._write(table, last, fold))
         self._unreported += len(batch)
-        if self._dead_letters is not None and (caught_up or time.monotonic() - self._last_report >= 1.0):
+        if self._dead_letters is not None and (
+            caught_up or time.monotonic() - self._last_report >= 1.0
+        ):
             # Informational mirror of the checkpoint (the truth is inside the DuckDB file).
             try:
                 await self._dead_letters.report_progress(self.name, last, self._unreported)
@@ -262,8 +301,10 @@ class DuckDBProjection:
             if fold:
                 self._fold(con, self._messages_seq, _ALL)
                 messages_seq = last_seq
-            con.execute("UPDATE projection_checkpoint SET seq = ?, messages_seq = ? WHERE name = ?",
-                        [last_seq, messages_seq, self.name])
+            con.execute(
+                "UPDATE projection_checkpoint SET seq = ?, messages_seq = ? WHERE name = ?",
+                [last_seq, messages_seq, self.name],
+            )
             if fold or self._uncommitted_rows >= self._commit_rows:
                 con.execute("COMMIT")
                 self._in_transaction, self._uncommitted_rows = False, 0

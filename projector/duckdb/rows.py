@@ -45,8 +45,12 @@ def event_table(records: Sequence[Decoded]) -> pa.Table:
         "account": [e.account for e in events],
         "source": [e.source for e in events],
         "chat_id": [e.chat_id for e in events],
-        "message_id": [m.message_id if m is not None else (e.message_id if isinstance(e, _MESSAGE_REFS) else None)
-                       for e, m in zip(events, snaps, strict=True)],
+        "message_id": [
+            m.message_id
+            if m is not None
+            else (e.message_id if isinstance(e, _MESSAGE_REFS) else None)
+            for e, m in zip(events, snaps, strict=True)
+        ],
         "observed_at": [e.observed_at for e in events],
         "date": [None if m is None else m.date for m in snaps],
         "edit_date": [None if m is None else m.edit_date for m in snaps],

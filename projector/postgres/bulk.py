@@ -32,7 +32,13 @@ _REACTION_TYPES: Final = [t for _, t in REACTION_STAGE_COLUMNS]
 
 
 async def bulk_load(
-    *, log_: EventLog, database_url: str, schema: str, name: str, to_seq: int, chunk: int = 20_000,
+    *,
+    log_: EventLog,
+    database_url: str,
+    schema: str,
+    name: str,
+    to_seq: int,
+    chunk: int = 20_000,
 ) -> int:
     """Fold records ``1..to_seq`` into the empty projection tables of ``schema``; returns the checkpoint
     afterwards (0 when the load rolled back, or whatever an earlier load left). Raises on connection errors."""
@@ -50,18 +56,29 @@ async def bulk_load(
                 row = await (await conn.execute(q.select_checkpoint, (name,))).fetchone()
                 if row is None or int(str(row[0])) != 0:
                     return 0 if row is None else int(str(row[0]))
-                await conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
-                    sql.Identifier(schema, t) for t in SWAP_TABLES)))
+                await conn.execute(
+                    sql.SQL("TRUNCATE {}").format(
+                        sql.SQL(", ").join(sql.Identifier(schema, t) for t in SWAP_TABLES)
+                    )
+                )
                 count = await _load(conn, q, log_, name, to_seq, chunk)
                 await conn.execute(q.update_checkpoint, (to_seq, count, name))
     except (*DATA_ERRORS, *CONVERSION_ERRORS) as e:
-        log.warning("bulk load of %s rolled back (%s); replaying batch by batch", schema, type(e).__name__)
+        log.warning(
+            "bulk load of %s rolled back (%s); replaying batch by batch", schema, type(e).__name__
+        )
         return 0
     return to_seq
 
 
-async def _load(conn: psycopg.AsyncConnection[tuple[object, ...]], q: PgSql, log_: EventLog, name: str,
-                to_seq: int, chunk: int) -> int:
+async def _load(
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+    q: PgSql,
+    log_: EventLog,
+    name: str,
+    to_seq: int,
+    chunk: int,
+) -> int:
     """Stage every record, then fold; returns how many events were applied or dead-lettered."""
     ops: list[GroupOp] = []
     media: list[tuple[str, str, int, int, int]] = []
@@ -82,9 +99,17 @@ async def _load(conn: psycopg.AsyncConnection[tuple[object, ...]], q: PgSql, log
         staged = time.perf_counter()
         # Versions first (the messages take their edit counts from them), then the rest in the order of a
         # batch (PostgresProjection._write); pending deletes are empty in empty tables.
-        for statement in (q.bulk_versions, q.bulk_messages, q.bulk_groups, *q.apply_deletes, q.bulk_reactions):
+        for statement in (
+            q.bulk_versions,
+            q.bulk_messages,
+            q.bulk_groups,
+            *q.apply_deletes,
+            q.bulk_reactions,
+        ):
             await cur.execute(statement.encode())
-            log.debug("bulk %.1fs %s", time.perf_counter() - staged, " ".join(statement.split())[:60])
+            log.debug(
+                "bulk %.1fs %s", time.perf_counter() - staged, " ".join(statement.split())[:60]
+            )
         if media:
             await cur.executemany(q.update_media, media)
         for op in ops:
@@ -94,6 +119,10 @@ async def _load(conn: psycopg.AsyncConnection[tuple[object, ...]], q: PgSql, log
             await cur.executemany(INSERT_DEAD_LETTER, [dead_letter_params(name, b) for b in bad])
             for b in bad:
                 log.warning("dead letter %s seq %d: %s", name, b.seq, b.error)
-    log.info("bulk load: staged %d events in %.1fs, folded in %.1fs", count, staged - started,
-             time.perf_counter() - staged)
+    log.info(
+        "bulk load: staged %d events in %.1fs, folded in %.1fs",
+        count,
+        staged - started,
+        time.perf_counter() - staged,
+    )
     return count

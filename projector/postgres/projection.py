@@ -19,7 +19,13 @@ import psycopg
 from eventlog import RawRecord
 from projector.deadletter import INSERT_DEAD_LETTER, dead_letter_params
 from projector.errors import ApplyFailed, CheckpointMoved, ProjectionUnavailable
-from projector.postgres.rows import CONVERSION_ERRORS, DELETE_STAGE_COLUMNS, MESSAGE_STAGE_COLUMNS, PgRows, build_rows
+from projector.postgres.rows import (
+    CONVERSION_ERRORS,
+    DELETE_STAGE_COLUMNS,
+    MESSAGE_STAGE_COLUMNS,
+    PgRows,
+    build_rows,
+)
 from projector.postgres.sql import PgSql
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from schemas.codec import Codec
@@ -35,8 +41,12 @@ DELETE_TYPES: Final = [t for _, t in DELETE_STAGE_COLUMNS]
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
 
 
-async def copy_rows(cur: psycopg.AsyncCursor[tuple[object, ...]], statement: str, types: list[str],
-                    rows: Sequence[Sequence[object]]) -> None:
+async def copy_rows(
+    cur: psycopg.AsyncCursor[tuple[object, ...]],
+    statement: str,
+    types: list[str],
+    rows: Sequence[Sequence[object]],
+) -> None:
     """Binary COPY of ``rows`` (columns of ``types``)."""
     async with cur.copy(statement) as copy:
         copy.set_types(types)
@@ -57,8 +67,15 @@ class PostgresProjection:
     subjects: Sequence[str] | None = None
 
     def __init__(
-        self, *, database_url: str, codec: Codec, name: str = "postgres", schema: str = "public",
-        checkpoint_schema: str | None = None, connect_timeout_s: float = 10.0, statement_timeout_s: float = 300.0,
+        self,
+        *,
+        database_url: str,
+        codec: Codec,
+        name: str = "postgres",
+        schema: str = "public",
+        checkpoint_schema: str | None = None,
+        connect_timeout_s: float = 10.0,
+        statement_timeout_s: float = 300.0,
     ) -> None:
         self.name = name
         self._url = database_url
@@ -79,13 +96,19 @@ class PostgresProjection:
         """Connect, prepare stages, ensure the checkpoint row; returns its seq."""
         await self.close()
         try:
-            conn = await psycopg.AsyncConnection.connect(self._url, connect_timeout=int(self._connect_timeout_s))
+            conn = await psycopg.AsyncConnection.connect(
+                self._url, connect_timeout=int(self._connect_timeout_s)
+            )
             async with conn.transaction():
-                await conn.execute(f"SET statement_timeout = {int(self._statement_timeout_s * 1000)}")
+                await conn.execute(
+                    f"SET statement_timeout = {int(self._statement_timeout_s * 1000)}"
+                )
                 for ddl in self._sql.stage_ddl:
                     await conn.execute(ddl.encode())
                 await conn.execute(self._sql.ensure_checkpoint, (self.name,))
-                row = await (await conn.execute(self._sql.select_checkpoint, (self.name,))).fetchone()
+                row = await (
+                    await conn.execute(self._sql.select_checkpoint, (self.name,))
+                ).fetchone()
         except TRANSIENT as e:
             raise ProjectionUnavailable(f"postgres: {type(e).__name__}: {e}") from e
         self._conn = conn
@@ -110,7 +133,9 @@ class PostgresProjection:
             rows = None
         return _Prepared(good, bad, rows)
 
-    async def apply(self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None) -> None:
+    async def apply(
+        self, batch: Sequence[RawRecord], *, caught_up: bool = False, prepared: object = None
+    ) -> None:
         """Apply ``batch`` and advance the checkpoint in one transaction."""
         if not batch:
             return
@@ -121,7 +146,9 @@ class PostgresProjection:
             conn = self._require()
             try:
                 async with conn.transaction():
-                    row = await (await conn.execute(self._sql.select_checkpoint, (self.name,))).fetchone()
+                    row = await (
+                        await conn.execute(self._sql.select_checkpoint, (self.name,))
+                    ).fetchone()
                     stored = int(str(row[0])) if row else 0
                     if stored != self._seq:
                         raise CheckpointMoved(self.name, expected=self._seq, seq=stored)
@@ -131,9 +158,13 @@ class PostgresProjection:
                     bad.extend(await self._write_bisecting(conn, fresh, rows))
                     if bad:
                         async with conn.cursor() as cur:
-                            await cur.executemany(INSERT_DEAD_LETTER, [dead_letter_params(self.name, b) for b in bad])
+                            await cur.executemany(
+                                INSERT_DEAD_LETTER, [dead_letter_params(self.name, b) for b in bad]
+                            )
                     last = batch[-1].seq
-                    await conn.execute(self._sql.update_checkpoint, (last, len(fresh) + len(bad), self.name))
+                    await conn.execute(
+                        self._sql.update_checkpoint, (last, len(fresh) + len(bad), self.name)
+                    )
             except TRANSIENT as e:
                 await self.close()
                 raise ProjectionUnavailable(f"postgres: {type(e).__name__}: {e}") from e
@@ -161,8 +192,9 @@ class PostgresProjection:
             raise ProjectionUnavailable("postgres: not connected")
         return self._conn
 
-    async def _write_bisecting(self, conn: Conn, records: list[Decoded], rows: PgRows | None = None
-                               ) -> list[DeadLetter]:
+    async def _write_bisecting(
+        self, conn: Conn, records: list[Decoded], rows: PgRows | None = None
+    ) -> list[DeadLetter]:
         """Write records inside a savepoint; on a data error split until the bad events are isolated."""
         if not records:
             return []
@@ -174,9 +206,13 @@ class PostgresProjection:
             if len(records) == 1:
                 return [dead_letter_of(records[0], f"{type(e).__name__}: {e}")]
         mid = len(records) // 2
-        return await self._write_bisecting(conn, records[:mid]) + await self._write_bisecting(conn, records[mid:])
+        return await self._write_bisecting(conn, records[:mid]) + await self._write_bisecting(
+            conn, records[mid:]
+        )
 
-    async def _write(self, conn: Conn, records: list[Decoded], prebuilt: PgRows | None = None) -> None:
+    async def _write(
+        self, conn: Conn, records: list[Decoded], prebuilt: PgRows | None = None
+    ) -> None:
         try:
             rows: PgRows = prebuilt or build_rows([(r.seq, r.event) for r in records])
         except CONVERSION_ERRORS as e:
@@ -194,7 +230,9 @@ class PostgresProjection:
                 for statement in q.apply_deletes:
                     await cur.execute(statement.encode())
             if rows.reactions:
-                await cur.executemany(q.update_reactions, [(j, s, c, m, s, s) for j, s, c, m in rows.reactions])
+                await cur.executemany(
+                    q.update_reactions, [(j, s, c, m, s, s) for j, s, c, m in rows.reactions]
+                )
             if rows.media:
                 await cur.executemany(q.update_media, rows.media)
             for op in rows.ops:

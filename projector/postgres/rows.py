@@ -81,7 +81,14 @@ REACTION_STAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("message_id", "int8"),
 )
 # What converting a malformed event can raise: such a batch is bisected into dead letters.
-CONVERSION_ERRORS: Final = (ValueError, TypeError, AttributeError, KeyError, OverflowError, UnicodeError)
+CONVERSION_ERRORS: Final = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    OverflowError,
+    UnicodeError,
+)
 
 MessageRow = tuple[object, ...]
 DeleteRow = tuple[int | None, str, int, datetime, int]
@@ -102,8 +109,12 @@ class PgRows:
 
     messages: list[MessageRow] = field(default_factory=list)
     deletes: list[DeleteRow] = field(default_factory=list)
-    reactions: list[tuple[str, int, int, int]] = field(default_factory=list)  # (json, seq, chat, msg)
-    media: list[tuple[str, str, int, int, int]] = field(default_factory=list)  # (sha256, path, chat, msg, seq)
+    reactions: list[tuple[str, int, int, int]] = field(
+        default_factory=list
+    )  # (json, seq, chat, msg)
+    media: list[tuple[str, str, int, int, int]] = field(
+        default_factory=list
+    )  # (sha256, path, chat, msg, seq)
     ops: list[GroupOp] = field(default_factory=list)
     max_seq: int = 0
 
@@ -112,7 +123,9 @@ def _enc(value: object) -> str | None:
     return None if value is None else _json.encode(value).decode()
 
 
-def message_row(event: MessagePosted | MessageEdited, seq: int, first_seq: int, first_source: str) -> MessageRow:
+def message_row(
+    event: MessagePosted | MessageEdited, seq: int, first_seq: int, first_source: str
+) -> MessageRow:
     """The stage row of a posted/edited snapshot."""
     m = event.message
     chat_id = event.chat_id
@@ -163,11 +176,20 @@ def _status_op(event: Event, seq: int) -> GroupOp | None:
     chat_id = event.chat_id
     if chat_id is None:
         return None
-    base: dict[str, object] = {"chat_id": chat_id, "account": event.account, "at": event.observed_at, "seq": seq}
+    base: dict[str, object] = {
+        "chat_id": chat_id,
+        "account": event.account,
+        "at": event.observed_at,
+        "seq": seq,
+    }
     if isinstance(event, BackfillStarted):
         return GroupOp("backfill_started", seq, {**base, "total": event.estimated_total})
     if isinstance(event, BackfillProgressed):
-        return GroupOp("backfill_progress", seq, {**base, "fetched": event.fetched, "total": event.estimated_total})
+        return GroupOp(
+            "backfill_progress",
+            seq,
+            {**base, "fetched": event.fetched, "total": event.estimated_total},
+        )
     if isinstance(event, BackfillCompleted):
         return GroupOp("backfill_completed", seq, {**base, "fetched": event.fetched})
     if isinstance(event, GapFillCompleted):
@@ -183,20 +205,41 @@ def _chat_op(event: Event, seq: int) -> GroupOp | None:
     if isinstance(event, ChatDiscovered | ChatUpdated):
         c = event.chat
         params: dict[str, object] = {
-            "chat_id": c.chat_id, "kind": c.kind, "title": c.title, "username": c.username,
-            "member_count": c.member_count, "forum": c.forum, "account": event.account,
-            "at": event.observed_at, "seq": seq,
+            "chat_id": c.chat_id,
+            "kind": c.kind,
+            "title": c.title,
+            "username": c.username,
+            "member_count": c.member_count,
+            "forum": c.forum,
+            "account": event.account,
+            "at": event.observed_at,
+            "seq": seq,
         }
-        return GroupOp("discovered" if isinstance(event, ChatDiscovered) else "updated", seq, params)
+        return GroupOp(
+            "discovered" if isinstance(event, ChatDiscovered) else "updated", seq, params
+        )
     if isinstance(event, ChatLeft) and event.chat_id is not None:
-        return GroupOp("left", seq, {"chat_id": event.chat_id, "account": event.account,
-                                     "at": event.observed_at, "seq": seq})
+        return GroupOp(
+            "left",
+            seq,
+            {
+                "chat_id": event.chat_id,
+                "account": event.account,
+                "at": event.observed_at,
+                "seq": seq,
+            },
+        )
     return _status_op(event, seq)
 
 
 def _title_op(event: MessagePosted | MessageEdited, seq: int) -> GroupOp | None:
     action = event.message.action
-    if action is None or action.title is None or "title" not in action.type.lower() or event.chat_id is None:
+    if (
+        action is None
+        or action.title is None
+        or "title" not in action.type.lower()
+        or event.chat_id is None
+    ):
         return None
     return GroupOp("title", seq, {"chat_id": event.chat_id, "title": action.title, "seq": seq})
 
@@ -216,10 +259,14 @@ def build_rows(records: list[tuple[int, Event]]) -> PgRows:
                 if op is not None:
                     rows.ops.append(op)
         elif isinstance(event, MessageDeleted):
-            rows.deletes.append((event.chat_id, event.account, event.message_id, event.observed_at, seq))
+            rows.deletes.append(
+                (event.chat_id, event.account, event.message_id, event.observed_at, seq)
+            )
         elif isinstance(event, ReactionsUpdated):
             if event.chat_id is not None:
-                rows.reactions.append((_json.encode(event.reactions).decode(), seq, event.chat_id, event.message_id))
+                rows.reactions.append(
+                    (_json.encode(event.reactions).decode(), seq, event.chat_id, event.message_id)
+                )
         elif isinstance(event, MediaStored):
             if event.chat_id is not None:
                 rows.media.append((event.sha256, event.path, event.chat_id, event.message_id, seq))

@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 
 # Tables a rebuild replaces; checkpoints and dead letters stay in public.
 SWAP_TABLES: Final = (
-    "telegram_groups", "messages", "message_versions", "pending_deletes", "crawler_status", "pending_chat_deletes",
+    "telegram_groups",
+    "messages",
+    "message_versions",
+    "pending_deletes",
+    "crawler_status",
+    "pending_chat_deletes",
 )
 _DDL_FILES: Final = ("20261128000100_projections.sql", "20261128000110_projector.sql")
 _STATEMENT: Final = re.compile(r"^(CREATE TABLE|CREATE INDEX|ALTER TABLE)\b.*?;\s*$", re.S | re.M)
@@ -71,7 +76,9 @@ def table_ddl(schema: str) -> tuple[list[str], list[str]]:
         if target not in (*SWAP_TABLES, "projection_checkpoints"):
             continue
         moved = statement.replace("public.", f"{schema}.")
-        deferred = statement.startswith("CREATE INDEX") and any(n in statement for n in _DEFERRED_INDEXES)
+        deferred = statement.startswith("CREATE INDEX") and any(
+            n in statement for n in _DEFERRED_INDEXES
+        )
         (indexes if deferred else tables).append(moved)
     return tables, indexes
 
@@ -80,8 +87,10 @@ def _messages_ddl(schema: str) -> tuple[list[str], list[str]]:
     """(CREATE TABLE + ALTER TABLE, CREATE INDEX) statements of ``messages`` in ``schema``."""
     tables, indexes = table_ddl(schema)
     own = [t for t in tables if f" {schema}.messages " in t or f" {schema}.messages\n" in t]
-    return ([t for t in own if not t.startswith("CREATE INDEX")],
-            [t for t in own + indexes if t.startswith("CREATE INDEX") and f"{schema}.messages " in t])
+    return (
+        [t for t in own if not t.startswith("CREATE INDEX")],
+        [t for t in own + indexes if t.startswith("CREATE INDEX") and f"{schema}.messages " in t],
+    )
 
 
 def _unlogged(statement: str) -> str:
@@ -96,7 +105,9 @@ async def create_schema(conn: psycopg.AsyncConnection[tuple[object, ...]], schem
     once per final row, in parallel."""
     tables, _ = table_ddl(schema)
     async with conn.transaction():
-        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        await conn.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        )
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         for statement in tables:
             await conn.execute(_unlogged(_SEARCH_LINE.sub("", statement)).encode())
@@ -111,18 +122,31 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
     other_indexes = [i for i in other_indexes if i not in indexes]
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         async with conn.transaction():
-            await conn.execute(sql.SQL("ALTER TABLE {}.messages RENAME TO messages_load").format(ident))
-            rows = await (await conn.execute(
-                "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
-                (f"{schema}.messages_load",))).fetchall()
+            await conn.execute(
+                sql.SQL("ALTER TABLE {}.messages RENAME TO messages_load").format(ident)
+            )
+            rows = await (
+                await conn.execute(
+                    "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
+                    (f"{schema}.messages_load",),
+                )
+            ).fetchall()
             for (index_name,) in rows:  # free the names for the new table's indexes
-                await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                    sql.SQL(str(index_name)), sql.Identifier(f"load_{str(index_name).split('.')[-1]}")))
+                await conn.execute(
+                    sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                        sql.SQL(str(index_name)),
+                        sql.Identifier(f"load_{str(index_name).split('.')[-1]}"),
+                    )
+                )
             for statement in creates:
                 await conn.execute(_unlogged(statement).encode())
-            cols = await (await conn.execute(
-                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
-                "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (f"{schema}.messages",))).fetchall()
+            cols = await (
+                await conn.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                    "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                    (f"{schema}.messages",),
+                )
+            ).fetchall()
         names = sql.SQL(", ").join(sql.Identifier(str(c[0])) for c in cols)
 
         async def run_each(statements: list[sql.Composed | str]) -> None:
@@ -141,26 +165,43 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
             now = time.perf_counter()
             phases[name], last = now - last, now
 
-        await spread([sql.SQL(
-            "INSERT INTO {}.messages ({}) SELECT {} FROM {}.messages_load WHERE abs(message_id) % {} = {}"
-        ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part)) for part in range(parallel)])
+        await spread(
+            [
+                sql.SQL(
+                    "INSERT INTO {}.messages ({}) SELECT {} FROM {}.messages_load WHERE abs(message_id) % {} = {}"
+                ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part))
+                for part in range(parallel)
+            ]
+        )
         await conn.execute(sql.SQL("DROP TABLE {}.messages_load").format(ident))
         phase("messages copy")
         # The load and the copy ran into unlogged tables (no WAL per row); make them durable, the checkpoint
         # last: a crash before that loses the checkpoint with the data, and the rebuild starts over.
-        await spread([sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
-                      for t in SWAP_TABLES])
-        await conn.execute(sql.SQL("ALTER TABLE {}.projection_checkpoints SET LOGGED").format(ident))
+        await spread(
+            [
+                sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
+                for t in SWAP_TABLES
+            ]
+        )
+        await conn.execute(
+            sql.SQL("ALTER TABLE {}.projection_checkpoints SET LOGGED").format(ident)
+        )
         phase("set logged")
         await spread([*indexes, *other_indexes])
         phase("indexes")
-        await spread([sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(t)) for t in SWAP_TABLES])
+        await spread(
+            [sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(t)) for t in SWAP_TABLES]
+        )
         phase("analyze")
         log.info("finished %s: %s", schema, ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
 
 
 async def swap_into_public(
-    conn: psycopg.AsyncConnection[tuple[object, ...]], *, schema: str, retired: str, checkpoint_name: str,
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+    *,
+    schema: str,
+    retired: str,
+    checkpoint_name: str,
     lock_timeout_s: float = 10.0,
 ) -> int:
     """In one transaction: move the live tables to ``retired``, move ``schema``'s tables into public and
@@ -169,29 +210,48 @@ async def swap_into_public(
         timeout = sql.Literal(f"{int(lock_timeout_s * 1000)}ms")
         await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(timeout))
         # Lock the live checkpoint first: a live projector waits here instead of writing mid-swap.
-        await conn.execute("SELECT seq FROM public.projection_checkpoints WHERE name = %s FOR UPDATE",
-                           (checkpoint_name,))
-        row = await (await conn.execute(
-            sql.SQL("SELECT seq FROM {}.projection_checkpoints WHERE name = %s").format(sql.Identifier(schema)),
-            (checkpoint_name,))).fetchone()
+        await conn.execute(
+            "SELECT seq FROM public.projection_checkpoints WHERE name = %s FOR UPDATE",
+            (checkpoint_name,),
+        )
+        row = await (
+            await conn.execute(
+                sql.SQL("SELECT seq FROM {}.projection_checkpoints WHERE name = %s").format(
+                    sql.Identifier(schema)
+                ),
+                (checkpoint_name,),
+            )
+        ).fetchone()
         if row is None:
             raise RebuildError(f"rebuild schema {schema} has no checkpoint")
         seq = int(str(row[0]))
-        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired)))
+        await conn.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired))
+        )
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(retired)))
-        in_pub = await (await conn.execute(
-            "SELECT 1 FROM pg_publication_tables WHERE pubname = 'supabase_realtime' "
-            "AND schemaname = 'public' AND tablename = 'messages'")).fetchone()
+        in_pub = await (
+            await conn.execute(
+                "SELECT 1 FROM pg_publication_tables WHERE pubname = 'supabase_realtime' "
+                "AND schemaname = 'public' AND tablename = 'messages'"
+            )
+        ).fetchone()
         if in_pub is not None:
             await conn.execute("ALTER PUBLICATION supabase_realtime DROP TABLE public.messages")
         for table in SWAP_TABLES:
-            await conn.execute(sql.SQL("ALTER TABLE public.{} SET SCHEMA {}").format(
-                sql.Identifier(table), sql.Identifier(retired)))
-            await conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA public").format(
-                sql.Identifier(schema), sql.Identifier(table)))
+            await conn.execute(
+                sql.SQL("ALTER TABLE public.{} SET SCHEMA {}").format(
+                    sql.Identifier(table), sql.Identifier(retired)
+                )
+            )
+            await conn.execute(
+                sql.SQL("ALTER TABLE {}.{} SET SCHEMA public").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            )
         await conn.execute("SELECT public.projector_supabase_setup()")
         await conn.execute(
             "UPDATE public.projection_checkpoints SET seq = %s, updated_at = now() WHERE name = %s",
-            (seq, checkpoint_name))
+            (seq, checkpoint_name),
+        )
         await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
     return seq

@@ -5,15 +5,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from projector.postgres.rows import DELETE_STAGE_COLUMNS, MESSAGE_STAGE_COLUMNS, REACTION_STAGE_COLUMNS
+from projector.postgres.rows import (
+    DELETE_STAGE_COLUMNS,
+    MESSAGE_STAGE_COLUMNS,
+    REACTION_STAGE_COLUMNS,
+)
 
 # Columns copied straight from the stage into messages; jsonb ones are cast from their JSON text.
 _JSONB: Final = frozenset({"entities", "forward", "media", "reactions", "action"})
 _CONTENT: Final = (
-    "account", "sender_id", "sender_kind", "sender_name", "sender_username", "date", "edit_date", "text",
-    "entities", "reply_to_message_id", "reply_top_id", "forum_topic", "forward", "via_bot_id", "post_author",
-    "views", "forwards", "replies", "grouped_id", "media_type", "media", "action_type", "action", "is_service",
-    "pinned", "observed_at",
+    "account",
+    "sender_id",
+    "sender_kind",
+    "sender_name",
+    "sender_username",
+    "date",
+    "edit_date",
+    "text",
+    "entities",
+    "reply_to_message_id",
+    "reply_top_id",
+    "forum_topic",
+    "forward",
+    "via_bot_id",
+    "post_author",
+    "views",
+    "forwards",
+    "replies",
+    "grouped_id",
+    "media_type",
+    "media",
+    "action_type",
+    "action",
+    "is_service",
+    "pinned",
+    "observed_at",
 )
 # A snapshot is newer by (edit_date, date, seq): the row keeps the newest version.
 _NEWER: Final = (
@@ -38,7 +64,10 @@ class PgSql:
     @property
     def stage_ddl(self) -> list[str]:
         """Temp stage tables (per connection)."""
-        return [_stage_ddl("stage_messages", MESSAGE_STAGE_COLUMNS), _stage_ddl("stage_deletes", DELETE_STAGE_COLUMNS)]
+        return [
+            _stage_ddl("stage_messages", MESSAGE_STAGE_COLUMNS),
+            _stage_ddl("stage_deletes", DELETE_STAGE_COLUMNS),
+        ]
 
     @property
     def reaction_stage_ddl(self) -> str:
@@ -65,7 +94,9 @@ class PgSql:
         """Upsert the newest snapshot per key; count new rows per group; track last message dates."""
         s = self.schema
         select_cols = ", ".join(f"{c}::jsonb" if c in _JSONB else c for c in _CONTENT)
-        sets = ",\n      ".join(f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE m.{c} END" for c in _CONTENT)
+        sets = ",\n      ".join(
+            f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE m.{c} END" for c in _CONTENT
+        )
         return f"""
 WITH s AS (
   SELECT DISTINCT ON (chat_id, message_id) * FROM stage_messages
@@ -230,14 +261,18 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
     def update_reactions(self) -> str:
         """A newer reaction summary replaces the row's (never one older than the snapshot: a snapshot's own
         summary counts as of its seq, so the outcome does not depend on batch boundaries)."""
-        return (f"UPDATE {self.schema}.messages SET reactions = %s::jsonb, reactions_seq = %s "
-                "WHERE chat_id = %s AND message_id = %s AND reactions_seq < %s AND last_seq < %s")
+        return (
+            f"UPDATE {self.schema}.messages SET reactions = %s::jsonb, reactions_seq = %s "
+            "WHERE chat_id = %s AND message_id = %s AND reactions_seq < %s AND last_seq < %s"
+        )
 
     @property
     def update_media(self) -> str:
         """Where a message's media was stored (for a message seen before the event, as in seq order)."""
-        return (f"UPDATE {self.schema}.messages SET media_sha256 = %s, media_path = %s "
-                "WHERE chat_id = %s AND message_id = %s AND first_seq < %s")
+        return (
+            f"UPDATE {self.schema}.messages SET media_sha256 = %s, media_path = %s "
+            "WHERE chat_id = %s AND message_id = %s AND first_seq < %s"
+        )
 
     def group_op(self, op: str) -> list[str]:
         """The statements of one chat metadata / crawler status change (named parameters)."""
@@ -266,48 +301,88 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
         if op == "discovered":
             return [
                 groups_upsert.replace("DISC", "%(at)s").replace(
-                    "EXTRA", ", is_active = true, left_at = NULL, "
-                    "discovered_at = coalesce(g.discovered_at, EXCLUDED.discovered_at)"),
-                status("status, status_seq", "'initializing', %(seq)s",
-                       "account = EXCLUDED.account, status_seq = EXCLUDED.status_seq, "
-                       "status = CASE WHEN c.status = 'inactive' THEN 'initializing' ELSE c.status END"),
+                    "EXTRA",
+                    ", is_active = true, left_at = NULL, "
+                    "discovered_at = coalesce(g.discovered_at, EXCLUDED.discovered_at)",
+                ),
+                status(
+                    "status, status_seq",
+                    "'initializing', %(seq)s",
+                    "account = EXCLUDED.account, status_seq = EXCLUDED.status_seq, "
+                    "status = CASE WHEN c.status = 'inactive' THEN 'initializing' ELSE c.status END",
+                ),
             ]
         if op == "updated":
             return [groups_upsert.replace("DISC", "NULL").replace("EXTRA", "")]
         if op == "title":
-            return [f"UPDATE {s}.telegram_groups SET title = %(title)s, meta_seq = %(seq)s, updated_at = now() "
-                    "WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s"]
+            return [
+                f"UPDATE {s}.telegram_groups SET title = %(title)s, meta_seq = %(seq)s, updated_at = now() "
+                "WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s"
+            ]
         if op == "left":
             return [
                 f"UPDATE {s}.telegram_groups SET is_active = false, left_at = %(at)s, meta_seq = %(seq)s, "
                 "updated_at = now() WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s",
-                status("status, status_seq", "'inactive', %(seq)s", "status = 'inactive', status_seq = %(seq)s"),
+                status(
+                    "status, status_seq",
+                    "'inactive', %(seq)s",
+                    "status = 'inactive', status_seq = %(seq)s",
+                ),
             ]
         if op == "backfill_started":
-            return [status("status, backfill_total, status_seq", "'initializing', %(total)s, %(seq)s",
-                           "status = 'initializing', backfill_total = coalesce(%(total)s, c.backfill_total), "
-                           "status_seq = %(seq)s")]
+            return [
+                status(
+                    "status, backfill_total, status_seq",
+                    "'initializing', %(total)s, %(seq)s",
+                    "status = 'initializing', backfill_total = coalesce(%(total)s, c.backfill_total), "
+                    "status_seq = %(seq)s",
+                )
+            ]
         if op == "backfill_progress":
-            return [status("backfill_fetched, backfill_total, status_seq", "%(fetched)s, %(total)s, %(seq)s",
-                           "backfill_fetched = %(fetched)s, backfill_total = coalesce(%(total)s, c.backfill_total), "
-                           "status_seq = %(seq)s")]
+            return [
+                status(
+                    "backfill_fetched, backfill_total, status_seq",
+                    "%(fetched)s, %(total)s, %(seq)s",
+                    "backfill_fetched = %(fetched)s, backfill_total = coalesce(%(total)s, c.backfill_total), "
+                    "status_seq = %(seq)s",
+                )
+            ]
         if op == "backfill_completed":
-            return [status("status, backfill_fetched, backfill_completed_at, status_seq",
-                           "'active', %(fetched)s, %(at)s, %(seq)s",
-                           "status = 'active', backfill_fetched = %(fetched)s, backfill_completed_at = %(at)s, "
-                           "status_seq = %(seq)s")]
+            return [
+                status(
+                    "status, backfill_fetched, backfill_completed_at, status_seq",
+                    "'active', %(fetched)s, %(at)s, %(seq)s",
+                    "status = 'active', backfill_fetched = %(fetched)s, backfill_completed_at = %(at)s, "
+                    "status_seq = %(seq)s",
+                )
+            ]
         if op == "gapfill":
-            return [status("last_gapfill_at, gapfill_new, gapfill_seq", "%(at)s, %(new)s, %(seq)s",
-                           "last_gapfill_at = GREATEST(c.last_gapfill_at, %(at)s), "
-                           "gapfill_new = c.gapfill_new + %(new)s, gapfill_seq = %(seq)s",
-                           guard="c.gapfill_seq < %(seq)s")]
+            return [
+                status(
+                    "last_gapfill_at, gapfill_new, gapfill_seq",
+                    "%(at)s, %(new)s, %(seq)s",
+                    "last_gapfill_at = GREATEST(c.last_gapfill_at, %(at)s), "
+                    "gapfill_new = c.gapfill_new + %(new)s, gapfill_seq = %(seq)s",
+                    guard="c.gapfill_seq < %(seq)s",
+                )
+            ]
         if op == "flood":
-            return [status("last_flood_wait_s, last_flood_wait_at", "%(seconds)s, %(at)s",
-                           "last_flood_wait_s = %(seconds)s, last_flood_wait_at = %(at)s",
-                           guard="c.last_flood_wait_at IS NULL OR c.last_flood_wait_at <= %(at)s")]
+            return [
+                status(
+                    "last_flood_wait_s, last_flood_wait_at",
+                    "%(seconds)s, %(at)s",
+                    "last_flood_wait_s = %(seconds)s, last_flood_wait_at = %(at)s",
+                    guard="c.last_flood_wait_at IS NULL OR c.last_flood_wait_at <= %(at)s",
+                )
+            ]
         if op == "error":
-            return [status("status, last_error, last_error_at, status_seq", "'error', %(error)s, %(at)s, %(seq)s",
-                           "status = 'error', last_error = %(error)s, last_error_at = %(at)s, status_seq = %(seq)s")]
+            return [
+                status(
+                    "status, last_error, last_error_at, status_seq",
+                    "'error', %(error)s, %(at)s, %(seq)s",
+                    "status = 'error', last_error = %(error)s, last_error_at = %(at)s, status_seq = %(seq)s",
+                )
+            ]
         raise ValueError(f"unknown group op {op!r}")
 
     @property
@@ -318,11 +393,15 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
     @property
     def ensure_checkpoint(self) -> str:
         """Create the checkpoint row if missing."""
-        return (f"INSERT INTO {self.checkpoint_schema}.projection_checkpoints (name) VALUES (%s) "
-                "ON CONFLICT (name) DO NOTHING")
+        return (
+            f"INSERT INTO {self.checkpoint_schema}.projection_checkpoints (name) VALUES (%s) "
+            "ON CONFLICT (name) DO NOTHING"
+        )
 
     @property
     def update_checkpoint(self) -> str:
         """Advance the checkpoint in the batch's transaction."""
-        return (f"UPDATE {self.checkpoint_schema}.projection_checkpoints SET seq = %s, "
-                "events_applied = events_applied + %s, updated_at = now() WHERE name = %s")
+        return (
+            f"UPDATE {self.checkpoint_schema}.projection_checkpoints SET seq = %s, "
+            "events_applied = events_applied + %s, updated_at = now() WHERE name = %s"
+        )

@@ -24,9 +24,11 @@ PARAMETERS: Final = ("chat_id", "since", "until")
 
 
 def _where(date_col: str = "date", chat_col: str = "chat_id") -> str:
-    return (f"($chat_id::BIGINT IS NULL OR {chat_col} = $chat_id::BIGINT)"
-            f" AND ($since::TIMESTAMPTZ IS NULL OR {date_col} >= $since::TIMESTAMPTZ)"
-            f" AND ($until::TIMESTAMPTZ IS NULL OR {date_col} < $until::TIMESTAMPTZ)")
+    return (
+        f"($chat_id::BIGINT IS NULL OR {chat_col} = $chat_id::BIGINT)"
+        f" AND ($since::TIMESTAMPTZ IS NULL OR {date_col} >= $since::TIMESTAMPTZ)"
+        f" AND ($until::TIMESTAMPTZ IS NULL OR {date_col} < $until::TIMESTAMPTZ)"
+    )
 
 
 _QUERIES: Final = (
@@ -81,7 +83,7 @@ FROM messages WHERE {_where()} GROUP BY chat_id ORDER BY messages DESC""",
         sql=f"""WITH firsts AS (
   SELECT p.chat_id, p.message_id, epoch(min(r.date) - p.date) AS latency_s
   FROM messages p JOIN messages r ON r.chat_id = p.chat_id AND r.reply_to_message_id = p.message_id
-  WHERE {_where('p.date', 'p.chat_id')} AND r.date >= p.date
+  WHERE {_where("p.date", "p.chat_id")} AND r.date >= p.date
   GROUP BY p.chat_id, p.message_id, p.date)
 SELECT chat_id, count(*) AS replied_messages, quantile_cont(latency_s, 0.5) AS p50_s,
        quantile_cont(latency_s, 0.9) AS p90_s, avg(latency_s) AS mean_s

@@ -61,6 +61,7 @@ DELETE_DIRTY: Final = """
 DELETE FROM messages USING dirty_keys k WHERE messages.chat_id = k.chat_id AND messages.message_id = k.message_id
 """
 
+
 # The fold for the dirty keys (incremental) or for every key (a first fold: nothing to compare with).
 # The newest snapshot is picked by an aggregate over a narrow (seq, ordering key) pair and its columns
 # joined back by seq: a window over whole rows, or ``arg_max`` of a struct of them, carries every
@@ -97,5 +98,7 @@ LEFT JOIN acct_dels a ON l.chat_id > {CHANNEL_BOUND} AND a.account = l.account A
 """
 
 
-INSERT_FOLDED: Final = _fold_sql("SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id")
+INSERT_FOLDED: Final = _fold_sql(
+    "SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id"
+)
 INSERT_FOLDED_ALL: Final = _fold_sql("")

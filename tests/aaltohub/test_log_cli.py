@@ -16,9 +16,13 @@ CHAT_B = -1002222
 
 
 @pytest.fixture
-async def filled_log(event_log: EventLog, nats_server: object, monkeypatch: pytest.MonkeyPatch) -> EventLog:
+async def filled_log(
+    event_log: EventLog, nats_server: object, monkeypatch: pytest.MonkeyPatch
+) -> EventLog:
     """Six message events in two chats, and NATS_URL pointing at the server."""
-    await event_log.append_many([posted(CHAT_A if i % 2 else CHAT_B, i, text=f"text {i}") for i in range(1, 7)])
+    await event_log.append_many(
+        [posted(CHAT_A if i % 2 else CHAT_B, i, text=f"text {i}") for i in range(1, 7)]
+    )
     monkeypatch.setenv("NATS_URL", nats_server.url)  # type: ignore[attr-defined]
     return event_log
 
@@ -27,14 +31,18 @@ async def _cli(*args: str) -> int:
     return await asyncio.to_thread(main, list(args))
 
 
-async def test_tail_prints_one_human_line_per_event(filled_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_tail_prints_one_human_line_per_event(
+    filled_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert await _cli("log", "tail", "--from", "2", "--limit", "3") == 0
     lines = capsys.readouterr().out.splitlines()
     assert [int(line.split()[0]) for line in lines] == [2, 3, 4]
     assert "message.posted" in lines[0] and "#2 Alice: text 2" in lines[0]
 
 
-async def test_tail_json_prints_the_stored_payload(filled_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_tail_json_prints_the_stored_payload(
+    filled_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert await _cli("log", "tail", "--from", "1", "--limit", "1", "--json") == 0
     line = json.loads(capsys.readouterr().out)
     record = await filled_log.get(1)
@@ -42,7 +50,9 @@ async def test_tail_json_prints_the_stored_payload(filled_log: EventLog, capsys:
     assert line["event"] == json.loads(filled_log.codec.encode(record.event))  # type: ignore[union-attr]
 
 
-async def test_tail_filters_by_chat_and_kind(filled_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_tail_filters_by_chat_and_kind(
+    filled_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert await _cli("log", "tail", "--from", "1", "--chat", str(CHAT_A), "--kind", "message") == 0
     seqs = [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()]
     assert seqs == [1, 3, 5]
@@ -68,7 +78,9 @@ async def test_tail_shows_bad_records_and_keeps_going(
     assert "#99" in lines[2]
 
 
-async def test_info_prints_the_stream_state(filled_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_info_prints_the_stream_state(
+    filled_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert await _cli("log", "info") == 0
     out = capsys.readouterr().out
     assert "messages    6" in out and "last seq    6" in out
@@ -92,7 +104,9 @@ async def test_tail_follow_prints_events_appended_later(
     assert [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()] == [7, 8]
 
 
-async def test_tail_json_shows_bad_records_as_json(filled_log: EventLog, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_tail_json_shows_bad_records_as_json(
+    filled_log: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
     await filled_log.nats_client.jetstream().publish(f"tg.msg.{CHAT_B}", b"[1]", timeout=5)
     assert await _cli("log", "tail", "--from", "7", "--json") == 0
     line = json.loads(capsys.readouterr().out)

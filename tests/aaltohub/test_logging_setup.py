@@ -11,11 +11,15 @@ from aaltohub.settings import load_settings
 
 
 def _emit(fmt: str) -> str:
-    settings = load_settings(log_format=fmt, admin_token="tok-very-secret", database_url="postgresql://u:pw123@h/db")
+    settings = load_settings(
+        log_format=fmt, admin_token="tok-very-secret", database_url="postgresql://u:pw123@h/db"
+    )
     stream = io.StringIO()
     handler = configure_logging(settings, stream=stream)
     try:
-        logging.getLogger("t").warning("token %s url %s", "tok-very-secret", "postgresql://u:pw123@h/db")
+        logging.getLogger("t").warning(
+            "token %s url %s", "tok-very-secret", "postgresql://u:pw123@h/db"
+        )
     finally:
         logging.getLogger().removeHandler(handler)
     return stream.getvalue()

@@ -17,7 +17,9 @@ from aaltohub.stack import Stack, StackError
 from tests.helpers import wait_until
 
 
-def _recording_service(name: str, order: int, started: list[str], stopped: list[str]) -> ServiceSpec:
+def _recording_service(
+    name: str, order: int, started: list[str], stopped: list[str]
+) -> ServiceSpec:
     async def run(context: ServiceContext) -> None:
         started.append(name)
         try:
@@ -25,7 +27,9 @@ def _recording_service(name: str, order: int, started: list[str], stopped: list[
         finally:
             stopped.append(name)
 
-    return ServiceSpec(name=name, run=run, stop_order=order, describe=lambda c: f"{name} on {c.nats_url}")
+    return ServiceSpec(
+        name=name, run=run, stop_order=order, describe=lambda c: f"{name} on {c.nats_url}"
+    )
 
 
 async def test_services_stop_one_at_a_time_in_ascending_stop_order(
@@ -33,9 +37,13 @@ async def test_services_stop_one_at_a_time_in_ascending_stop_order(
 ) -> None:
     started: list[str] = []
     stopped: list[str] = []
-    services = [_recording_service(n, o, started, stopped) for n, o in (("projector", 30), ("api", 10),
-                                                                           ("ingest", 20))]
-    settings = load_settings(data_dir=tmp_path / "var", nats_url=nats_server.url, database_url=database_url)
+    services = [
+        _recording_service(n, o, started, stopped)
+        for n, o in (("projector", 30), ("api", 10), ("ingest", 20))
+    ]
+    settings = load_settings(
+        data_dir=tmp_path / "var", nats_url=nats_server.url, database_url=database_url
+    )
     lines: list[str] = []
     stack = Stack(settings, services=services, announce=lines.append)
     stop = asyncio.Event()
@@ -48,7 +56,9 @@ async def test_services_stop_one_at_a_time_in_ascending_stop_order(
         task.cancel()
     assert stopped == ["api", "ingest", "projector"]
     assert any(f"api on {nats_server.url}" in line for line in lines)
-    assert stack.nats is None and stack.postgres is None  # configured externally: nothing embedded started
+    assert (
+        stack.nats is None and stack.postgres is None
+    )  # configured externally: nothing embedded started
 
 
 async def test_crashed_service_stops_the_stack_and_every_server(tmp_path: Path) -> None:
@@ -61,8 +71,13 @@ async def test_crashed_service_stops_the_stack_and_every_server(tmp_path: Path) 
         raise RuntimeError("boom")
 
     settings = load_settings(data_dir=tmp_path / "var")
-    stack = Stack(settings, services=[ServiceSpec(name="crasher", run=crash, stop_order=1)], announce=lambda _: None,
-                  nats_port=free_port(), postgres_port=free_port())
+    stack = Stack(
+        settings,
+        services=[ServiceSpec(name="crasher", run=crash, stop_order=1)],
+        announce=lambda _: None,
+        nats_port=free_port(),
+        postgres_port=free_port(),
+    )
     assert await asyncio.wait_for(stack.run(asyncio.Event()), timeout=90) == 1
     assert len(pids) == 2
     assert not [p for p in pids if psutil.pid_exists(p)]
@@ -75,5 +90,8 @@ async def test_failed_start_stops_the_servers_already_started(tmp_path: Path) ->
     with pytest.raises(StackError, match="migrations failed"):
         await asyncio.wait_for(stack.run(asyncio.Event()), timeout=60)
     assert stack.nats is not None and stack.nats.process is None
-    assert not [p for p in psutil.process_iter(["name", "cmdline"])
-                if p.info["name"] == "nats-server" and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    assert not [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "nats-server" and str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]

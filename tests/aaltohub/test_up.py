@@ -70,7 +70,8 @@ async def test_env_prints_shell_exports_of_the_running_stack(shared_up: UpProces
     assert result.returncode == 0, result.stderr
     exports = dict(
         shlex.split(line.removeprefix("export "))[0].split("=", 1)
-        for line in result.stdout.splitlines() if line.startswith("export ")
+        for line in result.stdout.splitlines()
+        if line.startswith("export ")
     )
     assert exports["NATS_URL"] == stack.nats_url
     assert exports["DATABASE_URL"] == stack.database_url
@@ -112,7 +113,9 @@ async def test_sigterm_stops_every_child_too(data_dir: Path, shared_up: UpProces
     try:
         stack = await process.wait_ready()
         assert process.interrupt(sig=signal.SIGTERM) == 0
-        assert not [pid for pid in (stack.nats_pid, stack.postgres_pid) if pid is not None and _alive(pid)]
+        assert not [
+            pid for pid in (stack.nats_pid, stack.postgres_pid) if pid is not None and _alive(pid)
+        ]
     finally:
         process.stop()
 
@@ -145,7 +148,9 @@ async def test_second_up_reuses_the_data(data_dir: Path, shared_up: UpProcess) -
         second.stop()
 
 
-async def test_up_after_a_killed_up_stops_the_servers_it_left_behind(data_dir: Path, shared_up: UpProcess) -> None:
+async def test_up_after_a_killed_up_stops_the_servers_it_left_behind(
+    data_dir: Path, shared_up: UpProcess
+) -> None:
     shared_up.stop()
     first = UpProcess(data_dir)
     first.start()

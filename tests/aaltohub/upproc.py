@@ -17,19 +17,29 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI child: this repo importable, only our data dir configured."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AALTOHUB_", "NATS_", "DATABASE_", "TELEGRAM_", "SUPABASE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AALTOHUB_", "NATS_", "DATABASE_", "TELEGRAM_", "SUPABASE_"))
+    }
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["AALTOHUB_DATA_DIR"] = str(data_dir)
     env.update(extra)
     return env
 
 
-def run_cli(data_dir: Path, *args: str, timeout_s: float = 30.0, **extra: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    data_dir: Path, *args: str, timeout_s: float = 30.0, **extra: str
+) -> subprocess.CompletedProcess[str]:
     """Run one CLI command to completion (cwd = the data dir's parent, so no stray .env is read)."""
     return subprocess.run(
-        [sys.executable, "-m", "aaltohub", *args], env=cli_env(data_dir, **extra), cwd=data_dir.parent,
-        capture_output=True, text=True, timeout=timeout_s, check=False,
+        [sys.executable, "-m", "aaltohub", *args],
+        env=cli_env(data_dir, **extra),
+        cwd=data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )
 
 
@@ -46,18 +56,24 @@ class UpProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aaltohub", "up"], env=cli_env(self.data_dir), cwd=self.data_dir.parent,
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "aaltohub", "up"],
+                env=cli_env(self.data_dir),
+                cwd=self.data_dir.parent,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
 
     async def wait_ready(self, timeout_s: float = 60.0) -> StackInfo:
         """Wait for the stack file of this process."""
+
         def ready() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"aaltohub up exited early:\n{self.text()}")
             stack = read_stack(self.data_dir)
             return stack is not None and stack.pid == self.proc.pid
+
         await wait_until(ready, timeout=timeout_s)
         stack = read_stack(self.data_dir)
         assert stack is not None

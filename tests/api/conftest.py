@@ -50,15 +50,31 @@ class RunningApi:
             conn.execute(statement.encode(), params)
 
 
-def make_jwt(sub: uuid.UUID | str, *, secret: str = JWT_SECRET, expires_in_s: int = 300,
-             audience: str = "authenticated") -> str:
+def make_jwt(
+    sub: uuid.UUID | str,
+    *,
+    secret: str = JWT_SECRET,
+    expires_in_s: int = 300,
+    audience: str = "authenticated",
+) -> str:
     """A Supabase-like access token."""
     now = datetime.now(UTC)
-    return jwt.encode({"sub": str(sub), "aud": audience, "role": "authenticated", "iat": now,
-                       "exp": now + timedelta(seconds=expires_in_s)}, secret, algorithm="HS256")
+    return jwt.encode(
+        {
+            "sub": str(sub),
+            "aud": audience,
+            "role": "authenticated",
+            "iat": now,
+            "exp": now + timedelta(seconds=expires_in_s),
+        },
+        secret,
+        algorithm="HS256",
+    )
 
 
-def write_snapshot(snapshot_dir: Path, name: str, rows: list[tuple[int, int, int, datetime, str, bool]]) -> Path:
+def write_snapshot(
+    snapshot_dir: Path, name: str, rows: list[tuple[int, int, int, datetime, str, bool]]
+) -> Path:
     """Write a DuckDB snapshot file with a ``messages`` table and point CURRENT at it."""
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     path = snapshot_dir / name
@@ -67,8 +83,11 @@ def write_snapshot(snapshot_dir: Path, name: str, rows: list[tuple[int, int, int
         for statement in DUCKDB_DDL:  # the projector's real analytics tables
             conn.execute(statement)
         if rows:
-            conn.executemany("INSERT INTO messages (chat_id, message_id, sender_id, date, text, is_deleted) "
-                             "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO messages (chat_id, message_id, sender_id, date, text, is_deleted) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
     finally:
         conn.close()
     tmp = snapshot_dir / "CURRENT.tmp"
@@ -120,8 +139,17 @@ def api_config(migrated_db: str, nats_server: NatsServer, tmp_path: Path) -> Api
 
 async def start_api(config: ApiConfig) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Start uvicorn in this loop on a free port."""
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=0, log_level="warning",
-                                           access_log=False, lifespan="on", ws="websockets-sansio"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            ws="websockets-sansio",
+        )
+    )
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
     while not server.started:
@@ -150,8 +178,12 @@ async def api(api_config: ApiConfig, event_log: EventLog) -> AsyncIterator[Runni
     """A running API."""
     server, task, url = await start_api(api_config)
     try:
-        yield RunningApi(url=url, config=api_config, database_url=api_config.database_url.get_secret_value(),
-                         event_log=event_log)
+        yield RunningApi(
+            url=url,
+            config=api_config,
+            database_url=api_config.database_url.get_secret_value(),
+            event_log=event_log,
+        )
     finally:
         await stop_api(server, task)
 

@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from eventlog.commands import CommandServer
-from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, RetryDeadLetters, TriggerCrawl
+from schemas.commands import (
+    Command,
+    CommandReply,
+    ReportStatus,
+    RestartCrawler,
+    RetryDeadLetters,
+    TriggerCrawl,
+)
 from schemas.subjects import command_subject, projector_command_subject
 from tests.api.conftest import RunningApi, make_jwt
 from tests.api.rows import insert_dead_letter, insert_group, insert_user, set_checkpoint
@@ -33,9 +40,21 @@ class Recorder:
 @pytest.fixture
 async def ingest(api: RunningApi) -> AsyncIterator[Recorder]:
     """A stand-in ingest answering every ingest command subject over NATS."""
-    recorder = Recorder(CommandReply(ok=True, message="done", data={
-        "running": True, "connected": True, "accounts": "main", "messages_received": 12, "uptime_s": 3.5,
-        "spool_depth": 0, "last_flood_wait": None}))
+    recorder = Recorder(
+        CommandReply(
+            ok=True,
+            message="done",
+            data={
+                "running": True,
+                "connected": True,
+                "accounts": "main",
+                "messages_received": 12,
+                "uptime_s": 3.5,
+                "spool_depth": 0,
+                "last_flood_wait": None,
+            },
+        )
+    )
     server = CommandServer(api.event_log.nats_client, "aaltohub.cmd.ingest.>", recorder)
     await server.start()
     try:
@@ -64,7 +83,11 @@ async def test_status_reports_lag_per_projection(api: RunningApi) -> None:
     async with api.client() as client:
         body = (await client.get("/admin/status")).json()
     assert body["stream_last_seq"] == 10
-    assert {p["name"]: p["lag"] for p in body["projections"]} == {"postgres": 0, "duckdb": 6, "broadcast": 1}
+    assert {p["name"]: p["lag"] for p in body["projections"]} == {
+        "postgres": 0,
+        "duckdb": 6,
+        "broadcast": 1,
+    }
 
 
 async def test_status_says_crawler_not_running_when_ingest_is_absent(api: RunningApi) -> None:
@@ -97,7 +120,9 @@ async def test_recent_errors_merge_crawler_and_projection_errors(api: RunningApi
     async with api.client() as client:
         body = (await client.get("/admin/errors")).json()
     assert [(e["source"], e["error"]) for e in body["items"]] == [
-        ("projection", "postgres: bad row"), ("crawler", "FloodWait on GetHistory")]
+        ("projection", "postgres: bad row"),
+        ("crawler", "FloodWait on GetHistory"),
+    ]
 
 
 async def test_dead_letters_filter_by_resolved(api: RunningApi) -> None:
@@ -112,25 +137,34 @@ async def test_dead_letters_page_by_id(api: RunningApi) -> None:
     made = [insert_dead_letter(api.database_url, projection="duckdb", seq=s) for s in range(1, 6)]
     async with api.client() as client:
         first = (await client.get("/admin/dead-letters", params={"limit": 3})).json()
-        second = (await client.get("/admin/dead-letters",
-                                   params={"limit": 3, "before_id": first["next_before_id"]})).json()
+        second = (
+            await client.get(
+                "/admin/dead-letters", params={"limit": 3, "before_id": first["next_before_id"]}
+            )
+        ).json()
     assert [d["id"] for d in first["items"] + second["items"]] == made[::-1]
     assert second["next_before_id"] is None
 
 
-async def test_retry_one_dead_letter_sends_its_id_to_the_projector(api: RunningApi, projector: Recorder) -> None:
+async def test_retry_one_dead_letter_sends_its_id_to_the_projector(
+    api: RunningApi, projector: Recorder
+) -> None:
     dead_id = insert_dead_letter(api.database_url, projection="postgres", seq=3)
     async with api.client() as client:
         response = await client.post(f"/admin/dead-letters/{dead_id}/retry")
     assert response.json()["ok"] is True
-    assert projector.received == [RetryDeadLetters(dead_letter_ids=(dead_id,), requested_by="static-admin")]
+    assert projector.received == [
+        RetryDeadLetters(dead_letter_ids=(dead_id,), requested_by="static-admin")
+    ]
 
 
 async def test_retry_all_dead_letters(api: RunningApi, projector: Recorder) -> None:
     async with api.client() as client:
         response = await client.post("/admin/dead-letters/retry")
     assert response.status_code == 200
-    assert projector.received == [RetryDeadLetters(all_unresolved=True, requested_by="static-admin")]
+    assert projector.received == [
+        RetryDeadLetters(all_unresolved=True, requested_by="static-admin")
+    ]
 
 
 async def test_retry_of_unknown_dead_letter_is_404(api: RunningApi, projector: Recorder) -> None:
@@ -157,7 +191,9 @@ async def test_crawl_trigger_goes_to_the_groups_account(api: RunningApi) -> None
     finally:
         await server.stop()
     assert response.json() == {"ok": True, "message": "queued", "data": {}}
-    assert recorder.received == [TriggerCrawl(chat_id=CHAT, mode="backfill", requested_by="static-admin")]
+    assert recorder.received == [
+        TriggerCrawl(chat_id=CHAT, mode="backfill", requested_by="static-admin")
+    ]
 
 
 async def test_crawl_trigger_of_unknown_group_is_404(api: RunningApi, ingest: Recorder) -> None:

@@ -15,8 +15,12 @@ from tests.helpers import wait_until
 
 D1 = datetime(2026, 11, 1, 10, tzinfo=UTC)
 D2 = datetime(2026, 11, 2, 10, tzinfo=UTC)
-ROWS = [(-1001, 1, 7, D1, "a", False), (-1001, 2, 7, D2, "b", False), (-1002, 1, 8, D1, "c", False),
-        (-1002, 2, 8, D1, "gone", True)]
+ROWS = [
+    (-1001, 1, 7, D1, "a", False),
+    (-1001, 2, 7, D2, "b", False),
+    (-1002, 1, 8, D1, "c", False),
+    (-1002, 2, 8, D1, "gone", True),
+]
 
 
 async def test_query_listing_names_every_query(api: RunningApi) -> None:
@@ -37,8 +41,16 @@ async def test_query_runs_on_the_current_snapshot(api: RunningApi) -> None:
 async def test_query_filters_by_chat_and_time(api: RunningApi) -> None:
     write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
     async with api.client() as client:
-        body = (await client.get("/analytics/messages_per_day", params={
-            "chat_id": -1001, "since": "2026-11-02T00:00:00Z", "until": "2026-11-03T00:00:00Z"})).json()
+        body = (
+            await client.get(
+                "/analytics/messages_per_day",
+                params={
+                    "chat_id": -1001,
+                    "since": "2026-11-02T00:00:00Z",
+                    "until": "2026-11-03T00:00:00Z",
+                },
+            )
+        ).json()
     assert body["rows"] == [[-1001, "2026-11-02", 1]]
 
 
@@ -63,14 +75,18 @@ async def test_no_snapshot_yet_is_503(api: RunningApi) -> None:
 async def test_admin_sql_returns_rows(api: RunningApi) -> None:
     write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
     async with api.client() as client:
-        body = (await client.post("/analytics/sql", json={"sql": "SELECT count(*) AS n FROM messages"})).json()
+        body = (
+            await client.post("/analytics/sql", json={"sql": "SELECT count(*) AS n FROM messages"})
+        ).json()
     assert body["rows"] == [[4]]
 
 
 async def test_admin_sql_is_capped_at_the_row_limit(api: RunningApi) -> None:
     write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
     async with api.client() as client:
-        body = (await client.post("/analytics/sql", json={"sql": "SELECT * FROM range(1000)"})).json()
+        body = (
+            await client.post("/analytics/sql", json={"sql": "SELECT * FROM range(1000)"})
+        ).json()
     assert len(body["rows"]) == api.config.sql_row_cap
     assert body["truncated"] is True
 
@@ -78,16 +94,24 @@ async def test_admin_sql_is_capped_at_the_row_limit(api: RunningApi) -> None:
 async def test_admin_sql_rejects_writes(api: RunningApi) -> None:
     write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
     async with api.client() as client:
-        responses = [await client.post("/analytics/sql", json={"sql": sql}) for sql in (
-            "DELETE FROM messages", "SELECT 1; DROP TABLE messages", "COPY messages TO 'x.csv'",
-            "ATTACH 'other.duckdb'")]
+        responses = [
+            await client.post("/analytics/sql", json={"sql": sql})
+            for sql in (
+                "DELETE FROM messages",
+                "SELECT 1; DROP TABLE messages",
+                "COPY messages TO 'x.csv'",
+                "ATTACH 'other.duckdb'",
+            )
+        ]
     assert [r.status_code for r in responses] == [400, 400, 400, 400]
 
 
 async def test_admin_sql_cannot_read_files(api: RunningApi) -> None:
     write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
     async with api.client() as client:
-        response = await client.post("/analytics/sql", json={"sql": "SELECT * FROM read_text('/etc/hostname')"})
+        response = await client.post(
+            "/analytics/sql", json={"sql": "SELECT * FROM read_text('/etc/hostname')"}
+        )
     assert response.status_code == 400
 
 
@@ -114,7 +138,6 @@ async def test_named_queries_are_open_to_users(api: RunningApi) -> None:
     assert response.status_code == 200
 
 
-
 async def test_a_query_running_across_a_snapshot_swap_completes(tmp_path: Path) -> None:
     snapshots = tmp_path / "snapshots"
     write_snapshot(snapshots, "snap-1.duckdb", ROWS)
@@ -124,7 +147,9 @@ async def test_a_query_running_across_a_snapshot_swap_completes(tmp_path: Path) 
         running = asyncio.create_task(reader.query(slow, None, row_cap=10, timeout_s=60))
         await wait_until(lambda: reader._snap is not None and reader._snap.users == 1, timeout=10)
         write_snapshot(snapshots, "snap-2.duckdb", ROWS)
-        swapped = await reader.query("SELECT count(*) FROM messages", None, row_cap=10, timeout_s=10)
+        swapped = await reader.query(
+            "SELECT count(*) FROM messages", None, row_cap=10, timeout_s=10
+        )
         first = await running
     finally:
         reader.close()

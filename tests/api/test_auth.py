@@ -31,7 +31,9 @@ async def test_garbage_token_is_401(api: RunningApi) -> None:
 
 
 async def test_token_signed_with_another_secret_is_401(api: RunningApi) -> None:
-    async with api.client(token=make_jwt(uuid.uuid4(), secret="some-other-secret-0123456789abcdef")) as client:
+    async with api.client(
+        token=make_jwt(uuid.uuid4(), secret="some-other-secret-0123456789abcdef")
+    ) as client:
         response = await client.get("/groups")
     assert response.status_code == 401
 
@@ -84,7 +86,10 @@ async def test_static_admin_token_is_admin(api: RunningApi) -> None:
 
 async def test_no_secret_appears_in_responses_or_openapi(api: RunningApi) -> None:
     async with api.client(token="wrong") as client:
-        texts = [(await client.get(path)).text for path in ("/groups", "/openapi.json", "/metrics", "/health")]
+        texts = [
+            (await client.get(path)).text
+            for path in ("/groups", "/openapi.json", "/metrics", "/health")
+        ]
     for text in texts:
         assert JWT_SECRET not in text
         assert ADMIN_TOKEN not in text
@@ -96,10 +101,18 @@ async def test_config_repr_hides_secrets(api: RunningApi) -> None:
     assert ADMIN_TOKEN not in text
 
 
-async def _authenticator(database_url: str, *, role_cache_s: float) -> tuple[Authenticator, AsyncConnectionPool]:
+async def _authenticator(
+    database_url: str, *, role_cache_s: float
+) -> tuple[Authenticator, AsyncConnectionPool]:
     pool = await open_pool(database_url, min_size=1, max_size=2, timeout_s=5)
-    auth = Authenticator(db=Database(pool, timeout_s=5), jwt_secret=JWT_SECRET, jwks_url=None,
-                         audience="authenticated", admin_token=None, role_cache_s=role_cache_s)
+    auth = Authenticator(
+        db=Database(pool, timeout_s=5),
+        jwt_secret=JWT_SECRET,
+        jwks_url=None,
+        audience="authenticated",
+        admin_token=None,
+        role_cache_s=role_cache_s,
+    )
     return auth, pool
 
 
@@ -118,4 +131,3 @@ async def test_a_verified_token_is_reused_until_its_role_is_forgotten(migrated_d
             await auth.authenticate(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
     finally:
         await pool.close()
-

@@ -20,6 +20,8 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def test_api_imports_only_schemas_and_eventlog() -> None:
-    offenders = {str(p.relative_to(API)): sorted(imported_roots(p) & OURS - {"api", "schemas", "eventlog"})
-                 for p in API.rglob("*.py")}
+    offenders = {
+        str(p.relative_to(API)): sorted(imported_roots(p) & OURS - {"api", "schemas", "eventlog"})
+        for p in API.rglob("*.py")
+    }
     assert {k: v for k, v in offenders.items() if v} == {}

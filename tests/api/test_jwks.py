@@ -55,23 +55,35 @@ def jwks_url(rsa_key: rsa.RSAPrivateKey) -> Iterator[str]:
 
 
 @pytest.fixture
-async def jwks_api(api_config: ApiConfig, event_log: EventLog, jwks_url: str) -> AsyncIterator[RunningApi]:
+async def jwks_api(
+    api_config: ApiConfig, event_log: EventLog, jwks_url: str
+) -> AsyncIterator[RunningApi]:
     config = replace(api_config, jwks_url=jwks_url, jwt_secret=None)
     server, task, url = await start_api(config)
     try:
-        yield RunningApi(url=url, config=config, database_url=config.database_url.get_secret_value(),
-                         event_log=event_log)
+        yield RunningApi(
+            url=url,
+            config=config,
+            database_url=config.database_url.get_secret_value(),
+            event_log=event_log,
+        )
     finally:
         await stop_api(server, task)
 
 
 def rs256_token(key: rsa.RSAPrivateKey, sub: uuid.UUID) -> str:
     now = datetime.now(UTC)
-    return jwt.encode({"sub": str(sub), "aud": "authenticated", "exp": now + timedelta(minutes=5)}, key,
-                      algorithm="RS256", headers={"kid": "k1"})
+    return jwt.encode(
+        {"sub": str(sub), "aud": "authenticated", "exp": now + timedelta(minutes=5)},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
 
 
-async def test_token_signed_by_a_jwks_key_is_accepted(jwks_api: RunningApi, rsa_key: rsa.RSAPrivateKey) -> None:
+async def test_token_signed_by_a_jwks_key_is_accepted(
+    jwks_api: RunningApi, rsa_key: rsa.RSAPrivateKey
+) -> None:
     admin_id = insert_user(jwks_api.database_url, role="admin")
     async with jwks_api.client(token=rs256_token(rsa_key, admin_id)) as client:
         response = await client.get("/me")

@@ -29,7 +29,9 @@ def ws_url(api: RunningApi, **params: object) -> str:
     return api.url.replace("http://", "ws://") + f"/live/ws?{query}"
 
 
-async def receive_events(ws: ClientConnection, n: int, *, timeout: float = 10.0) -> list[dict[str, Any]]:
+async def receive_events(
+    ws: ClientConnection, n: int, *, timeout: float = 10.0
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):
         while len(out) < n:
@@ -37,17 +39,32 @@ async def receive_events(ws: ClientConnection, n: int, *, timeout: float = 10.0)
     return out
 
 
-async def sse_events(client: httpx.AsyncClient, n: int, *, headers: dict[str, str] | None = None,
-                     params: dict[str, str | int] | None = None, timeout: float = 10.0) -> list[tuple[int, str, Any]]:
+async def sse_events(
+    client: httpx.AsyncClient,
+    n: int,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str | int] | None = None,
+    timeout: float = 10.0,
+) -> list[tuple[int, str, Any]]:
     """The first ``n`` SSE events as (id, event, data); then the connection is dropped."""
     out: list[tuple[int, str, Any]] = []
     fields: dict[str, str] = {}
-    async with asyncio.timeout(timeout), client.stream("GET", "/live/sse", headers=headers, params=params) as response:
+    async with (
+        asyncio.timeout(timeout),
+        client.stream("GET", "/live/sse", headers=headers, params=params) as response,
+    ):
         assert response.status_code == 200
         async for line in response.aiter_lines():
             if line == "":
                 if "data" in fields:
-                    out.append((int(fields.get("id", "0")), fields.get("event", ""), json.loads(fields["data"])))
+                    out.append(
+                        (
+                            int(fields.get("id", "0")),
+                            fields.get("event", ""),
+                            json.loads(fields["data"]),
+                        )
+                    )
                     if len(out) >= n:
                         return out
                 fields = {}
@@ -68,14 +85,22 @@ async def test_websocket_receives_appended_events(api: RunningApi) -> None:
 
 async def test_websocket_filters_by_group(api: RunningApi) -> None:
     async with connect(ws_url(api, chat_id=OTHER)) as ws:
-        await api.event_log.append_many([posted(CHAT, 1), posted(OTHER, 1), posted(CHAT, 2), posted(OTHER, 2)])
+        await api.event_log.append_many(
+            [posted(CHAT, 1), posted(OTHER, 1), posted(CHAT, 2), posted(OTHER, 2)]
+        )
         events = await receive_events(ws, 2)
     assert [(e["chat_id"], e["seq"]) for e in events] == [(OTHER, 2), (OTHER, 4)]
 
 
 async def test_websocket_filters_by_kind(api: RunningApi) -> None:
-    deleted = MessageDeleted(event_id=ids.deleted_id(account="main", chat_id=CHAT, message_id=1), account="main",
-                             observed_at=posted(CHAT, 1).observed_at, source="live", chat_id=CHAT, message_id=1)
+    deleted = MessageDeleted(
+        event_id=ids.deleted_id(account="main", chat_id=CHAT, message_id=1),
+        account="main",
+        observed_at=posted(CHAT, 1).observed_at,
+        source="live",
+        chat_id=CHAT,
+        message_id=1,
+    )
     async with connect(ws_url(api, kind="message.deleted")) as ws:
         await api.event_log.append_many([posted(CHAT, 1), deleted, posted(CHAT, 2)])
         events = await receive_events(ws, 1)
@@ -93,8 +118,12 @@ async def test_websocket_resumes_after_disconnect_without_gap_or_duplicate(api: 
     assert [e["seq"] for e in first + second] == list(range(1, 14))
 
 
-async def test_resume_from_before_the_servers_start_reads_the_log(api_config: ApiConfig, event_log: EventLog) -> None:
-    await event_log.append_many([posted(CHAT, i) for i in range(1, 8)])  # before the API (and its memory) exist
+async def test_resume_from_before_the_servers_start_reads_the_log(
+    api_config: ApiConfig, event_log: EventLog
+) -> None:
+    await event_log.append_many(
+        [posted(CHAT, i) for i in range(1, 8)]
+    )  # before the API (and its memory) exist
     server, task, url = await start_api(api_config)
     try:
         running = RunningApi(url=url, config=api_config, database_url="", event_log=event_log)
@@ -120,8 +149,11 @@ async def test_sse_streams_events_with_seq_ids(api: RunningApi) -> None:
         await _wait_subscribed(api, 1)
         await api.event_log.append_many([posted(CHAT, i) for i in range(1, 4)])
         events = await reader
-    assert [(i, kind) for i, kind, _ in events] == [(1, "message.posted"), (2, "message.posted"),
-                                                    (3, "message.posted")]
+    assert [(i, kind) for i, kind, _ in events] == [
+        (1, "message.posted"),
+        (2, "message.posted"),
+        (3, "message.posted"),
+    ]
 
 
 async def test_sse_resumes_from_last_event_id_without_gap_or_duplicate(api: RunningApi) -> None:
@@ -130,7 +162,9 @@ async def test_sse_resumes_from_last_event_id_without_gap_or_duplicate(api: Runn
         await _wait_subscribed(api, 1)
         await api.event_log.append_many([posted(CHAT, i) for i in range(1, 5)])
         first = await reader
-        await api.event_log.append_many([posted(CHAT, i) for i in range(5, 9)])  # while disconnected
+        await api.event_log.append_many(
+            [posted(CHAT, i) for i in range(5, 9)]
+        )  # while disconnected
         second = await sse_events(client, 4, headers={"Last-Event-ID": str(first[-1][0])})
     assert [i for i, _, _ in first + second] == list(range(1, 9))
 
@@ -148,7 +182,9 @@ async def test_sse_needs_a_user(api: RunningApi) -> None:
     assert response.status_code == 401
 
 
-async def test_slow_websocket_client_is_cut_off_with_a_reason(api_config: ApiConfig, event_log: EventLog) -> None:
+async def test_slow_websocket_client_is_cut_off_with_a_reason(
+    api_config: ApiConfig, event_log: EventLog
+) -> None:
     server, task, url = await start_api(replace(api_config, live_buffer_events=200))
     try:
         running = RunningApi(url=url, config=api_config, database_url="", event_log=event_log)
@@ -158,11 +194,15 @@ async def test_slow_websocket_client_is_cut_off_with_a_reason(api_config: ApiCon
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # no autotuning to tens of MB
         sock.connect(("127.0.0.1", port))
         sock.setblocking(False)
-        async with connect(ws_url(running), sock=sock, max_queue=1, compression=None) as slow, \
-                connect(ws_url(running)) as fast:
+        async with (
+            connect(ws_url(running), sock=sock, max_queue=1, compression=None) as slow,
+            connect(ws_url(running)) as fast,
+        ):
             slow.transport.pause_reading()  # the client stops reading; the kernel buffers fill up
             for start in range(1, 3001, 250):
-                await event_log.append_many([posted(CHAT, i, text=big) for i in range(start, start + 250)])
+                await event_log.append_many(
+                    [posted(CHAT, i, text=big) for i in range(start, start + 250)]
+                )
             received = await receive_events(fast, 3000, timeout=60)
             slow.transport.resume_reading()
             with pytest.raises(ConnectionClosed) as info:
@@ -200,7 +240,9 @@ async def _wait_subscribed(api: RunningApi, n: int) -> None:
     await wait_until(subscribed, timeout=10)
 
 
-async def test_slow_sse_client_gets_an_overflow_event(api_config: ApiConfig, event_log: EventLog) -> None:
+async def test_slow_sse_client_gets_an_overflow_event(
+    api_config: ApiConfig, event_log: EventLog
+) -> None:
     server, task, url = await start_api(replace(api_config, live_buffer_events=200))
     try:
         port = int(url.rsplit(":", 1)[1])
@@ -209,13 +251,17 @@ async def test_slow_sse_client_gets_an_overflow_event(api_config: ApiConfig, eve
         sock.connect(("127.0.0.1", port))
         sock.setblocking(False)
         reader, writer = await asyncio.open_connection(sock=sock, limit=2**24)
-        writer.write(f"GET /live/sse HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode())
+        writer.write(
+            f"GET /live/sse HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode()
+        )
         await writer.drain()
         await reader.readuntil(b"live from seq")  # subscribed
         writer.transport.pause_reading()  # type: ignore[attr-defined]
         big = "y" * 4000
         for start in range(1, 3001, 250):
-            await event_log.append_many([posted(CHAT, i, text=big) for i in range(start, start + 250)])
+            await event_log.append_many(
+                [posted(CHAT, i, text=big) for i in range(start, start + 250)]
+            )
         writer.transport.resume_reading()  # type: ignore[attr-defined]
         tail = await asyncio.wait_for(reader.readuntil(b"event: overflow\ndata: "), timeout=60)
         line = await asyncio.wait_for(reader.readline(), timeout=10)
@@ -226,7 +272,6 @@ async def test_slow_sse_client_gets_an_overflow_event(api_config: ApiConfig, eve
     info = json.loads(line)
     assert "buffer overflow" in info["reason"]
     assert info["last_seq"] == (delivered[-1] if delivered else 0)
-
 
 
 async def test_resume_while_appending_has_no_gap_or_duplicate(api: RunningApi) -> None:

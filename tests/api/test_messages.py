@@ -50,7 +50,9 @@ async def test_page_of_exactly_limit_reports_no_more(api: RunningApi) -> None:
 async def test_after_cursor_returns_the_next_newer_messages(api: RunningApi) -> None:
     insert_messages(api.database_url, CHAT, range(1, 11))
     async with api.client() as client:
-        body = (await client.get(f"/groups/{CHAT}/messages", params={"after": 4, "limit": 3})).json()
+        body = (
+            await client.get(f"/groups/{CHAT}/messages", params={"after": 4, "limit": 3})
+        ).json()
     assert ids(body) == [7, 6, 5]
     assert body["has_more"] is True
     assert body["next_after"] == 7
@@ -59,7 +61,9 @@ async def test_after_cursor_returns_the_next_newer_messages(api: RunningApi) -> 
 async def test_before_and_after_bound_a_range(api: RunningApi) -> None:
     insert_messages(api.database_url, CHAT, range(1, 11))
     async with api.client() as client:
-        body = (await client.get(f"/groups/{CHAT}/messages", params={"after": 3, "before": 6})).json()
+        body = (
+            await client.get(f"/groups/{CHAT}/messages", params={"after": 3, "before": 6})
+        ).json()
     assert ids(body) == [5, 4]
 
 
@@ -87,7 +91,9 @@ async def test_deleted_messages_are_hidden_by_default(api: RunningApi) -> None:
 async def test_deleted_messages_are_shown_when_asked(api: RunningApi) -> None:
     insert_messages(api.database_url, CHAT, range(1, 5), deleted={2})
     async with api.client() as client:
-        body = (await client.get(f"/groups/{CHAT}/messages", params={"include_deleted": True})).json()
+        body = (
+            await client.get(f"/groups/{CHAT}/messages", params={"include_deleted": True})
+        ).json()
     assert ids(body) == [4, 3, 2, 1]
     assert [m["is_deleted"] for m in body["items"]] == [False, False, True, False]
 

@@ -55,22 +55,32 @@ async def test_metrics_expose_latency_subscribers_and_lag(api: RunningApi) -> No
     async with api.client() as client:
         await client.get("/groups")
         text = (await client.get("/metrics")).text
-    assert 'aaltohub_api_request_seconds_count{method="GET",route="/groups",status="200"} 1.0' in text
+    assert (
+        'aaltohub_api_request_seconds_count{method="GET",route="/groups",status="200"} 1.0' in text
+    )
     assert "aaltohub_api_live_subscribers 0.0" in text
     assert 'aaltohub_projection_lag_events{projection="postgres"} 0.0' in text
 
 
-async def test_access_log_records_carry_the_request_id(api: RunningApi, caplog: pytest.LogCaptureFixture) -> None:
+async def test_access_log_records_carry_the_request_id(
+    api: RunningApi, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="api.access"):
         async with api.client() as client:
             response = await client.get("/groups")
-    records = [r for r in caplog.records if r.name == "api.access" and getattr(r, "route", None) == "/groups"]
+    records = [
+        r
+        for r in caplog.records
+        if r.name == "api.access" and getattr(r, "route", None) == "/groups"
+    ]
     assert [(r.request_id, r.status) for r in records] == [(response.headers["x-request-id"], 200)]  # type: ignore[attr-defined]
     assert ADMIN_TOKEN not in caplog.text
 
 
 def test_json_log_lines_carry_the_request_id() -> None:
-    record = logging.LogRecord("api.access", logging.INFO, __file__, 1, "GET %s", ("/groups",), None)
+    record = logging.LogRecord(
+        "api.access", logging.INFO, __file__, 1, "GET %s", ("/groups",), None
+    )
     record.status = 200
     token = request_id_var.set("rid-1")
     try:
@@ -81,25 +91,49 @@ def test_json_log_lines_carry_the_request_id() -> None:
     assert (line["msg"], line["request_id"], line["status"]) == ("GET /groups", "rid-1", 200)
 
 
-async def test_schemathesis_finds_no_server_error_or_schema_violation(api: RunningApi, tmp_path: Path) -> None:
+async def test_schemathesis_finds_no_server_error_or_schema_violation(
+    api: RunningApi, tmp_path: Path
+) -> None:
     insert_group(api.database_url, -1001, title="G")
     insert_messages(api.database_url, -1001, range(1, 30))
     set_checkpoint(api.database_url, "postgres", 2**62)  # every ?min_seq= is already applied
     write_snapshot(api.config.duckdb_snapshot_dir, "s.duckdb", [])
     ok = CommandReply(ok=True, message="ok")
-    servers = [CommandServer(api.event_log.nats_client, subject, _answer(ok))
-               for subject in ("aaltohub.cmd.ingest.>", projector_command_subject("retry"))]
+    servers = [
+        CommandServer(api.event_log.nats_client, subject, _answer(ok))
+        for subject in ("aaltohub.cmd.ingest.>", projector_command_subject("retry"))
+    ]
     for server in servers:
         await server.start()
     st = Path(sys.executable).parent / "st"
     proc = await asyncio.create_subprocess_exec(
-        str(st), "run", f"{api.url}/openapi.json",
-        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                    "response_schema_conformance",
-        "--phases", "examples,fuzzing", "--max-examples", "8", "--max-time", "10", "--workers", "2",
-        "--seed", "7", "--exclude-path", "/live/sse", "--request-timeout", "10",
-        "-H", f"Authorization: Bearer {ADMIN_TOKEN}", "--report-dir", str(tmp_path / "st"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+        str(st),
+        "run",
+        f"{api.url}/openapi.json",
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,"
+        "response_schema_conformance",
+        "--phases",
+        "examples,fuzzing",
+        "--max-examples",
+        "8",
+        "--max-time",
+        "10",
+        "--workers",
+        "2",
+        "--seed",
+        "7",
+        "--exclude-path",
+        "/live/sse",
+        "--request-timeout",
+        "10",
+        "-H",
+        f"Authorization: Bearer {ADMIN_TOKEN}",
+        "--report-dir",
+        str(tmp_path / "st"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
         env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "NO_COLOR": "1"},
     )
     try:

@@ -12,7 +12,11 @@ async def test_search_finds_matching_messages_across_groups(api: RunningApi) -> 
     insert_messages(api.database_url, -1002, [2], text="unrelated {id}")
     async with api.client() as client:
         body = (await client.get("/search", params={"q": "sauna"})).json()
-    assert sorted((m["chat_id"], m["message_id"]) for m in body["items"]) == [(-1002, 1), (-1001, 1), (-1001, 2)]
+    assert sorted((m["chat_id"], m["message_id"]) for m in body["items"]) == [
+        (-1002, 1),
+        (-1001, 1),
+        (-1001, 2),
+    ]
 
 
 async def test_search_can_be_limited_to_one_group(api: RunningApi) -> None:

@@ -29,20 +29,35 @@ def test_api_command_is_registered() -> None:
 
 
 def test_config_from_settings_keeps_secrets_secret(tmp_path: Path) -> None:
-    settings = load_settings(SUPABASE_JWT_SECRET="top-secret-value", AALTOHUB_ADMIN_TOKEN="admin-secret-value",
-                             AALTOHUB_API_SQL_ROW_CAP=7)
-    config = api_config(settings, nats_url="nats://x", database_url="postgresql://u:pw-secret@h/db",
-                        duckdb_path=tmp_path / "analytics" / "a.duckdb")
+    settings = load_settings(
+        SUPABASE_JWT_SECRET="top-secret-value",
+        AALTOHUB_ADMIN_TOKEN="admin-secret-value",
+        AALTOHUB_API_SQL_ROW_CAP=7,
+    )
+    config = api_config(
+        settings,
+        nats_url="nats://x",
+        database_url="postgresql://u:pw-secret@h/db",
+        duckdb_path=tmp_path / "analytics" / "a.duckdb",
+    )
     assert config.sql_row_cap == 7
     assert config.duckdb_snapshot_dir == tmp_path / "analytics" / "snapshots"
-    assert not any(s in repr(config) for s in ("top-secret-value", "admin-secret-value", "pw-secret"))
+    assert not any(
+        s in repr(config) for s in ("top-secret-value", "admin-secret-value", "pw-secret")
+    )
 
 
-async def test_service_serves_until_cancelled(migrated_db: str, nats_server: NatsServer, tmp_path: Path) -> None:
+async def test_service_serves_until_cancelled(
+    migrated_db: str, nats_server: NatsServer, tmp_path: Path
+) -> None:
     port = free_port()
     settings = load_settings(AALTOHUB_API_PORT=port, AALTOHUB_ADMIN_TOKEN="t")
-    ctx = ServiceContext(settings=settings, nats_url=nats_server.url, database_url=migrated_db,
-                         duckdb_path=tmp_path / "a.duckdb")
+    ctx = ServiceContext(
+        settings=settings,
+        nats_url=nats_server.url,
+        database_url=migrated_db,
+        duckdb_path=tmp_path / "a.duckdb",
+    )
     assert SERVICE.stop_order == 0
     assert SERVICE.describe is not None and SERVICE.describe(ctx) == f"http://127.0.0.1:{port}"
     task: asyncio.Future[None] = asyncio.ensure_future(SERVICE.run(ctx))

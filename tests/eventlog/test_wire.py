@@ -29,7 +29,14 @@ def _wire() -> tuple[bytes, list[tuple[bytes, bytes, bytes, bytes | None]]]:
             out += b"MSG %s %d%s %d\r\n%s\r\n" % (subject, DIRECT_SID, reply_part, len(data), data)
         else:
             out += b"HMSG %s %d%s %d %d\r\n%s%s\r\n" % (
-                subject, DIRECT_SID, reply_part, len(headers), len(headers) + len(data), headers, data)
+                subject,
+                DIRECT_SID,
+                reply_part,
+                len(headers),
+                len(headers) + len(data),
+                headers,
+                data,
+            )
         out += b"+OK\r\n"
     return bytes(out), stream
 
@@ -50,7 +57,9 @@ async def test_other_subscriptions_take_the_normal_path() -> None:
     client = LogClient()
     seen: list[object] = []
     client.deliver_directly(DIRECT_SID, lambda *m: seen.append(m))
-    await client._ps.parse(b"MSG a %d 2\r\nhi\r\n" % OTHER_SID)  # no such subscription: dropped, not direct
+    await client._ps.parse(
+        b"MSG a %d 2\r\nhi\r\n" % OTHER_SID
+    )  # no such subscription: dropped, not direct
     assert seen == []
     assert not client._ps.buf
 

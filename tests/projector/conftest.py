@@ -14,8 +14,14 @@ from projector.runner import ProjectionRunner
 
 # Columns that record wall-clock time of the write, not facts of the log.
 _VOLATILE = {"updated_at"}
-TABLES = ("messages", "telegram_groups", "message_versions", "pending_deletes", "pending_chat_deletes",
-          "crawler_status")
+TABLES = (
+    "messages",
+    "telegram_groups",
+    "message_versions",
+    "pending_deletes",
+    "pending_chat_deletes",
+    "crawler_status",
+)
 
 
 @pytest.fixture
@@ -25,10 +31,15 @@ def migrated_url(database_url: str) -> str:
     return database_url
 
 
-async def project_to_end(event_log: EventLog, database_url: str, *, batch_size: int = 1000) -> ProjectionRunner:
+async def project_to_end(
+    event_log: EventLog, database_url: str, *, batch_size: int = 1000
+) -> ProjectionRunner:
     """Run the Postgres projection until the current end of the log."""
-    runner = ProjectionRunner(PostgresProjection(database_url=database_url, codec=event_log.codec),
-                              log=event_log, batch_size=batch_size)
+    runner = ProjectionRunner(
+        PostgresProjection(database_url=database_url, codec=event_log.codec),
+        log=event_log,
+        batch_size=batch_size,
+    )
     try:
         await runner.run(until_end=True)
     finally:
@@ -39,10 +50,16 @@ async def project_to_end(event_log: EventLog, database_url: str, *, batch_size: 
 def table_rows(database_url: str, table: str, schema: str = "public") -> list[tuple[object, ...]]:
     """All rows of a table without volatile columns, sorted."""
     with psycopg.connect(database_url) as conn:
-        cols = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-            "ORDER BY column_name", (schema, table)).fetchall() if r[0] not in _VOLATILE]
-        rows = conn.execute(f'SELECT {", ".join(cols)} FROM {schema}.{table}').fetchall()
+        cols = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+                "ORDER BY column_name",
+                (schema, table),
+            ).fetchall()
+            if r[0] not in _VOLATILE
+        ]
+        rows = conn.execute(f"SELECT {', '.join(cols)} FROM {schema}.{table}").fetchall()
     return sorted((tuple(r) for r in rows), key=repr)
 
 

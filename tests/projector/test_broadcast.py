@@ -35,7 +35,10 @@ class FakeRealtime:
                 outer.requests += 1
                 if self.path != "/realtime/v1/api/broadcast":
                     outer.problems.append(f"path {self.path}")
-                if self.headers["apikey"] != KEY or self.headers["Authorization"] != f"Bearer {KEY}":
+                if (
+                    self.headers["apikey"] != KEY
+                    or self.headers["Authorization"] != f"Bearer {KEY}"
+                ):
                     outer.problems.append("auth headers")
                 if self.headers["Content-Type"] != "application/json":
                     outer.problems.append("content type")
@@ -70,9 +73,15 @@ def realtime() -> Iterator[FakeRealtime]:
 async def test_message_events_are_broadcast_after_endpoint_failures(
     event_log: EventLog, migrated_url: str, realtime: FakeRealtime
 ) -> None:
-    await event_log.append_many([posted(CHAN, 1, text="hi"), edited(CHAN, 1, "hi!"), deleted(CHAN, 1)])
-    projection = BroadcastProjection(supabase_url=realtime.url + "/", api_key=KEY, database_url=migrated_url,
-                                     codec=event_log.codec)
+    await event_log.append_many(
+        [posted(CHAN, 1, text="hi"), edited(CHAN, 1, "hi!"), deleted(CHAN, 1)]
+    )
+    projection = BroadcastProjection(
+        supabase_url=realtime.url + "/",
+        api_key=KEY,
+        database_url=migrated_url,
+        codec=event_log.codec,
+    )
     runner = ProjectionRunner(projection, log=event_log, batch_size=100, max_batch_wait_s=0.05)
     task = asyncio.create_task(runner.run())
     try:
@@ -84,7 +93,10 @@ async def test_message_events_are_broadcast_after_endpoint_failures(
         await projection.close()
     assert realtime.problems == []
     assert [(m["topic"], m["event"]) for m in realtime.messages] == [
-        ("messages", "INSERT"), ("messages", "UPDATE"), ("messages", "DELETE")]
+        ("messages", "INSERT"),
+        ("messages", "UPDATE"),
+        ("messages", "DELETE"),
+    ]
     payload = realtime.messages[1]["payload"]
     assert isinstance(payload, dict) and payload["text"] == "hi!" and payload["chat_id"] == CHAN
     assert KEY not in repr(projection)

@@ -20,7 +20,9 @@ from tests.helpers import posted, wait_until
 from tests.projector.test_postgres_merge import CHAN, T0, deleted, edited
 
 
-async def run_to_end(event_log: EventLog, path: Path, *, batch_size: int = 1000) -> DuckDBProjection:
+async def run_to_end(
+    event_log: EventLog, path: Path, *, batch_size: int = 1000
+) -> DuckDBProjection:
     projection = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None)
     runner = ProjectionRunner(projection, log=event_log, batch_size=batch_size)
     try:
@@ -36,17 +38,32 @@ def rows(path: Path, query: str) -> list[tuple[object, ...]]:
 
 
 async def test_messages_fold_follows_the_merge_rules(event_log: EventLog, tmp_path: Path) -> None:
-    await event_log.append_many([edited(CHAN, 1, "v2"), posted(CHAN, 1, text="v1", date=T0),
-                                 deleted(CHAN, 2), posted(CHAN, 2, text="gone"), posted(-55, 3, text="basic"),
-                                 deleted(None, 3)])
+    await event_log.append_many(
+        [
+            edited(CHAN, 1, "v2"),
+            posted(CHAN, 1, text="v1", date=T0),
+            deleted(CHAN, 2),
+            posted(CHAN, 2, text="gone"),
+            posted(-55, 3, text="basic"),
+            deleted(None, 3),
+        ]
+    )
     path = tmp_path / "a.duckdb"
     await run_to_end(event_log, path, batch_size=2)
-    got = rows(path, "SELECT chat_id, message_id, text, edit_count, is_deleted FROM messages ORDER BY 1, 2")
-    assert got == [(CHAN, 1, "v2", 1, False), (CHAN, 2, "gone", 0, True), (-55, 3, "basic", 0, True)]
+    got = rows(
+        path, "SELECT chat_id, message_id, text, edit_count, is_deleted FROM messages ORDER BY 1, 2"
+    )
+    assert got == [
+        (CHAN, 1, "v2", 1, False),
+        (CHAN, 2, "gone", 0, True),
+        (-55, 3, "basic", 0, True),
+    ]
 
 
 async def test_incremental_equals_replayed(event_log: EventLog, tmp_path: Path) -> None:
-    events = [posted(CHAN - i % 3, i, text=f"m{i}", date=T0 + timedelta(minutes=i)) for i in range(1, 60)]
+    events = [
+        posted(CHAN - i % 3, i, text=f"m{i}", date=T0 + timedelta(minutes=i)) for i in range(1, 60)
+    ]
     events += [edited(CHAN - 1, 1, "e"), deleted(CHAN, 3), deleted(None, 4)]
     await event_log.append_many(events[:30])
     path_inc = tmp_path / "inc.duckdb"
@@ -57,16 +74,28 @@ async def test_incremental_equals_replayed(event_log: EventLog, tmp_path: Path) 
     await run_to_end(event_log, path_full, batch_size=5000)
     query = "SELECT * FROM messages ORDER BY chat_id, message_id"
     assert rows(path_inc, query) == rows(path_full, query)
-    assert rows(path_inc, "SELECT * FROM events ORDER BY seq") == rows(path_full, "SELECT * FROM events ORDER BY seq")
+    assert rows(path_inc, "SELECT * FROM events ORDER BY seq") == rows(
+        path_full, "SELECT * FROM events ORDER BY seq"
+    )
 
-async def test_batches_sharing_a_transaction_resume_from_the_last_commit(event_log: EventLog, tmp_path: Path) -> None:
-    events = [posted(CHAN - i % 4, i, text=f"m{i}", date=T0 + timedelta(minutes=i)) for i in range(1, 701)]
+
+async def test_batches_sharing_a_transaction_resume_from_the_last_commit(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    events = [
+        posted(CHAN - i % 4, i, text=f"m{i}", date=T0 + timedelta(minutes=i)) for i in range(1, 701)
+    ]
     events += [edited(CHAN, 4, "e"), deleted(CHAN - 1, 5), deleted(None, 6)]
     await event_log.append_many(events)
     last = (await event_log.info()).last_seq
     path = tmp_path / "bulk.duckdb"
-    bulk = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None, fold_interval_s=3600,
-                            commit_rows=450)
+    bulk = DuckDBProjection(
+        path=path,
+        codec=event_log.codec,
+        snapshot_interval_s=None,
+        fold_interval_s=3600,
+        commit_rows=450,
+    )
     assert await bulk.open() == 0
     applied = 0
     async for batch in event_log.read_raw(1, to_seq=600, batch_size=100):
@@ -85,26 +114,40 @@ async def test_batches_sharing_a_transaction_resume_from_the_last_commit(event_l
     assert rows(path, "SELECT seq, messages_seq FROM projection_checkpoint") == [(last, last)]
     reference = tmp_path / "reference.duckdb"
     await run_to_end(event_log, reference, batch_size=5000)
-    for query in ("SELECT * FROM messages ORDER BY chat_id, message_id", "SELECT * FROM events ORDER BY seq"):
+    for query in (
+        "SELECT * FROM messages ORDER BY chat_id, message_id",
+        "SELECT * FROM events ORDER BY seq",
+    ):
         assert rows(path, query) == rows(reference, query)
 
 
-
 @pytest.mark.parametrize("name", sorted(ANALYTICS_QUERIES))
-async def test_analytics_query_runs_with_and_without_filters(event_log: EventLog, tmp_path: Path, name: str) -> None:
+async def test_analytics_query_runs_with_and_without_filters(
+    event_log: EventLog, tmp_path: Path, name: str
+) -> None:
     reply = posted(CHAN, 2, text="re", date=T0 + timedelta(minutes=3))
-    reply = reply.__class__(**{**{f: getattr(reply, f) for f in reply.__struct_fields__},
-                               "message": reply.message.__class__(**{
-                                   **{f: getattr(reply.message, f) for f in reply.message.__struct_fields__},
-                                   "reply_to": __import__("schemas.events", fromlist=["ReplyTo"]).ReplyTo(
-                                       message_id=1)})})
+    reply = reply.__class__(
+        **{
+            **{f: getattr(reply, f) for f in reply.__struct_fields__},
+            "message": reply.message.__class__(
+                **{
+                    **{f: getattr(reply.message, f) for f in reply.message.__struct_fields__},
+                    "reply_to": __import__("schemas.events", fromlist=["ReplyTo"]).ReplyTo(
+                        message_id=1
+                    ),
+                }
+            ),
+        }
+    )
     await event_log.append_many([posted(CHAN, 1, date=T0), reply])
     path = tmp_path / "q.duckdb"
     await run_to_end(event_log, path)
     sql = ANALYTICS_QUERIES[name].sql
     with duckdb.connect(str(path), read_only=True) as con:
         everything = con.execute(sql, dict.fromkeys(PARAMETERS)).fetchall()
-        filtered = con.execute(sql, {"chat_id": 42, "since": T0, "until": T0 + timedelta(days=1)}).fetchall()
+        filtered = con.execute(
+            sql, {"chat_id": 42, "since": T0, "until": T0 + timedelta(days=1)}
+        ).fetchall()
     assert everything and not filtered
 
 
@@ -117,23 +160,33 @@ async def test_reader_sees_a_consistent_snapshot_while_the_writer_goes_on(
     task = asyncio.create_task(runner.run())
     try:
         await event_log.append_many([posted(CHAN, i) for i in range(1, 101)])
-        await wait_until(lambda: current_snapshot(path) is not None and "100" in current_snapshot(path).name,
-                         timeout=20)
+        await wait_until(
+            lambda: current_snapshot(path) is not None and "100" in current_snapshot(path).name,
+            timeout=20,
+        )
         # A separate process holds the snapshot open and counts while the writer keeps appending.
         reader = subprocess.Popen(  # noqa: ASYNC220 - the reader must be another process
-            [sys.executable, "-c",
-             "import duckdb,sys,time; c=duckdb.connect(sys.argv[1], read_only=True);"
-             "a=c.execute('select count(*), max(seq) from events').fetchone();"
-             "b=c.execute('select count(*) from messages').fetchone(); print(a[0], a[1], b[0]); sys.stdout.flush();"
-             "sys.stdin.readline(); print(c.execute('select count(*) from events').fetchone()[0])",
-             str(current_snapshot(path))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                "import duckdb,sys,time; c=duckdb.connect(sys.argv[1], read_only=True);"
+                "a=c.execute('select count(*), max(seq) from events').fetchone();"
+                "b=c.execute('select count(*) from messages').fetchone(); print(a[0], a[1], b[0]); sys.stdout.flush();"
+                "sys.stdin.readline(); print(c.execute('select count(*) from events').fetchone()[0])",
+                str(current_snapshot(path)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert reader.stdout is not None and reader.stdin is not None
             first = reader.stdout.readline().split()
             await event_log.append_many([posted(CHAN, i) for i in range(101, 301)])
-            await wait_until(lambda: current_snapshot(path) is not None and "300" in current_snapshot(path).name,
-                             timeout=20)
+            await wait_until(
+                lambda: current_snapshot(path) is not None and "300" in current_snapshot(path).name,
+                timeout=20,
+            )
             second = reader.communicate("\n", timeout=30)[0].strip()
         finally:
             if reader.poll() is None:

@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def checkpoint(url: str, name: str = "postgres") -> int:
     try:
         with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute("SELECT seq FROM projection_checkpoints WHERE name = %s", (name,)).fetchone()
+            row = conn.execute(
+                "SELECT seq FROM projection_checkpoints WHERE name = %s", (name,)
+            ).fetchone()
     except psycopg.OperationalError:
         return -1
     return -1 if row is None else int(row[0])
@@ -69,42 +71,77 @@ async def test_poison_events_are_dead_lettered_and_retry_resolves_them(
     await event_log.nats_client.jetstream().publish(f"tg.msg.{CHAN}", b"\xff\x00 not an event")
     await event_log.append_many([posted(CHAN, 3), deleted(CHAN, 2)])
     store = DeadLetterStore(database_url=migrated_url)
-    service = ProjectorService(log=event_log, projections=[PostgresProjection(
-        database_url=migrated_url, codec=event_log.codec)], dead_letters=store, batch_size=100)
+    service = ProjectorService(
+        log=event_log,
+        projections=[PostgresProjection(database_url=migrated_url, codec=event_log.codec)],
+        dead_letters=store,
+        batch_size=100,
+    )
     task = asyncio.create_task(service.run())
     try:
         await service.runners["postgres"].wait_for_seq(5, timeout_s=20)
         with psycopg.connect(migrated_url) as conn:
-            letters = conn.execute("SELECT seq, error LIKE '%%no_poison%%' FROM failed_messages "
-                                   "WHERE projection = 'postgres' ORDER BY seq").fetchall()
-            applied = conn.execute("SELECT message_id, is_deleted FROM messages ORDER BY 1").fetchall()
+            letters = conn.execute(
+                "SELECT seq, error LIKE '%%no_poison%%' FROM failed_messages "
+                "WHERE projection = 'postgres' ORDER BY seq"
+            ).fetchall()
+            applied = conn.execute(
+                "SELECT message_id, is_deleted FROM messages ORDER BY 1"
+            ).fetchall()
             conn.execute("ALTER TABLE messages DROP CONSTRAINT no_poison")
         assert letters == [(2, True), (3, False)]
         assert applied == [(1, False), (3, False)]
-        reply = await send_command(event_log.nats_client, projector_command_subject("retry"),
-                                   RetryDeadLetters(all_unresolved=True), timeout_s=20)
+        reply = await send_command(
+            event_log.nats_client,
+            projector_command_subject("retry"),
+            RetryDeadLetters(all_unresolved=True),
+            timeout_s=20,
+        )
         assert reply.data == {"resolved": 1, "failed": 1}
         with psycopg.connect(migrated_url) as conn:
-            row = conn.execute("SELECT text, is_deleted FROM messages WHERE message_id = 2").fetchone()
+            row = conn.execute(
+                "SELECT text, is_deleted FROM messages WHERE message_id = 2"
+            ).fetchone()
             resolved = conn.execute("SELECT seq FROM failed_messages WHERE resolved").fetchall()
-        assert row == ("poison", True)  # the delete that waited for it applies: as if it never failed
+        assert row == (
+            "poison",
+            True,
+        )  # the delete that waited for it applies: as if it never failed
         assert resolved == [(2,)]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _spawn_projector(nats_url: str, database_url: str, duckdb_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": database_url,
-           "AALTOHUB_DUCKDB_PATH": str(duckdb_path), "AALTOHUB_PROJECTIONS": "postgres,duckdb",
-           "AALTOHUB_PROJECTOR_BATCH_SIZE": "300", "AALTOHUB_DUCKDB_FOLD_INTERVAL_S": "0.2",
-           "AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S": "1", "AALTOHUB_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "aaltohub", "project"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _spawn_projector(
+    nats_url: str, database_url: str, duckdb_path: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "DATABASE_URL": database_url,
+        "AALTOHUB_DUCKDB_PATH": str(duckdb_path),
+        "AALTOHUB_PROJECTIONS": "postgres,duckdb",
+        "AALTOHUB_PROJECTOR_BATCH_SIZE": "300",
+        "AALTOHUB_DUCKDB_FOLD_INTERVAL_S": "0.2",
+        "AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S": "1",
+        "AALTOHUB_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "aaltohub", "project"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
-    event_log: EventLog, migrated_url: str, database_url: str, postgres_server: PostgresServer, tmp_path: Path
+    event_log: EventLog,
+    migrated_url: str,
+    database_url: str,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
 ) -> None:
     await event_log.append_many(workload(2500))  # type: ignore[arg-type]
     last = (await event_log.info()).last_seq
@@ -122,9 +159,13 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
     try:
         await wait_until(lambda: checkpoint(migrated_url) == last, timeout=60)
         # The DuckDB file belongs to the writer process; readers use its published snapshot.
-        await wait_until(lambda: (s := current_snapshot(duck)) is not None and s.name == f"{last:012d}.duckdb",
-                         timeout=60)
-        await wait_until(lambda: checkpoint(migrated_url, "duckdb") == last, timeout=30)  # mirrored for readers
+        await wait_until(
+            lambda: (s := current_snapshot(duck)) is not None and s.name == f"{last:012d}.duckdb",
+            timeout=60,
+        )
+        await wait_until(
+            lambda: checkpoint(migrated_url, "duckdb") == last, timeout=30
+        )  # mirrored for readers
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -141,8 +182,14 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
     clean_duck = tmp_path / "clean.duckdb"
     await run_to_end(event_log, clean_duck, batch_size=5000)
     snapshot = str(current_snapshot(duck))
-    for query in ("SELECT * FROM events ORDER BY seq", "SELECT * FROM messages ORDER BY chat_id, message_id"):
-        with duckdb.connect(snapshot, read_only=True) as a, duckdb.connect(str(clean_duck), read_only=True) as b:
+    for query in (
+        "SELECT * FROM events ORDER BY seq",
+        "SELECT * FROM messages ORDER BY chat_id, message_id",
+    ):
+        with (
+            duckdb.connect(snapshot, read_only=True) as a,
+            duckdb.connect(str(clean_duck), read_only=True) as b,
+        ):
             assert a.execute(query).fetchall() == b.execute(query).fetchall()
 
 
@@ -201,10 +248,14 @@ async def test_postgres_crash_mid_rebuild_restarts_the_load_and_swaps_in_a_compl
     def rebuild_seq() -> int:
         try:
             with psycopg.connect(url, connect_timeout=2) as conn:
-                schema = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'").fetchone()
+                schema = conn.execute(
+                    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'"
+                ).fetchone()
                 if schema is None:
                     return -1
-                row = conn.execute(f'SELECT seq FROM "{schema[0]}".projection_checkpoints').fetchone()
+                row = conn.execute(
+                    f'SELECT seq FROM "{schema[0]}".projection_checkpoints'
+                ).fetchone()
         except psycopg.Error:
             return -1
         return -1 if row is None else int(row[0])

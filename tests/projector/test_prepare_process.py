@@ -13,8 +13,10 @@ from tests.projector.test_postgres_merge import CHAN
 
 def test_helper_builds_the_same_table_and_reports_bad_records_with_their_bytes() -> None:
     codec = Codec()
-    batch = [RawRecord(seq, f"tg.test.{seq}", codec.encode(posted(CHAN, seq, text=f"m{seq} ✓")))
-             for seq in range(1, 301)]
+    batch = [
+        RawRecord(seq, f"tg.test.{seq}", codec.encode(posted(CHAN, seq, text=f"m{seq} ✓")))
+        for seq in range(1, 301)
+    ]
     batch[41] = RawRecord(42, "tg.test.42", b'{"kind": "message.posted", "oops"')
     batch[99] = RawRecord(100, "tg.test.100", b'{"kind": "no.such.kind"}')
     helper = PrepareProcess(codec)
@@ -25,6 +27,10 @@ def test_helper_builds_the_same_table_and_reports_bad_records_with_their_bytes()
     good, _ = decode_batch(codec, batch)
     assert table is not None and table.equals(event_table(good))
     letters = dead_letters(batch, failures)
-    assert [(d.seq, d.subject, d.data) for d in letters] == [(42, "tg.test.42", batch[41].data),
-                                                             (100, "tg.test.100", batch[99].data)]
-    assert letters[0].error.startswith("MalformedEventError") and letters[1].error.startswith("UnknownKindError")
+    assert [(d.seq, d.subject, d.data) for d in letters] == [
+        (42, "tg.test.42", batch[41].data),
+        (100, "tg.test.100", batch[99].data),
+    ]
+    assert letters[0].error.startswith("MalformedEventError") and letters[1].error.startswith(
+        "UnknownKindError"
+    )

@@ -20,7 +20,9 @@ from tests.projector.conftest import content_hash
 from tests.projector.test_postgres_merge import CHAN, deleted, edited
 
 
-async def _produce(event_log: EventLog, start: int, stop: asyncio.Event, produced: list[int]) -> None:
+async def _produce(
+    event_log: EventLog, start: int, stop: asyncio.Event, produced: list[int]
+) -> None:
     i = start
     while not stop.is_set():
         batch = [posted(CHAN, i), posted(CHAN - 1, i), edited(CHAN, i, f"e{i}"), deleted(None, i)]
@@ -30,7 +32,9 @@ async def _produce(event_log: EventLog, start: int, stop: asyncio.Event, produce
         await asyncio.sleep(0.005)  # pacing of the producer, not a wait for a result
 
 
-async def test_postgres_rebuild_swaps_in_without_a_gap(event_log: EventLog, migrated_url: str) -> None:
+async def test_postgres_rebuild_swaps_in_without_a_gap(
+    event_log: EventLog, migrated_url: str
+) -> None:
     await event_log.append_many([posted(CHAN, i) for i in range(1, 3001)])
     live = PostgresProjection(database_url=migrated_url, codec=event_log.codec)
     runner = ProjectionRunner(live, log=event_log, batch_size=500, max_batch_wait_s=0.05)
@@ -50,7 +54,9 @@ async def test_postgres_rebuild_swaps_in_without_a_gap(event_log: EventLog, migr
         await live.close()
     incremental = content_hash(migrated_url)
     with psycopg.connect(migrated_url) as conn:
-        schemas = [r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 're%'")]
+        schemas = [
+            r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 're%'")
+        ]
         count = conn.execute("SELECT count(*) FROM messages").fetchone()
     assert schemas == []  # the build schema and the retired tables are gone
     assert count is not None and count[0] > 3000
@@ -58,7 +64,9 @@ async def test_postgres_rebuild_swaps_in_without_a_gap(event_log: EventLog, migr
     assert content_hash(migrated_url) == incremental
 
 
-async def test_duckdb_rebuild_is_handed_to_the_live_writer(event_log: EventLog, tmp_path: Path) -> None:
+async def test_duckdb_rebuild_is_handed_to_the_live_writer(
+    event_log: EventLog, tmp_path: Path
+) -> None:
     await event_log.append_many([posted(CHAN, i) for i in range(1, 501)])
     path = tmp_path / "analytics.duckdb"
     live = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None)
@@ -87,7 +95,8 @@ async def test_duckdb_rebuild_is_handed_to_the_live_writer(event_log: EventLog, 
 
 
 async def test_postgres_rebuild_runs_alone_and_drops_what_dead_rebuilds_left(
-    event_log: EventLog, migrated_url: str,
+    event_log: EventLog,
+    migrated_url: str,
 ) -> None:
     await event_log.append_many([posted(CHAN, i) for i in range(1, 20)])
     with psycopg.connect(migrated_url, autocommit=True) as conn:
@@ -98,7 +107,9 @@ async def test_postgres_rebuild_runs_alone_and_drops_what_dead_rebuilds_left(
             await rebuild_postgres(log_=event_log, database_url=migrated_url)
         conn.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK_KEY,))
         result = await rebuild_postgres(log_=event_log, database_url=migrated_url)
-        schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild%'").fetchall()
+        schemas = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild%'"
+        ).fetchall()
         count = conn.execute("SELECT count(*) FROM messages").fetchone()
     assert result.seq == 19
     assert schemas == []

@@ -15,7 +15,9 @@ from schemas.events import Event
 _INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 _TEXT = st.text(max_size=30)
 _FLOAT = st.floats(allow_nan=False, allow_infinity=False)
-_DATETIME = st.datetimes(min_value=datetime(2013, 8, 14), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+_DATETIME = st.datetimes(
+    min_value=datetime(2013, 8, 14), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
 _SCALAR = st.one_of(st.none(), st.booleans(), _INT64, _FLOAT, _TEXT)
 
 

@@ -59,8 +59,14 @@ def test_malformed_payload_is_a_typed_error(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"chat_id": "not a number"}, {"observed_at": 12}, {"message": {"message_id": "x"}}, {"schema_version": 0},
-     {"schema_version": "1"}, {"source": "telepathy"}],
+    [
+        {"chat_id": "not a number"},
+        {"observed_at": 12},
+        {"message": {"message_id": "x"}},
+        {"schema_version": 0},
+        {"schema_version": "1"},
+        {"source": "telepathy"},
+    ],
 )
 def test_wrong_field_types_are_a_typed_error(changes: dict[str, object]) -> None:
     with pytest.raises(MalformedEventError):
@@ -81,14 +87,25 @@ def _rename_msg_id(raw: JsonObject) -> JsonObject:
 
 def _v1_delete() -> bytes:
     """A ``message.deleted`` as an imagined version 1 wrote it (``msg_id`` instead of ``message_id``)."""
-    return json.dumps({"kind": "message.deleted", "event_id": "d-1", "account": "main",
-                       "observed_at": "2026-11-01T12:00:00Z", "source": "live", "chat_id": -1001,
-                       "schema_version": 1, "msg_id": 42}).encode()
+    return json.dumps(
+        {
+            "kind": "message.deleted",
+            "event_id": "d-1",
+            "account": "main",
+            "observed_at": "2026-11-01T12:00:00Z",
+            "source": "live",
+            "chat_id": -1001,
+            "schema_version": 1,
+            "msg_id": 42,
+        }
+    ).encode()
 
 
 def test_older_version_is_upcast_through_the_registry() -> None:
-    codec = Codec(upcasters={("message.deleted", 1): _rename_msg_id},
-                  versions={**CURRENT_VERSIONS, "message.deleted": 2})
+    codec = Codec(
+        upcasters={("message.deleted", 1): _rename_msg_id},
+        versions={**CURRENT_VERSIONS, "message.deleted": 2},
+    )
     event = codec.decode(_v1_delete())
     assert isinstance(event, MessageDeleted)
     assert (event.message_id, event.schema_version) == (42, 2)

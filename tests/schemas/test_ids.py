@@ -16,8 +16,12 @@ BASIC_GROUP = -4567
 
 
 def _snapshot(text: str, edit_s: int = 0) -> MessageSnapshot:
-    return MessageSnapshot(message_id=5, date=WHEN, edit_date=datetime.fromtimestamp(1_800_000_000 + edit_s, UTC),
-                           text=text)
+    return MessageSnapshot(
+        message_id=5,
+        date=WHEN,
+        edit_date=datetime.fromtimestamp(1_800_000_000 + edit_s, UTC),
+        text=text,
+    )
 
 
 def test_same_post_seen_live_and_in_an_import_has_one_id() -> None:
@@ -29,8 +33,16 @@ def test_same_edit_observed_twice_has_one_id() -> None:
 
 
 def test_edits_with_different_content_or_time_differ() -> None:
-    assert len({ids.edited_id(CHANNEL, _snapshot("a")), ids.edited_id(CHANNEL, _snapshot("b")),
-                ids.edited_id(CHANNEL, _snapshot("a", edit_s=1))}) == 3
+    assert (
+        len(
+            {
+                ids.edited_id(CHANNEL, _snapshot("a")),
+                ids.edited_id(CHANNEL, _snapshot("b")),
+                ids.edited_id(CHANNEL, _snapshot("a", edit_s=1)),
+            }
+        )
+        == 3
+    )
 
 
 def test_basic_group_delete_has_one_id_with_or_without_chat_id() -> None:
@@ -41,13 +53,22 @@ def test_basic_group_delete_has_one_id_with_or_without_chat_id() -> None:
 
 def test_channel_deletes_are_scoped_by_channel() -> None:
     assert ids.deleted_id(account="main", chat_id=CHANNEL, message_id=7) != ids.deleted_id(
-        account="main", chat_id=CHANNEL - 1, message_id=7)
+        account="main", chat_id=CHANNEL - 1, message_id=7
+    )
     assert ids.deleted_id(account="a", chat_id=CHANNEL, message_id=7) == ids.deleted_id(
-        account="b", chat_id=CHANNEL, message_id=7)
+        account="b", chat_id=CHANNEL, message_id=7
+    )
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.integers(-(2**62), 2**62), st.integers(1, 2**31)), min_size=2, max_size=50, unique=True))
+@given(
+    st.lists(
+        st.tuples(st.integers(-(2**62), 2**62), st.integers(1, 2**31)),
+        min_size=2,
+        max_size=50,
+        unique=True,
+    )
+)
 def test_distinct_posts_never_share_an_id(pairs: list[tuple[int, int]]) -> None:
     assert len({ids.posted_id(chat, message) for chat, message in pairs}) == len(pairs)
 

@@ -64,8 +64,11 @@ async def test_demo_produces_every_kind_it_claims(tmp_path: Path, quick_log: Eve
     assert all(e.source == "demo" for e in events)
     assert any(isinstance(e, IngestConnected) for e in events)
     basic = [c for c in demo.chat_ids if not ids.is_channel_id(c)]
-    assert basic and all(e.chat_id is None or ids.is_channel_id(e.chat_id) for e in events
-                         if isinstance(e, MessageDeleted))
+    assert basic and all(
+        e.chat_id is None or ids.is_channel_id(e.chat_id)
+        for e in events
+        if isinstance(e, MessageDeleted)
+    )
 
 
 async def test_demo_ids_are_deterministic_for_a_seed(tmp_path: Path) -> None:
@@ -74,8 +77,15 @@ async def test_demo_ids_are_deterministic_for_a_seed(tmp_path: Path) -> None:
         ledger = tmp_path / run / "ledger.txt"
         sink = make_sink(tmp_path / run, None)
         await sink.start()
-        demo = DemoSource(groups=3, rate_per_s=0, seed=7, first_message_id=100, ledger_path=ledger, chunk=100,
-                          clock=lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
+        demo = DemoSource(
+            groups=3,
+            rate_per_s=0,
+            seed=7,
+            first_message_id=100,
+            ledger_path=ledger,
+            chunk=100,
+            clock=lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC),
+        )
         task = asyncio.create_task(demo.run(sink))
         await wait_until(lambda demo=demo: demo.produced >= 300, timeout=20)
         task.cancel()
@@ -83,6 +93,8 @@ async def test_demo_ids_are_deterministic_for_a_seed(tmp_path: Path) -> None:
             await task
         await sink.close()
         # Occurrence ids (lifecycle) are random by design; every fact id must repeat.
-        ledgers.append([line for line in ledger.read_text().splitlines() if not line.startswith("o-")][:300])
+        ledgers.append(
+            [line for line in ledger.read_text().splitlines() if not line.startswith("o-")][:300]
+        )
     assert len(ledgers[0]) == 300
     assert ledgers[0] == ledgers[1]

@@ -43,10 +43,20 @@ class FloodingSource:
         now = datetime.now(UTC)
         common = {"account": self.name, "observed_at": now, "source": "live"}
         sink.submit(IngestConnected(event_id=ids.occurrence_id("connected"), **common))  # type: ignore[arg-type]
-        sink.submit(FloodWaited(event_id=ids.occurrence_id("flood"), seconds=42, method="GetHistoryRequest",
-                                resume_at=now, **common))  # type: ignore[arg-type]
-        sink.submit(IngestDisconnected(event_id=ids.occurrence_id("disconnected"), reason="network",
-                                       **common))  # type: ignore[arg-type]
+        sink.submit(
+            FloodWaited(
+                event_id=ids.occurrence_id("flood"),
+                seconds=42,
+                method="GetHistoryRequest",
+                resume_at=now,
+                **common,
+            )
+        )  # type: ignore[arg-type]
+        sink.submit(
+            IngestDisconnected(
+                event_id=ids.occurrence_id("disconnected"), reason="network", **common
+            )
+        )  # type: ignore[arg-type]
         await asyncio.Event().wait()
 
     async def handle(self, command: Command) -> CommandReply:
@@ -73,13 +83,15 @@ class CrashingSource:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, url: str, sources: Sequence[EventSource], *, demo: bool) -> AsyncIterator[
-    IngestService
-]:
+async def running(
+    tmp_path: Path, url: str, sources: Sequence[EventSource], *, demo: bool
+) -> AsyncIterator[IngestService]:
     async def connect() -> EventLog:
         return await EventLog.connect(url, ack_timeout_s=0.5, append_deadline_s=1.5)
 
-    service = IngestService(sources=lambda: sources, sink=make_sink(tmp_path, None), connect_log=connect, demo=demo)
+    service = IngestService(
+        sources=lambda: sources, sink=make_sink(tmp_path, None), connect_log=connect, demo=demo
+    )
     task = asyncio.create_task(service.run())
     try:
         yield service
@@ -120,16 +132,23 @@ async def test_report_status_answers_with_service_status(
     assert data["running"] is True and data["demo"] is True and data["accounts"] == "demo"
     assert isinstance(data["messages_received"], int) and data["messages_received"] > 0
     assert data["breaker"] == "closed" and data["log_connected"] is True
-    assert {"buffer_depth", "spool_records", "spool_bytes", "uptime_s", "last_flood_wait_s"} <= set(data)
+    assert {"buffer_depth", "spool_records", "spool_bytes", "uptime_s", "last_flood_wait_s"} <= set(
+        data
+    )
 
 
 async def test_trigger_crawl_is_dispatched_to_the_accounts_source(
     tmp_path: Path, nats_server: NatsServer, quick_log: EventLog, demo: DemoSource
 ) -> None:
     async with running(tmp_path, nats_server.url, [demo], demo=True):
-        ok = await ask(quick_log, command_subject("demo", "crawl"),
-                       TriggerCrawl(chat_id=demo.chat_ids[0], mode="backfill"))
-        unknown = await ask(quick_log, command_subject("demo", "crawl"), TriggerCrawl(chat_id=-1, mode="gapfill"))
+        ok = await ask(
+            quick_log,
+            command_subject("demo", "crawl"),
+            TriggerCrawl(chat_id=demo.chat_ids[0], mode="backfill"),
+        )
+        unknown = await ask(
+            quick_log, command_subject("demo", "crawl"), TriggerCrawl(chat_id=-1, mode="gapfill")
+        )
     assert ok.ok and "needs no backfill" in ok.message
     assert not unknown.ok
 
@@ -177,8 +196,12 @@ async def test_service_started_while_the_log_is_down_spools_then_catches_up(
         await wait_until(lambda: service.status()["spool_records"] != 0, timeout=15)
         assert service.status()["log_connected"] is False
         nats_server.start()
-        await wait_until(lambda: service.status()["log_connected"] is True
-                         and service.status()["spool_records"] == 0, timeout=30)
+        await wait_until(
+            lambda: (
+                service.status()["log_connected"] is True and service.status()["spool_records"] == 0
+            ),
+            timeout=30,
+        )
         reply = await ask(quick_log, command_subject("demo", "status"), ReportStatus())
         assert reply.ok and reply.data["accounts"] == "demo"
     stored = [e.event_id for e in await read_events(quick_log)]

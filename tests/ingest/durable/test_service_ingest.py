@@ -22,14 +22,24 @@ from tests.ingest.durable.helpers import read_events
 async def test_ingest_service_spec_runs_the_demo_without_credentials(
     tmp_path: Path, nats_server: NatsServer, quick_log: EventLog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = load_settings(data_dir=tmp_path / "data", nats_url=nats_server.url, demo_rate_per_s=200.0,
-                             telegram_api_id=None, telegram_api_hash=None)
-    context = ServiceContext(settings=settings, nats_url=nats_server.url, database_url="unused",
-                             duckdb_path=tmp_path / "a.duckdb")
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        nats_url=nats_server.url,
+        demo_rate_per_s=200.0,
+        telegram_api_id=None,
+        telegram_api_hash=None,
+    )
+    context = ServiceContext(
+        settings=settings,
+        nats_url=nats_server.url,
+        database_url="unused",
+        duckdb_path=tmp_path / "a.duckdb",
+    )
     assert INGEST_SERVICE.stop_order == 1
     caplog.set_level(logging.INFO)
     task: asyncio.Future[None] = asyncio.ensure_future(INGEST_SERVICE.run(context))
     try:
+
         async def flowing() -> bool:
             return (await quick_log.info()).messages >= 50
 

@@ -38,8 +38,13 @@ def start_ingest(tmp_path: Path, nats_url: str) -> subprocess.Popen[bytes]:
     env.pop("TELEGRAM_API_HASH", None)
     log_file = open(tmp_path / "ingest.log", "wb")
     try:
-        return subprocess.Popen([sys.executable, "-m", "aaltohub", "ingest"], cwd=tmp_path, env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "aaltohub", "ingest"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     finally:
         log_file.close()
 
@@ -58,10 +63,12 @@ async def drain_spool(data_dir: Path, log: EventLog) -> None:
         await sink.close()
 
 
-async def test_sigterm_during_a_burst_loses_nothing(tmp_path: Path, nats_server: NatsServer,
-                                                   quick_log: EventLog) -> None:
+async def test_sigterm_during_a_burst_loses_nothing(
+    tmp_path: Path, nats_server: NatsServer, quick_log: EventLog
+) -> None:
     proc = start_ingest(tmp_path, nats_server.url)
     try:
+
         async def enough() -> bool:
             return (await quick_log.info()).messages >= 1500
 
@@ -85,6 +92,7 @@ async def test_sigterm_while_the_log_is_down_spools_and_nothing_is_lost(
 ) -> None:
     proc = start_ingest(tmp_path, nats_server.url)
     try:
+
         async def some() -> bool:
             return (await quick_log.info()).messages >= 500
 

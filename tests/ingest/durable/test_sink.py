@@ -46,7 +46,11 @@ async def test_log_outage_spools_then_drains_every_event_once_in_order(
         for event in events[800:]:
             sink.submit(event)
         await wait_until(
-            lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0 and quick_log.connected,
+            lambda: (
+                sink.status().spool_records == 0
+                and sink.status().buffer_depth == 0
+                and quick_log.connected
+            ),
             timeout=30,
         )
         stored = [e.event_id for e in await read_events(quick_log)]
@@ -107,7 +111,9 @@ async def test_close_spools_what_the_log_cannot_take_and_a_new_sink_drains_it(
         await second.close()
 
 
-async def test_refused_event_is_dead_lettered_and_reported(tmp_path: Path, quick_log: EventLog) -> None:
+async def test_refused_event_is_dead_lettered_and_reported(
+    tmp_path: Path, quick_log: EventLog
+) -> None:
     sink = make_sink(tmp_path, quick_log)
     await sink.start()
     too_big = posted(-1004, 2, text="x" * (9 * 1024 * 1024))
@@ -115,7 +121,10 @@ async def test_refused_event_is_dead_lettered_and_reported(tmp_path: Path, quick
         await sink.submit_many([posted(-1004, 1), too_big, posted(-1004, 3)])
         await wait_until(lambda: sink.status().appended >= 3, timeout=10)
         stored = await read_events(quick_log)
-        assert [e.event_id for e in stored[:2]] == [posted(-1004, 1).event_id, posted(-1004, 3).event_id]
+        assert [e.event_id for e in stored[:2]] == [
+            posted(-1004, 1).event_id,
+            posted(-1004, 3).event_id,
+        ]
         assert isinstance(stored[2], IngestFailed) and too_big.event_id in (stored[2].detail or "")
         letters = DeadLetterFile(tmp_path / "dead-letter" / "spool.jsonl").read()
         assert [d.event_id for d in letters] == [too_big.event_id]
@@ -129,7 +138,9 @@ async def test_open_breaker_spools_without_trying_and_a_probe_drains_in_order(
     clock = FakeClock()
     breaker = CircuitBreaker(failures=5, window_s=60, open_s=30, clock=clock)
     # Connected, but no stream takes the subjects yet: every append fails (503, no responders).
-    log = await EventLog.connect(nats_server.url, ensure=False, ack_timeout_s=0.1, append_deadline_s=0.2)
+    log = await EventLog.connect(
+        nats_server.url, ensure=False, ack_timeout_s=0.1, append_deadline_s=0.2
+    )
     sink = make_sink(tmp_path, log, breaker=breaker, retry_interval_s=0.01)
     await sink.start()
     events = [posted(-1005, i) for i in range(1, 41)]
@@ -173,7 +184,11 @@ async def test_overflow_during_an_outage_keeps_the_order(
         for event in events[700:]:
             sink.submit(event)
         await wait_until(
-            lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0 and quick_log.connected,
+            lambda: (
+                sink.status().spool_records == 0
+                and sink.status().buffer_depth == 0
+                and quick_log.connected
+            ),
             timeout=30,
         )
         assert [e.event_id for e in await read_events(quick_log)] == [e.event_id for e in events]
@@ -190,12 +205,16 @@ async def test_a_torn_spool_left_by_a_crash_is_drained_up_to_the_tear(
     await crashed.submit_many(events)
     await crashed.close()
     (segment,) = (tmp_path / "spool").glob("*.seg")
-    segment.write_bytes(segment.read_bytes()[:-10])  # the last record was being written at the crash
+    segment.write_bytes(
+        segment.read_bytes()[:-10]
+    )  # the last record was being written at the crash
     sink = make_sink(tmp_path, quick_log)
     await sink.start()
     try:
         await wait_until(lambda: sink.status().spool_records == 0, timeout=10)
-        assert [e.event_id for e in await read_events(quick_log)] == [e.event_id for e in events[:9]]
+        assert [e.event_id for e in await read_events(quick_log)] == [
+            e.event_id for e in events[:9]
+        ]
     finally:
         await sink.close()
 
@@ -206,8 +225,12 @@ async def test_a_failed_batch_goes_in_front_of_what_overflowed_meanwhile(
     clock = FakeClock()
     breaker = CircuitBreaker(failures=5, window_s=60, open_s=30, clock=clock)
     # No stream yet: the batch in flight fails after its deadline, while the buffer overflows.
-    log = await EventLog.connect(nats_server.url, ensure=False, ack_timeout_s=0.2, append_deadline_s=0.5)
-    sink = make_sink(tmp_path, log, breaker=breaker, buffer_size=30, batch_size=20, retry_interval_s=0.01)
+    log = await EventLog.connect(
+        nats_server.url, ensure=False, ack_timeout_s=0.2, append_deadline_s=0.5
+    )
+    sink = make_sink(
+        tmp_path, log, breaker=breaker, buffer_size=30, batch_size=20, retry_interval_s=0.01
+    )
     await sink.start()
     events = [posted(-1008, i) for i in range(1, 121)]
     try:
@@ -221,7 +244,9 @@ async def test_a_failed_batch_goes_in_front_of_what_overflowed_meanwhile(
         await wait_until(lambda: breaker.state == "open", timeout=20)
         await log.ensure_stream()
         clock.now += 30
-        await wait_until(lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0, timeout=10)
+        await wait_until(
+            lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0, timeout=10
+        )
         assert [e.event_id for e in await read_events(log)] == [e.event_id for e in events]
     finally:
         await sink.close()
@@ -238,10 +263,15 @@ async def test_a_refused_event_drained_from_the_spool_is_dead_lettered_once(
         await sink.submit_many([posted(-1009, 1), too_big, posted(-1009, 3)])
         assert sink.status().spool_records == 3
         sink.attach(quick_log)
-        await wait_until(lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0, timeout=15)
+        await wait_until(
+            lambda: sink.status().spool_records == 0 and sink.status().buffer_depth == 0, timeout=15
+        )
         await wait_until(lambda: sink.status().appended == 3, timeout=10)
         stored = await read_events(quick_log)
-        assert [e.event_id for e in stored[:2]] == [posted(-1009, 1).event_id, posted(-1009, 3).event_id]
+        assert [e.event_id for e in stored[:2]] == [
+            posted(-1009, 1).event_id,
+            posted(-1009, 3).event_id,
+        ]
         assert isinstance(stored[2], IngestFailed)
         assert sink.status().dead_lettered == 1
         letters = DeadLetterFile(tmp_path / "dead-letter" / "spool.jsonl").read()

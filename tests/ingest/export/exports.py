@@ -19,7 +19,9 @@ def msg(mid: int, text: Any = "hello", /, **fields: Any) -> dict[str, Any]:
         "from": "Alice",
         "from_id": "user111",
         "text": text,
-        "text_entities": [{"type": "plain", "text": text}] if isinstance(text, str) and text else [],
+        "text_entities": [{"type": "plain", "text": text}]
+        if isinstance(text, str) and text
+        else [],
     }
     base.update(fields)
     return base
@@ -43,8 +45,13 @@ def service(mid: int, action: str | None, /, **fields: Any) -> dict[str, Any]:
     return base
 
 
-def single_chat(messages: list[Any], *, chat_id: int | str = 1_730_156_619, chat_type: str = "public_supergroup",
-                name: str | None = "Test group") -> dict[str, Any]:
+def single_chat(
+    messages: list[Any],
+    *,
+    chat_id: int | str = 1_730_156_619,
+    chat_type: str = "public_supergroup",
+    name: str | None = "Test group",
+) -> dict[str, Any]:
     """A single-chat export object."""
     chat: dict[str, Any] = {}
     if name is not None:
@@ -53,15 +60,28 @@ def single_chat(messages: list[Any], *, chat_id: int | str = 1_730_156_619, chat
     return chat
 
 
-def account(chats: list[dict[str, Any]], left: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def account(
+    chats: list[dict[str, Any]], left: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """A full-account export with the sections the importer must skip."""
     data: dict[str, Any] = {
         "about": "Here is the data you requested.",
-        "personal_information": {"user_id": 42, "first_name": "Me", "phone_number": "+358 40 000 0000"},
-        "profile_pictures": [{"date": "2020-01-01T00:00:00", "date_unixtime": "1577836800", "photo": PLACEHOLDER}],
-        "contacts": {"about": "c", "list": [{"user_id": 7, "first_name": "A", "date": "2020-01-01T00:00:00"}]},
-        "frequent_contacts": {"about": "f", "list": [{"id": 7, "category": "people", "type": "user",
-                                                     "name": "A", "rating": 1.0}]},
+        "personal_information": {
+            "user_id": 42,
+            "first_name": "Me",
+            "phone_number": "+358 40 000 0000",
+        },
+        "profile_pictures": [
+            {"date": "2020-01-01T00:00:00", "date_unixtime": "1577836800", "photo": PLACEHOLDER}
+        ],
+        "contacts": {
+            "about": "c",
+            "list": [{"user_id": 7, "first_name": "A", "date": "2020-01-01T00:00:00"}],
+        },
+        "frequent_contacts": {
+            "about": "f",
+            "list": [{"id": 7, "category": "people", "type": "user", "name": "A", "rating": 1.0}],
+        },
         "chats": {"about": "chats", "list": chats},
     }
     if left is not None:

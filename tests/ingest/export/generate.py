@@ -10,8 +10,26 @@ import msgspec
 
 BASE_UNIX: Final = 1_700_000_000
 _WORDS: Final = (
-    "hei", "moi", "kiitos", "Aalto", "kurssi", "tentti", "päivä", "huomenna", "😀", "deadline",
-    "lecture", "room", "Otaniemi", "sauna", "🎉", "exam", "Привет", "question", "answer", "link",
+    "hei",
+    "moi",
+    "kiitos",
+    "Aalto",
+    "kurssi",
+    "tentti",
+    "päivä",
+    "huomenna",
+    "😀",
+    "deadline",
+    "lecture",
+    "room",
+    "Otaniemi",
+    "sauna",
+    "🎉",
+    "exam",
+    "Привет",
+    "question",
+    "answer",
+    "link",
 )
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -31,8 +49,13 @@ def synthetic_message(i: int) -> dict[str, Any]:
     }
     if i % 50 == 0:
         message.update(
-            type="service", actor=f"User {i % 97}", actor_id=f"user{1000 + i % 97}", action="join_group_by_link",
-            inviter="Admin", text="", text_entities=[],
+            type="service",
+            actor=f"User {i % 97}",
+            actor_id=f"user{1000 + i % 97}",
+            action="join_group_by_link",
+            inviter="Admin",
+            text="",
+            text_entities=[],
         )
         return message
     message["from"] = f"User {i % 97}"
@@ -43,21 +66,39 @@ def synthetic_message(i: int) -> dict[str, Any]:
     if i % 7 == 0 and i > 1:
         message["reply_to_message_id"] = i - 1
     if i % 13 == 0:
-        message.update(photo="(File not included. Change data exporting settings to download.)",
-                       photo_file_size=123_456, width=1280, height=720)
+        message.update(
+            photo="(File not included. Change data exporting settings to download.)",
+            photo_file_size=123_456,
+            width=1280,
+            height=720,
+        )
     elif i % 17 == 0:
-        message.update(file="(File not included. Change data exporting settings to download.)", file_size=40_000,
-                       media_type="sticker", sticker_emoji="😀", width=512, height=512)
+        message.update(
+            file="(File not included. Change data exporting settings to download.)",
+            file_size=40_000,
+            media_type="sticker",
+            sticker_emoji="😀",
+            width=512,
+            height=512,
+        )
     if i % 10 == 0:
         plain = _text(i, 8)
-        parts: list[Any] = [plain + " ", {"type": "bold", "text": "tärkeä"}, " see ",
-                            {"type": "link", "text": "https://aalto.fi"}, " ",
-                            {"type": "mention", "text": "@someone"}]
+        parts: list[Any] = [
+            plain + " ",
+            {"type": "bold", "text": "tärkeä"},
+            " see ",
+            {"type": "link", "text": "https://aalto.fi"},
+            " ",
+            {"type": "mention", "text": "@someone"},
+        ]
         message["text"] = parts
         message["text_entities"] = [
-            {"type": "plain", "text": plain + " "}, {"type": "bold", "text": "tärkeä"},
-            {"type": "plain", "text": " see "}, {"type": "link", "text": "https://aalto.fi"},
-            {"type": "plain", "text": " "}, {"type": "mention", "text": "@someone"},
+            {"type": "plain", "text": plain + " "},
+            {"type": "bold", "text": "tärkeä"},
+            {"type": "plain", "text": " see "},
+            {"type": "link", "text": "https://aalto.fi"},
+            {"type": "plain", "text": " "},
+            {"type": "mention", "text": "@someone"},
         ]
     else:
         text = _text(i)
@@ -73,12 +114,25 @@ def _messages(count: int, start_id: int = 1) -> Iterator[bytes]:
         yield _ENCODER.encode(synthetic_message(i))
 
 
-def write_single_chat_export(path: Path, *, messages: int, chat_id: int = 1_730_156_619,
-                             chat_type: str = "public_supergroup", name: str = "Generated group") -> Path:
+def write_single_chat_export(
+    path: Path,
+    *,
+    messages: int,
+    chat_id: int = 1_730_156_619,
+    chat_type: str = "public_supergroup",
+    name: str = "Generated group",
+) -> Path:
     """Write a single-chat export (``{name, type, id, messages}``) with ``messages`` messages."""
     with path.open("wb") as f:
-        f.write(b'{\n "name": ' + _ENCODER.encode(name) + b',\n "type": ' + _ENCODER.encode(chat_type)
-                + b',\n "id": ' + str(chat_id).encode() + b',\n "messages": [')
+        f.write(
+            b'{\n "name": '
+            + _ENCODER.encode(name)
+            + b',\n "type": '
+            + _ENCODER.encode(chat_type)
+            + b',\n "id": '
+            + str(chat_id).encode()
+            + b',\n "messages": ['
+        )
         first = True
         for data in _messages(messages):
             f.write(b"\n  " if first else b",\n  ")
@@ -88,13 +142,17 @@ def write_single_chat_export(path: Path, *, messages: int, chat_id: int = 1_730_
     return path
 
 
-def write_account_export(path: Path, *, chats: int, messages_per_chat: int, left_chats: int = 0) -> Path:
+def write_account_export(
+    path: Path, *, chats: int, messages_per_chat: int, left_chats: int = 0
+) -> Path:
     """Write a full-account export: personal info and contacts (skipped), ``chats.list`` and ``left_chats.list``."""
     with path.open("wb") as f:
-        f.write(b'{\n "about": "Here is the data you requested.",\n "personal_information": '
-                b'{"user_id": 42, "first_name": "Me", "phone_number": "+358 00 000"},\n'
-                b' "contacts": {"about": "c", "list": [{"user_id": 7, "first_name": "A", '
-                b'"date": "2020-01-01T00:00:00", "date_unixtime": "1577836800"}]},\n')
+        f.write(
+            b'{\n "about": "Here is the data you requested.",\n "personal_information": '
+            b'{"user_id": 42, "first_name": "Me", "phone_number": "+358 00 000"},\n'
+            b' "contacts": {"about": "c", "list": [{"user_id": 7, "first_name": "A", '
+            b'"date": "2020-01-01T00:00:00", "date_unixtime": "1577836800"}]},\n'
+        )
         for section, count, offset in (("chats", chats, 0), ("left_chats", left_chats, 1000)):
             if count == 0:
                 continue
@@ -102,8 +160,13 @@ def write_account_export(path: Path, *, chats: int, messages_per_chat: int, left
             for c in range(count):
                 chat_id = 1_500_000_000 + offset + c
                 f.write(b"\n  " if c == 0 else b",\n  ")
-                f.write(b'{"name": "Group ' + str(c).encode() + b'", "type": "private_supergroup", "id": '
-                        + str(chat_id).encode() + b', "messages": [')
+                f.write(
+                    b'{"name": "Group '
+                    + str(c).encode()
+                    + b'", "type": "private_supergroup", "id": '
+                    + str(chat_id).encode()
+                    + b', "messages": ['
+                )
                 for k, data in enumerate(_messages(messages_per_chat)):
                     f.write(b"\n   " if k == 0 else b",\n   ")
                     f.write(data)

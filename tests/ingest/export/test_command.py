@@ -21,11 +21,16 @@ async def _last_seq(url: str) -> int:
         return (await log.info()).last_seq
 
 
-def test_import_command_prints_the_summary(nats_server: NatsServer, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_command_prints_the_summary(
+    nats_server: NatsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("NATS_URL", nats_server.url)
-    path = write(tmp_path / "result.json", single_chat([msg(1), msg(2), {"id": 3, "type": "unsupported"}]))
+    path = write(
+        tmp_path / "result.json", single_chat([msg(1), msg(2), {"id": 3, "type": "unsupported"}])
+    )
     assert main(["import", str(path), "--account", "acct1", "--tz", "Europe/Helsinki"]) == 0
     out, err = capsys.readouterr()
     assert "imported: 2" in out and "skipped: 1" in out and "already present: 0" in out
@@ -35,9 +40,12 @@ def test_import_command_prints_the_summary(nats_server: NatsServer, tmp_path: Pa
     assert "already present: 2" in capsys.readouterr().out
 
 
-def test_import_command_exits_2_on_a_malformed_file(nats_server: NatsServer, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_command_exits_2_on_a_malformed_file(
+    nats_server: NatsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("NATS_URL", nats_server.url)
     path = tmp_path / "result.json"
     text = '{"name": "x", "type": "personal_chat", "id": 5, "messages": [{"id": 1,,}]}'
@@ -47,27 +55,50 @@ def test_import_command_exits_2_on_a_malformed_file(nats_server: NatsServer, tmp
     assert f"byte offset {text.index(',,') + 1}, line 1, at messages[0]" in err
 
 
-def test_import_command_rejects_an_unknown_zone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_command_rejects_an_unknown_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["import", str(tmp_path / "x.json"), "--tz", "Mars/Olympus"]) == 1
     assert "unknown time zone" in capsys.readouterr().err
 
 
 def test_progress_bar_shows_messages_rate_and_bytes() -> None:
     stream = io.StringIO()
-    progress = ImportProgress(messages=5000, imported=4000, already_present=1000, bytes_read=2 * 2**20,
-                              total_bytes=4 * 2**20, elapsed_s=2.0)
+    progress = ImportProgress(
+        messages=5000,
+        imported=4000,
+        already_present=1000,
+        bytes_read=2 * 2**20,
+        total_bytes=4 * 2**20,
+        elapsed_s=2.0,
+    )
     ProgressBar(stream).finish(progress)
     line = stream.getvalue()
-    assert "50.0%" in line and "5,000 msgs" in line and "2,500 msgs/s" in line and "2.0 MiB/4.0 MiB" in line
+    assert (
+        "50.0%" in line
+        and "5,000 msgs" in line
+        and "2,500 msgs/s" in line
+        and "2.0 MiB/4.0 MiB" in line
+    )
 
 
 def test_summary_lists_skip_reasons() -> None:
-    progress = ImportProgress(chats=2, messages=10, imported=7, already_present=1, skipped=2,
-                              skip_reasons={"unsupported message": 2})
+    progress = ImportProgress(
+        chats=2,
+        messages=10,
+        imported=7,
+        already_present=1,
+        skipped=2,
+        skip_reasons={"unsupported message": 2},
+    )
     summary = format_summary(progress)
-    assert "chats: 2" in summary and "imported: 7" in summary and "2 × unsupported message" in summary
+    assert (
+        "chats: 2" in summary and "imported: 7" in summary and "2 × unsupported message" in summary
+    )
 
 
-def test_import_command_rejects_a_bad_account_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_command_rejects_a_bad_account_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["import", str(tmp_path / "x.json"), "--account", "two words"]) == 1
     assert "--account" in capsys.readouterr().err

@@ -18,7 +18,9 @@ MESSAGES = 200_000
 MAX_RSS_GROWTH_MB = 50
 
 
-async def test_large_export_streams_with_bounded_memory(event_log: EventLog, tmp_path: Path) -> None:
+async def test_large_export_streams_with_bounded_memory(
+    event_log: EventLog, tmp_path: Path
+) -> None:
     path = write_single_chat_export(tmp_path / "result.json", messages=MESSAGES)
     file_mb = path.stat().st_size / 2**20
     process = psutil.Process()
@@ -31,10 +33,13 @@ async def test_large_export_streams_with_bounded_memory(event_log: EventLog, tmp
         peak = max(peak, process.memory_info().rss)
 
     sink = LogSink(event_log)
-    progress = await ExportImporter(log=event_log, sink=sink, account="main", batch_size=4000,
-                                    on_progress=sample).run(path)
+    progress = await ExportImporter(
+        log=event_log, sink=sink, account="main", batch_size=4000, on_progress=sample
+    ).run(path)
     growth_mb = (peak - baseline) / 2**20
     assert progress.imported == MESSAGES and sink.appended == MESSAGES + 1
     assert progress.bytes_read == progress.total_bytes
     assert file_mb > MAX_RSS_GROWTH_MB  # bigger than the budget: only streaming keeps within it
-    assert growth_mb < MAX_RSS_GROWTH_MB, f"RSS grew {growth_mb:.0f} MB importing a {file_mb:.0f} MB export"
+    assert growth_mb < MAX_RSS_GROWTH_MB, (
+        f"RSS grew {growth_mb:.0f} MB importing a {file_mb:.0f} MB export"
+    )

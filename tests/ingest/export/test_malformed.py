@@ -50,10 +50,12 @@ def test_empty_file_is_malformed(tmp_path: Path) -> None:
 
 
 def test_syntax_error_deep_in_a_large_file_is_located_exactly(tmp_path: Path) -> None:
-    path = write_single_chat_export(tmp_path / "result.json", messages=5000)  # ~2 MB: many parser chunks
+    path = write_single_chat_export(
+        tmp_path / "result.json", messages=5000
+    )  # ~2 MB: many parser chunks
     data = path.read_bytes()
     at = data.index(b'"id":4000,')
-    path.write_bytes(data[:at] + b"#" + data[at + 1:])  # no JSON value starts with '#'
+    path.write_bytes(data[:at] + b"#" + data[at + 1 :])  # no JSON value starts with '#'
     with pytest.raises(MalformedExport) as info:
         read_all(path)
     assert info.value.byte_offset == at
@@ -65,17 +67,29 @@ def test_syntax_error_deep_in_a_large_file_is_located_exactly(tmp_path: Path) ->
     ("data", "reason", "json_path"),
     [
         ([1, 2, 3], "must be a JSON object", "$"),
-        ({"name": "x", "type": "personal_chat", "id": 1, "messages": {"a": 1}}, "`messages` must be an array",
-         "messages"),
+        (
+            {"name": "x", "type": "personal_chat", "id": 1, "messages": {"a": 1}},
+            "`messages` must be an array",
+            "messages",
+        ),
         ({"about": "x", "contacts": {"list": []}}, "no `messages`", "$"),
-        ({"about": "x", "chats": {"about": "c", "list": {"a": 1}}}, "`chats.list` must be an array", "chats.list"),
+        (
+            {"about": "x", "chats": {"about": "c", "list": {"a": 1}}},
+            "`chats.list` must be an array",
+            "chats.list",
+        ),
         ({"about": "x", "chats": [1]}, "`chats` must be an object", "chats"),
         ({"chats": {"list": ["chat"]}}, "a chat must be an object", "chats.list[0]"),
-        ({"chats": {"list": [{"type": "personal_chat", "id": 1, "messages": 5}]}}, "`messages` must be an array",
-         "chats.list[0].messages"),
+        (
+            {"chats": {"list": [{"type": "personal_chat", "id": 1, "messages": 5}]}},
+            "`messages` must be an array",
+            "chats.list[0].messages",
+        ),
     ],
 )
-def test_wrong_structure_is_a_clear_error(tmp_path: Path, data: object, reason: str, json_path: str) -> None:
+def test_wrong_structure_is_a_clear_error(
+    tmp_path: Path, data: object, reason: str, json_path: str
+) -> None:
     path = write(tmp_path / "result.json", data)
     with pytest.raises(MalformedExport) as info:
         read_all(path)
@@ -83,33 +97,50 @@ def test_wrong_structure_is_a_clear_error(tmp_path: Path, data: object, reason: 
     assert info.value.byte_offset is not None
 
 
-async def test_truncated_file_keeps_the_log_consistent_and_rerun_completes(event_log: EventLog,
-                                                                          tmp_path: Path) -> None:
+async def test_truncated_file_keeps_the_log_consistent_and_rerun_completes(
+    event_log: EventLog, tmp_path: Path
+) -> None:
     good = write_single_chat_export(tmp_path / "good.json", messages=6000)
     data = good.read_bytes()
     broken = tmp_path / "result.json"
     broken.write_bytes(data[: len(data) * 2 // 3])
-    importer = ExportImporter(log=event_log, sink=LogSink(event_log), account="main", batch_size=700)
+    importer = ExportImporter(
+        log=event_log, sink=LogSink(event_log), account="main", batch_size=700
+    )
     with pytest.raises(MalformedExport) as info:
         await importer.run(broken)
-    assert info.value.byte_offset == len(data) * 2 // 3 - 1 or info.value.byte_offset == len(data) * 2 // 3
+    assert (
+        info.value.byte_offset == len(data) * 2 // 3 - 1
+        or info.value.byte_offset == len(data) * 2 // 3
+    )
     partial = await posted_ids(event_log)
     assert 0 < len(partial) < 6000 and partial == list(range(1, len(partial) + 1))
-    assert importer.progress.imported == len(partial)  # every message read before the error is in the log
+    assert importer.progress.imported == len(
+        partial
+    )  # every message read before the error is in the log
     assert len(partial) % 700 != 0  # including the last, partial batch
-    progress = await ExportImporter(log=event_log, sink=LogSink(event_log), account="main").run(good)
+    progress = await ExportImporter(log=event_log, sink=LogSink(event_log), account="main").run(
+        good
+    )
     assert (progress.already_present, progress.imported) == (len(partial), 6000 - len(partial))
     assert sorted(await posted_ids(event_log)) == list(range(1, 6001))
 
 
-async def test_error_in_a_later_chat_keeps_earlier_chats(event_log: EventLog, tmp_path: Path) -> None:
-    path = write(tmp_path / "result.json", account([
-        {"name": "A", "type": "personal_chat", "id": 555, "messages": [msg(1), msg(2)]},
-        {"name": "B", "type": "personal_chat", "id": 556, "messages": [msg(1)]},
-    ]))
+async def test_error_in_a_later_chat_keeps_earlier_chats(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "result.json",
+        account(
+            [
+                {"name": "A", "type": "personal_chat", "id": 555, "messages": [msg(1), msg(2)]},
+                {"name": "B", "type": "personal_chat", "id": 556, "messages": [msg(1)]},
+            ]
+        ),
+    )
     text = path.read_text()
     cut = text.index('"B"')
-    path.write_text(text[:cut] + '"B" #' + text[cut + 3:])
+    path.write_text(text[:cut] + '"B" #' + text[cut + 3 :])
     with pytest.raises(MalformedExport) as info:
         await ExportImporter(log=event_log, sink=LogSink(event_log), account="main").run(path)
     assert info.value.byte_offset == len(text[:cut].encode()) + 4

@@ -21,8 +21,13 @@ CHAT = -1001730156619
 
 
 def mapper(*, tz: str = "UTC", kind: str = "supergroup", chat_id: int = CHAT) -> MessageMapper:
-    return MessageMapper(chat_id=chat_id, chat_kind=kind, account="main", tz=ZoneInfo(tz),  # type: ignore[arg-type]
-                         observed_at=datetime(2026, 11, 28, tzinfo=UTC))
+    return MessageMapper(
+        chat_id=chat_id,
+        chat_kind=kind,
+        account="main",
+        tz=ZoneInfo(tz),  # type: ignore[arg-type]
+        observed_at=datetime(2026, 11, 28, tzinfo=UTC),
+    )
 
 
 def event(raw: dict[str, Any], **kwargs: Any) -> MessagePosted:
@@ -37,12 +42,18 @@ def snap(raw: dict[str, Any], **kwargs: Any) -> MessageSnapshot:
 def test_message_becomes_an_import_posted_event_with_the_live_event_id() -> None:
     posted = event(msg(5135, "cara gini"))
     assert (posted.event_id, posted.source, posted.chat_id, posted.account) == (
-        posted_id(CHAT, 5135), "import", CHAT, "main")
+        posted_id(CHAT, 5135),
+        "import",
+        CHAT,
+        "main",
+    )
     assert Codec().decode(Codec().encode(posted)) == posted
 
 
 def test_date_comes_from_date_unixtime() -> None:
-    assert snap(msg(1, date_unixtime="1657161327")).date == datetime(2022, 7, 7, 2, 35, 27, tzinfo=UTC)
+    assert snap(msg(1, date_unixtime="1657161327")).date == datetime(
+        2022, 7, 7, 2, 35, 27, tzinfo=UTC
+    )
 
 
 def test_sender_is_a_marked_peer_with_its_name() -> None:
@@ -68,7 +79,11 @@ def test_text_array_gives_entities_with_utf16_offsets() -> None:
         {"type": "link", "text": "https://a.fi"},
         {"type": "strikethrough", "text": "old"},
     ]
-    raw = msg(1, parts, text_entities=[p if isinstance(p, dict) else {"type": "plain", "text": p} for p in parts])
+    raw = msg(
+        1,
+        parts,
+        text_entities=[p if isinstance(p, dict) else {"type": "plain", "text": p} for p in parts],
+    )
     s = snap(raw)
     assert s.text == "😀 hi bold Bob🔥herex = 1https://a.fiold"
     assert s.entities == (
@@ -83,12 +98,28 @@ def test_text_array_gives_entities_with_utf16_offsets() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["italic", "underline", "spoiler", "code", "mention", "hashtag", "cashtag", "bot_command", "email",
-             "phone", "bank_card", "blockquote", "unknown"],
+    "kind",
+    [
+        "italic",
+        "underline",
+        "spoiler",
+        "code",
+        "mention",
+        "hashtag",
+        "cashtag",
+        "bot_command",
+        "email",
+        "phone",
+        "bank_card",
+        "blockquote",
+        "unknown",
+    ],
 )
 def test_every_entity_type_is_kept(kind: str) -> None:
     parts = [{"type": "plain", "text": "ä "}, {"type": kind, "text": "value"}]
-    assert snap(msg(1, parts, text_entities=parts)).entities == (Entity(type=kind, offset=2, length=5),)
+    assert snap(msg(1, parts, text_entities=parts)).entities == (
+        Entity(type=kind, offset=2, length=5),
+    )
 
 
 def test_old_export_without_text_entities_reads_the_text_array() -> None:
@@ -99,12 +130,26 @@ def test_old_export_without_text_entities_reads_the_text_array() -> None:
 
 
 def test_edited_message_carries_its_latest_edit_date() -> None:
-    s = snap(msg(1, date_unixtime="1657161327", edited="2022-07-07T09:35:51", edited_unixtime="1657161351"))
+    s = snap(
+        msg(
+            1,
+            date_unixtime="1657161327",
+            edited="2022-07-07T09:35:51",
+            edited_unixtime="1657161351",
+        )
+    )
     assert s.edit_date == datetime(2022, 7, 7, 2, 35, 51, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("odd", [{"edited": "1970-01-01T02:00:00"}, {"edited_unixtime": "0"},
-                                 {"edited": "garbage"}, {"edited": "2024-03-01T11:00:00"}])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"edited": "1970-01-01T02:00:00"},
+        {"edited_unixtime": "0"},
+        {"edited": "garbage"},
+        {"edited": "2024-03-01T11:00:00"},
+    ],
+)
 def test_odd_edited_values_do_not_mark_an_edit(odd: dict[str, str]) -> None:
     s = snap(msg(1, **odd))
     assert s.edit_date is None and s.text == "hello"
@@ -122,18 +167,28 @@ def test_old_export_numeric_from_id_and_string_ids() -> None:
     raw = msg(1, from_id=4321, reply_to_message_id="7")
     raw["id"] = "12"
     s = snap(raw)
-    assert s.message_id == 12 and s.sender is not None and (s.sender.id, s.sender.kind) == (4321, "user")
+    assert (
+        s.message_id == 12
+        and s.sender is not None
+        and (s.sender.id, s.sender.kind) == (4321, "user")
+    )
     assert s.reply_to is not None and s.reply_to.message_id == 7
 
 
 def test_reply_to_another_chat_keeps_the_peer() -> None:
     s = snap(msg(2, reply_to_message_id=99, reply_to_peer_id="channel555"))
-    assert s.reply_to is not None and (s.reply_to.message_id, s.reply_to.peer_id) == (99, -1000000000555)
+    assert s.reply_to is not None and (s.reply_to.message_id, s.reply_to.peer_id) == (
+        99,
+        -1000000000555,
+    )
 
 
 def test_forward_keeps_name_and_id_when_present() -> None:
     s = snap(msg(2, forwarded_from="Some Channel", forwarded_from_id="channel777"))
-    assert s.forward is not None and (s.forward.name, s.forward.peer_id) == ("Some Channel", -1000000000777)
+    assert s.forward is not None and (s.forward.name, s.forward.peer_id) == (
+        "Some Channel",
+        -1000000000777,
+    )
 
 
 def test_forward_from_hidden_user_is_still_a_forward() -> None:
@@ -161,36 +216,120 @@ def test_channel_post_without_from_id_is_sent_by_the_channel() -> None:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"photo": "photos/photo_1@01-03-2024.jpg", "photo_file_size": 1000, "width": 1280, "height": 720},
-         {"type": "photo", "size": 1000, "width": 1280, "height": 720}),
-        ({"file": PLACEHOLDER, "file_name": "notes.pdf", "file_size": 5000, "mime_type": "application/pdf"},
-         {"type": "document", "size": 5000, "file_name": "notes.pdf", "mime_type": "application/pdf"}),
-        ({"file": "files/slides.pptx", "mime_type": "application/vnd.ms-powerpoint"},
-         {"type": "document", "file_name": "slides.pptx"}),
-        ({"file": PLACEHOLDER, "media_type": "sticker", "sticker_emoji": "😀", "width": 512, "height": 512},
-         {"type": "sticker", "emoji": "😀", "width": 512, "height": 512}),
-        ({"file": PLACEHOLDER, "media_type": "voice_message", "mime_type": "audio/ogg", "duration_seconds": 4},
-         {"type": "voice", "duration_s": 4.0, "mime_type": "audio/ogg"}),
-        ({"file": PLACEHOLDER, "media_type": "video_message", "duration_seconds": 9},
-         {"type": "video_note", "duration_s": 9.0}),
-        ({"file": PLACEHOLDER, "media_type": "animation", "width": 320, "height": 240},
-         {"type": "animation", "width": 320}),
-        ({"file": PLACEHOLDER, "media_type": "video_file", "duration_seconds": 60, "media_spoiler": True},
-         {"type": "video", "spoiler": True}),
-        ({"file": PLACEHOLDER, "media_type": "audio_file", "performer": "X", "title": "Song"},
-         {"type": "audio", "title": "Song"}),
-        ({"poll": {"question": "Lunch?", "closed": False, "total_voters": 3,
-                   "answers": [{"text": "Yes", "voters": 2, "chosen": True}, {"text": "No", "voters": 1}]}},
-         {"type": "poll", "poll_question": "Lunch?", "poll_answers": ("Yes", "No")}),
-        ({"location_information": {"latitude": 60.18, "longitude": 24.83}},
-         {"type": "location", "latitude": 60.18, "longitude": 24.83}),
-        ({"place_name": "Otaniemi", "address": "Espoo", "location_information": {"latitude": 60.1, "longitude": 24.8}},
-         {"type": "location", "title": "Otaniemi"}),
-        ({"location_information": {"latitude": 60.1, "longitude": 24.8}, "live_location_period_seconds": 900},
-         {"type": "location", "duration_s": 900.0}),
-        ({"contact_information": {"first_name": "Ada", "last_name": "L", "phone_number": "+358 1"}},
-         {"type": "contact", "title": "Ada L"}),
-        ({"game_title": "Lumberjack", "game_description": "chop"}, {"type": "other", "title": "Lumberjack"}),
+        (
+            {
+                "photo": "photos/photo_1@01-03-2024.jpg",
+                "photo_file_size": 1000,
+                "width": 1280,
+                "height": 720,
+            },
+            {"type": "photo", "size": 1000, "width": 1280, "height": 720},
+        ),
+        (
+            {
+                "file": PLACEHOLDER,
+                "file_name": "notes.pdf",
+                "file_size": 5000,
+                "mime_type": "application/pdf",
+            },
+            {
+                "type": "document",
+                "size": 5000,
+                "file_name": "notes.pdf",
+                "mime_type": "application/pdf",
+            },
+        ),
+        (
+            {"file": "files/slides.pptx", "mime_type": "application/vnd.ms-powerpoint"},
+            {"type": "document", "file_name": "slides.pptx"},
+        ),
+        (
+            {
+                "file": PLACEHOLDER,
+                "media_type": "sticker",
+                "sticker_emoji": "😀",
+                "width": 512,
+                "height": 512,
+            },
+            {"type": "sticker", "emoji": "😀", "width": 512, "height": 512},
+        ),
+        (
+            {
+                "file": PLACEHOLDER,
+                "media_type": "voice_message",
+                "mime_type": "audio/ogg",
+                "duration_seconds": 4,
+            },
+            {"type": "voice", "duration_s": 4.0, "mime_type": "audio/ogg"},
+        ),
+        (
+            {"file": PLACEHOLDER, "media_type": "video_message", "duration_seconds": 9},
+            {"type": "video_note", "duration_s": 9.0},
+        ),
+        (
+            {"file": PLACEHOLDER, "media_type": "animation", "width": 320, "height": 240},
+            {"type": "animation", "width": 320},
+        ),
+        (
+            {
+                "file": PLACEHOLDER,
+                "media_type": "video_file",
+                "duration_seconds": 60,
+                "media_spoiler": True,
+            },
+            {"type": "video", "spoiler": True},
+        ),
+        (
+            {"file": PLACEHOLDER, "media_type": "audio_file", "performer": "X", "title": "Song"},
+            {"type": "audio", "title": "Song"},
+        ),
+        (
+            {
+                "poll": {
+                    "question": "Lunch?",
+                    "closed": False,
+                    "total_voters": 3,
+                    "answers": [
+                        {"text": "Yes", "voters": 2, "chosen": True},
+                        {"text": "No", "voters": 1},
+                    ],
+                }
+            },
+            {"type": "poll", "poll_question": "Lunch?", "poll_answers": ("Yes", "No")},
+        ),
+        (
+            {"location_information": {"latitude": 60.18, "longitude": 24.83}},
+            {"type": "location", "latitude": 60.18, "longitude": 24.83},
+        ),
+        (
+            {
+                "place_name": "Otaniemi",
+                "address": "Espoo",
+                "location_information": {"latitude": 60.1, "longitude": 24.8},
+            },
+            {"type": "location", "title": "Otaniemi"},
+        ),
+        (
+            {
+                "location_information": {"latitude": 60.1, "longitude": 24.8},
+                "live_location_period_seconds": 900,
+            },
+            {"type": "location", "duration_s": 900.0},
+        ),
+        (
+            {
+                "contact_information": {
+                    "first_name": "Ada",
+                    "last_name": "L",
+                    "phone_number": "+358 1",
+                }
+            },
+            {"type": "contact", "title": "Ada L"},
+        ),
+        (
+            {"game_title": "Lumberjack", "game_description": "chop"},
+            {"type": "other", "title": "Lumberjack"},
+        ),
     ],
 )
 def test_media_maps_to_a_descriptor(fields: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -201,13 +340,20 @@ def test_media_maps_to_a_descriptor(fields: dict[str, Any], expected: dict[str, 
 
 
 def test_contact_phone_number_stays_out_of_the_event() -> None:
-    posted = event(msg(4, "", contact_information={"first_name": "Ada", "phone_number": "+358 40 123"}))
+    posted = event(
+        msg(4, "", contact_information={"first_name": "Ada", "phone_number": "+358 40 123"})
+    )
     assert b"358 40 123" not in Codec().encode(posted)
 
 
 def test_reactions_of_every_kind() -> None:
     reactions = [
-        {"type": "emoji", "count": 3, "emoji": "👍", "recent": [{"from": "A", "from_id": "user1", "date": "x"}]},
+        {
+            "type": "emoji",
+            "count": 3,
+            "emoji": "👍",
+            "recent": [{"from": "A", "from_id": "user1", "date": "x"}],
+        },
         {"type": "custom_emoji", "count": 1, "document_id": "5368324170671202286"},
         {"type": "paid", "count": 5},
     ]
@@ -221,36 +367,78 @@ def test_reactions_of_every_kind() -> None:
 @pytest.mark.parametrize(
     ("raw", "action_type", "checks"),
     [
-        (service(10, "join_group_by_link", inviter="Admin"), "chat_joined_by_link",
-         {"user_ids": (111,), "details.inviter": "Admin"}),
+        (
+            service(10, "join_group_by_link", inviter="Admin"),
+            "chat_joined_by_link",
+            {"user_ids": (111,), "details.inviter": "Admin"},
+        ),
         (service(10, "join_group_by_request"), "chat_joined_by_request", {"user_ids": (111,)}),
-        (service(10, "invite_members", members=["Bob", "Carol"]), "chat_add_user",
-         {"details.members": "Bob\nCarol", "user_ids": ()}),
-        (service(10, "remove_members", members=["Alice"]), "chat_delete_user", {"user_ids": (111,)}),
+        (
+            service(10, "invite_members", members=["Bob", "Carol"]),
+            "chat_add_user",
+            {"details.members": "Bob\nCarol", "user_ids": ()},
+        ),
+        (
+            service(10, "remove_members", members=["Alice"]),
+            "chat_delete_user",
+            {"user_ids": (111,)},
+        ),
         (service(10, "pin_message", message_id=7), "pin_message", {"message_id": 7}),
-        (service(10, "edit_group_title", title="New name"), "chat_edit_title", {"title": "New name"}),
+        (
+            service(10, "edit_group_title", title="New name"),
+            "chat_edit_title",
+            {"title": "New name"},
+        ),
         (service(10, "create_group", title="G", members=["A"]), "chat_create", {"title": "G"}),
         (service(10, "migrate_to_supergroup"), "chat_migrate_to", {}),
-        (service(10, "migrate_from_group", title="Old group"), "channel_migrate_from", {"title": "Old group"}),
-        (service(10, "phone_call", duration_seconds=61, discard_reason="hangup"), "phone_call",
-         {"details.duration_seconds": 61, "details.discard_reason": "hangup"}),
+        (
+            service(10, "migrate_from_group", title="Old group"),
+            "channel_migrate_from",
+            {"title": "Old group"},
+        ),
+        (
+            service(10, "phone_call", duration_seconds=61, discard_reason="hangup"),
+            "phone_call",
+            {"details.duration_seconds": 61, "details.discard_reason": "hangup"},
+        ),
         (service(10, "group_call", duration=300), "group_call", {"details.duration": 300}),
-        (service(10, "invite_to_group_call", members=["Bob"]), "invite_to_group_call", {"details.members": "Bob"}),
+        (
+            service(10, "invite_to_group_call", members=["Bob"]),
+            "invite_to_group_call",
+            {"details.members": "Bob"},
+        ),
         (service(10, "topic_created", title="Exams"), "topic_create", {"title": "Exams"}),
-        (service(10, "topic_edit", new_title="Exams 2", new_icon_emoji_id=5), "topic_edit",
-         {"title": "Exams 2", "details.new_icon_emoji_id": 5}),
-        (service(10, "set_messages_ttl", period=86400), "set_messages_t_t_l", {"details.period": 86400}),
+        (
+            service(10, "topic_edit", new_title="Exams 2", new_icon_emoji_id=5),
+            "topic_edit",
+            {"title": "Exams 2", "details.new_icon_emoji_id": 5},
+        ),
+        (
+            service(10, "set_messages_ttl", period=86400),
+            "set_messages_t_t_l",
+            {"details.period": 86400},
+        ),
         (service(10, "boost_apply", boosts=2), "boost_apply", {"details.boosts": 2}),
-        (service(10, None, information_text="Custom"), "custom_action", {"details.information_text": "Custom"}),
+        (
+            service(10, None, information_text="Custom"),
+            "custom_action",
+            {"details.information_text": "Custom"},
+        ),
         (service(10, "some_future_action", stars=5), "some_future_action", {"details.stars": 5}),
     ],
 )
-def test_service_message_action_and_fields(raw: dict[str, Any], action_type: str, checks: dict[str, Any]) -> None:
+def test_service_message_action_and_fields(
+    raw: dict[str, Any], action_type: str, checks: dict[str, Any]
+) -> None:
     s = snap(raw)
     assert s.action is not None and s.action.type == action_type
     assert s.sender is not None and s.sender.id == 111
     for key, value in checks.items():
-        actual = s.action.details[key[len("details."):]] if key.startswith("details.") else getattr(s.action, key)
+        actual = (
+            s.action.details[key[len("details.") :]]
+            if key.startswith("details.")
+            else getattr(s.action, key)
+        )
         assert actual == value, key
 
 

@@ -12,7 +12,9 @@ from ingest.telegram.gateway import HistoryPage, PeerRef, TLMessage, UpdateCallb
 class FakeGateway:
     """In-memory Telegram: ``chats`` maps marked chat id → its messages; ``fail`` scripts exceptions."""
 
-    def __init__(self, *, dialogs: Sequence[PeerRef] = (), chats: dict[int, list[TLMessage]] | None = None) -> None:
+    def __init__(
+        self, *, dialogs: Sequence[PeerRef] = (), chats: dict[int, list[TLMessage]] | None = None
+    ) -> None:
         self.dialogs = list(dialogs)
         self.chats: dict[int, list[TLMessage]] = chats or {}
         self.media: dict[int, bytes] = {}  # message id → bytes
@@ -59,17 +61,38 @@ class FakeGateway:
                 return d
         raise KeyError(peer_id)
 
-    async def get_history(self, peer: PeerRef, *, limit: int, offset_id: int = 0,
-                          offset_date: datetime | None = None, reverse: bool = False) -> HistoryPage:
-        self._maybe_fail("get_history", chat=peer.peer_id, limit=limit, offset_id=offset_id,
-                         offset_date=offset_date, reverse=reverse)
+    async def get_history(
+        self,
+        peer: PeerRef,
+        *,
+        limit: int,
+        offset_id: int = 0,
+        offset_date: datetime | None = None,
+        reverse: bool = False,
+    ) -> HistoryPage:
+        self._maybe_fail(
+            "get_history",
+            chat=peer.peer_id,
+            limit=limit,
+            offset_id=offset_id,
+            offset_date=offset_date,
+            reverse=reverse,
+        )
         msgs = sorted(self.chats.get(peer.peer_id, []), key=lambda m: m.id, reverse=not reverse)
         if reverse:
-            msgs = [m for m in msgs if (not offset_id or m.id > offset_id)
-                    and (offset_date is None or m.date > offset_date)]
+            msgs = [
+                m
+                for m in msgs
+                if (not offset_id or m.id > offset_id)
+                and (offset_date is None or m.date > offset_date)
+            ]
         else:
-            msgs = [m for m in msgs if (not offset_id or m.id < offset_id)
-                    and (offset_date is None or m.date < offset_date)]
+            msgs = [
+                m
+                for m in msgs
+                if (not offset_id or m.id < offset_id)
+                and (offset_date is None or m.date < offset_date)
+            ]
         return HistoryPage(messages=msgs[:limit], total=len(self.chats.get(peer.peer_id, [])))
 
     async def get_messages(self, peer: PeerRef, ids: Sequence[int]) -> list[TLMessage | None]:

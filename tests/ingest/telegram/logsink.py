@@ -25,8 +25,9 @@ class LogSink:
         self._task = asyncio.create_task(self._drain_forever())
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.flush()
         assert self._task is not None
         self._task.cancel()

@@ -18,7 +18,9 @@ from .fakes import FakeGateway
 from .logsink import LogSink, read_all
 from .tl import BASE
 
-G1 = PeerRef(peer_id=-1_000_000_000_001, kind="channel", access_hash=1, title="One", chat_kind="supergroup")
+G1 = PeerRef(
+    peer_id=-1_000_000_000_001, kind="channel", access_hash=1, title="One", chat_kind="supergroup"
+)
 G2 = PeerRef(peer_id=-2, kind="chat", title="Two", chat_kind="group")
 DM = PeerRef(peer_id=5, kind="user", access_hash=1, title="Friend", chat_kind="private")
 
@@ -53,8 +55,14 @@ def test_when_both_saw_the_chat_the_stable_hash_decides() -> None:
 
 def _discovery(gw: FakeGateway, sink: LogSink, state: LogState, account: str = "main") -> Discovery:
     cache = EntityCache(account=account, fetch_dialogs=gw.get_dialogs, fetch_entity=gw.get_entity)
-    return Discovery(account=account, cache=cache, sink=sink, state=state, assignment=ChatAssignment(),
-                     clock=lambda: BASE)
+    return Discovery(
+        account=account,
+        cache=cache,
+        sink=sink,
+        state=state,
+        assignment=ChatAssignment(),
+        clock=lambda: BASE,
+    )
 
 
 async def test_discovery_records_new_renamed_and_vanished_groups(event_log: EventLog) -> None:
@@ -63,26 +71,41 @@ async def test_discovery_records_new_renamed_and_vanished_groups(event_log: Even
     async with LogSink(event_log) as sink:
         d = _discovery(gw, sink, state)
         first = await d.run_once()
-        gw.dialogs = [PeerRef(peer_id=G1.peer_id, kind="channel", access_hash=1, title="One!",
-                              chat_kind="supergroup"), DM]
+        gw.dialogs = [
+            PeerRef(
+                peer_id=G1.peer_id,
+                kind="channel",
+                access_hash=1,
+                title="One!",
+                chat_kind="supergroup",
+            ),
+            DM,
+        ]
         second = await d.run_once()
         third = await d.run_once()
-    assert (sorted(first.discovered), second.updated, second.left) == ([G1.peer_id, G2.peer_id], [G1.peer_id],
-                                                                       [G2.peer_id])
+    assert (sorted(first.discovered), second.updated, second.left) == (
+        [G1.peer_id, G2.peer_id],
+        [G1.peer_id],
+        [G2.peer_id],
+    )
     assert (third.discovered, third.updated, third.left) == ([], [], [])
     events = await read_all(event_log)
     assert [type(e) for e in events] == [ChatDiscovered, ChatDiscovered, ChatUpdated, ChatLeft]
     assert events[-1].event_id == ids.left_id("main", G2.peer_id, 0)
 
 
-async def test_a_rejoined_group_is_a_new_generation_with_a_new_backfill(event_log: EventLog) -> None:
+async def test_a_rejoined_group_is_a_new_generation_with_a_new_backfill(
+    event_log: EventLog,
+) -> None:
     gw = FakeGateway(dialogs=[G2])
     async with LogSink(event_log) as sink:
         d = _discovery(gw, sink, LogState(account="main"))
         await d.run_once()
         gw.dialogs = []
         await d.run_once()
-    state = await load_log_state(event_log, account="main", index=MessageIndex(account="main"), keep_since=BASE)
+    state = await load_log_state(
+        event_log, account="main", index=MessageIndex(account="main"), keep_since=BASE
+    )
     gw.dialogs = [G2]
     rejoined: list[int] = []
     async with LogSink(event_log) as sink:
@@ -90,5 +113,8 @@ async def test_a_rejoined_group_is_a_new_generation_with_a_new_backfill(event_lo
         d._on_discovered = rejoined.append
         await d.run_once()
     found = [e.event_id for e in await read_all(event_log) if isinstance(e, ChatDiscovered)]
-    assert found == [ids.discovered_id("main", G2.peer_id, 0), ids.discovered_id("main", G2.peer_id, 1)]
+    assert found == [
+        ids.discovered_id("main", G2.peer_id, 0),
+        ids.discovered_id("main", G2.peer_id, 1),
+    ]
     assert rejoined == [G2.peer_id] and state.chat(G2.peer_id).backfill is None

@@ -10,30 +10,54 @@ from ingest.telegram.gateway import PeerRef
 from ingest.telegram.known import MessageIndex, ObservingSink
 from ingest.telegram.logstate import LogState, load_log_state
 from ingest.telegram.ratelimit import RateLimiter
-from schemas.events import BackfillCompleted, BackfillProgressed, BackfillStarted, Event, MessagePosted
+from schemas.events import (
+    BackfillCompleted,
+    BackfillProgressed,
+    BackfillStarted,
+    Event,
+    MessagePosted,
+)
 
 from .fakes import FakeGateway, Sleeps
 from .logsink import LogSink, read_all
 from .tl import BASE, CHANNEL_MARKED, at, channel_message
 
 NOW = BASE + timedelta(days=1)
-PEER = PeerRef(peer_id=CHANNEL_MARKED, kind="channel", access_hash=1, title="Group", chat_kind="supergroup")
+PEER = PeerRef(
+    peer_id=CHANNEL_MARKED, kind="channel", access_hash=1, title="Group", chat_kind="supergroup"
+)
 
 
 def _gateway(n: int) -> FakeGateway:
-    old = [channel_message(i, f"old {i}", date=NOW - timedelta(days=20) + timedelta(minutes=i)) for i in range(95, 100)]
+    old = [
+        channel_message(i, f"old {i}", date=NOW - timedelta(days=20) + timedelta(minutes=i))
+        for i in range(95, 100)
+    ]
     recent = [channel_message(100 + i, f"m{i}", date=at(i)) for i in range(n)]
     return FakeGateway(dialogs=[PEER], chats={CHANNEL_MARKED: old + recent})
 
 
-def _backfiller(gw: FakeGateway, sink: LogSink, state: LogState, index: MessageIndex, sleeps: Sleeps) -> Backfiller:
+def _backfiller(
+    gw: FakeGateway, sink: LogSink, state: LogState, index: MessageIndex, sleeps: Sleeps
+) -> Backfiller:
     async def resolve(chat_id: int) -> PeerRef:
         return PEER
 
     limiter = RateLimiter(account="main", emit=sink.submit, sleep=sleeps)
-    return Backfiller(account="main", gateway=gw, limiter=limiter, resolve=resolve,
-                      sink=ObservingSink(sink, index), state=state, index=index, days=14, batch=200,
-                      pause_s=1.5, sleep=sleeps, clock=lambda: NOW)
+    return Backfiller(
+        account="main",
+        gateway=gw,
+        limiter=limiter,
+        resolve=resolve,
+        sink=ObservingSink(sink, index),
+        state=state,
+        index=index,
+        days=14,
+        batch=200,
+        pause_s=1.5,
+        sleep=sleeps,
+        clock=lambda: NOW,
+    )
 
 
 def _posted_ids(events: list[Event]) -> list[int]:
@@ -43,7 +67,9 @@ def _posted_ids(events: list[Event]) -> list[int]:
 async def test_backfill_appends_the_window_oldest_first_with_progress(event_log: EventLog) -> None:
     gw, sleeps, index = _gateway(450), Sleeps(), MessageIndex(account="main")
     async with LogSink(event_log) as sink:
-        result = await _backfiller(gw, sink, LogState(account="main"), index, sleeps).run(CHANNEL_MARKED)
+        result = await _backfiller(gw, sink, LogState(account="main"), index, sleeps).run(
+            CHANNEL_MARKED
+        )
     assert result is not None and result.fetched == 450
     events = await read_all(event_log)
     assert _posted_ids(events) == list(range(100, 550))
@@ -63,20 +89,25 @@ async def test_backfill_resumes_after_a_crash_from_the_last_progress(event_log: 
     async def crashing(*a: object, **kw: object):  # type: ignore[no-untyped-def]
         nonlocal pages
         pages += 1
-        if pages == 5:  # 2 estimate requests + 2 full pages (200 messages, progress appended), then crash
+        if (
+            pages == 5
+        ):  # 2 estimate requests + 2 full pages (200 messages, progress appended), then crash
             raise RuntimeError("process killed")
         return await original(*a, **kw)  # type: ignore[arg-type]
 
     gw.get_history = crashing  # type: ignore[method-assign]
     async with LogSink(event_log) as sink:
         try:
-            await _backfiller(gw, sink, LogState(account="main"), MessageIndex(account="main"), sleeps).run(
-                CHANNEL_MARKED)
+            await _backfiller(
+                gw, sink, LogState(account="main"), MessageIndex(account="main"), sleeps
+            ).run(CHANNEL_MARKED)
         except RuntimeError:
             pass
     gw.get_history = original  # type: ignore[method-assign]
     index = MessageIndex(account="main")
-    state = await load_log_state(event_log, account="main", index=index, keep_since=NOW - timedelta(days=14))
+    state = await load_log_state(
+        event_log, account="main", index=index, keep_since=NOW - timedelta(days=14)
+    )
     assert state.chat(CHANNEL_MARKED).backfill is not None
     async with LogSink(event_log) as sink:
         result = await _backfiller(gw, sink, state, index, Sleeps()).run(CHANNEL_MARKED)
@@ -91,11 +122,14 @@ async def test_backfill_resumes_after_a_crash_from_the_last_progress(event_log: 
 async def test_backfill_is_skipped_when_the_log_records_completion(event_log: EventLog) -> None:
     gw = _gateway(50)
     async with LogSink(event_log) as sink:
-        await _backfiller(gw, sink, LogState(account="main"), MessageIndex(account="main"), Sleeps()).run(
-            CHANNEL_MARKED)
+        await _backfiller(
+            gw, sink, LogState(account="main"), MessageIndex(account="main"), Sleeps()
+        ).run(CHANNEL_MARKED)
     before = len(await read_all(event_log))
     index = MessageIndex(account="main")
-    state = await load_log_state(event_log, account="main", index=index, keep_since=NOW - timedelta(days=14))
+    state = await load_log_state(
+        event_log, account="main", index=index, keep_since=NOW - timedelta(days=14)
+    )
     gw.calls.clear()
     async with LogSink(event_log) as sink:
         assert await _backfiller(gw, sink, state, index, Sleeps()).run(CHANNEL_MARKED) is None

@@ -11,7 +11,9 @@ from ingest.telegram.gateway import PeerRef
 
 from .fakes import FakeGateway
 
-GROUP = PeerRef(peer_id=-1_000_000_000_123, kind="channel", access_hash=99, title="G", chat_kind="supergroup")
+GROUP = PeerRef(
+    peer_id=-1_000_000_000_123, kind="channel", access_hash=99, title="G", chat_kind="supergroup"
+)
 USER = PeerRef(peer_id=77, kind="user", access_hash=5, title="U", chat_kind="private")
 
 
@@ -30,8 +32,15 @@ def _cache(gw: FakeGateway, store: PostgresEntityStore | None, clock: Clock) -> 
         except KeyError as e:
             raise GatewayError("not found", method="getEntity") from e
 
-    return EntityCache(account="main", fetch_dialogs=gw.get_dialogs, fetch_entity=entity, store=store,
-                       ttl_s=3600, min_warmup_interval_s=60, clock=clock)
+    return EntityCache(
+        account="main",
+        fetch_dialogs=gw.get_dialogs,
+        fetch_entity=entity,
+        store=store,
+        ttl_s=3600,
+        min_warmup_interval_s=60,
+        clock=clock,
+    )
 
 
 def _count(gw: FakeGateway, method: str) -> int:
@@ -60,7 +69,9 @@ async def test_a_restarted_cache_resolves_from_postgres_without_network(database
     assert gw.calls == []
 
 
-async def test_stale_entries_are_refreshed_by_one_warm_up_and_still_used_if_missing(database_url: str) -> None:
+async def test_stale_entries_are_refreshed_by_one_warm_up_and_still_used_if_missing(
+    database_url: str,
+) -> None:
     apply_migrations(database_url)
     gw, clock = FakeGateway(dialogs=[GROUP]), Clock()
     cache = _cache(gw, None, clock)
@@ -70,7 +81,9 @@ async def test_stale_entries_are_refreshed_by_one_warm_up_and_still_used_if_miss
     assert (await cache.resolve(GROUP.peer_id)).title == "Renamed"
     gw.dialogs = []
     clock.t += 7200
-    assert (await cache.resolve(GROUP.peer_id)).title == "Renamed"  # stale, but the access hash still works
+    assert (
+        await cache.resolve(GROUP.peer_id)
+    ).title == "Renamed"  # stale, but the access hash still works
     assert _count(gw, "get_entity") == 0
 
 

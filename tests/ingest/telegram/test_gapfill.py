@@ -31,17 +31,29 @@ def _gapfiller(gw: FakeGateway, sink: LogSink, index: MessageIndex, now: datetim
     async def resolve(chat_id: int) -> PeerRef:
         return PEER
 
-    return GapFiller(account="main", gateway=gw, limiter=RateLimiter(account="main", emit=sink.submit,
-                     sleep=Sleeps()), resolve=resolve, sink=ObservingSink(sink, index), index=index,
-                     window_s=3600, max_messages=500, clock=lambda: now)
+    return GapFiller(
+        account="main",
+        gateway=gw,
+        limiter=RateLimiter(account="main", emit=sink.submit, sleep=Sleeps()),
+        resolve=resolve,
+        sink=ObservingSink(sink, index),
+        index=index,
+        window_s=3600,
+        max_messages=500,
+        clock=lambda: now,
+    )
 
 
 async def _seed_live(event_log: EventLog, index: MessageIndex) -> FakeGateway:
     """The log saw 1–8 live; Telegram now has 5 edited, 3 deleted, 9–10 never seen, 0 outside the window."""
     live = [channel_message(i, f"m{i}", date=_when(i)) for i in range(1, 9)]
     async with LogSink(event_log) as sink:
-        handler = LiveHandler(account="main", sink=ObservingSink(sink, index), is_watched=lambda c: True,
-                              chat_for_deleted=index.chat_for_deleted)
+        handler = LiveHandler(
+            account="main",
+            sink=ObservingSink(sink, index),
+            is_watched=lambda c: True,
+            chat_for_deleted=index.chat_for_deleted,
+        )
         for m in live:
             handler(new_channel(m))
     now_msgs = [channel_message(0, "old", date=NOW - timedelta(hours=3))]
@@ -59,11 +71,14 @@ async def test_gapfill_appends_missing_edited_and_deleted_messages(event_log: Ev
     assert (result.fetched, result.new, result.edited, result.deleted) == (9, 2, 1, 1)
     events = [e for e in await read_all(event_log) if e.source == "gapfill"]
     assert sorted(e.message.message_id for e in events if isinstance(e, MessagePosted)) == [9, 10]
-    assert [e.event_id for e in events if isinstance(e, MessagePosted) and e.message.message_id == 9] == [
-        ids.posted_id(CHANNEL_MARKED, 9)]
+    assert [
+        e.event_id for e in events if isinstance(e, MessagePosted) and e.message.message_id == 9
+    ] == [ids.posted_id(CHANNEL_MARKED, 9)]
     edits = [e for e in events if isinstance(e, MessageEdited)]
     assert [(e.message.message_id, e.message.text) for e in edits] == [(5, "m5 edited")]
-    assert [(e.chat_id, e.message_id) for e in events if isinstance(e, MessageDeleted)] == [(CHANNEL_MARKED, 3)]
+    assert [(e.chat_id, e.message_id) for e in events if isinstance(e, MessageDeleted)] == [
+        (CHANNEL_MARKED, 3)
+    ]
     assert isinstance(events[-1], GapFillCompleted) and events[-1].window_end == NOW
 
 
@@ -74,8 +89,13 @@ async def test_gapfill_twice_duplicates_nothing_even_after_a_restart(event_log: 
         await _gapfiller(gw, sink, index, NOW).run(CHANNEL_MARKED)
     # A restarted worker rebuilds its knowledge from the log only.
     fresh = MessageIndex(account="main")
-    await load_log_state(event_log, account="main", index=fresh, keep_since=NOW - timedelta(days=2),
-                         chats=[CHANNEL_MARKED])
+    await load_log_state(
+        event_log,
+        account="main",
+        index=fresh,
+        keep_since=NOW - timedelta(days=2),
+        chats=[CHANNEL_MARKED],
+    )
     later = NOW + timedelta(minutes=1)
     async with LogSink(event_log) as sink:
         second = await _gapfiller(gw, sink, fresh, later).run(CHANNEL_MARKED)
@@ -86,7 +106,9 @@ async def test_gapfill_twice_duplicates_nothing_even_after_a_restart(event_log: 
     assert sum(isinstance(e, GapFillCompleted) for e in events) == 2
 
 
-async def test_gapfill_with_a_capped_window_does_not_delete_older_known_messages(event_log: EventLog) -> None:
+async def test_gapfill_with_a_capped_window_does_not_delete_older_known_messages(
+    event_log: EventLog,
+) -> None:
     index = MessageIndex(account="main")
     gw = await _seed_live(event_log, index)
     async with LogSink(event_log) as sink:
@@ -96,7 +118,9 @@ async def test_gapfill_with_a_capped_window_does_not_delete_older_known_messages
     assert (result.fetched, result.deleted) == (3, 0)
 
 
-async def test_a_message_missing_from_history_but_still_there_is_not_deleted(event_log: EventLog) -> None:
+async def test_a_message_missing_from_history_but_still_there_is_not_deleted(
+    event_log: EventLog,
+) -> None:
     index = MessageIndex(account="main")
     gw = await _seed_live(event_log, index)
     original = gw.get_history

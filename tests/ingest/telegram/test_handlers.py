@@ -13,15 +13,29 @@ from schemas import ids
 from schemas.events import Event, MessageDeleted, MessageEdited, MessagePosted, ReactionsUpdated
 
 from .logsink import LogSink, read_all
-from .tl import BASIC, CHANNEL, CHANNEL_MARKED, at, basic_message, channel_message, new_basic, new_channel, service
+from .tl import (
+    BASIC,
+    CHANNEL,
+    CHANNEL_MARKED,
+    at,
+    basic_message,
+    channel_message,
+    new_basic,
+    new_channel,
+    service,
+)
 
 
-async def _run(event_log: EventLog, updates: Sequence[object], *, watched: set[int] | None = None) -> list[Event]:
+async def _run(
+    event_log: EventLog, updates: Sequence[object], *, watched: set[int] | None = None
+) -> list[Event]:
     index = MessageIndex(account="main")
     async with LogSink(event_log) as inner:
         handler = LiveHandler(
-            account="main", sink=ObservingSink(inner, index),
-            is_watched=lambda c: watched is None or c in watched, chat_for_deleted=index.chat_for_deleted,
+            account="main",
+            sink=ObservingSink(inner, index),
+            is_watched=lambda c: watched is None or c in watched,
+            chat_for_deleted=index.chat_for_deleted,
         )
         for update in updates:
             handler(update)
@@ -31,18 +45,37 @@ async def _run(event_log: EventLog, updates: Sequence[object], *, watched: set[i
 
 async def test_new_channel_message_becomes_posted_with_full_snapshot(event_log: EventLog) -> None:
     msg = channel_message(
-        10, "héllo 😀 world",
-        entities=[types.MessageEntityBold(offset=9, length=5), types.MessageEntityTextUrl(offset=0, length=5,
-                                                                                          url="https://x.fi")],
+        10,
+        "héllo 😀 world",
+        entities=[
+            types.MessageEntityBold(offset=9, length=5),
+            types.MessageEntityTextUrl(offset=0, length=5, url="https://x.fi"),
+        ],
         reply_to=types.MessageReplyHeader(reply_to_msg_id=5, reply_to_top_id=3, forum_topic=True),
-        fwd_from=types.MessageFwdHeader(date=at(-60), from_id=types.PeerChannel(888), channel_post=77,
-                                        post_author="Ed"),
-        via_bot_id=99, post_author="Bob", views=12, forwards=3,
-        replies=types.MessageReplies(replies=4, replies_pts=1), grouped_id=123456,
-        media=types.MessageMediaDocument(document=types.Document(
-            id=5, access_hash=1, file_reference=b"", date=at(0), mime_type="audio/ogg", size=2048, dc_id=2,
-            attributes=[types.DocumentAttributeAudio(duration=7, voice=True)])),
-        reactions=types.MessageReactions(results=[types.ReactionCount(reaction=types.ReactionEmoji("👍"), count=3)]),
+        fwd_from=types.MessageFwdHeader(
+            date=at(-60), from_id=types.PeerChannel(888), channel_post=77, post_author="Ed"
+        ),
+        via_bot_id=99,
+        post_author="Bob",
+        views=12,
+        forwards=3,
+        replies=types.MessageReplies(replies=4, replies_pts=1),
+        grouped_id=123456,
+        media=types.MessageMediaDocument(
+            document=types.Document(
+                id=5,
+                access_hash=1,
+                file_reference=b"",
+                date=at(0),
+                mime_type="audio/ogg",
+                size=2048,
+                dc_id=2,
+                attributes=[types.DocumentAttributeAudio(duration=7, voice=True)],
+            )
+        ),
+        reactions=types.MessageReactions(
+            results=[types.ReactionCount(reaction=types.ReactionEmoji("👍"), count=3)]
+        ),
     )
     events = await _run(event_log, [new_channel(msg)])
     assert len(events) == 1
@@ -53,36 +86,64 @@ async def test_new_channel_message_becomes_posted_with_full_snapshot(event_log: 
     snap = ev.message
     assert snap.text == "héllo 😀 world"
     assert [(e.type, e.offset, e.length, e.url) for e in snap.entities] == [
-        ("bold", 9, 5, None), ("text_link", 0, 5, "https://x.fi")]
+        ("bold", 9, 5, None),
+        ("text_link", 0, 5, "https://x.fi"),
+    ]
     assert snap.sender is not None and (snap.sender.id, snap.sender.kind) == (42, "user")
     assert snap.reply_to is not None and (snap.reply_to.message_id, snap.reply_to.top_id) == (5, 3)
     assert snap.reply_to.forum_topic
     assert snap.forward is not None and snap.forward.peer_id == -1_000_000_000_888
     assert snap.forward.message_id == 77
-    assert (snap.via_bot_id, snap.post_author, snap.views, snap.forwards, snap.replies, snap.grouped_id) == (
-        99, "Bob", 12, 3, 4, 123456)
-    assert snap.media is not None and (snap.media.type, snap.media.size, snap.media.duration_s) == ("voice", 2048, 7.0)
+    assert (
+        snap.via_bot_id,
+        snap.post_author,
+        snap.views,
+        snap.forwards,
+        snap.replies,
+        snap.grouped_id,
+    ) == (99, "Bob", 12, 3, 4, 123456)
+    assert snap.media is not None and (snap.media.type, snap.media.size, snap.media.duration_s) == (
+        "voice",
+        2048,
+        7.0,
+    )
     assert [(r.emoji, r.count) for r in snap.reactions] == [("👍", 3)]
 
 
 async def test_channel_edit_becomes_edited_with_edit_id(event_log: EventLog) -> None:
     msg = channel_message(10, "fixed", edit_date=at(30))
-    events = await _run(event_log, [types.UpdateEditChannelMessage(message=msg, pts=2, pts_count=1)])
+    events = await _run(
+        event_log, [types.UpdateEditChannelMessage(message=msg, pts=2, pts_count=1)]
+    )
     assert len(events) == 1 and isinstance(events[0], MessageEdited)
     assert events[0].event_id == ids.edited_id(CHANNEL_MARKED, events[0].message)
     assert events[0].message.text == "fixed" and events[0].message.edit_date == at(30)
 
 
 async def test_channel_delete_names_the_chat(event_log: EventLog) -> None:
-    events = await _run(event_log, [types.UpdateDeleteChannelMessages(channel_id=CHANNEL, messages=[10, 11],
-                                                                      pts=3, pts_count=2)])
-    assert [(type(e), e.chat_id, e.message_id) for e in events if isinstance(e, MessageDeleted)] == [
-        (MessageDeleted, CHANNEL_MARKED, 10), (MessageDeleted, CHANNEL_MARKED, 11)]
-    assert events[0].event_id == ids.deleted_id(account="main", chat_id=CHANNEL_MARKED, message_id=10)
+    events = await _run(
+        event_log,
+        [
+            types.UpdateDeleteChannelMessages(
+                channel_id=CHANNEL, messages=[10, 11], pts=3, pts_count=2
+            )
+        ],
+    )
+    assert [
+        (type(e), e.chat_id, e.message_id) for e in events if isinstance(e, MessageDeleted)
+    ] == [(MessageDeleted, CHANNEL_MARKED, 10), (MessageDeleted, CHANNEL_MARKED, 11)]
+    assert events[0].event_id == ids.deleted_id(
+        account="main", chat_id=CHANNEL_MARKED, message_id=10
+    )
 
 
-async def test_basic_group_delete_without_chat_id_is_resolved_from_what_the_account_saw(event_log: EventLog) -> None:
-    updates = [new_basic(basic_message(7)), types.UpdateDeleteMessages(messages=[7, 8], pts=2, pts_count=2)]
+async def test_basic_group_delete_without_chat_id_is_resolved_from_what_the_account_saw(
+    event_log: EventLog,
+) -> None:
+    updates = [
+        new_basic(basic_message(7)),
+        types.UpdateDeleteMessages(messages=[7, 8], pts=2, pts_count=2),
+    ]
     events = await _run(event_log, updates)
     deletes = [e for e in events if isinstance(e, MessageDeleted)]
     assert [(d.chat_id, d.message_id) for d in deletes] == [(-BASIC, 7), (None, 8)]
@@ -98,12 +159,25 @@ async def test_chat_actions_become_service_snapshots(event_log: EventLog) -> Non
         new_channel(service(22, types.MessageActionChatJoinedByLink(inviter_id=9))),
         new_channel(service(23, types.MessageActionChatEditTitle(title="New title"))),
         new_channel(service(24, types.MessageActionChatEditPhoto(photo=types.PhotoEmpty(id=5)))),
-        new_channel(service(25, types.MessageActionPinMessage(),
-                            reply_to=types.MessageReplyHeader(reply_to_msg_id=10))),
+        new_channel(
+            service(
+                25,
+                types.MessageActionPinMessage(),
+                reply_to=types.MessageReplyHeader(reply_to_msg_id=10),
+            )
+        ),
     ]
     events = await _run(event_log, updates)
-    actions = [(e.message.action.type, e.message.action.user_ids, e.message.action.title, e.message.action.message_id)
-               for e in events if isinstance(e, MessagePosted) and e.message.action]
+    actions = [
+        (
+            e.message.action.type,
+            e.message.action.user_ids,
+            e.message.action.title,
+            e.message.action.message_id,
+        )
+        for e in events
+        if isinstance(e, MessagePosted) and e.message.action
+    ]
     assert actions == [
         ("chat_add_user", (1, 2), None, None),
         ("chat_delete_user", (3,), None, None),
@@ -117,39 +191,58 @@ async def test_chat_actions_become_service_snapshots(event_log: EventLog) -> Non
 
 
 async def test_reaction_update_becomes_reactions_updated(event_log: EventLog) -> None:
-    reactions = types.MessageReactions(results=[
-        types.ReactionCount(reaction=types.ReactionEmoji("🔥"), count=2),
-        types.ReactionCount(reaction=types.ReactionCustomEmoji(document_id=555), count=1),
-        types.ReactionCount(reaction=types.ReactionPaid(), count=50),
-    ])
-    update = types.UpdateMessageReactions(peer=types.PeerChannel(CHANNEL), msg_id=10, reactions=reactions)
+    reactions = types.MessageReactions(
+        results=[
+            types.ReactionCount(reaction=types.ReactionEmoji("🔥"), count=2),
+            types.ReactionCount(reaction=types.ReactionCustomEmoji(document_id=555), count=1),
+            types.ReactionCount(reaction=types.ReactionPaid(), count=50),
+        ]
+    )
+    update = types.UpdateMessageReactions(
+        peer=types.PeerChannel(CHANNEL), msg_id=10, reactions=reactions
+    )
     events = await _run(event_log, [update, update])
     assert len(events) == 1  # the same summary twice is one fact
     ev = events[0]
     assert isinstance(ev, ReactionsUpdated)
     assert [(r.emoji, r.custom_emoji_id, r.paid, r.count) for r in ev.reactions] == [
-        ("🔥", None, False, 2), (None, 555, False, 1), (None, None, True, 50)]
+        ("🔥", None, False, 2),
+        (None, 555, False, 1),
+        (None, None, True, 50),
+    ]
     assert ev.event_id == ids.reactions_id(CHANNEL_MARKED, 10, ev.reactions)
 
 
 async def test_unwatched_chats_are_ignored(event_log: EventLog) -> None:
-    events = await _run(event_log, [new_channel(channel_message(1)), new_basic(basic_message(2))],
-                        watched={-BASIC})
-    assert [(e.chat_id, e.message.message_id) for e in events if isinstance(e, MessagePosted)] == [(-BASIC, 2)]
+    events = await _run(
+        event_log, [new_channel(channel_message(1)), new_basic(basic_message(2))], watched={-BASIC}
+    )
+    assert [(e.chat_id, e.message.message_id) for e in events if isinstance(e, MessagePosted)] == [
+        (-BASIC, 2)
+    ]
 
 
 async def test_short_chat_message_is_recorded_like_a_full_one(event_log: EventLog) -> None:
-    short = types.UpdateShortChatMessage(id=30, from_id=43, chat_id=BASIC, message="short", pts=1, pts_count=1,
-                                         date=at(30))
+    short = types.UpdateShortChatMessage(
+        id=30, from_id=43, chat_id=BASIC, message="short", pts=1, pts_count=1, date=at(30)
+    )
     events = await _run(event_log, [short])
     assert len(events) == 1 and isinstance(events[0], MessagePosted)
     assert (events[0].chat_id, events[0].message.text, events[0].message.sender.id) == (  # type: ignore[union-attr]
-        -BASIC, "short", 43)
+        -BASIC,
+        "short",
+        43,
+    )
 
 
-async def test_an_unconvertible_update_is_recorded_and_the_next_one_still_handled(event_log: EventLog) -> None:
-    broken = types.UpdateNewChannelMessage(message=types.Message(id=1, peer_id=None, date=at(1)),  # type: ignore[arg-type]
-                                           pts=1, pts_count=1)
+async def test_an_unconvertible_update_is_recorded_and_the_next_one_still_handled(
+    event_log: EventLog,
+) -> None:
+    broken = types.UpdateNewChannelMessage(
+        message=types.Message(id=1, peer_id=None, date=at(1)),  # type: ignore[arg-type]
+        pts=1,
+        pts_count=1,
+    )
     events = await _run(event_log, [broken, new_channel(channel_message(2))])
     assert [type(e).__name__ for e in events] == ["IngestFailed", "MessagePosted"]
     assert events[0].error.startswith("conversion failed")  # type: ignore[attr-defined]

@@ -18,7 +18,9 @@ from .tl import CHANNEL_MARKED, channel_message
 
 def _posted(mid: int, media: Media) -> MessagePosted:
     snap = MessageSnapshot(message_id=mid, date=datetime(2026, 11, 1, tzinfo=UTC), media=media)
-    return posted(account="main", chat_id=CHANNEL_MARKED, snap=snap, source="live", observed_at=snap.date)
+    return posted(
+        account="main", chat_id=CHANNEL_MARKED, snap=snap, source="live", observed_at=snap.date
+    )
 
 
 def _files(root: Path) -> list[str]:
@@ -26,9 +28,15 @@ def _files(root: Path) -> list[str]:
 
 
 def _downloader(gw: FakeGateway, sink: LogSink, root: Path) -> MediaDownloader:
-    return MediaDownloader(account="main", gateway=gw, limiter=RateLimiter(account="main", emit=sink.submit,
-                           sleep=Sleeps()), store=LocalMediaStore(root=root), sink=sink, types=("photo", "video"),
-                           max_bytes=1000)
+    return MediaDownloader(
+        account="main",
+        gateway=gw,
+        limiter=RateLimiter(account="main", emit=sink.submit, sleep=Sleeps()),
+        store=LocalMediaStore(root=root),
+        sink=sink,
+        types=("photo", "video"),
+        max_bytes=1000,
+    )
 
 
 async def test_type_filter_and_size_cap_skip_downloads(event_log: EventLog, tmp_path: Path) -> None:
@@ -41,7 +49,9 @@ async def test_type_filter_and_size_cap_skip_downloads(event_log: EventLog, tmp_
         assert dl.pending == 0 and dl.skipped == 1
         dl.offer(_posted(3, Media(type="photo")), channel_message(3))  # size unknown up front
         assert dl.pending == 1
-        assert await dl.process(_posted(3, Media(type="photo")), channel_message(3)) is None  # too large
+        assert (
+            await dl.process(_posted(3, Media(type="photo")), channel_message(3)) is None
+        )  # too large
     assert gw.calls and _files(tmp_path / "media") == []
 
 
@@ -50,8 +60,12 @@ async def test_identical_bytes_share_one_file(event_log: EventLog, tmp_path: Pat
     gw.media = {1: b"same", 2: b"same", 3: b"different"}
     async with LogSink(event_log) as sink:
         dl = _downloader(gw, sink, tmp_path / "media")
-        stored = [await dl.process(_posted(i, Media(type="photo", mime_type="image/jpeg")), channel_message(i))
-                  for i in (1, 2, 3)]
+        stored = [
+            await dl.process(
+                _posted(i, Media(type="photo", mime_type="image/jpeg")), channel_message(i)
+            )
+            for i in (1, 2, 3)
+        ]
         await sink.flush()
     assert all(s is not None for s in stored)
     paths = [s.path for s in stored if s]

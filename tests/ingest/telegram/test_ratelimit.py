@@ -21,20 +21,31 @@ from .tl import CHANNEL_MARKED, channel_message
 PEER = PeerRef(peer_id=CHANNEL_MARKED, kind="channel", access_hash=1)
 
 
-async def test_flood_wait_is_waited_for_recorded_and_the_request_retried(event_log: EventLog) -> None:
+async def test_flood_wait_is_waited_for_recorded_and_the_request_retried(
+    event_log: EventLog,
+) -> None:
     gw = FakeGateway(chats={CHANNEL_MARKED: [channel_message(1)]})
     gw.fail["get_history"] = [tg_errors.FloodWaitError(request=None, capture=42)]
     sleeps = Sleeps()
     async with LogSink(event_log) as sink:
         limiter = RateLimiter(account="main", emit=sink.submit, sleep=sleeps)
-        page = await limiter.call("messages.getHistory", lambda: gw.get_history(PEER, limit=10),
-                                  chat_id=CHANNEL_MARKED, source="backfill")
+        page = await limiter.call(
+            "messages.getHistory",
+            lambda: gw.get_history(PEER, limit=10),
+            chat_id=CHANNEL_MARKED,
+            source="backfill",
+        )
     assert [m.id for m in page.messages] == [1]
     assert sleeps.delays == [43.0]  # the wait Telegram asked for, plus a one-second margin
     events = await read_all(event_log, subjects=["tg.ops.main"])
     assert len(events) == 1 and isinstance(events[0], FloodWaited)
     ev = events[0]
-    assert (ev.seconds, ev.method, ev.chat_id, ev.source) == (42, "messages.getHistory", CHANNEL_MARKED, "backfill")
+    assert (ev.seconds, ev.method, ev.chat_id, ev.source) == (
+        42,
+        "messages.getHistory",
+        CHANNEL_MARKED,
+        "backfill",
+    )
     assert ev.resume_at - ev.observed_at == timedelta(seconds=43)
     assert limiter.last_flood_wait_s == 42
 
@@ -55,8 +66,12 @@ async def test_transient_errors_back_off_exponentially_and_each_attempt_is_logge
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     gw = FakeGateway()
-    gw.fail["get_dialogs"] = [tg_errors.ServerError(request=None, message="INTERNAL"), ConnectionError("reset"),
-                              TimeoutError(), OSError("net down")]
+    gw.fail["get_dialogs"] = [
+        tg_errors.ServerError(request=None, message="INTERNAL"),
+        ConnectionError("reset"),
+        TimeoutError(),
+        OSError("net down"),
+    ]
     sleeps = Sleeps()
     caplog.set_level(logging.WARNING, logger="ingest.telegram.ratelimit")
     limiter = RateLimiter(account="main", emit=lambda e: None, sleep=sleeps, max_attempts=6)

@@ -59,7 +59,9 @@ async def test_store_saves_encrypted_and_rotation_moves_to_the_new_key(database_
     apply_migrations(database_url)
     old = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
     await old.save("main", Secret(SESSION), phone_hint="…42")
-    both = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(f"{K2},{K1}"))
+    both = SessionStore(
+        database_url=database_url, cipher=SessionCipher.from_master_key(f"{K2},{K1}")
+    )
     assert (await both.load("main")).reveal() == SESSION
     assert await both.rotate() == 1
     assert await both.rotate() == 0
@@ -108,7 +110,9 @@ async def test_login_flow_with_2fa_stores_the_session_and_leaks_nothing(
     caplog.set_level(logging.DEBUG)
     store = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
     phone, code, password = "+358401234567", "24680", "hunter2-cloud-pw"
-    flow = LoginFlow(account="main", client=FakeAuthClient(code=code, password=password), store=store)
+    flow = LoginFlow(
+        account="main", client=FakeAuthClient(code=code, password=password), store=store
+    )
     assert await flow.start(Secret(phone)) is LoginState.CODE_SENT
     assert await flow.submit_code(Secret(code)) is LoginState.PASSWORD_NEEDED
     with pytest.raises(LoginError) as bad_pw:
@@ -116,7 +120,15 @@ async def test_login_flow_with_2fa_stores_the_session_and_leaks_nothing(
     assert await flow.submit_password(Secret(password)) is LoginState.DONE
     assert (await store.load("main")).reveal() == SESSION
     texts = [caplog.text, repr(flow), repr(store), str(bad_pw.value), repr(Secret(SESSION))]
-    for secret in (phone, "401234567", code, password, "not-the-password", SESSION, K1.split(":", 1)[1]):
+    for secret in (
+        phone,
+        "401234567",
+        code,
+        password,
+        "not-the-password",
+        SESSION,
+        K1.split(":", 1)[1],
+    ):
         assert all(secret not in t for t in texts), secret
 
 

@@ -26,7 +26,9 @@ class _Storage(BaseHTTPRequestHandler):
             self.end_headers()
             return
         if self.path in self.objects:  # Storage answers a duplicate key like this (x-upsert: false)
-            payload = b'{"statusCode":"409","error":"Duplicate","message":"The resource already exists"}'
+            payload = (
+                b'{"statusCode":"409","error":"Duplicate","message":"The resource already exists"}'
+            )
             self.send_response(400)
         else:
             self.objects[self.path] = body

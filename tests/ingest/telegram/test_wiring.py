@@ -37,16 +37,27 @@ async def test_workers_use_stored_sessions_and_the_issue_client_settings(
     secrets = {a: _session_string() for a in ("main", "second")}
     for account, value in secrets.items():
         await store.save(account, Secret(value))
-    settings = load_settings(telegram_api_id=12345, telegram_api_hash=API_HASH, master_key=K1,
-                             telegram_accounts="main,second", telegram_use_ipv6=True)
+    settings = load_settings(
+        telegram_api_id=12345,
+        telegram_api_hash=API_HASH,
+        master_key=K1,
+        telegram_accounts="main,second",
+        telegram_use_ipv6=True,
+    )
     workers = await build_telegram_workers(settings, log=event_log, database_url=database_url)
     assert [w.account for w in workers] == ["main", "second"]
     gateway = workers[0]._gateway
     assert isinstance(gateway, TelethonGateway)
     client = gateway._client
-    assert (client._connection_retries, client._retry_delay, client._timeout, client._auto_reconnect) == (
-        5, 3, 120, True)
-    assert client.flood_sleep_threshold == 0 and client._use_ipv6 is True and client._catch_up is True
+    assert (
+        client._connection_retries,
+        client._retry_delay,
+        client._timeout,
+        client._auto_reconnect,
+    ) == (5, 3, 120, True)
+    assert (
+        client.flood_sleep_threshold == 0 and client._use_ipv6 is True and client._catch_up is True
+    )
     assert StringSession.save(client.session) == secrets["main"]
     for text in (repr(workers[0]), repr(gateway), repr(settings), repr(store)):
         assert API_HASH not in text and secrets["main"] not in text and K1.split(":")[1] not in text
@@ -57,7 +68,8 @@ async def test_login_rotate_reencrypts_stored_sessions(
 ) -> None:
     apply_migrations(database_url)
     await SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1)).save(
-        "main", Secret("s3cr3t-session"))
+        "main", Secret("s3cr3t-session")
+    )
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("MASTER_KEY", f"{K2},{K1}")
     assert await _in_thread(["login", "--rotate"]) == 0

@@ -40,36 +40,63 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 SUPER = -1_000_000_000_321
 BASIC = -654
 DIALOGS = [
-    PeerRef(peer_id=SUPER, kind="channel", access_hash=7, title="Aalto devs", chat_kind="supergroup"),
+    PeerRef(
+        peer_id=SUPER, kind="channel", access_hash=7, title="Aalto devs", chat_kind="supergroup"
+    ),
     PeerRef(peer_id=BASIC, kind="chat", title="Study group", chat_kind="group"),
     PeerRef(peer_id=4242, kind="user", access_hash=1, title="Alice", chat_kind="private"),
-    PeerRef(peer_id=-1_000_000_000_999, kind="channel", access_hash=1, title="Left one", chat_kind="channel",
-            active=False),
+    PeerRef(
+        peer_id=-1_000_000_000_999,
+        kind="channel",
+        access_hash=1,
+        title="Left one",
+        chat_kind="channel",
+        active=False,
+    ),
 ]
 
 
 def _msg(chat: int, mid: int, minutes_ago: float, text: str = "x", **kw: object) -> types.Message:
-    peer = types.PeerChannel(-chat - 1_000_000_000_000) if chat < -1_000_000_000_000 else types.PeerChat(-chat)
-    return types.Message(id=mid, peer_id=peer, date=NOW - timedelta(minutes=minutes_ago), message=text,
-                         from_id=types.PeerUser(5), **kw)
+    peer = (
+        types.PeerChannel(-chat - 1_000_000_000_000)
+        if chat < -1_000_000_000_000
+        else types.PeerChat(-chat)
+    )
+    return types.Message(
+        id=mid,
+        peer_id=peer,
+        date=NOW - timedelta(minutes=minutes_ago),
+        message=text,
+        from_id=types.PeerUser(5),
+        **kw,
+    )
 
 
 def _gateway() -> FakeGateway:
-    return FakeGateway(dialogs=DIALOGS, chats={
-        SUPER: [_msg(SUPER, i, 100 - i) for i in range(1, 4)],
-        BASIC: [_msg(BASIC, 500 + i, 90 - i) for i in range(1, 3)],
-    })
+    return FakeGateway(
+        dialogs=DIALOGS,
+        chats={
+            SUPER: [_msg(SUPER, i, 100 - i) for i in range(1, 4)],
+            BASIC: [_msg(BASIC, 500 + i, 90 - i) for i in range(1, 3)],
+        },
+    )
 
 
 def _config(**kw: object) -> WorkerConfig:
-    base: dict[str, object] = {"discovery_interval_s": 10_000, "gapfill_interval_s": 100_000,
-                               "backfill_pause_s": 0.0, "connection_check_s": 10_000}
+    base: dict[str, object] = {
+        "discovery_interval_s": 10_000,
+        "gapfill_interval_s": 100_000,
+        "backfill_pause_s": 0.0,
+        "connection_check_s": 10_000,
+    }
     base.update(kw)
     return WorkerConfig(**base)  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager
-async def running(worker: TelegramAccountWorker, sink: LogSink) -> AsyncIterator[TelegramAccountWorker]:
+async def running(
+    worker: TelegramAccountWorker, sink: LogSink
+) -> AsyncIterator[TelegramAccountWorker]:
     task = asyncio.create_task(worker.run(sink))
     try:
         await asyncio.wait_for(worker.ready.wait(), timeout=10)
@@ -80,10 +107,24 @@ async def running(worker: TelegramAccountWorker, sink: LogSink) -> AsyncIterator
             await task
 
 
-def _worker(gw: FakeGateway, log: EventLog, *, account: str = "main", assignment: ChatAssignment | None = None,
-            config: WorkerConfig | None = None, **kw: object) -> TelegramAccountWorker:
-    return TelegramAccountWorker(account=account, gateway=gw, log_reader=log, config=config or _config(),
-                                 assignment=assignment or ChatAssignment(), sleep=TestSleeper(), **kw)  # type: ignore[arg-type]
+def _worker(
+    gw: FakeGateway,
+    log: EventLog,
+    *,
+    account: str = "main",
+    assignment: ChatAssignment | None = None,
+    config: WorkerConfig | None = None,
+    **kw: object,
+) -> TelegramAccountWorker:
+    return TelegramAccountWorker(
+        account=account,
+        gateway=gw,
+        log_reader=log,
+        config=config or _config(),
+        assignment=assignment or ChatAssignment(),
+        sleep=TestSleeper(),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def _of(events: list[Event], kind: type[Event]) -> list[Event]:
@@ -94,21 +135,35 @@ async def test_worker_discovers_backfills_and_records_live_updates(event_log: Ev
     gw = _gateway()
     async with LogSink(event_log) as sink, running(_worker(gw, event_log), sink) as worker:
         await wait_until(lambda: len(_of(sink.submitted, BackfillCompleted)) == 2, timeout=10)
-        gw.push(types.UpdateNewChannelMessage(message=_msg(SUPER, 4, 0, "live!"), pts=1, pts_count=1))
-        gw.push(types.UpdateNewChannelMessage(message=_msg(-1_000_000_000_777, 1, 0), pts=1, pts_count=1))
+        gw.push(
+            types.UpdateNewChannelMessage(message=_msg(SUPER, 4, 0, "live!"), pts=1, pts_count=1)
+        )
+        gw.push(
+            types.UpdateNewChannelMessage(
+                message=_msg(-1_000_000_000_777, 1, 0), pts=1, pts_count=1
+            )
+        )
         gw.push(types.UpdateDeleteMessages(messages=[501], pts=2, pts_count=1))
         reply = await worker.handle(ReportStatus())
         await sink.flush()
     events = await read_all(event_log)
     assert sorted(e.chat_id or 0 for e in _of(events, ChatDiscovered)) == sorted([SUPER, BASIC])
     posted = {(e.chat_id, e.message.message_id, e.source) for e in _of(events, MessagePosted)}  # type: ignore[attr-defined]
-    assert posted == {(SUPER, 1, "backfill"), (SUPER, 2, "backfill"), (SUPER, 3, "backfill"),
-                      (BASIC, 501, "backfill"), (BASIC, 502, "backfill"), (SUPER, 4, "live")}
+    assert posted == {
+        (SUPER, 1, "backfill"),
+        (SUPER, 2, "backfill"),
+        (SUPER, 3, "backfill"),
+        (BASIC, 501, "backfill"),
+        (BASIC, 502, "backfill"),
+        (SUPER, 4, "live"),
+    }
     assert [(e.chat_id, e.message_id) for e in _of(events, MessageDeleted)] == [(BASIC, 501)]  # type: ignore[attr-defined]
     assert reply.ok and reply.data["connected"] is True and reply.data["watched_chats"] == 2
 
 
-async def test_restarted_worker_skips_completed_backfills_and_known_chats(event_log: EventLog) -> None:
+async def test_restarted_worker_skips_completed_backfills_and_known_chats(
+    event_log: EventLog,
+) -> None:
     gw = _gateway()
     async with LogSink(event_log) as sink, running(_worker(gw, event_log), sink):
         await wait_until(lambda: len(_of(sink.submitted, BackfillCompleted)) == 2, timeout=10)
@@ -140,8 +195,10 @@ async def test_each_group_is_crawled_by_exactly_one_account(event_log: EventLog)
     assignment = ChatAssignment(explicit={SUPER: "second"})
     gw1, gw2 = _gateway(), _gateway()
     async with LogSink(event_log) as sink:
-        async with running(_worker(gw1, event_log, account="main", assignment=assignment), sink), \
-                running(_worker(gw2, event_log, account="second", assignment=assignment), sink):
+        async with (
+            running(_worker(gw1, event_log, account="main", assignment=assignment), sink),
+            running(_worker(gw2, event_log, account="second", assignment=assignment), sink),
+        ):
             await wait_until(lambda: len(_of(sink.submitted, BackfillCompleted)) == 2, timeout=10)
     owners = {(e.chat_id, e.account) for e in _of(await read_all(event_log), ChatDiscovered)}
     assert owners == {(SUPER, "second"), (BASIC, "main")}
@@ -171,13 +228,27 @@ async def test_flood_wait_shows_in_status_and_the_log(event_log: EventLog) -> No
 
 
 async def test_identical_media_is_stored_once(event_log: EventLog, tmp_path: Path) -> None:
-    photo = types.MessageMediaPhoto(photo=types.Photo(id=1, access_hash=1, file_reference=b"", date=NOW, dc_id=1,
-                                                      sizes=[types.PhotoSize(type="y", w=10, h=10, size=5)]))
-    gw = FakeGateway(dialogs=DIALOGS[:1], chats={SUPER: [_msg(SUPER, 1, 5, media=photo),
-                                                         _msg(SUPER, 2, 4, media=photo)]})
+    photo = types.MessageMediaPhoto(
+        photo=types.Photo(
+            id=1,
+            access_hash=1,
+            file_reference=b"",
+            date=NOW,
+            dc_id=1,
+            sizes=[types.PhotoSize(type="y", w=10, h=10, size=5)],
+        )
+    )
+    gw = FakeGateway(
+        dialogs=DIALOGS[:1],
+        chats={SUPER: [_msg(SUPER, 1, 5, media=photo), _msg(SUPER, 2, 4, media=photo)]},
+    )
     gw.media = {1: b"same bytes", 2: b"same bytes"}
-    worker = _worker(gw, event_log, config=_config(media_types=("photo",)),
-                     media_store=LocalMediaStore(root=tmp_path / "media"))
+    worker = _worker(
+        gw,
+        event_log,
+        config=_config(media_types=("photo",)),
+        media_store=LocalMediaStore(root=tmp_path / "media"),
+    )
     async with LogSink(event_log) as sink, running(worker, sink):
         await wait_until(lambda: len(_of(sink.submitted, MediaStored)) == 2, timeout=10)
         await sink.flush()
@@ -205,8 +276,15 @@ async def test_restart_command_reconnects(event_log: EventLog) -> None:
     worker = _worker(gw, event_log)
     async with LogSink(event_log) as sink, running(worker, sink):
         assert (await worker.handle(RestartCrawler())).ok
-        await wait_until(lambda: sum(c == "connect" for c, _ in gw.calls) == 2 and worker.ready.is_set(), timeout=10)
-        gw.push(types.UpdateNewChannelMessage(message=_msg(SUPER, 9, 0, "after restart"), pts=1, pts_count=1))
+        await wait_until(
+            lambda: sum(c == "connect" for c, _ in gw.calls) == 2 and worker.ready.is_set(),
+            timeout=10,
+        )
+        gw.push(
+            types.UpdateNewChannelMessage(
+                message=_msg(SUPER, 9, 0, "after restart"), pts=1, pts_count=1
+            )
+        )
         await sink.flush()
     assert len(gw.handlers) == 1
     assert sum(isinstance(e, IngestConnected) for e in await read_all(event_log)) == 2
@@ -214,17 +292,29 @@ async def test_restart_command_reconnects(event_log: EventLog) -> None:
     assert [e.message.message_id for e in live] == [9]
 
 
-async def test_long_flood_during_backfill_is_recorded_and_the_backfill_resumes_later(event_log: EventLog) -> None:
+async def test_long_flood_during_backfill_is_recorded_and_the_backfill_resumes_later(
+    event_log: EventLog,
+) -> None:
     gw = _gateway()
     gw.fail["get_history"] = [tg_errors.FloodWaitError(request=None, capture=7200)]
     sleeper = TestSleeper(forever_s=50_000)
-    config = _config(discovery_interval_s=100_000, gapfill_interval_s=1_000_000, connection_check_s=100_000)
-    worker = TelegramAccountWorker(account="main", gateway=gw, log_reader=event_log, config=config,
-                                   assignment=ChatAssignment(), sleep=sleeper)
+    config = _config(
+        discovery_interval_s=100_000, gapfill_interval_s=1_000_000, connection_check_s=100_000
+    )
+    worker = TelegramAccountWorker(
+        account="main",
+        gateway=gw,
+        log_reader=event_log,
+        config=config,
+        assignment=ChatAssignment(),
+        sleep=sleeper,
+    )
     async with LogSink(event_log) as sink, running(worker, sink):
         await wait_until(lambda: len(_of(sink.submitted, BackfillCompleted)) == 2, timeout=10)
         await sink.flush()
     events = await read_all(event_log)
     assert [e.seconds for e in _of(events, FloodWaited)] == [7200]  # type: ignore[attr-defined]
     assert [e.error for e in _of(events, IngestFailed)] == ["FloodWaitTooLong"]  # type: ignore[attr-defined]
-    assert 7200 in sleeper.delays  # the resume was scheduled after the wait, not slept inside Telethon
+    assert (
+        7200 in sleeper.delays
+    )  # the resume was scheduled after the wait, not slept inside Telethon

@@ -19,29 +19,63 @@ def at(minutes: float) -> datetime:
 
 def photo(photo_id: int = 9001) -> types.Photo:
     """A photo with two sizes."""
-    return types.Photo(id=photo_id, access_hash=1, file_reference=b"ref", date=BASE, dc_id=2, sizes=[
-        types.PhotoSize(type="m", w=320, h=240, size=10_000),
-        types.PhotoSize(type="y", w=1280, h=960, size=120_000),
-    ])
+    return types.Photo(
+        id=photo_id,
+        access_hash=1,
+        file_reference=b"ref",
+        date=BASE,
+        dc_id=2,
+        sizes=[
+            types.PhotoSize(type="m", w=320, h=240, size=10_000),
+            types.PhotoSize(type="y", w=1280, h=960, size=120_000),
+        ],
+    )
 
 
-def channel_message(mid: int, text: str = "hello", *, date: datetime | None = None,
-                    edit_date: datetime | None = None, **kw: object) -> types.Message:
+def channel_message(
+    mid: int,
+    text: str = "hello",
+    *,
+    date: datetime | None = None,
+    edit_date: datetime | None = None,
+    **kw: object,
+) -> types.Message:
     """A supergroup message from user 42."""
-    return types.Message(id=mid, peer_id=types.PeerChannel(CHANNEL), date=date or at(mid), message=text,
-                         from_id=types.PeerUser(42), edit_date=edit_date, **kw)
+    return types.Message(
+        id=mid,
+        peer_id=types.PeerChannel(CHANNEL),
+        date=date or at(mid),
+        message=text,
+        from_id=types.PeerUser(42),
+        edit_date=edit_date,
+        **kw,
+    )
 
 
 def basic_message(mid: int, text: str = "hi", **kw: object) -> types.Message:
     """A basic-group message from user 43."""
-    return types.Message(id=mid, peer_id=types.PeerChat(BASIC), date=at(mid), message=text,
-                         from_id=types.PeerUser(43), **kw)
+    return types.Message(
+        id=mid,
+        peer_id=types.PeerChat(BASIC),
+        date=at(mid),
+        message=text,
+        from_id=types.PeerUser(43),
+        **kw,
+    )
 
 
-def service(mid: int, action: object, *, chat: object | None = None, **kw: object) -> types.MessageService:
+def service(
+    mid: int, action: object, *, chat: object | None = None, **kw: object
+) -> types.MessageService:
     """A service message in the supergroup (or ``chat``)."""
-    return types.MessageService(id=mid, peer_id=chat or types.PeerChannel(CHANNEL), date=at(mid),
-                                action=action, from_id=types.PeerUser(42), **kw)
+    return types.MessageService(
+        id=mid,
+        peer_id=chat or types.PeerChannel(CHANNEL),
+        date=at(mid),
+        action=action,
+        from_id=types.PeerUser(42),
+        **kw,
+    )
 
 
 def new_channel(message: object) -> types.UpdateNewChannelMessage:
