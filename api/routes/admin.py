@@ -78,8 +78,11 @@ async def crawler_runtime(state: ApiState) -> CrawlerRuntime:
             known[key] = str(known[key])
     running = reply.data.get("running", reply.ok)
     return CrawlerRuntime(
-        running=bool(running), message=reply.message or None, data=reply.data, **known
-    )  # type: ignore[arg-type]
+        running=bool(running),
+        message=reply.message or None,
+        data=reply.data,
+        **known,  # type: ignore[arg-type]
+    )
 
 
 @router.get("/status", response_model=SystemStatus, summary="Crawler and projection status")

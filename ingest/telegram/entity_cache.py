@@ -73,8 +73,8 @@ class PostgresEntityStore:
                     access_hash=ah,
                     username=username,
                     title=title,
-                    chat_kind=chat_kind,
-                )  # type: ignore[arg-type]
+                    chat_kind=chat_kind,  # type: ignore[arg-type]
+                )
                 out.append((ref, float(ts)))
             return out
 
