@@ -1,7 +1,7 @@
 """Appending events: pipelined publishes with ``Nats-Msg-Id`` dedup and every PubAck checked.
 
 nats-py's ``publish_async`` costs a Future, a semaphore and a token per message and its futures
-can hang on server errors (research/eventlog.md §1.4, §4). We publish with core ``publish`` and a
+can hang on server errors (docs/decisions/004-hand-rolled-publish.md). We publish with core ``publish`` and a
 reply subject under one inbox, route PubAcks by token to slots of the current pass (no Future per
 message), bound every wait, stop a pass when acks stall (server gone), and retry the unacknowledged
 events with the *same* id: a lost ack never becomes a lost or doubled event.
@@ -99,7 +99,7 @@ class Appender:
     """Appends events to the stream; safe for concurrent use from one event loop.
 
     Per message the cost is one core publish (one header) and one dict entry; acks are routed by
-    reply token to a slot of the current window, with no Future per message (research/measured-limits.md §2).
+    reply token to a slot of the current window, with no Future per message (docs/decisions/004).
     """
 
     def __init__(

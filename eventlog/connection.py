@@ -76,7 +76,7 @@ class LogClient(Client):
 
     nats-py delivers every message by parsing its headers (events carry ``Nats-Msg-Id``), building a
     ``Msg``, queueing it and awaiting an async callback from the subscription's task: about half of a
-    replay's CPU (research/measured-limits.md §3). Direct delivery skips all of that, and its
+    replay's CPU (docs/decisions/005-direct-delivery-for-reads.md). Direct delivery skips all of that, and its
     parser (``eventlog.wire``) reads message lines without regular expressions.
     """
 

@@ -1,11 +1,12 @@
 """Reading the stream from a sequence: replay to the end, or follow live.
 
 nats-py's ``fetch()`` costs ~60 µs per message (``next_msg`` + ``wait_for``) and reads ~17k msgs/s
-here; callback delivery with two pull requests in flight reads 70k+/s (research/measured-limits.md
-§3). So we create an ephemeral ack-none consumer starting at ``from_seq``, keep up to two
-``CONSUMER.MSG.NEXT`` requests outstanding with replies to one inbox, and take the inbox's
-messages straight from the protocol parser (``LogClient.deliver_directly``: no ``Msg``, no header
-parsing, no per-message task; ~85k records/s here). Memory is bounded: a new request is sent
+here; callback delivery with two pull requests in flight reads 70k+/s
+(docs/decisions/005-direct-delivery-for-reads.md). So we create an ephemeral ack-none consumer
+starting at ``from_seq``, keep up to two ``CONSUMER.MSG.NEXT`` requests outstanding with
+replies to one inbox, and take the inbox's messages straight from the protocol parser
+(``LogClient.deliver_directly``: no ``Msg``, no header parsing, no per-message task; ~85k
+records/s here). Memory is bounded: a new request is sent
 only when the buffer has room.
 If the consumer vanishes (server restart) or requests go unanswered, it is recreated from the
 last delivered seq + 1, so a reader never skips or repeats a record.

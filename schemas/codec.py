@@ -1,7 +1,7 @@
 """Encoding of events: JSON via msgspec, one Encoder and one Decoder built once.
 
 JSON (not MessagePack) because the log stays readable with any NATS tool; decode cost is the
-same order (~2 µs/event, research/measured-limits.md §1). Decoding never crashes on bad input:
+same order (~2 µs/event; docs/decisions/002-json-events-with-msgspec.md). Decoding never crashes on bad input:
 it raises a typed ``SchemaError`` subclass, and records of older schema versions are upcast.
 """
 

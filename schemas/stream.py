@@ -9,8 +9,9 @@ import msgspec
 from schemas.subjects import ALL_SUBJECTS
 
 STREAM_NAME: Final = "TELEGRAM"
-# NATS default duplicate window is 2 min; dedup ids cost ~140 B each in server memory
-# (research/eventlog.md §1.1), and retried appends happen within seconds, so 2 min covers them.
+# NATS default duplicate window is 2 min; dedup ids cost ~140 B each in server memory, and
+# retried appends happen within seconds, so 2 min covers them
+# (docs/decisions/006-dedup-window-and-idempotent-projections.md).
 # Beyond the window the projectors are idempotent anyway.
 DEFAULT_DUPLICATE_WINDOW_S: Final = 120.0
 

@@ -31,3 +31,39 @@ def test_readme_first_screen_gives_make_up_and_make_test() -> None:
         r"^test:", makefile, re.MULTILINE
     )
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+SOURCES = (
+    "schemas",
+    "eventlog",
+    "ingest",
+    "projector",
+    "api",
+    "aaltohub",
+    "bench",
+    "docker",
+    "docs",
+)
+
+
+def test_repository_cites_no_material_outside_it() -> None:
+    citing = [
+        str(path.relative_to(ROOT))
+        for package in SOURCES
+        for path in (ROOT / package).rglob("*")
+        if path.is_file()
+        and path.suffix in {".py", ".md", ".conf", ".sql", ".toml"}
+        and re.search(r"(?<![\w/])research/|\.\./shared/", path.read_text())
+    ]
+    assert citing == []
+
+
+def test_every_cited_decision_note_exists() -> None:
+    cited = {
+        match
+        for package in SOURCES
+        for path in (ROOT / package).rglob("*.py")
+        for match in re.findall(r"docs/decisions/(\d{3})", path.read_text())
+    }
+    notes = {path.name[:3] for path in (ROOT / "docs" / "decisions").glob("[0-9][0-9][0-9]-*.md")}
+    assert cited and cited <= notes

@@ -1,8 +1,9 @@
 """The Postgres / Supabase projection: COPY a batch into temp stages, merge set-based, checkpoint, commit.
 
-Write path (research/measured-limits.md §4): binary COPY into ``ON COMMIT DELETE ROWS`` temp stages
-plus a handful of set-based statements per batch (merge with a version guard, versions, deletes,
-pending deletes), the dead letters and the checkpoint, all in one transaction. A batch that fails
+Write path (docs/decisions/007-postgres-copy-and-set-based-merge.md): binary COPY into
+``ON COMMIT DELETE ROWS`` temp stages plus a handful of set-based statements per batch (merge with
+a version guard, versions, deletes, pending deletes), the dead letters and the checkpoint, all in
+one transaction. A batch that fails
 deterministically is bisected inside savepoints so only the offending events become dead letters.
 """
 
