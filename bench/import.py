@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import ijson  # type: ignore[import-untyped]
-import psutil  # type: ignore[import-untyped]
+import ijson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -53,7 +53,7 @@ def parse_only(path: Path, *, backend: str, limit: int | None = None) -> tuple[f
     return count / (time.perf_counter() - started), (time.process_time() - cpu) / count * 1e6
 
 
-async def run_import(url: str, path: Path) -> tuple[ImportProgress, float, int]:
+async def run_import(url: str, path: Path) -> tuple[ImportProgress, float, int, float]:
     process = psutil.Process()
     gc.collect()
     baseline = process.memory_info().rss
@@ -81,7 +81,7 @@ async def run_import(url: str, path: Path) -> tuple[ImportProgress, float, int]:
         cpu_s = time.process_time() - cpu
         stored = (await log.info()).messages
         assert stored >= progress.imported, (stored, progress.imported)
-    return progress, elapsed, peak, cpu_s
+    return progress, elapsed, int(peak), cpu_s
 
 
 async def raw_append(url: str, count: int) -> tuple[float, float]:

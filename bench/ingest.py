@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog

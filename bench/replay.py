@@ -36,12 +36,14 @@ from schemas import ids
 from schemas.events import (
     Event,
     Media,
+    MediaType,
     MessageDeleted,
     MessageEdited,
     MessagePosted,
     MessageSnapshot,
     ReplyTo,
     Sender,
+    Source,
 )
 from schemas.stream import StreamSpec
 
@@ -49,7 +51,15 @@ WORDS = (
     "привет как дела сегодня встреча в университете the meeting is at noon please bring your laptop "
     "kurssi luento tentti deadline 🎉 https://aalto.fi check this out ok thanks 👍 lol"
 ).split()
-MEDIA = ("photo", "video", "document", "sticker", "voice", "animation", "webpage")
+MEDIA: tuple[MediaType, ...] = (
+    "photo",
+    "video",
+    "document",
+    "sticker",
+    "voice",
+    "animation",
+    "webpage",
+)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -72,7 +82,7 @@ class PeakRss:
                     total += child.memory_info().rss
             except psutil.Error:
                 pass  # it exited meanwhile
-        return total
+        return int(total)
 
     def _loop(self) -> None:
         while not self._stop.wait(0.05):
@@ -147,7 +157,7 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
         known.append(mid)
         if len(known) > 200:
             del known[:100]
-        source = "live" if roll < 0.8 else ("backfill" if roll < 0.95 else "gapfill")
+        source: Source = "live" if roll < 0.8 else ("backfill" if roll < 0.95 else "gapfill")
         lag = {"live": 0.4, "backfill": 86_400.0, "gapfill": 600.0}[source] * (0.5 + rng.random())
         media = (
             Media(
@@ -230,7 +240,7 @@ def bare_copy_rate(database_url: str, n: int) -> tuple[int, float]:
     rows_total = 0
     elapsed = 0.0
     with psycopg.connect(database_url) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy ({cols})")  # type: ignore[arg-type]
+        conn.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy ({cols})")
         conn.commit()
         events: list[tuple[int, Event]] = []
         for seq, event in enumerate(generate(n), start=1):
@@ -242,7 +252,7 @@ def bare_copy_rate(database_url: str, n: int) -> tuple[int, float]:
                 with (
                     conn.cursor() as cur,
                     cur.copy("COPY bench_copy FROM STDIN (FORMAT BINARY)") as copy,
-                ):  # type: ignore[arg-type]
+                ):
                     copy.set_types(types)
                     for row in rows:
                         copy.write_row(row)

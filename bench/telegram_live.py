@@ -11,6 +11,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class BatchingSink:
     def submit(self, event: Event) -> None:
         self.pending.append(event)
 
-    async def submit_many(self, events: list[Event]) -> None:
+    async def submit_many(self, events: Sequence[Event]) -> None:
         self.pending.extend(events)
         await self.flush()
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final, TypeVar
 
-import ijson  # type: ignore[import-untyped]  # ijson ships no type information
+import ijson  # ijson ships no type information
 import msgspec
 
 from ingest.export.errors import ExportError, MalformedExport

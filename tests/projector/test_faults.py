@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -151,7 +152,7 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
         target = checkpoint(migrated_url) + rng.randrange(200, 900)
         proc = _spawn_projector(event_log.nats_client.connected_url.geturl(), migrated_url, duck)  # type: ignore[union-attr]
         try:
-            await wait_until(lambda t=target: checkpoint(migrated_url) >= min(t, last), timeout=60)  # type: ignore[misc]
+            await wait_until(lambda t=target: checkpoint(migrated_url) >= min(t, last), timeout=60)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -194,11 +195,11 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> PostgresServer:
+def private_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
     server = PostgresServer(data_dir=tmp_path / "pg" / "data")
     server.start()
     try:
-        yield server  # type: ignore[misc]
+        yield server
     finally:
         server.stop()
 

@@ -45,7 +45,7 @@ def deleted(chat_id: int | None, message_id: int, *, account: str = "main") -> M
 
 def one(url: str, query: str, *params: object) -> tuple[object, ...]:
     with psycopg.connect(url) as conn:
-        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query, params).fetchone()
     assert row is not None
     return tuple(row)
 

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,8 +42,8 @@ class FloodingSource:
 
     async def run(self, sink: EventSink) -> None:
         now = datetime.now(UTC)
-        common = {"account": self.name, "observed_at": now, "source": "live"}
-        sink.submit(IngestConnected(event_id=ids.occurrence_id("connected"), **common))  # type: ignore[arg-type]
+        common: dict[str, Any] = {"account": self.name, "observed_at": now, "source": "live"}
+        sink.submit(IngestConnected(event_id=ids.occurrence_id("connected"), **common))
         sink.submit(
             FloodWaited(
                 event_id=ids.occurrence_id("flood"),
@@ -51,12 +52,12 @@ class FloodingSource:
                 resume_at=now,
                 **common,
             )
-        )  # type: ignore[arg-type]
+        )
         sink.submit(
             IngestDisconnected(
                 event_id=ids.occurrence_id("disconnected"), reason="network", **common
             )
-        )  # type: ignore[arg-type]
+        )
         await asyncio.Event().wait()
 
     async def handle(self, command: Command) -> CommandReply:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from eventlog import EventLog
 from ingest.export import ExportImporter, ImportProgress

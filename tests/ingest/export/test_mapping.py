@@ -7,25 +7,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from telethon.tl import types  # type: ignore[import-untyped]
+from telethon.tl import types
 
 from ingest.export.errors import UnmappableMessage
 from ingest.export.mapping import MessageMapper
 from ingest.export.service_messages import ACTION_CLASSES, action_type
 from schemas.codec import Codec
-from schemas.events import Entity, MessagePosted, MessageSnapshot, ReactionCount
+from schemas.events import ChatKind, Entity, MessagePosted, MessageSnapshot, ReactionCount
 from schemas.ids import posted_id
 from tests.ingest.export.exports import PLACEHOLDER, msg, service
 
 CHAT = -1001730156619
 
 
-def mapper(*, tz: str = "UTC", kind: str = "supergroup", chat_id: int = CHAT) -> MessageMapper:
+def mapper(*, tz: str = "UTC", kind: ChatKind = "supergroup", chat_id: int = CHAT) -> MessageMapper:
     return MessageMapper(
         chat_id=chat_id,
         chat_kind=kind,
         account="main",
-        tz=ZoneInfo(tz),  # type: ignore[arg-type]
+        tz=ZoneInfo(tz),
         observed_at=datetime(2026, 11, 28, tzinfo=UTC),
     )
 

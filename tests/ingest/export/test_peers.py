@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from telethon import utils  # type: ignore[import-untyped]
-from telethon.tl import types  # type: ignore[import-untyped]
+from telethon import utils
+from telethon.tl import types
 
 from ingest.export.peers import chat_identity, parse_peer
 from schemas.ids import posted_id

@@ -239,7 +239,7 @@ async def test_an_unconvertible_update_is_recorded_and_the_next_one_still_handle
     event_log: EventLog,
 ) -> None:
     broken = types.UpdateNewChannelMessage(
-        message=types.Message(id=1, peer_id=None, date=at(1)),  # type: ignore[arg-type]
+        message=types.Message(id=1, peer_id=None, date=at(1)),
         pts=1,
         pts_count=1,
     )

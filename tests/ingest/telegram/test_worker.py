@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from telethon import errors as tg_errors
 from telethon.tl import types
@@ -114,7 +115,7 @@ def _worker(
     account: str = "main",
     assignment: ChatAssignment | None = None,
     config: WorkerConfig | None = None,
-    **kw: object,
+    **kw: Any,
 ) -> TelegramAccountWorker:
     return TelegramAccountWorker(
         account=account,
@@ -124,7 +125,7 @@ def _worker(
         assignment=assignment or ChatAssignment(),
         sleep=TestSleeper(),
         **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _of(events: list[Event], kind: type[Event]) -> list[Event]:
