@@ -101,15 +101,20 @@ async def run(ctx: ServiceContext) -> None:
         uvicorn_config(
             config,
             host=ctx.settings.api_host,
-            port=ctx.settings.api_port,
+            port=api_port(ctx),
             log_level=ctx.settings.log_level,
         )
     )
 
 
+def api_port(ctx: ServiceContext) -> int:
+    """The port the API listens on: the one ``up`` chose, else the configured one."""
+    return ctx.api_port if ctx.api_port is not None else ctx.settings.api_port
+
+
 def describe(ctx: ServiceContext) -> str:
     """Where the API listens."""
-    return f"http://{ctx.settings.api_host}:{ctx.settings.api_port}"
+    return f"http://{ctx.settings.api_host}:{api_port(ctx)}"
 
 
 SERVICE = ServiceSpec(name="api", run=run, stop_order=0, describe=describe)

@@ -25,6 +25,7 @@ class ServiceContext:
     database_url: str
     duckdb_path: Path
     demo: bool = False
+    api_port: int | None = None  # where the API listens (None: the configured port)
 
 
 ServiceRunner = Callable[[ServiceContext], Awaitable[None]]

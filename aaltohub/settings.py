@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     nats_sync_interval: str = Field(default="always", alias="AALTOHUB_NATS_SYNC_INTERVAL")
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     duckdb_path: Path | None = Field(default=None, alias="AALTOHUB_DUCKDB_PATH")
+    # Embedded Postgres listens on a Unix socket in the data dir only; a port here adds loopback TCP.
+    postgres_tcp_port: int | None = Field(
+        default=None, alias="AALTOHUB_POSTGRES_TCP_PORT", ge=0, le=65535
+    )
     log_level: str = Field(default="INFO", alias="AALTOHUB_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="AALTOHUB_LOG_FORMAT")
 

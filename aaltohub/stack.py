@@ -26,7 +26,7 @@ import psycopg
 from aaltohub.datalock import DataDirLock
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
-from aaltohub.embedded.process import ServerStartError
+from aaltohub.embedded.process import ServerStartError, free_port, port_is_free
 from aaltohub.migrate import MigrationError, apply_migrations
 from aaltohub.runtime import StackInfo, remove_stack, write_stack
 from aaltohub.services import ServiceContext, ServiceSpec
@@ -37,7 +37,6 @@ from eventlog import EventLog, EventLogError
 log = logging.getLogger(__name__)
 
 NATS_PORT: Final = 4222  # the NATS default client port (docs.nats.io, "Client connections")
-POSTGRES_PORT: Final = 54329  # not 5432, so a system Postgres and ours can coexist
 SERVICE_STOP_TIMEOUT_S: Final = 15.0
 MIGRATE_TIMEOUT_S: Final = 120.0
 
@@ -105,7 +104,6 @@ class Stack:
         services: Sequence[ServiceSpec],
         announce: Callable[[str], None] = print,
         nats_port: int = NATS_PORT,
-        postgres_port: int = POSTGRES_PORT,
         service_stop_timeout_s: float = SERVICE_STOP_TIMEOUT_S,
     ) -> None:
         self.settings = settings
@@ -123,7 +121,8 @@ class Stack:
             )
         if settings.database_url is None:
             self.postgres = PostgresServer(
-                data_dir=self.data_dir / "postgres" / "data", port=postgres_port
+                data_dir=self.data_dir / "postgres" / "data",
+                tcp_port=settings.postgres_tcp_port,
             )
         self.stopped_services: list[str] = []  # in the order they were stopped
 
@@ -197,6 +196,7 @@ class Stack:
             database_url=database_url,
             duckdb_path=self.settings.duckdb_file,
             demo=not self.settings.has_telegram_credentials,
+            api_port=self._choose_api_port(),
         )
         write_stack(
             self.data_dir,
@@ -205,7 +205,7 @@ class Stack:
                 nats_url=nats_url,
                 database_url=database_url,
                 duckdb_path=str(self.settings.duckdb_file),
-                api_url=self._api_url(),
+                api_url=self._api_url(context),
                 nats_pid=self._pid(self.nats),
                 postgres_pid=self._pid(self.postgres),
             ),
@@ -222,10 +222,22 @@ class Stack:
     def _pid(server: NatsServer | PostgresServer | None) -> int | None:
         return server.process.pid if server is not None and server.process is not None else None
 
-    def _api_url(self) -> str | None:
-        if any(s.name == "api" for s in self.services):
-            return f"http://{self.settings.api_host}:{self.settings.api_port}"
-        return None
+    def _choose_api_port(self) -> int | None:
+        """The configured API port, or a free one when it is taken (another stack, another program)."""
+        if not any(s.name == "api" for s in self.services):
+            return None
+        host, port = self.settings.api_host, self.settings.api_port
+        if port != 0 and port_is_free(host, port):
+            return port
+        chosen = free_port(host)
+        if port != 0:
+            log.warning("API port %d on %s is taken; the API listens on %d", port, host, chosen)
+        return chosen
+
+    def _api_url(self, context: ServiceContext) -> str | None:
+        if context.api_port is None:
+            return None
+        return f"http://{self.settings.api_host}:{context.api_port}"
 
     def _announce_ready(self, context: ServiceContext, elapsed_s: float) -> None:
         origin = {True: "embedded", False: "external"}

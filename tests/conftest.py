@@ -62,7 +62,7 @@ def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql://postgres@{postgres_server.host}:{postgres_server.port}/{name}"
+        yield postgres_server.url_for(name)
     finally:
         with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

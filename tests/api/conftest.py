@@ -102,7 +102,7 @@ def migrated_template(postgres_server: PostgresServer) -> str:
     name = f"api_tmpl_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    apply_migrations(f"postgresql://postgres@{postgres_server.host}:{postgres_server.port}/{name}")
+    apply_migrations(postgres_server.url_for(name))
     return name
 
 
@@ -113,7 +113,7 @@ def migrated_db(postgres_server: PostgresServer, migrated_template: str) -> Iter
     with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
     try:
-        yield f"postgresql://postgres@{postgres_server.host}:{postgres_server.port}/{name}"
+        yield postgres_server.url_for(name)
     finally:
         with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

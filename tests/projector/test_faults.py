@@ -16,7 +16,6 @@ import psycopg
 import pytest
 
 from aaltohub.embedded.postgres import PostgresServer
-from aaltohub.embedded.process import port_is_free
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
 from eventlog.commands import send_command
@@ -170,16 +169,17 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    clean_url = migrated_url.rsplit("/", 1)[0] + "/" + "clean_" + migrated_url.rsplit("/", 1)[1]
+    clean_name = "clean_" + str(psycopg.conninfo.conninfo_to_dict(migrated_url)["dbname"])
+    clean_url = postgres_server.url_for(clean_name)
     with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{clean_url.rsplit("/", 1)[1]}"')
+        conn.execute(f'CREATE DATABASE "{clean_name}"')
     try:
         apply_migrations(clean_url)
         await project_to_end(event_log, clean_url, batch_size=5000)
         assert content_hash(migrated_url) == content_hash(clean_url)
     finally:
         with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{clean_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{clean_name}" WITH (FORCE)')
     clean_duck = tmp_path / "clean.duckdb"
     await run_to_end(event_log, clean_duck, batch_size=5000)
     snapshot = str(current_snapshot(duck))
@@ -212,9 +212,8 @@ async def migrate_and_load(event_log: EventLog, url: str) -> int:
 
 
 async def crash_and_restart(server: PostgresServer) -> None:
-    """kill -9 the postmaster, then start it again on the same port once the killed backends let go of it."""
+    """kill -9 the postmaster and its backends, then start it again on the same socket."""
     await asyncio.to_thread(server.kill)
-    await wait_until(lambda: port_is_free(server.host, server.port), timeout=30)
     await asyncio.to_thread(server.start)
 
 
