@@ -71,6 +71,7 @@ def build_service(
         buffer_size=settings.ingest_buffer_size,
         batch_size=settings.ingest_batch_size,
         linger_s=settings.ingest_linger_ms / 1000,
+        max_memory_s=settings.ingest_max_memory_ms / 1000,
         segment_max_bytes=settings.ingest_spool_segment_bytes,
         fsync_every=settings.ingest_spool_fsync_every,
         breaker_failures=settings.ingest_breaker_failures,

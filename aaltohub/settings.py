@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     ingest_buffer_size: int = Field(default=10_000, alias="AALTOHUB_INGEST_BUFFER_SIZE", ge=1)
     ingest_batch_size: int = Field(default=1000, alias="AALTOHUB_INGEST_BATCH_SIZE", ge=1)
     ingest_linger_ms: float = Field(default=2.0, alias="AALTOHUB_INGEST_LINGER_MS", ge=0)
+    # The longest an event may exist only in memory before it is spooled (the durability point).
+    ingest_max_memory_ms: float = Field(default=250.0, alias="AALTOHUB_INGEST_MAX_MEMORY_MS", gt=0)
     ingest_ack_timeout_s: float = Field(default=2.0, alias="AALTOHUB_INGEST_ACK_TIMEOUT_S", gt=0)
     ingest_append_deadline_s: float = Field(
         default=5.0, alias="AALTOHUB_INGEST_APPEND_DEADLINE_S", gt=0

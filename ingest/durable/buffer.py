@@ -81,6 +81,10 @@ class EventBuffer:
         self._entries.clear()
         return out
 
+    def oldest_submitted_at(self) -> float | None:
+        """``time.monotonic()`` when the oldest entry was submitted (None when empty)."""
+        return self._entries[0].submitted_at if self._entries else None
+
     def oldest_age_s(self) -> float:
         """Seconds since the oldest entry was submitted (0 when empty)."""
         return time.monotonic() - self._entries[0].submitted_at if self._entries else 0.0

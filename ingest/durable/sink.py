@@ -10,6 +10,12 @@ Retries reuse each event's ``event_id``, so the log's dedup turns a re-send into
 
 One batch is in flight at a time (``EventLog.append_many`` pipelines its events); batches form by
 size (``batch_size``) and a short time bound (``linger_s``).
+
+The durability point: an event is safe once the log acked it or the spool fsync'd it. No event
+stays only in memory longer than ``max_memory_s`` (default 250 ms): a guard task moves whatever is
+older to the spool whatever the breaker says, the buffer to its tail and the batch in flight to its
+front (``Spool.prepend``; if the log acks the batch after all, that head segment is dropped). So a
+kill -9 during a stalled append loses nothing (docs/decisions/013-durability-point.md).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +75,7 @@ class DurableSink:
         linger_s: float = 0.002,
         retry_interval_s: float = 0.25,
         spool_interval_s: float = 0.05,
+        max_memory_s: float = 0.25,
         on_ack: AckCallback | None = None,
     ) -> None:
         self._spool = spool
@@ -79,9 +87,16 @@ class DurableSink:
         self._linger_s = linger_s
         self._retry_interval_s = retry_interval_s
         self._spool_interval_s = spool_interval_s
+        if max_memory_s <= 0:
+            raise ValueError("max_memory_s must be positive")
+        self._max_memory_s = max_memory_s
         self._on_ack = on_ack
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
+        self._guard_task: asyncio.Task[None] | None = None
+        # The batch the pump is appending from the buffer, and its spool copy once it was overdue.
+        self._in_flight: list[Entry] = []
+        self._in_flight_spooled: SpoolBatch | None = None
         self._closing = False
         self._closed = False
         self.appended = 0
@@ -124,6 +139,7 @@ class DurableSink:
         if not self._spool.is_open:
             await asyncio.to_thread(self._spool.open)
         self._pump_task = asyncio.create_task(self._supervise(), name="durable-sink-pump")
+        self._guard_task = asyncio.create_task(self._guard_memory(), name="durable-sink-guard")
 
     async def close(self, *, drain_timeout_s: float = 10.0) -> None:
         """Drain the buffer to the log (or the spool), fsync and close the spool. Nothing is lost."""
@@ -151,6 +167,9 @@ class DurableSink:
         self._final_spool()
 
     def _final_spool(self) -> None:
+        guard = self._guard_task
+        if guard is not None:
+            guard.cancel()  # the pump is done; what is left in memory is spooled right here
         self._move_buffer_to_spool()
         self._closed = True
         self._spool.close()
@@ -174,6 +193,47 @@ class DurableSink:
             dead_lettered=self._dead_letters.count,
             last_error=self.last_error,
         )
+
+    # --- the durability point ----------------------------------------------------------------------
+
+    async def _guard_memory(self) -> None:
+        """Spool every event that has been only in memory for ``max_memory_s``, until the sink closes."""
+        while True:
+            oldest = self._oldest_in_memory()
+            wait_s = self._max_memory_s
+            if oldest is not None:
+                wait_s = oldest + self._max_memory_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)  # until the oldest event in memory is due, not polling
+                continue
+            try:
+                self._spool_overdue()
+            except SpoolError as e:
+                self.last_error = str(e)
+                log.error("sink: cannot spool overdue events: %s", e)
+                await asyncio.sleep(self._retry_interval_s)  # disk trouble: retry after a pause
+
+    def _oldest_in_memory(self) -> float | None:
+        """When the oldest event that is only in memory was submitted (None: there is none)."""
+        if self._in_flight and self._in_flight_spooled is None:
+            return self._in_flight[0].submitted_at
+        if self._buffer:
+            return self._buffer.oldest_submitted_at()
+        return None
+
+    def _spool_overdue(self) -> None:
+        now = time.monotonic()
+        if (
+            self._in_flight
+            and self._in_flight_spooled is None
+            and now - self._in_flight[0].submitted_at >= self._max_memory_s
+        ):
+            # Older than everything spooled: it goes in front, as a failed batch would.
+            self._in_flight_spooled = self._spool.prepend([e.event for e in self._in_flight])
+            self.spooled += len(self._in_flight)
+            settle_all(self._in_flight)
+        if self._buffer and self._buffer.oldest_age_s() >= self._max_memory_s:
+            self._move_buffer_to_spool()
 
     # --- the pump ---------------------------------------------------------------------------------
 
@@ -250,20 +310,38 @@ class DurableSink:
     async def _send_buffer_batch(self) -> None:
         entries = self._buffer.take(self._batch_size)
         events = [entry.event for entry in entries]
+        self._in_flight = entries
+        self._in_flight_spooled = None
         try:
             stored = await self._append(events)
         except (AppendFailed, EventLogError, OSError, TimeoutError) as e:
             self._failed(e)
             unacked = e.unacked if isinstance(e, AppendFailed) else events
-            self._spool_in_front(entries, unacked)
+            self._spool_in_flight(unacked)
             return
         except BaseException:
             # Cancelled (shutdown) or a bug: the batch is older than anything spooled meanwhile.
-            self._spool_in_front(entries, events)
+            self._spool_in_flight(events)
             raise
+        spooled_copy = self._in_flight_spooled
+        self._in_flight = []
+        self._in_flight_spooled = None
+        if spooled_copy is not None:
+            # The guard spooled the batch while the log was slow to ack it: drop that copy.
+            self._spool.commit(spooled_copy)
         self._breaker.record_success()
         self._acked(stored)
-        settle_all(entries)
+        if spooled_copy is None:
+            settle_all(entries)
+
+    def _spool_in_flight(self, unacked: Sequence[Event]) -> None:
+        """The batch in flight failed: spool what the log did not ack in front (unless already there)."""
+        entries = self._in_flight
+        already = self._in_flight_spooled is not None
+        self._in_flight = []
+        self._in_flight_spooled = None
+        if not already:
+            self._spool_in_front(entries, unacked)
 
     async def _drain_spool_batch(self) -> bool:
         batch = self._spool.peek(self._batch_size)
@@ -314,6 +392,9 @@ class DurableSink:
             self._on_ack(events)
 
     def _spool_in_front(self, entries: list[Entry], events: Sequence[Event]) -> None:
+        if not events:
+            settle_all(entries)
+            return
         try:
             self._spool.prepend(events)
         except SpoolError:
@@ -337,9 +418,7 @@ class DurableSink:
     def _evict_buffer(self) -> None:
         """The buffer is full: move all of it to the spool tail (fsync'd in the next group)."""
         entries = self._buffer.take_all()
-        self._spool.append(
-            [e.event for e in entries], sync=any(e.ticket is not None for e in entries)
-        )
+        self._spool.append([e.event for e in entries], sync=True)
         self.spooled += len(entries)
         settle_all(entries)
         self._wake.set()
@@ -379,6 +458,7 @@ def build_sink(
     buffer_size: int = 10_000,
     batch_size: int = 1000,
     linger_s: float = 0.002,
+    max_memory_s: float = 0.25,
     segment_max_bytes: int = 16 * 1024 * 1024,
     fsync_every: int = 64,
     breaker_failures: int = 5,
@@ -406,5 +486,6 @@ def build_sink(
         buffer_size=buffer_size,
         batch_size=batch_size,
         linger_s=linger_s,
+        max_memory_s=max_memory_s,
         on_ack=on_ack,
     )

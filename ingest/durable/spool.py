@@ -217,15 +217,16 @@ class Spool:
         if sync or self._unsynced >= self._fsync_every:
             self.sync()
 
-    def prepend(self, events: Sequence[Event]) -> None:
-        """Write events so they are read before everything already spooled (fsync'd now)."""
+    def prepend(self, events: Sequence[Event]) -> SpoolBatch:
+        """Write events so they are read before everything already spooled (fsync'd now).
+
+        Returns the batch they form at the head: ``commit`` of it drops them again (they reached
+        the log by other means) as long as nothing was drained or prepended since.
+        """
         if not events:
-            return
+            raise ValueError("prepend of no events")
         self._require_open()
-        if not self._segments:
-            self.append(events, sync=True)
-            return
-        key = self._segments[0].key - 1
+        key = (self._segments[0].key if self._segments else FIRST_KEY) - 1
         path = self.directory / f"{key:020d}{_SUFFIX}"
         data = b"".join(_frame(self._codec.encode(e)) for e in events)
         try:
@@ -242,6 +243,7 @@ class Spool:
         self._records += len(events)
         self._bytes += len(data)
         self.written_total += len(events)
+        return SpoolBatch(events=list(events), key=key, start=0, end=len(data), records=len(events))
 
     def sync(self) -> None:
         """Fsync the tail segment if it has unsynced records."""
