@@ -1,16 +1,15 @@
-"""Appending events: pipelined publishes with ``Nats-Msg-Id`` dedup and every PubAck checked.
+"""Appending events: pipelined, every PubAck checked, ``Nats-Msg-Id`` on every event.
 
-nats-py's ``publish_async`` costs a Future, a semaphore and a token per message and its futures
-can hang on server errors (docs/decisions/004-hand-rolled-publish.md). We publish with core ``publish`` and a
-reply subject under one inbox, route PubAcks by token to slots of the current pass (no Future per
-message), bound every wait, stop a pass when acks stall (server gone), and retry the unacknowledged
-events with the *same* id: a lost ack never becomes a lost or doubled event.
+Where the stream allows it (``allow_atomic``, nats-server >= 2.12) events go out in atomic batches
+of up to 1,000 with one commit ack each (``eventlog.batch``); otherwise, and for a batch the server
+refuses, one publish per event. Either way the wait for acks is bounded, a pass stops when acks
+stall (server gone), and unacknowledged events are retried with the *same* id: a lost ack never
+becomes a lost or doubled event (docs/decisions/014-atomic-batch-appends.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Sequence
 from typing import Final
@@ -20,6 +19,15 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from eventlog.acks import AckRouter, AckWindow, ApiErrorBody, Outcome, pub_ack_decoder
+from eventlog.batch import (
+    DEFAULT_BATCHES_IN_FLIGHT,
+    MAX_BATCH_EVENTS,
+    MSG_ID_HEADER,
+    BatchSender,
+    Prepared,
+)
+from eventlog.connection import LogClient
 from eventlog.errors import AppendFailed, AppendRejected, EventLogUnavailable
 from eventlog.records import AppendResult
 from schemas.codec import Codec
@@ -28,7 +36,6 @@ from schemas.subjects import subject_for
 
 log = logging.getLogger(__name__)
 
-MSG_ID_HEADER: Final = "Nats-Msg-Id"  # JetStream dedup header (nats.docs jetstream/headers.md)
 # JetStream API errors that no retry can fix (nats-server errors.json).
 _PERMANENT_ERR_CODES: Final = frozenset(
     {
@@ -38,79 +45,37 @@ _PERMANENT_ERR_CODES: Final = frozenset(
 )
 
 
-class _ErrorBody(msgspec.Struct):
-    code: int = 0
-    err_code: int = 0
-    description: str = ""
+class _StreamConfigView(msgspec.Struct):
+    allow_atomic: bool = False  # absent from the reply of a server older than 2.12
 
 
-class _PubAck(msgspec.Struct):
-    stream: str | None = None
-    seq: int | None = None
-    duplicate: bool = False
-    error: _ErrorBody | None = None
+class _StreamInfoReply(msgspec.Struct):
+    config: _StreamConfigView | None = None
+    error: ApiErrorBody | None = None
 
 
-_ack_decoder: Final = msgspec.json.Decoder(_PubAck)
-
-
-class _Outcome(msgspec.Struct):
-    result: AppendResult | None = None
-    retry_reason: str | None = None
-    rejected: str | None = None
-
-
-class _Window:
-    """Acks of one pipelined pass: filled by the inbox callback, awaited by the sender."""
-
-    __slots__ = ("acks", "outstanding", "progress", "wake_at")
-
-    def __init__(self, size: int) -> None:
-        self.acks: list[Msg | None] = [None] * size
-        self.outstanding = 0
-        self.progress = asyncio.Event()
-        self.wake_at = 0  # wake the sender when this few acks are still outstanding
-
-    def acked(self, index: int, msg: Msg) -> None:
-        if self.acks[index] is None:
-            self.acks[index] = msg
-            self.outstanding -= 1
-            if self.outstanding <= self.wake_at:
-                self.progress.set()
-
-    async def wait(self, *, until_outstanding: int, timeout_s: float) -> bool:
-        """Wait until at most ``until_outstanding`` acks are missing; False once ``timeout_s`` passes with no ack.
-
-        A slow server (``sync_interval: always``) keeps acking and is waited for; a gone one stalls.
-        """
-        while self.outstanding > until_outstanding:
-            self.wake_at = until_outstanding
-            self.progress.clear()
-            before = self.outstanding
-            try:
-                await asyncio.wait_for(self.progress.wait(), timeout=timeout_s)
-            except TimeoutError:
-                if self.outstanding >= before:
-                    return False  # no ack at all for timeout_s: the caller retries what is unacknowledged
-        return True
+_stream_info_decoder: Final = msgspec.json.Decoder(_StreamInfoReply)
 
 
 class Appender:
     """Appends events to the stream; safe for concurrent use from one event loop.
 
-    Per message the cost is one core publish (one header) and one dict entry; acks are routed by
-    reply token to a slot of the current window, with no Future per message (docs/decisions/004).
+    Acks are routed by reply token to a slot of the current pass, with no Future per message
+    (docs/decisions/004-hand-rolled-publish.md).
     """
 
     def __init__(
         self,
-        client: Client,
+        client: LogClient,
         *,
         stream: str,
         codec: Codec,
         window: int = 4000,
         ack_timeout_s: float = 5.0,
         deadline_s: float = 30.0,
+        batch_size: int = MAX_BATCH_EVENTS,
+        batches_in_flight: int = DEFAULT_BATCHES_IN_FLIGHT,
+        atomic: bool | None = None,
     ) -> None:
         self._client = client
         self._stream = stream
@@ -118,27 +83,27 @@ class Appender:
         self._window = window
         self._ack_timeout_s = ack_timeout_s
         self._deadline_s = deadline_s
-        self._inbox = client.new_inbox()
-        self._reply_prefix = f"{self._inbox}."
-        self._pending: dict[str, tuple[_Window, int]] = {}
-        self._tokens = itertools.count()
-        self._subscribed = False
-        self._lock = asyncio.Lock()
+        self._router = AckRouter(client)
+        self._batches = BatchSender(
+            client,
+            self._router,
+            stream=stream,
+            batch_size=batch_size,
+            batches_in_flight=batches_in_flight,
+            ack_timeout_s=ack_timeout_s,
+            deadline_s=deadline_s,
+        )
+        # None: ask the stream on the next append whether it allows atomic batches.
+        self._atomic = atomic
 
-    async def _ensure_subscribed(self) -> None:
-        if self._subscribed:
-            return
-        async with self._lock:
-            if not self._subscribed:
-                await self._client.subscribe(
-                    f"{self._inbox}.*", cb=self._on_ack, pending_msgs_limit=-1
-                )
-                self._subscribed = True
+    @property
+    def atomic(self) -> bool | None:
+        """True when appends go out as atomic batches, False for one publish per event, None until known."""
+        return self._atomic
 
-    async def _on_ack(self, msg: Msg) -> None:
-        entry = self._pending.pop(msg.subject[len(self._reply_prefix) :], None)
-        if entry is not None:
-            entry[0].acked(entry[1], msg)
+    def recheck_atomic(self) -> None:
+        """Ask the stream again on the next append (after the stream config changed)."""
+        self._atomic = None
 
     async def append(self, event: Event) -> AppendResult:
         """Append one event; returns its seq (or the original seq if it was a duplicate)."""
@@ -153,7 +118,7 @@ class Appender:
         """
         if not events:
             return []
-        await self._ensure_subscribed()
+        await self._router.ensure_subscribed()
         encode = self._codec.encode
         payloads = [(subject_for(e), encode(e), e.event_id) for e in events]
         results: list[AppendResult | None] = [None] * len(events)
@@ -163,7 +128,7 @@ class Appender:
         attempt = 0
         reason = "not sent"
         while todo:
-            outcomes = await self._send_window_pipelined([payloads[i] for i in todo])
+            outcomes = await self._send([payloads[i] for i in todo])
             still: list[int] = []
             for index, outcome in zip(todo, outcomes, strict=True):
                 if outcome.rejected is not None:
@@ -189,18 +154,73 @@ class Appender:
             )  # capped backoff between retry rounds, not a wait for a result
         return [r for r in results if r is not None]
 
-    async def _send_window_pipelined(
-        self, payloads: list[tuple[str, bytes, str]]
-    ) -> list[_Outcome]:
-        window = _Window(len(payloads))
+    async def _send(self, payloads: list[Prepared]) -> list[Outcome]:
+        """One pass over ``payloads``: atomic batches where the stream allows them, else one by one."""
+        if len(payloads) < 2 or not await self._atomic_allowed():
+            return await self._send_one_by_one(payloads)
+        batches = self._batches.split(payloads)
+        verdicts = await self._batches.send(batches)
+        outcomes: list[Outcome] = []
+        one_by_one: list[int] = []  # positions in payloads
+        for batch, verdict in zip(batches, verdicts, strict=True):
+            if verdict.unsupported and self._atomic:
+                log.warning(
+                    "append: atomic batches refused (%s); one publish per event from now on",
+                    verdict.one_by_one,
+                )
+                self._atomic = False
+            if verdict.results is not None:
+                outcomes.extend(Outcome(result=r) for r in verdict.results)
+            elif verdict.one_by_one is not None:
+                log.info(
+                    "append: batch of %d refused (%s); publishing it event by event",
+                    len(batch),
+                    verdict.one_by_one,
+                )
+                one_by_one.extend(range(len(outcomes), len(outcomes) + len(batch)))
+                outcomes.extend(Outcome() for _ in batch)
+            else:
+                outcomes.extend(Outcome(retry_reason=verdict.retry_reason) for _ in batch)
+        if one_by_one:
+            singles = await self._send_one_by_one([payloads[i] for i in one_by_one])
+            for position, outcome in zip(one_by_one, singles, strict=True):
+                outcomes[position] = outcome
+        return outcomes
+
+    async def _atomic_allowed(self) -> bool:
+        """Whether the stream takes atomic batches; asked once (an unanswered ask means not now)."""
+        if self._atomic is None:
+            subject = f"$JS.API.STREAM.INFO.{self._stream}"
+            try:
+                reply = await self._client.request(subject, b"", timeout=self._ack_timeout_s)
+                info = _stream_info_decoder.decode(reply.data)
+            except (nats.errors.Error, TimeoutError, OSError, msgspec.DecodeError) as e:
+                log.info(
+                    "append: stream info unavailable (%s); one publish per event for now",
+                    type(e).__name__,
+                )
+                return False
+            if info.error is not None or info.config is None:
+                log.info(
+                    "append: stream info refused (%s); one publish per event for now",
+                    info.error.description if info.error else "no config",
+                )
+                return False
+            self._atomic = info.config.allow_atomic
+            log.info(
+                "append: stream %s %s atomic batches",
+                self._stream,
+                "takes" if self._atomic else "does not take",
+            )
+        return self._atomic
+
+    async def _send_one_by_one(self, payloads: list[Prepared]) -> list[Outcome]:
+        window = AckWindow(len(payloads))
         tokens: list[str | None] = [None] * len(payloads)
-        failed: dict[int, _Outcome] = {}
-        pending = self._pending
+        failed: dict[int, Outcome] = {}
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout_at(
-                loop.time() + self._deadline_s
-            ):  # bounds even a stuck publish
+            async with asyncio.timeout_at(loop.time() + self._deadline_s):  # bounds a stuck publish
                 await self._publish_all(payloads, window, tokens, failed)
                 await window.wait(until_outstanding=0, timeout_s=self._ack_timeout_s)
         except TimeoutError:
@@ -212,11 +232,11 @@ class Appender:
         finally:
             for token in tokens:
                 if token is not None:
-                    pending.pop(
-                        token, None
+                    self._router.forget(
+                        token
                     )  # late acks of this pass are ignored; retries use new tokens
-        outcomes: list[_Outcome] = []
-        no_ack = _Outcome(retry_reason=f"no ack within {self._ack_timeout_s}s")
+        outcomes: list[Outcome] = []
+        no_ack = Outcome(retry_reason=f"no ack within {self._ack_timeout_s}s")
         for index, msg in enumerate(window.acks):
             if index in failed:
                 outcomes.append(failed[index])
@@ -228,33 +248,32 @@ class Appender:
 
     async def _publish_all(
         self,
-        payloads: list[tuple[str, bytes, str]],
-        window: _Window,
+        payloads: list[Prepared],
+        window: AckWindow,
         tokens: list[str | None],
-        failed: dict[int, _Outcome],
+        failed: dict[int, Outcome],
     ) -> None:
         """Publish the pass; stops early (the rest is retried) when acks stall for ``ack_timeout_s``."""
         publish = self._client.publish
-        pending = self._pending
-        prefix = self._reply_prefix
+        router = self._router
+        prefix = router.reply_prefix
         half = self._window // 2
         for index, (subject, data, event_id) in enumerate(payloads):
-            token = str(next(self._tokens))
-            pending[token] = (window, index)
+            token = router.expect(window, index)
             tokens[index] = token
             try:
                 await publish(
                     subject, data, reply=prefix + token, headers={MSG_ID_HEADER: event_id}
                 )
             except nats.errors.MaxPayloadError:
-                del pending[token]
-                failed[index] = _Outcome(
+                router.forget(token)
+                failed[index] = Outcome(
                     rejected=f"payload of {len(data)} bytes exceeds the server maximum"
                 )
                 continue
             except (nats.errors.Error, OSError) as e:
-                del pending[token]
-                failed[index] = _Outcome(retry_reason=f"publish failed: {type(e).__name__}")
+                router.forget(token)
+                failed[index] = Outcome(retry_reason=f"publish failed: {type(e).__name__}")
                 continue
             window.outstanding += 1
             # Back-pressure: let the oldest half of the window be acknowledged before sending more;
@@ -264,29 +283,27 @@ class Appender:
             ):
                 return
 
-    def _check_ack(self, msg: Msg) -> _Outcome:
+    def _check_ack(self, msg: Msg) -> Outcome:
         headers = msg.headers or {}
         status = headers.get("Status")
         if status is not None and not msg.data:
             # 503: no responders (stream missing or leader election) — retryable.
-            return _Outcome(
-                retry_reason=f"status {status} {headers.get('Description', '')}".strip()
-            )
+            return Outcome(retry_reason=f"status {status} {headers.get('Description', '')}".strip())
         try:
-            ack = _ack_decoder.decode(msg.data)
+            ack = pub_ack_decoder.decode(msg.data)
         except msgspec.DecodeError:
-            return _Outcome(retry_reason="unreadable PubAck")
+            return Outcome(retry_reason="unreadable PubAck")
         if ack.error is not None:
             description = f"{ack.error.description} (err_code {ack.error.err_code})"
             if ack.error.err_code in _PERMANENT_ERR_CODES:
-                return _Outcome(rejected=description)
-            return _Outcome(retry_reason=description)
+                return Outcome(rejected=description)
+            return Outcome(retry_reason=description)
         if ack.seq is None:
-            return _Outcome(retry_reason="PubAck without seq")
+            return Outcome(retry_reason="PubAck without seq")
         if ack.stream != self._stream:
             # The subject is bound to another stream: a configuration error no retry fixes.
-            return _Outcome(rejected=f"stored in stream {ack.stream!r}, expected {self._stream!r}")
-        return _Outcome(result=AppendResult(seq=ack.seq, duplicate=ack.duplicate))
+            return Outcome(rejected=f"stored in stream {ack.stream!r}, expected {self._stream!r}")
+        return Outcome(result=AppendResult(seq=ack.seq, duplicate=ack.duplicate))
 
 
 async def probe(client: Client, *, timeout_s: float = 2.0) -> None:

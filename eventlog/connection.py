@@ -92,6 +92,27 @@ class LogClient(Client):
         else:
             self._direct[sid] = handler
 
+    async def publish_commands(self, commands: bytes, *, messages: int, payload_bytes: int) -> None:
+        """Queue pre-built ``PUB``/``HPUB`` commands (``eventlog.wire``) like ``publish`` queues one.
+
+        Same rules as nats-py's ``publish``: refused once closed or draining, and while
+        reconnecting only as long as the reconnect buffer has room (``OutboundBufferLimitError``).
+        """
+        if self.is_closed:
+            raise nats.errors.ConnectionClosedError
+        if self.is_draining_pubs:
+            raise nats.errors.ConnectionDrainingError
+        if not self.is_connected and (
+            self._max_pending_size <= 0
+            or len(commands) + self._pending_data_size > self._max_pending_size
+        ):
+            raise nats.errors.OutboundBufferLimitError
+        self.stats["out_msgs"] += messages
+        self.stats["out_bytes"] += payload_bytes
+        await self._send_command(commands)
+        if self._flush_queue is not None and self._flush_queue.empty():
+            await self._flush_pending()
+
     async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
     ) -> None:

@@ -98,6 +98,11 @@ class EventLog:
         return self._client
 
     @property
+    def atomic_appends(self) -> bool | None:
+        """True when appends go out as atomic batches, False for one publish per event, None until known."""
+        return self._appender.atomic
+
+    @property
     def connected(self) -> bool:
         """True while the connection to NATS is up."""
         return bool(self._client.is_connected)
@@ -116,7 +121,9 @@ class EventLog:
 
     async def ensure_stream(self) -> None:
         """Create the stream or update it to the spec (idempotent)."""
-        await ensure_stream(self._js, self._spec)
+        version = self._client.connected_server_version
+        await ensure_stream(self._js, self._spec, server_version=(version.major, version.minor))
+        self._appender.recheck_atomic()
 
     async def probe(self, *, timeout_s: float = 2.0) -> None:
         """Raise ``EventLogUnavailable`` unless NATS answers a round trip in time."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 import nats
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -15,8 +16,16 @@ from schemas.stream import StreamSpec
 _STREAM_NOT_FOUND = 10059  # JSStreamNotFoundErr (nats-server errors.json)
 
 
-def stream_config(spec: StreamSpec) -> StreamConfig:
-    """The nats-py config for ``spec``."""
+ATOMIC_PUBLISH_SINCE: Final = (2, 12)  # nats-server version that added allow_atomic (ADR-50)
+
+
+def server_takes_atomic(version: tuple[int, int]) -> bool:
+    """Whether a nats-server of ``version`` (major, minor) supports atomic batch publish."""
+    return version >= ATOMIC_PUBLISH_SINCE
+
+
+def stream_config(spec: StreamSpec, *, atomic_supported: bool = True) -> StreamConfig:
+    """The nats-py config for ``spec`` (``allow_atomic`` only where the server supports it)."""
     return StreamConfig(
         name=spec.name,
         subjects=list(spec.subjects),
@@ -34,12 +43,20 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
         deny_purge=spec.deny_purge,
         allow_rollup_hdrs=False,
         allow_direct=True,
+        # A server older than 2.12 does not know the field: leave it out there.
+        allow_atomic=True if spec.allow_atomic and atomic_supported else None,
     )
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, timeout_s: float = 10.0) -> None:
+async def ensure_stream(
+    js: JetStreamContext,
+    spec: StreamSpec,
+    *,
+    server_version: tuple[int, int],
+    timeout_s: float = 10.0,
+) -> None:
     """Create the stream, or update it to ``spec``; idempotent."""
-    config = stream_config(spec)
+    config = stream_config(spec, atomic_supported=server_takes_atomic(server_version))
     try:
         await asyncio.wait_for(_create_or_update(js, config), timeout=timeout_s)
     except TimeoutError as e:

@@ -27,9 +27,10 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-def stream_spec() -> StreamSpec:
-    """The production stream config (deny delete/purge included)."""
-    return StreamSpec()
+def stream_spec(request: pytest.FixtureRequest) -> StreamSpec:
+    """The production stream config (deny delete/purge included); a test may pass its own (indirect)."""
+    spec: StreamSpec = getattr(request, "param", StreamSpec())
+    return spec
 
 
 @pytest.fixture
