@@ -206,7 +206,7 @@ async def raw_page_load(
 def event(i: int) -> MessagePosted:
     """A message event stamped with the time of its append."""
     return MessagePosted(
-        event_id=ids.posted_id(CHAT, 10_000_000 + i),
+        event_id=ids.posted_id(CHAT, 10_000_000 + i, account="main"),
         account="main",
         observed_at=datetime.now(UTC),
         source="live",

@@ -104,7 +104,7 @@ def realistic_events(n: int, *, seed: int = 1, chats: int = 50) -> list[MessageP
         )
         events.append(
             MessagePosted(
-                event_id=ids.posted_id(chat_id, i),
+                event_id=ids.posted_id(chat_id, i, account="main"),
                 account="main",
                 observed_at=date,
                 source="live",

@@ -126,7 +126,7 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
                 sender=Sender(id=100 + mid % 997, kind="user", display_name=f"user{mid % 997}"),
             )
             yield MessageEdited(
-                event_id=ids.edited_id(chat, snap),
+                event_id=ids.edited_id(chat, snap, account="main"),
                 account="main",
                 observed_at=when,
                 source="live",
@@ -181,7 +181,7 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
             views=rng.randrange(1000) if chat % 7 == 0 else None,
         )
         yield MessagePosted(
-            event_id=ids.posted_id(chat, mid),
+            event_id=ids.posted_id(chat, mid, account="main"),
             account="main",
             observed_at=when + timedelta(seconds=lag),
             source=source,

@@ -5,7 +5,8 @@ deletes, media of many types, albums, joins and leaves, and reaction updates, at
 (events/s; 0 = as fast as the sink takes them). Event ids come from ``schemas.ids`` like real
 traffic, so the same fact always has the same id. Message ids start at ``first_message_id``
 (default: 10 × seconds since 2023-11-14, so a restarted demo never reuses an id below ~10 msg/s
-per group).
+per group). As in Telegram, each supergroup numbers its own messages while the basic groups share
+one sequence per account (ids outside channels are unique across all of an account's chats).
 """
 
 from __future__ import annotations
@@ -134,9 +135,22 @@ def _default_first_message_id() -> int:
 
 
 @dataclass
+class _IdSequence:
+    """The next message id of one numbering (a supergroup's own, or an account's basic groups')."""
+
+    next_id: int
+
+    def take(self) -> int:
+        """The next id, consumed."""
+        value = self.next_id
+        self.next_id += 1
+        return value
+
+
+@dataclass
 class _Group:
     info: ChatInfo
-    next_id: int
+    ids: _IdSequence
     members: list[int]
     recent: deque[MessageSnapshot] = field(default_factory=lambda: deque(maxlen=100))
 
@@ -164,6 +178,7 @@ class DemoSource:
         self._ledger_path = ledger_path
         self._ledger: IO[str] | None = None
         first = _default_first_message_id() if first_message_id is None else first_message_id
+        self._account_ids = _IdSequence(first)  # shared by the account's basic groups
         self._groups = [self._make_group(i, first) for i in range(groups)]
         self._kinds = list(_WEIGHTS)
         self._cum_weights = list(itertools.accumulate(_WEIGHTS.values()))
@@ -303,7 +318,8 @@ class DemoSource:
                 member_count=500,
             )
         members = self._rng.sample(range(1, _USERS + 1), 12)
-        return _Group(info=info, next_id=first_message_id, members=members)
+        sequence = self._account_ids if basic else _IdSequence(first_message_id)
+        return _Group(info=info, ids=sequence, members=members)
 
     def _next(self) -> tuple[str, list[Event]]:
         group = self._rng.choice(self._groups)
@@ -367,8 +383,7 @@ class DemoSource:
         media: Media | None = None,
         grouped_id: int | None = None,
     ) -> MessagePosted:
-        message_id = group.next_id
-        group.next_id += 1
+        message_id = group.ids.take()
         now = self._clock()
         snapshot = MessageSnapshot(
             message_id=message_id,
@@ -382,7 +397,7 @@ class DemoSource:
         )
         group.recent.append(snapshot)
         return MessagePosted(
-            event_id=ids.posted_id(group.info.chat_id, message_id),
+            event_id=ids.posted_id(group.info.chat_id, message_id, account=self.name),
             account=self.name,
             observed_at=now,
             source="demo",
@@ -484,7 +499,7 @@ class DemoSource:
             grouped_id=original.grouped_id,
         )
         return MessageEdited(
-            event_id=ids.edited_id(group.info.chat_id, edited),
+            event_id=ids.edited_id(group.info.chat_id, edited, account=self.name),
             account=self.name,
             observed_at=self._clock(),
             source="demo",
@@ -514,7 +529,9 @@ class DemoSource:
         chosen = self._rng.sample(_REACTIONS, self._rng.randint(1, 3))
         reactions = tuple(ReactionCount(emoji=e, count=self._rng.randint(1, 40)) for e in chosen)
         return ReactionsUpdated(
-            event_id=ids.reactions_id(group.info.chat_id, target.message_id, reactions),
+            event_id=ids.reactions_id(
+                group.info.chat_id, target.message_id, reactions, account=self.name
+            ),
             account=self.name,
             observed_at=self._clock(),
             source="demo",
@@ -531,8 +548,7 @@ class DemoSource:
         else:
             user_id = group.members.pop(self._rng.randrange(len(group.members)))
             action = ServiceAction(type="chat_delete_user", user_ids=(user_id,))
-        message_id = group.next_id
-        group.next_id += 1
+        message_id = group.ids.take()
         snapshot = MessageSnapshot(
             message_id=message_id,
             date=self._clock().replace(microsecond=0),
@@ -540,7 +556,7 @@ class DemoSource:
             action=action,
         )
         return MessagePosted(
-            event_id=ids.posted_id(group.info.chat_id, message_id),
+            event_id=ids.posted_id(group.info.chat_id, message_id, account=self.name),
             account=self.name,
             observed_at=self._clock(),
             source="demo",

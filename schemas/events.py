@@ -169,11 +169,17 @@ class Event(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="kind
 class MessagePosted(Event, frozen=True, kw_only=True, tag="message.posted"):
     """A message (or service message) exists; ``message`` is its snapshot when observed."""
 
+    schema_version: int = 2  # v2: ids of non-channel messages include the account
+
     message: MessageSnapshot
 
 
 class MessageEdited(Event, frozen=True, kw_only=True, tag="message.edited"):
     """A message was edited; ``message`` is the snapshot after the edit."""
+
+    # v2: ids of non-channel messages include the account; the id digests the entities too (a
+    # formatting-only edit within the same second is a new fact)
+    schema_version: int = 2
 
     message: MessageSnapshot
 
@@ -187,12 +193,16 @@ class MessageDeleted(Event, frozen=True, kw_only=True, tag="message.deleted"):
 class ReactionsUpdated(Event, frozen=True, kw_only=True, tag="message.reactions"):
     """The reaction summary of a message changed."""
 
+    schema_version: int = 2  # v2: ids of non-channel messages include the account
+
     message_id: int
     reactions: tuple[ReactionCount, ...] = ()
 
 
 class MediaStored(Event, frozen=True, kw_only=True, tag="message.media_stored"):
     """A message's media was downloaded and stored (content-addressed by sha256)."""
+
+    schema_version: int = 2  # v2: ids of non-channel messages include the account
 
     message_id: int
     sha256: str
@@ -352,9 +362,17 @@ def event_kind(event: Event) -> str:
     return _KIND_OF_TYPE[type(event)]
 
 
-# Current schema version per kind. Bump one when its shape changes, and add an upcaster for the
-# previous version in ``schemas.upcast``.
-CURRENT_VERSIONS: Final[dict[str, int]] = {kind: 1 for kind in KINDS}
+def _default_version(event_type: type[Event]) -> int:
+    for f in msgspec.structs.fields(event_type):
+        if f.name == "schema_version" and isinstance(f.default, int):
+            return f.default
+    raise AssertionError(f"{event_type.__name__} has no schema_version default")
+
+
+# Current schema version per kind: the ``schema_version`` default of its class. Raise a class's
+# default when its shape or id rule changes, and add an upcaster for the previous version in
+# ``schemas.upcast``.
+CURRENT_VERSIONS: Final[dict[str, int]] = {kind: _default_version(t) for kind, t in KINDS.items()}
 
 MESSAGE_KINDS: Final[frozenset[str]] = frozenset(
     kind_of(t)

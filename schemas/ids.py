@@ -10,14 +10,15 @@ joined with the unit separator ``\\x1f``. The parts per fact:
 ============================  ==================================================================
 fact                          identifying parts
 ============================  ==================================================================
-message posted                ``chat_id, message_id`` (ids are never reused within a chat)
-message edited                ``chat_id, message_id, edit_date (unix s), digest(text, media id)``
+message posted                ``chat_id, message_id`` (+ ``acct:<account>`` outside channels)
+message edited                ``chat_id, message_id, edit_date (unix s), digest(text, media id),
+                              digest(entities)`` (+ ``acct:<account>`` outside channels)
 message deleted               ``scope, message_id`` where ``scope`` is the chat id for channels and
                               ``acct:<account>`` otherwise: basic-group and private message ids are
                               unique per account and their deletes arrive without a chat id, so
                               live and gap-fill produce the same id
-reactions updated             ``chat_id, message_id, digest(reactions)``
-media stored                  ``chat_id, message_id, sha256``
+reactions updated             ``chat_id, message_id, digest(reactions)`` (+ account outside channels)
+media stored                  ``chat_id, message_id, sha256`` (+ account outside channels)
 chat discovered / left        ``account, chat_id, generation`` (generation counts re-joins)
 chat updated                  ``chat_id, digest(title, username, member count, forum)``
 backfill started/progress/    ``account, chat_id, since`` (+ ``last_message_id`` for progress,
@@ -27,6 +28,13 @@ lifecycle, flood wait, error  a random UUID: each occurrence is its own fact
 ============================  ==================================================================
 
 The prefix differs per fact type, so different facts never collide even if their parts do.
+
+Message ids of channels and supergroups are numbered per chat; those of basic groups and private
+chats are numbered per *account* (unique across all its non-channel chats), so two accounts in one
+basic group see the same message under different ids and different messages under the same id. The
+identity of a non-channel message therefore includes the observing account: ``message_scope`` is
+the part every id and every projection key adds (``""`` for channels). Logs written before this
+rule (schema version 1 of the message kinds) are upcast to the new ids on read (``schemas.upcast``).
 """
 
 from __future__ import annotations
@@ -48,6 +56,17 @@ _SEP: Final = "\x1f"
 def is_channel_id(chat_id: int) -> bool:
     """True for a marked channel/supergroup id (``-100…``)."""
     return chat_id < CHANNEL_ID_OFFSET
+
+
+def message_scope(account: str, chat_id: int | None) -> str:
+    """Whose numbering a message id belongs to: ``""`` for a channel's (per chat), else the account's."""
+    return "" if chat_id is not None and is_channel_id(chat_id) else account
+
+
+def _scoped(chat_id: int, account: str) -> tuple[object, ...]:
+    # Channel ids stay as they were (no extra part), so their events keep their ids across versions.
+    scope = message_scope(account, chat_id)
+    return (chat_id,) if scope == "" else (chat_id, f"acct:{scope}")
 
 
 def _digest(parts: Iterable[object]) -> str:
@@ -74,15 +93,30 @@ def content_digest(message: MessageSnapshot) -> str:
     return _digest((message.text, media_key))
 
 
-def posted_id(chat_id: int, message_id: int) -> str:
-    """Id of the fact "message ``message_id`` exists in ``chat_id``"."""
-    return _make("p", chat_id, message_id)
+def formatting_digest(message: MessageSnapshot) -> str:
+    """A digest of the formatting entities: an edit can change only them (bold, links, …)."""
+    return _digest(
+        (e.type, e.offset, e.length, e.url, e.user_id, e.language, e.custom_emoji_id)
+        for e in message.entities
+    )
 
 
-def edited_id(chat_id: int, message: MessageSnapshot) -> str:
+def posted_id(chat_id: int, message_id: int, *, account: str) -> str:
+    """Id of the fact "message ``message_id`` exists in ``chat_id``" (as ``account`` numbers it)."""
+    return _make("p", *_scoped(chat_id, account), message_id)
+
+
+def edited_id(chat_id: int, message: MessageSnapshot, *, account: str) -> str:
     """Id of the fact "the message was edited at ``edit_date`` to this content"."""
     edit_date = message.edit_date or message.date
-    return _make("e", chat_id, message.message_id, _epoch(edit_date), content_digest(message))
+    return _make(
+        "e",
+        *_scoped(chat_id, account),
+        message.message_id,
+        _epoch(edit_date),
+        content_digest(message),
+        formatting_digest(message),
+    )
 
 
 def deleted_id(*, account: str, chat_id: int | None, message_id: int) -> str:
@@ -91,15 +125,17 @@ def deleted_id(*, account: str, chat_id: int | None, message_id: int) -> str:
     return _make("d", scope, message_id)
 
 
-def reactions_id(chat_id: int, message_id: int, reactions: Iterable[ReactionCount]) -> str:
+def reactions_id(
+    chat_id: int, message_id: int, reactions: Iterable[ReactionCount], *, account: str
+) -> str:
     """Id of the fact "the message's reactions became this summary"."""
     summary = sorted((r.emoji or "", r.custom_emoji_id or 0, r.paid, r.count) for r in reactions)
-    return _make("r", chat_id, message_id, summary)
+    return _make("r", *_scoped(chat_id, account), message_id, summary)
 
 
-def media_stored_id(chat_id: int, message_id: int, sha256: str) -> str:
+def media_stored_id(chat_id: int, message_id: int, sha256: str, *, account: str) -> str:
     """Id of the fact "the message's media is stored with this content hash"."""
-    return _make("m", chat_id, message_id, sha256)
+    return _make("m", *_scoped(chat_id, account), message_id, sha256)
 
 
 def discovered_id(account: str, chat_id: int, generation: int = 0) -> str:

@@ -2,8 +2,14 @@
 
 Old records are never rewritten in the log; the codec runs the chain of upcasters on read.
 A registry maps ``(kind, from_version)`` to a function taking and returning the plain JSON object.
-Every kind is at version 1 today, so the default registry is empty; when a kind's shape changes,
-bump ``CURRENT_VERSIONS`` in ``schemas.events`` and register the ``(kind, old_version)`` step here.
+When a kind's shape or id rule changes, raise its class's ``schema_version`` default in
+``schemas.events`` and register the ``(kind, old_version)`` step here.
+
+Version 2 of the message kinds (posted, edited, reactions, media stored) changed only the event id
+rule (``schemas.ids``): the id of a basic-group or private-chat message includes the observing
+account, and an edit's id digests its formatting entities. The v1 → v2 steps recompute the id from
+the payload, so an old log replays into exactly the events today's ingest writes (and a re-import
+recognises them). A payload too malformed to recompute is left as it is for the decoder to reject.
 """
 
 from __future__ import annotations
@@ -11,10 +17,76 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
+import msgspec
+
+from schemas import ids
+from schemas.events import MessageSnapshot, ReactionCount
+
 JsonObject = dict[str, object]
 Upcaster = Callable[[JsonObject], JsonObject]
 
-UPCASTERS: Final[Mapping[tuple[str, int], Upcaster]] = {}
+
+def _identity(raw: JsonObject) -> tuple[int, str] | None:
+    chat_id, account = raw.get("chat_id"), raw.get("account")
+    if isinstance(chat_id, int) and not isinstance(chat_id, bool) and isinstance(account, str):
+        return chat_id, account
+    return None
+
+
+def _snapshot(raw: JsonObject) -> MessageSnapshot | None:
+    try:
+        return msgspec.convert(raw.get("message"), MessageSnapshot, strict=False)
+    except msgspec.ValidationError:
+        return None
+
+
+def _int(raw: JsonObject, key: str) -> int | None:
+    value = raw.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def posted_v1_to_v2(raw: JsonObject) -> JsonObject:
+    """``message.posted`` v1 → v2: the id of a non-channel message includes the account."""
+    who, snap = _identity(raw), _snapshot(raw)
+    if who is not None and snap is not None:
+        raw["event_id"] = ids.posted_id(who[0], snap.message_id, account=who[1])
+    return raw
+
+
+def edited_v1_to_v2(raw: JsonObject) -> JsonObject:
+    """``message.edited`` v1 → v2: account-scoped outside channels, formatting digested."""
+    who, snap = _identity(raw), _snapshot(raw)
+    if who is not None and snap is not None:
+        raw["event_id"] = ids.edited_id(who[0], snap, account=who[1])
+    return raw
+
+
+def reactions_v1_to_v2(raw: JsonObject) -> JsonObject:
+    """``message.reactions`` v1 → v2: the id of a non-channel message includes the account."""
+    who, message_id = _identity(raw), _int(raw, "message_id")
+    try:
+        reactions = msgspec.convert(raw.get("reactions", []), tuple[ReactionCount, ...])
+    except msgspec.ValidationError:
+        return raw
+    if who is not None and message_id is not None:
+        raw["event_id"] = ids.reactions_id(who[0], message_id, reactions, account=who[1])
+    return raw
+
+
+def media_stored_v1_to_v2(raw: JsonObject) -> JsonObject:
+    """``message.media_stored`` v1 → v2: the id of a non-channel message includes the account."""
+    who, message_id, sha256 = _identity(raw), _int(raw, "message_id"), raw.get("sha256")
+    if who is not None and message_id is not None and isinstance(sha256, str):
+        raw["event_id"] = ids.media_stored_id(who[0], message_id, sha256, account=who[1])
+    return raw
+
+
+UPCASTERS: Final[Mapping[tuple[str, int], Upcaster]] = {
+    ("message.posted", 1): posted_v1_to_v2,
+    ("message.edited", 1): edited_v1_to_v2,
+    ("message.reactions", 1): reactions_v1_to_v2,
+    ("message.media_stored", 1): media_stored_v1_to_v2,
+}
 
 
 def upcast(

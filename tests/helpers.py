@@ -42,7 +42,7 @@ def posted(
     """A realistic MessagePosted event."""
     when = date or datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
     return MessagePosted(
-        event_id=ids.posted_id(chat_id, message_id),
+        event_id=ids.posted_id(chat_id, message_id, account=account),
         account=account,
         observed_at=datetime.now(UTC),
         source=source,  # type: ignore[arg-type]

@@ -196,7 +196,7 @@ class ExportImporter:
                     tz=self._tz,
                     observed_at=observed_at,
                 )
-                known = await known_ids(self._log, chat_id)
+                known = await known_ids(self._log, chat_id, account=self._account)
                 await self._import_chat(header, kind, mapper, known, messages, reader, started)
         finally:
             progress.bytes_read = reader.bytes_read or progress.bytes_read

@@ -3,7 +3,9 @@
 JetStream drops a repeated ``Nats-Msg-Id`` only within the stream's duplicate window (2 min), so
 before importing a chat we read its ``tg.msg.<chat_id>`` and ``tg.chat.<chat_id>`` subjects and keep
 the ids of messages already posted in a sorted ``array('q')`` (8 bytes per message) plus the event ids
-of chat facts. Records are decoded only as far as needed: kind, event id and message id.
+of chat facts. Records are decoded only as far as needed: kind, event id, account and message id.
+Outside channels a message id is the observing account's own numbering, so only posts by the
+importing account count there (another account's id 5 is a different message).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import msgspec
 
 from eventlog import EventLog
 from schemas.events import MessagePosted, kind_of
+from schemas.ids import message_scope
 
 _POSTED = kind_of(MessagePosted)
 
@@ -26,6 +29,7 @@ class _MessageId(msgspec.Struct):
 class _Head(msgspec.Struct):
     kind: str = ""
     event_id: str = ""
+    account: str = ""
     message: _MessageId | None = None
 
 
@@ -49,8 +53,12 @@ class KnownIds:
         return i < len(posted) and posted[i] == message_id
 
 
-async def known_ids(log: EventLog, chat_id: int, *, batch_size: int = 5000) -> KnownIds:
-    """Read what the log holds about ``chat_id`` (messages posted, chat facts)."""
+async def known_ids(
+    log: EventLog, chat_id: int, *, account: str, batch_size: int = 5000
+) -> KnownIds:
+    """Read what the log holds about ``chat_id`` (messages posted as ``account`` numbers them, chat
+    facts)."""
+    scope = message_scope(account, chat_id)
     posted: array[int] = array("q")
     chat_events: set[str] = set()
     decode = _decoder.decode
@@ -61,7 +69,11 @@ async def known_ids(log: EventLog, chat_id: int, *, batch_size: int = 5000) -> K
                 head = decode(record.data)
             except msgspec.DecodeError:
                 continue  # not ours to judge here; the projector dead-letters it
-            if head.kind == _POSTED and head.message is not None:
+            if (
+                head.kind == _POSTED
+                and head.message is not None
+                and message_scope(head.account, chat_id) == scope
+            ):
                 posted.append(head.message.message_id)
     async for batch in log.read_raw(subjects=[f"tg.chat.{chat_id}"], batch_size=batch_size):
         for record in batch:

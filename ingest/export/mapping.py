@@ -66,7 +66,7 @@ class MessageMapper:
         except (ValueError, TypeError, AttributeError, OverflowError) as e:
             raise UnmappableMessage(f"{type(e).__name__}: {e}", message_id=message_id) from e
         return MessagePosted(
-            event_id=posted_id(self.chat_id, message_id),
+            event_id=posted_id(self.chat_id, message_id, account=self._account),
             account=self._account,
             observed_at=self._observed_at,
             source="import",

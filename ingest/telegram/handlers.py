@@ -41,7 +41,7 @@ def posted(
 ) -> MessagePosted:
     """The ``MessagePosted`` fact of a snapshot (same id whoever observed it)."""
     return MessagePosted(
-        event_id=ids.posted_id(chat_id, snap.message_id),
+        event_id=ids.posted_id(chat_id, snap.message_id, account=account),
         account=account,
         observed_at=observed_at,
         source=source,
@@ -55,7 +55,7 @@ def edited(
 ) -> MessageEdited:
     """The ``MessageEdited`` fact of a snapshot."""
     return MessageEdited(
-        event_id=ids.edited_id(chat_id, snap),
+        event_id=ids.edited_id(chat_id, snap, account=account),
         account=account,
         observed_at=observed_at,
         source=source,
@@ -89,7 +89,7 @@ def reactions_updated(
 ) -> ReactionsUpdated:
     """The ``ReactionsUpdated`` fact."""
     return ReactionsUpdated(
-        event_id=ids.reactions_id(chat_id, message_id, reactions),
+        event_id=ids.reactions_id(chat_id, message_id, reactions, account=account),
         account=account,
         observed_at=observed_at,
         source=source,

@@ -45,8 +45,10 @@ class MessageIndex:
 
     def observe(self, event: Event) -> None:
         """Fold one event (ours or read back from the log) into the index."""
-        if event.account != self._account or event.chat_id is None:
-            if isinstance(event, MessageDeleted) and event.chat_id is None:
+        if event.account != self._account:
+            return  # another account numbers its non-channel messages on its own
+        if event.chat_id is None:
+            if isinstance(event, MessageDeleted):
                 hit = self._nonchannel.get(event.message_id)
                 if hit is not None:
                     self._mark_deleted(hit[0], event.message_id)
@@ -59,7 +61,9 @@ class MessageIndex:
         elif isinstance(event, ReactionsUpdated):
             known = self._chats.get(chat_id, {}).get(event.message_id)
             if known is not None:
-                known.reactions_id = ids.reactions_id(chat_id, event.message_id, event.reactions)
+                known.reactions_id = ids.reactions_id(
+                    chat_id, event.message_id, event.reactions, account=self._account
+                )
 
     def _fold_snapshot(self, chat_id: int, snap: MessageSnapshot, *, edited: bool) -> None:
         chat = self._chats.setdefault(chat_id, {})
@@ -75,7 +79,9 @@ class MessageIndex:
             date=snap.date,
             edit_date=new_edit,
             digest=ids.content_digest(snap),
-            reactions_id=ids.reactions_id(chat_id, snap.message_id, snap.reactions),
+            reactions_id=ids.reactions_id(
+                chat_id, snap.message_id, snap.reactions, account=self._account
+            ),
             deleted=known.deleted if known is not None else False,
         )
 
@@ -156,7 +162,7 @@ def reconcile(
     if known is None:
         return [
             MessagePosted(
-                event_id=ids.posted_id(chat_id, snap.message_id),
+                event_id=ids.posted_id(chat_id, snap.message_id, account=account),
                 account=account,
                 observed_at=observed_at,
                 source=source,
@@ -172,7 +178,7 @@ def reconcile(
     ):
         out.append(
             MessageEdited(
-                event_id=ids.edited_id(chat_id, snap),
+                event_id=ids.edited_id(chat_id, snap, account=account),
                 account=account,
                 observed_at=observed_at,
                 source=source,
@@ -180,10 +186,12 @@ def reconcile(
                 message=snap,
             )
         )
-    elif ids.reactions_id(chat_id, snap.message_id, snap.reactions) != known.reactions_id:
+    elif (
+        reactions_id := ids.reactions_id(chat_id, snap.message_id, snap.reactions, account=account)
+    ) != known.reactions_id:
         out.append(
             ReactionsUpdated(
-                event_id=ids.reactions_id(chat_id, snap.message_id, snap.reactions),
+                event_id=reactions_id,
                 account=account,
                 observed_at=observed_at,
                 source=source,

@@ -198,7 +198,9 @@ class MediaDownloader:
         sha = hashlib.sha256(data).hexdigest()
         path = await self._store.put(object_key(sha, mime), data, mime_type=mime)
         stored = MediaStored(
-            event_id=ids.media_stored_id(event.chat_id, event.message.message_id, sha),
+            event_id=ids.media_stored_id(
+                event.chat_id, event.message.message_id, sha, account=self._account
+            ),
             account=self._account,
             observed_at=datetime.now(UTC),
             source=event.source,

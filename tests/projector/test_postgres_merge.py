@@ -23,7 +23,7 @@ def edited(
         message_id=message_id, date=T0, edit_date=T0 + timedelta(minutes=minutes), text=text
     )
     return MessageEdited(
-        event_id=ids.edited_id(chat_id, snap),
+        event_id=ids.edited_id(chat_id, snap, account=account),
         account=account,
         observed_at=T0 + timedelta(minutes=minutes),
         source="live",

@@ -98,3 +98,17 @@ async def test_demo_ids_are_deterministic_for_a_seed(tmp_path: Path) -> None:
         )
     assert len(ledgers[0]) == 300
     assert ledgers[0] == ledgers[1]
+
+
+def test_demo_numbers_basic_group_messages_per_account_like_telegram() -> None:
+    demo = DemoSource(groups=10, seed=3, first_message_id=1)
+    posted = [e for e in demo.take(4000) if isinstance(e, MessagePosted)]
+    basic = [e for e in posted if e.chat_id is not None and not ids.is_channel_id(e.chat_id)]
+    assert len({e.chat_id for e in basic}) == 2  # groups 4 and 9
+    basic_ids = [e.message.message_id for e in basic]
+    assert sorted(basic_ids) == list(range(1, len(basic_ids) + 1))  # one sequence, no reuse
+    per_supergroup: dict[int, list[int]] = {}
+    for e in posted:
+        if e.chat_id is not None and ids.is_channel_id(e.chat_id):
+            per_supergroup.setdefault(e.chat_id, []).append(e.message.message_id)
+    assert all(sorted(v) == list(range(1, len(v) + 1)) for v in per_supergroup.values())

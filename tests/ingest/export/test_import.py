@@ -71,7 +71,7 @@ async def test_single_chat_export_appends_chat_and_messages(
         assert isinstance(r.event, MessagePosted)
         assert (r.subject, r.event.event_id, r.event.source) == (
             f"tg.msg.{CHAT}",
-            posted_id(CHAT, message_id),
+            posted_id(CHAT, message_id, account="main"),
             "import",
         )
     assert (progress.chats, progress.imported, progress.already_present, progress.skipped) == (
@@ -114,6 +114,18 @@ async def test_messages_crawled_live_count_as_already_present(
     assert (progress.imported, progress.already_present) == (3, 1)
     ids = [r.event.event_id for r in await records(event_log, [f"tg.msg.{CHAT}"])]
     assert len(ids) == len(set(ids)) == 4
+
+
+async def test_basic_group_messages_of_another_account_are_not_already_present(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    group = -4242
+    await event_log.append(posted(group, 2, text="other account's own id 2", account="other"))
+    export = single_chat([msg(2, "first")], chat_id=4242, chat_type="private_group")
+    progress, _ = await run_import(event_log, write(tmp_path / "result.json", export))
+    assert (progress.imported, progress.already_present) == (1, 0)
+    again, _ = await run_import(event_log, write(tmp_path / "result.json", export))
+    assert (again.imported, again.already_present) == (0, 1)
 
 
 async def test_live_crawl_after_import_has_the_same_event_ids(

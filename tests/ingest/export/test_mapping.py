@@ -42,7 +42,7 @@ def snap(raw: dict[str, Any], **kwargs: Any) -> MessageSnapshot:
 def test_message_becomes_an_import_posted_event_with_the_live_event_id() -> None:
     posted = event(msg(5135, "cara gini"))
     assert (posted.event_id, posted.source, posted.chat_id, posted.account) == (
-        posted_id(CHAT, 5135),
+        posted_id(CHAT, 5135, account="main"),
         "import",
         CHAT,
         "main",

@@ -57,4 +57,6 @@ def test_posted_id_of_an_imported_message_equals_the_live_one() -> None:
     live_chat_id = utils.get_peer_id(types.PeerChannel(1730156619))
     imported = chat_identity("public_supergroup", 1730156619)
     assert imported is not None
-    assert posted_id(imported[0], 5135) == posted_id(live_chat_id, 5135)
+    assert posted_id(imported[0], 5135, account="main") == posted_id(
+        live_chat_id, 5135, account="main"
+    )

@@ -13,7 +13,13 @@ from ingest.telegram.known import MessageIndex, ObservingSink
 from ingest.telegram.logstate import load_log_state
 from ingest.telegram.ratelimit import RateLimiter
 from schemas import ids
-from schemas.events import GapFillCompleted, MessageDeleted, MessageEdited, MessagePosted
+from schemas.events import (
+    GapFillCompleted,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    MessageSnapshot,
+)
 
 from .fakes import FakeGateway, Sleeps
 from .logsink import LogSink, read_all
@@ -73,7 +79,7 @@ async def test_gapfill_appends_missing_edited_and_deleted_messages(event_log: Ev
     assert sorted(e.message.message_id for e in events if isinstance(e, MessagePosted)) == [9, 10]
     assert [
         e.event_id for e in events if isinstance(e, MessagePosted) and e.message.message_id == 9
-    ] == [ids.posted_id(CHANNEL_MARKED, 9)]
+    ] == [ids.posted_id(CHANNEL_MARKED, 9, account="main")]
     edits = [e for e in events if isinstance(e, MessageEdited)]
     assert [(e.message.message_id, e.message.text) for e in edits] == [(5, "m5 edited")]
     assert [(e.chat_id, e.message_id) for e in events if isinstance(e, MessageDeleted)] == [
@@ -135,3 +141,29 @@ async def test_a_message_missing_from_history_but_still_there_is_not_deleted(
         result = await _gapfiller(gw, sink, index, NOW).run(CHANNEL_MARKED)
     assert result.deleted == 1  # only message 3, which get_messages confirms is gone
     assert [kw["ids"] for m, kw in gw.calls if m == "get_messages"] == [[3, 4]]
+
+
+def test_another_accounts_delete_without_chat_id_leaves_ours_alone() -> None:
+    index = MessageIndex(account="main")
+    snap = MessageSnapshot(message_id=7, date=NOW)
+    index.observe(
+        MessagePosted(
+            event_id=ids.posted_id(-555, 7, account="main"),
+            account="main",
+            observed_at=NOW,
+            source="live",
+            chat_id=-555,
+            message=snap,
+        )
+    )
+    index.observe(
+        MessageDeleted(
+            event_id=ids.deleted_id(account="other", chat_id=None, message_id=7),
+            account="other",
+            observed_at=NOW,
+            source="live",
+            message_id=7,
+        )
+    )
+    known = index.get(-555, 7)
+    assert known is not None and not known.deleted

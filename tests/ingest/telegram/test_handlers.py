@@ -81,7 +81,7 @@ async def test_new_channel_message_becomes_posted_with_full_snapshot(event_log: 
     assert len(events) == 1
     ev = events[0]
     assert isinstance(ev, MessagePosted)
-    assert ev.event_id == ids.posted_id(CHANNEL_MARKED, 10)
+    assert ev.event_id == ids.posted_id(CHANNEL_MARKED, 10, account="main")
     assert ev.chat_id == CHANNEL_MARKED and ev.source == "live"
     snap = ev.message
     assert snap.text == "héllo 😀 world"
@@ -116,7 +116,7 @@ async def test_channel_edit_becomes_edited_with_edit_id(event_log: EventLog) -> 
         event_log, [types.UpdateEditChannelMessage(message=msg, pts=2, pts_count=1)]
     )
     assert len(events) == 1 and isinstance(events[0], MessageEdited)
-    assert events[0].event_id == ids.edited_id(CHANNEL_MARKED, events[0].message)
+    assert events[0].event_id == ids.edited_id(CHANNEL_MARKED, events[0].message, account="main")
     assert events[0].message.text == "fixed" and events[0].message.edit_date == at(30)
 
 
@@ -210,7 +210,7 @@ async def test_reaction_update_becomes_reactions_updated(event_log: EventLog) ->
         (None, 555, False, 1),
         (None, None, True, 50),
     ]
-    assert ev.event_id == ids.reactions_id(CHANNEL_MARKED, 10, ev.reactions)
+    assert ev.event_id == ids.reactions_id(CHANNEL_MARKED, 10, ev.reactions, account="main")
 
 
 async def test_unwatched_chats_are_ignored(event_log: EventLog) -> None:
