@@ -11,7 +11,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from aaltohub.services import ServiceContext, ServiceSpec
-from aaltohub.settings import Settings
+from aaltohub.settings import Settings, comma_list
 from aaltohub.stream import stream_spec
 from api.app import create_app
 from api.config import ApiConfig
@@ -42,6 +42,7 @@ def api_config(
         sql_timeout_s=settings.api_sql_timeout_s,
         live_buffer_events=settings.api_live_buffer_events,
         live_history_events=settings.api_live_history_events,
+        cors_origins=tuple(comma_list(settings.cors_origins)),
     )
 
 

@@ -138,6 +138,10 @@ class Settings(BaseSettings):
         default=10_000, ge=1, alias="AALTOHUB_API_LIVE_HISTORY_EVENTS"
     )
 
+    cors_origins: str = Field(
+        default="", alias="AALTOHUB_CORS_ORIGINS"
+    )  # "https://app.example.org,..."; empty: same-origin only
+
     # --- supabase ---------------------------------------------------------------------------------
     supabase_url: str | None = Field(default=None, alias="SUPABASE_URL")
     supabase_service_key: SecretStr | None = Field(default=None, alias="SUPABASE_SERVICE_ROLE_KEY")

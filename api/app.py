@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from api.analytics import SnapshotReader
@@ -20,6 +21,7 @@ from api.live import Hub
 from api.metrics import ApiMetrics, RequestMiddleware
 from api.routes import admin, crawler, dead_letters, groups, live, messages, meta, search, users
 from api.routes.analytics import build_router
+from api.ui.app import install_console
 from eventlog import EventLog
 from schemas.duckdb.queries import ANALYTICS_QUERIES, AnalyticsQuery
 
@@ -107,9 +109,19 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=metrics)
+    if config.cors_origins:
+        # Outside frontends send the bearer token in a header, never cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            max_age=600,
+        )
     for module in (groups, messages, search, users, admin, crawler, dead_letters, live, meta):
         app.include_router(module.router)
     app.include_router(build_router(ANALYTICS_QUERIES if queries is None else queries))
+    install_console(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -33,3 +33,4 @@ class ApiConfig:
     live_buffer_events: int = 2000  # per-client bound; overflow disconnects that client
     live_history_events: int = 10_000  # recent records kept in memory for resuming clients
     live_batch_wait_s: float = 0.02
+    cors_origins: tuple[str, ...] = ()  # origins of outside frontends allowed to call the API

@@ -31,7 +31,8 @@ KindsQuery = Annotated[
 ]
 
 
-def _filter(chat_id: int | None, kind: list[str] | None) -> LiveFilter:
+def live_filter(chat_id: int | None, kind: list[str] | None) -> LiveFilter:
+    """The filter of a live request's ``chat_id`` and ``kind`` parameters."""
     return LiveFilter(chat_id=chat_id, kinds=frozenset(k for k in (kind or []) if k))
 
 
@@ -63,7 +64,7 @@ async def sse(
         resume = min(int(last_event_id.strip()), SEQ_MAX)
     state.metrics.live_connections.labels("sse").inc()
     return StreamingResponse(
-        _sse_stream(state, _filter(chat_id, kind), resume),
+        _sse_stream(state, live_filter(chat_id, kind), resume),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -102,8 +103,15 @@ async def websocket_live(
         await websocket.close(code=AUTH_CLOSE_CODE, reason="unauthorized")
         return
     await websocket.accept()
+    await stream_to_websocket(websocket, state, live_filter(chat_id, kind), after_seq)
+
+
+async def stream_to_websocket(
+    websocket: WebSocket, state: ApiState, flt: LiveFilter, after_seq: int | None
+) -> None:
+    """Send ``flt``'s events after ``after_seq`` on an accepted socket until either side stops."""
     state.metrics.live_connections.labels("websocket").inc()
-    with state.hub.subscribe(_filter(chat_id, kind), after_seq=after_seq) as sub:
+    with state.hub.subscribe(flt, after_seq=after_seq) as sub:
         sender = asyncio.create_task(_send_batches(websocket, sub), name="live-ws-send")
         receiver = asyncio.create_task(_wait_disconnect(websocket), name="live-ws-recv")
         try:

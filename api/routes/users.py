@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from api.deps import Admin, State, User
-from api.errors import Forbidden, NotFound, problem_responses
+from api.errors import Conflict, Forbidden, NotFound, problem_responses
 from api.models import Me, RoleChange, UserList
 from api.models import User as UserModel
 
@@ -35,20 +35,25 @@ async def list_users(state: State, _admin: Admin) -> UserList:
     "/admin/users/{user_id}",
     response_model=UserModel,
     summary="Change a user's role",
-    responses=problem_responses(400, 403, 404),
+    responses=problem_responses(400, 403, 404, 409),
 )
 async def change_role(
     user_id: uuid.UUID, body: RoleChange, state: State, admin: Admin
 ) -> UserModel:
-    """Set a user's role; an admin can never change their own."""
+    """Set a user's role; an admin can never change their own, and the last admin stays admin."""
     if admin.user_id == user_id:
         raise Forbidden("you cannot change your own role")
+    # The CTE locks every admin row, so two concurrent demotions cannot both see a second admin.
     row = await state.db.fetch_one(
-        "UPDATE users SET role = %s, updated_at = now() WHERE id = %s"
+        "WITH admins AS (SELECT id FROM users WHERE role = 'admin' FOR UPDATE)"
+        " UPDATE users SET role = %(role)s, updated_at = now() WHERE id = %(id)s"
+        " AND (%(role)s = 'admin' OR role <> 'admin' OR (SELECT count(*) FROM admins) > 1)"
         " RETURNING id, email, role, created_at, updated_at",
-        (body.role, user_id),
+        {"role": body.role, "id": user_id},
     )
     if row is None:
+        if await state.db.fetch_one("SELECT 1 AS found FROM users WHERE id = %s", (user_id,)):
+            raise Conflict("the last admin cannot become a user; make someone else admin first")
         raise NotFound("no such user")
     state.auth.forget(user_id)
     return UserModel(**row)

@@ -283,3 +283,20 @@ async def test_role_change_of_unknown_user_is_404(api: RunningApi) -> None:
     async with api.client() as client:
         response = await client.patch(f"/admin/users/{uuid.uuid4()}", json={"role": "admin"})
     assert response.status_code == 404
+
+
+async def test_the_last_admin_cannot_be_demoted(api: RunningApi) -> None:
+    last_admin = insert_user(api.database_url, role="admin")
+    async with api.client() as client:
+        response = await client.patch(f"/admin/users/{last_admin}", json={"role": "user"})
+        listed = (await client.get("/admin/users")).json()["items"]
+    assert response.status_code == 409
+    assert [u["role"] for u in listed] == ["admin"]
+
+
+async def test_one_of_two_admins_can_be_demoted(api: RunningApi) -> None:
+    first = insert_user(api.database_url, role="admin")
+    insert_user(api.database_url, role="admin")
+    async with api.client() as client:
+        response = await client.patch(f"/admin/users/{first}", json={"role": "user"})
+    assert response.json()["role"] == "user"

@@ -1,0 +1,164 @@
+// Live feed: a WebSocket of log events, rendered in animation frames; resumes after the last seq.
+(() => {
+  "use strict";
+  const MAX_ROWS = 500;
+  const feed = document.getElementById("feed");
+  const stateText = document.getElementById("live-state");
+  const seqText = document.getElementById("live-seq");
+  const pauseButton = document.getElementById("pause");
+  const chat = feed.dataset.chat;
+  const kind = feed.dataset.kind;
+  let socket = null;
+  let lastSeq = null;
+  let paused = false;
+  let retryMs = 500;
+  let queue = [];
+  let frameRequested = false;
+  const rows = new Map(); // "chat:message" -> <li>
+
+  function url() {
+    const params = new URLSearchParams();
+    if (chat) params.set("chat_id", chat);
+    if (kind) params.append("kind", kind);
+    if (lastSeq !== null) params.set("after_seq", String(lastSeq));
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${location.host}/ui/live/ws?${params}`;
+  }
+
+  function connect() {
+    if (paused) return;
+    socket = new WebSocket(url());
+    socket.onopen = () => {
+      retryMs = 500;
+      stateText.textContent = lastSeq === null ? "Live." : `Live (resumed after seq ${lastSeq}).`;
+    };
+    socket.onmessage = (message) => {
+      const items = JSON.parse(message.data);
+      for (const item of items) queue.push(item);
+      if (!frameRequested) {
+        frameRequested = true;
+        requestAnimationFrame(flush);
+      }
+    };
+    socket.onclose = (event) => {
+      socket = null;
+      if (paused) return;
+      const why = event.code === 4401 ? "Signed out: reload the page to sign in." : "Disconnected; reconnecting…";
+      stateText.textContent = why;
+      if (event.code === 4401) return;
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
+  }
+
+  function key(chatId, messageId) { return `${chatId}:${messageId}`; }
+
+  function row(item, label) {
+    const li = document.createElement("li");
+    li.className = "msg";
+    li.dataset.seq = String(item.seq);
+    const meta = document.createElement("p");
+    meta.className = "meta";
+    const event = item.event || {};
+    const when = event.observed_at ? new Date(event.observed_at).toLocaleTimeString() : "";
+    meta.textContent = `${when} · ${label} · group ${item.chat_id ?? "?"} · seq ${item.seq}`;
+    li.append(meta);
+    return li;
+  }
+
+  function messageRow(item) {
+    const m = item.event.message;
+    const li = row(item, `#${m.message_id} ${m.sender?.display_name ?? m.sender?.username ?? ""}`.trim());
+    li.id = `m-${item.chat_id}-${m.message_id}`;
+    const text = document.createElement("p");
+    text.className = "text";
+    text.textContent = m.text || (m.media ? `(${m.media.type})` : "(no text)");
+    li.append(text);
+    return li;
+  }
+
+  function mark(li, cls, words) {
+    if (li.querySelector(`.${cls}`)) return;
+    const span = document.createElement("span");
+    span.className = cls;
+    span.textContent = ` ${words}`;
+    li.querySelector(".meta").append(span);
+  }
+
+  function apply(item, fragment) {
+    const event = item.event || {};
+    if (item.kind === "message.posted") {
+      const k = key(item.chat_id, event.message.message_id);
+      if (rows.has(k)) return;
+      const li = messageRow(item);
+      rows.set(k, li);
+      fragment.prepend(li);
+    } else if (item.kind === "message.edited") {
+      const k = key(item.chat_id, event.message.message_id);
+      const li = rows.get(k);
+      if (li) {
+        const text = li.querySelector(".text");
+        text.textContent = event.message.text || "(no text)";
+        mark(li, "edited-mark", "edited");
+      } else {
+        const fresh = messageRow(item);
+        mark(fresh, "edited-mark", "edited");
+        rows.set(k, fresh);
+        fragment.prepend(fresh);
+      }
+    } else if (item.kind === "message.deleted") {
+      const li = rows.get(key(item.chat_id, event.message_id));
+      if (li) {
+        li.classList.add("deleted");
+        const text = li.querySelector(".text");
+        if (text && !text.querySelector("del")) {
+          const del = document.createElement("del");
+          del.textContent = text.textContent;
+          text.replaceChildren(del);
+        }
+        mark(li, "deleted-mark", "deleted");
+      } else {
+        const fresh = row(item, `#${event.message_id} deleted`);
+        fresh.classList.add("deleted");
+        fragment.prepend(fresh);
+      }
+    } else {
+      fragment.prepend(row(item, item.kind));
+    }
+  }
+
+  function flush() {
+    frameRequested = false;
+    if (!queue.length) return;
+    const batch = queue;
+    queue = [];
+    const fragment = document.createDocumentFragment();
+    for (const item of batch) {
+      if (lastSeq !== null && item.seq <= lastSeq) continue; // never twice
+      lastSeq = item.seq;
+      apply(item, fragment);
+    }
+    feed.prepend(fragment);
+    while (feed.childElementCount > MAX_ROWS) {
+      const old = feed.lastElementChild;
+      const id = old.id && old.id.startsWith("m-") ? old.id.slice(2).replace(/-(?=\d+$)/, ":") : null;
+      if (id) rows.delete(id);
+      old.remove();
+    }
+    seqText.textContent = `Last seq ${lastSeq}.`;
+  }
+
+  pauseButton.addEventListener("click", () => {
+    paused = !paused;
+    pauseButton.setAttribute("aria-pressed", String(paused));
+    pauseButton.textContent = paused ? "Resume" : "Pause";
+    if (paused) {
+      if (socket) socket.close(1000, "paused");
+      stateText.textContent = `Paused after seq ${lastSeq ?? "—"}.`;
+    } else {
+      connect();
+    }
+  });
+
+  connect();
+})();
