@@ -195,7 +195,7 @@ class Backfiller:
                     self._index,
                     account=self._account,
                     chat_id=chat_id,
-                    snap=snapshot_of(m, page.entities),
+                    snap=snapshot_of(m, page.entities, self_id=self._gateway.self_id()),
                     source="backfill",
                     observed_at=observed,
                 )

@@ -77,6 +77,7 @@ class TelethonGateway:
 
     def __init__(self, client: TelegramClient) -> None:
         self._client = client
+        self._self_id: int | None = None
 
     def __repr__(self) -> str:
         return "TelethonGateway()"
@@ -92,6 +93,9 @@ class TelethonGateway:
             raise SessionError(
                 "the stored Telegram session is not authorized; run `aaltohub login` again"
             )
+        async with asyncio.timeout(TIMEOUT_S):
+            me = await self._client.get_me(input_peer=True)
+        self._self_id = getattr(me, "user_id", None)
 
     async def disconnect(self) -> None:
         """Disconnect (idempotent)."""
@@ -101,6 +105,10 @@ class TelethonGateway:
     def is_connected(self) -> bool:
         """True while connected."""
         return bool(self._client.is_connected())
+
+    def self_id(self) -> int | None:
+        """The account's own user id (known after ``connect``)."""
+        return self._self_id
 
     def add_update_handler(self, callback: UpdateCallback) -> None:
         """Deliver every raw update to ``callback`` (synchronously: it only converts and enqueues)."""

@@ -76,10 +76,16 @@ def display_name(entity: object | None) -> str | None:
     return name or None
 
 
-def _sender(message: types.Message | types.MessageService, names: Names) -> Sender | None:
+def _sender(
+    message: types.Message | types.MessageService, names: Names, self_id: int | None
+) -> Sender | None:
     peer = message.from_id
     if peer is None and message.post:
         peer = message.peer_id  # a channel post without signature is sent "by" the channel
+    if peer is None and message.out:
+        if self_id is None:
+            return None  # ours, but the account's own id is not known yet
+        peer = types.PeerUser(self_id)  # an outgoing message is sent by the account itself
     if peer is None:
         if isinstance(message.peer_id, types.PeerUser):
             peer = message.peer_id  # private chat: the other side (incoming) sent it
@@ -309,9 +315,13 @@ def action_of(message: types.MessageService) -> ServiceAction:
 
 
 def snapshot_of(
-    message: types.Message | types.MessageService, names: Names | None = None
+    message: types.Message | types.MessageService,
+    names: Names | None = None,
+    *,
+    self_id: int | None = None,
 ) -> MessageSnapshot:
-    """The full snapshot of a message or service message."""
+    """The full snapshot of a message or service message (``self_id``: the account's own user id,
+    the sender of an outgoing message that carries no ``from_id``)."""
     names = names or {}
     date = utc(message.date)
     assert date is not None
@@ -319,7 +329,7 @@ def snapshot_of(
         return MessageSnapshot(
             message_id=message.id,
             date=date,
-            sender=_sender(message, names),
+            sender=_sender(message, names, self_id),
             reply_to=_reply_to(message.reply_to),
             action=action_of(message),
             silent=bool(message.silent),
@@ -333,7 +343,7 @@ def snapshot_of(
         message_id=message.id,
         date=date,
         edit_date=utc(message.edit_date),
-        sender=_sender(message, names),
+        sender=_sender(message, names, self_id),
         text=message.message or "",
         entities=tuple(entity_of(e) for e in message.entities or ()),
         reply_to=_reply_to(message.reply_to),

@@ -67,7 +67,7 @@ class GapFiller:
                 self._index,
                 account=self._account,
                 chat_id=chat_id,
-                snap=snapshot_of(m, entities),
+                snap=snapshot_of(m, entities, self_id=self._gateway.self_id()),
                 source="gapfill",
                 observed_at=end,
             )

@@ -58,6 +58,11 @@ class Gateway(Protocol):
         """True while connected to Telegram."""
         ...
 
+    def self_id(self) -> int | None:
+        """The account's own user id once connected (None before): the sender of its outgoing
+        messages, which Telegram sends without ``from_id``."""
+        ...
+
     def add_update_handler(self, callback: UpdateCallback) -> None:
         """Call ``callback(update)`` for every raw update (``telethon.tl.types.Update*``)."""
         ...

@@ -3,6 +3,13 @@
 Handlers never wait on the network: names come from what Telethon attached to the update
 (``update._entities``) and from the entity cache's memory; a delete without a chat id is resolved
 from the account's ``MessageIndex`` or recorded with ``chat_id=None`` for the projector.
+
+Telegram sends most private-chat and small basic-group messages as *short* updates
+(``UpdateShortMessage``, ``UpdateShortChatMessage``) that carry the message's fields inline; they
+become the same full ``Message`` Telethon's own ``events.NewMessage`` builds, so they are recorded
+live like any other message. An outgoing message without ``from_id`` is the account's own.
+``UpdateShortSentMessage`` only answers a send request of ours (Telethon never dispatches it as an
+update): it carries no peer and no text, so ``sent_message`` completes it from the request.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from schemas.events import (
 log = logging.getLogger(__name__)
 
 ChatForDeleted = Callable[[int], int | None]
+SelfId = Callable[[], int | None]
 
 _NEW = (types.UpdateNewMessage, types.UpdateNewChannelMessage)
 _EDIT = (types.UpdateEditMessage, types.UpdateEditChannelMessage)
@@ -99,7 +107,49 @@ def reactions_updated(
     )
 
 
-def _short_chat_message(u: types.UpdateShortChatMessage) -> types.Message:
+def short_message(u: types.UpdateShortMessage, self_id: int | None) -> types.Message:
+    """Telegram's compact private-chat message update as a full ``Message``."""
+    sender = self_id if u.out else u.user_id
+    return types.Message(
+        id=u.id,
+        peer_id=types.PeerUser(u.user_id),
+        date=u.date,
+        message=u.message,
+        out=u.out,
+        mentioned=u.mentioned,
+        media_unread=u.media_unread,
+        silent=u.silent,
+        from_id=None if sender is None else types.PeerUser(sender),
+        fwd_from=u.fwd_from,
+        via_bot_id=u.via_bot_id,
+        reply_to=u.reply_to,
+        entities=u.entities,
+        ttl_period=u.ttl_period,
+    )
+
+
+def sent_message(
+    u: types.UpdateShortSentMessage,
+    *,
+    peer: types.TypePeer,
+    text: str,
+    reply_to: types.TypeMessageReplyHeader | None = None,
+) -> types.Message:
+    """The reply to a send request of ours as a full ``Message`` (the peer and text are the request's)."""
+    return types.Message(
+        id=u.id,
+        peer_id=peer,
+        date=u.date,
+        message=text,
+        out=u.out,
+        media=u.media,
+        entities=u.entities,
+        reply_to=reply_to,
+        ttl_period=u.ttl_period,
+    )
+
+
+def short_chat_message(u: types.UpdateShortChatMessage) -> types.Message:
     """Telegram's compact basic-group message update as a full ``Message``."""
     return types.Message(
         id=u.id,
@@ -126,19 +176,25 @@ def events_from_update(
     observed_at: datetime,
     names: Mapping[int, object] | None = None,
     chat_for_deleted: ChatForDeleted = lambda _mid: None,
+    self_id: int | None = None,
 ) -> list[Event]:
-    """Every event a raw update stands for (empty for updates we do not record)."""
+    """Every event a raw update stands for (empty for updates we do not record); ``self_id`` is the
+    account's own user id (the sender of its outgoing messages)."""
     names = names if names is not None else getattr(update, "_entities", None) or {}
     if isinstance(update, types.UpdateShortChatMessage):
         update = types.UpdateNewMessage(
-            message=_short_chat_message(update), pts=update.pts, pts_count=update.pts_count
+            message=short_chat_message(update), pts=update.pts, pts_count=update.pts_count
+        )
+    elif isinstance(update, types.UpdateShortMessage):
+        update = types.UpdateNewMessage(
+            message=short_message(update, self_id), pts=update.pts, pts_count=update.pts_count
         )
     if isinstance(update, _NEW + _EDIT):
         message = update.message
         if not isinstance(message, (types.Message, types.MessageService)):
             return []  # MessageEmpty
         chat_id = chat_id_of(message)
-        snap = snapshot_of(message, names)
+        snap = snapshot_of(message, names, self_id=self_id)
         build = posted if isinstance(update, _NEW) else edited
         return [
             build(
@@ -197,8 +253,10 @@ class LiveHandler:
         is_watched: Callable[[int], bool],
         chat_for_deleted: ChatForDeleted,
         on_posted: Callable[[MessagePosted, object], None] | None = None,
+        self_id: SelfId = lambda: None,
     ) -> None:
         self._account = account
+        self._self_id = self_id
         self._sink = sink
         self._is_watched = is_watched
         self._chat_for_deleted = chat_for_deleted
@@ -214,6 +272,7 @@ class LiveHandler:
                 account=self._account,
                 observed_at=datetime.now(UTC),
                 chat_for_deleted=self._chat_for_deleted,
+                self_id=self._self_id(),
             )
         except (
             Exception

@@ -209,6 +209,7 @@ class TelegramAccountWorker:
             is_watched=lambda c: state.chat(c).watching,
             chat_for_deleted=index.chat_for_deleted,
             on_posted=on_posted,
+            self_id=self._gateway.self_id,
         )
         rt = _Runtime(
             state=state,

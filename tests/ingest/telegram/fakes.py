@@ -22,6 +22,7 @@ class FakeGateway:
         self.calls: list[tuple[str, dict[str, object]]] = []
         self.handlers: list[UpdateCallback] = []
         self.connected = False
+        self.self_user_id: int | None = 1  # the account's own user id
 
     def _maybe_fail(self, method: str, **kw: object) -> None:
         self.calls.append((method, kw))
@@ -38,6 +39,9 @@ class FakeGateway:
 
     def is_connected(self) -> bool:
         return self.connected
+
+    def self_id(self) -> int | None:
+        return self.self_user_id
 
     def add_update_handler(self, callback: UpdateCallback) -> None:
         self.handlers.append(callback)

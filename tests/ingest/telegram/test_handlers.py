@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from telethon.tl import types
 
 from eventlog import EventLog
-from ingest.telegram.handlers import LiveHandler, events_from_update
+from ingest.telegram.handlers import LiveHandler, events_from_update, sent_message
 from ingest.telegram.known import MessageIndex, ObservingSink
 from schemas import ids
 from schemas.events import Event, MessageDeleted, MessageEdited, MessagePosted, ReactionsUpdated
@@ -25,6 +25,8 @@ from .tl import (
     service,
 )
 
+SELF_ID = 4242  # the account's own user id
+
 
 async def _run(
     event_log: EventLog, updates: Sequence[object], *, watched: set[int] | None = None
@@ -36,6 +38,7 @@ async def _run(
             sink=ObservingSink(inner, index),
             is_watched=lambda c: watched is None or c in watched,
             chat_for_deleted=index.chat_for_deleted,
+            self_id=lambda: SELF_ID,
         )
         for update in updates:
             handler(update)
@@ -233,6 +236,66 @@ async def test_short_chat_message_is_recorded_like_a_full_one(event_log: EventLo
         "short",
         43,
     )
+
+
+async def test_short_private_message_is_recorded_live(event_log: EventLog) -> None:
+    short = types.UpdateShortMessage(
+        id=31,
+        user_id=77,
+        message="hei",
+        pts=1,
+        pts_count=1,
+        date=at(31),
+        entities=[types.MessageEntityBold(offset=0, length=3)],
+    )
+    events = await _run(event_log, [short])
+    assert len(events) == 1 and isinstance(events[0], MessagePosted)
+    event = events[0]
+    assert event.event_id == ids.posted_id(77, 31, account="main")
+    snap = event.message
+    assert (event.chat_id, snap.text, snap.date, [e.type for e in snap.entities]) == (
+        77,
+        "hei",
+        at(31),
+        ["bold"],
+    )
+    assert snap.sender is not None and (snap.sender.id, snap.sender.kind) == (77, "user")
+
+
+async def test_outgoing_short_message_is_sent_by_the_account(event_log: EventLog) -> None:
+    short = types.UpdateShortMessage(
+        id=32, user_id=77, message="moi", pts=1, pts_count=1, date=at(32), out=True
+    )
+    events = await _run(event_log, [short])
+    assert isinstance(events[0], MessagePosted) and events[0].message.sender is not None
+    assert (events[0].chat_id, events[0].message.sender.id) == (77, SELF_ID)
+
+
+async def test_outgoing_message_without_from_id_is_sent_by_the_account(
+    event_log: EventLog,
+) -> None:
+    message = types.Message(
+        id=33, peer_id=types.PeerUser(77), date=at(33), message="mine", out=True
+    )
+    events = await _run(event_log, [types.UpdateNewMessage(message=message, pts=1, pts_count=1)])
+    assert isinstance(events[0], MessagePosted) and events[0].message.sender is not None
+    assert events[0].message.sender.id == SELF_ID
+
+
+def test_short_sent_message_is_completed_from_the_request() -> None:
+    reply = types.UpdateShortSentMessage(
+        id=34, pts=1, pts_count=1, date=at(34), out=True, media=types.MessageMediaEmpty()
+    )
+    message = sent_message(reply, peer=types.PeerChat(BASIC), text="sent")
+    (event,) = events_from_update(
+        types.UpdateNewMessage(message=message, pts=1, pts_count=1),
+        account="main",
+        observed_at=at(40),
+        self_id=SELF_ID,
+    )
+    assert isinstance(event, MessagePosted) and event.message.sender is not None
+    assert (event.chat_id, event.message.message_id, event.message.text) == (-BASIC, 34, "sent")
+    assert event.message.sender.id == SELF_ID
 
 
 async def test_an_unconvertible_update_is_recorded_and_the_next_one_still_handled(
