@@ -321,6 +321,8 @@ class IngestService:
             "spooled": sink.spooled,
             "dead_lettered": sink.dead_lettered,
             "last_error": sink.last_error,
+            "intake_paused": sink.intake_paused,
+            "spool_write_failures": sink.spool_write_failures,
             "last_flood_wait_s": flood.last_flood_wait_s if flood else None,
             "last_flood_wait_method": flood.last_flood_wait_method if flood else None,
             "last_flood_wait_at": flood.last_flood_wait_at.isoformat()

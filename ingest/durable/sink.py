@@ -58,6 +58,8 @@ class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
     spooled: int
     dead_lettered: int
     last_error: str | None
+    intake_paused: bool = False  # the spool cannot be written (disk full) and the log takes nothing
+    spool_write_failures: int = 0  # spool writes that failed since start (a counter)
 
 
 class DurableSink:
@@ -103,29 +105,48 @@ class DurableSink:
         self.spooled = 0
         self.last_error: str | None = None
         self._refused: set[str] = set()
+        # Disk trouble: while the spool cannot be written, events wait in memory and
+        # ``submit_many`` waits before enqueuing more (back-pressure); it ends by itself.
+        self._accepting = asyncio.Event()
+        self._accepting.set()
+        self._blocked_since: float | None = None
+        self._next_spool_attempt = 0.0
+        self.spool_write_failures = 0
 
     # --- EventSink --------------------------------------------------------------------------------
 
     def submit(self, event: Event) -> None:
-        """Enqueue one event; never blocks on the network. Raises ``SinkClosed`` after ``close``."""
+        """Enqueue one event; never blocks on the network. Raises ``SinkClosed`` after ``close``.
+
+        While the spool cannot be written (``intake_paused``) a full buffer keeps growing in memory
+        rather than dropping anything; producers that can wait use ``submit_many``.
+        """
         if self._closed:
             raise SinkClosed(f"sink closed; event {event.event_id} not accepted")
         if self._buffer.full:
-            self._evict_buffer()
+            self._move_buffer_to_spool()
         self._buffer.put(event)
         self._wake.set()
 
     async def submit_many(self, events: Sequence[Event]) -> None:
-        """Enqueue events and wait until each is acked by the log or durably spooled."""
+        """Wait while intake is paused, enqueue events, wait until each is acked or durably spooled."""
+        if self._closed:
+            raise SinkClosed(f"sink closed; {len(events)} event(s) not accepted")
+        await self._accepting.wait()
         if self._closed:
             raise SinkClosed(f"sink closed; {len(events)} event(s) not accepted")
         ticket = Ticket(len(events))
         for event in events:
             if self._buffer.full:
-                self._evict_buffer()
+                self._move_buffer_to_spool()
             self._buffer.put(event, ticket)
         self._wake.set()
         await ticket.future
+
+    @property
+    def intake_paused(self) -> bool:
+        """True while the spool cannot be written and events wait in memory (disk full)."""
+        return self._blocked_since is not None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -142,11 +163,17 @@ class DurableSink:
         self._guard_task = asyncio.create_task(self._guard_memory(), name="durable-sink-guard")
 
     async def close(self, *, drain_timeout_s: float = 10.0) -> None:
-        """Drain the buffer to the log (or the spool), fsync and close the spool. Nothing is lost."""
+        """Drain the buffer to the log (or the spool), fsync and close the spool.
+
+        Nothing is lost unless the log is unreachable *and* the spool cannot be written: then the
+        events still in memory are counted and logged (their sources have not been told they are
+        safe) and the sink closes anyway, so a shutdown always finishes.
+        """
         if self._closed:
             return
         self._closing = True
         self._wake.set()
+        cancelled = False
         task = self._pump_task
         if task is not None:
             try:
@@ -155,23 +182,29 @@ class DurableSink:
                 log.warning(
                     "sink: drain did not finish in %.1fs; spooling the rest", drain_timeout_s
                 )
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             except asyncio.CancelledError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                self._final_spool()
-                raise
+                cancelled = True
+        for background in (task, self._guard_task):
+            if background is not None and not background.done():
+                background.cancel()
+        await asyncio.gather(
+            *(t for t in (task, self._guard_task) if t is not None), return_exceptions=True
+        )
         self._final_spool()
+        if cancelled:
+            raise asyncio.CancelledError
 
     def _final_spool(self) -> None:
-        guard = self._guard_task
-        if guard is not None:
-            guard.cancel()  # the pump is done; what is left in memory is spooled right here
-        self._move_buffer_to_spool()
+        self._next_spool_attempt = 0.0
+        if not self._move_buffer_to_spool():
+            log.error(
+                "sink: %d event(s) could not be saved (the log is unreachable and the spool "
+                "cannot be written: %s); their sources were not told they are safe",
+                len(self._buffer),
+                self.last_error,
+            )
         self._closed = True
+        self._accepting.set()  # wake waiting producers: they get SinkClosed
         self._spool.close()
         if self._spool.depth_records:
             log.info(
@@ -192,6 +225,8 @@ class DurableSink:
             spooled=self.spooled,
             dead_lettered=self._dead_letters.count,
             last_error=self.last_error,
+            intake_paused=self.intake_paused,
+            spool_write_failures=self.spool_write_failures,
         )
 
     # --- the durability point ----------------------------------------------------------------------
@@ -206,11 +241,7 @@ class DurableSink:
             if wait_s > 0:
                 await asyncio.sleep(wait_s)  # until the oldest event in memory is due, not polling
                 continue
-            try:
-                self._spool_overdue()
-            except SpoolError as e:
-                self.last_error = str(e)
-                log.error("sink: cannot spool overdue events: %s", e)
+            if not self._spool_overdue():
                 await asyncio.sleep(self._retry_interval_s)  # disk trouble: retry after a pause
 
     def _oldest_in_memory(self) -> float | None:
@@ -221,7 +252,8 @@ class DurableSink:
             return self._buffer.oldest_submitted_at()
         return None
 
-    def _spool_overdue(self) -> None:
+    def _spool_overdue(self) -> bool:
+        """Spool what is due; False when the spool could not be written (it stays in memory)."""
         now = time.monotonic()
         if (
             self._in_flight
@@ -229,11 +261,18 @@ class DurableSink:
             and now - self._in_flight[0].submitted_at >= self._max_memory_s
         ):
             # Older than everything spooled: it goes in front, as a failed batch would.
-            self._in_flight_spooled = self._spool.prepend([e.event for e in self._in_flight])
+            try:
+                self._in_flight_spooled = self._spool.prepend([e.event for e in self._in_flight])
+            except SpoolError as e:
+                self._spool_failed(e)
+                return False
+            self._spool_ok()
             self.spooled += len(self._in_flight)
             settle_all(self._in_flight)
         if self._buffer and self._buffer.oldest_age_s() >= self._max_memory_s:
-            self._move_buffer_to_spool()
+            self._next_spool_attempt = 0.0  # the guard paces its own retries
+            return self._move_buffer_to_spool()
+        return True
 
     # --- the pump ---------------------------------------------------------------------------------
 
@@ -244,8 +283,7 @@ class DurableSink:
                 return
             except SpoolError as e:
                 # Disk trouble: events stay in the buffer (restored on failure); retry after a pause.
-                self.last_error = str(e)
-                log.error("sink: %s; retrying in %.1fs", e, self._retry_interval_s * 4)
+                self._spool_failed(e)
             except Exception as e:
                 # A bug must not stop the pump (submit_many callers would wait forever); the batch
                 # in flight was already spooled by ``_send_buffer_batch``.
@@ -283,8 +321,10 @@ class DurableSink:
                         continue
                 if self._log_ready() and self._breaker.allow():
                     await self._send_buffer_batch()
-                else:
-                    self._move_buffer_to_spool()
+                elif not self._move_buffer_to_spool():
+                    if self._closing:
+                        return  # nowhere to put them: close() counts and reports them
+                    await self._pause(self._retry_interval_s)
                 continue
             if self._closing:
                 return
@@ -333,6 +373,8 @@ class DurableSink:
         self._acked(stored)
         if spooled_copy is None:
             settle_all(entries)
+        if not self._buffer:
+            self._spool_ok()  # nothing waits in memory any more: the log took it all
 
     def _spool_in_flight(self, unacked: Sequence[Event]) -> None:
         """The batch in flight failed: spool what the log did not ack in front (unless already there)."""
@@ -397,31 +439,74 @@ class DurableSink:
             return
         try:
             self._spool.prepend(events)
-        except SpoolError:
+        except SpoolError as e:
             self._buffer.restore_front(entries)
-            raise
+            self._spool_failed(e)
+            return
+        self._spool_ok()
         self.spooled += len(events)
         settle_all(entries)
 
-    def _move_buffer_to_spool(self) -> None:
+    def _move_buffer_to_spool(self) -> bool:
+        """Move the whole buffer to the spool tail (fsync'd); False when the spool cannot take it."""
         if not self._buffer:
-            return
+            return True
+        if self._blocked_since is not None and time.monotonic() < self._next_spool_attempt:
+            return False  # the disk was full a moment ago: retry at the paced time, not per event
         entries = self._buffer.take_all()
         try:
             self._spool.append([e.event for e in entries], sync=True)
-        except SpoolError:
+        except SpoolError as e:
             self._buffer.restore_front(entries)
-            raise
-        self.spooled += len(entries)
-        settle_all(entries)
-
-    def _evict_buffer(self) -> None:
-        """The buffer is full: move all of it to the spool tail (fsync'd in the next group)."""
-        entries = self._buffer.take_all()
-        self._spool.append([e.event for e in entries], sync=True)
+            self._spool_failed(e)
+            return False
+        self._spool_ok()
         self.spooled += len(entries)
         settle_all(entries)
         self._wake.set()
+        return True
+
+    def _spool_failed(self, error: SpoolError) -> None:
+        """A spool write failed: pause intake (once per episode, as a log line and an event)."""
+        self.spool_write_failures += 1
+        self.last_error = str(error)
+        self._next_spool_attempt = time.monotonic() + self._retry_interval_s
+        if self._blocked_since is not None:
+            return
+        self._blocked_since = time.monotonic()
+        self._accepting.clear()
+        log.error(
+            "sink: the spool cannot be written (%s); intake paused, %d event(s) wait in memory "
+            "until the log or the disk takes them",
+            error,
+            len(self._buffer) + len(self._in_flight),
+        )
+        oldest = self._in_flight[0] if self._in_flight else None
+        if oldest is None and self._buffer:
+            oldest = self._buffer.take(1)[0]
+            self._buffer.restore_front([oldest])
+        if oldest is not None:
+            self._buffer.put(
+                IngestFailed(
+                    event_id=ids.occurrence_id("error"),
+                    account=oldest.event.account,
+                    observed_at=datetime.now(UTC),
+                    source=oldest.event.source,
+                    error="spool write failed: intake paused",
+                    detail=str(error)[:500],
+                )
+            )
+
+    def _spool_ok(self) -> None:
+        """A spool write worked (or nothing waits in memory any more): resume intake."""
+        if self._blocked_since is None:
+            return
+        log.warning(
+            "sink: the spool is writable again after %.1fs; intake resumed",
+            time.monotonic() - self._blocked_since,
+        )
+        self._blocked_since = None
+        self._accepting.set()
 
     def _dead_letter(self, event: Event, reason: str) -> None:
         payload = msgspec.json.encode(event)

@@ -4,8 +4,12 @@ Layout under the spool directory: ``<key>.seg`` segment files read in ascending 
 ``cursor.json`` (how far each segment has been drained). A record is ``>II`` (payload length,
 CRC-32 of the payload) followed by the payload (the event encoded with the codec). Writes are
 ``fsync``'d in small groups (every ``fsync_every`` records, and whenever ``sync()`` is called). A
-torn or corrupt last record after a crash is detected by its length/CRC, logged and cut off. New
-records go to a fresh tail segment after every open, so old segments are never written again.
+write that fails (a full disk) is rolled back: the segment is cut back to its last whole record,
+so a later write never lands behind a torn one. ``open`` verifies every segment: a torn last
+record (a crash mid-write) is the only thing ever cut, and is reported with its size; a record in
+the middle that fails its checksum is reported once with its position, handed out as a bad record
+(the sink dead-letters it) and the rest of the segment is still drained. New records go to a fresh
+tail segment after every open, so old segments are never written again.
 ``prepend`` writes a segment that is read before all others (events that must keep their place
 ahead of what is already spooled). Fully drained segments are deleted.
 
@@ -48,6 +52,7 @@ class _Segment:
     offset: int  # bytes already drained
     records: int  # records not yet drained
     sealed: bool  # no more writes (only the tail is unsealed)
+    corrupt: dict[int, int] = field(default_factory=dict)  # start -> end of damaged regions
 
 
 @dataclass
@@ -83,6 +88,8 @@ class Spool:
         self._records = 0
         self._bytes = 0
         self.torn_records = 0
+        self.corrupt_records = 0
+        self._cursor_stale = False
         self.written_total = 0
         self._opened = False
         self._lock_fd: int | None = None
@@ -135,16 +142,23 @@ class Spool:
             )
 
     def close(self) -> None:
-        """Fsync and close the tail segment and save the cursor."""
+        """Fsync and close the tail segment and save the cursor; a failure is logged, not raised."""
         if not self._opened:
             return
-        self.sync()
+        try:
+            self.sync()
+        except SpoolError as e:
+            log.error("spool: %s while closing", e)
         if self._tail_fd is not None:
             os.close(self._tail_fd)
             self._tail_fd = None
         for segment in self._segments:
             segment.sealed = True
-        self._save_cursor()
+        try:
+            self._save_cursor()
+        except SpoolError as e:
+            # A stale cursor only re-sends drained records, which the log deduplicates.
+            log.error("spool: %s while closing", e)
         self._opened = False
         self._unlock()
 
@@ -166,31 +180,35 @@ class Spool:
     def _recover(self, key: int, path: Path, offset: int) -> None:
         data = path.read_bytes()
         offset = min(offset, len(data))
-        position = offset
-        records = 0
-        while True:
-            size = _record_size(data, position)
-            if size is None:
-                break
-            position += size
-            records += 1
-        if position < len(data):
+        scan = _scan(data, offset)
+        for start, end in scan.corrupt.items():
+            self.corrupt_records += 1
+            log.error(
+                "spool: %s: record at byte %d fails its checksum; %d byte(s) set aside as a bad "
+                "record, the rest of the segment is drained",
+                path.name,
+                start,
+                end - start,
+            )
+        if scan.end < len(data):
             self.torn_records += 1
             log.warning(
-                "spool: %s has a torn or corrupt record at byte %d; cutting %d trailing byte(s)",
+                "spool: %s ends in a torn record at byte %d (a crash mid-write); cutting its %d byte(s)",
                 path.name,
-                position,
-                len(data) - position,
+                scan.end,
+                len(data) - scan.end,
             )
             with open(path, "r+b") as f:
-                f.truncate(position)
+                f.truncate(scan.end)
                 os.fsync(f.fileno())
-        if records == 0:
+        if scan.records == 0:
             path.unlink()
             return
-        self._segments.append(_Segment(key, path, position, offset, records, sealed=True))
-        self._records += records
-        self._bytes += position - offset
+        self._segments.append(
+            _Segment(key, path, scan.end, offset, scan.records, sealed=True, corrupt=scan.corrupt)
+        )
+        self._records += scan.records
+        self._bytes += scan.end - offset
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -206,7 +224,10 @@ class Spool:
         assert self._tail_fd is not None
         try:
             _write_all(self._tail_fd, data)
+            if sync:
+                os.fsync(self._tail_fd)
         except OSError as e:
+            self._roll_back(tail)
             raise SpoolError(f"cannot write spool: {e.strerror}", path=tail.path) from e
         tail.end += len(data)
         tail.records += len(events)
@@ -214,8 +235,23 @@ class Spool:
         self._bytes += len(data)
         self.written_total += len(events)
         self._unsynced += len(events)
-        if sync or self._unsynced >= self._fsync_every:
+        if sync:
+            self._unsynced = 0
+        elif self._unsynced >= self._fsync_every:
             self.sync()
+
+    def _roll_back(self, tail: _Segment) -> None:
+        """Cut the tail back to its last whole record after a failed write (nothing torn stays)."""
+        assert self._tail_fd is not None
+        try:
+            os.ftruncate(self._tail_fd, tail.end)
+        except OSError as e:
+            # The next write would land behind a torn record: seal the segment at its valid end
+            # (open() cuts the rest) and write new records to a fresh one.
+            log.error("spool: cannot cut %s back after a failed write: %s", tail.path, e.strerror)
+            os.close(self._tail_fd)
+            self._tail_fd = None
+            tail.sealed = True
 
     def prepend(self, events: Sequence[Event]) -> SpoolBatch:
         """Write events so they are read before everything already spooled (fsync'd now).
@@ -238,6 +274,7 @@ class Spool:
                 os.close(fd)
             self._fsync_directory()
         except OSError as e:
+            path.unlink(missing_ok=True)  # never leave a partial segment ahead of the others
             raise SpoolError(f"cannot write spool: {e.strerror}", path=path) from e
         self._segments.insert(0, _Segment(key, path, len(data), 0, len(events), sealed=True))
         self._records += len(events)
@@ -294,16 +331,42 @@ class Spool:
                 data = f.read(min(_READ_CHUNK, head.end - head.offset))
                 position = 0
                 while batch.records < max_records and batch.end < head.end:
+                    bad_end = head.corrupt.get(batch.end)
+                    if bad_end is not None:
+                        batch.bad.append(
+                            (
+                                b"",
+                                f"{bad_end - batch.end} damaged byte(s) at byte {batch.end} "
+                                f"of spool segment {head.path.name}",
+                            )
+                        )
+                        f.seek(bad_end)
+                        data = f.read(min(_READ_CHUNK, head.end - bad_end))
+                        position = 0
+                        batch.end = bad_end
+                        batch.records += 1
+                        continue
                     if not _complete(data, position):
                         if batch.records:
                             break
                         # One record bigger than the chunk: read the rest of what is valid.
-                        data += f.read(head.end - head.offset - len(data))
+                        base = batch.end - position  # file offset of data[0]
+                        data += f.read(head.end - base - len(data))
                     size = _record_size(data, position)
-                    if (
-                        size is None
-                    ):  # cannot happen below ``end``: it was checked on write/recovery
-                        raise SpoolError("spool record failed its checksum", path=head.path)
+                    if size is None:
+                        # Checked on write and on open: damage since then (the disk) sets the rest
+                        # of the segment aside, reported once, instead of failing every drain.
+                        log.error(
+                            "spool: %s: record at byte %d no longer passes its checksum; "
+                            "setting the segment's last %d byte(s) aside",
+                            head.path.name,
+                            batch.end,
+                            head.end - batch.end,
+                        )
+                        head.corrupt[batch.end] = head.end
+                        self._records -= head.records - batch.records - 1
+                        head.records = batch.records + 1
+                        continue
                     payload = bytes(data[position + HEADER.size : position + size])
                     try:
                         batch.events.append(self._codec.decode(payload))
@@ -334,7 +397,16 @@ class Spool:
         self._bytes -= batch.end - batch.start
         if head.records == 0:
             self._drop_head()
-        self._save_cursor()
+        try:
+            self._save_cursor()
+        except SpoolError as e:
+            # A stale cursor only re-sends drained records, which the log deduplicates; a full
+            # disk must not stop the drain that frees it.
+            if not self._cursor_stale:
+                log.warning("spool: %s; draining on with a stale cursor", e)
+            self._cursor_stale = True
+        else:
+            self._cursor_stale = False
 
     def _drop_head(self) -> None:
         head = self._segments[0]
@@ -378,6 +450,43 @@ class Spool:
     def _require_open(self) -> None:
         if not self._opened:
             raise SpoolError("spool is not open", path=self.directory)
+
+
+@dataclass
+class _Scan:
+    end: int  # end of the last whole record; what follows is a torn tail
+    records: int  # whole records, each damaged region counted as one
+    corrupt: dict[int, int]  # start -> end of damaged regions followed by whole records
+
+
+def _scan(data: bytes, start: int) -> _Scan:
+    """Walk the records of a segment from ``start``; a damaged record in the middle is skipped to
+    the next whole record (found by its length and checksum), a damaged tail is left to be cut."""
+    scan = _Scan(end=start, records=0, corrupt={})
+    position = start
+    while position < len(data):
+        size = _record_size(data, position)
+        if size is not None:
+            position += size
+            scan.end = position
+            scan.records += 1
+            continue
+        resume = _next_record(data, position + 1)
+        if resume is None:
+            break  # nothing whole follows: a torn tail
+        scan.corrupt[position] = resume
+        scan.records += 1
+        position = resume
+    return scan
+
+
+def _next_record(data: bytes, start: int) -> int | None:
+    """The first offset from ``start`` where a whole record begins (length fits, checksum matches)."""
+    for position in range(start, len(data) - HEADER.size + 1):
+        size = _record_size(data, position)
+        if size is not None and size > HEADER.size:
+            return position
+    return None
 
 
 def _frame(payload: bytes) -> bytes:

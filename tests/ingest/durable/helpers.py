@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from eventlog import EventLog, Record
@@ -40,3 +41,17 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def fill_disk(directory: Path) -> Path:
+    """Write a file in ``directory`` until its file system is full; delete it to free the space."""
+    filler = directory / "filler"
+    chunk = b"\0" * 4096
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(chunk)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+    return filler

@@ -108,3 +108,29 @@ def test_a_second_spool_on_the_same_directory_is_refused(tmp_path: Path) -> None
     first.close()
     second.open()
     second.close()
+
+
+def test_a_damaged_record_in_the_middle_is_set_aside_and_the_rest_drained(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = [posted(-1001, i) for i in range(1, 21)]
+    spool = _open(tmp_path)
+    spool.append(events)
+    spool.close()
+    (segment,) = spool.segment_paths()
+    data = bytearray(segment.read_bytes())
+    middle = len(data) // 2
+    data[middle] ^= 0xFF  # one flipped byte inside some record's payload
+    segment.write_bytes(bytes(data))
+    spool = _open(tmp_path)
+    assert (spool.corrupt_records, spool.torn_records) == (1, 0)
+    assert len([r for r in caplog.records if "fails its checksum" in r.getMessage()]) == 1
+    bad: list[str] = []
+    drained: list[str] = []
+    while (batch := spool.peek(7)) is not None:
+        drained.extend(e.event_id for e in batch.events)
+        bad.extend(reason for _payload, reason in batch.bad)
+        spool.commit(batch)
+    assert len(drained) == 19 and drained == [e.event_id for e in events if e.event_id in drained]
+    assert drained[0] == events[0].event_id and drained[-1] == events[-1].event_id
+    assert len(bad) == 1 and "at byte" in bad[0]
