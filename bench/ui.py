@@ -159,7 +159,7 @@ def traffic(n: int) -> list[Event]:
             )
             events.append(
                 MessageEdited(
-                    event_id=ids.edited_id(LIVE_CHAT, snap),
+                    event_id=ids.edited_id(LIVE_CHAT, snap, account="main"),
                     account="main",
                     observed_at=now,
                     source="live",
@@ -184,7 +184,7 @@ def traffic(n: int) -> list[Event]:
             posted += 1
             events.append(
                 MessagePosted(
-                    event_id=ids.posted_id(LIVE_CHAT, posted),
+                    event_id=ids.posted_id(LIVE_CHAT, posted, account="main"),
                     account="main",
                     observed_at=now,
                     source="live",
