@@ -10,6 +10,7 @@ from pathlib import Path
 import uvicorn
 from pydantic import SecretStr
 
+from aaltohub.admin_token import ensure_admin_token, token_file
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings, comma_list
 from aaltohub.stream import stream_spec
@@ -90,10 +91,17 @@ async def serve(config: uvicorn.Config, *, handle_signals: bool = False) -> None
         raise
 
 
+def up_settings(settings: Settings) -> Settings:
+    """``settings`` with an admin token: the configured one, else the data dir's (made on first use)."""
+    if settings.admin_token is not None:
+        return settings
+    return settings.model_copy(update={"admin_token": ensure_admin_token(settings.data_path)})
+
+
 async def run(ctx: ServiceContext) -> None:
     """Serve the API for ``aaltohub up`` until cancelled."""
     config = api_config(
-        ctx.settings,
+        up_settings(ctx.settings),
         nats_url=ctx.nats_url,
         database_url=ctx.database_url,
         duckdb_path=ctx.duckdb_path,
@@ -114,8 +122,14 @@ def api_port(ctx: ServiceContext) -> int:
 
 
 def describe(ctx: ServiceContext) -> str:
-    """Where the API listens."""
-    return f"http://{ctx.settings.api_host}:{api_port(ctx)}"
+    """Where the API and the console listen, and where the admin token is."""
+    url = f"http://{ctx.settings.api_host}:{api_port(ctx)}"
+    if ctx.settings.admin_token is not None:
+        where = "the admin token is AALTOHUB_ADMIN_TOKEN"
+    else:
+        up_settings(ctx.settings)  # the first `up` makes the token now, so the hint is true
+        where = f"admin token: cat {token_file(ctx.settings.data_path)}"
+    return f"{url}\n  console   {url}/ui/ ({where})"
 
 
 SERVICE = ServiceSpec(name="api", run=run, stop_order=0, describe=describe)

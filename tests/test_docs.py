@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aaltohub.settings import Settings
+from schemas.duckdb.queries import ANALYTICS_QUERIES
 
 ROOT = Path(__file__).resolve().parents[1]
 ALIASES = sorted(str(field.alias) for field in Settings.model_fields.values())
@@ -67,3 +68,8 @@ def test_every_cited_decision_note_exists() -> None:
     }
     notes = {path.name[:3] for path in (ROOT / "docs" / "decisions").glob("[0-9][0-9][0-9]-*.md")}
     assert cited and cited <= notes
+
+
+@pytest.mark.parametrize("name", sorted(ANALYTICS_QUERIES))
+def test_readme_lists_every_analytics_query(name: str) -> None:
+    assert f"`{name}`" in (ROOT / "README.md").read_text()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import shlex
 import signal
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -62,6 +64,20 @@ async def test_up_prints_where_each_server_listens(shared_up: UpProcess) -> None
     assert stack.nats_url in text
     assert stack.database_url in text
     assert "ready in" in text
+
+
+async def test_first_up_makes_a_private_admin_token_and_prints_the_console(
+    shared_up: UpProcess,
+) -> None:
+    stack = await shared_up.wait_ready()
+    token_path = shared_up.data_dir / "admin-token"
+    assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+    assert f"console   {stack.api_url}/ui/ (admin token: cat {token_path})" in shared_up.text()
+    token = token_path.read_text().strip()
+    assert token not in shared_up.text()
+    async with httpx.AsyncClient(base_url=str(stack.api_url), timeout=10) as client:
+        me = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["role"] == "admin"
 
 
 async def test_env_prints_shell_exports_of_the_running_stack(shared_up: UpProcess) -> None:
