@@ -10,9 +10,10 @@ from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
 from aaltohub.telegram import build_telegram_workers
-from eventlog import EventLog
+from eventlog import EventLog, EventLogError
 from ingest.demo import DemoSource
 from ingest.durable.sink import build_sink
+from ingest.facts import KnownFacts, chat_fact_ids
 from ingest.seams import EventSource
 from ingest.service import IngestService, SourcesFactory
 
@@ -23,7 +24,11 @@ TelegramSources = Callable[[Settings], Sequence[EventSource]]
 
 
 def choose_sources(
-    settings: Settings, *, demo: bool = False, telegram: TelegramSources | None = None
+    settings: Settings,
+    *,
+    demo: bool = False,
+    telegram: TelegramSources | None = None,
+    known_facts: KnownFacts | None = None,
 ) -> tuple[SourcesFactory, bool]:
     """The sources factory and whether it is the demo (no credentials, ``--demo``, or no workers wired)."""
     if not demo and settings.has_telegram_credentials and telegram is not None:
@@ -51,6 +56,7 @@ def choose_sources(
                 rate_per_s=settings.demo_rate_per_s,
                 seed=settings.demo_seed,
                 ledger_path=settings.demo_ledger_path,
+                known_facts=known_facts,
             )
         ]
 
@@ -65,7 +71,21 @@ def build_service(
     telegram: TelegramSources | None = None,
 ) -> IngestService:
     """An ``IngestService`` configured from ``settings`` (spool under ``<data>/spool``)."""
-    sources, is_demo = choose_sources(settings, demo=demo, telegram=telegram)
+    spec = stream_spec(settings)
+
+    async def known_facts(chat_ids: Sequence[int]) -> set[str] | None:
+        try:
+            async with await EventLog.connect(
+                nats_url, spec=spec, name="aaltohub-ingest-facts", connect_timeout_s=5.0
+            ) as reader:
+                return await chat_fact_ids(reader, chat_ids)
+        except (EventLogError, TimeoutError) as e:
+            log.warning("ingest: cannot read the chat facts in the log (%s); re-stating them", e)
+            return None
+
+    sources, is_demo = choose_sources(
+        settings, demo=demo, telegram=telegram, known_facts=known_facts
+    )
     sink = build_sink(
         settings.data_path,
         buffer_size=settings.ingest_buffer_size,
@@ -78,7 +98,6 @@ def build_service(
         breaker_window_s=settings.ingest_breaker_window_s,
         breaker_open_s=settings.ingest_breaker_open_s,
     )
-    spec = stream_spec(settings)
 
     async def connect_log() -> EventLog:
         return await EventLog.connect(

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final
 
+from ingest.facts import KnownFacts
 from ingest.seams import EventSink
 from schemas import ids
 from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
@@ -169,8 +170,10 @@ class DemoSource:
         ledger_path: Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         chunk: int = 500,
+        known_facts: KnownFacts | None = None,
     ) -> None:
         self.name = name
+        self._known_facts = known_facts
         self.rate_per_s = rate_per_s
         self._rng = random.Random(seed)
         self._clock = clock
@@ -205,8 +208,11 @@ class DemoSource:
                 source="demo",
             )
             self._emit(sink, [connected], "connected")
+            known = await self._known_facts(self.chat_ids) if self._known_facts else None
             for group in self._groups:
-                self._emit(sink, [self._discovered(group)], "discovered")
+                discovered = self._discovered(group)
+                if known is None or discovered.event_id not in known:
+                    self._emit(sink, [discovered], "discovered")
             if self.rate_per_s <= 0:
                 await self._run_unthrottled(sink)
             else:
