@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from projector.broadcast import BroadcastProjection
 from projector.deadletter import DeadLetterStore
 from projector.duckdb.projection import DuckDBProjection
 from projector.postgres.projection import PostgresProjection
+from projector.postgres.search_index import keep_search_index
 from projector.records import Projection
 from projector.service import ProjectorService
 from schemas.codec import Codec
@@ -96,7 +98,11 @@ async def run_projections(
             max_batch_wait_s=settings.projector_max_batch_wait_s,
         )
         log.info("projector: running %s", ", ".join(service.runners) or "nothing")
-        await service.run()
+        async with asyncio.TaskGroup() as group:
+            if "postgres" in service.runners:
+                # A rebuild that died between its swap and its search index leaves search at 503.
+                group.create_task(keep_search_index(database_url), name="search-index")
+            group.create_task(service.run(), name="projector")
 
 
 async def _run(ctx: ServiceContext) -> None:

@@ -181,6 +181,9 @@ class CrawlerRuntime(BaseModel):
     data: dict[str, str | int | float | bool | None] = {}
 
 
+SearchIndexState = Literal["ready", "building", "missing"]
+
+
 class SystemStatus(BaseModel):
     """Everything the admin dashboard shows at a glance."""
 
@@ -193,6 +196,11 @@ class SystemStatus(BaseModel):
     last_flood_wait_s: int | None = None
     last_flood_wait_at: datetime | None = None
     live_subscribers: int
+    search_index: SearchIndexState = Field(
+        "ready",
+        description="full-text search index: 'building' after a rebuild until it is ready "
+        "(search answers 503 meanwhile)",
+    )
 
 
 class GroupStatus(BaseModel):

@@ -273,6 +273,7 @@ async def postgres_rebuild(event_log: EventLog, database_url: str, rss: PeakRss)
         f"(replay {pg.events / pg.replay_s:,.0f} ev/s, then indexes + swap; total {pg.total_s:.1f}s)  "
         f"peak RSS {rss.peak_mb:,.0f} MB"
     )
+    print(f"  search index built concurrently after the swap in {pg.search_index_s:.1f}s")
     with psycopg.connect(database_url) as conn:
         counts = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_deleted), sum(edit_count) FROM messages"

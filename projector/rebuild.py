@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ from projector.errors import ProjectionUnavailable, RebuildError
 from projector.postgres.bulk import bulk_load
 from projector.postgres.projection import TRANSIENT, PostgresProjection
 from projector.postgres.schema import create_schema, finish_schema, swap_into_public
+from projector.postgres.search_index import ensure_search_index
 from projector.records import Projection
 from projector.runner import ProjectionRunner
 
@@ -43,6 +45,7 @@ class RebuildResult:
     replay_s: float
     total_s: float
     swapped: str
+    search_index_s: float = 0.0  # building the search index after the swap (Postgres)
 
     @property
     def events_per_s(self) -> float:
@@ -92,7 +95,8 @@ async def rebuild_postgres(
     bulk_max_events: int = BULK_MAX_EVENTS,
 ) -> RebuildResult:
     """Fold the log into schema ``rebuild_<ts>`` (one bulk batch up to the head, at most ``bulk_max_events``;
-    then batch by batch), build its indexes, catch up, then swap it into public.
+    then batch by batch), build its indexes, catch up, swap it into public, then build the search index
+    concurrently (search answers 503 until it is ready).
 
     The load goes into unlogged tables, which a Postgres crash empties: when the server goes away
     mid-rebuild, the rebuild starts over in a new schema once it is back (for up to ``outage_retry_s``)."""
@@ -104,7 +108,7 @@ async def rebuild_postgres(
         schema, retired = f"rebuild_{stamp}", f"retired_{stamp}"
         try:
             async with _rebuild_lock(database_url):
-                return await _rebuild_once(
+                result = await _rebuild_once(
                     log_,
                     database_url,
                     schema,
@@ -115,6 +119,7 @@ async def rebuild_postgres(
                     started=started,
                     bulk_max_events=bulk_max_events,
                 )
+            break
         except (*TRANSIENT, ProjectionUnavailable) as e:
             await _drop_schema_quietly(database_url, schema)
             if time.monotonic() + backoff > deadline:
@@ -125,6 +130,19 @@ async def rebuild_postgres(
         except psycopg.Error as e:
             await _drop_schema_quietly(database_url, schema)
             raise RebuildError(f"postgres rebuild failed: {type(e).__name__}: {e}") from e
+    if on_progress:
+        on_progress(
+            f"swapped in at seq {result.seq} after {result.total_s:.1f}s; building the search index "
+            "concurrently (search answers 503 until it is ready)"
+        )
+    try:
+        search_index_s = await ensure_search_index(database_url)
+    except (ProjectionUnavailable, psycopg.Error) as e:
+        raise RebuildError(
+            f"rebuilt and swapped in at seq {result.seq}, but building the search index failed "
+            f"({type(e).__name__}: {e}); the projector builds it when it starts"
+        ) from e
+    return dataclasses.replace(result, search_index_s=search_index_s)
 
 
 @contextlib.asynccontextmanager

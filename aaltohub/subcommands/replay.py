@@ -48,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{result.name}: rebuilt to seq {result.seq} ({result.events} events) in {result.total_s:.1f}s "
         f"({result.events_per_s:,.0f} events/s); {result.swapped}"
+        + (
+            f"; search index built {result.search_index_s:.1f}s after the swap"
+            if result.search_index_s
+            else ""
+        )
     )
     return 0
 

@@ -19,6 +19,7 @@ from api.models import (
     SystemStatus,
 )
 from api.routes.groups import GROUP_SQL, crawler_state
+from api.routes.search import search_index_state
 from eventlog import EventLogError
 from schemas.commands import ReportStatus
 from schemas.subjects import command_subject
@@ -108,6 +109,7 @@ async def status(state: State, _admin: Admin) -> SystemStatus:
         last_flood_wait_s=flood["last_flood_wait_s"] if flood else None,
         last_flood_wait_at=flood["last_flood_wait_at"] if flood else None,
         live_subscribers=state.hub.subscribers,
+        search_index=await search_index_state(state),
     )
 
 

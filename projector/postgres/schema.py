@@ -3,7 +3,8 @@
 The DDL is taken from the migration files themselves (``CREATE TABLE``/``CREATE INDEX``/``ALTER TABLE``
 statements on ``public.<table>``), with ``public.`` replaced by the rebuild schema, so a rebuilt table
 is column-for-column and index-for-index what the migrations create. Secondary indexes are created
-after the bulk load (cheaper than maintaining them row by row, the GIN full-text index above all).
+after the bulk load (cheaper than maintaining them row by row); the GIN full-text index only after the
+swap, concurrently (``projector.postgres.search_index``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from projector.errors import RebuildError
+from projector.postgres.search_index import SEARCH_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +117,14 @@ async def create_schema(conn: psycopg.AsyncConnection[tuple[object, ...]], schem
 
 async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) -> None:
     """Rebuild ``messages`` in its real shape (generated column included) from the loaded rows, and build
-    every reader index, using ``parallel`` connections so both cores work."""
+    every reader index but the search index (built after the swap), using ``parallel`` connections so
+    both cores work."""
     ident = sql.Identifier(schema)
     creates, indexes = _messages_ddl(schema)
     _, other_indexes = table_ddl(schema)
     other_indexes = [i for i in other_indexes if i not in indexes]
+    indexes = [i for i in indexes if SEARCH_INDEX not in i]
+    other_indexes = [i for i in other_indexes if SEARCH_INDEX not in i]
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         async with conn.transaction():
             await conn.execute(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from projector.postgres.search_index import ensure_search_index
 from tests.api.conftest import RunningApi
 from tests.api.rows import insert_messages
+from tests.projector.test_search_index import leave_an_invalid_search_index
 
 
 async def test_search_finds_matching_messages_across_groups(api: RunningApi) -> None:
@@ -38,3 +40,28 @@ async def test_search_without_query_is_422(api: RunningApi) -> None:
     async with api.client() as client:
         response = await client.get("/search")
     assert response.status_code == 422
+
+
+async def test_search_answers_503_with_retry_after_while_its_index_is_built(
+    api: RunningApi,
+) -> None:
+    insert_messages(api.database_url, -1001, [1, 2], text="sauna {id}")
+    leave_an_invalid_search_index(api.database_url)
+    async with api.client() as client:
+        response = await client.get("/search", params={"q": "sauna"})
+        status = (await client.get("/admin/status")).json()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert "index is being built" in response.json()["detail"]
+    assert status["search_index"] == "building"
+
+
+async def test_search_is_back_once_the_index_is_built(api: RunningApi) -> None:
+    insert_messages(api.database_url, -1001, [1, 2], text="sauna {id}")
+    leave_an_invalid_search_index(api.database_url)
+    await ensure_search_index(api.database_url)
+    async with api.client() as client:
+        response = await client.get("/search", params={"q": "sauna"})
+        status = (await client.get("/admin/status")).json()
+    assert sorted(m["message_id"] for m in response.json()["items"]) == [1, 2]
+    assert status["search_index"] == "ready"
