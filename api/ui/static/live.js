@@ -1,7 +1,9 @@
-// Live feed: a WebSocket of log events, rendered in animation frames; resumes after the last seq.
+// Live feed: a WebSocket of log events, rendered at most every 500 ms; resumes after the last seq.
+// Why the render budget: docs/decisions/017-console-server-rendered.md
 (() => {
   "use strict";
   const MAX_ROWS = 500;
+  const RENDER_EVERY_MS = 500; // one DOM update per interval, however fast events come
   const feed = document.getElementById("feed");
   const stateText = document.getElementById("live-state");
   const seqText = document.getElementById("live-seq");
@@ -14,7 +16,9 @@
   let retryMs = 500;
   let queue = [];
   let frameRequested = false;
+  let lastRender = -Infinity;
   const rows = new Map(); // "chat:message" -> <li>
+  const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" }); // built once: costly
 
   function url() {
     const params = new URLSearchParams();
@@ -37,7 +41,8 @@
       for (const item of items) queue.push(item);
       if (!frameRequested) {
         frameRequested = true;
-        requestAnimationFrame(flush);
+        const wait = Math.max(0, lastRender + RENDER_EVERY_MS - performance.now());
+        setTimeout(() => requestAnimationFrame(flush), wait);
       }
     };
     socket.onclose = (event) => {
@@ -60,7 +65,7 @@
     const meta = document.createElement("p");
     meta.className = "meta";
     const event = item.event || {};
-    const when = event.observed_at ? new Date(event.observed_at).toLocaleTimeString() : "";
+    const when = event.observed_at ? clock.format(new Date(event.observed_at)) : "";
     meta.textContent = `${when} · ${label} · group ${item.chat_id ?? "?"} · seq ${item.seq}`;
     li.append(meta);
     return li;
@@ -70,6 +75,7 @@
     const m = item.event.message;
     const li = row(item, `#${m.message_id} ${m.sender?.display_name ?? m.sender?.username ?? ""}`.trim());
     li.id = `m-${item.chat_id}-${m.message_id}`;
+    li.dataset.key = key(item.chat_id, m.message_id);
     const text = document.createElement("p");
     text.className = "text";
     text.textContent = m.text || (m.media ? `(${m.media.type})` : "(no text)");
@@ -85,11 +91,11 @@
     li.querySelector(".meta").append(span);
   }
 
-  function apply(item, fragment) {
+  function apply(item, fragment, build) {
     const event = item.event || {};
     if (item.kind === "message.posted") {
       const k = key(item.chat_id, event.message.message_id);
-      if (rows.has(k)) return;
+      if (!build || rows.has(k)) return;
       const li = messageRow(item);
       rows.set(k, li);
       fragment.prepend(li);
@@ -100,7 +106,7 @@
         const text = li.querySelector(".text");
         text.textContent = event.message.text || "(no text)";
         mark(li, "edited-mark", "edited");
-      } else {
+      } else if (build) {
         const fresh = messageRow(item);
         mark(fresh, "edited-mark", "edited");
         rows.set(k, fresh);
@@ -117,32 +123,36 @@
           text.replaceChildren(del);
         }
         mark(li, "deleted-mark", "deleted");
-      } else {
+      } else if (build) {
         const fresh = row(item, `#${event.message_id} deleted`);
         fresh.classList.add("deleted");
         fragment.prepend(fresh);
       }
-    } else {
+    } else if (build) {
       fragment.prepend(row(item, item.kind));
     }
   }
 
   function flush() {
     frameRequested = false;
+    lastRender = performance.now();
     if (!queue.length) return;
     const batch = queue;
     queue = [];
+    // In a burst, new rows older than the newest MAX_ROWS events would be dropped at once: they
+    // are never built, but their edits and deletes still reach the rows on screen.
+    const buildFrom = batch.length - MAX_ROWS;
     const fragment = document.createDocumentFragment();
-    for (const item of batch) {
-      if (lastSeq !== null && item.seq <= lastSeq) continue; // never twice
+    batch.forEach((item, i) => {
+      if (lastSeq !== null && item.seq <= lastSeq) return; // never twice
       lastSeq = item.seq;
-      apply(item, fragment);
-    }
+      apply(item, fragment, i >= buildFrom);
+    });
     feed.prepend(fragment);
-    while (feed.childElementCount > MAX_ROWS) {
+    let extra = feed.childElementCount - MAX_ROWS;
+    while (extra-- > 0) {
       const old = feed.lastElementChild;
-      const id = old.id && old.id.startsWith("m-") ? old.id.slice(2).replace(/-(?=\d+$)/, ":") : null;
-      if (id) rows.delete(id);
+      if (old.dataset.key) rows.delete(old.dataset.key);
       old.remove();
     }
     seqText.textContent = `Last seq ${lastSeq}.`;
