@@ -44,6 +44,8 @@ def api_config(
         live_buffer_events=settings.api_live_buffer_events,
         live_history_events=settings.api_live_history_events,
         cors_origins=tuple(comma_list(settings.cors_origins)),
+        supabase_url=settings.supabase_url,
+        supabase_anon_key=settings.supabase_anon_key,
     )
 
 

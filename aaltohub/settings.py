@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     # --- supabase ---------------------------------------------------------------------------------
     supabase_url: str | None = Field(default=None, alias="SUPABASE_URL")
     supabase_service_key: SecretStr | None = Field(default=None, alias="SUPABASE_SERVICE_ROLE_KEY")
+    supabase_anon_key: SecretStr | None = Field(default=None, alias="SUPABASE_ANON_KEY")
     supabase_jwt_secret: SecretStr | None = Field(default=None, alias="SUPABASE_JWT_SECRET")
 
     @field_validator("telegram_accounts")

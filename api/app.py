@@ -121,7 +121,7 @@ def create_app(
     for module in (groups, messages, search, users, admin, crawler, dead_letters, live, meta):
         app.include_router(module.router)
     app.include_router(build_router(ANALYTICS_QUERIES if queries is None else queries))
-    install_console(app)
+    install_console(app, config)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

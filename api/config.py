@@ -34,3 +34,5 @@ class ApiConfig:
     live_history_events: int = 10_000  # recent records kept in memory for resuming clients
     live_batch_wait_s: float = 0.02
     cors_origins: tuple[str, ...] = ()  # origins of outside frontends allowed to call the API
+    supabase_url: str | None = None  # with the anon key: the console offers email + password
+    supabase_anon_key: SecretStr | None = None

@@ -11,10 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from api.config import ApiConfig
 from api.errors import ApiError
 from api.ui import admin_pages, live_pages, message_pages, overview, signin
 from api.ui.render import Pages
 from api.ui.session import ConsoleSecrets, SignInRequired, sign_in_url
+from api.ui.supabase_signin import PasswordSignIn
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
@@ -29,10 +31,19 @@ _WORDS: Final = {
 }
 
 
-def install_console(app: FastAPI, *, secrets: ConsoleSecrets | None = None) -> None:
+def install_console(
+    app: FastAPI, config: ApiConfig, *, secrets: ConsoleSecrets | None = None
+) -> None:
     """Serve the console on ``app``; call after ``install_error_handlers``."""
     app.state.console_secrets = secrets or ConsoleSecrets.generate()
     app.state.console_pages = Pages()
+    app.state.console_password_signin = None
+    if config.supabase_url and config.supabase_anon_key:
+        app.state.console_password_signin = PasswordSignIn(
+            url=config.supabase_url,
+            anon_key=config.supabase_anon_key.get_secret_value(),
+            timeout_s=config.command_timeout_s,
+        )
     app.mount("/ui/static", StaticFiles(packages=[("api.ui", "static")]), name="ui-static")
     app.include_router(signin.build_router())
     for module in (overview, message_pages, admin_pages, live_pages):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import State
-from api.errors import Unauthorized
+from api.errors import ApiError, Unauthorized
 from api.ui.render import Pages
 from api.ui.session import (
     LOGIN_COOKIE,
@@ -20,6 +20,7 @@ from api.ui.session import (
     safe_next,
     set_session_cookie,
 )
+from api.ui.supabase_signin import PasswordSignIn
 
 
 def pages(request: Request) -> Pages:
@@ -51,33 +52,41 @@ def build_router() -> APIRouter:
         request: Request,
         state: State,
         token: Annotated[str, Form(max_length=8192)] = "",
+        email: Annotated[str, Form(max_length=320)] = "",
+        password: Annotated[str, Form(max_length=1024)] = "",
         csrf: Annotated[str, Form(max_length=100)] = "",
         next: Annotated[str, Form(max_length=2000)] = "/ui/",
     ) -> Response:
-        """Check the credential and keep it in the session cookie."""
+        """Check the credential (a token, or an email and password for Supabase) and keep it in the
+        session cookie. On an error the page says why and keeps the email typed."""
         next_to = safe_next(next)
+        email = email.strip()
+
+        def refused(error: str, status_code: int) -> Response:
+            return _login_page(
+                request, next_to=next_to, error=error, status_code=status_code, email=email
+            )
+
         nonce = request.cookies.get(LOGIN_COOKIE)
         if not nonce or not secrets.compare_digest(console_secrets(request).csrf_for(nonce), csrf):
-            return _login_page(
-                request,
-                next_to=next_to,
-                error="The sign-in form expired. Please try again.",
-                status_code=403,
-            )
+            return refused("The sign-in form expired. Please try again.", 403)
+        if email or password:
+            signer = password_signin(request)
+            if signer is None:
+                return refused("Email sign-in is not set up here; use a token.", 400)
+            if not email or not password:
+                return refused("Enter both your email and your password.", 400)
+            try:
+                token = await signer.access_token(email, password)
+            except ApiError as e:
+                return refused(e.detail or e.title, e.status)
         token = token.strip()
         if not token:
-            return _login_page(
-                request, next_to=next_to, error="Enter the admin token.", status_code=400
-            )
+            return refused("Enter the admin token.", 400)
         try:
             principal = await state.auth.authenticate(token)
         except Unauthorized:
-            return _login_page(
-                request,
-                next_to=next_to,
-                error="That token was not accepted. Check it and try again.",
-                status_code=401,
-            )
+            return refused("That token was not accepted. Check it and try again.", 401)
         target = next_to if principal.role == "admin" or next_to != "/ui/" else "/ui/groups"
         response = RedirectResponse(target, status_code=303)
         set_session_cookie(response, request, token)
@@ -99,7 +108,15 @@ def build_router() -> APIRouter:
     return router
 
 
-def _login_page(request: Request, *, next_to: str, error: str | None, status_code: int) -> Response:
+def password_signin(request: Request) -> PasswordSignIn | None:
+    """The Supabase email + password sign-in, when configured."""
+    found: PasswordSignIn | None = request.app.state.console_password_signin
+    return found
+
+
+def _login_page(
+    request: Request, *, next_to: str, error: str | None, status_code: int, email: str = ""
+) -> Response:
     nonce = secrets.token_urlsafe(24)
     response = pages(request).render(
         request,
@@ -108,6 +125,8 @@ def _login_page(request: Request, *, next_to: str, error: str | None, status_cod
         {
             "next_to": next_to,
             "error": error,
+            "email": email,
+            "email_signin": password_signin(request) is not None,
             "login_csrf": console_secrets(request).csrf_for(nonce),
         },
         status_code=status_code,
