@@ -1,0 +1,395 @@
+"""The reference fold: every projection rule stated once, in plain Python, over decoded events.
+
+This is the specification the sinks implement (Postgres incremental and bulk, DuckDB); the contract
+test (``tests/contract/``) folds generated event sequences through each sink and through
+``fold`` and requires the same tables. It favours being obviously right over being fast: each rule
+is a small function over all events of one key, so it does not depend on batching or on the order
+events of different keys arrive in. Changing a rule means changing it here and in every sink.
+
+Facts the rules rely on (Telegram): a message's ``date`` never changes; message ids are per chat
+for channels/supergroups and per account elsewhere, so a delete without a chat id names a message
+of that account outside channels; an account's ids are unique across its non-channel chats.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from schemas import ids
+from schemas.events import (
+    AnyEvent,
+    BackfillCompleted,
+    BackfillProgressed,
+    BackfillStarted,
+    ChatDiscovered,
+    ChatLeft,
+    ChatUpdated,
+    FloodWaited,
+    GapFillCompleted,
+    IngestFailed,
+    MediaStored,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    ReactionCount,
+    ReactionsUpdated,
+)
+
+Key = tuple[int, int]  # (chat_id, message_id)
+Snapshot = MessagePosted | MessageEdited
+_NEVER: Final = datetime.min.replace(tzinfo=UTC)
+ERROR_MAX_CHARS: Final = 2000  # crawler_status.last_error keeps this much of an error text
+
+
+def snapshot_order(seq: int, event: Snapshot) -> tuple[datetime, datetime, int]:
+    """Rule "newest snapshot": the greatest (edit_date, date, seq) wins; no edit date sorts first."""
+    m = event.message
+    return (m.edit_date or _NEVER, m.date, seq)
+
+
+def inferred_kind(chat_id: int) -> str:
+    """Rule: a chat known only from its messages is a supergroup (-100…), group (<0) or private."""
+    if ids.is_channel_id(chat_id):
+        return "supergroup"
+    return "group" if chat_id < 0 else "private"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One row of ``messages``: the newest snapshot plus what the log adds to it."""
+
+    newest: Snapshot  # its content columns, account and observed_at
+    last_seq: int  # seq of the newest snapshot
+    first_seq: int  # the first sighting
+    source: str  # source of the first sighting
+    edit_count: int
+    is_deleted: bool
+    deleted_at: datetime | None
+    deleted_seq: int | None
+    reactions: tuple[ReactionCount, ...]
+    media_sha256: str | None
+    media_path: str | None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One row of ``message_versions``: a distinct content (text, media identity) as first seen."""
+
+    chat_id: int
+    message_id: int
+    content_hash: str
+    first: Snapshot
+    seq: int
+
+
+@dataclass(frozen=True)
+class PendingDelete:
+    """A delete whose message is not (yet) known: ``pending_chat_deletes`` / ``pending_deletes``."""
+
+    scope: int | str  # chat id, or the account for a delete without chat id
+    message_id: int
+    deleted_at: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of ``telegram_groups``."""
+
+    chat_id: int
+    kind: str
+    title: str | None
+    username: str | None
+    member_count: int | None
+    forum: bool
+    account: str | None
+    is_active: bool
+    discovered_at: datetime | None
+    left_at: datetime | None
+    last_activity_at: datetime | None
+    message_count: int
+    last_seq: int
+
+
+@dataclass
+class Status:
+    """One row of ``crawler_status`` (built by ``_status_step`` in seq order)."""
+
+    chat_id: int
+    account: str
+    status: str = "initializing"
+    backfill_fetched: int = 0
+    backfill_total: int | None = None
+    backfill_completed_at: datetime | None = None
+    last_message_at: datetime | None = None
+    last_gapfill_at: datetime | None = None
+    gapfill_new: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_flood_wait_s: int | None = None
+    last_flood_wait_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Everything the projections hold, keyed like their primary keys."""
+
+    messages: dict[Key, Message]
+    versions: dict[tuple[int, int, str], Version]
+    pending_chat_deletes: dict[Key, PendingDelete]
+    pending_deletes: dict[tuple[str, int], PendingDelete]
+    groups: dict[int, Group]
+    statuses: dict[int, Status]
+
+
+def _first_delete(deletes: list[tuple[int, MessageDeleted]]) -> tuple[datetime, int] | None:
+    """Rule "tombstone": deleted_at is the earliest observation of any delete that names the message
+    (the log may hold a spooled observation after a later one); deleted_seq the earliest record
+    (docs/decisions/020-deleted-at-is-the-earliest-observation.md)."""
+    if not deletes:
+        return None
+    return min(e.observed_at for _, e in deletes), min(seq for seq, _ in deletes)
+
+
+def _message(
+    key: Key,
+    snaps: list[tuple[int, Snapshot]],
+    deletes: list[tuple[int, MessageDeleted]],
+    reactions: list[tuple[int, ReactionsUpdated]],
+    media: list[tuple[int, MediaStored]],
+) -> Message:
+    last_seq, newest = max(snaps, key=lambda s: snapshot_order(*s))
+    first_seq, first = min(snaps, key=lambda s: s[0])
+    # Rule "edit count": the edits Telegram reported, i.e. distinct edit dates seen (a formatting-only
+    # edit counts; a->b->a counts twice); distinct contents are message_versions' business
+    # (docs/decisions/019-edit-count-counts-edit-dates.md).
+    edit_dates = {e.message.edit_date for _, e in snaps if e.message.edit_date is not None}
+    # Rule "reactions": the latest by seq of the newest snapshot's summary and the summaries that
+    # arrived after it (an update older than the shown snapshot is already part of it).
+    summary = (last_seq, newest.message.reactions)
+    for seq, r in reactions:
+        if seq > summary[0]:
+            summary = (seq, r.reactions)
+    # Rule "media stored": the latest store of a message seen before it (a store for an unknown
+    # message names nothing yet).
+    stored = [(seq, m) for seq, m in media if seq > first_seq]
+    sha, path = (None, None)
+    if stored:
+        _, last_store = max(stored, key=lambda s: s[0])
+        sha, path = last_store.sha256, last_store.path
+    tomb = _first_delete(deletes)
+    return Message(
+        newest=newest,
+        last_seq=last_seq,
+        first_seq=first_seq,
+        source=first.source,
+        edit_count=len(edit_dates),
+        is_deleted=tomb is not None,
+        deleted_at=None if tomb is None else tomb[0],
+        deleted_seq=None if tomb is None else tomb[1],
+        reactions=summary[1],
+        media_sha256=sha,
+        media_path=path,
+    )
+
+
+def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
+    """The message tables, then the chat tables that count them."""
+    snaps: dict[Key, list[tuple[int, Snapshot]]] = defaultdict(list)
+    chat_deletes: dict[Key, list[tuple[int, MessageDeleted]]] = defaultdict(list)
+    account_deletes: dict[tuple[str, int], list[tuple[int, MessageDeleted]]] = defaultdict(list)
+    reactions: dict[Key, list[tuple[int, ReactionsUpdated]]] = defaultdict(list)
+    media: dict[Key, list[tuple[int, MediaStored]]] = defaultdict(list)
+    for seq, e in records:
+        if isinstance(e, MessagePosted | MessageEdited) and e.chat_id is not None:
+            snaps[(e.chat_id, e.message.message_id)].append((seq, e))
+        elif isinstance(e, MessageDeleted):
+            if e.chat_id is None:
+                account_deletes[(e.account, e.message_id)].append((seq, e))
+            else:
+                chat_deletes[(e.chat_id, e.message_id)].append((seq, e))
+        elif isinstance(e, ReactionsUpdated) and e.chat_id is not None:
+            reactions[(e.chat_id, e.message_id)].append((seq, e))
+        elif isinstance(e, MediaStored) and e.chat_id is not None:
+            media[(e.chat_id, e.message_id)].append((seq, e))
+
+    messages: dict[Key, Message] = {}
+    matched_accounts: set[tuple[str, int]] = set()
+    for key, key_snaps in snaps.items():
+        chat_id, message_id = key
+        account = max(key_snaps, key=lambda s: snapshot_order(*s))[1].account
+        # Rule "deletes without chat id": they name the message of that account outside channels.
+        by_account: list[tuple[int, MessageDeleted]] = []
+        if not ids.is_channel_id(chat_id):
+            by_account = account_deletes.get((account, message_id), [])
+            if by_account:
+                matched_accounts.add((account, message_id))
+        deletes = chat_deletes.get(key, []) + by_account
+        messages[key] = _message(key, key_snaps, deletes, reactions[key], media[key])
+
+    versions: dict[tuple[int, int, str], Version] = {}
+    for (chat_id, message_id), key_snaps in snaps.items():
+        for seq, e in sorted(key_snaps, key=lambda s: s[0]):
+            digest = ids.content_digest(e.message)
+            versions.setdefault(
+                (chat_id, message_id, digest), Version(chat_id, message_id, digest, e, seq)
+            )
+
+    # Rule "pending deletes": a delete that names no known message waits for it (earliest wins).
+    return Tables(
+        messages=messages,
+        versions=versions,
+        pending_chat_deletes={
+            key: _pending(d, key[0], key[1]) for key, d in chat_deletes.items() if key not in snaps
+        },
+        pending_deletes={
+            key: _pending(d, key[0], key[1])
+            for key, d in account_deletes.items()
+            if key not in matched_accounts
+        },
+        groups=_groups(records, messages),
+        statuses=_statuses(records, messages),
+    )
+
+
+def _pending(
+    deletes: list[tuple[int, MessageDeleted]], scope: int | str, message_id: int
+) -> PendingDelete:
+    first = _first_delete(deletes)
+    assert first is not None
+    return PendingDelete(scope, message_id, first[0], first[1])
+
+
+def _title_of(event: Snapshot) -> str | None:
+    """The new title a service message announces (a title change), else None."""
+    action = event.message.action
+    if action is None or action.title is None or "title" not in action.type.lower():
+        return None
+    return action.title
+
+
+def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -> dict[int, Group]:
+    """Rule "chat metadata": the latest chat event by seq wins (a title change message counts for
+    the title); a chat known only from messages or a leave gets a kind inferred from its id; its
+    account is the latest chat event's, else its first message's
+    (docs/decisions/021-chat-rows-and-message-observation.md)."""
+    meta: dict[int, tuple[int, ChatDiscovered | ChatUpdated]] = {}
+    titles: dict[int, str | None] = {}
+    presence: dict[int, ChatDiscovered | ChatLeft] = {}
+    discovered_at: dict[int, datetime] = {}
+    first_account: dict[int, str] = {}
+    for seq, e in records:  # in seq order: later overwrites earlier
+        if isinstance(e, ChatDiscovered | ChatUpdated):
+            chat_id = e.chat.chat_id
+            meta[chat_id] = (seq, e)
+            titles[chat_id] = e.chat.title
+            if isinstance(e, ChatDiscovered):
+                presence[chat_id] = e
+                discovered_at.setdefault(chat_id, e.observed_at)
+        elif isinstance(e, ChatLeft) and e.chat_id is not None:
+            presence[e.chat_id] = e
+        elif isinstance(e, MessagePosted | MessageEdited) and e.chat_id is not None:
+            first_account.setdefault(e.chat_id, e.account)
+            title = _title_of(e)
+            if title is not None:
+                titles[e.chat_id] = title
+    by_chat: dict[int, list[Message]] = defaultdict(list)
+    for (chat_id, _), row in messages.items():
+        by_chat[chat_id].append(row)
+
+    groups: dict[int, Group] = {}
+    for chat_id in {*by_chat, *meta, *presence}:
+        rows = by_chat.get(chat_id, [])
+        latest = meta.get(chat_id)
+        info = None if latest is None else latest[1].chat
+        left = presence.get(chat_id)
+        left_at = left.observed_at if isinstance(left, ChatLeft) else None
+        groups[chat_id] = Group(
+            chat_id=chat_id,
+            kind=inferred_kind(chat_id) if info is None else info.kind,
+            title=titles.get(chat_id),
+            username=None if info is None else info.username,
+            member_count=None if info is None else info.member_count,
+            forum=False if info is None else info.forum,
+            account=first_account.get(chat_id) if latest is None else latest[1].account,
+            is_active=left_at is None,
+            discovered_at=discovered_at.get(chat_id),
+            left_at=left_at,
+            last_activity_at=max((r.newest.message.date for r in rows), default=None),
+            message_count=len(rows),
+            last_seq=max(
+                [r.last_seq for r in rows] + ([] if latest is None else [latest[0]]), default=0
+            ),
+        )
+    return groups
+
+
+def _statuses(
+    records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]
+) -> dict[int, Status]:
+    """Rule "crawler status": status events fold in seq order into a row per chat, created by the
+    first one; the last message date is the newest message date of the chat, whenever it came."""
+    statuses: dict[int, Status] = {}
+    for _, e in records:
+        chat_id = e.chat.chat_id if isinstance(e, ChatDiscovered) else e.chat_id
+        if chat_id is None or not isinstance(e, _STATUS_EVENTS):
+            continue
+        status = statuses.setdefault(chat_id, Status(chat_id, e.account))
+        _status_step(status, e)
+    for (chat_id, _), row in messages.items():
+        known = statuses.get(chat_id)
+        if known is not None:
+            date = row.newest.message.date
+            if known.last_message_at is None or date > known.last_message_at:
+                known.last_message_at = date
+    return statuses
+
+
+_STATUS_EVENTS: Final = (
+    ChatDiscovered,
+    ChatLeft,
+    BackfillStarted,
+    BackfillProgressed,
+    BackfillCompleted,
+    GapFillCompleted,
+    FloodWaited,
+    IngestFailed,
+)
+
+
+def _status_step(s: Status, e: AnyEvent) -> None:
+    """One status event applied to its chat's row."""
+    if isinstance(e, ChatDiscovered):
+        s.account = e.account
+        if s.status == "inactive":
+            s.status = "initializing"
+    elif isinstance(e, ChatLeft):
+        s.status = "inactive"
+    elif isinstance(e, BackfillStarted):
+        s.status = "initializing"
+        s.backfill_total = e.estimated_total if e.estimated_total is not None else s.backfill_total
+    elif isinstance(e, BackfillProgressed):
+        s.backfill_fetched = e.fetched
+        s.backfill_total = e.estimated_total if e.estimated_total is not None else s.backfill_total
+    elif isinstance(e, BackfillCompleted):
+        s.status, s.backfill_fetched, s.backfill_completed_at = "active", e.fetched, e.observed_at
+    elif isinstance(e, GapFillCompleted):
+        last = s.last_gapfill_at
+        s.last_gapfill_at = e.observed_at if last is None else max(last, e.observed_at)
+        s.gapfill_new += e.new
+    elif isinstance(e, FloodWaited):
+        # The wait observed last (by observation time) wins: Telegram's newest instruction.
+        if s.last_flood_wait_at is None or s.last_flood_wait_at <= e.observed_at:
+            s.last_flood_wait_s, s.last_flood_wait_at = e.seconds, e.observed_at
+    elif isinstance(e, IngestFailed):
+        s.status = "error"
+        s.last_error, s.last_error_at = e.error[:ERROR_MAX_CHARS], e.observed_at
+
+
+def fold(records: Iterable[tuple[int, AnyEvent]]) -> Tables:
+    """The projection tables of ``records`` ((seq, event) pairs), whatever order they are given in."""
+    return _messages(sorted(records, key=lambda r: r[0]))
