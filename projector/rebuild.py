@@ -33,6 +33,7 @@ REBUILD_LOCK_KEY = 0x61616C746F687562  # advisory lock key of Postgres rebuilds 
 # The bulk load holds its prefix in one transaction and in temp stages (~300 B of Postgres temp space
 # per event, sorted twice): past this many events the rest is replayed batch by batch.
 BULK_MAX_EVENTS = 5_000_000
+BULK_READ_BATCH = 20_000  # records per read of the bulk load
 
 
 @dataclass(frozen=True)
@@ -183,12 +184,14 @@ async def _rebuild_once(
         await create_schema(conn, schema)
     head = (await log_.info()).last_seq
     if head > 0:
+        to_seq = min(head, bulk_max_events)
         await bulk_load(
-            log_=log_,
+            batches=log_.read_raw(1, to_seq=to_seq, batch_size=BULK_READ_BATCH),
+            codec=log_.codec,
             database_url=database_url,
             schema=schema,
             name="postgres",
-            to_seq=min(head, bulk_max_events),
+            to_seq=to_seq,
         )
     projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
     try:

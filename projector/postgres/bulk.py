@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterable, Sequence
 from typing import Final
 
 import psycopg
 from psycopg import sql
 
-from eventlog import EventLog
+from eventlog import RawRecord
 from projector.deadletter import INSERT_DEAD_LETTER, dead_letter_params
 from projector.postgres.projection import DATA_ERRORS, DELETE_TYPES, MESSAGE_TYPES, copy_rows
 from projector.postgres.rows import CONVERSION_ERRORS, REACTION_STAGE_COLUMNS, GroupOp, build_rows
 from projector.postgres.schema import SWAP_TABLES
 from projector.postgres.sql import PgSql
 from projector.records import DeadLetter, decode_batch
+from schemas.codec import Codec
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +35,16 @@ _REACTION_TYPES: Final = [t for _, t in REACTION_STAGE_COLUMNS]
 
 async def bulk_load(
     *,
-    log_: EventLog,
+    batches: AsyncIterable[Sequence[RawRecord]],
+    codec: Codec,
     database_url: str,
     schema: str,
     name: str,
     to_seq: int,
-    chunk: int = 20_000,
 ) -> int:
-    """Fold records ``1..to_seq`` into the empty projection tables of ``schema``; returns the checkpoint
-    afterwards (0 when the load rolled back, or whatever an earlier load left). Raises on connection errors."""
+    """Fold ``batches`` (records ``1..to_seq`` of the log, in order) into the empty projection
+    tables of ``schema``; returns the checkpoint afterwards (0 when the load rolled back, or whatever
+    an earlier load left). Raises on connection errors."""
     q = PgSql(schema=schema, checkpoint_schema=schema)
     try:
         async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=10) as conn:
@@ -61,7 +64,7 @@ async def bulk_load(
                         sql.SQL(", ").join(sql.Identifier(schema, t) for t in SWAP_TABLES)
                     )
                 )
-                count = await _load(conn, q, log_, name, to_seq, chunk)
+                count = await _load(conn, q, batches, codec, name)
                 await conn.execute(q.update_checkpoint, (to_seq, count, name))
     except (*DATA_ERRORS, *CONVERSION_ERRORS) as e:
         log.warning(
@@ -74,10 +77,9 @@ async def bulk_load(
 async def _load(
     conn: psycopg.AsyncConnection[tuple[object, ...]],
     q: PgSql,
-    log_: EventLog,
+    batches: AsyncIterable[Sequence[RawRecord]],
+    codec: Codec,
     name: str,
-    to_seq: int,
-    chunk: int,
 ) -> int:
     """Stage every record, then fold; returns how many events were applied or dead-lettered."""
     ops: list[GroupOp] = []
@@ -86,8 +88,8 @@ async def _load(
     count = 0
     started = time.perf_counter()
     async with conn.cursor() as cur:
-        async for batch in log_.read_raw(1, to_seq=to_seq, batch_size=chunk):
-            good, undecodable = decode_batch(log_.codec, batch)
+        async for batch in batches:
+            good, undecodable = decode_batch(codec, batch)
             bad.extend(undecodable)
             rows = build_rows([(r.seq, r.event) for r in good])
             await copy_rows(cur, q.copy_messages, MESSAGE_TYPES, rows.messages)
@@ -97,10 +99,11 @@ async def _load(
             media.extend(rows.media)
             count += len(batch)
         staged = time.perf_counter()
-        # Versions first (the messages take their edit counts from them), then the rest in the order of a
+        # Versions and edits first (the messages take their edit counts from the edits), then the rest in the order of a
         # batch (PostgresProjection._write); pending deletes are empty in empty tables.
         for statement in (
             q.bulk_versions,
+            q.bulk_edits,
             q.bulk_messages,
             q.bulk_groups,
             *q.apply_deletes,

@@ -224,6 +224,7 @@ class PostgresProjection:
                 await copy_rows(cur, q.copy_messages, MESSAGE_TYPES, rows.messages)
                 await cur.execute(q.merge_messages.encode())
                 await cur.execute(q.insert_versions.encode())
+                await cur.execute(q.insert_edits.encode())
                 for statement in q.resolve_pending:
                     await cur.execute(statement.encode())
             if rows.deletes:

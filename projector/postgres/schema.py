@@ -33,8 +33,13 @@ SWAP_TABLES: Final = (
     "pending_deletes",
     "crawler_status",
     "pending_chat_deletes",
+    "message_edits",
 )
-_DDL_FILES: Final = ("20261128000100_projections.sql", "20261128000110_projector.sql")
+_DDL_FILES: Final = (
+    "20261128000100_projections.sql",
+    "20261128000110_projector.sql",
+    "20261129000100_message_edits.sql",
+)
 _STATEMENT: Final = re.compile(r"^(CREATE TABLE|CREATE INDEX|ALTER TABLE)\b.*?;\s*$", re.S | re.M)
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Indexes only readers need, built after a rebuild's bulk load; the projector's own lookups

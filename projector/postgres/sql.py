@@ -1,4 +1,7 @@
-"""The Postgres projection's SQL, built once per target schema (live ``public`` or a rebuild schema)."""
+"""The Postgres projection's SQL, built once per target schema (live ``public`` or a rebuild schema).
+
+The statements implement the rules of ``projector/rules.py`` (docs/decisions/018 to 021); the contract
+test (``tests/contract``) holds the incremental merge and the bulk fold to them."""
 
 from __future__ import annotations
 
@@ -47,6 +50,25 @@ _NEWER: Final = (
     " > (coalesce(m.edit_date, '-infinity'::timestamptz), m.date, m.last_seq)"
 )
 CHANNEL_BOUND: Final = -1_000_000_000_000  # marked ids below this are channels (schemas.ids)
+
+
+def _kind_of(chat_id: str) -> str:
+    """The kind of a chat known only from its messages or a leave (projector.rules.inferred_kind)."""
+    return (
+        f"CASE WHEN {chat_id} < {CHANNEL_BOUND} THEN 'supergroup' WHEN {chat_id} < 0 THEN 'group' "
+        "ELSE 'private' END"
+    )
+
+
+_KIND: Final = _kind_of("chat_id")
+# A tombstone keeps the earliest observation and the earliest record of a delete (rules._first_delete).
+_TOMB: Final = (
+    "is_deleted = true, deleted_at = LEAST(m.deleted_at, {d}.deleted_at), "
+    "deleted_seq = LEAST(m.deleted_seq, {d}.seq)"
+)
+_TOMB_CHANGES: Final = (
+    "(NOT m.is_deleted OR {d}.seq < m.deleted_seq OR {d}.deleted_at < m.deleted_at)"
+)
 
 
 def _stage_ddl(name: str, columns: tuple[tuple[str, str], ...]) -> str:
@@ -115,15 +137,15 @@ WITH s AS (
       source = CASE WHEN EXCLUDED.first_seq < m.first_seq THEN EXCLUDED.source ELSE m.source END,
       first_seq = LEAST(m.first_seq, EXCLUDED.first_seq)
   WHERE {_NEWER} OR EXCLUDED.first_seq < m.first_seq
-  RETURNING m.chat_id, m.account, m.date, m.last_seq, (m.xmax = 0) AS inserted
+  RETURNING m.chat_id, m.date, m.last_seq, (m.xmax = 0) AS inserted
 ), agg AS (
-  SELECT chat_id, min(account) AS account, count(*) FILTER (WHERE inserted) AS n, max(date) AS last_date,
-         max(last_seq) AS last_seq
+  SELECT chat_id, count(*) FILTER (WHERE inserted) AS n, max(date) AS last_date, max(last_seq) AS last_seq
   FROM up GROUP BY chat_id
+), firsts AS (
+  SELECT DISTINCT ON (chat_id) chat_id, account FROM stage_messages ORDER BY chat_id, seq
 ), g AS (
   INSERT INTO {s}.telegram_groups AS g (chat_id, kind, account, message_count, last_activity_at, last_seq)
-  SELECT chat_id, CASE WHEN chat_id < {CHANNEL_BOUND} THEN 'supergroup' WHEN chat_id < 0 THEN 'group'
-                       ELSE 'private' END, account, n, last_date, last_seq FROM agg
+  SELECT chat_id, {_KIND}, f.account, n, last_date, last_seq FROM agg JOIN firsts f USING (chat_id)
   ON CONFLICT (chat_id) DO UPDATE SET
       message_count = g.message_count + EXCLUDED.message_count,
       last_activity_at = GREATEST(g.last_activity_at, EXCLUDED.last_activity_at),
@@ -136,73 +158,82 @@ FROM agg WHERE c.chat_id = agg.chat_id"""
 
     @property
     def insert_versions(self) -> str:
-        """Record every distinct version (first sighting wins) and count edits once per new version."""
+        """Record every distinct version (first sighting wins)."""
         s = self.schema
         return f"""
-WITH v AS (
-  SELECT DISTINCT ON (chat_id, message_id, content_hash)
-         chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at
-  FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq
-), ins AS (
-  INSERT INTO {s}.message_versions (chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at)
-  SELECT chat_id, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at FROM v
+INSERT INTO {s}.message_versions (chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at)
+SELECT DISTINCT ON (chat_id, message_id, content_hash)
+       chat_id, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
+FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq
+ON CONFLICT DO NOTHING"""
+
+    @property
+    def insert_edits(self) -> str:
+        """Record every edit date not seen before and count it in the message's edit_count."""
+        s = self.schema
+        return f"""
+WITH ins AS (
+  INSERT INTO {s}.message_edits (chat_id, message_id, edit_date)
+  SELECT DISTINCT chat_id, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL
   ON CONFLICT DO NOTHING
-  RETURNING chat_id, message_id, edit_date
+  RETURNING chat_id, message_id
 )
 UPDATE {s}.messages m SET edit_count = m.edit_count + c.n
-FROM (SELECT chat_id, message_id, count(*) AS n FROM ins WHERE edit_date IS NOT NULL GROUP BY 1, 2) c
+FROM (SELECT chat_id, message_id, count(*) AS n FROM ins GROUP BY 1, 2) c
 WHERE m.chat_id = c.chat_id AND m.message_id = c.message_id"""
 
     @property
     def resolve_pending(self) -> list[str]:
         """Apply deletes that waited for their message (by chat key, and by account for non-channels)."""
         s = self.schema
-        tomb = "is_deleted = true, deleted_at = r.deleted_at, deleted_seq = r.seq"
+        tomb, changes = _TOMB.format(d="r"), _TOMB_CHANGES.format(d="r")
         return [
             f"""
 WITH r AS (DELETE FROM {s}.pending_chat_deletes p USING {s}.messages m
            WHERE m.chat_id = p.chat_id AND m.message_id = p.message_id RETURNING p.*)
 UPDATE {s}.messages m SET {tomb} FROM r
-WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND (NOT m.is_deleted OR r.seq < m.deleted_seq)""",
+WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND {changes}""",
             f"""
 WITH r AS (DELETE FROM {s}.pending_deletes p USING {s}.messages m
            WHERE m.account = p.account AND m.message_id = p.message_id AND m.chat_id > {CHANNEL_BOUND}
            RETURNING p.*)
 UPDATE {s}.messages m SET {tomb} FROM r
 WHERE m.account = r.account AND m.message_id = r.message_id AND m.chat_id > {CHANNEL_BOUND}
-  AND (NOT m.is_deleted OR r.seq < m.deleted_seq)""",
+  AND {changes}""",
         ]
 
     @property
     def apply_deletes(self) -> list[str]:
         """Tombstone known messages; park deletes of unknown ones until their post arrives."""
         s = self.schema
-        tomb = "is_deleted = true, deleted_at = d.deleted_at, deleted_seq = d.seq"
+        tomb, changes = _TOMB.format(d="d"), _TOMB_CHANGES.format(d="d")
+        keep_first = (
+            "deleted_at = LEAST(p.deleted_at, EXCLUDED.deleted_at), seq = LEAST(p.seq, EXCLUDED.seq) "
+            "WHERE EXCLUDED.seq < p.seq OR EXCLUDED.deleted_at < p.deleted_at"
+        )
         return [
             f"""
-WITH d AS (SELECT DISTINCT ON (chat_id, message_id) chat_id, message_id, deleted_at, seq FROM stage_deletes
-           WHERE chat_id IS NOT NULL ORDER BY chat_id, message_id, seq),
+WITH d AS (SELECT chat_id, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
+           WHERE chat_id IS NOT NULL GROUP BY chat_id, message_id),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
-      WHERE m.chat_id = d.chat_id AND m.message_id = d.message_id AND (NOT m.is_deleted OR d.seq < m.deleted_seq)
+      WHERE m.chat_id = d.chat_id AND m.message_id = d.message_id AND {changes}
       RETURNING 1)
 INSERT INTO {s}.pending_chat_deletes AS p (chat_id, message_id, deleted_at, seq)
 SELECT d.chat_id, d.message_id, d.deleted_at, d.seq FROM d
 WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.chat_id = d.chat_id AND m.message_id = d.message_id)
-ON CONFLICT (chat_id, message_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, seq = EXCLUDED.seq
-WHERE EXCLUDED.seq < p.seq""",
+ON CONFLICT (chat_id, message_id) DO UPDATE SET {keep_first}""",
             f"""
-WITH d AS (SELECT DISTINCT ON (account, message_id) account, message_id, deleted_at, seq FROM stage_deletes
-           WHERE chat_id IS NULL ORDER BY account, message_id, seq),
+WITH d AS (SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
+           WHERE chat_id IS NULL GROUP BY account, message_id),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
       WHERE m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND}
-        AND (NOT m.is_deleted OR d.seq < m.deleted_seq)
+        AND {changes}
       RETURNING 1)
 INSERT INTO {s}.pending_deletes AS p (account, message_id, deleted_at, seq)
 SELECT d.account, d.message_id, d.deleted_at, d.seq FROM d
 WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m
                   WHERE m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND})
-ON CONFLICT (account, message_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, seq = EXCLUDED.seq
-WHERE EXCLUDED.seq < p.seq""",
+ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}""",
         ]
 
     # A bulk load folds a whole log prefix into empty tables as one batch: the same merge rules as the
@@ -218,6 +249,13 @@ SELECT DISTINCT ON (chat_id, message_id, content_hash)
 FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq"""
 
     @property
+    def bulk_edits(self) -> str:
+        """Every distinct edit date of the staged snapshots, into empty message_edits."""
+        return f"""
+INSERT INTO {self.schema}.message_edits (chat_id, message_id, edit_date)
+SELECT DISTINCT chat_id, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL"""
+
+    @property
     def bulk_messages(self) -> str:
         """The newest snapshot per key, with the first sighting and the edit count, into empty messages."""
         s = self.schema
@@ -230,7 +268,7 @@ WITH w AS (
   SELECT DISTINCT ON (chat_id, message_id) chat_id, message_id, first_seq, first_source FROM stage_messages
   ORDER BY chat_id, message_id, first_seq
 ), e AS (
-  SELECT chat_id, message_id, count(*) AS n FROM {s}.message_versions WHERE edit_date IS NOT NULL GROUP BY 1, 2
+  SELECT chat_id, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2
 )
 INSERT INTO {s}.messages (chat_id, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source, first_seq,
                           last_seq, edit_count)
@@ -244,9 +282,10 @@ FROM w JOIN f USING (chat_id, message_id) LEFT JOIN e USING (chat_id, message_id
         s = self.schema
         return f"""
 INSERT INTO {s}.telegram_groups (chat_id, kind, account, message_count, last_activity_at, last_seq)
-SELECT chat_id, CASE WHEN chat_id < {CHANNEL_BOUND} THEN 'supergroup' WHEN chat_id < 0 THEN 'group'
-                     ELSE 'private' END, min(account), count(*), max(date), max(last_seq)
-FROM {s}.messages GROUP BY chat_id"""
+SELECT chat_id, {_KIND}, f.account, count(*), max(date), max(last_seq)
+FROM {s}.messages JOIN (SELECT DISTINCT ON (chat_id) chat_id, account FROM stage_messages
+                        ORDER BY chat_id, seq) f USING (chat_id)
+GROUP BY chat_id, f.account"""
 
     @property
     def bulk_reactions(self) -> str:
@@ -320,9 +359,13 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
                 "WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s"
             ]
         if op == "left":
+            # A leave creates the row if nothing else did yet (a chat known only from its leave).
+            kind = _kind_of("%(chat_id)s::bigint")
             return [
-                f"UPDATE {s}.telegram_groups SET is_active = false, left_at = %(at)s, meta_seq = %(seq)s, "
-                "updated_at = now() WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s",
+                f"INSERT INTO {s}.telegram_groups AS g (chat_id, kind, is_active, left_at, meta_seq) "
+                f"VALUES (%(chat_id)s, {kind}, false, %(at)s, %(seq)s) "
+                "ON CONFLICT (chat_id) DO UPDATE SET is_active = false, left_at = EXCLUDED.left_at, "
+                "meta_seq = EXCLUDED.meta_seq, updated_at = now() WHERE g.meta_seq < EXCLUDED.meta_seq",
                 status(
                     "status, status_seq",
                     "'inactive', %(seq)s",

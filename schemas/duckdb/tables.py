@@ -1,9 +1,10 @@
 """DuckDB tables of the analytics projection and the fold that derives ``messages`` from ``events``.
 
 ``events`` holds one row per log record (message facts with their snapshot fields, chat/ops facts
-with the common fields). ``messages`` is a pure function of ``events`` (the same merge rules as the
-Postgres projection: newest by edit_date, date, seq; a delete is a tombstone; deletes without a chat
-id match non-channel messages by account and message id), refreshed for the keys a batch touched.
+with the common fields). ``messages`` is a pure function of ``events`` implementing the rules of
+``projector/rules.py`` (newest by edit_date, date, seq; edit_count = distinct edit dates; a delete
+is a tombstone at the earliest observation; deletes without a chat id match non-channel messages by
+account and message id), refreshed for the keys a batch touched. ``tests/contract`` proves it.
 """
 
 from __future__ import annotations
@@ -76,8 +77,7 @@ WITH ev AS (
   SELECT chat_id, message_id,
          arg_max(seq, {{'edit_date': coalesce(edit_date, '-infinity'::TIMESTAMPTZ),
                         'date': coalesce(date, '-infinity'::TIMESTAMPTZ), 'seq': seq}}) AS newest_seq,
-         arg_min(source, seq) AS source, min(seq) AS first_seq,
-         min(observed_at) AS first_observed_at, count(DISTINCT edit_date) AS edit_count
+         arg_min(source, seq) AS source, min(seq) AS first_seq, count(DISTINCT edit_date) AS edit_count
   FROM ev GROUP BY chat_id, message_id
 ), chat_dels AS (
   SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM events e {keys}
@@ -89,8 +89,8 @@ WITH ev AS (
 )
 SELECT l.chat_id, l.message_id, l.account, l.sender_id, l.date, l.edit_date, l.text, l.reply_to_message_id,
        l.media_type, l.action_type IS NOT NULL, l.views, f.edit_count, f.source, f.first_seq, l.seq,
-       f.first_observed_at,
-       coalesce(d.deleted_at, a.deleted_at) IS NOT NULL, coalesce(d.deleted_at, a.deleted_at)
+       l.observed_at,
+       coalesce(d.deleted_at, a.deleted_at) IS NOT NULL, least(d.deleted_at, a.deleted_at)
 FROM firsts f
 JOIN events l ON l.seq = f.newest_seq
 LEFT JOIN chat_dels d ON d.chat_id = l.chat_id AND d.message_id = l.message_id
