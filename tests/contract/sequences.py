@@ -1,0 +1,317 @@
+"""Hypothesis strategies for realistic event sequences: a few chats (a channel seen by two accounts,
+a basic group and a private chat seen by one each), a few messages per chat, and every event kind,
+interleaved, duplicated and out of order.
+
+The values come from small pools so that collisions happen often: the same edit seen twice, an edit
+before its post, a delete before the message, two deletes of one message, equal edit dates.
+Telegram facts kept: a message's ``date`` is fixed per message; message ids outside channels are
+per account, so each non-channel chat has one account and deletes there may carry no chat id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import msgspec
+from hypothesis import strategies as st
+
+from eventlog import RawRecord
+from schemas.codec import Codec
+from schemas.events import (
+    AnyEvent,
+    BackfillCompleted,
+    BackfillProgressed,
+    BackfillStarted,
+    ChatDiscovered,
+    ChatInfo,
+    ChatKind,
+    ChatLeft,
+    ChatUpdated,
+    Entity,
+    FloodWaited,
+    ForwardOrigin,
+    GapFillCompleted,
+    IngestFailed,
+    Media,
+    MediaStored,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    MessageSnapshot,
+    ReactionCount,
+    ReactionsUpdated,
+    ReplyTo,
+    Sender,
+    ServiceAction,
+)
+from schemas.subjects import subject_for
+
+CHANNEL: Final = -1001000000001
+BASIC: Final = -4242
+PRIVATE: Final = 777
+ACCOUNTS_OF: Final[dict[int, tuple[str, ...]]] = {
+    CHANNEL: ("a", "b"),
+    BASIC: ("a",),
+    PRIVATE: ("b",),
+}
+KIND_OF: Final[dict[int, ChatKind]] = {CHANNEL: "supergroup", BASIC: "group", PRIVATE: "private"}
+T0: Final = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+_chats = st.sampled_from(sorted(ACCOUNTS_OF))
+_message_ids = st.integers(min_value=1, max_value=2)
+_times = st.sampled_from([T0 + timedelta(hours=h) for h in range(6)])
+_sources = st.sampled_from(["live", "backfill", "gapfill", "import"])
+_reactions = st.sampled_from(
+    [
+        (),
+        (ReactionCount(count=1, emoji="👍"),),
+        (ReactionCount(count=2, emoji="👍"), ReactionCount(count=1, custom_emoji_id=5, paid=True)),
+    ]
+)
+_actions = st.sampled_from(
+    [
+        None,
+        None,
+        None,
+        ServiceAction(type="MessageActionChatEditTitle", title="renamed"),
+        ServiceAction(type="MessageActionChatEditTitle", title="renamed again"),
+        ServiceAction(type="MessageActionPinMessage", message_id=1, details={"silent": True}),
+    ]
+)
+
+
+@st.composite
+def snapshots(draw: st.DrawFn, message_id: int) -> MessageSnapshot:
+    """A snapshot of message ``message_id`` as one observation might show it."""
+    return MessageSnapshot(
+        message_id=message_id,
+        date=T0 + timedelta(minutes=message_id),  # fixed per message, as on Telegram
+        edit_date=draw(st.sampled_from([None, T0 + timedelta(hours=1), T0 + timedelta(hours=2)])),
+        sender=draw(
+            st.sampled_from(
+                [
+                    None,
+                    Sender(id=7, kind="user", display_name="Ann", username="ann"),
+                    Sender(id=7, kind="user", display_name="Ann B"),
+                ]
+            )
+        ),
+        text=draw(st.sampled_from(["", "a", "b"])),
+        entities=draw(st.sampled_from([(), (Entity(type="bold", offset=0, length=1),)])),
+        reply_to=draw(st.sampled_from([None, ReplyTo(message_id=1, top_id=1, forum_topic=True)])),
+        forward=draw(st.sampled_from([None, ForwardOrigin(peer_id=5, name="src", date=T0)])),
+        views=draw(st.sampled_from([None, 1, 5])),
+        grouped_id=draw(st.sampled_from([None, 99])),
+        media=draw(
+            st.sampled_from(
+                [
+                    None,
+                    Media(type="photo", file_unique_id="p1", width=3, height=2),
+                    Media(type="document", file_unique_id="d1", size=10, duration_s=1.5),
+                ]
+            )
+        ),
+        reactions=draw(_reactions),
+        action=draw(_actions),
+        pinned=draw(st.booleans()),
+    )
+
+
+@st.composite
+def message_events(draw: st.DrawFn) -> AnyEvent:
+    """A posted, edited, deleted, reactions or media-stored event of some message."""
+    chat = draw(_chats)
+    message_id = draw(_message_ids)
+    common: dict[str, Any] = {
+        "event_id": "",
+        "account": draw(st.sampled_from(ACCOUNTS_OF[chat])),
+        "observed_at": draw(_times),
+        "source": draw(_sources),
+        "chat_id": chat,
+    }
+    kind = draw(
+        st.sampled_from(["posted", "edited", "edited", "deleted", "deleted", "reactions", "media"])
+    )
+    if kind == "posted":
+        return MessagePosted(message=draw(snapshots(message_id)), **common)
+    if kind == "edited":
+        return MessageEdited(message=draw(snapshots(message_id)), **common)
+    if kind == "deleted":
+        if chat != CHANNEL and draw(st.booleans()):
+            common["chat_id"] = None  # basic groups and private chats: Telegram names no chat
+        return MessageDeleted(message_id=message_id, **common)
+    if kind == "reactions":
+        return ReactionsUpdated(message_id=message_id, reactions=draw(_reactions), **common)
+    sha = draw(st.sampled_from(["s1", "s2"]))
+    return MediaStored(message_id=message_id, sha256=sha, size=1, path=f"/media/{sha}", **common)
+
+
+@st.composite
+def chat_events(draw: st.DrawFn) -> AnyEvent:
+    """A chat metadata or crawler status event of some chat."""
+    chat = draw(_chats)
+    at = draw(_times)
+    common: dict[str, Any] = {
+        "event_id": "",
+        "account": draw(st.sampled_from(ACCOUNTS_OF[chat])),
+        "observed_at": at,
+        "source": "live",
+        "chat_id": chat,
+    }
+    info = ChatInfo(
+        chat_id=chat,
+        kind=KIND_OF[chat],
+        title=draw(st.sampled_from([None, "one", "two"])),
+        username=draw(st.sampled_from([None, "handle"])),
+        member_count=draw(st.sampled_from([None, 3, 9])),
+        forum=draw(st.booleans()),
+    )
+    total = draw(st.sampled_from([None, 10, 20]))
+    fetched = draw(st.integers(min_value=0, max_value=3))
+    options: list[AnyEvent] = [
+        ChatDiscovered(chat=info, **common),
+        ChatUpdated(chat=info, **common),
+        ChatLeft(reason="kicked", **common),
+        BackfillStarted(since=T0, estimated_total=total, **common),
+        BackfillProgressed(
+            since=T0, fetched=fetched, last_message_id=fetched, estimated_total=total, **common
+        ),
+        BackfillCompleted(since=T0, fetched=fetched, **common),
+        GapFillCompleted(
+            window_start=T0,
+            window_end=at,
+            fetched=fetched,
+            new=fetched,
+            edited=0,
+            deleted=0,
+            **common,
+        ),
+        FloodWaited(
+            seconds=draw(st.sampled_from([5, 30])), method="GetHistory", resume_at=at, **common
+        ),
+        IngestFailed(error=draw(st.sampled_from(["boom", "x" * 2100])), **common),
+    ]
+    return draw(st.sampled_from(options))
+
+
+@st.composite
+def event_sequences(draw: st.DrawFn, max_events: int = 24) -> list[AnyEvent]:
+    """A log's worth of events: mostly message events, some chat events, some facts observed again
+    (another time, source or account: gap-fill, a second account, a spooled append) and some
+    records appended twice."""
+    events = draw(
+        st.lists(
+            st.one_of(message_events(), message_events(), chat_events()),
+            min_size=1,
+            max_size=max_events,
+        )
+    )
+    events = [_with_id(e, f"e{i}") for i, e in enumerate(events)]
+    for _ in range(draw(st.integers(0, 10), label="observed again")):
+        # Observed again later in the log, at any time: the log's order is not observation order.
+        source = draw(st.integers(0, len(events) - 1))
+        target = draw(st.integers(source + 1, len(events)))
+        again = events[source]
+        accounts = ACCOUNTS_OF.get(again.chat_id or 0, (again.account,))
+        events.insert(
+            target,
+            msgspec.structs.replace(
+                again,
+                event_id=f"{again.event_id}-again{target}",
+                observed_at=draw(_times),
+                source=draw(_sources),
+                account=draw(st.sampled_from(accounts)),
+            ),
+        )
+    positions = st.integers(0, len(events) - 1)
+    # The same record appended again later (a retry outside the dedup window, a re-import).
+    for source, target in draw(st.lists(st.tuples(positions, positions), max_size=3)):
+        events.insert(target, events[source])
+    return events
+
+
+def _with_id(event: AnyEvent, event_id: str) -> AnyEvent:
+    return msgspec.structs.replace(event, event_id=event_id)
+
+
+def raw_records(codec: Codec, events: list[AnyEvent], first_seq: int = 1) -> list[RawRecord]:
+    """The records a log would hold for ``events`` (seq from ``first_seq``)."""
+    return [
+        RawRecord(seq, subject_for(e), codec.encode(e))
+        for seq, e in enumerate(events, start=first_seq)
+    ]
+
+
+def _snap(
+    message_id: int, text: str = "a", *, edit_h: int | None = None, **fields: Any
+) -> MessageSnapshot:
+    edit_date = None if edit_h is None else T0 + timedelta(hours=edit_h)
+    return MessageSnapshot(
+        message_id=message_id,
+        date=T0 + timedelta(minutes=message_id),
+        edit_date=edit_date,
+        text=text,
+        **fields,
+    )
+
+
+def _at(hours: int, account: str = "a", chat_id: int | None = CHANNEL) -> dict[str, Any]:
+    return {
+        "event_id": f"x{hours}{account}{chat_id}",
+        "account": account,
+        "observed_at": T0 + timedelta(hours=hours),
+        "source": "live",
+        "chat_id": chat_id,
+    }
+
+
+# Hand-written sequences, one per rule that random sequences hit only now and then; they run
+# first in every profile.
+SCENARIOS: Final[dict[str, list[AnyEvent]]] = {
+    "deletes observed out of log order keep the earliest time": [
+        MessagePosted(message=_snap(1), **_at(0)),
+        MessageDeleted(message_id=1, **_at(3)),
+        MessageDeleted(message_id=1, **_at(1, "b")),
+    ],
+    "an edit before its post wins": [
+        MessageEdited(message=_snap(1, "b", edit_h=2), **_at(2)),
+        MessagePosted(message=_snap(1, "a"), **_at(0)),
+    ],
+    "a formatting-only edit and a -> b -> a count as edits": [
+        MessagePosted(message=_snap(1, "a"), **_at(0)),
+        MessageEdited(
+            message=_snap(1, "a", edit_h=1, entities=(Entity(type="bold", offset=0, length=1),)),
+            **_at(1),
+        ),
+        MessageEdited(message=_snap(2, "a"), **_at(1)),
+        MessageEdited(message=_snap(2, "b", edit_h=2), **_at(2)),
+        MessageEdited(message=_snap(2, "a", edit_h=3), **_at(3)),
+    ],
+    "a leave before any message still gives the chat a row": [
+        ChatLeft(reason="kicked", **_at(1, chat_id=BASIC)),
+        MessagePosted(message=_snap(1), **_at(2, chat_id=BASIC)),
+    ],
+    "a delete without chat id waits for the account's message": [
+        MessageDeleted(message_id=2, **_at(1, "b", None)),
+        MessagePosted(message=_snap(2), **_at(0, "b", PRIVATE)),
+        MessagePosted(message=_snap(2), **_at(0, "b", CHANNEL)),
+    ],
+    "reactions and stored media follow seq around the snapshot": [
+        ReactionsUpdated(message_id=1, reactions=(ReactionCount(count=9, emoji="x"),), **_at(0)),
+        MediaStored(message_id=1, sha256="s0", size=1, path="/m/s0", **_at(0)),
+        MessagePosted(message=_snap(1, reactions=(ReactionCount(count=1, emoji="y"),)), **_at(1)),
+        ReactionsUpdated(message_id=1, reactions=(ReactionCount(count=2, emoji="y"),), **_at(2)),
+        MediaStored(message_id=1, sha256="s1", size=1, path="/m/s1", **_at(2)),
+        MessageEdited(message=_snap(1, edit_h=1), **_at(3)),
+    ],
+    "a chat's account is its first message's until it is discovered": [
+        MessagePosted(message=_snap(1), **_at(0, "b")),
+        MessagePosted(message=_snap(2), **_at(0, "a")),
+        ChatUpdated(chat=ChatInfo(chat_id=BASIC, kind="group", title="t"), **_at(1, chat_id=BASIC)),
+        MessagePosted(
+            message=_snap(1, action=ServiceAction(type="MessageActionChatEditTitle", title="u")),
+            **_at(2, chat_id=BASIC),
+        ),
+    ],
+}
