@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test venv clean
+.PHONY: up test faults venv clean
 
 up: $(STAMP)
 	$(BIN)/aaltohub up
@@ -13,7 +13,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+# The fault suite (tests/faults, marked slow): kill -9, stalls, full disk; a few minutes.
+faults: $(STAMP)
+	$(BIN)/pytest -m slow tests/faults
 
 venv: $(STAMP)
 

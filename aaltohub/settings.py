@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", alias="AALTOHUB_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="AALTOHUB_LOG_FORMAT")
+    # How long `up` may take to stop everything after SIGTERM/Ctrl-C (as docker-compose.yml's
+    # stop_grace_period: 30s).
+    stop_grace_s: float = Field(default=30.0, alias="AALTOHUB_STOP_GRACE_S", ge=10)
 
     # --- event log ------------------------------------------------------------------------------
     stream_name: str = Field(default="TELEGRAM", alias="AALTOHUB_STREAM")

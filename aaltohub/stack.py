@@ -37,7 +37,10 @@ from eventlog import EventLog, EventLogError
 log = logging.getLogger(__name__)
 
 NATS_PORT: Final = 4222  # the NATS default client port (docs.nats.io, "Client connections")
-SERVICE_STOP_TIMEOUT_S: Final = 15.0
+# Of the stop grace period (AALTOHUB_STOP_GRACE_S, like docker-compose's stop_grace_period), this
+# much is kept for stopping the servers after the services: nats-server, then Postgres.
+NATS_STOP_TIMEOUT_S: Final = 3.0
+POSTGRES_STOP_TIMEOUT_S: Final = 5.0
 MIGRATE_TIMEOUT_S: Final = 120.0
 
 
@@ -104,13 +107,13 @@ class Stack:
         services: Sequence[ServiceSpec],
         announce: Callable[[str], None] = print,
         nats_port: int = NATS_PORT,
-        service_stop_timeout_s: float = SERVICE_STOP_TIMEOUT_S,
+        stop_grace_s: float | None = None,
     ) -> None:
         self.settings = settings
         self.services = tuple(services)
         self.announce = announce
         self.data_dir = settings.data_path
-        self.service_stop_timeout_s = service_stop_timeout_s
+        self.stop_grace_s = settings.stop_grace_s if stop_grace_s is None else stop_grace_s
         self.nats: NatsServer | None = None
         self.postgres: PostgresServer | None = None
         if settings.nats_url is None:
@@ -143,12 +146,16 @@ class Stack:
             lock.release()
 
     def stop_servers(self) -> None:
-        """Stop nats-server and Postgres (blocking, idempotent) and remove the stack file."""
+        """Stop nats-server and Postgres (blocking, bounded, idempotent) and remove the stack file."""
         remove_stack(self.data_dir)
-        for server in (self.nats, self.postgres):
+        stops: list[tuple[NatsServer | PostgresServer | None, float]] = [
+            (self.nats, NATS_STOP_TIMEOUT_S),
+            (self.postgres, POSTGRES_STOP_TIMEOUT_S),
+        ]
+        for server, timeout_s in stops:
             if server is not None:
                 try:
-                    server.stop()
+                    server.stop(timeout_s=timeout_s)
                 except OSError as e:
                     log.error("could not stop %s: %s", type(server).__name__, e)
         _children_file(self.data_dir).unlink(missing_ok=True)
@@ -282,9 +289,14 @@ class Stack:
             if not stop.is_set():
                 raise
             return  # cancelled by the phased shutdown: the normal end
-        except (
-            Exception
-        ) as e:  # a crashed service stops the stack in order; it never kills `up` abruptly
+        except Exception as e:  # a crashed service stops the stack in order, never `up` abruptly
+            if stop.is_set():
+                # Stopping already (e.g. a connect to a stalled server timed out meanwhile): the
+                # service is down, which is what the stop asked for.
+                log.warning(
+                    "service %s ended with %s while stopping: %s", spec.name, type(e).__name__, e
+                )
+                return
             log.error("service %s crashed: %s: %s", spec.name, type(e).__name__, e, exc_info=e)
             failures.append(spec.name)
         else:
@@ -298,17 +310,18 @@ class Stack:
     ) -> None:
         await stop.wait()
         self.announce("aaltohub up: stopping")
+        # The services share the grace period minus what the servers need after them.
+        deadline = (
+            time.monotonic() + self.stop_grace_s - NATS_STOP_TIMEOUT_S - POSTGRES_STOP_TIMEOUT_S
+        )
         for spec in sorted(self.services, key=lambda s: s.stop_order):
             task = tasks[spec.name]
             if not task.done():
                 task.cancel()
-                done, _ = await asyncio.wait({task}, timeout=self.service_stop_timeout_s)
+                budget_s = max(1.0, deadline - time.monotonic())
+                done, _ = await asyncio.wait({task}, timeout=budget_s)
                 if not done:
-                    log.error(
-                        "service %s did not stop within %.0fs",
-                        spec.name,
-                        self.service_stop_timeout_s,
-                    )
+                    log.error("service %s did not stop within %.1fs", spec.name, budget_s)
                     failures.append(spec.name)
             self.stopped_services.append(spec.name)
             log.info("service %s stopped", spec.name)

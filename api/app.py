@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from api.analytics import SnapshotReader
 from api.auth import Authenticator
 from api.config import ApiConfig
-from api.db import Database, open_pool
+from api.db import Database, close_pool, open_pool
 from api.deps import ApiState
 from api.errors import Problem, install_error_handlers
 from api.live import Hub
@@ -96,7 +96,7 @@ def create_app(
                 await event_log.close()
         finally:
             analytics.close()
-            await pool.close()
+            await close_pool(pool, timeout_s=config.db_timeout_s)
 
     # FastAPI's native OpenTelemetry is off: /metrics and the access log already cover requests, and
     # its per-request provider lookup cost ~5 % of a page read.

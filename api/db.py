@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, LiteralString
@@ -12,6 +13,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from api.errors import BadRequest, ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
@@ -35,6 +38,17 @@ async def open_pool(
         await pool.close()
         raise ServiceUnavailable("database unreachable") from e
     return pool
+
+
+async def close_pool(pool: AsyncConnectionPool, *, timeout_s: float) -> None:
+    """Close ``pool`` within about ``timeout_s``, even when the server is gone or the machine is loaded.
+
+    psycopg_pool waits for its workers and returning connections; a shutdown must not hang on them.
+    """
+    try:
+        await asyncio.wait_for(pool.close(timeout=timeout_s / 2), timeout=timeout_s)
+    except TimeoutError:
+        log.warning("database pool did not close within %.1fs; leaving it", timeout_s)
 
 
 class Database:

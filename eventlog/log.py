@@ -108,10 +108,13 @@ class EventLog:
         return bool(self._client.is_connected)
 
     async def close(self) -> None:
-        """Flush pending publishes and close the connection."""
+        """Flush pending publishes and close the connection; bounded (~8 s) even if NATS is gone."""
         if self._client.is_closed:
             return
         try:
+            # A server that does not answer a ping (stopped, stalled) cannot be drained: nats-py's
+            # drain would outlive our timeout and leave its subscription gathers unretrieved.
+            await asyncio.wait_for(self._client.flush(timeout=1), timeout=1.5)
             await asyncio.wait_for(self._client.drain(), timeout=5)
         except (nats.errors.Error, TimeoutError, OSError):
             try:

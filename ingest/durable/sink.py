@@ -177,7 +177,7 @@ class DurableSink:
         task = self._pump_task
         if task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=drain_timeout_s)
+                await asyncio.wait_for(self._until_drained(task), timeout=drain_timeout_s)
             except TimeoutError:
                 log.warning(
                     "sink: drain did not finish in %.1fs; spooling the rest", drain_timeout_s
@@ -193,6 +193,16 @@ class DurableSink:
         self._final_spool()
         if cancelled:
             raise asyncio.CancelledError
+
+    async def _until_drained(self, pump: asyncio.Task[None]) -> None:
+        """Until the pump is done, or everything left is durable (a stalled log need not be waited
+        for: what the pump still tries to append is already in the spool)."""
+        while not pump.done():
+            if self._oldest_in_memory() is None:
+                return
+            await asyncio.wait(
+                {pump}, timeout=self._max_memory_s / 2
+            )  # re-check as the guard spools
 
     def _final_spool(self) -> None:
         self._next_spool_attempt = 0.0
