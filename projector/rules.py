@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 from schemas import ids
@@ -37,18 +37,18 @@ from schemas.events import (
     MessagePosted,
     ReactionCount,
     ReactionsUpdated,
+    snapshot_time,
 )
 
 Key = tuple[int, int]  # (chat_id, message_id)
 Snapshot = MessagePosted | MessageEdited
-_NEVER: Final = datetime.min.replace(tzinfo=UTC)
 ERROR_MAX_CHARS: Final = 2000  # crawler_status.last_error keeps this much of an error text
 
 
 def snapshot_order(seq: int, event: Snapshot) -> tuple[datetime, datetime, int]:
-    """Rule "newest snapshot": the greatest (edit_date, date, seq) wins; no edit date sorts first."""
-    m = event.message
-    return (m.edit_date or _NEVER, m.date, seq)
+    """Rule "newest snapshot": the greatest (edit_date, date, seq) wins; no edit date sorts first
+    (``schemas.events.snapshot_time``, which ingest uses too)."""
+    return (*snapshot_time(event.message), seq)
 
 
 def inferred_kind(chat_id: int) -> str:

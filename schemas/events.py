@@ -10,7 +10,7 @@ Chat ids are *marked* peer ids as Telethon uses them: users are positive, basic 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 import msgspec
@@ -142,6 +142,17 @@ class MessageSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_
     pinned: bool = False
     silent: bool = False
     edit_hidden: bool = False
+
+
+_NO_EDIT: Final = datetime.min.replace(tzinfo=UTC)
+
+
+def snapshot_time(message: MessageSnapshot) -> tuple[datetime, datetime]:
+    """How new a snapshot is by Telegram's own time: (edit date, date), an unedited one first.
+
+    The log's seq breaks ties (``projector.rules.snapshot_order``); ingest, which compares its own
+    observations, lets the later observation win a tie."""
+    return (message.edit_date or _NO_EDIT, message.date)
 
 
 class ChatInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):

@@ -21,6 +21,7 @@ from schemas.events import (
     MessageSnapshot,
     ReactionsUpdated,
     Source,
+    snapshot_time,
 )
 
 
@@ -30,6 +31,7 @@ class KnownMessage:
 
     date: datetime
     edit_date: datetime | None
+    time: tuple[datetime, datetime]  # schemas.events.snapshot_time of that state
     digest: str
     reactions_id: str
     deleted: bool = False
@@ -70,14 +72,12 @@ class MessageIndex:
         if not ids.is_channel_id(chat_id):
             self._nonchannel[snap.message_id] = (chat_id, snap.date)
         known = chat.get(snap.message_id)
-        new_edit = snap.edit_date
-        if known is not None:
-            older = (known.edit_date or known.date) > (new_edit or snap.date)
-            if older:
-                return  # an older snapshot (e.g. a backfill page) never replaces a newer one
+        if known is not None and known.time > snapshot_time(snap):
+            return  # an older snapshot (e.g. a backfill page) never replaces a newer one
         chat[snap.message_id] = KnownMessage(
             date=snap.date,
-            edit_date=new_edit,
+            edit_date=snap.edit_date,
+            time=snapshot_time(snap),
             digest=ids.content_digest(snap),
             reactions_id=ids.reactions_id(
                 chat_id, snap.message_id, snap.reactions, account=self._account

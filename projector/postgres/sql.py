@@ -13,6 +13,7 @@ from projector.postgres.rows import (
     MESSAGE_STAGE_COLUMNS,
     REACTION_STAGE_COLUMNS,
 )
+from schemas.ids import CHANNEL_ID_OFFSET
 
 # Columns copied straight from the stage into messages; jsonb ones are cast from their JSON text.
 _JSONB: Final = frozenset({"entities", "forward", "media", "reactions", "action"})
@@ -49,7 +50,8 @@ _NEWER: Final = (
     "(coalesce(EXCLUDED.edit_date, '-infinity'::timestamptz), EXCLUDED.date, EXCLUDED.last_seq)"
     " > (coalesce(m.edit_date, '-infinity'::timestamptz), m.date, m.last_seq)"
 )
-CHANNEL_BOUND: Final = -1_000_000_000_000  # marked ids below this are channels (schemas.ids)
+# Marked ids below this are channels/supergroups (schemas.ids.is_channel_id).
+CHANNEL_BOUND: Final = CHANNEL_ID_OFFSET
 
 
 def _kind_of(chat_id: str) -> str:

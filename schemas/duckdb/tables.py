@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Final
 
-CHANNEL_BOUND: Final = -1_000_000_000_000
+from schemas.ids import CHANNEL_ID_OFFSET
+
+# Marked ids below this are channels/supergroups (schemas.ids.is_channel_id).
+CHANNEL_BOUND: Final = CHANNEL_ID_OFFSET
 
 EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("seq", "BIGINT"),
