@@ -207,12 +207,12 @@ class DemoSource:
                 observed_at=self._clock(),
                 source="demo",
             )
-            self._emit(sink, [connected], "connected")
+            await self._emit(sink, [connected], "connected")
             known = await self._known_facts(self.chat_ids) if self._known_facts else None
             for group in self._groups:
                 discovered = self._discovered(group)
                 if known is None or discovered.event_id not in known:
-                    self._emit(sink, [discovered], "discovered")
+                    await self._emit(sink, [discovered], "discovered")
             if self.rate_per_s <= 0:
                 await self._run_unthrottled(sink)
             else:
@@ -259,10 +259,15 @@ class DemoSource:
         made = 0
         while True:
             due = int((time.monotonic() - start) * self.rate_per_s) + 1
+            batch: list[Event] = []
+            labels: list[tuple[str, int]] = []
             while made < due:
                 label, events = self._next()
-                self._emit(sink, events, label)
+                batch.extend(events)
+                labels.append((label, len(events)))
                 made += len(events)
+            if batch:
+                await self._submit_chunk(sink, batch, labels)
             await asyncio.sleep(tick_s)  # pacing of the synthetic traffic, not a wait for a result
 
     async def _run_unthrottled(self, sink: EventSink) -> None:
@@ -287,22 +292,22 @@ class DemoSource:
     async def _submit_chunk(
         self, sink: EventSink, batch: list[Event], labels: list[tuple[str, int]]
     ) -> None:
-        # Recorded in the same task step in which ``DurableSink.submit_many`` enqueues the events, so
-        # a cancellation cannot separate "recorded" from "submitted".
-        self._record(batch, labels)
+        # Recorded once the sink says they are durable (acked by the log or fsync'd to its spool),
+        # as a real source saves its position: a ledger id is a promise the log will hold it.
         await sink.submit_many(batch)
+        self._record(batch, labels)
 
-    def _emit(self, sink: EventSink, events: list[Event], label: str) -> None:
-        for event in events:
-            sink.submit(event)
-        self._record(events, [(label, len(events))])
+    async def _emit(self, sink: EventSink, events: list[Event], label: str) -> None:
+        await self._submit_chunk(sink, events, [(label, len(events))])
 
     def _record(self, events: list[Event], labels: list[tuple[str, int]]) -> None:
         self.produced += len(events)
         for label, n in labels:
             self.counts[label] += n
         if self._ledger is not None:
+            # Flushed to the OS at once: a kill -9 of this process keeps every line written.
             self._ledger.write("".join(f"{e.event_id}\n" for e in events))
+            self._ledger.flush()
 
     # --- traffic ----------------------------------------------------------------------------------
 
