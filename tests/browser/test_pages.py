@@ -121,3 +121,10 @@ async def test_analytics_page_draws_charts(
     await wait_until(drawn, timeout=30, interval=1.0)
     await expect(admin_page.locator("table.heatmap")).to_be_visible()
     await check_page(admin_page, "analytics")
+
+
+async def test_accounts_page_shows_the_demo_account_connected(
+    admin_page: Page, console_stack: ConsoleStack
+) -> None:
+    await admin_page.goto(console_stack.url + "/ui/accounts")
+    await expect(admin_page.locator("#acct-demo .badge").first).to_have_text("connected")
