@@ -46,6 +46,7 @@ def api_config(
         cors_origins=tuple(comma_list(settings.cors_origins)),
         supabase_url=settings.supabase_url,
         supabase_anon_key=settings.supabase_anon_key,
+        media_dir=None if settings.media_in_bucket else settings.media_root,
     )
 
 

@@ -174,6 +174,18 @@ class Settings(BaseSettings):
         )
 
     @property
+    def media_root(self) -> Path:
+        """The local media directory (default: under the data dir)."""
+        return (self.media_dir or self.data_path / "media").expanduser().resolve()
+
+    @property
+    def media_in_bucket(self) -> bool:
+        """True when media go to the Supabase Storage bucket instead of the local directory."""
+        return bool(
+            self.media_bucket and self.supabase_url and self.supabase_service_key is not None
+        )
+
+    @property
     def account_names(self) -> list[str]:
         """Configured Telegram account names."""
         return comma_list(self.telegram_accounts)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aaltohub.settings import Settings, comma_list
 from eventlog import EventLog
 from ingest.errors import IngestError
@@ -41,18 +39,14 @@ def media_store(settings: Settings) -> MediaStore | None:
     """Supabase Storage when a bucket and credentials are set, else a local directory; None if off."""
     if not settings.media_download:
         return None
-    if (
-        settings.media_bucket
-        and settings.supabase_url
-        and settings.supabase_service_key is not None
-    ):
+    if settings.media_in_bucket:
+        assert settings.media_bucket and settings.supabase_url and settings.supabase_service_key
         return SupabaseMediaStore(
             url=settings.supabase_url,
             bucket=settings.media_bucket,
             service_key=Secret(settings.supabase_service_key.get_secret_value()),
         )
-    root: Path = (settings.media_dir or settings.data_path / "media").expanduser().resolve()
-    return LocalMediaStore(root=root)
+    return LocalMediaStore(root=settings.media_root)
 
 
 async def build_telegram_workers(

@@ -19,7 +19,18 @@ from api.deps import ApiState
 from api.errors import Problem, install_error_handlers
 from api.live import Hub
 from api.metrics import ApiMetrics, RequestMiddleware
-from api.routes import admin, crawler, dead_letters, groups, live, messages, meta, search, users
+from api.routes import (
+    admin,
+    crawler,
+    dead_letters,
+    groups,
+    live,
+    media,
+    messages,
+    meta,
+    search,
+    users,
+)
 from api.routes.analytics import build_router
 from api.ui.app import install_console
 from eventlog import EventLog
@@ -118,7 +129,18 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
-    for module in (groups, messages, search, users, admin, crawler, dead_letters, live, meta):
+    for module in (
+        groups,
+        messages,
+        media,
+        search,
+        users,
+        admin,
+        crawler,
+        dead_letters,
+        live,
+        meta,
+    ):
         app.include_router(module.router)
     app.include_router(build_router(ANALYTICS_QUERIES if queries is None else queries))
     install_console(app, config)

@@ -36,3 +36,4 @@ class ApiConfig:
     cors_origins: tuple[str, ...] = ()  # origins of outside frontends allowed to call the API
     supabase_url: str | None = None  # with the anon key: the console offers email + password
     supabase_anon_key: SecretStr | None = None
+    media_dir: Path | None = None  # where ingest stores media files (local store); None: not served

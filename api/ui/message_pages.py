@@ -17,6 +17,7 @@ from api.deps import ApiState, ChatId, State
 from api.errors import BadRequest, NotFound, ServiceUnavailable
 from api.routes import messages, search
 from api.routes.groups import GROUP_SQL, to_group
+from api.routes.media import media_file
 from api.ui.overview import pages
 from api.ui.session import Session
 from eventlog import BadRecord, EventLogError, Record
@@ -125,6 +126,10 @@ async def message_page(
 ) -> Response:
     """One message: text, reply and forward links, tombstone, and each edit as a diff."""
     message = await messages.get_message(chat_id, message_id, state, session.principal)
+    stored = await state.db.fetch_one(
+        "SELECT media_path FROM messages WHERE chat_id = %s AND message_id = %s",
+        (chat_id, message_id),
+    )
     versions = message.versions
     diffs = [
         {
@@ -134,7 +139,12 @@ async def message_page(
         }
         for i, v in enumerate(versions)
     ]
-    return pages(request).render(request, "message.html", session, {"m": message, "diffs": diffs})
+    media_url = None
+    if stored and stored["media_path"] and state.config.media_dir:
+        media_url = f"/ui/media/{chat_id}/{message_id}"
+    return pages(request).render(
+        request, "message.html", session, {"m": message, "diffs": diffs, "media_url": media_url}
+    )
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:
@@ -257,3 +267,15 @@ def _event_view(record: Record | BadRecord) -> dict[str, Any]:
         "message_id": message_id,
         "body": body,
     }
+
+
+@router.get("/media/{chat_id}/{message_id}")
+async def media(
+    chat_id: ChatId,
+    message_id: Annotated[int, Path(ge=0, le=BIGINT)],
+    state: State,
+    session: Session,
+) -> Response:
+    """A message's stored media for the console (the session cookie authenticates)."""
+    del session
+    return await media_file(state, chat_id, message_id)

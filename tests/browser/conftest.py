@@ -53,6 +53,7 @@ class ConsoleStack:
     url: str
     database_url: str
     nats_url: str
+    data_dir: Path
 
     def sql(self, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on the stack's database; rows if it returns any."""
@@ -128,7 +129,9 @@ async def console_stack(
                     return False
 
             await wait_until(healthy, timeout=60)
-        yield ConsoleStack(url=url, database_url=stack_database, nats_url=info.nats_url)
+        yield ConsoleStack(
+            url=url, database_url=stack_database, nats_url=info.nats_url, data_dir=process.data_dir
+        )
     finally:
         process.stop()
 

@@ -187,3 +187,27 @@ def make_token(user_id: uuid.UUID) -> str:
     from tests.api.conftest import make_jwt
 
     return make_jwt(user_id, secret=JWT_SECRET)
+
+
+async def test_message_page_shows_an_edit_as_a_diff_and_a_delete_as_a_tombstone(
+    admin_page: Page, console_stack: ConsoleStack, stack_log: EventLog
+) -> None:
+    chat = LIVE_CHAT - 3
+    await stack_log.append(posted(chat, 1, text="meet at noon today"))
+    await stack_log.append(edited(chat, 1, "meet at five today"))
+    await stack_log.append(deleted(chat, 1))
+
+    def applied() -> bool:
+        rows = console_stack.sql(
+            "SELECT edit_count, is_deleted FROM messages WHERE chat_id = %s AND message_id = 1",
+            (chat,),
+        )
+        return rows == [(1, True)]
+
+    await wait_until(applied, timeout=30)
+    await admin_page.goto(f"{console_stack.url}/ui/groups/{chat}/messages/1")
+    edit = admin_page.locator("ol.versions li").nth(1)
+    await expect(edit.locator("del")).to_have_text("noon")
+    await expect(edit.locator("ins")).to_have_text("five")
+    await expect(admin_page.get_by_role("note")).to_contain_text("Deleted")
+    await check_page(admin_page, "message-edited-deleted")
