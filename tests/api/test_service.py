@@ -59,7 +59,8 @@ async def test_service_serves_until_cancelled(
         duckdb_path=tmp_path / "a.duckdb",
     )
     assert SERVICE.stop_order == 0
-    assert SERVICE.describe is not None and SERVICE.describe(ctx) == f"http://127.0.0.1:{port}"
+    assert SERVICE.describe is not None
+    assert SERVICE.describe(ctx).splitlines()[0] == f"http://127.0.0.1:{port}"
     task: asyncio.Future[None] = asyncio.ensure_future(SERVICE.run(ctx))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
