@@ -20,6 +20,7 @@ class StackInfo(msgspec.Struct, kw_only=True):
     api_url: str | None = None
     nats_pid: int | None = None
     postgres_pid: int | None = None
+    restarts: dict[str, int] = msgspec.field(default_factory=dict)  # by server / service name
 
 
 class StackNotRunning(RuntimeError):

@@ -2,15 +2,18 @@
 
 Order of start: lock the data dir, reap children an earlier killed ``up`` left behind, start
 nats-server and Postgres (concurrently, each only if NATS_URL / DATABASE_URL is unset), apply the
-migrations, ensure the stream, write the stack file, run every service in one TaskGroup. Order of
-stop (on ``stop`` being set, or a service ending): cancel the services one at a time in ascending
-``stop_order``, each with a bounded wait, then stop nats-server and Postgres, remove the stack file.
-The servers are stopped in ``finally``, so a failed start or a crashed service leaves no child.
+migrations, ensure the stream, write the stack file, run every service in one TaskGroup. A server
+or service that dies is restarted within its budget (``aaltohub.supervise``; restarts are logged
+and counted in the stack file); past it, the stack stops. Order of stop (on ``stop`` being set):
+cancel the services one at a time in ascending ``stop_order`` within the grace period, then stop
+nats-server and Postgres, remove the stack file. The servers are stopped in ``finally``, so a
+failed start or a crashed service leaves no child.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -32,6 +35,7 @@ from aaltohub.runtime import StackInfo, remove_stack, write_stack
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
+from aaltohub.supervise import RestartBudget, RestartPolicy
 from eventlog import EventLog, EventLogError
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ NATS_PORT: Final = 4222  # the NATS default client port (docs.nats.io, "Client c
 # much is kept for stopping the servers after the services: nats-server, then Postgres.
 NATS_STOP_TIMEOUT_S: Final = 3.0
 POSTGRES_STOP_TIMEOUT_S: Final = 5.0
+SERVER_POLL_S: Final = 0.5  # how often `up` checks that its servers are alive
 MIGRATE_TIMEOUT_S: Final = 120.0
 
 
@@ -108,6 +113,7 @@ class Stack:
         announce: Callable[[str], None] = print,
         nats_port: int = NATS_PORT,
         stop_grace_s: float | None = None,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.services = tuple(services)
@@ -128,6 +134,9 @@ class Stack:
                 tcp_port=settings.postgres_tcp_port,
             )
         self.stopped_services: list[str] = []  # in the order they were stopped
+        self.restart_policy = restart_policy or RestartPolicy()
+        self.restarts: dict[str, int] = {}
+        self._stack_info: StackInfo | None = None
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start, run the services until ``stop`` is set or one ends, stop everything; 0 if all went well."""
@@ -205,19 +214,24 @@ class Stack:
             demo=not self.settings.has_telegram_credentials,
             api_port=self._choose_api_port(),
         )
-        write_stack(
-            self.data_dir,
-            StackInfo(
-                pid=os.getpid(),
-                nats_url=nats_url,
-                database_url=database_url,
-                duckdb_path=str(self.settings.duckdb_file),
-                api_url=self._api_url(context),
-                nats_pid=self._pid(self.nats),
-                postgres_pid=self._pid(self.postgres),
-            ),
+        self._stack_info = StackInfo(
+            pid=os.getpid(),
+            nats_url=nats_url,
+            database_url=database_url,
+            duckdb_path=str(self.settings.duckdb_file),
+            api_url=self._api_url(context),
         )
+        self._write_stack()
         return context
+
+    def _write_stack(self) -> None:
+        """(Re)write the stack file with the current server pids and restart counts."""
+        if self._stack_info is None:
+            return
+        self._stack_info.nats_pid = self._pid(self.nats)
+        self._stack_info.postgres_pid = self._pid(self.postgres)
+        self._stack_info.restarts = dict(self.restarts)
+        write_stack(self.data_dir, self._stack_info)
 
     def _record_children(self) -> None:
         children = _Children(nats_pid=self._pid(self.nats), postgres_pid=self._pid(self.postgres))
@@ -277,33 +291,97 @@ class Stack:
                 tasks[spec.name] = group.create_task(
                     self._supervise(spec, context, stop, failures), name=f"service:{spec.name}"
                 )
+            group.create_task(self._watch_servers(stop, failures), name="watch-servers")
             group.create_task(self._shutdown_when_stopped(stop, tasks, failures), name="shutdown")
         return 1 if failures else 0
 
     async def _supervise(
         self, spec: ServiceSpec, context: ServiceContext, stop: asyncio.Event, failures: list[str]
     ) -> None:
-        try:
-            await spec.run(context)
-        except asyncio.CancelledError:
-            if not stop.is_set():
-                raise
-            return  # cancelled by the phased shutdown: the normal end
-        except Exception as e:  # a crashed service stops the stack in order, never `up` abruptly
-            if stop.is_set():
-                # Stopping already (e.g. a connect to a stalled server timed out meanwhile): the
-                # service is down, which is what the stop asked for.
-                log.warning(
-                    "service %s ended with %s while stopping: %s", spec.name, type(e).__name__, e
-                )
-                return
-            log.error("service %s crashed: %s: %s", spec.name, type(e).__name__, e, exc_info=e)
-            failures.append(spec.name)
-        else:
-            if not stop.is_set():
+        """Run a service; restart it when it crashes or ends, within its restart budget."""
+        budget = RestartBudget(self.restart_policy)
+        while True:
+            try:
+                await spec.run(context)
+            except asyncio.CancelledError:
+                if not stop.is_set():
+                    raise
+                return  # cancelled by the phased shutdown: the normal end
+            except Exception as e:  # a crashed service is restarted; it never kills `up` abruptly
+                if stop.is_set():
+                    # Stopping already (e.g. a connect to a stalled server timed out meanwhile):
+                    # the service is down, which is what the stop asked for.
+                    log.warning(
+                        "service %s ended with %s while stopping: %s",
+                        spec.name,
+                        type(e).__name__,
+                        e,
+                    )
+                    return
+                log.error("service %s crashed: %s: %s", spec.name, type(e).__name__, e, exc_info=e)
+            else:
+                if stop.is_set():
+                    return
                 log.error("service %s ended on its own", spec.name)
-                failures.append(spec.name)
-        stop.set()
+            if not await self._restart_after_backoff(spec.name, budget, stop):
+                if not stop.is_set():
+                    failures.append(spec.name)
+                    stop.set()
+                return
+
+    async def _restart_after_backoff(
+        self, name: str, budget: RestartBudget, stop: asyncio.Event
+    ) -> bool:
+        """Wait the back-off before restart ``name``; False when the budget is spent or we stop."""
+        delay_s = budget.next_delay_s()
+        if delay_s is None:
+            policy = self.restart_policy
+            log.error(
+                "%s died %d times within %.0fs; giving up and stopping the stack",
+                name,
+                policy.burst + 1,
+                policy.interval_s,
+            )
+            return False
+        self.restarts[name] = budget.count
+        log.warning("restarting %s in %.1fs (restart %d)", name, delay_s, budget.count)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay_s)  # back-off, cut short by a stop
+        if stop.is_set():
+            return False
+        self._write_stack()
+        return True
+
+    async def _watch_servers(self, stop: asyncio.Event, failures: list[str]) -> None:
+        """Restart nats-server or Postgres when it dies, within its restart budget."""
+        servers = [
+            (n, s) for n, s in (("nats-server", self.nats), ("postgres", self.postgres)) if s
+        ]
+        budgets = {name: RestartBudget(self.restart_policy) for name, _ in servers}
+        while not stop.is_set():
+            for name, server in servers:
+                process = server.process
+                if process is None or process.poll() is None:
+                    continue
+                log.error("%s (pid %d) exited with code %s", name, process.pid, process.returncode)
+                server.process = None
+                while not stop.is_set():
+                    if not await self._restart_after_backoff(name, budgets[name], stop):
+                        if not stop.is_set():
+                            failures.append(name)
+                            stop.set()
+                        return
+                    try:
+                        await asyncio.to_thread(server.start)
+                    except (ServerStartError, OSError) as e:
+                        log.error("%s did not start again: %s", name, e)
+                        continue
+                    log.warning("%s restarted (pid %s)", name, self._pid(server))
+                    self._record_children()
+                    self._write_stack()
+                    break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=SERVER_POLL_S)  # liveness poll
 
     async def _shutdown_when_stopped(
         self, stop: asyncio.Event, tasks: dict[str, asyncio.Task[None]], failures: list[str]

@@ -14,6 +14,7 @@ from aaltohub.runtime import read_stack
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import load_settings
 from aaltohub.stack import Stack, StackError
+from aaltohub.supervise import RestartPolicy
 from tests.helpers import wait_until
 
 
@@ -76,10 +77,49 @@ async def test_crashed_service_stops_the_stack_and_every_server(tmp_path: Path) 
         services=[ServiceSpec(name="crasher", run=crash, stop_order=1)],
         announce=lambda _: None,
         nats_port=free_port(),
+        restart_policy=RestartPolicy(burst=2, first_backoff_s=0.05),
     )
     assert await asyncio.wait_for(stack.run(asyncio.Event()), timeout=90) == 1
-    assert len(pids) == 2
+    assert stack.restarts == {"crasher": 2}  # restarted twice, then the budget was spent
+    assert len(set(pids)) == 2
     assert not [p for p in pids if psutil.pid_exists(p)]
+
+
+async def test_a_dead_nats_server_is_restarted_and_counted_in_the_stack_file(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = load_settings(data_dir=tmp_path / "var", database_url=database_url)
+    stop = asyncio.Event()
+    stack = Stack(
+        settings,
+        services=[_recording_service("idle", 1, [], [])],
+        announce=lambda _: None,
+        nats_port=free_port(),
+        restart_policy=RestartPolicy(first_backoff_s=0.05),
+    )
+    run = asyncio.create_task(stack.run(stop))
+    try:
+        await wait_until(lambda: read_stack(settings.data_path) is not None, timeout=60)
+        first = read_stack(settings.data_path)
+        assert first is not None and first.nats_pid is not None
+        psutil.Process(first.nats_pid).kill()
+
+        def restarted() -> bool:
+            info = read_stack(settings.data_path)
+            return (
+                info is not None
+                and info.restarts.get("nats-server") == 1
+                and info.nats_pid is not None
+            )
+
+        await wait_until(restarted, timeout=30)
+        again = read_stack(settings.data_path)
+        assert again is not None and again.nats_pid not in (None, first.nats_pid)
+        assert again.nats_pid is not None and psutil.pid_exists(again.nats_pid)
+    finally:
+        stop.set()
+        code = await asyncio.wait_for(run, timeout=60)
+    assert code == 0
 
 
 async def test_failed_start_stops_the_servers_already_started(tmp_path: Path) -> None:
