@@ -78,6 +78,7 @@ def write_path(name: str, database_url: str, directory: Path) -> WritePath:
     return next(p for p in paths if p.name == name)
 
 
+@pytest.mark.timeout(max(120, EXAMPLES * 5))  # a deep run takes ~1 s per sequence under load
 @pytest.mark.parametrize("name", PATHS)
 def test_write_path_gives_the_reference_tables(
     name: str, contract_database: str, tmp_path: Path
