@@ -135,6 +135,8 @@ class MessageSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_
     views: int | None = None
     forwards: int | None = None
     replies: int | None = None
+    # A channel post's linked discussion group (marked id), where its comments live.
+    discussion_chat_id: int | None = None
     grouped_id: int | None = None
     media: Media | None = None
     reactions: tuple[ReactionCount, ...] = ()

@@ -339,6 +339,7 @@ def snapshot_of(
     if message.via_bot_id is not None:
         via_name = getattr(names.get(message.via_bot_id), "username", None)
     replies = message.replies.replies if message.replies is not None else None
+    discussion = message.replies.channel_id if message.replies is not None else None
     return MessageSnapshot(
         message_id=message.id,
         date=date,
@@ -354,6 +355,9 @@ def snapshot_of(
         views=message.views,
         forwards=message.forwards,
         replies=replies,
+        discussion_chat_id=None
+        if discussion is None
+        else utils.get_peer_id(types.PeerChannel(discussion)),
         grouped_id=message.grouped_id,
         media=media_of(message.media),
         reactions=reactions_of(message.reactions),

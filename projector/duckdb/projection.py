@@ -293,7 +293,7 @@ class DuckDBProjection:
             if table is not None and table.num_rows:
                 con.register("batch_events", table)
                 try:
-                    con.execute("INSERT INTO events SELECT * FROM batch_events")
+                    con.execute("INSERT INTO events BY NAME SELECT * FROM batch_events")
                 finally:
                     con.unregister("batch_events")
                 self._uncommitted_rows += table.num_rows
@@ -345,7 +345,7 @@ class DuckDBProjection:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.register("batch_events", table)
-                con.execute("INSERT INTO events SELECT * FROM batch_events")
+                con.execute("INSERT INTO events BY NAME SELECT * FROM batch_events")
                 con.unregister("batch_events")
                 if record.seq <= self._messages_seq:
                     self._fold(con, record.seq - 1, record.seq)

@@ -60,6 +60,7 @@ def event_table(records: Sequence[Decoded]) -> pa.Table:
         "media_type": [None if x is None else x.type for x in media],
         "action_type": [None if a is None else a.type for a in actions],
         "views": [None if m is None else m.views for m in snaps],
+        "discussion_chat_id": [None if m is None else m.discussion_chat_id for m in snaps],
     }
     arrays = [pa.array(columns[field.name], type=field.type) for field in SCHEMA]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)

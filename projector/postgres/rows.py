@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple, NewType
 
 import msgspec
 
@@ -28,43 +29,72 @@ from schemas.events import (
 )
 
 _json: Final = msgspec.json.Encoder()
+Json = NewType("Json", str)  # a JSON document as text (a jsonb column of the tables)
 _EMPTY: Final = "[]"
 
-# Column order of the message stage table (projector/postgres/sql.py builds its SQL from this list).
-MESSAGE_STAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
-    ("chat_id", "int8"),
-    ("message_id", "int8"),
-    ("account", "text"),
-    ("sender_id", "int8"),
-    ("sender_kind", "text"),
-    ("sender_name", "text"),
-    ("sender_username", "text"),
-    ("date", "timestamptz"),
-    ("edit_date", "timestamptz"),
-    ("text", "text"),
-    ("entities", "text"),
-    ("reply_to_message_id", "int8"),
-    ("reply_top_id", "int8"),
-    ("forum_topic", "bool"),
-    ("forward", "text"),
-    ("via_bot_id", "int8"),
-    ("post_author", "text"),
-    ("views", "int8"),
-    ("forwards", "int8"),
-    ("replies", "int8"),
-    ("grouped_id", "int8"),
-    ("media_type", "text"),
-    ("media", "text"),
-    ("reactions", "text"),
-    ("action_type", "text"),
-    ("action", "text"),
-    ("is_service", "bool"),
-    ("pinned", "bool"),
-    ("observed_at", "timestamptz"),
-    ("seq", "int8"),
-    ("first_seq", "int8"),
-    ("first_source", "text"),
-    ("content_hash", "text"),
+
+class MessageStageRow(NamedTuple):
+    """One row of the message stage: its fields are the stage's columns, in order, and the only
+    list of them (``projector/postgres/sql.py`` builds its SQL from it; values are set by name)."""
+
+    chat_id: int
+    message_id: int
+    account: str
+    sender_id: int | None
+    sender_kind: str | None
+    sender_name: str | None
+    sender_username: str | None
+    date: datetime
+    edit_date: datetime | None
+    text: str
+    entities: Json
+    reply_to_message_id: int | None
+    reply_top_id: int | None
+    forum_topic: bool
+    forward: Json | None
+    via_bot_id: int | None
+    post_author: str | None
+    views: int | None
+    forwards: int | None
+    replies: int | None
+    discussion_chat_id: int | None
+    grouped_id: int | None
+    media_type: str | None
+    media: Json | None
+    reactions: Json
+    action_type: str | None
+    action: Json | None
+    is_service: bool
+    pinned: bool
+    observed_at: datetime
+    seq: int
+    first_seq: int
+    first_source: str
+    content_hash: str
+
+
+_PG_TYPES: Final[dict[object, str]] = {
+    int: "int8",
+    str: "text",
+    bool: "bool",
+    datetime: "timestamptz",
+    Json: "text",
+}
+
+
+def _pg_type(annotation: object) -> str:
+    """The stage column type of a field annotation (``X | None`` is nullable ``X``)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return _PG_TYPES[args[0] if args else annotation]
+
+
+_HINTS: Final = typing.get_type_hints(MessageStageRow)
+MESSAGE_STAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = tuple(
+    (name, _pg_type(_HINTS[name])) for name in MessageStageRow._fields
+)
+# Columns whose stage text is JSON (jsonb in the tables).
+JSON_COLUMNS: Final = frozenset(
+    n for n in MessageStageRow._fields if _HINTS[n] is Json or Json in typing.get_args(_HINTS[n])
 )
 DELETE_STAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("chat_id", "int8"),
@@ -90,7 +120,6 @@ CONVERSION_ERRORS: Final = (
     UnicodeError,
 )
 
-MessageRow = tuple[object, ...]
 DeleteRow = tuple[int | None, str, int, datetime, int]
 
 
@@ -107,7 +136,7 @@ class GroupOp:
 class PgRows:
     """Everything one batch writes, grouped by statement."""
 
-    messages: list[MessageRow] = field(default_factory=list)
+    messages: list[MessageStageRow] = field(default_factory=list)
     deletes: list[DeleteRow] = field(default_factory=list)
     reactions: list[tuple[str, int, int, int]] = field(
         default_factory=list
@@ -119,13 +148,13 @@ class PgRows:
     max_seq: int = 0
 
 
-def _enc(value: object) -> str | None:
-    return None if value is None else _json.encode(value).decode()
+def _enc(value: object) -> Json | None:
+    return None if value is None else Json(_json.encode(value).decode())
 
 
 def message_row(
     event: MessagePosted | MessageEdited, seq: int, first_seq: int, first_source: str
-) -> MessageRow:
+) -> MessageStageRow:
     """The stage row of a posted/edited snapshot."""
     m = event.message
     chat_id = event.chat_id
@@ -135,40 +164,41 @@ def message_row(
     r = m.reply_to
     media = m.media
     action = m.action
-    return (
-        chat_id,
-        m.message_id,
-        event.account,
-        None if s is None else s.id,
-        None if s is None else s.kind,
-        None if s is None else s.display_name,
-        None if s is None else s.username,
-        m.date,
-        m.edit_date,
-        m.text,
-        _EMPTY if not m.entities else _json.encode(m.entities).decode(),
-        None if r is None else r.message_id,
-        None if r is None else r.top_id,
-        False if r is None else r.forum_topic,
-        _enc(m.forward),
-        m.via_bot_id,
-        m.post_author,
-        m.views,
-        m.forwards,
-        m.replies,
-        m.grouped_id,
-        None if media is None else media.type,
-        _enc(media),
-        _EMPTY if not m.reactions else _json.encode(m.reactions).decode(),
-        None if action is None else action.type,
-        _enc(action),
-        action is not None,
-        m.pinned,
-        event.observed_at,
-        seq,
-        first_seq,
-        first_source,
-        ids.content_digest(m),
+    return MessageStageRow(
+        chat_id=chat_id,
+        message_id=m.message_id,
+        account=event.account,
+        sender_id=None if s is None else s.id,
+        sender_kind=None if s is None else s.kind,
+        sender_name=None if s is None else s.display_name,
+        sender_username=None if s is None else s.username,
+        date=m.date,
+        edit_date=m.edit_date,
+        text=m.text,
+        entities=Json(_EMPTY if not m.entities else _json.encode(m.entities).decode()),
+        reply_to_message_id=None if r is None else r.message_id,
+        reply_top_id=None if r is None else r.top_id,
+        forum_topic=False if r is None else r.forum_topic,
+        forward=_enc(m.forward),
+        via_bot_id=m.via_bot_id,
+        post_author=m.post_author,
+        views=m.views,
+        forwards=m.forwards,
+        replies=m.replies,
+        discussion_chat_id=m.discussion_chat_id,
+        grouped_id=m.grouped_id,
+        media_type=None if media is None else media.type,
+        media=_enc(media),
+        reactions=Json(_EMPTY if not m.reactions else _json.encode(m.reactions).decode()),
+        action_type=None if action is None else action.type,
+        action=_enc(action),
+        is_service=action is not None,
+        pinned=m.pinned,
+        observed_at=event.observed_at,
+        seq=seq,
+        first_seq=first_seq,
+        first_source=first_source,
+        content_hash=ids.content_digest(m),
     )
 
 

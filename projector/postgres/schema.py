@@ -39,6 +39,7 @@ _DDL_FILES: Final = (
     "20261128000100_projections.sql",
     "20261128000110_projector.sql",
     "20261129000100_message_edits.sql",
+    "20261129000200_discussion_chat_id.sql",
 )
 _STATEMENT: Final = re.compile(r"^(CREATE TABLE|CREATE INDEX|ALTER TABLE)\b.*?;\s*$", re.S | re.M)
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

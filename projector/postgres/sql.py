@@ -10,41 +10,19 @@ from typing import Final
 
 from projector.postgres.rows import (
     DELETE_STAGE_COLUMNS,
+    JSON_COLUMNS,
     MESSAGE_STAGE_COLUMNS,
     REACTION_STAGE_COLUMNS,
 )
 from schemas.ids import CHANNEL_ID_OFFSET
 
-# Columns copied straight from the stage into messages; jsonb ones are cast from their JSON text.
-_JSONB: Final = frozenset({"entities", "forward", "media", "reactions", "action"})
-_CONTENT: Final = (
-    "account",
-    "sender_id",
-    "sender_kind",
-    "sender_name",
-    "sender_username",
-    "date",
-    "edit_date",
-    "text",
-    "entities",
-    "reply_to_message_id",
-    "reply_top_id",
-    "forum_topic",
-    "forward",
-    "via_bot_id",
-    "post_author",
-    "views",
-    "forwards",
-    "replies",
-    "grouped_id",
-    "media_type",
-    "media",
-    "action_type",
-    "action",
-    "is_service",
-    "pinned",
-    "observed_at",
+# Columns copied straight from the stage into messages (the newest snapshot's); jsonb ones are cast
+# from their JSON text. The key, reactions (merged on their own) and bookkeeping are not.
+_NOT_CONTENT: Final = frozenset(
+    {"chat_id", "message_id", "reactions", "seq", "first_seq", "first_source", "content_hash"}
 )
+_JSONB: Final = JSON_COLUMNS
+_CONTENT: Final = tuple(c for c, _ in MESSAGE_STAGE_COLUMNS if c not in _NOT_CONTENT)
 # A snapshot is newer by (edit_date, date, seq): the row keeps the newest version.
 _NEWER: Final = (
     "(coalesce(EXCLUDED.edit_date, '-infinity'::timestamptz), EXCLUDED.date, EXCLUDED.last_seq)"

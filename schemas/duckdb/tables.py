@@ -33,15 +33,45 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("media_type", "VARCHAR"),
     ("action_type", "VARCHAR"),
     ("views", "BIGINT"),
+    ("discussion_chat_id", "BIGINT"),
 )
 
+# The columns of ``messages``: name, type, and the fold's expression over the newest snapshot's
+# event ``l``, the per-key aggregates ``f`` and the deletes ``d`` (by chat) and ``a`` (by account).
+MESSAGE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("chat_id", "BIGINT", "l.chat_id"),
+    ("message_id", "BIGINT", "l.message_id"),
+    ("account", "VARCHAR", "l.account"),
+    ("sender_id", "BIGINT", "l.sender_id"),
+    ("date", "TIMESTAMPTZ", "l.date"),
+    ("edit_date", "TIMESTAMPTZ", "l.edit_date"),
+    ("text", "VARCHAR", "l.text"),
+    ("reply_to_message_id", "BIGINT", "l.reply_to_message_id"),
+    ("media_type", "VARCHAR", "l.media_type"),
+    ("is_service", "BOOLEAN", "l.action_type IS NOT NULL"),
+    ("views", "BIGINT", "l.views"),
+    ("discussion_chat_id", "BIGINT", "l.discussion_chat_id"),
+    ("edit_count", "BIGINT", "f.edit_count"),
+    ("source", "VARCHAR", "f.source"),
+    ("first_seq", "BIGINT", "f.first_seq"),
+    ("last_seq", "BIGINT", "l.seq"),
+    ("observed_at", "TIMESTAMPTZ", "l.observed_at"),
+    ("is_deleted", "BOOLEAN", "coalesce(d.deleted_at, a.deleted_at) IS NOT NULL"),
+    ("deleted_at", "TIMESTAMPTZ", "least(d.deleted_at, a.deleted_at)"),
+)
+
+
+def _table_ddl(table: str, columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """Create ``table``, and add the columns a file written by an older version lacks."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} (" + ", ".join(f"{c} {t}" for c, t in columns) + ")",
+        *(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {c} {t}" for c, t in columns),
+    ]
+
+
 DDL: Final[tuple[str, ...]] = (
-    "CREATE TABLE IF NOT EXISTS events (" + ", ".join(f"{c} {t}" for c, t in EVENT_COLUMNS) + ")",
-    """CREATE TABLE IF NOT EXISTS messages (
-        chat_id BIGINT, message_id BIGINT, account VARCHAR, sender_id BIGINT, date TIMESTAMPTZ,
-        edit_date TIMESTAMPTZ, text VARCHAR, reply_to_message_id BIGINT, media_type VARCHAR,
-        is_service BOOLEAN, views BIGINT, edit_count BIGINT, source VARCHAR, first_seq BIGINT, last_seq BIGINT,
-        observed_at TIMESTAMPTZ, is_deleted BOOLEAN, deleted_at TIMESTAMPTZ)""",
+    *_table_ddl("events", EVENT_COLUMNS),
+    *_table_ddl("messages", tuple((c, t) for c, t, _ in MESSAGE_COLUMNS)),
     """CREATE TABLE IF NOT EXISTS projection_checkpoint (
         name VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, messages_seq BIGINT NOT NULL)""",
 )
@@ -71,8 +101,10 @@ DELETE FROM messages USING dirty_keys k WHERE messages.chat_id = k.chat_id AND m
 # joined back by seq: a window over whole rows, or ``arg_max`` of a struct of them, carries every
 # text through a sort or the hash table and made a 1M-event fold 2-3x slower.
 def _fold_sql(keys: str) -> str:
+    names = ", ".join(c for c, _, _ in MESSAGE_COLUMNS)
+    values = ",\n       ".join(expression for _, _, expression in MESSAGE_COLUMNS)
     return f"""
-INSERT INTO messages
+INSERT INTO messages ({names})
 WITH ev AS (
   SELECT e.* FROM events e {keys}
   WHERE e.kind IN {_SNAPSHOT_KINDS} AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
@@ -90,10 +122,7 @@ WITH ev AS (
   SELECT account, message_id, min(observed_at) AS deleted_at FROM events
   WHERE kind = 'message.deleted' AND chat_id IS NULL GROUP BY account, message_id
 )
-SELECT l.chat_id, l.message_id, l.account, l.sender_id, l.date, l.edit_date, l.text, l.reply_to_message_id,
-       l.media_type, l.action_type IS NOT NULL, l.views, f.edit_count, f.source, f.first_seq, l.seq,
-       l.observed_at,
-       coalesce(d.deleted_at, a.deleted_at) IS NOT NULL, least(d.deleted_at, a.deleted_at)
+SELECT {values}
 FROM firsts f
 JOIN events l ON l.seq = f.newest_seq
 LEFT JOIN chat_dels d ON d.chat_id = l.chat_id AND d.message_id = l.message_id

@@ -102,6 +102,7 @@ def snapshots(draw: st.DrawFn, message_id: int) -> MessageSnapshot:
         reply_to=draw(st.sampled_from([None, ReplyTo(message_id=1, top_id=1, forum_topic=True)])),
         forward=draw(st.sampled_from([None, ForwardOrigin(peer_id=5, name="src", date=T0)])),
         views=draw(st.sampled_from([None, 1, 5])),
+        discussion_chat_id=draw(st.sampled_from([None, -1001000000077])),
         grouped_id=draw(st.sampled_from([None, 99])),
         media=draw(
             st.sampled_from(

@@ -23,17 +23,17 @@ from eventlog import RawRecord
 from projector.duckdb.projection import DuckDBProjection
 from projector.postgres.bulk import bulk_load
 from projector.postgres.projection import PostgresProjection
-from projector.postgres.rows import MESSAGE_STAGE_COLUMNS, message_row
+from projector.postgres.rows import JSON_COLUMNS, MESSAGE_STAGE_COLUMNS, message_row
 from projector.postgres.schema import SWAP_TABLES
 from projector.rules import Tables
 from schemas.codec import Codec
+from schemas.duckdb.tables import MESSAGE_COLUMNS
 
 Row = dict[str, object]
 TableRows = dict[str, list[Row]]
 
 # Stage columns that are bookkeeping of the merge, not columns of ``messages``.
 _STAGE_ONLY: Final = frozenset({"seq", "first_seq", "first_source", "content_hash", "reactions"})
-_JSON: Final = frozenset({"entities", "forward", "media", "reactions", "action"})
 _CONTENT: Final = tuple(c for c, _ in MESSAGE_STAGE_COLUMNS if c not in _STAGE_ONLY)
 _MERGED: Final = (
     "reactions",
@@ -93,26 +93,7 @@ PG_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 DUCKDB_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
-    "messages": (
-        "chat_id",
-        "message_id",
-        "account",
-        "sender_id",
-        "date",
-        "edit_date",
-        "text",
-        "reply_to_message_id",
-        "media_type",
-        "is_service",
-        "views",
-        "edit_count",
-        "source",
-        "first_seq",
-        "last_seq",
-        "observed_at",
-        "is_deleted",
-        "deleted_at",
-    )
+    "messages": tuple(c for c, _, _ in MESSAGE_COLUMNS)
 }
 
 
@@ -126,14 +107,11 @@ def _sorted(rows: list[Row]) -> list[Row]:
 
 def expected_postgres(tables: Tables) -> TableRows:
     """The Postgres tables the reference fold describes."""
-    names = [c for c, _ in MESSAGE_STAGE_COLUMNS]
     messages: list[Row] = []
     for m in tables.messages.values():
-        stage = dict(
-            zip(names, message_row(m.newest, m.last_seq, m.first_seq, m.source), strict=True)
-        )
+        stage = message_row(m.newest, m.last_seq, m.first_seq, m.source)._asdict()
         row: Row = {
-            c: json.loads(str(stage[c])) if c in _JSON and stage[c] is not None else stage[c]
+            c: json.loads(str(stage[c])) if c in JSON_COLUMNS and stage[c] is not None else stage[c]
             for c in _CONTENT
         }
         row.update(
@@ -204,6 +182,7 @@ def expected_duckdb(tables: Tables) -> TableRows:
                 "media_type": None if s.media is None else s.media.type,
                 "is_service": s.action is not None,
                 "views": s.views,
+                "discussion_chat_id": s.discussion_chat_id,
                 "edit_count": m.edit_count,
                 "source": m.source,
                 "first_seq": m.first_seq,

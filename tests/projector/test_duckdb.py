@@ -200,3 +200,20 @@ async def test_reader_sees_a_consistent_snapshot_while_the_writer_goes_on(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await projection.close()
+
+
+async def test_a_file_written_before_a_new_column_gets_it_and_keeps_its_rows(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    path = tmp_path / "old.duckdb"
+    await event_log.append_many([posted(CHAN, 1, text="old")])
+    await run_to_end(event_log, path)
+    with duckdb.connect(str(path)) as con:  # the file as a version without the column left it
+        con.execute("ALTER TABLE events DROP COLUMN discussion_chat_id")
+        con.execute("ALTER TABLE messages DROP COLUMN discussion_chat_id")
+    await event_log.append_many([posted(CHAN, 2, text="new")])
+    await run_to_end(event_log, path)
+    assert rows(path, "SELECT message_id, text, discussion_chat_id FROM messages ORDER BY 1") == [
+        (1, "old", None),
+        (2, "new", None),
+    ]

@@ -113,6 +113,19 @@ async def test_new_channel_message_becomes_posted_with_full_snapshot(event_log: 
     assert [(r.emoji, r.count) for r in snap.reactions] == [("👍", 3)]
 
 
+async def test_channel_post_with_comments_names_its_discussion_group(
+    event_log: EventLog,
+) -> None:
+    msg = channel_message(
+        11,
+        "post",
+        replies=types.MessageReplies(replies=2, replies_pts=1, comments=True, channel_id=555),
+    )
+    events = await _run(event_log, [new_channel(msg)])
+    assert isinstance(events[0], MessagePosted)
+    assert events[0].message.discussion_chat_id == -1_000_000_000_555
+
+
 async def test_channel_edit_becomes_edited_with_edit_id(event_log: EventLog) -> None:
     msg = channel_message(10, "fixed", edit_date=at(30))
     events = await _run(
