@@ -1,10 +1,10 @@
 """Fresh copies of the projection tables in another schema, and the atomic swap into ``public``.
 
-The DDL is taken from the migration files themselves (``CREATE TABLE``/``CREATE INDEX``/``ALTER TABLE``
-statements on ``public.<table>``), with ``public.`` replaced by the rebuild schema, so a rebuilt table
-is column-for-column and index-for-index what the migrations create. Secondary indexes are created
-after the bulk load (cheaper than maintaining them row by row); the GIN full-text index only after the
-swap, concurrently (``projector.postgres.search_index``).
+A rebuilt table is a copy of the live one's definition read from the catalog (``CREATE TABLE ...
+(LIKE public.<table>)`` plus its primary key, unique constraints and indexes), so whatever the
+migrations made of the live tables, a rebuild makes the same; nothing parses the migration files.
+Secondary indexes are created after the bulk load (cheaper than maintaining them row by row); the
+GIN full-text index only after the swap, concurrently (``projector.postgres.search_index``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import asyncio
 import logging
 import re
 import time
-from importlib import resources
-from pathlib import Path
 from typing import Final
 
 import psycopg
@@ -24,6 +22,8 @@ from projector.errors import RebuildError
 from projector.postgres.search_index import SEARCH_INDEX
 
 log = logging.getLogger(__name__)
+
+Conn = psycopg.AsyncConnection[tuple[object, ...]]
 
 # Tables a rebuild replaces; checkpoints and dead letters stay in public.
 SWAP_TABLES: Final = (
@@ -35,90 +35,67 @@ SWAP_TABLES: Final = (
     "pending_chat_deletes",
     "message_edits",
 )
-_DDL_FILES: Final = (
-    "20261128000100_projections.sql",
-    "20261128000110_projector.sql",
-    "20261129000100_message_edits.sql",
-    "20261129000200_discussion_chat_id.sql",
-)
-_STATEMENT: Final = re.compile(r"^(CREATE TABLE|CREATE INDEX|ALTER TABLE)\b.*?;\s*$", re.S | re.M)
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Indexes only readers need, built after a rebuild's bulk load; the projector's own lookups
 # (account + message id, for deletes without a chat id) must exist while it loads.
 _DEFERRED_INDEXES: Final = ("messages_search_idx", "messages_chat_date_idx", "messages_reply_idx")
 
 
-def _migrations_dir() -> Path:
-    return Path(str(resources.files("schemas") / "supabase" / "migrations"))
-
-
-def _statements() -> list[str]:
-    out: list[str] = []
-    for name in _DDL_FILES:
-        text = (_migrations_dir() / name).read_text()
-        text = text.split("-- Supabase specifics")[0]
-        if "-- projector:ddl:begin" in text:
-            text = text.split("-- projector:ddl:begin")[1].split("-- projector:ddl:end")[0]
-        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-        out.extend(m.group(0).strip() for m in _STATEMENT.finditer(text))
+async def table_ddl(conn: Conn, schema: str, table: str, *, generated: bool = True) -> list[str]:
+    """Statements creating an empty unlogged copy of ``public.<table>`` in ``schema``: columns,
+    defaults, checks, primary key and unique constraints (no other index). Without ``generated``,
+    generated columns become plain ones (left empty)."""
+    if not _SCHEMA_NAME.match(schema):
+        raise RebuildError(f"bad schema name {schema!r}")
+    like = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY"
+    if generated:
+        like += " INCLUDING GENERATED"
+    out = [f"CREATE UNLOGGED TABLE {schema}.{table} (LIKE public.{table} {like})"]
+    keys = await (
+        await conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
+            (f"public.{table}",),
+        )
+    ).fetchall()
+    out.extend(f"ALTER TABLE {schema}.{table} ADD CONSTRAINT {n} {d}" for n, d in keys)
     return out
 
 
-def _target(statement: str) -> str | None:
-    m = re.search(r"\bpublic\.([a-z_]+)", statement)
-    return None if m is None else m.group(1)
-
-
-_SEARCH_LINE: Final = re.compile(r"^\s*search\s+tsvector\s+GENERATED.*?,\s*$", re.M)
-
-
-def table_ddl(schema: str) -> tuple[list[str], list[str]]:
-    """(tables + columns + projector lookup indexes, reader-only indexes) for the swap tables and a
-    checkpoint table in ``schema``."""
-    if not _SCHEMA_NAME.match(schema):
-        raise RebuildError(f"bad schema name {schema!r}")
-    tables: list[str] = []
-    indexes: list[str] = []
-    for statement in _statements():
-        target = _target(statement)
-        if target not in (*SWAP_TABLES, "projection_checkpoints"):
-            continue
-        moved = statement.replace("public.", f"{schema}.")
-        deferred = statement.startswith("CREATE INDEX") and any(
-            n in statement for n in _DEFERRED_INDEXES
+async def index_ddl(conn: Conn, schema: str, table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX on ``schema``) for each index of ``public.<table>`` that is not a
+    constraint's, as the catalog defines it."""
+    rows = await (
+        await conn.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+            "ORDER BY c.relname",
+            (f"public.{table}",),
         )
-        (indexes if deferred else tables).append(moved)
-    return tables, indexes
+    ).fetchall()
+    target = re.compile(rf" ON (?:public\.)?{table} ")
+    return [(str(name), target.sub(f" ON {schema}.{table} ", str(d), count=1)) for name, d in rows]
 
 
-def _messages_ddl(schema: str) -> tuple[list[str], list[str]]:
-    """(CREATE TABLE + ALTER TABLE, CREATE INDEX) statements of ``messages`` in ``schema``."""
-    tables, indexes = table_ddl(schema)
-    own = [t for t in tables if f" {schema}.messages " in t or f" {schema}.messages\n" in t]
-    return (
-        [t for t in own if not t.startswith("CREATE INDEX")],
-        [t for t in own + indexes if t.startswith("CREATE INDEX") and f"{schema}.messages " in t],
-    )
-
-
-def _unlogged(statement: str) -> str:
-    return re.sub(r"^CREATE TABLE\b", "CREATE UNLOGGED TABLE", statement)
-
-
-async def create_schema(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> None:
+async def create_schema(conn: Conn, schema: str) -> None:
     """Drop and create ``schema`` with empty projection tables for a bulk load.
 
     ``messages`` is created without its generated full-text column: computing ``to_tsvector`` row by
     row (and again on every update) is most of the merge cost, so ``finish_schema`` computes it
     once per final row, in parallel."""
-    tables, _ = table_ddl(schema)
     async with conn.transaction():
         await conn.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
         )
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        for statement in tables:
-            await conn.execute(_unlogged(_SEARCH_LINE.sub("", statement)).encode())
+        for table in (*SWAP_TABLES, "projection_checkpoints"):
+            statements = await table_ddl(conn, schema, table, generated=table != "messages")
+            for name, index in await index_ddl(conn, schema, table):
+                if name not in _DEFERRED_INDEXES:
+                    statements.append(index)
+            for statement in statements:
+                await conn.execute(statement.encode())
 
 
 async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) -> None:
@@ -126,11 +103,6 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
     every reader index but the search index (built after the swap), using ``parallel`` connections so
     both cores work."""
     ident = sql.Identifier(schema)
-    creates, indexes = _messages_ddl(schema)
-    _, other_indexes = table_ddl(schema)
-    other_indexes = [i for i in other_indexes if i not in indexes]
-    indexes = [i for i in indexes if SEARCH_INDEX not in i]
-    other_indexes = [i for i in other_indexes if SEARCH_INDEX not in i]
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         async with conn.transaction():
             await conn.execute(
@@ -149,8 +121,9 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
                         sql.Identifier(f"load_{str(index_name).split('.')[-1]}"),
                     )
                 )
-            for statement in creates:
-                await conn.execute(_unlogged(statement).encode())
+            for statement in await table_ddl(conn, schema, "messages"):
+                await conn.execute(statement.encode())
+            indexes = [d for n, d in await index_ddl(conn, schema, "messages") if n != SEARCH_INDEX]
             cols = await (
                 await conn.execute(
                     "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
@@ -198,7 +171,7 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
             sql.SQL("ALTER TABLE {}.projection_checkpoints SET LOGGED").format(ident)
         )
         phase("set logged")
-        await spread([*indexes, *other_indexes])
+        await spread([*indexes])
         phase("indexes")
         await spread(
             [sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(t)) for t in SWAP_TABLES]

@@ -114,3 +114,18 @@ async def test_postgres_rebuild_runs_alone_and_drops_what_dead_rebuilds_left(
     assert result.seq == 19
     assert schemas == []
     assert count == (19,)
+
+
+async def test_postgres_rebuild_copies_what_later_migrations_made_of_the_live_tables(
+    event_log: EventLog, migrated_url: str
+) -> None:
+    with psycopg.connect(migrated_url, autocommit=True) as conn:  # as a future migration would
+        conn.execute("ALTER TABLE public.messages ADD COLUMN note text NOT NULL DEFAULT 'n'")
+        conn.execute("CREATE INDEX messages_note_idx ON public.messages (note)")
+    await event_log.append_many([posted(CHAN, 1), posted(CHAN, 2)])
+    await rebuild_postgres(log_=event_log, database_url=migrated_url)
+    with psycopg.connect(migrated_url) as conn:
+        notes = conn.execute("SELECT message_id, note FROM messages ORDER BY 1").fetchall()
+        index = conn.execute("SELECT to_regclass('public.messages_note_idx')").fetchone()
+    assert notes == [(1, "n"), (2, "n")]
+    assert index is not None and index[0] is not None
