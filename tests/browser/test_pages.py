@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import ConsoleStack, check_page
+from tests.browser.conftest import ConsoleStack, check_page, sign_in
 from tests.helpers import wait_until
 
 
@@ -128,3 +128,22 @@ async def test_accounts_page_shows_the_demo_account_connected(
 ) -> None:
     await admin_page.goto(console_stack.url + "/ui/accounts")
     await expect(admin_page.locator("#acct-demo .badge").first).to_have_text("connected")
+
+
+async def test_groups_page_fits_a_phone_screen(
+    browser: Browser, console_stack: ConsoleStack, demo_message: tuple[int, int]
+) -> None:
+    phone = await browser.new_context(
+        bypass_csp=True, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    try:
+        page = await phone.new_page()
+        await sign_in(page, console_stack.url)
+        await page.goto(console_stack.url + "/ui/groups")
+        await expect(page.locator(f"#g-{demo_message[0]}")).to_be_attached()
+        # Wide tables scroll inside their own region; the page itself never scrolls sideways.
+        width = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390
+        await check_page(page, "groups-phone")
+    finally:
+        await phone.close()
