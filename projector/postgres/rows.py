@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, NamedTuple, NewType
+from typing import Final, Literal, NamedTuple, NewType
 
 import msgspec
 
@@ -123,11 +123,26 @@ CONVERSION_ERRORS: Final = (
 DeleteRow = tuple[int | None, str, int, datetime, int]
 
 
+# The kinds of chat metadata / crawler status change; PgSql.group_op has the statements of each.
+GroupOpKind = Literal[
+    "discovered",
+    "updated",
+    "title",
+    "left",
+    "backfill_started",
+    "backfill_progress",
+    "backfill_completed",
+    "gapfill",
+    "flood",
+    "error",
+]
+
+
 @dataclass(frozen=True)
 class GroupOp:
     """One metadata change of a chat (telegram_groups / crawler_status), applied in seq order."""
 
-    op: str
+    op: GroupOpKind
     seq: int
     params: dict[str, object]
 

@@ -6,13 +6,14 @@ test (``tests/contract``) holds the incremental merge and the bulk fold to them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, assert_never
 
 from projector.postgres.rows import (
     DELETE_STAGE_COLUMNS,
     JSON_COLUMNS,
     MESSAGE_STAGE_COLUMNS,
     REACTION_STAGE_COLUMNS,
+    GroupOpKind,
 )
 from schemas.ids import CHANNEL_ID_OFFSET
 
@@ -293,19 +294,30 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
             "WHERE chat_id = %s AND message_id = %s AND first_seq < %s"
         )
 
-    def group_op(self, op: str) -> list[str]:
-        """The statements of one chat metadata / crawler status change (named parameters)."""
-        s = self.schema
-        groups_upsert = (
-            f"INSERT INTO {s}.telegram_groups AS g (chat_id, kind, title, username, member_count, forum, account, "
-            "is_active, discovered_at, meta_seq, last_seq) VALUES (%(chat_id)s, %(kind)s, %(title)s, %(username)s, "
-            "%(member_count)s, %(forum)s, %(account)s, true, DISC, %(seq)s, %(seq)s) "
+    def _groups_upsert(self, *, discovered: bool) -> str:
+        """Upsert a chat's metadata (a discovery also (re)activates it and keeps its first date)."""
+        discovered_at = "%(at)s" if discovered else "NULL"
+        reactivate = (
+            ", is_active = true, left_at = NULL, "
+            "discovered_at = coalesce(g.discovered_at, EXCLUDED.discovered_at)"
+            if discovered
+            else ""
+        )
+        return (
+            f"INSERT INTO {self.schema}.telegram_groups AS g (chat_id, kind, title, username, "
+            "member_count, forum, account, is_active, discovered_at, meta_seq, last_seq) VALUES "
+            "(%(chat_id)s, %(kind)s, %(title)s, %(username)s, %(member_count)s, %(forum)s, "
+            f"%(account)s, true, {discovered_at}, %(seq)s, %(seq)s) "
             "ON CONFLICT (chat_id) DO UPDATE SET kind = EXCLUDED.kind, title = EXCLUDED.title, "
-            "username = EXCLUDED.username, member_count = EXCLUDED.member_count, forum = EXCLUDED.forum, "
-            "account = EXCLUDED.account, meta_seq = EXCLUDED.meta_seq, "
-            "last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now()EXTRA "
+            "username = EXCLUDED.username, member_count = EXCLUDED.member_count, "
+            "forum = EXCLUDED.forum, account = EXCLUDED.account, meta_seq = EXCLUDED.meta_seq, "
+            f"last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now(){reactivate} "
             "WHERE g.meta_seq < EXCLUDED.meta_seq"
         )
+
+    def group_op(self, op: GroupOpKind) -> list[str]:
+        """The statements of one chat metadata / crawler status change (named parameters)."""
+        s = self.schema
         last_msg = f"(SELECT max(date) FROM {s}.messages WHERE chat_id = %(chat_id)s)"
 
         def status(cols: str, vals: str, sets: str, guard: str = "c.status_seq < %(seq)s") -> str:
@@ -319,11 +331,7 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
 
         if op == "discovered":
             return [
-                groups_upsert.replace("DISC", "%(at)s").replace(
-                    "EXTRA",
-                    ", is_active = true, left_at = NULL, "
-                    "discovered_at = coalesce(g.discovered_at, EXCLUDED.discovered_at)",
-                ),
+                self._groups_upsert(discovered=True),
                 status(
                     "status, status_seq",
                     "'initializing', %(seq)s",
@@ -332,7 +340,7 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
                 ),
             ]
         if op == "updated":
-            return [groups_upsert.replace("DISC", "NULL").replace("EXTRA", "")]
+            return [self._groups_upsert(discovered=False)]
         if op == "title":
             return [
                 f"UPDATE {s}.telegram_groups SET title = %(title)s, meta_seq = %(seq)s, updated_at = now() "
@@ -398,7 +406,7 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
                     guard="c.last_flood_wait_at IS NULL OR c.last_flood_wait_at <= %(at)s",
                 )
             ]
-        if op == "error":
+        if op == "error":  # the last kind
             return [
                 status(
                     "status, last_error, last_error_at, status_seq",
@@ -406,7 +414,7 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
                     "status = 'error', last_error = %(error)s, last_error_at = %(at)s, status_seq = %(seq)s",
                 )
             ]
-        raise ValueError(f"unknown group op {op!r}")
+        assert_never(op)
 
     @property
     def select_checkpoint(self) -> str:
