@@ -40,7 +40,10 @@ from schemas.events import (
     snapshot_time,
 )
 
-Key = tuple[int, int]  # (chat_id, message_id)
+# (chat_id, id_scope, message_id): id_scope is "" for channels and the observing account elsewhere,
+# because basic groups and private chats number messages per account (schemas.ids.message_scope).
+Key = tuple[int, str, int]
+ChatKey = tuple[int, int]  # (chat_id, message_id) of a channel message
 Snapshot = MessagePosted | MessageEdited
 ERROR_MAX_CHARS: Final = 2000  # crawler_status.last_error keeps this much of an error text
 
@@ -80,6 +83,7 @@ class Version:
     """One row of ``message_versions``: a distinct content (text, media identity) as first seen."""
 
     chat_id: int
+    id_scope: str
     message_id: int
     content_hash: str
     first: Snapshot
@@ -139,8 +143,8 @@ class Tables:
     """Everything the projections hold, keyed like their primary keys."""
 
     messages: dict[Key, Message]
-    versions: dict[tuple[int, int, str], Version]
-    pending_chat_deletes: dict[Key, PendingDelete]
+    versions: dict[tuple[int, str, int, str], Version]
+    pending_chat_deletes: dict[ChatKey, PendingDelete]
     pending_deletes: dict[tuple[str, int], PendingDelete]
     groups: dict[int, Group]
     statuses: dict[int, Status]
@@ -200,51 +204,58 @@ def _message(
 def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
     """The message tables, then the chat tables that count them."""
     snaps: dict[Key, list[tuple[int, Snapshot]]] = defaultdict(list)
-    chat_deletes: dict[Key, list[tuple[int, MessageDeleted]]] = defaultdict(list)
+    chat_deletes: dict[ChatKey, list[tuple[int, MessageDeleted]]] = defaultdict(list)
     account_deletes: dict[tuple[str, int], list[tuple[int, MessageDeleted]]] = defaultdict(list)
     reactions: dict[Key, list[tuple[int, ReactionsUpdated]]] = defaultdict(list)
     media: dict[Key, list[tuple[int, MediaStored]]] = defaultdict(list)
     for seq, e in records:
         if isinstance(e, MessagePosted | MessageEdited) and e.chat_id is not None:
-            snaps[(e.chat_id, e.message.message_id)].append((seq, e))
+            scope = ids.message_scope(e.account, e.chat_id)
+            snaps[(e.chat_id, scope, e.message.message_id)].append((seq, e))
         elif isinstance(e, MessageDeleted):
-            if e.chat_id is None:
-                account_deletes[(e.account, e.message_id)].append((seq, e))
-            else:
+            # Rule "deletes": a channel delete names (chat, id); any other delete, with or without a
+            # chat id, names the account's own message with that id.
+            if e.chat_id is not None and ids.is_channel_id(e.chat_id):
                 chat_deletes[(e.chat_id, e.message_id)].append((seq, e))
+            else:
+                account_deletes[(e.account, e.message_id)].append((seq, e))
         elif isinstance(e, ReactionsUpdated) and e.chat_id is not None:
-            reactions[(e.chat_id, e.message_id)].append((seq, e))
+            scope = ids.message_scope(e.account, e.chat_id)
+            reactions[(e.chat_id, scope, e.message_id)].append((seq, e))
         elif isinstance(e, MediaStored) and e.chat_id is not None:
-            media[(e.chat_id, e.message_id)].append((seq, e))
+            scope = ids.message_scope(e.account, e.chat_id)
+            media[(e.chat_id, scope, e.message_id)].append((seq, e))
 
     messages: dict[Key, Message] = {}
     matched_accounts: set[tuple[str, int]] = set()
     for key, key_snaps in snaps.items():
-        chat_id, message_id = key
-        account = max(key_snaps, key=lambda s: snapshot_order(*s))[1].account
-        # Rule "deletes without chat id": they name the message of that account outside channels.
-        by_account: list[tuple[int, MessageDeleted]] = []
-        if not ids.is_channel_id(chat_id):
-            by_account = account_deletes.get((account, message_id), [])
-            if by_account:
-                matched_accounts.add((account, message_id))
-        deletes = chat_deletes.get(key, []) + by_account
+        chat_id, scope, message_id = key
+        if scope == "":
+            deletes = chat_deletes.get((chat_id, message_id), [])
+        else:
+            deletes = account_deletes.get((scope, message_id), [])
+            if deletes:
+                matched_accounts.add((scope, message_id))
         messages[key] = _message(key, key_snaps, deletes, reactions[key], media[key])
 
-    versions: dict[tuple[int, int, str], Version] = {}
-    for (chat_id, message_id), key_snaps in snaps.items():
+    versions: dict[tuple[int, str, int, str], Version] = {}
+    for (chat_id, scope, message_id), key_snaps in snaps.items():
         for seq, e in sorted(key_snaps, key=lambda s: s[0]):
             digest = ids.content_digest(e.message)
             versions.setdefault(
-                (chat_id, message_id, digest), Version(chat_id, message_id, digest, e, seq)
+                (chat_id, scope, message_id, digest),
+                Version(chat_id, scope, message_id, digest, e, seq),
             )
+    channel_keys = {(chat_id, m) for chat_id, scope, m in snaps if scope == ""}
 
     # Rule "pending deletes": a delete that names no known message waits for it (earliest wins).
     return Tables(
         messages=messages,
         versions=versions,
         pending_chat_deletes={
-            key: _pending(d, key[0], key[1]) for key, d in chat_deletes.items() if key not in snaps
+            key: _pending(d, key[0], key[1])
+            for key, d in chat_deletes.items()
+            if key not in channel_keys
         },
         pending_deletes={
             key: _pending(d, key[0], key[1])
@@ -298,7 +309,7 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             if title is not None:
                 titles[e.chat_id] = title
     by_chat: dict[int, list[Message]] = defaultdict(list)
-    for (chat_id, _), row in messages.items():
+    for (chat_id, _, _), row in messages.items():
         by_chat[chat_id].append(row)
 
     groups: dict[int, Group] = {}
@@ -340,7 +351,7 @@ def _statuses(
             continue
         status = statuses.setdefault(chat_id, Status(chat_id, e.account))
         _status_step(status, e)
-    for (chat_id, _), row in messages.items():
+    for (chat_id, _, _), row in messages.items():
         known = statuses.get(chat_id)
         if known is not None:
             date = row.newest.message.date

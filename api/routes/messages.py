@@ -88,18 +88,33 @@ async def list_messages(
     responses=problem_responses(404),
 )
 async def get_message(
-    chat_id: ChatId, message_id: Annotated[int, Path(ge=0, le=BIGINT)], state: State, _user: User
+    chat_id: ChatId,
+    message_id: Annotated[int, Path(ge=0, le=BIGINT)],
+    state: State,
+    _user: User,
+    account: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Basic groups and private chats number messages per account: the "
+            "account whose message this id is (default: the first account that has one).",
+        ),
+    ] = None,
 ) -> MessageWithHistory:
     """A message (deleted ones too, flagged) and every distinct version of it, oldest first."""
     row = await state.db.fetch_one(
-        f"SELECT {COLUMNS} FROM messages WHERE chat_id = %s AND message_id = %s",
-        (chat_id, message_id),
+        f"SELECT {COLUMNS}, id_scope FROM messages WHERE chat_id = %s AND message_id = %s "
+        "AND (%s::text IS NULL OR id_scope IN ('', %s)) ORDER BY id_scope LIMIT 1",
+        (chat_id, message_id, account, account),
     )
     if row is None:
         raise NotFound("no such message")
+    fields = dict(row)
+    scope = fields.pop("id_scope")
     versions = await state.db.fetch_all(
         "SELECT content_hash, text, media, edit_date, seq, observed_at FROM message_versions "
-        "WHERE chat_id = %s AND message_id = %s ORDER BY seq, edit_date NULLS FIRST",
-        (chat_id, message_id),
+        "WHERE chat_id = %s AND id_scope = %s AND message_id = %s "
+        "ORDER BY seq, edit_date NULLS FIRST",
+        (chat_id, scope, message_id),
     )
-    return MessageWithHistory(**row, versions=[MessageVersion(**v) for v in versions])
+    return MessageWithHistory(**fields, versions=[MessageVersion(**v) for v in versions])

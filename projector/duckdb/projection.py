@@ -32,7 +32,14 @@ from projector.duckdb.snapshots import publish_snapshot
 from projector.errors import CheckpointMoved, ProjectionUnavailable
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from schemas.codec import Codec
-from schemas.duckdb.tables import DDL, DELETE_DIRTY, DIRTY_KEYS, INSERT_FOLDED, INSERT_FOLDED_ALL
+from schemas.duckdb.tables import (
+    DDL,
+    DELETE_DIRTY,
+    DIRTY_KEYS,
+    INSERT_FOLDED,
+    INSERT_FOLDED_ALL,
+    MESSAGES_HAVE_SCOPE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +171,14 @@ class DuckDBProjection:
             con = duckdb.connect(str(self.path), config=self._config)
         except duckdb.IOException as e:
             raise ProjectionUnavailable(f"duckdb: cannot open {self.path}: {e}") from e
+        scope = con.execute(MESSAGES_HAVE_SCOPE).fetchone()
         for ddl in DDL:
             con.execute(ddl)
+        if scope is not None and scope[1] > 0 and scope[0] == 0:
+            # A file from before message keys had an id scope (the DDL added the column): the next
+            # fold rebuilds every message.
+            log.info("%s: messages gained id_scope; the next fold rebuilds them", self.name)
+            con.execute("UPDATE projection_checkpoint SET messages_seq = 0")
         con.execute(
             "INSERT INTO projection_checkpoint VALUES (?, 0, 0) ON CONFLICT DO NOTHING", [self.name]
         )

@@ -83,7 +83,7 @@ async def _load(
 ) -> int:
     """Stage every record, then fold; returns how many events were applied or dead-lettered."""
     ops: list[GroupOp] = []
-    media: list[tuple[str, str, int, int, int]] = []
+    media: list[tuple[str, str, int, str, int, int]] = []
     bad: list[DeadLetter] = []
     count = 0
     started = time.perf_counter()

@@ -233,7 +233,7 @@ class PostgresProjection:
                     await cur.execute(statement.encode())
             if rows.reactions:
                 await cur.executemany(
-                    q.update_reactions, [(j, s, c, m, s, s) for j, s, c, m in rows.reactions]
+                    q.update_reactions, [(j, s, c, k, m, s, s) for j, s, c, k, m in rows.reactions]
                 )
             if rows.media:
                 await cur.executemany(q.update_media, rows.media)

@@ -38,6 +38,7 @@ class MessageStageRow(NamedTuple):
     list of them (``projector/postgres/sql.py`` builds its SQL from it; values are set by name)."""
 
     chat_id: int
+    id_scope: str  # "" for channels, else the account (schemas.ids.message_scope)
     message_id: int
     account: str
     sender_id: int | None
@@ -108,6 +109,7 @@ REACTION_STAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("reactions", "text"),
     ("seq", "int8"),
     ("chat_id", "int8"),
+    ("id_scope", "text"),
     ("message_id", "int8"),
 )
 # What converting a malformed event can raise: such a batch is bisected into dead letters.
@@ -153,12 +155,12 @@ class PgRows:
 
     messages: list[MessageStageRow] = field(default_factory=list)
     deletes: list[DeleteRow] = field(default_factory=list)
-    reactions: list[tuple[str, int, int, int]] = field(
+    reactions: list[tuple[str, int, int, str, int]] = field(
         default_factory=list
-    )  # (json, seq, chat, msg)
-    media: list[tuple[str, str, int, int, int]] = field(
+    )  # (json, seq, chat, id scope, msg)
+    media: list[tuple[str, str, int, str, int, int]] = field(
         default_factory=list
-    )  # (sha256, path, chat, msg, seq)
+    )  # (sha256, path, chat, id scope, msg, seq)
     ops: list[GroupOp] = field(default_factory=list)
     max_seq: int = 0
 
@@ -181,6 +183,7 @@ def message_row(
     action = m.action
     return MessageStageRow(
         chat_id=chat_id,
+        id_scope=ids.message_scope(event.account, chat_id),
         message_id=m.message_id,
         account=event.account,
         sender_id=None if s is None else s.id,
@@ -292,11 +295,12 @@ def _title_op(event: MessagePosted | MessageEdited, seq: int) -> GroupOp | None:
 def build_rows(records: list[tuple[int, Event]]) -> PgRows:
     """Group a batch of (seq, event) in seq order into row sets; raises on an event it cannot convert."""
     rows = PgRows()
-    first: dict[tuple[int, int], tuple[int, str]] = {}
+    first: dict[tuple[int, str, int], tuple[int, str]] = {}
     for seq, event in records:
         rows.max_seq = max(rows.max_seq, seq)
         if isinstance(event, MessagePosted | MessageEdited):
-            key = (event.chat_id or 0, event.message.message_id)
+            chat_id = event.chat_id or 0
+            key = (chat_id, ids.message_scope(event.account, chat_id), event.message.message_id)
             first_seq, first_source = first.setdefault(key, (seq, event.source))
             rows.messages.append(message_row(event, seq, first_seq, first_source))
             if event.message.action is not None:
@@ -310,11 +314,20 @@ def build_rows(records: list[tuple[int, Event]]) -> PgRows:
         elif isinstance(event, ReactionsUpdated):
             if event.chat_id is not None:
                 rows.reactions.append(
-                    (_json.encode(event.reactions).decode(), seq, event.chat_id, event.message_id)
+                    (
+                        _json.encode(event.reactions).decode(),
+                        seq,
+                        event.chat_id,
+                        ids.message_scope(event.account, event.chat_id),
+                        event.message_id,
+                    )
                 )
         elif isinstance(event, MediaStored):
             if event.chat_id is not None:
-                rows.media.append((event.sha256, event.path, event.chat_id, event.message_id, seq))
+                scope = ids.message_scope(event.account, event.chat_id)
+                rows.media.append(
+                    (event.sha256, event.path, event.chat_id, scope, event.message_id, seq)
+                )
         else:
             op = _chat_op(event, seq)
             if op is not None:

@@ -20,7 +20,16 @@ from schemas.ids import CHANNEL_ID_OFFSET
 # Columns copied straight from the stage into messages (the newest snapshot's); jsonb ones are cast
 # from their JSON text. The key, reactions (merged on their own) and bookkeeping are not.
 _NOT_CONTENT: Final = frozenset(
-    {"chat_id", "message_id", "reactions", "seq", "first_seq", "first_source", "content_hash"}
+    {
+        "chat_id",
+        "id_scope",
+        "message_id",
+        "reactions",
+        "seq",
+        "first_seq",
+        "first_source",
+        "content_hash",
+    }
 )
 _JSONB: Final = JSON_COLUMNS
 _CONTENT: Final = tuple(c for c, _ in MESSAGE_STAGE_COLUMNS if c not in _NOT_CONTENT)
@@ -102,13 +111,14 @@ class PgSql:
         )
         return f"""
 WITH s AS (
-  SELECT DISTINCT ON (chat_id, message_id) * FROM stage_messages
-  ORDER BY chat_id, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
+  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages
+  ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC,
+           seq DESC
 ), up AS (
-  INSERT INTO {s}.messages AS m (chat_id, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
-                                 first_seq, last_seq)
-  SELECT chat_id, message_id, {select_cols}, reactions::jsonb, seq, first_source, first_seq, seq FROM s
-  ON CONFLICT (chat_id, message_id) DO UPDATE SET
+  INSERT INTO {s}.messages AS m (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq,
+                                 source, first_seq, last_seq)
+  SELECT chat_id, id_scope, message_id, {select_cols}, reactions::jsonb, seq, first_source, first_seq, seq FROM s
+  ON CONFLICT (chat_id, id_scope, message_id) DO UPDATE SET
       {sets},
       reactions = CASE WHEN {_NEWER} AND EXCLUDED.last_seq > m.reactions_seq THEN EXCLUDED.reactions
                        ELSE m.reactions END,
@@ -142,10 +152,11 @@ FROM agg WHERE c.chat_id = agg.chat_id"""
         """Record every distinct version (first sighting wins)."""
         s = self.schema
         return f"""
-INSERT INTO {s}.message_versions (chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at)
-SELECT DISTINCT ON (chat_id, message_id, content_hash)
-       chat_id, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
-FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq
+INSERT INTO {s}.message_versions (chat_id, id_scope, message_id, content_hash, text, media, edit_date, seq,
+                                  observed_at)
+SELECT DISTINCT ON (chat_id, id_scope, message_id, content_hash)
+       chat_id, id_scope, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
+FROM stage_messages ORDER BY chat_id, id_scope, message_id, content_hash, seq
 ON CONFLICT DO NOTHING"""
 
     @property
@@ -154,14 +165,14 @@ ON CONFLICT DO NOTHING"""
         s = self.schema
         return f"""
 WITH ins AS (
-  INSERT INTO {s}.message_edits (chat_id, message_id, edit_date)
-  SELECT DISTINCT chat_id, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL
+  INSERT INTO {s}.message_edits (chat_id, id_scope, message_id, edit_date)
+  SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL
   ON CONFLICT DO NOTHING
-  RETURNING chat_id, message_id
+  RETURNING chat_id, id_scope, message_id
 )
 UPDATE {s}.messages m SET edit_count = m.edit_count + c.n
-FROM (SELECT chat_id, message_id, count(*) AS n FROM ins GROUP BY 1, 2) c
-WHERE m.chat_id = c.chat_id AND m.message_id = c.message_id"""
+FROM (SELECT chat_id, id_scope, message_id, count(*) AS n FROM ins GROUP BY 1, 2, 3) c
+WHERE m.chat_id = c.chat_id AND m.id_scope = c.id_scope AND m.message_id = c.message_id"""
 
     @property
     def resolve_pending(self) -> list[str]:
@@ -171,16 +182,14 @@ WHERE m.chat_id = c.chat_id AND m.message_id = c.message_id"""
         return [
             f"""
 WITH r AS (DELETE FROM {s}.pending_chat_deletes p USING {s}.messages m
-           WHERE m.chat_id = p.chat_id AND m.message_id = p.message_id RETURNING p.*)
+           WHERE m.chat_id = p.chat_id AND m.id_scope = '' AND m.message_id = p.message_id RETURNING p.*)
 UPDATE {s}.messages m SET {tomb} FROM r
-WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND {changes}""",
+WHERE m.chat_id = r.chat_id AND m.id_scope = '' AND m.message_id = r.message_id AND {changes}""",
             f"""
 WITH r AS (DELETE FROM {s}.pending_deletes p USING {s}.messages m
-           WHERE m.account = p.account AND m.message_id = p.message_id AND m.chat_id > {CHANNEL_BOUND}
-           RETURNING p.*)
+           WHERE m.id_scope = p.account AND m.message_id = p.message_id RETURNING p.*)
 UPDATE {s}.messages m SET {tomb} FROM r
-WHERE m.account = r.account AND m.message_id = r.message_id AND m.chat_id > {CHANNEL_BOUND}
-  AND {changes}""",
+WHERE m.id_scope = r.account AND m.message_id = r.message_id AND {changes}""",
         ]
 
     @property
@@ -195,25 +204,24 @@ WHERE m.account = r.account AND m.message_id = r.message_id AND m.chat_id > {CHA
         return [
             f"""
 WITH d AS (SELECT chat_id, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
-           WHERE chat_id IS NOT NULL GROUP BY chat_id, message_id),
+           WHERE chat_id < {CHANNEL_BOUND} GROUP BY chat_id, message_id),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
-      WHERE m.chat_id = d.chat_id AND m.message_id = d.message_id AND {changes}
+      WHERE m.chat_id = d.chat_id AND m.id_scope = '' AND m.message_id = d.message_id AND {changes}
       RETURNING 1)
 INSERT INTO {s}.pending_chat_deletes AS p (chat_id, message_id, deleted_at, seq)
 SELECT d.chat_id, d.message_id, d.deleted_at, d.seq FROM d
-WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.chat_id = d.chat_id AND m.message_id = d.message_id)
+WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m
+                  WHERE m.chat_id = d.chat_id AND m.id_scope = '' AND m.message_id = d.message_id)
 ON CONFLICT (chat_id, message_id) DO UPDATE SET {keep_first}""",
             f"""
 WITH d AS (SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
-           WHERE chat_id IS NULL GROUP BY account, message_id),
+           WHERE chat_id IS NULL OR chat_id > {CHANNEL_BOUND} GROUP BY account, message_id),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
-      WHERE m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND}
-        AND {changes}
+      WHERE m.id_scope = d.account AND m.message_id = d.message_id AND {changes}
       RETURNING 1)
 INSERT INTO {s}.pending_deletes AS p (account, message_id, deleted_at, seq)
 SELECT d.account, d.message_id, d.deleted_at, d.seq FROM d
-WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m
-                  WHERE m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND})
+WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.id_scope = d.account AND m.message_id = d.message_id)
 ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}""",
         ]
 
@@ -224,17 +232,18 @@ ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}""",
     def bulk_versions(self) -> str:
         """Every distinct version of the staged snapshots (first sighting wins), into empty versions."""
         return f"""
-INSERT INTO {self.schema}.message_versions (chat_id, message_id, content_hash, text, media, edit_date, seq, observed_at)
-SELECT DISTINCT ON (chat_id, message_id, content_hash)
-       chat_id, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
-FROM stage_messages ORDER BY chat_id, message_id, content_hash, seq"""
+INSERT INTO {self.schema}.message_versions (chat_id, id_scope, message_id, content_hash, text, media, edit_date,
+                                            seq, observed_at)
+SELECT DISTINCT ON (chat_id, id_scope, message_id, content_hash)
+       chat_id, id_scope, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
+FROM stage_messages ORDER BY chat_id, id_scope, message_id, content_hash, seq"""
 
     @property
     def bulk_edits(self) -> str:
         """Every distinct edit date of the staged snapshots, into empty message_edits."""
         return f"""
-INSERT INTO {self.schema}.message_edits (chat_id, message_id, edit_date)
-SELECT DISTINCT chat_id, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL"""
+INSERT INTO {self.schema}.message_edits (chat_id, id_scope, message_id, edit_date)
+SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL"""
 
     @property
     def bulk_messages(self) -> str:
@@ -243,19 +252,19 @@ SELECT DISTINCT chat_id, message_id, edit_date FROM stage_messages WHERE edit_da
         select_cols = ", ".join(f"w.{c}::jsonb" if c in _JSONB else f"w.{c}" for c in _CONTENT)
         return f"""
 WITH w AS (
-  SELECT DISTINCT ON (chat_id, message_id) * FROM stage_messages
-  ORDER BY chat_id, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
+  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages
+  ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
 ), f AS (
-  SELECT DISTINCT ON (chat_id, message_id) chat_id, message_id, first_seq, first_source FROM stage_messages
-  ORDER BY chat_id, message_id, first_seq
+  SELECT DISTINCT ON (chat_id, id_scope, message_id) chat_id, id_scope, message_id, first_seq, first_source
+  FROM stage_messages ORDER BY chat_id, id_scope, message_id, first_seq
 ), e AS (
-  SELECT chat_id, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2
+  SELECT chat_id, id_scope, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2, 3
 )
-INSERT INTO {s}.messages (chat_id, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source, first_seq,
-                          last_seq, edit_count)
-SELECT w.chat_id, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.first_source, f.first_seq, w.seq,
-       coalesce(e.n, 0)
-FROM w JOIN f USING (chat_id, message_id) LEFT JOIN e USING (chat_id, message_id)"""
+INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
+                          first_seq, last_seq, edit_count)
+SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.first_source, f.first_seq,
+       w.seq, coalesce(e.n, 0)
+FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN e USING (chat_id, id_scope, message_id)"""
 
     @property
     def bulk_groups(self) -> str:
@@ -274,8 +283,10 @@ GROUP BY chat_id, f.account"""
         outcome of applying them one by one in seq order)."""
         return f"""
 UPDATE {self.schema}.messages m SET reactions = r.reactions::jsonb, reactions_seq = r.seq
-FROM (SELECT DISTINCT ON (chat_id, message_id) * FROM stage_reactions ORDER BY chat_id, message_id, seq DESC) r
-WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq < r.seq AND m.last_seq < r.seq"""
+FROM (SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_reactions
+      ORDER BY chat_id, id_scope, message_id, seq DESC) r
+WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.message_id
+  AND m.reactions_seq < r.seq AND m.last_seq < r.seq"""
 
     @property
     def update_reactions(self) -> str:
@@ -283,7 +294,8 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
         summary counts as of its seq, so the outcome does not depend on batch boundaries)."""
         return (
             f"UPDATE {self.schema}.messages SET reactions = %s::jsonb, reactions_seq = %s "
-            "WHERE chat_id = %s AND message_id = %s AND reactions_seq < %s AND last_seq < %s"
+            "WHERE chat_id = %s AND id_scope = %s AND message_id = %s AND reactions_seq < %s "
+            "AND last_seq < %s"
         )
 
     @property
@@ -291,7 +303,7 @@ WHERE m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.reactions_seq 
         """Where a message's media was stored (for a message seen before the event, as in seq order)."""
         return (
             f"UPDATE {self.schema}.messages SET media_sha256 = %s, media_path = %s "
-            "WHERE chat_id = %s AND message_id = %s AND first_seq < %s"
+            "WHERE chat_id = %s AND id_scope = %s AND message_id = %s AND first_seq < %s"
         )
 
     def _groups_upsert(self, *, discovered: bool) -> str:

@@ -5,6 +5,11 @@ with the common fields). ``messages`` is a pure function of ``events`` implement
 ``projector/rules.py`` (newest by edit_date, date, seq; edit_count = distinct edit dates; a delete
 is a tombstone at the earliest observation; deletes without a chat id match non-channel messages by
 account and message id), refreshed for the keys a batch touched. ``tests/contract`` proves it.
+
+A message's key is ``(chat_id, id_scope, message_id)``: ``id_scope`` is ``''`` for channels and the
+observing account elsewhere, because Telegram numbers basic-group and private-chat messages per
+account (``schemas.ids.message_scope``). Every delete of a non-channel message, with or without a
+chat id, names the account's message with that id.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ MESSAGE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("observed_at", "TIMESTAMPTZ", "l.observed_at"),
     ("is_deleted", "BOOLEAN", "coalesce(d.deleted_at, a.deleted_at) IS NOT NULL"),
     ("deleted_at", "TIMESTAMPTZ", "least(d.deleted_at, a.deleted_at)"),
+    ("id_scope", "VARCHAR", "f.id_scope"),
 )
 
 
@@ -78,21 +84,40 @@ DDL: Final[tuple[str, ...]] = (
 
 _SNAPSHOT_KINDS: Final = "('message.posted', 'message.edited')"
 
+
+def _scope(alias: str = "") -> str:
+    """A message event's id scope (``schemas.ids.message_scope``), computed from its row."""
+    a = f"{alias}." if alias else ""
+    return f"CASE WHEN {a}chat_id < {CHANNEL_BOUND} THEN '' ELSE {a}account END"
+
+
+# (files whose messages have id_scope, files with a messages table): a file written before message
+# keys had an id scope gets the column from the DDL and must refold every message.
+MESSAGES_HAVE_SCOPE: Final = (
+    "SELECT count(*) FILTER (WHERE column_name = 'id_scope'), count(*) "
+    "FROM information_schema.columns WHERE table_name = 'messages'"
+)
+
 # Keys whose row must be recomputed because events after $from_seq touched them.
 DIRTY_KEYS: Final = f"""
 CREATE OR REPLACE TEMP TABLE dirty_keys AS
-SELECT DISTINCT chat_id, message_id FROM events
+SELECT DISTINCT chat_id, {_scope()} AS id_scope, message_id FROM events
 WHERE seq > $from_seq AND seq <= $to_seq AND chat_id IS NOT NULL AND message_id IS NOT NULL
-  AND kind IN ('message.posted', 'message.edited', 'message.deleted')
+  AND kind IN {_SNAPSHOT_KINDS}
 UNION
-SELECT DISTINCT m.chat_id, m.message_id FROM events d JOIN events m
+SELECT DISTINCT chat_id, '' AS id_scope, message_id FROM events
+WHERE seq > $from_seq AND seq <= $to_seq AND chat_id < {CHANNEL_BOUND} AND message_id IS NOT NULL
+  AND kind = 'message.deleted'
+UNION
+SELECT DISTINCT m.chat_id, m.account AS id_scope, m.message_id FROM events d JOIN events m
   ON m.account = d.account AND m.message_id = d.message_id AND m.chat_id > {CHANNEL_BOUND}
-WHERE d.seq > $from_seq AND d.seq <= $to_seq AND d.kind = 'message.deleted' AND d.chat_id IS NULL
-  AND m.kind IN {_SNAPSHOT_KINDS}
+WHERE d.seq > $from_seq AND d.seq <= $to_seq AND d.kind = 'message.deleted'
+  AND (d.chat_id IS NULL OR d.chat_id > {CHANNEL_BOUND}) AND m.kind IN {_SNAPSHOT_KINDS}
 """
 
 DELETE_DIRTY: Final = """
-DELETE FROM messages USING dirty_keys k WHERE messages.chat_id = k.chat_id AND messages.message_id = k.message_id
+DELETE FROM messages USING dirty_keys k
+WHERE messages.chat_id = k.chat_id AND messages.id_scope = k.id_scope AND messages.message_id = k.message_id
 """
 
 
@@ -106,31 +131,33 @@ def _fold_sql(keys: str) -> str:
     return f"""
 INSERT INTO messages ({names})
 WITH ev AS (
-  SELECT e.* FROM events e {keys}
+  SELECT e.*, {_scope("e")} AS id_scope FROM events e {keys}
   WHERE e.kind IN {_SNAPSHOT_KINDS} AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
 ), firsts AS (
-  SELECT chat_id, message_id,
+  SELECT chat_id, id_scope, message_id,
          arg_max(seq, {{'edit_date': coalesce(edit_date, '-infinity'::TIMESTAMPTZ),
                         'date': coalesce(date, '-infinity'::TIMESTAMPTZ), 'seq': seq}}) AS newest_seq,
          arg_min(source, seq) AS source, min(seq) AS first_seq, count(DISTINCT edit_date) AS edit_count
-  FROM ev GROUP BY chat_id, message_id
+  FROM ev GROUP BY chat_id, id_scope, message_id
 ), chat_dels AS (
   SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM events e {keys}
-  WHERE e.kind = 'message.deleted' AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
+  WHERE e.kind = 'message.deleted' AND e.chat_id < {CHANNEL_BOUND} AND e.message_id IS NOT NULL
   GROUP BY e.chat_id, e.message_id
 ), acct_dels AS (
   SELECT account, message_id, min(observed_at) AS deleted_at FROM events
-  WHERE kind = 'message.deleted' AND chat_id IS NULL GROUP BY account, message_id
+  WHERE kind = 'message.deleted' AND (chat_id IS NULL OR chat_id > {CHANNEL_BOUND})
+  GROUP BY account, message_id
 )
 SELECT {values}
 FROM firsts f
 JOIN events l ON l.seq = f.newest_seq
-LEFT JOIN chat_dels d ON d.chat_id = l.chat_id AND d.message_id = l.message_id
-LEFT JOIN acct_dels a ON l.chat_id > {CHANNEL_BOUND} AND a.account = l.account AND a.message_id = l.message_id
+LEFT JOIN chat_dels d ON f.id_scope = '' AND d.chat_id = f.chat_id AND d.message_id = f.message_id
+LEFT JOIN acct_dels a ON f.id_scope <> '' AND a.account = f.id_scope AND a.message_id = f.message_id
 """
 
 
 INSERT_FOLDED: Final = _fold_sql(
     "SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id"
+    f" AND {_scope('e')} = k.id_scope"
 )
 INSERT_FOLDED_ALL: Final = _fold_sql("")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import psycopg
+
 from tests.api.conftest import RunningApi
 from tests.api.rows import insert_group, insert_messages, insert_version, set_checkpoint
 
@@ -106,6 +108,22 @@ async def test_message_carries_its_edit_history_oldest_first(api: RunningApi) ->
         body = (await client.get(f"/groups/{CHAT}/messages/7")).json()
     assert body["text"] == "v2"
     assert [v["text"] for v in body["versions"]] == ["v1", "v2"]
+
+
+async def test_basic_group_message_is_the_named_accounts(api: RunningApi) -> None:
+    group = -4242
+    with psycopg.connect(api.database_url, autocommit=True) as conn:
+        for account in ("a", "b"):
+            conn.execute(
+                "INSERT INTO messages (chat_id, id_scope, message_id, account, date, text, source, "
+                "first_seq, last_seq, observed_at) VALUES (%s, %s, 5, %s, now(), %s, 'live', 1, 1, "
+                "now())",
+                (group, account, account, f"{account}'s fifth"),
+            )
+    async with api.client() as client:
+        named = (await client.get(f"/groups/{group}/messages/5", params={"account": "b"})).json()
+        default = (await client.get(f"/groups/{group}/messages/5")).json()
+    assert (named["text"], named["account"], default["account"]) == ("b's fifth", "b", "a")
 
 
 async def test_unknown_message_is_404(api: RunningApi) -> None:

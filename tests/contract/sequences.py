@@ -1,11 +1,12 @@
 """Hypothesis strategies for realistic event sequences: a few chats (a channel seen by two accounts,
-a basic group and a private chat seen by one each), a few messages per chat, and every event kind,
+a basic group seen by two accounts and a private chat), a few messages per chat, and every event kind,
 interleaved, duplicated and out of order.
 
 The values come from small pools so that collisions happen often: the same edit seen twice, an edit
 before its post, a delete before the message, two deletes of one message, equal edit dates.
 Telegram facts kept: a message's ``date`` is fixed per message; message ids outside channels are
-per account, so each non-channel chat has one account and deletes there may carry no chat id.
+per account, so two accounts in the basic group reuse each other's ids for different messages, and
+deletes there may carry no chat id.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ BASIC: Final = -4242
 PRIVATE: Final = 777
 ACCOUNTS_OF: Final[dict[int, tuple[str, ...]]] = {
     CHANNEL: ("a", "b"),
-    BASIC: ("a",),
+    BASIC: ("a", "b"),  # two accounts sharing ids there: two messages per id
     PRIVATE: ("b",),
 }
 KIND_OF: Final[dict[int, ChatKind]] = {CHANNEL: "supergroup", BASIC: "group", PRIVATE: "private"}

@@ -51,6 +51,7 @@ PG_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "messages": (*_CONTENT, *_MERGED),
     "message_versions": (
         "chat_id",
+        "id_scope",
         "message_id",
         "content_hash",
         "text",
@@ -130,6 +131,7 @@ def expected_postgres(tables: Tables) -> TableRows:
     versions: list[Row] = [
         {
             "chat_id": v.chat_id,
+            "id_scope": v.id_scope,
             "message_id": v.message_id,
             "content_hash": v.content_hash,
             "text": v.first.message.text,
@@ -167,7 +169,7 @@ def expected_postgres(tables: Tables) -> TableRows:
 def expected_duckdb(tables: Tables) -> TableRows:
     """The DuckDB tables the reference fold describes."""
     rows: list[Row] = []
-    for (chat_id, message_id), m in tables.messages.items():
+    for (chat_id, scope, message_id), m in tables.messages.items():
         s = m.newest.message
         rows.append(
             {
@@ -190,6 +192,7 @@ def expected_duckdb(tables: Tables) -> TableRows:
                 "observed_at": m.newest.observed_at,
                 "is_deleted": m.is_deleted,
                 "deleted_at": m.deleted_at,
+                "id_scope": scope,
             }
         )
     return {"messages": _sorted(rows)}
