@@ -30,8 +30,8 @@ from ingest.export.mapping import MessageMapper
 from ingest.export.peers import chat_identity, default_chat_kind
 from ingest.export.reader import ChatHeader, ExportReader
 from ingest.seams import EventSink
-from schemas.events import ChatDiscovered, ChatInfo, ChatKind, Event
-from schemas.ids import discovered_id
+from schemas.events import ChatDiscovered, ChatInfo, ChatKind, ChatLeft, Event
+from schemas.ids import discovered_id, left_id
 from schemas.subjects import validate_account
 
 DEFAULT_BATCH: Final = 2000
@@ -245,6 +245,18 @@ class ExportImporter:
         )
         if discovered.event_id not in known.chat_events:
             batch.append(discovered)
+        if header.section == "left_chats":
+            # The account had left this chat when it exported: store it left, not active.
+            left = ChatLeft(
+                event_id=left_id(self._account, chat_id),
+                account=self._account,
+                observed_at=discovered.observed_at,
+                source="import",
+                chat_id=chat_id,
+                reason="listed under left_chats in the export",
+            )
+            if left.event_id not in known.chat_events:
+                batch.append(left)
         seen = _Seen()
         check_known = len(known) > 0
         in_flight = _InFlight(self._sink, self._appended, limit=self._in_flight)
@@ -281,7 +293,9 @@ class ExportImporter:
             self._report(reader, started)
 
     def _appended(self, batch: list[Event]) -> None:
-        self.progress.imported += sum(1 for e in batch if not isinstance(e, ChatDiscovered))
+        self.progress.imported += sum(
+            1 for e in batch if not isinstance(e, ChatDiscovered | ChatLeft)
+        )
 
     def _report(self, reader: ExportReader, started: float) -> None:
         self.progress.bytes_read = reader.bytes_read

@@ -17,7 +17,7 @@ from ingest.export.peers import as_int, parse_peer
 from ingest.export.service_messages import action_of
 from ingest.export.text import text_and_entities
 from schemas.events import ChatKind, ForwardOrigin, MessagePosted, MessageSnapshot, ReplyTo, Sender
-from schemas.ids import posted_id
+from schemas.ids import CHANNEL_ID_OFFSET, posted_id
 
 # An ``edited`` stamp before Telegram existed (some versions wrote 1970 on unedited messages) is noise.
 _EARLIEST_EDIT: Final = datetime(2013, 8, 1, tzinfo=UTC)
@@ -156,6 +156,16 @@ class MessageMapper:
     def _new_sender(self, raw_id: object, name: object) -> Sender | None:
         peer = parse_peer(raw_id)
         display = name if isinstance(name, str) and name else None
+        if (
+            peer is not None
+            and peer[1] == "user"
+            and not (isinstance(raw_id, str) and raw_id.startswith("user"))
+            and self.chat_id < CHANNEL_ID_OFFSET
+            and peer[0] == CHANNEL_ID_OFFSET - self.chat_id
+        ):
+            # Old exports wrote a channel post's sender as the channel's bare id, which reads as a
+            # user's: it is the channel itself (as live ingest records it).
+            return Sender(id=self.chat_id, kind="channel", display_name=display)
         if peer is None:
             if self._chat_kind == "channel":
                 # A channel post is sent by the channel itself (as the live converter records it).

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 BUF_SIZE: Final = 256 * 1024
 _SECTIONS: Final = ("chats", "left_chats")
+_BOM: Final = b"\xef\xbb\xbf"
 _HEADER_KEYS: Final = frozenset({"name", "type", "id"})
 _SCALARS: Final = frozenset({"string", "number", "boolean", "null"})
 _NEVER: Final = "\x00never"  # an ijson prefix that matches nothing: parse in C without yielding
@@ -118,7 +119,10 @@ class ExportReader:
 
     def _open_raw(self) -> BinaryIO:
         try:
-            return self.path.open("rb")
+            f = self.path.open("rb")
+            if f.read(len(_BOM)) != _BOM:  # some editors save JSON with a UTF-8 byte order mark
+                f.seek(0)
+            return f
         except OSError as e:
             raise ExportError(f"cannot read {self.path}: {e.strerror or e}") from e
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from eventlog import EventLog, Record
 from ingest.export import ExportImporter, ImportProgress, SkippedMessage
-from schemas.events import ChatDiscovered, MessagePosted
-from schemas.ids import discovered_id, posted_id
+from schemas.events import ChatDiscovered, ChatLeft, MessagePosted
+from schemas.ids import discovered_id, left_id, posted_id
 from tests.helpers import posted
 from tests.ingest.export.exports import account, msg, service, single_chat, write
 from tests.ingest.export.log_sink import LogSink
@@ -182,6 +182,28 @@ async def test_full_account_export_imports_chats_and_left_chats(
     )
     assert posted_in == [(-1000000000099, 5), (-77, 1), (42, 7), (555, 1), (555, 2)]
     assert (progress.chats, progress.imported) == (5, 5)
+
+
+async def test_left_chats_are_recorded_as_left_once(event_log: EventLog, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "result.json",
+        account(
+            [{"name": "Here", "type": "private_group", "id": 76, "messages": [msg(1)]}],
+            left=[{"name": "Left", "type": "private_supergroup", "id": 99, "messages": [msg(5)]}],
+        ),
+    )
+    await run_import(event_log, path)
+    await run_import(event_log, path)
+    left = [r.event for r in await records(event_log) if isinstance(r.event, ChatLeft)]
+    assert [(e.chat_id, e.source) for e in left] == [(-1000000000099, "import")]
+    assert left[0].event_id == left_id("main", -1000000000099)
+
+
+async def test_export_with_a_byte_order_mark_imports(event_log: EventLog, tmp_path: Path) -> None:
+    path = sample_export(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    progress, _ = await run_import(event_log, path)
+    assert (progress.imported, progress.skipped) == (4, 0)
 
 
 async def test_chat_id_option_selects_one_chat_of_a_full_export(

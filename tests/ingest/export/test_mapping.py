@@ -473,3 +473,19 @@ def test_unmappable_message_says_why(raw: dict[str, Any], reason: str) -> None:
 def test_message_without_a_usable_id_is_unmappable(raw: Any) -> None:
     with pytest.raises(UnmappableMessage):
         mapper().message_id(raw)
+
+
+def test_old_format_channel_post_is_sent_by_the_channel() -> None:
+    # {"name":"C","type":"private_channel","id":777000,...,"from":"C","from_id":777000}
+    raw = {"id": 2, "type": "message", "date": "2019-05-01T10:05:00", "from": "C"}
+    channel = -1_000_000_777_000
+    for from_id in (777000, "777000"):
+        sender = snap({**raw, "from_id": from_id}, kind="channel", chat_id=channel).sender
+        assert sender is not None
+        assert (sender.id, sender.kind, sender.display_name) == (channel, "channel", "C")
+
+
+def test_a_user_with_the_channels_number_stays_a_user() -> None:
+    raw = {"id": 2, "type": "message", "date": "2019-05-01T10:05:00", "from_id": "user777000"}
+    sender = snap(raw, kind="channel", chat_id=-1_000_000_777_000).sender
+    assert sender is not None and (sender.id, sender.kind) == (777000, "user")
