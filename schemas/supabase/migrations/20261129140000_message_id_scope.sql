@@ -6,7 +6,6 @@
 -- part of the key of messages, message_versions and message_edits. Rows projected before this migration get the
 -- scope of the account that last wrote them; a rebuild (`aaltohub rebuild postgres`) replays the
 -- log into exact rows.
--- Statements between the markers are replayed into a fresh schema by a rebuild (one per line end).
 
 -- projector:ddl:begin
 ALTER TABLE public.messages ADD COLUMN IF NOT EXISTS id_scope text NOT NULL DEFAULT '';
