@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,10 +78,19 @@ class _SignalFreeServer(uvicorn.Server):
         yield
 
 
-async def serve(config: uvicorn.Config, *, handle_signals: bool = False) -> None:
-    """Run uvicorn until cancelled (or a signal, if it handles them), then shut it down gracefully."""
+async def serve(
+    config: uvicorn.Config,
+    *,
+    handle_signals: bool = False,
+    sock: socket.socket | None = None,
+) -> None:
+    """Run uvicorn until cancelled (or a signal, if it handles them), then shut it down gracefully.
+
+    With ``sock`` uvicorn serves on a duplicate of that bound socket (the caller keeps the port).
+    """
     server = uvicorn.Server(config) if handle_signals else _SignalFreeServer(config)
-    task = asyncio.create_task(server.serve(), name="uvicorn")
+    sockets = [sock.dup()] if sock is not None else None
+    task = asyncio.create_task(server.serve(sockets=sockets), name="uvicorn")
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -115,13 +125,16 @@ async def run(ctx: ServiceContext) -> None:
             host=ctx.settings.api_host,
             port=api_port(ctx),
             log_level=ctx.settings.log_level,
-        )
+        ),
+        sock=ctx.api_socket,
     )
 
 
 def api_port(ctx: ServiceContext) -> int:
-    """The port the API listens on: the one ``up`` chose, else the configured one."""
-    return ctx.api_port if ctx.api_port is not None else ctx.settings.api_port
+    """The port the API listens on: the socket ``up`` bound, else the configured one."""
+    if ctx.api_socket is not None:
+        return int(ctx.api_socket.getsockname()[1])
+    return ctx.settings.api_port
 
 
 def describe(ctx: ServiceContext) -> str:

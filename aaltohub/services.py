@@ -9,6 +9,7 @@ drain, flush, close) before the servers are stopped.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,8 @@ class ServiceContext:
     database_url: str
     duckdb_path: Path
     demo: bool = False
-    api_port: int | None = None  # where the API listens (None: the configured port)
+    # The API's listening socket, bound by ``up`` (None: bind the configured port).
+    api_socket: socket.socket | None = None
 
 
 ServiceRunner = Callable[[ServiceContext], Awaitable[None]]

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ import psycopg
 from aaltohub.datalock import DataDirLock
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
-from aaltohub.embedded.process import ServerStartError, free_port, port_is_free
+from aaltohub.embedded.process import ServerStartError
 from aaltohub.migrate import MigrationError, apply_migrations
 from aaltohub.runtime import StackInfo, remove_stack, write_stack
 from aaltohub.services import ServiceContext, ServiceSpec
@@ -137,6 +138,7 @@ class Stack:
         self.restart_policy = restart_policy or RestartPolicy()
         self.restarts: dict[str, int] = {}
         self._stack_info: StackInfo | None = None
+        self._api_socket: socket.socket | None = None
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start, run the services until ``stop`` is set or one ends, stop everything; 0 if all went well."""
@@ -151,6 +153,8 @@ class Stack:
             self._announce_ready(context, time.monotonic() - started)
             return await self._run_services(context, stop)
         finally:
+            if self._api_socket is not None:
+                self._api_socket.close()
             self.stop_servers()
             lock.release()
 
@@ -212,7 +216,7 @@ class Stack:
             database_url=database_url,
             duckdb_path=self.settings.duckdb_file,
             demo=not self.settings.has_telegram_credentials,
-            api_port=self._choose_api_port(),
+            api_socket=self._reserve_api_socket(),
         )
         self._stack_info = StackInfo(
             pid=os.getpid(),
@@ -243,22 +247,33 @@ class Stack:
     def _pid(server: NatsServer | PostgresServer | None) -> int | None:
         return server.process.pid if server is not None and server.process is not None else None
 
-    def _choose_api_port(self) -> int | None:
-        """The configured API port, or a free one when it is taken (another stack, another program)."""
+    def _reserve_api_socket(self) -> socket.socket | None:
+        """A socket bound to the API port (or a free one when it is taken), held until ``up`` ends:
+        a second stack starting at the same moment cannot take the same port."""
         if not any(s.name == "api" for s in self.services):
             return None
         host, port = self.settings.api_host, self.settings.api_port
-        if port != 0 and port_is_free(host, port):
-            return port
-        chosen = free_port(host)
-        if port != 0:
-            log.warning("API port %d on %s is taken; the API listens on %d", port, host, chosen)
-        return chosen
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.bind((host, 0))
+            log.warning(
+                "API port %d on %s is taken; the API listens on %d",
+                port,
+                host,
+                sock.getsockname()[1],
+            )
+        # Listening at once: Linux lets two SO_REUSEADDR sockets bind one port until one listens.
+        sock.listen(128)
+        self._api_socket = sock
+        return sock
 
     def _api_url(self, context: ServiceContext) -> str | None:
-        if context.api_port is None:
+        if context.api_socket is None:
             return None
-        return f"http://{self.settings.api_host}:{context.api_port}"
+        return f"http://{self.settings.api_host}:{context.api_socket.getsockname()[1]}"
 
     def _announce_ready(self, context: ServiceContext, elapsed_s: float) -> None:
         origin = {True: "embedded", False: "external"}

@@ -54,8 +54,12 @@ class NatsServer:
         """Client URL of the running server."""
         return f"nats://{self.host}:{self.port}"
 
-    def start(self, *, timeout_s: float = 15.0) -> str:
-        """Start the server and wait until it accepts connections; returns its URL."""
+    def start(self, *, timeout_s: float = 15.0, retry_on_busy_port: bool = True) -> str:
+        """Start the server and wait until it accepts connections; returns its URL.
+
+        Its port is kept when free; a busy one (taken before or during the start) is replaced by a
+        free one.
+        """
         self.store_dir.mkdir(parents=True, exist_ok=True)
         if self.port == 0 or not port_is_free(self.host, self.port):
             self.port = free_port(self.host)
@@ -76,7 +80,13 @@ class NatsServer:
         )
         if not ready or process.poll() is not None:
             self.stop()
-            raise ServerStartError(f"nats-server did not start:\n{log_tail(self.log_path)}")
+            tail = log_tail(self.log_path)
+            if retry_on_busy_port and "address already in use" in tail:
+                # Another server took the port between our check and our bind (two stacks
+                # starting at once): take a free one instead.
+                self.port = free_port(self.host)
+                return self.start(timeout_s=timeout_s, retry_on_busy_port=False)
+            raise ServerStartError(f"nats-server did not start:\n{tail}")
         return self.url
 
     def stop(self, *, timeout_s: float = 15.0) -> None:
