@@ -7,7 +7,9 @@ from pathlib import Path
 
 import msgspec
 
+from aaltohub.nats_auth import load_users, role_url, url_with_user
 from aaltohub.settings import Settings
+from eventlog.permissions import Role
 
 
 class StackInfo(msgspec.Struct, kw_only=True):
@@ -63,16 +65,25 @@ def read_stack(data_dir: Path) -> StackInfo | None:
     return info
 
 
-def resolve_nats_url(settings: Settings) -> str:
-    """NATS_URL if set, else the running stack's; raise ``StackNotRunning`` otherwise."""
+def resolve_nats_url(settings: Settings, *, role: Role) -> str:
+    """NATS_URL if set, else the running stack's, authenticated: as NATS_USER/NATS_PASSWORD if set,
+    else as the data dir's generated user for ``role``; raise ``StackNotRunning`` if nothing runs."""
     if settings.nats_url:
-        return settings.nats_url
-    stack = read_stack(settings.data_path)
-    if stack is None:
-        raise StackNotRunning(
-            f"no running `aaltohub up` for {settings.data_path} and NATS_URL is not set"
-        )
-    return stack.nats_url
+        url = settings.nats_url
+    else:
+        stack = read_stack(settings.data_path)
+        if stack is None:
+            raise StackNotRunning(
+                f"no running `aaltohub up` for {settings.data_path} and NATS_URL is not set"
+            )
+        url = stack.nats_url
+    if settings.nats_user is not None:
+        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+        return url_with_user(url, settings.nats_user, password)
+    if "@" in url.partition("://")[2]:
+        return url  # credentials given in the URL itself
+    users = load_users(settings.data_path)
+    return role_url(url, users, role) if users is not None else url
 
 
 def resolve_database_url(settings: Settings) -> str:

@@ -115,7 +115,7 @@ async def run(ctx: ServiceContext) -> None:
     """Serve the API for ``aaltohub up`` until cancelled."""
     config = api_config(
         up_settings(ctx.settings),
-        nats_url=ctx.nats_url,
+        nats_url=ctx.nats_url_as("api"),
         database_url=ctx.database_url,
         duckdb_path=ctx.duckdb_path,
     )

@@ -105,6 +105,7 @@ def build_service(
             spec=spec,
             name="aaltohub-ingest",
             connect_timeout_s=5.0,
+            ensure=False,  # the stream is the operator's (``aaltohub up`` / ``aaltohub log init``)
             ack_timeout_s=settings.ingest_ack_timeout_s,
             append_deadline_s=settings.ingest_append_deadline_s,
         )
@@ -130,7 +131,7 @@ async def run_ingest(context: ServiceContext) -> None:
     """Run ingest until cancelled (``aaltohub up`` cancels it second, after the API)."""
     await run_ingest_service(
         context.settings,
-        nats_url=context.nats_url,
+        nats_url=context.nats_url_as("ingest"),
         database_url=context.database_url,
         demo=context.demo,
     )
@@ -146,7 +147,7 @@ async def run_ingest_service(
         if not demo and settings.has_telegram_credentials and database_url is not None:
             # The workers read what the log already knows (watched chats, recent messages) at start.
             reader = await EventLog.connect(
-                nats_url, spec=stream_spec(settings), name="aaltohub-ingest-reader"
+                nats_url, spec=stream_spec(settings), name="aaltohub-ingest-reader", ensure=False
             )
             workers = await build_telegram_workers(settings, log=reader, database_url=database_url)
             telegram = lambda _settings: workers  # noqa: E731

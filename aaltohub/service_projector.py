@@ -79,7 +79,7 @@ async def run_projections(
 ) -> None:
     """Run the enabled projections until cancelled."""
     async with await EventLog.connect(
-        nats_url, spec=stream_spec(settings), name="aaltohub-projector"
+        nats_url, spec=stream_spec(settings), name="aaltohub-projector", ensure=False
     ) as event_log:
         store = DeadLetterStore(database_url=database_url)
         projections = build_projections(
@@ -108,7 +108,7 @@ async def run_projections(
 async def _run(ctx: ServiceContext) -> None:
     await run_projections(
         ctx.settings,
-        nats_url=ctx.nats_url,
+        nats_url=ctx.nats_url_as("projector"),
         database_url=ctx.database_url,
         duckdb_path=ctx.duckdb_path,
     )

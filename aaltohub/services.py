@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from aaltohub.nats_auth import NatsUsers, role_url
 from aaltohub.settings import Settings
+from eventlog.permissions import Role
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +30,13 @@ class ServiceContext:
     demo: bool = False
     # The API's listening socket, bound by ``up`` (None: bind the configured port).
     api_socket: socket.socket | None = None
+    nats_users: NatsUsers | None = None  # the embedded server's users; None: nats_url as given
+
+    def nats_url_as(self, role: Role) -> str:
+        """The NATS URL authenticated as ``role`` (the URL as given when NATS is external)."""
+        if self.nats_users is None:
+            return self.nats_url
+        return role_url(self.nats_url, self.nats_users, role)
 
 
 ServiceRunner = Callable[[ServiceContext], Awaitable[None]]

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # --- stack / composition root -------------------------------------------------------------
     data_dir: Path = Field(default=Path("./var"), alias="AALTOHUB_DATA_DIR")
     nats_url: str | None = Field(default=None, alias="NATS_URL")
+    # The NATS user of this process (compose: one per service); unset with the embedded server,
+    # whose generated users are read from <data>/secrets/nats-users.json.
+    nats_user: str | None = Field(default=None, alias="NATS_USER")
+    nats_password: SecretStr | None = Field(default=None, alias="NATS_PASSWORD")
     nats_sync_interval: str = Field(default="always", alias="AALTOHUB_NATS_SYNC_INTERVAL")
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     duckdb_path: Path | None = Field(default=None, alias="AALTOHUB_DUCKDB_PATH")

@@ -32,12 +32,14 @@ from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import ServerStartError
 from aaltohub.migrate import MigrationError, apply_migrations
-from aaltohub.runtime import StackInfo, remove_stack, write_stack
+from aaltohub.nats_auth import NatsUsers, authorization_block, load_or_create_users, role_url
+from aaltohub.runtime import StackInfo, remove_stack, resolve_nats_url, write_stack
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
 from aaltohub.supervise import RestartBudget, RestartPolicy
 from eventlog import EventLog, EventLogError
+from eventlog.permissions import ROLES
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +124,19 @@ class Stack:
         self.data_dir = settings.data_path
         self.stop_grace_s = settings.stop_grace_s if stop_grace_s is None else stop_grace_s
         self.nats: NatsServer | None = None
+        self.nats_users: NatsUsers | None = None
         self.postgres: PostgresServer | None = None
         if settings.nats_url is None:
+            # Every connection authenticates; each service gets its own user (eventlog.permissions).
+            self.nats_users = load_or_create_users(self.data_dir)
             self.nats = NatsServer(
                 store_dir=self.data_dir / "nats" / "store",
                 port=nats_port,
                 sync_interval=settings.nats_sync_interval,
+                authorization=authorization_block(
+                    {role: self.nats_users.password(role) for role in ROLES},
+                    stream=settings.stream_name,
+                ),
             )
         if settings.database_url is None:
             self.postgres = PostgresServer(
@@ -188,6 +197,11 @@ class Stack:
         if errors:
             raise StackError("; ".join(str(e) for e in errors)) from errors[0]
         nats_url = self.nats.url if self.nats is not None else self.settings.nats_url
+        operator_url = (
+            role_url(self.nats.url, self.nats_users, "operator")
+            if self.nats is not None and self.nats_users is not None
+            else resolve_nats_url(self.settings, role="operator")
+        )
         database_url = (
             self.postgres.url
             if self.postgres is not None
@@ -204,7 +218,7 @@ class Stack:
             raise StackError(f"migrations failed: {type(e).__name__}: {e}") from e
         try:
             event_log = await EventLog.connect(
-                nats_url, spec=stream_spec(self.settings), name="aaltohub-up"
+                operator_url, spec=stream_spec(self.settings), name="aaltohub-up"
             )
             await event_log.close()
         except EventLogError as e:
@@ -212,7 +226,8 @@ class Stack:
         self.settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
         context = ServiceContext(
             settings=self.settings,
-            nats_url=nats_url,
+            nats_url=nats_url if self.nats is not None else operator_url,
+            nats_users=self.nats_users,
             database_url=database_url,
             duckdb_path=self.settings.duckdb_file,
             demo=not self.settings.has_telegram_credentials,

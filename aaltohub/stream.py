@@ -5,6 +5,7 @@ from __future__ import annotations
 from aaltohub.runtime import resolve_nats_url
 from aaltohub.settings import Settings
 from eventlog import EventLog
+from eventlog.permissions import Role
 from schemas.stream import StreamSpec
 
 
@@ -18,11 +19,16 @@ def stream_spec(settings: Settings) -> StreamSpec:
 
 
 async def open_event_log(
-    settings: Settings, *, name: str, ensure: bool = False, connect_timeout_s: float = 5.0
+    settings: Settings,
+    *,
+    name: str,
+    role: Role,
+    ensure: bool = False,
+    connect_timeout_s: float = 5.0,
 ) -> EventLog:
-    """Connect to NATS_URL or the running stack's server; raises ``StackNotRunning``/``EventLogError``."""
+    """Connect to NATS_URL or the running stack's server as ``role``; raises ``StackNotRunning``/``EventLogError``."""
     return await EventLog.connect(
-        resolve_nats_url(settings),
+        resolve_nats_url(settings, role=role),
         spec=stream_spec(settings),
         name=name,
         connect_timeout_s=connect_timeout_s,

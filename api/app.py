@@ -69,7 +69,7 @@ def create_app(
         analytics = SnapshotReader(config.duckdb_snapshot_dir)
         try:
             event_log = await EventLog.connect(
-                config.nats_url, spec=config.stream, name="aaltohub-api"
+                config.nats_url, spec=config.stream, name="aaltohub-api", ensure=False
             )
             try:
                 db = Database(pool, timeout_s=config.db_timeout_s)

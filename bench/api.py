@@ -410,6 +410,9 @@ async def main() -> None:
         try:
             db_url = pg.url
             apply_migrations(db_url)
+            # The operator creates the stream (as `up` / `aaltohub log init` do); services never do.
+            async with await EventLog.connect(nats.url, name="bench-setup"):
+                pass
             user_id = uuid.uuid4()
             seed(db_url, n_messages, user_id)
             token = jwt.encode(

@@ -3,6 +3,7 @@
 from eventlog.errors import (
     AppendFailed,
     AppendRejected,
+    EventLogAuthFailed,
     EventLogError,
     EventLogUnavailable,
     ReadFailed,
@@ -17,6 +18,7 @@ __all__ = [
     "AppendResult",
     "BadRecord",
     "EventLog",
+    "EventLogAuthFailed",
     "EventLogError",
     "EventLogUnavailable",
     "RawRecord",

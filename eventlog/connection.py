@@ -9,7 +9,7 @@ from typing import Final
 import nats
 from nats.aio.client import Client
 
-from eventlog.errors import EventLogUnavailable
+from eventlog.errors import EventLogAuthFailed, EventLogUnavailable
 from eventlog.wire import DirectHandler, FastParser
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 # nats-py buffers publishes while reconnecting up to this many bytes (DEFAULT_PENDING_SIZE is 2 MiB);
 # beyond it publish raises and the appender retries, so keep it moderate.
 PENDING_BUFFER_BYTES: Final = 16 * 1024 * 1024
+# Error texts of the server's -ERR lines (nats-server server/errors.go), as nats-py passes them on.
+AUTHORIZATION_VIOLATION: Final = "Authorization Violation"
+PERMISSIONS_VIOLATION: Final = "Permissions Violation"
 
 
 async def connect(
@@ -26,9 +29,21 @@ async def connect(
     connect_timeout_s: float = 10.0,
     reconnect_wait_s: float = 0.5,
 ) -> LogClient:
-    """Connect to ``url``; raise ``EventLogUnavailable`` if no server answers in ``connect_timeout_s``."""
+    """Connect to ``url``; raise ``EventLogUnavailable`` if no server answers in ``connect_timeout_s``,
+    ``EventLogAuthFailed`` (at once) if the server refuses the credentials in the URL."""
+    loop = asyncio.get_running_loop()
+    refused: asyncio.Future[None] = loop.create_future()
 
     async def on_error(e: Exception) -> None:
+        text = str(e)
+        if AUTHORIZATION_VIOLATION in text and not client.is_connected:
+            if not refused.done():
+                refused.set_result(None)
+            return
+        if PERMISSIONS_VIOLATION in text:
+            # The server refused one publish or subscribe; the connection stays up.
+            log.error("nats refused: %s", text.removeprefix("nats: ").strip("'"))
+            return
         log.warning("nats error: %s", type(e).__name__)
 
     async def on_disconnect() -> None:
@@ -39,27 +54,41 @@ async def connect(
         log.info("nats reconnected")
 
     client = LogClient()
-    try:
-        await asyncio.wait_for(
-            client.connect(
-                servers=[url],
-                name=name,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=reconnect_wait_s,  # type: ignore[arg-type]
-                connect_timeout=max(1, int(min(connect_timeout_s, 5))),
-                pending_size=PENDING_BUFFER_BYTES,
-                error_cb=on_error,
-                disconnected_cb=on_disconnect,
-                reconnected_cb=on_reconnect,
-            ),
-            timeout=connect_timeout_s,
+    connecting = asyncio.ensure_future(
+        client.connect(
+            servers=[url],
+            name=name,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=reconnect_wait_s,  # type: ignore[arg-type]
+            connect_timeout=max(1, int(min(connect_timeout_s, 5))),
+            pending_size=PENDING_BUFFER_BYTES,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
         )
-    except (TimeoutError, OSError, nats.errors.Error) as e:
+    )
+    try:
+        await asyncio.wait(
+            {connecting, refused}, timeout=connect_timeout_s, return_when="FIRST_COMPLETED"
+        )
+    finally:
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+    error = None if connecting.cancelled() else connecting.exception()
+    if error is not None and not isinstance(error, TimeoutError | OSError | nats.errors.Error):
         await _close_quietly(client)
+        raise error
+    if connecting.cancelled() or error is not None:
+        await _close_quietly(client)
+        if refused.done():
+            raise EventLogAuthFailed(
+                f"NATS at {_redact(url)} refused the credentials of {_user(url)!r}"
+            )
         raise EventLogUnavailable(
             f"no NATS server answered at {_redact(url)} within {connect_timeout_s}s"
-        ) from e
+        ) from error
     return client
 
 
@@ -133,3 +162,11 @@ def _redact(url: str) -> str:
         scheme, _, rest = url.partition("://")
         return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
     return url
+
+
+def _user(url: str) -> str:
+    """The user name of ``url`` (``anonymous`` without userinfo)."""
+    rest = url.partition("://")[2]
+    if "@" not in rest:
+        return "anonymous"
+    return rest.rsplit("@", 1)[0].split(":", 1)[0]

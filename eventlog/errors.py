@@ -15,6 +15,10 @@ class EventLogUnavailable(EventLogError):
     """The NATS server could not be reached within the deadline."""
 
 
+class EventLogAuthFailed(EventLogUnavailable):
+    """The NATS server refused the connection's credentials (none, wrong user or password)."""
+
+
 class StreamConfigError(EventLogError):
     """The stream could not be created or updated (e.g. an immutable setting differs)."""
 

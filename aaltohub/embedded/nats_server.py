@@ -17,6 +17,7 @@ from aaltohub.embedded.process import (
     terminate,
     wait_until,
 )
+from aaltohub.nats_auth import write_private
 
 
 def nats_server_binary() -> Path:
@@ -41,12 +42,14 @@ class NatsServer:
         port: int = 0,
         sync_interval: str = "always",
         log_path: Path | None = None,
+        authorization: str | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.host = host
         self.port = port
         self.sync_interval = sync_interval
         self.log_path = log_path or store_dir.parent / "nats-server.log"
+        self.authorization = authorization  # an `authorization { users = [...] }` block, or None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -64,14 +67,16 @@ class NatsServer:
         if self.port == 0 or not port_is_free(self.host, self.port):
             self.port = free_port(self.host)
         config = self.store_dir.parent / "nats-server.conf"
-        config.write_text(
+        text = (
             f'listen: "{self.host}:{self.port}"\n'
             "max_payload: 8MB\n"
             "jetstream {\n"
             f'  store_dir: "{self.store_dir}"\n'
             f"  sync_interval: {self.sync_interval}\n"
             "}\n"
-        )
+        ) + (self.authorization or "")
+        # The config holds the users' passwords when authorization is on: owner-only.
+        write_private(config, text.encode())
         self.process = spawn([str(nats_server_binary()), "-c", str(config)], log_path=self.log_path)
         process = self.process
         ready = wait_until(

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = api_config(
             settings,
-            nats_url=resolve_nats_url(settings),
+            nats_url=resolve_nats_url(settings, role="api"),
             database_url=resolve_database_url(settings),
             duckdb_path=settings.duckdb_file,
         )

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from aaltohub.runtime import StackNotRunning, read_stack, resolve_database_url, resolve_nats_url
+from aaltohub.runtime import StackNotRunning, read_stack, resolve_database_url
 from aaltohub.settings import Settings, load_settings
 
 
@@ -22,8 +22,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def export_lines(settings: Settings) -> list[str]:
     """``export NAME=value`` lines (shell-quoted); raises ``StackNotRunning`` if nothing is reachable."""
     stack = read_stack(settings.data_path)
+    if stack is None and not settings.nats_url:
+        raise StackNotRunning(
+            f"no running `aaltohub up` for {settings.data_path} and NATS_URL is not set"
+        )
     values: dict[str, str | None] = {
-        "NATS_URL": resolve_nats_url(settings),
+        # Without credentials: each subcommand authenticates as its own role (see resolve_nats_url).
+        "NATS_URL": settings.nats_url or (stack.nats_url if stack is not None else None),
         "DATABASE_URL": resolve_database_url(settings),
         "AALTOHUB_DUCKDB_PATH": stack.duckdb_path
         if stack is not None

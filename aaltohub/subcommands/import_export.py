@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aaltohub import: --account: {e}", file=sys.stderr)
         return 1
     try:
-        url = resolve_nats_url(settings)
+        url = resolve_nats_url(settings, role="ingest")
     except StackNotRunning as e:
         print(f"aaltohub import: {e}", file=sys.stderr)
         return 1
@@ -82,7 +82,9 @@ async def _import(
     spec = stream_spec(settings)
     importer: ExportImporter | None = None
     try:
-        async with await EventLog.connect(url, spec=spec, name="aaltohub-import") as log:
+        async with await EventLog.connect(
+            url, spec=spec, name="aaltohub-import", ensure=False
+        ) as log:
             # The same durable append path as live ingest, with its own spool (one process per spool).
             sink = build_sink(
                 settings.data_path, log=log, spool_subdir="spool-import", batch_size=2000

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        nats_url = resolve_nats_url(settings)
+        nats_url = resolve_nats_url(settings, role="ingest")
     except StackNotRunning as e:
         print(f"aaltohub ingest: {e}")
         return 1

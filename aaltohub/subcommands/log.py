@@ -13,6 +13,7 @@ from aaltohub.runtime import StackNotRunning
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import open_event_log
 from eventlog import EventLog, EventLogError, RawRecord
+from eventlog.permissions import Role
 from schemas.errors import SchemaError
 from schemas.events import AnyEvent, Event, MessageDeleted, MessageEdited, MessagePosted, kind_of
 from schemas.subjects import chat_subjects
@@ -53,11 +54,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--follow", "-f", action="store_true", help="keep printing new events as they land"
     )
     tail.set_defaults(func=run_tail)
+    init = sub.add_parser(
+        "init", help="create the stream or update it to the settings (needs the operator user)"
+    )
+    init.set_defaults(func=run_init)
 
 
 def run_info(args: argparse.Namespace) -> int:
     """Print the stream state."""
     return _run(load_settings(), _info)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Create or update the stream as the operator (compose runs this before the services)."""
+
+    async def init(log: EventLog) -> None:
+        await log.ensure_stream()
+        print(f"stream {log.stream_name} is ready")
+
+    return _run(load_settings(), init, role="operator")
 
 
 def run_tail(args: argparse.Namespace) -> int:
@@ -69,9 +84,12 @@ def run_tail(args: argparse.Namespace) -> int:
     return _run(load_settings(), tail)
 
 
-def _run(settings: Settings, body: Callable[[EventLog], Awaitable[None]]) -> int:
+def _run(
+    settings: Settings, body: Callable[[EventLog], Awaitable[None]], *, role: Role = "projector"
+) -> int:
     async def main() -> None:
-        log = await open_event_log(settings, name="aaltohub-cli")
+        # Reading needs no more than the projector's rights.
+        log = await open_event_log(settings, name="aaltohub-cli", role=role)
         try:
             await body(log)
         finally:

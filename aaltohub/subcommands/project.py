@@ -54,7 +54,10 @@ def run_project(args: argparse.Namespace) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        nats_url, database_url = resolve_nats_url(settings), resolve_database_url(settings)
+        nats_url, database_url = (
+            resolve_nats_url(settings, role="projector"),
+            resolve_database_url(settings),
+        )
     except StackNotRunning as e:
         print(f"aaltohub project: {e}")
         return 1
@@ -85,7 +88,10 @@ def run_retry(args: argparse.Namespace) -> int:
     """Ask the running projector to retry; without one, retry here (Postgres, and DuckDB if its file is free)."""
     settings = load_settings()
     try:
-        nats_url, database_url = resolve_nats_url(settings), resolve_database_url(settings)
+        nats_url, database_url = (
+            resolve_nats_url(settings, role="api"),
+            resolve_database_url(settings),
+        )
     except StackNotRunning as e:
         print(f"aaltohub retry: {e}")
         return 1

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """Rebuild and print the figures."""
     settings = load_settings()
     try:
-        nats_url = resolve_nats_url(settings)
+        nats_url = resolve_nats_url(settings, role="projector")
         database_url = resolve_database_url(settings) if args.projection == "postgres" else ""
     except StackNotRunning as e:
         print(f"aaltohub replay: {e}")

@@ -14,10 +14,18 @@ import psutil
 import psycopg
 import pytest
 
+from aaltohub.nats_auth import load_users, role_url
 from aaltohub.runtime import stack_file
 from eventlog import EventLog
 from tests.aaltohub.upproc import UpProcess, run_cli
 from tests.helpers import posted
+
+
+def as_ingest(data_dir: Path, url: str) -> str:
+    """``url`` authenticated as the data dir's generated ingest user (every connection authenticates)."""
+    users = load_users(data_dir)
+    assert users is not None
+    return role_url(url, users, "ingest")
 
 
 def _alive(pid: int) -> bool:
@@ -96,7 +104,9 @@ async def test_env_prints_shell_exports_of_the_running_stack(shared_up: UpProces
 
 async def test_log_info_reads_the_stream_from_another_process(shared_up: UpProcess) -> None:
     stack = await shared_up.wait_ready()
-    async with await EventLog.connect(stack.nats_url, ensure=False) as log:
+    async with await EventLog.connect(
+        as_ingest(shared_up.data_dir, stack.nats_url), ensure=False
+    ) as log:
         before = (await log.info()).messages
         await log.append(posted(-1009999, before + 1))
     result = run_cli(shared_up.data_dir, "log", "info")
@@ -143,7 +153,7 @@ async def test_second_up_reuses_the_data(data_dir: Path, shared_up: UpProcess) -
     try:
         stack = await first.wait_ready()
         event = posted(-1004242, 4242, text="kept across restarts")
-        async with await EventLog.connect(stack.nats_url, ensure=False) as log:
+        async with await EventLog.connect(as_ingest(data_dir, stack.nats_url), ensure=False) as log:
             seq = (await log.append(event)).seq
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS reuse_marker (note text)")
@@ -154,7 +164,7 @@ async def test_second_up_reuses_the_data(data_dir: Path, shared_up: UpProcess) -
     second.start()
     try:
         stack = await second.wait_ready()
-        async with await EventLog.connect(stack.nats_url, ensure=False) as log:
+        async with await EventLog.connect(as_ingest(data_dir, stack.nats_url), ensure=False) as log:
             record = await log.get(seq)
         with psycopg.connect(stack.database_url) as conn:
             notes = conn.execute("SELECT note FROM reuse_marker").fetchall()

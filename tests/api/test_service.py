@@ -14,6 +14,7 @@ from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.service_api import SERVICE, api_config
 from aaltohub.services import ServiceContext
 from aaltohub.settings import load_settings
+from eventlog import EventLog
 from tests.helpers import wait_until
 
 
@@ -48,8 +49,9 @@ def test_config_from_settings_keeps_secrets_secret(tmp_path: Path) -> None:
 
 
 async def test_service_serves_until_cancelled(
-    migrated_db: str, nats_server: NatsServer, tmp_path: Path
+    migrated_db: str, nats_server: NatsServer, event_log: EventLog, tmp_path: Path
 ) -> None:
+    # event_log: the operator created the stream (services never do; only `up` / `log init`).
     port = free_port()
     settings = load_settings(AALTOHUB_API_PORT=port, AALTOHUB_ADMIN_TOKEN="t")
     ctx = ServiceContext(

@@ -26,6 +26,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import free_port
+from aaltohub.nats_auth import load_users, role_url
 from eventlog import EventLog
 from tests.aaltohub.upproc import UpProcess, cli_env
 from tests.helpers import wait_until
@@ -129,8 +130,11 @@ async def console_stack(
                     return False
 
             await wait_until(healthy, timeout=60)
+        users = load_users(process.data_dir)  # every NATS connection authenticates
+        assert users is not None
+        nats_url = role_url(info.nats_url, users, "ingest")
         yield ConsoleStack(
-            url=url, database_url=stack_database, nats_url=info.nats_url, data_dir=process.data_dir
+            url=url, database_url=stack_database, nats_url=nats_url, data_dir=process.data_dir
         )
     finally:
         process.stop()

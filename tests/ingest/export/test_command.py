@@ -28,6 +28,7 @@ def test_import_command_prints_the_summary(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("NATS_URL", nats_server.url)
+    asyncio.run(_last_seq(nats_server.url))  # the operator creates the stream (up / log init)
     path = write(
         tmp_path / "result.json", single_chat([msg(1), msg(2), {"id": 3, "type": "unsupported"}])
     )
@@ -47,6 +48,7 @@ def test_import_command_exits_2_on_a_malformed_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("NATS_URL", nats_server.url)
+    asyncio.run(_last_seq(nats_server.url))  # the operator creates the stream (up / log init)
     path = tmp_path / "result.json"
     text = '{"name": "x", "type": "personal_chat", "id": 5, "messages": [{"id": 1,,}]}'
     path.write_text(text)
