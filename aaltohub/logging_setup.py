@@ -17,6 +17,15 @@ from aaltohub.settings import Settings
 _URL_CREDENTIALS: Final = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@"
 )
+# Tokens in text a library logs: query parameters, bearer headers and subprotocols, and anything
+# shaped like a JWT (three base64url parts, the first a JSON header: "eyJ").
+_TOKEN_PATTERNS: Final = (
+    re.compile(
+        r"(?i)(?P<keep>[?&;](?:access_token|token|apikey|api_key|password|secret)=)[^&\s\"']+"
+    ),
+    re.compile(r"(?i)(?P<keep>\bbearer[ .])[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?P<keep>)\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
+)
 _MASK: Final = "***"
 
 
@@ -31,8 +40,10 @@ def secret_values(settings: Settings) -> list[str]:
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """``text`` with URL passwords and the given secret values masked."""
+    """``text`` with URL passwords, tokens and the given secret values masked."""
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{_MASK}@", text)
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(lambda m: f"{m['keep']}{_MASK}", text)
     for secret in secrets:
         if len(secret) >= 4:  # masking one- to three-character values would garble ordinary text
             text = text.replace(secret, _MASK)
@@ -71,6 +82,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", None)  # set by the API's request middleware
+        if request_id:
+            entry["request_id"] = str(request_id)
         if record.exc_text:
             entry["exc"] = record.exc_text
         elif record.exc_info:

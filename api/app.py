@@ -32,6 +32,7 @@ from api.routes import (
     users,
 )
 from api.routes.analytics import build_router
+from api.tokens import TokenOutOfUrl
 from api.ui.app import install_console
 from eventlog import EventLog
 from schemas.duckdb.queries import ANALYTICS_QUERIES, AnalyticsQuery
@@ -43,7 +44,10 @@ _DESCRIPTION = """Reads the crawler's projections, streams the live log, and sen
 Errors are `application/problem+json` (RFC 9457). Authenticate with `Authorization: Bearer <token>`
 (a Supabase access token, or the static admin token).
 
-**Live WebSocket** (not expressible in OpenAPI): `GET /live/ws?chat_id=&kind=&after_seq=&access_token=`.
+**Live WebSocket** (not expressible in OpenAPI): `GET /live/ws?chat_id=&kind=&after_seq=`, with the
+token in `Authorization: Bearer`, or (browsers) as the subprotocol `bearer.<token>` offered next to
+`aaltohub.live` (`new WebSocket(url, ["aaltohub.live", "bearer." + token])`; the server answers
+`aaltohub.live`); `?access_token=` is still accepted and never logged.
 Each text frame is a JSON array of events in log order, each `{seq, subject, kind, chat_id, event}`.
 Reconnect with `after_seq=<last seq seen>` to resume with no gap and no duplicate. A client that falls
 more than the buffer behind is closed with code 4008 and a reason naming the seq to resume after;
@@ -129,6 +133,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
+    app.add_middleware(TokenOutOfUrl)  # outermost: no later code or log line sees a URL token
     for module in (
         groups,
         messages,

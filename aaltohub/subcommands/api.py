@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from aaltohub import event_loop
+from aaltohub.logging_setup import configure_logging
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_api import api_config, serve, uvicorn_config
 from aaltohub.settings import load_settings
-from api.logs import configure_json_logging
+from api.logs import RequestIdFilter
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,12 +23,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     settings = load_settings()
-    if settings.log_format == "json":
-        configure_json_logging(settings.log_level)
-    else:
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    # Secrets and tokens scrubbed from every line (uvicorn's included); request ids on each.
+    configure_logging(settings).addFilter(RequestIdFilter())
     try:
         config = api_config(
             settings,

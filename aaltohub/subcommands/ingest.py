@@ -10,6 +10,7 @@ import signal
 from collections.abc import Coroutine
 
 from aaltohub import event_loop
+from aaltohub.logging_setup import configure_logging
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_ingest import run_ingest_service
 from aaltohub.settings import load_settings
@@ -30,9 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Run the ingest service in the foreground; SIGTERM and SIGINT shut it down in phases."""
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)  # secrets and tokens scrubbed from every line
     try:
         nats_url = resolve_nats_url(settings, role="ingest")
     except StackNotRunning as e:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import Coroutine
 
 from aaltohub import event_loop
+from aaltohub.logging_setup import configure_logging
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections
 from aaltohub.settings import Settings, load_settings
@@ -50,9 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_project(args: argparse.Namespace) -> int:
     """Run projections until interrupted."""
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)  # secrets and tokens scrubbed from every line
     try:
         nats_url, database_url = (
             resolve_nats_url(settings, role="projector"),

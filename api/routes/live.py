@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import ApiState, LiveUser, State, app_state
 from api.errors import ApiError, problem_responses
 from api.live import LiveFilter, Subscriber, SubscriberOverflow, frame
+from api.tokens import SUBPROTOCOL
 
 router = APIRouter(prefix="/live", tags=["live"])
 
@@ -91,18 +92,19 @@ async def websocket_live(
     chat_id: Annotated[int | None, Query(ge=-(2**63), le=SEQ_MAX)] = None,
     kind: KindsQuery = None,
     after_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX)] = None,
-    access_token: str | None = None,
+    access_token: str | None = None,  # documented; api.tokens moved it into Authorization
 ) -> None:
     """Frames are JSON arrays of events (seq order); overflow closes with 4008 and the seq to resume after."""
     state = app_state(websocket)
     header = websocket.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else access_token
+    token = header[7:] if header.lower().startswith("bearer ") else None
     try:
         await state.auth.authenticate(token)
     except ApiError:
         await websocket.close(code=AUTH_CLOSE_CODE, reason="unauthorized")
         return
-    await websocket.accept()
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     await stream_to_websocket(websocket, state, live_filter(chat_id, kind), after_seq)
 
 
