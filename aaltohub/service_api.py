@@ -36,6 +36,8 @@ def api_config(
         jwt_secret=settings.supabase_jwt_secret,
         jwks_url=settings.api_jwks_url,
         jwt_audience=settings.api_jwt_audience,
+        jwt_issuer=settings.api_jwt_issuer,
+        new_user_role=settings.api_new_user_role,
         admin_token=settings.admin_token,
         db_pool_max=settings.api_db_pool_max,
         min_seq_wait_s=settings.api_min_seq_wait_s,

@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(default=None, alias="AALTOHUB_ADMIN_TOKEN")
     api_jwks_url: str | None = Field(default=None, alias="SUPABASE_JWKS_URL")
     api_jwt_audience: str | None = Field(default="authenticated", alias="AALTOHUB_API_JWT_AUDIENCE")
+    api_jwt_issuer: str | None = Field(default=None, alias="AALTOHUB_API_JWT_ISSUER")
+    api_new_user_role: Literal["none", "user"] = Field(
+        default="none", alias="AALTOHUB_API_NEW_USER_ROLE"
+    )
     api_db_pool_max: int = Field(default=10, ge=1, alias="AALTOHUB_API_DB_POOL_MAX")
     api_min_seq_wait_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_MIN_SEQ_WAIT_S")
     api_command_timeout_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_COMMAND_TIMEOUT_S")

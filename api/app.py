@@ -93,6 +93,8 @@ def create_app(
                     if config.admin_token
                     else None,
                     role_cache_s=config.role_cache_s,
+                    issuer=config.jwt_issuer,
+                    new_user_role=config.new_user_role,
                 )
                 app.state.api = ApiState(
                     config=config,

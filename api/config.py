@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -21,6 +22,10 @@ class ApiConfig:
     jwt_secret: SecretStr | None = None
     jwks_url: str | None = None
     jwt_audience: str | None = "authenticated"
+    jwt_issuer: str | None = (
+        None  # checked when set (Supabase: https://<project>.supabase.co/auth/v1)
+    )
+    new_user_role: Literal["none", "user"] = "none"  # role of a Supabase Auth user seen first
     admin_token: SecretStr | None = None
     db_pool_min: int = 2
     db_pool_max: int = 10

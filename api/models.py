@@ -277,7 +277,7 @@ class User(BaseModel):
 
     id: uuid.UUID
     email: str | None = None
-    role: Literal["admin", "user"]
+    role: Literal["admin", "user", "none"]
     created_at: datetime
     updated_at: datetime
 
@@ -289,9 +289,9 @@ class UserList(BaseModel):
 
 
 class RoleChange(BaseModel):
-    """The new role of a user."""
+    """The new role of a user (``none``: no access)."""
 
-    role: Literal["admin", "user"]
+    role: Literal["admin", "user", "none"]
 
 
 class Me(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Final
 
@@ -20,6 +21,9 @@ router = APIRouter(prefix="/live", tags=["live"])
 
 OVERFLOW_CLOSE_CODE: Final = 4008  # application-defined (4000-4999, RFC 6455 §7.4.2)
 AUTH_CLOSE_CODE: Final = 4401
+# The token expired while connected: get a fresh one and reconnect with after_seq (no gap).
+TOKEN_EXPIRED_CLOSE_CODE: Final = AUTH_CLOSE_CODE
+TOKEN_EXPIRED_REASON: Final = "token expired; reconnect with a fresh token"
 IDLE_S: Final = 15.0
 SEQ_MAX: Final = 2**63 - 1
 
@@ -65,23 +69,27 @@ async def sse(
         resume = min(int(last_event_id.strip()), SEQ_MAX)
     state.metrics.live_connections.labels("sse").inc()
     return StreamingResponse(
-        _sse_stream(state, live_filter(chat_id, kind), resume),
+        _sse_stream(state, live_filter(chat_id, kind), resume, expires_at=_user.expires_at),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _sse_stream(
-    state: ApiState, flt: LiveFilter, after_seq: int | None
+    state: ApiState, flt: LiveFilter, after_seq: int | None, *, expires_at: float | None
 ) -> AsyncIterator[str]:
     with state.hub.subscribe(flt, after_seq=after_seq) as sub:
         yield f"retry: 2000\n: live from seq {sub.after_seq}\n\n"
         try:
-            async for batch in sub.batches(idle_s=IDLE_S):
-                if not batch:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield "".join(c.sse for c in batch)
+            async with asyncio.timeout(_seconds_until(expires_at)):
+                async for batch in sub.batches(idle_s=IDLE_S):
+                    if not batch:
+                        yield ": keep-alive\n\n"
+                        continue
+                    yield "".join(c.sse for c in batch)
+        except TimeoutError:
+            body = json.dumps({"reason": TOKEN_EXPIRED_REASON, "last_seq": sub.last_seq})
+            yield f"event: token-expired\ndata: {body}\n\n"
         except SubscriberOverflow as e:
             yield f"event: overflow\ndata: {json.dumps({'reason': str(e), 'last_seq': sub.last_seq})}\n\n"
 
@@ -99,25 +107,47 @@ async def websocket_live(
     header = websocket.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else None
     try:
-        await state.auth.authenticate(token)
+        principal = await state.auth.authenticate(token)
     except ApiError:
         await websocket.close(code=AUTH_CLOSE_CODE, reason="unauthorized")
         return
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    await stream_to_websocket(websocket, state, live_filter(chat_id, kind), after_seq)
+    await stream_to_websocket(
+        websocket,
+        state,
+        live_filter(chat_id, kind),
+        after_seq,
+        expires_at=principal.expires_at,
+    )
 
 
 async def stream_to_websocket(
-    websocket: WebSocket, state: ApiState, flt: LiveFilter, after_seq: int | None
+    websocket: WebSocket,
+    state: ApiState,
+    flt: LiveFilter,
+    after_seq: int | None,
+    *,
+    expires_at: float | None,
 ) -> None:
-    """Send ``flt``'s events after ``after_seq`` on an accepted socket until either side stops."""
+    """Send ``flt``'s events after ``after_seq`` on an accepted socket until either side stops, or
+    close it with ``TOKEN_EXPIRED_CLOSE_CODE`` when the credential expires (``expires_at``)."""
     state.metrics.live_connections.labels("websocket").inc()
     with state.hub.subscribe(flt, after_seq=after_seq) as sub:
         sender = asyncio.create_task(_send_batches(websocket, sub), name="live-ws-send")
         receiver = asyncio.create_task(_wait_disconnect(websocket), name="live-ws-recv")
         try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {sender, receiver},
+                timeout=_seconds_until(expires_at),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not done:
+                sender.cancel()
+                with contextlib.suppress(RuntimeError, OSError):
+                    await websocket.close(
+                        code=TOKEN_EXPIRED_CLOSE_CODE, reason=TOKEN_EXPIRED_REASON
+                    )
         finally:
             for task in (sender, receiver):
                 task.cancel()
@@ -141,3 +171,8 @@ async def _wait_disconnect(websocket: WebSocket) -> None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+
+
+def _seconds_until(expires_at: float | None) -> float | None:
+    """Seconds left of a credential (None: it never expires)."""
+    return None if expires_at is None else max(0.0, expires_at - time.time())

@@ -59,12 +59,18 @@ async def live_socket(
         await websocket.close(code=AUTH_CLOSE_CODE, reason="cross-origin")
         return
     try:
-        await state.auth.authenticate(websocket.cookies.get(SESSION_COOKIE))
+        principal = await state.auth.authenticate(websocket.cookies.get(SESSION_COOKIE))
     except ApiError:
         await websocket.close(code=AUTH_CLOSE_CODE, reason="unauthorized")
         return
     await websocket.accept()
-    await stream_to_websocket(websocket, state, live_filter(chat_id, kind), after_seq)
+    await stream_to_websocket(
+        websocket,
+        state,
+        live_filter(chat_id, kind),
+        after_seq,
+        expires_at=principal.expires_at,  # the session ends with its token
+    )
 
 
 @router.get("/analytics")

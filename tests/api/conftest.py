@@ -54,10 +54,11 @@ def make_jwt(
     sub: uuid.UUID | str,
     *,
     secret: str = JWT_SECRET,
-    expires_in_s: int = 300,
+    expires_in_s: float = 300,
     audience: str = "authenticated",
+    **claims: object,
 ) -> str:
-    """A Supabase-like access token."""
+    """A Supabase-like access token (``claims`` added or overriding)."""
     now = datetime.now(UTC)
     return jwt.encode(
         {
@@ -66,6 +67,7 @@ def make_jwt(
             "role": "authenticated",
             "iat": now,
             "exp": now + timedelta(seconds=expires_in_s),
+            **claims,
         },
         secret,
         algorithm="HS256",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,7 +132,8 @@ async def test_admin_sql_is_forbidden_for_users(api: RunningApi) -> None:
 
 async def test_named_queries_are_open_to_users(api: RunningApi) -> None:
     write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
-    async with api.client(token=make_jwt(uuid.uuid4())) as client:
+    user_id = insert_user(api.database_url, role="user")
+    async with api.client(token=make_jwt(user_id)) as client:
         response = await client.get("/analytics/top_senders")
     assert response.status_code == 200
 

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
+import httpx
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth import Authenticator
+from api.config import ApiConfig
 from api.db import Database, open_pool
 from api.errors import Unauthorized
-from tests.api.conftest import ADMIN_TOKEN, JWT_SECRET, RunningApi, make_jwt
+from eventlog import EventLog
+from tests.api.conftest import (
+    ADMIN_TOKEN,
+    JWT_SECRET,
+    RunningApi,
+    make_jwt,
+    start_api,
+    stop_api,
+)
 from tests.api.rows import insert_user
+
+ISSUER = "https://project.supabase.co/auth/v1"
 
 
 async def test_missing_token_is_401_without_detail(api: RunningApi) -> None:
@@ -56,11 +69,36 @@ async def test_token_whose_subject_is_not_a_uuid_is_401(api: RunningApi) -> None
     assert response.status_code == 401
 
 
-async def test_valid_token_of_unknown_user_reads_as_user(api: RunningApi) -> None:
+async def test_unknown_user_is_recorded_without_access(api: RunningApi) -> None:
     user_id = uuid.uuid4()
+    async with api.client(token=make_jwt(user_id, email="new@example.org")) as client:
+        response = await client.get("/groups")
+    assert response.status_code == 403
+    with psycopg.connect(api.database_url) as conn:
+        row = conn.execute("SELECT email, role FROM users WHERE id = %s", (user_id,)).fetchone()
+    assert row == ("new@example.org", "none")
+
+
+async def test_a_user_without_access_reads_once_granted(api: RunningApi) -> None:
+    user_id = insert_user(api.database_url, role="none")
     async with api.client(token=make_jwt(user_id)) as client:
-        response = await client.get("/me")
-    assert response.json() == {"user_id": str(user_id), "role": "user"}
+        assert (await client.get("/groups")).status_code == 403
+        api.sql("UPDATE users SET role = 'user' WHERE id = %s", (user_id,))
+        assert (await client.get("/groups")).status_code == 200  # role_cache_s = 0 in tests
+
+
+async def test_anonymous_supabase_user_is_refused_even_with_a_users_row(api: RunningApi) -> None:
+    user_id = insert_user(api.database_url, role="user")
+    async with api.client(token=make_jwt(user_id, is_anonymous=True)) as client:
+        response = await client.get("/groups")
+    assert response.status_code == 401
+
+
+async def test_a_token_with_the_anon_role_is_refused(api: RunningApi) -> None:
+    user_id = insert_user(api.database_url, role="user")
+    async with api.client(token=make_jwt(user_id, role="anon")) as client:
+        response = await client.get("/groups")
+    assert response.status_code == 401
 
 
 async def test_role_comes_from_the_users_table(api: RunningApi) -> None:
@@ -131,3 +169,34 @@ async def test_a_verified_token_is_reused_until_its_role_is_forgotten(migrated_d
             await auth.authenticate(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
     finally:
         await pool.close()
+
+
+async def test_newcomers_read_when_the_configured_role_is_user(
+    api_config: ApiConfig, event_log: EventLog
+) -> None:
+    server, task, url = await start_api(replace(api_config, new_user_role="user"))
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            response = await client.get(
+                "/groups", headers={"Authorization": f"Bearer {make_jwt(uuid.uuid4())}"}
+            )
+    finally:
+        await stop_api(server, task)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("issuer", "status"), [(None, 401), ("https://evil.example/auth/v1", 401), (ISSUER, 200)]
+)
+async def test_the_issuer_is_checked_when_configured(
+    issuer: str | None, status: int, api_config: ApiConfig, event_log: EventLog
+) -> None:
+    user_id = insert_user(api_config.database_url.get_secret_value(), role="user")
+    token = make_jwt(user_id) if issuer is None else make_jwt(user_id, iss=issuer)
+    server, task, url = await start_api(replace(api_config, jwt_issuer=ISSUER))
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            response = await client.get("/groups", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        await stop_api(server, task)
+    assert response.status_code == status

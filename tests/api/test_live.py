@@ -12,12 +12,14 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from api.config import ApiConfig
 from eventlog import EventLog
 from schemas import ids
 from schemas.events import MessageDeleted
-from tests.api.conftest import ADMIN_TOKEN, RunningApi, start_api, stop_api
+from tests.api.conftest import ADMIN_TOKEN, RunningApi, make_jwt, start_api, stop_api
+from tests.api.rows import insert_user
 from tests.helpers import posted
 
 CHAT = -1001
@@ -295,3 +297,27 @@ async def test_sse_accepts_an_access_token_parameter(api: RunningApi) -> None:
     async with api.client(token=None) as client:
         events = await sse_events(client, 1, params={"access_token": ADMIN_TOKEN, "after_seq": 0})
     assert [i for i, _, _ in events] == [1]
+
+
+async def test_websocket_is_closed_when_its_token_expires(api: RunningApi) -> None:
+    user_id = insert_user(api.database_url, role="user")
+    token = make_jwt(user_id, expires_in_s=2)
+    url = api.url.replace("http://", "ws://") + "/live/ws"
+    async with connect(
+        url, subprotocols=[Subprotocol("aaltohub.live"), Subprotocol(f"bearer.{token}")]
+    ) as ws:
+        assert ws.subprotocol == "aaltohub.live"
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(15):
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401 and "fresh token" in closed.value.rcvd.reason
+
+
+async def test_sse_ends_with_token_expired_when_its_token_expires(api: RunningApi) -> None:
+    user_id = insert_user(api.database_url, role="user")
+    token = make_jwt(user_id, expires_in_s=2)
+    async with api.client(token=token) as client:
+        events = await sse_events(client, 1, params={"after_seq": 0}, timeout=15)
+    assert events[0][1] == "token-expired"
