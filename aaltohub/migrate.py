@@ -51,6 +51,13 @@ def apply_migrations(database_url: str) -> list[str]:
                 except psycopg.Error as e:
                     raise MigrationError(f"{path.name}: {e}") from e
                 applied_now.append(path.name)
+            if applied_now:
+                # Tables a later migration created get Supabase's lock-down too (RLS, no anon grants).
+                setup = conn.execute(
+                    "SELECT to_regprocedure('public.projector_supabase_setup()')"
+                ).fetchone()
+                if setup is not None and setup[0] is not None:
+                    conn.execute("SELECT public.projector_supabase_setup()")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
