@@ -7,6 +7,8 @@ from pathlib import Path
 
 import msgspec
 
+from aaltohub.embedded.pg_roles import PgRole, load_passwords
+from aaltohub.embedded.pg_roles import role_url as pg_role_url
 from aaltohub.nats_auth import load_users, role_url, url_with_user
 from aaltohub.settings import Settings
 from eventlog.permissions import Role
@@ -86,8 +88,9 @@ def resolve_nats_url(settings: Settings, *, role: Role) -> str:
     return role_url(url, users, role) if users is not None else url
 
 
-def resolve_database_url(settings: Settings) -> str:
-    """DATABASE_URL if set, else the running stack's; raise ``StackNotRunning`` otherwise."""
+def resolve_database_url(settings: Settings, *, role: PgRole = "owner") -> str:
+    """DATABASE_URL if set, else the running stack's (as the embedded role ``role``: the stack file
+    holds the owner's URL); raise ``StackNotRunning`` otherwise."""
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
     stack = read_stack(settings.data_path)
@@ -95,4 +98,7 @@ def resolve_database_url(settings: Settings) -> str:
         raise StackNotRunning(
             f"no running `aaltohub up` for {settings.data_path} and DATABASE_URL is not set"
         )
-    return stack.database_url
+    passwords = load_passwords(settings.data_path)
+    if role == "owner" or passwords is None:
+        return stack.database_url
+    return pg_role_url(stack.database_url, passwords, role)

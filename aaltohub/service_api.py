@@ -118,7 +118,7 @@ async def run(ctx: ServiceContext) -> None:
     config = api_config(
         up_settings(ctx.settings),
         nats_url=ctx.nats_url_as("api"),
-        database_url=ctx.database_url,
+        database_url=ctx.database_url_as("api"),
         duckdb_path=ctx.duckdb_path,
     )
     await serve(

@@ -132,7 +132,7 @@ async def run_ingest(context: ServiceContext) -> None:
     await run_ingest_service(
         context.settings,
         nats_url=context.nats_url_as("ingest"),
-        database_url=context.database_url,
+        database_url=context.database_url_as("ingest"),
         demo=context.demo,
     )
 

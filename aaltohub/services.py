@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from aaltohub.embedded.pg_roles import PgPasswords, PgRole
+from aaltohub.embedded.pg_roles import role_url as pg_role_url
 from aaltohub.nats_auth import NatsUsers, role_url
 from aaltohub.settings import Settings
 from eventlog.permissions import Role
@@ -31,6 +33,13 @@ class ServiceContext:
     # The API's listening socket, bound by ``up`` (None: bind the configured port).
     api_socket: socket.socket | None = None
     nats_users: NatsUsers | None = None  # the embedded server's users; None: nats_url as given
+    database_passwords: PgPasswords | None = None  # embedded Postgres roles; None: database_url
+
+    def database_url_as(self, role: PgRole) -> str:
+        """The database URL logged in as ``role`` (``database_url`` itself is the owner's)."""
+        if self.database_passwords is None:
+            return self.database_url
+        return pg_role_url(self.database_url, self.database_passwords, role)
 
     def nats_url_as(self, role: Role) -> str:
         """The NATS URL authenticated as ``role`` (the URL as given when NATS is external)."""

@@ -29,6 +29,13 @@ import psycopg
 
 from aaltohub.datalock import DataDirLock
 from aaltohub.embedded.nats_server import NatsServer
+from aaltohub.embedded.pg_roles import (
+    PgPasswords,
+    ensure_roles,
+    grant_service_roles,
+    load_or_create_passwords,
+)
+from aaltohub.embedded.pg_roles import role_url as pg_role_url
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import ServerStartError
 from aaltohub.migrate import MigrationError, apply_migrations
@@ -138,10 +145,14 @@ class Stack:
                     stream=settings.stream_name,
                 ),
             )
+        self.pg_passwords: PgPasswords | None = None
         if settings.database_url is None:
+            # SCRAM for every connection; the services log in as their own non-superuser roles.
+            self.pg_passwords = load_or_create_passwords(self.data_dir)
             self.postgres = PostgresServer(
                 data_dir=self.data_dir / "postgres" / "data",
                 tcp_port=settings.postgres_tcp_port,
+                superuser_password=self.pg_passwords.superuser,
             )
         self.stopped_services: list[str] = []  # in the order they were stopped
         self.restart_policy = restart_policy or RestartPolicy()
@@ -209,9 +220,20 @@ class Stack:
         )
         assert nats_url is not None
         try:
+            if self.postgres is not None and self.pg_passwords is not None:
+                await asyncio.to_thread(
+                    ensure_roles,
+                    self.postgres.admin_url,
+                    self.postgres.url,
+                    database=self.postgres.database,
+                    passwords=self.pg_passwords,
+                )
+                database_url = pg_role_url(self.postgres.url, self.pg_passwords, "owner")
             await asyncio.wait_for(
                 asyncio.to_thread(apply_migrations, database_url), timeout=MIGRATE_TIMEOUT_S
             )
+            if self.pg_passwords is not None:
+                await asyncio.to_thread(grant_service_roles, database_url)
         except (MigrationError, OSError, TimeoutError) as e:
             raise StackError(f"migrations failed: {e}") from e
         except psycopg.Error as e:  # e.g. the server refused the connection
@@ -229,6 +251,7 @@ class Stack:
             nats_url=nats_url if self.nats is not None else operator_url,
             nats_users=self.nats_users,
             database_url=database_url,
+            database_passwords=self.pg_passwords,
             duckdb_path=self.settings.duckdb_file,
             demo=not self.settings.has_telegram_credentials,
             api_socket=self._reserve_api_socket(),

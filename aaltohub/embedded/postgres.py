@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import psycopg
 
+from aaltohub.embedded.pg_roles import require_passwords
 from aaltohub.embedded.process import (
     ServerStartError,
     free_port,
@@ -109,6 +110,7 @@ class PostgresServer:
         tcp_host: str = "127.0.0.1",
         database: str = DATABASE,
         log_path: Path | None = None,
+        superuser_password: str | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.socket_dir = _usable_socket_dir(socket_dir or data_dir.parent / "socket")
@@ -117,6 +119,9 @@ class PostgresServer:
         self.port = SOCKET_PORT
         self.database = database
         self.log_path = log_path or data_dir.parent / "postgres.log"
+        # With a password the cluster authenticates every connection with SCRAM (pg_roles); None
+        # keeps initdb's trust (the test fixtures' throwaway clusters).
+        self.superuser_password = superuser_password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -132,14 +137,16 @@ class PostgresServer:
     def url_for(self, database: str) -> str:
         """Connection URL of ``database`` on this server, over the Unix socket."""
         host = quote(str(self.socket_dir), safe="")
-        return f"postgresql://postgres@/{database}?host={host}&port={self.port}"
+        login = f"postgres:{self.superuser_password}" if self.superuser_password else "postgres"
+        return f"postgresql://{login}@/{database}?host={host}&port={self.port}"
 
     @property
     def tcp_url(self) -> str | None:
         """Connection URL over TCP, when TCP was asked for."""
         if self.tcp_port is None:
             return None
-        return f"postgresql://postgres@{self.tcp_host}:{self.tcp_port}/{self.database}"
+        login = f"postgres:{self.superuser_password}" if self.superuser_password else "postgres"
+        return f"postgresql://{login}@{self.tcp_host}:{self.tcp_port}/{self.database}"
 
     def start(self, *, timeout_s: float = 60.0) -> str:
         """Initialise the cluster if needed, start it, create the database; returns its URL."""
@@ -203,6 +210,10 @@ class PostgresServer:
         if not ready or process.poll() is not None:
             self.stop()
             raise ServerStartError(f"postgres did not start:\n{log_tail(self.log_path)}")
+        if self.superuser_password is not None:
+            require_passwords(
+                self.data_dir / "pg_hba.conf", self.admin_url, self.superuser_password
+            )
         self._create_database()
         return self.url
 

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         config = api_config(
             settings,
             nats_url=resolve_nats_url(settings, role="api"),
-            database_url=resolve_database_url(settings),
+            database_url=resolve_database_url(settings, role="api"),
             duckdb_path=settings.duckdb_file,
         )
     except StackNotRunning as e:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aaltohub ingest: {e}")
         return 1
     try:
-        database_url: str | None = resolve_database_url(settings)
+        database_url: str | None = resolve_database_url(settings, role="ingest")
     except StackNotRunning:
         database_url = None  # only the Telegram workers need Postgres (sessions, entity cache)
     try:

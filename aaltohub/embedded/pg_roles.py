@@ -1,0 +1,179 @@
+"""Least privilege in the embedded Postgres: SCRAM passwords and one login role per job.
+
+``aaltohub up`` generates the passwords at first start (``<data>/secrets/postgres-users.json``,
+0600 in a 0700 directory). The superuser ``postgres`` only bootstraps: it sets the passwords, turns
+``pg_hba.conf`` from ``trust`` to ``scram-sha-256`` and creates the roles. No service role is a
+superuser or bypasses RLS (docs/decisions/023-postgres-least-privilege.md):
+
+- ``aaltohub_owner`` owns the database and every table: it runs the migrations and the projector
+  (a rebuild creates schemas and swaps tables, which only an owner may do).
+- ``aaltohub_ingest`` reads and writes the Telegram sessions and the entity cache, nothing else.
+- ``aaltohub_api`` reads the projections and ``users`` and writes ``users``; never the sessions.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from aaltohub.nats_auth import secrets_dir, write_private
+
+PgRole = Literal["owner", "ingest", "api"]
+ROLE_NAMES: Final[dict[PgRole, str]] = {
+    "owner": "aaltohub_owner",
+    "ingest": "aaltohub_ingest",
+    "api": "aaltohub_api",
+}
+INGEST_TABLES: Final = ("telegram_sessions", "entity_cache")
+_TRUST: Final = re.compile(r"^(\s*(?:local|host)\S*\s.*\s)trust(\s*)$", re.M)
+
+
+class PgPasswords(msgspec.Struct, frozen=True, kw_only=True):
+    """Generated passwords of the superuser and the service roles."""
+
+    superuser: str
+    owner: str
+    ingest: str
+    api: str
+
+    def password(self, role: PgRole) -> str:
+        """The password of ``role``."""
+        value: str = getattr(self, role)
+        return value
+
+    def __repr__(self) -> str:
+        return "PgPasswords(<redacted>)"
+
+
+def passwords_file(data_dir: Path) -> Path:
+    """The generated Postgres passwords of ``data_dir`` (mode 0600)."""
+    return secrets_dir(data_dir) / "postgres-users.json"
+
+
+def load_passwords(data_dir: Path) -> PgPasswords | None:
+    """The passwords of ``data_dir``, or None."""
+    try:
+        return msgspec.json.decode(passwords_file(data_dir).read_bytes(), type=PgPasswords)
+    except (OSError, msgspec.DecodeError):
+        return None
+
+
+def load_or_create_passwords(data_dir: Path) -> PgPasswords:
+    """The passwords of ``data_dir``, generated (256 random bits each) on first use."""
+    existing = load_passwords(data_dir)
+    if existing is not None:
+        return existing
+    passwords = PgPasswords(
+        **{name: secrets.token_urlsafe(32) for name in ("superuser", "owner", "ingest", "api")}
+    )
+    write_private(passwords_file(data_dir), msgspec.json.encode(passwords))
+    return passwords
+
+
+def url_as(url: str, user: str, password: str) -> str:
+    """``url`` (a libpq URI, socket or TCP) logging in as ``user`` with ``password``."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
+def role_url(url: str, passwords: PgPasswords, role: PgRole) -> str:
+    """``url`` as the service role ``role``."""
+    return url_as(url, ROLE_NAMES[role], passwords.password(role))
+
+
+def require_passwords(hba_file: Path, superuser_url: str, password: str) -> bool:
+    """Set the superuser's password and switch ``trust`` lines of ``hba_file`` to SCRAM, then reload;
+    ``superuser_url`` is used while the server still trusts. Returns True if anything changed."""
+    text = hba_file.read_text()
+    if not _TRUST.search(text):
+        return False
+    with psycopg.connect(superuser_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+        hba_file.write_text(_TRUST.sub(r"\1scram-sha-256\2", text))
+        conn.execute("SELECT pg_reload_conf()")
+    return True
+
+
+def ensure_roles(
+    admin_url: str, database_url: str, *, database: str, passwords: PgPasswords
+) -> None:
+    """Create (or update) the service roles and give the database and its objects to the owner;
+    ``admin_url`` and ``database_url`` are the superuser's, on the maintenance and the app database."""
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        for role, name in ROLE_NAMES.items():
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(
+                sql.SQL(
+                    verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
+                    " NOREPLICATION PASSWORD {}"
+                ).format(sql.Identifier(name), sql.Literal(passwords.password(role)))
+            )
+        db = sql.Identifier(database)
+        owner = sql.Identifier(ROLE_NAMES["owner"])
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, owner))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                db, sql.SQL(", ").join(sql.Identifier(n) for n in ROLE_NAMES.values())
+            )
+        )
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(owner))
+        conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA public TO {}, {}").format(
+                sql.Identifier(ROLE_NAMES["ingest"]), sql.Identifier(ROLE_NAMES["api"])
+            )
+        )
+        # Objects an earlier run created as the superuser go to the owner.
+        owned = conn.execute(
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')"
+            " AND pg_get_userbyid(c.relowner) = 'postgres'"
+            # a sequence owned by a column moves with its table
+            " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')"
+            " AND c.relkind = 'S')"
+        ).fetchall()
+        kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+        for name, kind in owned:
+            conn.execute(
+                sql.SQL("ALTER " + kinds[str(kind)] + " public.{} OWNER TO {}").format(
+                    sql.Identifier(str(name)), owner
+                )
+            )
+        functions = conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = 'postgres'"
+        ).fetchall()
+        for (signature,) in functions:
+            conn.execute(sql.SQL("ALTER FUNCTION " + str(signature) + " OWNER TO {}").format(owner))
+
+
+def grant_service_roles(owner_url: str) -> None:
+    """As the owner, after the migrations: what ingest and the API may touch, now and in the future.
+
+    The API reads every table (rebuilt ones too: default privileges cover any schema the owner
+    creates tables in) except the sessions and the entity cache, and writes ``users``.
+    """
+    ingest, api = (sql.Identifier(ROLE_NAMES[r]) for r in ("ingest", "api"))
+    with psycopg.connect(owner_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(api))
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {}").format(api))
+        conn.execute(sql.SQL("GRANT INSERT, UPDATE ON public.users TO {}").format(api))
+        for table in INGEST_TABLES:
+            target = sql.SQL("public.{}").format(sql.Identifier(table))
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(target, api))
+            conn.execute(
+                sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(target, ingest)
+            )
