@@ -19,7 +19,7 @@ from aaltohub.runtime import stack_file
 from aaltohub.stack import redact_url
 from eventlog import EventLog
 from tests.aaltohub.upproc import UpProcess, run_cli
-from tests.helpers import posted
+from tests.helpers import posted, wait_until
 
 
 def as_ingest(data_dir: Path, url: str) -> str:
@@ -86,6 +86,14 @@ async def test_first_up_makes_a_private_admin_token_and_prints_the_console(
     token = token_path.read_text().strip()
     assert token not in shared_up.text()
     async with httpx.AsyncClient(base_url=str(stack.api_url), timeout=10) as client:
+
+        async def listening() -> bool:  # the stack file is written before uvicorn binds
+            try:
+                return (await client.get("/health")).status_code < 500
+            except httpx.TransportError:
+                return False
+
+        await wait_until(listening, timeout=30)
         me = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["role"] == "admin"
 
