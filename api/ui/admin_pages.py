@@ -140,20 +140,11 @@ async def change_role(
 
 @router.get("/accounts")
 async def accounts_page(request: Request, state: State, session: AdminSession) -> Response:
-    """Telegram accounts: stored sessions and what ingest reports about each."""
+    """Telegram accounts as ingest reports them (the API never reads the stored sessions)."""
     runtime = await admin.crawler_runtime(state)
-    stored = await state.db.fetch_all(
-        "SELECT account, phone_hint, created_at, updated_at FROM telegram_sessions ORDER BY account"
-    )
-    names = {a for a in str(runtime.data.get("accounts") or "").split(",") if a}
-    names |= {r["account"] for r in stored}
-    by_name = {r["account"]: r for r in stored}
-    ordered = sorted(names)
-    health = await asyncio.gather(*(_account_health(state, n) for n in ordered))
-    accounts = [
-        {"name": n, "session": by_name.get(n), "health": h}
-        for n, h in zip(ordered, health, strict=True)
-    ]
+    names = sorted({a for a in str(runtime.data.get("accounts") or "").split(",") if a})
+    health = await asyncio.gather(*(_account_health(state, n) for n in names))
+    accounts = [{"name": n, "health": h} for n, h in zip(names, health, strict=True)]
     return pages(request).render(
         request, "accounts.html", session, {"runtime": runtime, "accounts": accounts}
     )
