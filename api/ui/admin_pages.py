@@ -119,7 +119,7 @@ async def change_role(
     user_id: uuid.UUID,
     state: State,
     session: CheckedAdmin,
-    role: Annotated[Literal["admin", "user"], Form()],
+    role: Annotated[Literal["admin", "user", "none"], Form()],
 ) -> Response:
     """Change a role through ``PATCH /admin/users/{id}``; a refusal is shown in words on the page."""
     error: str | None = None

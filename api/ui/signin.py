@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import State
-from api.errors import ApiError, Unauthorized
+from api.errors import ApiError, Forbidden, Unauthorized
 from api.ui.render import Pages
 from api.ui.session import (
     LOGIN_COOKIE,
@@ -87,6 +87,8 @@ def build_router() -> APIRouter:
             principal = await state.auth.authenticate(token)
         except Unauthorized:
             return refused("That token was not accepted. Check it and try again.", 401)
+        except Forbidden as e:  # a known user without a role yet
+            return refused(f"Signed in, but {e.detail or 'no access'}.", 403)
         target = next_to if principal.role == "admin" or next_to != "/ui/" else "/ui/groups"
         response = RedirectResponse(target, status_code=303)
         set_session_cookie(response, request, token)
