@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Final
@@ -38,8 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aaltohub`` console script."""
-    args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    # Everything we create (data dir, DuckDB files, snapshots, spool, logs, secrets) is the owner's
+    # alone: files 0600, directories 0700.
+    previous = os.umask(0o077)
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.func(args)
+    finally:
+        os.umask(previous)  # restored for in-process callers (tests)
     return code
 
 

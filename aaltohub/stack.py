@@ -162,6 +162,9 @@ class Stack:
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start, run the services until ``stop`` is set or one ends, stop everything; 0 if all went well."""
+        # Owner-only (the embedded Postgres's user may add o+x to traverse to its cluster).
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.chmod(0o700)
         lock = DataDirLock(self.data_dir)
         lock.acquire()
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import stat
 import subprocess
 import sys
 import time
@@ -149,3 +150,17 @@ async def test_the_api_entry_point_logs_hold_no_secret_or_token(
     text = output.read_text()
     assert '"logger": "uvicorn.error"' in text or '"logger":"uvicorn.error"' in text
     assert_no_secret_in(text, process.data_dir, tokens)
+
+
+def test_everything_up_created_is_owner_only(stack: tuple[UpProcess, int]) -> None:
+    process, _ = stack
+    loose = []
+    for path in process.data_dir.rglob("*"):
+        mode = path.lstat().st_mode
+        if stat.S_ISSOCK(mode) or stat.S_ISLNK(mode):
+            continue  # the Postgres socket sits in a 0700 directory
+        # Directories may keep o+x: the embedded Postgres's own user must traverse to its files.
+        bad = mode & (0o066 if stat.S_ISDIR(mode) else 0o077)
+        if bad:
+            loose.append(f"{path.relative_to(process.data_dir)} {oct(stat.S_IMODE(mode))}")
+    assert loose == []
