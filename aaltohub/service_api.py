@@ -37,6 +37,9 @@ def api_config(
         jwks_url=settings.api_jwks_url,
         jwt_audience=settings.api_jwt_audience,
         jwt_issuer=settings.api_jwt_issuer,
+        max_body_bytes=settings.api_max_body_bytes,
+        public_metrics=settings.api_public_metrics,
+        public_docs=settings.api_public_docs,
         new_user_role=settings.api_new_user_role,
         admin_token=settings.admin_token,
         db_pool_max=settings.api_db_pool_max,
@@ -54,9 +57,15 @@ def api_config(
 
 
 def uvicorn_config(
-    config: ApiConfig, *, host: str, port: int, log_level: str = "info"
+    config: ApiConfig,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    max_connections: int = 1000,
 ) -> uvicorn.Config:
-    """Uvicorn settings for the API: no access log (queries may carry tokens), no per-message deflate."""
+    """Uvicorn settings for the API: no access log (queries may carry tokens), no per-message deflate;
+    beyond ``max_connections`` concurrent connections and tasks new requests get 503."""
     return uvicorn.Config(
         create_app(config),
         host=host,
@@ -68,6 +77,9 @@ def uvicorn_config(
         ws_per_message_deflate=False,
         log_config=None,
         proxy_headers=False,
+        limit_concurrency=max_connections,
+        timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
+        h11_max_incomplete_event_size=64 * 1024,  # a request line and headers above 64 KiB: 400
     )
 
 
@@ -127,6 +139,7 @@ async def run(ctx: ServiceContext) -> None:
             host=ctx.settings.api_host,
             port=api_port(ctx),
             log_level=ctx.settings.log_level,
+            max_connections=ctx.settings.api_max_connections,
         ),
         sock=ctx.api_socket,
     )

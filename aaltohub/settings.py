@@ -7,10 +7,14 @@ Secrets are ``SecretStr`` so they never render in reprs, logs or errors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A static bearer token guessed online must be out of reach: 32 characters of a random token are
+# 128+ bits (token_urlsafe / hex).
+MIN_ADMIN_TOKEN_CHARS: Final = 32
 
 
 class Settings(BaseSettings):
@@ -139,6 +143,12 @@ class Settings(BaseSettings):
     api_new_user_role: Literal["none", "user"] = Field(
         default="none", alias="AALTOHUB_API_NEW_USER_ROLE"
     )
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, alias="AALTOHUB_API_MAX_BODY_BYTES"
+    )
+    api_max_connections: int = Field(default=1000, ge=1, alias="AALTOHUB_API_MAX_CONNECTIONS")
+    api_public_metrics: bool = Field(default=False, alias="AALTOHUB_API_PUBLIC_METRICS")
+    api_public_docs: bool = Field(default=False, alias="AALTOHUB_API_PUBLIC_DOCS")
     api_db_pool_max: int = Field(default=10, ge=1, alias="AALTOHUB_API_DB_POOL_MAX")
     api_min_seq_wait_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_MIN_SEQ_WAIT_S")
     api_command_timeout_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_COMMAND_TIMEOUT_S")
@@ -158,6 +168,16 @@ class Settings(BaseSettings):
     supabase_service_key: SecretStr | None = Field(default=None, alias="SUPABASE_SERVICE_ROLE_KEY")
     supabase_anon_key: SecretStr | None = Field(default=None, alias="SUPABASE_ANON_KEY")
     supabase_jwt_secret: SecretStr | None = Field(default=None, alias="SUPABASE_JWT_SECRET")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"AALTOHUB_ADMIN_TOKEN must have at least {MIN_ADMIN_TOKEN_CHARS} characters"
+                " (e.g. `openssl rand -hex 32`)"
+            )
+        return value
 
     @field_validator("telegram_accounts")
     @classmethod

@@ -17,6 +17,7 @@ from api.config import ApiConfig
 from api.db import Database, close_pool, open_pool
 from api.deps import ApiState
 from api.errors import Problem, install_error_handlers
+from api.limits import BodySizeLimit
 from api.live import Hub
 from api.metrics import ApiMetrics, RequestMiddleware
 from api.routes import (
@@ -123,6 +124,10 @@ def create_app(
         lifespan=lifespan,
         description=_DESCRIPTION,
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Unless public, the schema and its UI are served by api.routes.meta to readers only.
+        openapi_url="/openapi.json" if config.public_docs else None,
+        docs_url="/docs" if config.public_docs else None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=metrics)
@@ -135,7 +140,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
-    app.add_middleware(TokenOutOfUrl)  # outermost: no later code or log line sees a URL token
+    app.add_middleware(TokenOutOfUrl)  # no later code or log line sees a URL token
+    # Outermost: an oversized body is refused before any of it is read or parsed.
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     for module in (
         groups,
         messages,

@@ -26,6 +26,9 @@ class ApiConfig:
         None  # checked when set (Supabase: https://<project>.supabase.co/auth/v1)
     )
     new_user_role: Literal["none", "user"] = "none"  # role of a Supabase Auth user seen first
+    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413 before anything reads them
+    public_metrics: bool = False  # /metrics without a token (else: admins only)
+    public_docs: bool = False  # /docs and /openapi.json without a token (else: any reader)
     admin_token: SecretStr | None = None
     db_pool_min: int = 2
     db_pool_max: int = 10

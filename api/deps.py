@@ -73,6 +73,15 @@ async def live_user(
     return await state.auth.authenticate(credentials.credentials if credentials else access_token)
 
 
+async def metrics_reader(
+    state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Anyone when metrics are public (``public_metrics``), else an admin only."""
+    if state.config.public_metrics:
+        return
+    require_admin(await state.auth.authenticate(credentials.credentials if credentials else None))
+
+
 async def read_after(
     state: State,
     min_seq: Annotated[
@@ -93,6 +102,7 @@ User = Annotated[Principal, Depends(current_user)]
 Admin = Annotated[Principal, Depends(current_admin)]
 LiveUser = Annotated[Principal, Depends(live_user)]
 Consistent = Depends(read_after)
+MetricsReader = Depends(metrics_reader)
 ChatId = Annotated[
     int, Path(ge=-(2**63), le=2**63 - 1, description="marked chat id (channels -100…)")
 ]

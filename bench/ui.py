@@ -50,7 +50,7 @@ from schemas.events import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TOKEN = "bench-ui-admin-token"
+TOKEN = "bench-ui-admin-token-0123456789abcdef"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level=settings.log_level,
+        max_connections=settings.api_max_connections,
     )
     try:
         event_loop.run(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import State
-from api.errors import ApiError
+from api.deps import MetricsReader, State, User
+from api.errors import ApiError, problem_responses
 from api.models import Health
 from api.routes.admin import projection_lags, stream_last_seq
 from eventlog import EventLogError
@@ -38,13 +39,15 @@ async def health(state: State) -> Health:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (admins, unless AALTOHUB_API_PUBLIC_METRICS)",
     response_class=Response,
+    dependencies=[MetricsReader],
     responses={
         200: {
             "description": "Prometheus text format",
             "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
+        },
+        **problem_responses(401, 403),
     },
 )
 async def metrics(state: State) -> Response:
@@ -60,3 +63,9 @@ async def metrics(state: State) -> Response:
     except ApiError:
         pass  # the database is down; the other metrics still render
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request, _user: User) -> JSONResponse:
+    """The OpenAPI document for signed-in callers (public only with AALTOHUB_API_PUBLIC_DOCS)."""
+    return JSONResponse(request.app.openapi())

@@ -32,7 +32,7 @@ def test_api_command_is_registered() -> None:
 def test_config_from_settings_keeps_secrets_secret(tmp_path: Path) -> None:
     settings = load_settings(
         SUPABASE_JWT_SECRET="top-secret-value",
-        AALTOHUB_ADMIN_TOKEN="admin-secret-value",
+        AALTOHUB_ADMIN_TOKEN="admin-secret-value-0123456789abcdefgh",
         AALTOHUB_API_SQL_ROW_CAP=7,
     )
     config = api_config(
@@ -44,7 +44,8 @@ def test_config_from_settings_keeps_secrets_secret(tmp_path: Path) -> None:
     assert config.sql_row_cap == 7
     assert config.duckdb_snapshot_dir == tmp_path / "analytics" / "snapshots"
     assert not any(
-        s in repr(config) for s in ("top-secret-value", "admin-secret-value", "pw-secret")
+        s in repr(config)
+        for s in ("top-secret-value", "admin-secret-value-0123456789abcdefgh", "pw-secret")
     )
 
 
@@ -53,7 +54,7 @@ async def test_service_serves_until_cancelled(
 ) -> None:
     # event_log: the operator created the stream (services never do; only `up` / `log init`).
     port = free_port()
-    settings = load_settings(AALTOHUB_API_PORT=port, AALTOHUB_ADMIN_TOKEN="t")
+    settings = load_settings(AALTOHUB_API_PORT=port, AALTOHUB_ADMIN_TOKEN="t" * 32)
     ctx = ServiceContext(
         settings=settings,
         nats_url=nats_server.url,

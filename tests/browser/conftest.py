@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ADMIN_TOKEN = "browser-test-admin-token"
+ADMIN_TOKEN = "browser-test-admin-token-0123456789abc"
 JWT_SECRET = "browser-test-jwt-secret-0123456789abcdef"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
