@@ -26,6 +26,7 @@ from projector.records import decode_batch
 from schemas.codec import Codec
 from schemas.events import (
     AnyEvent,
+    CountersUpdated,
     MediaStored,
     MessageDeleted,
     MessageEdited,
@@ -96,6 +97,17 @@ def broadcast_of(seq: int, event: AnyEvent, *, topic: str = TOPIC) -> Broadcast 
                 **base,
                 "message_id": event.message_id,
                 "reactions": msgspec.to_builtins(event.reactions),
+            },
+        )
+    if isinstance(event, CountersUpdated):
+        counts = {"views": event.views, "forwards": event.forwards, "replies": event.replies}
+        return Broadcast(
+            topic,
+            "UPDATE",
+            {
+                **base,
+                "message_id": event.message_id,
+                **{k: v for k, v in counts.items() if v is not None},
             },
         )
     if isinstance(event, MediaStored):

@@ -28,6 +28,7 @@ from schemas.events import (
     ChatDiscovered,
     ChatLeft,
     ChatUpdated,
+    CountersUpdated,
     FloodWaited,
     GapFillCompleted,
     IngestFailed,
@@ -76,6 +77,7 @@ class Message:
     reactions: tuple[ReactionCount, ...]
     media_sha256: str | None
     media_path: str | None
+    counters: tuple[int | None, int | None, int | None]  # current (views, forwards, replies)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def _message(
     deletes: list[tuple[int, MessageDeleted]],
     reactions: list[tuple[int, ReactionsUpdated]],
     media: list[tuple[int, MediaStored]],
+    counters: list[tuple[int, CountersUpdated]],
 ) -> Message:
     last_seq, newest = max(snaps, key=lambda s: snapshot_order(*s))
     first_seq, first = min(snaps, key=lambda s: s[0])
@@ -197,8 +200,24 @@ def _message(
         deleted_seq=None if tomb is None else tomb[1],
         reactions=summary[1],
         media_sha256=sha,
+        counters=_counters(last_seq, newest, counters),
         media_path=path,
     )
+
+
+def _counters(
+    last_seq: int, newest: Snapshot, updates: list[tuple[int, CountersUpdated]]
+) -> tuple[int | None, int | None, int | None]:
+    """Rule "engagement counters": per counter, the latest value reported after the newest snapshot
+    (a counter an update does not report keeps its value), else the snapshot's."""
+    m = newest.message
+    views, forwards, replies = m.views, m.forwards, m.replies
+    for seq, u in sorted(updates, key=lambda s: s[0]):
+        if seq > last_seq:
+            views = views if u.views is None else u.views
+            forwards = forwards if u.forwards is None else u.forwards
+            replies = replies if u.replies is None else u.replies
+    return views, forwards, replies
 
 
 def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
@@ -208,6 +227,7 @@ def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
     account_deletes: dict[tuple[str, int], list[tuple[int, MessageDeleted]]] = defaultdict(list)
     reactions: dict[Key, list[tuple[int, ReactionsUpdated]]] = defaultdict(list)
     media: dict[Key, list[tuple[int, MediaStored]]] = defaultdict(list)
+    counters: dict[Key, list[tuple[int, CountersUpdated]]] = defaultdict(list)
     for seq, e in records:
         if isinstance(e, MessagePosted | MessageEdited) and e.chat_id is not None:
             scope = ids.message_scope(e.account, e.chat_id)
@@ -222,6 +242,9 @@ def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
         elif isinstance(e, ReactionsUpdated) and e.chat_id is not None:
             scope = ids.message_scope(e.account, e.chat_id)
             reactions[(e.chat_id, scope, e.message_id)].append((seq, e))
+        elif isinstance(e, CountersUpdated) and e.chat_id is not None:
+            scope = ids.message_scope(e.account, e.chat_id)
+            counters[(e.chat_id, scope, e.message_id)].append((seq, e))
         elif isinstance(e, MediaStored) and e.chat_id is not None:
             scope = ids.message_scope(e.account, e.chat_id)
             media[(e.chat_id, scope, e.message_id)].append((seq, e))
@@ -236,7 +259,7 @@ def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
             deletes = account_deletes.get((scope, message_id), [])
             if deletes:
                 matched_accounts.add((scope, message_id))
-        messages[key] = _message(key, key_snaps, deletes, reactions[key], media[key])
+        messages[key] = _message(key, key_snaps, deletes, reactions[key], media[key], counters[key])
 
     versions: dict[tuple[int, str, int, str], Version] = {}
     for (chat_id, scope, message_id), key_snaps in snaps.items():

@@ -212,6 +212,19 @@ class ReactionsUpdated(Event, frozen=True, kw_only=True, tag="message.reactions"
     reactions: tuple[ReactionCount, ...] = ()
 
 
+class CountersUpdated(Event, frozen=True, kw_only=True, tag="message.counters"):
+    """A message's engagement counters changed (views, forwards, replies); None means not reported.
+
+    Its own fact, neither a new version nor an edit: views grow all the time without the message
+    changing. Live updates are coalesced to at most one per message a minute; gap-fill and catch-up
+    record the counters they re-read."""
+
+    message_id: int
+    views: int | None = None
+    forwards: int | None = None
+    replies: int | None = None
+
+
 class MediaStored(Event, frozen=True, kw_only=True, tag="message.media_stored"):
     """A message's media was downloaded and stored (content-addressed by sha256)."""
 
@@ -321,6 +334,7 @@ AnyEvent = (
     | MessageEdited
     | MessageDeleted
     | ReactionsUpdated
+    | CountersUpdated
     | MediaStored
     | ChatDiscovered
     | ChatUpdated
@@ -342,6 +356,7 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     MessageEdited,
     MessageDeleted,
     ReactionsUpdated,
+    CountersUpdated,
     MediaStored,
     ChatDiscovered,
     ChatUpdated,
@@ -389,5 +404,12 @@ CURRENT_VERSIONS: Final[dict[str, int]] = {kind: _default_version(t) for kind, t
 
 MESSAGE_KINDS: Final[frozenset[str]] = frozenset(
     kind_of(t)
-    for t in (MessagePosted, MessageEdited, MessageDeleted, ReactionsUpdated, MediaStored)
+    for t in (
+        MessagePosted,
+        MessageEdited,
+        MessageDeleted,
+        ReactionsUpdated,
+        CountersUpdated,
+        MediaStored,
+    )
 )

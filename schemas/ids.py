@@ -18,6 +18,8 @@ message deleted               ``scope, message_id`` where ``scope`` is the chat 
                               unique per account and their deletes arrive without a chat id, so
                               live and gap-fill produce the same id
 reactions updated             ``chat_id, message_id, digest(reactions)`` (+ account outside channels)
+counters updated              ``chat_id, message_id, views, forwards, replies`` (+ account outside
+                              channels): the same counts re-read by gap-fill are the same fact
 media stored                  ``chat_id, message_id, sha256`` (+ account outside channels)
 chat discovered / left        ``account, chat_id, generation`` (generation counts re-joins)
 chat updated                  ``chat_id, digest(title, username, member count, forum)``
@@ -131,6 +133,19 @@ def reactions_id(
     """Id of the fact "the message's reactions became this summary"."""
     summary = sorted((r.emoji or "", r.custom_emoji_id or 0, r.paid, r.count) for r in reactions)
     return _make("r", *_scoped(chat_id, account), message_id, summary)
+
+
+def counters_id(
+    chat_id: int,
+    message_id: int,
+    *,
+    views: int | None,
+    forwards: int | None,
+    replies: int | None,
+    account: str,
+) -> str:
+    """Id of the fact "the message's engagement counters became these"."""
+    return _make("n", *_scoped(chat_id, account), message_id, views, forwards, replies)
 
 
 def media_stored_id(chat_id: int, message_id: int, sha256: str, *, account: str) -> str:

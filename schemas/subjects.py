@@ -18,6 +18,7 @@ from schemas.events import (
     ChatDiscovered,
     ChatLeft,
     ChatUpdated,
+    CountersUpdated,
     Event,
     GapFillCompleted,
     MediaStored,
@@ -39,6 +40,7 @@ _MESSAGE_TYPES: Final = (
     MessageEdited,
     MessageDeleted,
     ReactionsUpdated,
+    CountersUpdated,
     MediaStored,
 )
 _CHAT_TYPES: Final = (

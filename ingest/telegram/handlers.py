@@ -22,8 +22,10 @@ from telethon.tl import types
 
 from ingest.seams import EventSink
 from ingest.telegram.convert import chat_id_of, peer_id, reactions_of, snapshot_of
+from ingest.telegram.counters import CounterCoalescer, Counts
 from schemas import ids
 from schemas.events import (
+    CountersUpdated,
     Event,
     IngestFailed,
     MessageDeleted,
@@ -104,6 +106,36 @@ def reactions_updated(
         chat_id=chat_id,
         message_id=message_id,
         reactions=reactions,
+    )
+
+
+def counters_updated(
+    *,
+    account: str,
+    chat_id: int,
+    message_id: int,
+    counts: Counts,
+    source: Source,
+    observed_at: datetime,
+) -> CountersUpdated:
+    """The ``CountersUpdated`` fact (same counts, same id, whoever re-reads them)."""
+    return CountersUpdated(
+        event_id=ids.counters_id(
+            chat_id,
+            message_id,
+            views=counts.views,
+            forwards=counts.forwards,
+            replies=counts.replies,
+            account=account,
+        ),
+        account=account,
+        observed_at=observed_at,
+        source=source,
+        chat_id=chat_id,
+        message_id=message_id,
+        views=counts.views,
+        forwards=counts.forwards,
+        replies=counts.replies,
     )
 
 
@@ -224,6 +256,22 @@ def events_from_update(
             )
             for m in update.messages
         ]
+    if isinstance(update, types.UpdateChannelMessageViews | types.UpdateChannelMessageForwards):
+        counts = (
+            Counts(views=update.views)
+            if isinstance(update, types.UpdateChannelMessageViews)
+            else Counts(forwards=update.forwards)
+        )
+        return [
+            counters_updated(
+                account=account,
+                chat_id=peer_id(types.PeerChannel(update.channel_id)),
+                message_id=update.id,
+                counts=counts,
+                source="live",
+                observed_at=observed_at,
+            )
+        ]
     if isinstance(update, types.UpdateMessageReactions):
         chat_id = peer_id(update.peer)
         return [
@@ -243,7 +291,8 @@ class LiveHandler:
     """The update callback of one account: convert, keep the events of watched chats, submit.
 
     A conversion error is logged, counted and recorded as ``IngestFailed``; the update loop goes on
-    (gap-fill re-reads the message later)."""
+    (gap-fill re-reads the message later). Counter changes go through a ``CounterCoalescer``: held
+    ones are recorded by a later update or by ``flush_counters`` (the worker calls it on a timer)."""
 
     def __init__(
         self,
@@ -257,6 +306,7 @@ class LiveHandler:
     ) -> None:
         self._account = account
         self._self_id = self_id
+        self._counters = CounterCoalescer()
         self._sink = sink
         self._is_watched = is_watched
         self._chat_for_deleted = chat_for_deleted
@@ -264,13 +314,51 @@ class LiveHandler:
         self.handled = 0
         self.failed = 0
 
+    def flush_counters(self, now: datetime | None = None) -> int:
+        """Record the held counter changes whose minute is over; returns how many."""
+        now = now or datetime.now(UTC)
+        due = self._counters.due(now)
+        for (chat_id, message_id), counts in due:
+            self._sink.submit(
+                counters_updated(
+                    account=self._account,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    counts=counts,
+                    source="live",
+                    observed_at=now,
+                )
+            )
+        return len(due)
+
+    def _coalesced(self, event: CountersUpdated) -> CountersUpdated | None:
+        assert event.chat_id is not None
+        counts = self._counters.offer(
+            (event.chat_id, event.message_id),
+            Counts(views=event.views, forwards=event.forwards, replies=event.replies),
+            event.observed_at,
+        )
+        if counts is None:
+            return None
+        return counters_updated(
+            account=self._account,
+            chat_id=event.chat_id,
+            message_id=event.message_id,
+            counts=counts,
+            source="live",
+            observed_at=event.observed_at,
+        )
+
     def __call__(self, update: object) -> None:
         """Handle one raw update; never raises (a conversion error is logged and counted)."""
+        now = datetime.now(UTC)
+        if len(self._counters):
+            self.flush_counters(now)
         try:
             events = events_from_update(
                 update,
                 account=self._account,
-                observed_at=datetime.now(UTC),
+                observed_at=now,
                 chat_for_deleted=self._chat_for_deleted,
                 self_id=self._self_id(),
             )
@@ -293,6 +381,11 @@ class LiveHandler:
         for event in events:
             if event.chat_id is not None and not self._is_watched(event.chat_id):
                 continue
+            if isinstance(event, CountersUpdated):
+                coalesced = self._coalesced(event)
+                if coalesced is None:
+                    continue
+                event = coalesced
             self._sink.submit(event)
             self.handled += 1
             if self._on_posted is not None and isinstance(event, MessagePosted):

@@ -14,6 +14,7 @@ from datetime import datetime
 from ingest.seams import EventSink
 from schemas import ids
 from schemas.events import (
+    CountersUpdated,
     Event,
     MessageDeleted,
     MessageEdited,
@@ -35,6 +36,7 @@ class KnownMessage:
     digest: str
     reactions_id: str
     deleted: bool = False
+    counters: tuple[int | None, int | None, int | None] = (None, None, None)
 
 
 class MessageIndex:
@@ -60,6 +62,15 @@ class MessageIndex:
             self._fold_snapshot(chat_id, event.message, edited=isinstance(event, MessageEdited))
         elif isinstance(event, MessageDeleted):
             self._mark_deleted(chat_id, event.message_id)
+        elif isinstance(event, CountersUpdated):
+            known = self._chats.get(chat_id, {}).get(event.message_id)
+            if known is not None:
+                views, forwards, replies = known.counters
+                known.counters = (
+                    views if event.views is None else event.views,
+                    forwards if event.forwards is None else event.forwards,
+                    replies if event.replies is None else event.replies,
+                )
         elif isinstance(event, ReactionsUpdated):
             known = self._chats.get(chat_id, {}).get(event.message_id)
             if known is not None:
@@ -83,6 +94,7 @@ class MessageIndex:
                 chat_id, snap.message_id, snap.reactions, account=self._account
             ),
             deleted=known.deleted if known is not None else False,
+            counters=(snap.views, snap.forwards, snap.replies),
         )
 
     def _mark_deleted(self, chat_id: int, message_id: int) -> None:
@@ -155,8 +167,9 @@ def reconcile(
 ) -> list[Event]:
     """What a fetched snapshot adds to the log: a post if never seen, an edit if newer, else nothing.
 
-    A reaction summary that differs from the known one becomes ``ReactionsUpdated``. Event ids are
-    the live ones, so a fact already in the log is never stored twice.
+    A reaction summary that differs from the known one becomes ``ReactionsUpdated``, engagement
+    counters that differ become ``CountersUpdated`` (a re-read refreshes them). Event ids are the
+    live ones, so a fact already in the log is never stored twice.
     """
     known = index.get(chat_id, snap.message_id)
     if known is None:
@@ -200,4 +213,28 @@ def reconcile(
                 reactions=snap.reactions,
             )
         )
+    counters = (snap.views, snap.forwards, snap.replies)
+    if not out or not isinstance(out[0], MessageEdited):
+        if counters != (None, None, None) and counters != known.counters:
+            views, forwards, replies = counters
+            out.append(
+                CountersUpdated(
+                    event_id=ids.counters_id(
+                        chat_id,
+                        snap.message_id,
+                        views=views,
+                        forwards=forwards,
+                        replies=replies,
+                        account=account,
+                    ),
+                    account=account,
+                    observed_at=observed_at,
+                    source=source,
+                    chat_id=chat_id,
+                    message_id=snap.message_id,
+                    views=views,
+                    forwards=forwards,
+                    replies=replies,
+                )
+            )
     return out

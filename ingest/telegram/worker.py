@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Final
 
 from eventlog import EventLog
 from ingest.errors import FloodWaitTooLong, IngestError
@@ -294,6 +295,7 @@ class TelegramAccountWorker:
                 )
                 tg.create_task(self._watch_connection(out))
                 tg.create_task(self._watch_restart())
+                tg.create_task(_flush_counters_forever(handler))
                 if media is not None:
                     tg.create_task(media.run())
         finally:
@@ -427,3 +429,14 @@ class TelegramAccountWorker:
     async def _watch_restart(self) -> None:
         await self._restart.wait()
         raise _RestartRequested
+
+
+# Held counter changes are recorded at most this late after their minute is over.
+COUNTER_FLUSH_S: Final = 15.0
+
+
+async def _flush_counters_forever(handler: LiveHandler) -> None:
+    """Record the live handler's held counter changes when their minute is over (a timer)."""
+    while True:
+        await asyncio.sleep(COUNTER_FLUSH_S)
+        handler.flush_counters()

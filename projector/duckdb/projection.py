@@ -33,6 +33,7 @@ from projector.errors import CheckpointMoved, ProjectionUnavailable
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from schemas.codec import Codec
 from schemas.duckdb.tables import (
+    COUNTERS_HISTORY_VIEW,
     DDL,
     DELETE_DIRTY,
     DIRTY_KEYS,
@@ -174,11 +175,12 @@ class DuckDBProjection:
         scope = con.execute(MESSAGES_HAVE_SCOPE).fetchone()
         for ddl in DDL:
             con.execute(ddl)
-        if scope is not None and scope[1] > 0 and scope[0] == 0:
-            # A file from before message keys had an id scope (the DDL added the column): the next
-            # fold rebuilds every message.
-            log.info("%s: messages gained id_scope; the next fold rebuilds them", self.name)
+        if scope is not None and scope[1] > 0 and scope[0] < 2:
+            # A file from before message keys had an id scope or counters (the DDL added the
+            # columns): the next fold rebuilds every message.
+            log.info("%s: messages gained columns; the next fold rebuilds them", self.name)
             con.execute("UPDATE projection_checkpoint SET messages_seq = 0")
+        con.execute(COUNTERS_HISTORY_VIEW)
         con.execute(
             "INSERT INTO projection_checkpoint VALUES (?, 0, 0) ON CONFLICT DO NOTHING", [self.name]
         )

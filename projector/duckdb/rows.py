@@ -10,6 +10,7 @@ import pyarrow as pa
 from projector.records import Decoded
 from schemas.duckdb.tables import EVENT_COLUMNS
 from schemas.events import (
+    CountersUpdated,
     MediaStored,
     MessageDeleted,
     MessageEdited,
@@ -24,7 +25,7 @@ SCHEMA: Final = pa.schema([(c, _ARROW[t]) for c, t in EVENT_COLUMNS])
 
 
 _SNAPSHOTS: Final = (MessagePosted, MessageEdited)
-_MESSAGE_REFS: Final = (MessageDeleted, ReactionsUpdated, MediaStored)
+_MESSAGE_REFS: Final = (MessageDeleted, ReactionsUpdated, CountersUpdated, MediaStored)
 
 
 def event_table(records: Sequence[Decoded]) -> pa.Table:
@@ -59,7 +60,20 @@ def event_table(records: Sequence[Decoded]) -> pa.Table:
         "reply_to_message_id": [None if r is None else r.message_id for r in replies],
         "media_type": [None if x is None else x.type for x in media],
         "action_type": [None if a is None else a.type for a in actions],
-        "views": [None if m is None else m.views for m in snaps],
+        "views": [
+            m.views if m is not None else (e.views if isinstance(e, CountersUpdated) else None)
+            for e, m in zip(events, snaps, strict=True)
+        ],
+        "forwards": [
+            m.forwards
+            if m is not None
+            else (e.forwards if isinstance(e, CountersUpdated) else None)
+            for e, m in zip(events, snaps, strict=True)
+        ],
+        "replies": [
+            m.replies if m is not None else (e.replies if isinstance(e, CountersUpdated) else None)
+            for e, m in zip(events, snaps, strict=True)
+        ],
         "discussion_chat_id": [None if m is None else m.discussion_chat_id for m in snaps],
     }
     arrays = [pa.array(columns[field.name], type=field.type) for field in SCHEMA]

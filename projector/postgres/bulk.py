@@ -84,6 +84,7 @@ async def _load(
     """Stage every record, then fold; returns how many events were applied or dead-lettered."""
     ops: list[GroupOp] = []
     media: list[tuple[str, str, int, str, int, int]] = []
+    counters: list[tuple[int | None, int | None, int | None, int, str, int, int]] = []
     bad: list[DeadLetter] = []
     count = 0
     started = time.perf_counter()
@@ -97,6 +98,7 @@ async def _load(
             await copy_rows(cur, q.copy_reactions, _REACTION_TYPES, rows.reactions)
             ops.extend(rows.ops)
             media.extend(rows.media)
+            counters.extend(rows.counters)
             count += len(batch)
         staged = time.perf_counter()
         # Versions and edits first (the messages take their edit counts from the edits), then the rest in the order of a
@@ -113,6 +115,8 @@ async def _load(
             log.debug(
                 "bulk %.1fs %s", time.perf_counter() - staged, " ".join(statement.split())[:60]
             )
+        if counters:  # in seq order, as a batch applies them (at most one a message a minute)
+            await cur.executemany(q.update_counters, counters)
         if media:
             await cur.executemany(q.update_media, media)
         for op in ops:

@@ -235,6 +235,8 @@ class PostgresProjection:
                 await cur.executemany(
                     q.update_reactions, [(j, s, c, k, m, s, s) for j, s, c, k, m in rows.reactions]
                 )
+            if rows.counters:
+                await cur.executemany(q.update_counters, rows.counters)
             if rows.media:
                 await cur.executemany(q.update_media, rows.media)
             for op in rows.ops:

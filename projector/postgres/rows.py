@@ -17,6 +17,7 @@ from schemas.events import (
     ChatDiscovered,
     ChatLeft,
     ChatUpdated,
+    CountersUpdated,
     Event,
     FloodWaited,
     GapFillCompleted,
@@ -161,6 +162,9 @@ class PgRows:
     media: list[tuple[str, str, int, str, int, int]] = field(
         default_factory=list
     )  # (sha256, path, chat, id scope, msg, seq)
+    counters: list[tuple[int | None, int | None, int | None, int, str, int, int]] = field(
+        default_factory=list
+    )  # (views, forwards, replies, chat, id scope, msg, seq), in seq order
     ops: list[GroupOp] = field(default_factory=list)
     max_seq: int = 0
 
@@ -320,6 +324,20 @@ def build_rows(records: list[tuple[int, Event]]) -> PgRows:
                         event.chat_id,
                         ids.message_scope(event.account, event.chat_id),
                         event.message_id,
+                    )
+                )
+        elif isinstance(event, CountersUpdated):
+            if event.chat_id is not None:
+                scope = ids.message_scope(event.account, event.chat_id)
+                rows.counters.append(
+                    (
+                        event.views,
+                        event.forwards,
+                        event.replies,
+                        event.chat_id,
+                        scope,
+                        event.message_id,
+                        seq,
                     )
                 )
         elif isinstance(event, MediaStored):

@@ -299,6 +299,16 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         )
 
     @property
+    def update_counters(self) -> str:
+        """Engagement counters reported after the row's snapshot replace its values (a None counter
+        was not reported and keeps the value): per counter, the latest report after the snapshot."""
+        return (
+            f"UPDATE {self.schema}.messages SET views = coalesce(%s, views), "
+            "forwards = coalesce(%s, forwards), replies = coalesce(%s, replies) "
+            "WHERE chat_id = %s AND id_scope = %s AND message_id = %s AND last_seq < %s"
+        )
+
+    @property
     def update_media(self) -> str:
         """Where a message's media was stored (for a message seen before the event, as in seq order)."""
         return (

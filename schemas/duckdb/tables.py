@@ -39,8 +39,9 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("action_type", "VARCHAR"),
     ("views", "BIGINT"),
     ("discussion_chat_id", "BIGINT"),
+    ("forwards", "BIGINT"),
+    ("replies", "BIGINT"),
 )
-
 # The columns of ``messages``: name, type, and the fold's expression over the newest snapshot's
 # event ``l``, the per-key aggregates ``f`` and the deletes ``d`` (by chat) and ``a`` (by account).
 MESSAGE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
@@ -54,7 +55,7 @@ MESSAGE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("reply_to_message_id", "BIGINT", "l.reply_to_message_id"),
     ("media_type", "VARCHAR", "l.media_type"),
     ("is_service", "BOOLEAN", "l.action_type IS NOT NULL"),
-    ("views", "BIGINT", "l.views"),
+    ("views", "BIGINT", "CASE WHEN c.views_seq > l.seq THEN c.views ELSE l.views END"),
     ("discussion_chat_id", "BIGINT", "l.discussion_chat_id"),
     ("edit_count", "BIGINT", "f.edit_count"),
     ("source", "VARCHAR", "f.source"),
@@ -64,6 +65,9 @@ MESSAGE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("is_deleted", "BOOLEAN", "coalesce(d.deleted_at, a.deleted_at) IS NOT NULL"),
     ("deleted_at", "TIMESTAMPTZ", "least(d.deleted_at, a.deleted_at)"),
     ("id_scope", "VARCHAR", "f.id_scope"),
+    # Engagement counters: the latest reported after the newest snapshot, else the snapshot's.
+    ("forwards", "BIGINT", "CASE WHEN c.forwards_seq > l.seq THEN c.forwards ELSE l.forwards END"),
+    ("replies", "BIGINT", "CASE WHEN c.replies_seq > l.seq THEN c.replies ELSE l.replies END"),
 )
 
 
@@ -91,19 +95,30 @@ def _scope(alias: str = "") -> str:
     return f"CASE WHEN {a}chat_id < {CHANNEL_BOUND} THEN '' ELSE {a}account END"
 
 
-# (files whose messages have id_scope, files with a messages table): a file written before message
-# keys had an id scope gets the column from the DDL and must refold every message.
+# (how many of id_scope and forwards messages has, its column count): a file written before message
+# keys had an id scope or counters gets the columns from the DDL and must refold every message.
 MESSAGES_HAVE_SCOPE: Final = (
-    "SELECT count(*) FILTER (WHERE column_name = 'id_scope'), count(*) "
+    "SELECT count(*) FILTER (WHERE column_name IN ('id_scope', 'forwards')), count(*) "
     "FROM information_schema.columns WHERE table_name = 'messages'"
 )
+
+# Every engagement counter a message showed over time (snapshots and counter updates), for views
+# over time; ``messages`` holds the current values.
+COUNTERS_HISTORY_VIEW: Final = f"""
+CREATE OR REPLACE VIEW message_counters_history AS
+SELECT chat_id, {_scope()} AS id_scope, message_id, observed_at, seq, kind, source, views, forwards,
+       replies
+FROM events
+WHERE kind IN ('message.posted', 'message.edited', 'message.counters') AND chat_id IS NOT NULL
+  AND (views IS NOT NULL OR forwards IS NOT NULL OR replies IS NOT NULL)
+"""
 
 # Keys whose row must be recomputed because events after $from_seq touched them.
 DIRTY_KEYS: Final = f"""
 CREATE OR REPLACE TEMP TABLE dirty_keys AS
 SELECT DISTINCT chat_id, {_scope()} AS id_scope, message_id FROM events
 WHERE seq > $from_seq AND seq <= $to_seq AND chat_id IS NOT NULL AND message_id IS NOT NULL
-  AND kind IN {_SNAPSHOT_KINDS}
+  AND kind IN ('message.posted', 'message.edited', 'message.counters')
 UNION
 SELECT DISTINCT chat_id, '' AS id_scope, message_id FROM events
 WHERE seq > $from_seq AND seq <= $to_seq AND chat_id < {CHANNEL_BOUND} AND message_id IS NOT NULL
@@ -147,12 +162,23 @@ WITH ev AS (
   SELECT account, message_id, min(observed_at) AS deleted_at FROM events
   WHERE kind = 'message.deleted' AND (chat_id IS NULL OR chat_id > {CHANNEL_BOUND})
   GROUP BY account, message_id
+), counters AS (
+  SELECT e.chat_id, {_scope("e")} AS id_scope, e.message_id,
+         arg_max(e.views, e.seq) FILTER (WHERE e.views IS NOT NULL) AS views,
+         max(e.seq) FILTER (WHERE e.views IS NOT NULL) AS views_seq,
+         arg_max(e.forwards, e.seq) FILTER (WHERE e.forwards IS NOT NULL) AS forwards,
+         max(e.seq) FILTER (WHERE e.forwards IS NOT NULL) AS forwards_seq,
+         arg_max(e.replies, e.seq) FILTER (WHERE e.replies IS NOT NULL) AS replies,
+         max(e.seq) FILTER (WHERE e.replies IS NOT NULL) AS replies_seq
+  FROM events e {keys} WHERE e.kind = 'message.counters' AND e.chat_id IS NOT NULL
+  GROUP BY 1, 2, 3
 )
 SELECT {values}
 FROM firsts f
 JOIN events l ON l.seq = f.newest_seq
 LEFT JOIN chat_dels d ON f.id_scope = '' AND d.chat_id = f.chat_id AND d.message_id = f.message_id
 LEFT JOIN acct_dels a ON f.id_scope <> '' AND a.account = f.id_scope AND a.message_id = f.message_id
+LEFT JOIN counters c ON c.chat_id = f.chat_id AND c.id_scope = f.id_scope AND c.message_id = f.message_id
 """
 
 

@@ -126,6 +126,9 @@ def expected_postgres(tables: Tables) -> TableRows:
             deleted_seq=m.deleted_seq,
             media_sha256=m.media_sha256,
             media_path=m.media_path,
+            views=m.counters[0],
+            forwards=m.counters[1],
+            replies=m.counters[2],
         )
         messages.append(row)
     versions: list[Row] = [
@@ -183,7 +186,9 @@ def expected_duckdb(tables: Tables) -> TableRows:
                 "reply_to_message_id": None if s.reply_to is None else s.reply_to.message_id,
                 "media_type": None if s.media is None else s.media.type,
                 "is_service": s.action is not None,
-                "views": s.views,
+                "views": m.counters[0],
+                "forwards": m.counters[1],
+                "replies": m.counters[2],
                 "discussion_chat_id": s.discussion_chat_id,
                 "edit_count": m.edit_count,
                 "source": m.source,

@@ -15,7 +15,7 @@ import psycopg
 from eventlog import EventLog, Record
 from projector.rebuild import rebuild_postgres
 from schemas import ids
-from schemas.events import Event, ReactionCount, ReactionsUpdated
+from schemas.events import CountersUpdated, Event, ReactionCount, ReactionsUpdated
 from tests.helpers import posted
 from tests.projector.conftest import project_to_end, table_rows
 from tests.projector.test_duckdb import run_to_end
@@ -27,7 +27,7 @@ ACCOUNTS = ("a", "b", "c")
 # telegram_groups.account (which account a chat is credited to) is not about message identity.
 _MESSAGE_TABLES = ("messages", "message_versions", "pending_deletes", "pending_chat_deletes")
 _KEY_QUERY = (
-    "SELECT chat_id, id_scope, message_id, account, text, is_deleted FROM messages "
+    "SELECT chat_id, id_scope, message_id, account, text, is_deleted, views, forwards FROM messages "
     "ORDER BY chat_id, id_scope, message_id"
 )
 
@@ -45,6 +45,9 @@ def workload(seed: int) -> list[Event]:
         roll = rng.random()
         if roll < 0.3:
             events.append(posted(CHAN, i, text=f"c{i}", account=account))
+            if roll < 0.2:  # view/forward counts of an earlier (or this, or a later) channel post
+                target = rng.randrange(max(1, i - 20), i + 3)
+                events.append(_counters(target, i, account, views_only=roll < 0.1))
             continue
         chat = rng.choice((BASIC_A, BASIC_B, PRIVATE))
         message_id = next_id[account]
@@ -76,6 +79,22 @@ def workload(seed: int) -> list[Event]:
     return events
 
 
+def _counters(message_id: int, i: int, account: str, *, views_only: bool) -> CountersUpdated:
+    views, forwards = 100 + i, None if views_only else i % 7
+    return CountersUpdated(
+        event_id=ids.counters_id(
+            CHAN, message_id, views=views, forwards=forwards, replies=None, account=account
+        ),
+        account=account,
+        observed_at=T0 + timedelta(minutes=i),
+        source="live",
+        chat_id=CHAN,
+        message_id=message_id,
+        views=views,
+        forwards=forwards,
+    )
+
+
 def _pg_rows(url: str) -> list[tuple[object, ...]]:
     with psycopg.connect(url) as conn:
         return [tuple(r) for r in conn.execute(_KEY_QUERY).fetchall()]
@@ -100,8 +119,8 @@ async def test_same_basic_group_id_of_two_accounts_is_two_messages(
     path = tmp_path / "a.duckdb"
     await run_to_end(event_log, path, batch_size=1)
     expected = [
-        (BASIC_A, "a", 5, "a", "a's fifth", True),
-        (BASIC_A, "b", 5, "b", "b's fifth", False),
+        (BASIC_A, "a", 5, "a", "a's fifth", True, None, None),
+        (BASIC_A, "b", 5, "b", "b's fifth", False, None, None),
     ]
     assert _pg_rows(migrated_url) == expected
     assert _duck_rows(path) == expected
@@ -133,6 +152,10 @@ async def test_live_equals_replay_with_accounts_sharing_message_ids(
     scopes = {(chat, scope) for chat, scope, *_ in live_rows}
     assert {(BASIC_A, "a"), (BASIC_A, "b"), (PRIVATE, "c"), (CHAN, "")} <= scopes
     assert any(r[5] for r in live_rows) and not all(r[5] for r in live_rows)
+    assert any(r[6] is not None for r in live_rows) and any(r[7] is not None for r in live_rows)
+    with duckdb.connect(str(duck_live), read_only=True) as con:
+        history = con.execute("SELECT count(*) FROM message_counters_history").fetchone()
+    assert history is not None and history[0] > 0
 
 
 async def test_log_written_before_account_scoped_ids_replays_into_the_new_tables(
@@ -156,8 +179,8 @@ async def test_log_written_before_account_scoped_ids_replays_into_the_new_tables
     path = tmp_path / "old.duckdb"
     await run_to_end(event_log, path)
     expected = [
-        (BASIC_A, "a", 5, "a", "a's fifth", False),
-        (BASIC_A, "b", 5, "b", "b's fifth", True),
+        (BASIC_A, "a", 5, "a", "a's fifth", False, None, None),
+        (BASIC_A, "b", 5, "b", "b's fifth", True, None, None),
     ]
     assert _pg_rows(migrated_url) == _duck_rows(path) == expected
     decoded = [
