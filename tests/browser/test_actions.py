@@ -87,9 +87,18 @@ async def test_live_feed_resumes_after_a_pause_without_gaps_or_duplicates(
 async def test_crawl_now_shows_the_crawlers_answer(
     admin_page: Page, console_stack: ConsoleStack
 ) -> None:
-    chat_id = console_stack.sql(
-        "SELECT chat_id FROM telegram_groups WHERE account = 'demo' ORDER BY chat_id LIMIT 1"
-    )[0][0]
+    groups: list[tuple[int]] = []
+
+    def discovered() -> bool:  # the demo's groups reach Postgres a moment after `up` starts
+        groups.extend(
+            console_stack.sql(
+                "SELECT chat_id FROM telegram_groups WHERE account = 'demo' ORDER BY chat_id LIMIT 1"
+            )
+        )
+        return bool(groups)
+
+    await wait_until(discovered, timeout=60)
+    chat_id = groups[0][0]
     await admin_page.goto(f"{console_stack.url}/ui/groups")
     admin_page.once("dialog", accept)
     await admin_page.locator(f"#g-{chat_id}").get_by_role("button", name="Crawl now").click()

@@ -8,6 +8,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import ConsoleStack
 from tests.browser.test_actions import accept
+from tests.helpers import wait_until
 
 
 async def focused_name(page: Page) -> str:
@@ -22,6 +23,7 @@ async def focused_name(page: Page) -> str:
 async def test_skip_link_then_tab_reaches_crawl_now_and_enter_runs_it(
     admin_page: Page, console_stack: ConsoleStack
 ) -> None:
+    await wait_until(lambda: bool(console_stack.sql("SELECT 1 FROM telegram_groups")), timeout=60)
     await admin_page.goto(f"{console_stack.url}/ui/groups")
     await admin_page.keyboard.press("Tab")
     assert await focused_name(admin_page) == "Skip to content"
