@@ -97,6 +97,9 @@ class Media(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=T
     poll_question: str | None = None
     poll_answers: tuple[str, ...] = ()
     spoiler: bool = False
+    performer: str | None = None  # audio: the artist (``title`` is the track)
+    site_name: str | None = None  # web page preview: the site (``title``, ``url`` are the page's)
+    description: str | None = None  # web page preview: its summary text
 
 
 class ReactionCount(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):

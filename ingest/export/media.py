@@ -101,6 +101,7 @@ def media_of(message: dict[str, object]) -> Media | None:
             height=as_int(message.get("height")),
             emoji=_str(message.get("sticker_emoji")),
             title=_str(message.get("title")),
+            performer=_str(message.get("performer")),
             spoiler=_spoiler(message),
         )
     poll = message.get("poll")

@@ -156,7 +156,7 @@ def _document_media(doc: types.Document, spoiler: bool) -> Media:
     kind: MediaType = "document"
     duration: float | None = None
     width = height = None
-    emoji = title = file_name = None
+    emoji = title = file_name = performer = None
     for attr in doc.attributes:
         if isinstance(attr, types.DocumentAttributeSticker):
             kind, emoji = "sticker", attr.alt
@@ -168,7 +168,7 @@ def _document_media(doc: types.Document, spoiler: bool) -> Media:
             duration, width, height = float(attr.duration), attr.w, attr.h
         elif isinstance(attr, types.DocumentAttributeAudio):
             kind = "voice" if attr.voice else "audio"
-            duration, title = float(attr.duration), attr.title
+            duration, title, performer = float(attr.duration), attr.title, attr.performer
         elif isinstance(attr, types.DocumentAttributeImageSize):
             width, height = attr.w, attr.h
         elif isinstance(attr, types.DocumentAttributeFilename):
@@ -184,6 +184,7 @@ def _document_media(doc: types.Document, spoiler: bool) -> Media:
         height=height,
         emoji=emoji,
         title=title,
+        performer=performer,
         spoiler=spoiler,
     )
 
@@ -251,6 +252,8 @@ def media_of(media: object | None) -> Media | None:
             type="webpage",
             url=getattr(page, "url", None),
             title=getattr(page, "title", None),
+            site_name=getattr(page, "site_name", None),
+            description=getattr(page, "description", None),
             file_unique_id=f"webpage:{page.id}" if getattr(page, "id", None) else None,
         )
     return Media(type="other", title=snake(type(media).__name__.removeprefix("MessageMedia")))

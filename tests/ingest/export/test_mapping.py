@@ -489,3 +489,19 @@ def test_a_user_with_the_channels_number_stays_a_user() -> None:
     raw = {"id": 2, "type": "message", "date": "2019-05-01T10:05:00", "from_id": "user777000"}
     sender = snap(raw, kind="channel", chat_id=-1_000_000_777_000).sender
     assert sender is not None and (sender.id, sender.kind) == (777000, "user")
+
+
+def test_exported_audio_keeps_its_performer_and_title() -> None:
+    raw = msg(
+        9,
+        "",
+        file="(File not included.)",
+        media_type="audio_file",
+        performer="Sibelius",
+        title="Finlandia",
+        mime_type="audio/mpeg",
+        duration_seconds=200,
+    )
+    media = snap(raw).media
+    assert media is not None
+    assert (media.type, media.performer, media.title) == ("audio", "Sibelius", "Finlandia")

@@ -98,7 +98,13 @@ def test_non_file_media_descriptors() -> None:
     )
     page = types.MessageMediaWebPage(
         webpage=types.WebPage(
-            id=9, url="https://aalto.fi", display_url="aalto.fi", hash=0, title="Aalto"
+            id=9,
+            url="https://aalto.fi",
+            display_url="aalto.fi",
+            hash=0,
+            title="Aalto",
+            site_name="Aalto University",
+            description="Where science and art meet",
         )
     )
     dice = types.MessageMediaDice(value=3, emoticon="🎲")
@@ -118,7 +124,11 @@ def test_non_file_media_descriptors() -> None:
     assert got[1] is not None and (got[1].latitude, got[1].longitude) == (60.18, 24.83)
     assert got[2] is not None and got[2].title == "Otaniemi"
     assert got[3] is not None and got[3].title == "Ada L"
-    assert got[4] is not None and got[4].url == "https://aalto.fi"
+    assert got[4] is not None and (got[4].url, got[4].site_name, got[4].description) == (
+        "https://aalto.fi",
+        "Aalto University",
+        "Where science and art meet",
+    )
     assert media_of(types.MessageMediaEmpty()) is None
 
 
@@ -209,3 +219,27 @@ def test_peer_refs_of_groups_users_and_left_chats() -> None:
         (-56, "chat", "group", False, False),
         (9, "user", "bot", False, True),
     ]
+
+
+def test_audio_keeps_its_performer_and_title() -> None:
+    doc = types.Document(
+        id=77,
+        access_hash=1,
+        file_reference=b"",
+        date=BASE,
+        mime_type="audio/mpeg",
+        size=3_000_000,
+        dc_id=2,
+        attributes=[
+            types.DocumentAttributeAudio(duration=200, title="Finlandia", performer="Sibelius"),
+            types.DocumentAttributeFilename(file_name="finlandia.mp3"),
+        ],
+    )
+    media = media_of(types.MessageMediaDocument(document=doc))
+    assert media is not None
+    assert (media.type, media.title, media.performer, media.file_name) == (
+        "audio",
+        "Finlandia",
+        "Sibelius",
+        "finlandia.mp3",
+    )
