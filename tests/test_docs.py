@@ -73,3 +73,9 @@ def test_every_cited_decision_note_exists() -> None:
 @pytest.mark.parametrize("name", sorted(ANALYTICS_QUERIES))
 def test_readme_lists_every_analytics_query(name: str) -> None:
     assert f"`{name}`" in (ROOT / "README.md").read_text()
+
+
+def test_decision_index_lists_every_note() -> None:
+    index = (ROOT / "docs" / "decisions" / "README.md").read_text()
+    notes = sorted(p.name for p in (ROOT / "docs" / "decisions").glob("[0-9][0-9][0-9]-*.md"))
+    assert [name for name in notes if f"({name})" not in index] == []
