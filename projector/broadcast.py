@@ -46,6 +46,9 @@ class Broadcast(msgspec.Struct, frozen=True):
     topic: str
     event: str
     payload: dict[str, object]
+    # Private channel: Realtime delivers it only to clients the RLS policy on realtime.messages
+    # admits (known readers, migration 20261129000500); a public topic reached every anon-key holder.
+    private: bool = True
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -92,6 +92,7 @@ async def test_message_events_are_broadcast_after_endpoint_failures(
         await asyncio.gather(task, return_exceptions=True)
         await projection.close()
     assert realtime.problems == []
+    assert all(m["private"] is True for m in realtime.messages)
     assert [(m["topic"], m["event"]) for m in realtime.messages] == [
         ("messages", "INSERT"),
         ("messages", "UPDATE"),

@@ -30,6 +30,15 @@ CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS
   $$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
 GRANT USAGE ON SCHEMA auth, public TO anon, authenticated, service_role;
 GRANT EXECUTE ON FUNCTION auth.uid() TO anon, authenticated, service_role;
+-- Supabase Realtime's authorization table and the topic of the joining client.
+CREATE SCHEMA realtime;
+CREATE TABLE realtime.messages (id bigserial PRIMARY KEY, topic text NOT NULL, extension text);
+ALTER TABLE realtime.messages ENABLE ROW LEVEL SECURITY;
+CREATE FUNCTION realtime.topic() RETURNS text LANGUAGE sql STABLE AS
+  $$ SELECT nullif(current_setting('realtime.topic', true), '') $$;
+GRANT USAGE ON SCHEMA realtime TO authenticated;
+GRANT SELECT ON realtime.messages TO authenticated;
+GRANT EXECUTE ON FUNCTION realtime.topic() TO authenticated;
 -- Supabase's default privileges: everything a migration creates in public is open to all three.
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
@@ -152,3 +161,23 @@ async def test_a_rebuild_swap_keeps_the_same_grants(
     with psycopg.connect(supabase_like) as conn:
         assert conn.execute("SELECT count(*) FROM public.messages").fetchone() == (3,)
     assert grants(supabase_like) == before
+
+
+def test_only_known_readers_receive_the_private_broadcast(supabase_like: str) -> None:
+    known, pending = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(supabase_like, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO public.users (id, role) VALUES (%s, 'user'), (%s, 'none')",
+            (known, pending),
+        )
+        conn.execute(
+            "INSERT INTO realtime.messages (topic, extension) VALUES ('messages', 'broadcast')"
+        )
+        seen = {}
+        for who in (known, pending):
+            conn.execute("SET ROLE authenticated")
+            conn.execute("SELECT set_config('request.jwt.claim.sub', %s, false)", (str(who),))
+            conn.execute("SELECT set_config('realtime.topic', 'messages', false)")
+            seen[who] = conn.execute("SELECT count(*) FROM realtime.messages").fetchone()
+            conn.execute("RESET ROLE")
+    assert seen == {known: (1,), pending: (0,)}
