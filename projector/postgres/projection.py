@@ -100,16 +100,20 @@ class PostgresProjection:
             conn = await psycopg.AsyncConnection.connect(
                 self._url, connect_timeout=int(self._connect_timeout_s)
             )
-            async with conn.transaction():
-                await conn.execute(
-                    f"SET statement_timeout = {int(self._statement_timeout_s * 1000)}"
-                )
-                for ddl in self._sql.stage_ddl:
-                    await conn.execute(ddl.encode())
-                await conn.execute(self._sql.ensure_checkpoint, (self.name,))
-                row = await (
-                    await conn.execute(self._sql.select_checkpoint, (self.name,))
-                ).fetchone()
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        f"SET statement_timeout = {int(self._statement_timeout_s * 1000)}"
+                    )
+                    for ddl in self._sql.stage_ddl:
+                        await conn.execute(ddl.encode())
+                    await conn.execute(self._sql.ensure_checkpoint, (self.name,))
+                    row = await (
+                        await conn.execute(self._sql.select_checkpoint, (self.name,))
+                    ).fetchone()
+            except BaseException:  # failed or cancelled mid-setup: the connection is not kept
+                await asyncio.shield(conn.close())
+                raise
         except TRANSIENT as e:
             raise ProjectionUnavailable(f"postgres: {type(e).__name__}: {e}") from e
         self._conn = conn
