@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 from api.errors import ServiceUnavailable
-from eventlog import EventLog, EventLogError
-from eventlog.commands import NoCommandHandler, send_command
-from schemas.commands import Command, CommandReply
+from eventlog import EventLog, EventLogError, NoCommandHandler
+from schemas.commands import (
+    CommandReply,
+    IngestCommand,
+    ProjectorCommand,
+    ingest_subject,
+    projector_subject,
+)
 
 
-async def command(
-    event_log: EventLog, subject: str, cmd: Command, *, timeout_s: float, service: str
+async def ask_ingest(
+    event_log: EventLog, cmd: IngestCommand, *, account: str | None, timeout_s: float
 ) -> CommandReply:
-    """Send ``cmd`` and return the reply; ``ServiceUnavailable`` when nobody answers in time."""
+    """Send ``cmd`` to the worker of ``account`` (None: every account); ``ServiceUnavailable``
+    when no ingest serves it or none answers in time."""
+    return await _ask(event_log, ingest_subject(cmd, account), cmd, timeout_s, "ingest")
+
+
+async def ask_projector(
+    event_log: EventLog, cmd: ProjectorCommand, *, timeout_s: float
+) -> CommandReply:
+    """Send ``cmd`` to the projector; ``ServiceUnavailable`` when it does not answer in time."""
+    return await _ask(event_log, projector_subject(cmd), cmd, timeout_s, "projector")
+
+
+async def _ask(
+    event_log: EventLog,
+    subject: str,
+    cmd: IngestCommand | ProjectorCommand,
+    timeout_s: float,
+    service: str,
+) -> CommandReply:
     try:
-        return await send_command(event_log.nats_client, subject, cmd, timeout_s=timeout_s)
+        return await event_log.request(subject, cmd, timeout_s=timeout_s)
     except NoCommandHandler as e:
         raise ServiceUnavailable(f"{service} is not running") from e
     except EventLogError as e:

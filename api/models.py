@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.status_models import CrawlerRuntime
+from schemas.commands import CommandReply
+
 
 class CrawlerState(BaseModel):
     """Crawler status of one group, as the projector recorded it."""
@@ -165,20 +168,8 @@ class ProjectionLag(BaseModel):
     lag: int
     events_applied: int
     updated_at: datetime | None = None
-
-
-class CrawlerRuntime(BaseModel):
-    """What ingest reported about itself (``running`` is false when it did not answer)."""
-
-    running: bool
-    connected: bool | None = None
-    accounts: str | None = None
-    messages_received: int | None = None
-    uptime_s: float | None = None
-    spool_depth: int | None = None
-    last_flood_wait: str | None = None
-    message: str | None = None
-    data: dict[str, str | int | float | bool | None] = {}
+    events_per_s: float | None = Field(None, description="recent rate (when the projector answers)")
+    last_error: str | None = None
 
 
 SearchIndexState = Literal["ready", "building", "missing"]
@@ -188,6 +179,9 @@ class SystemStatus(BaseModel):
     """Everything the admin dashboard shows at a glance."""
 
     crawler: CrawlerRuntime
+    projector_running: bool = Field(
+        description="the projector answered; then `projections` lists only the enabled ones"
+    )
     groups: int
     active_groups: int
     messages: int
@@ -263,7 +257,19 @@ class CommandAck(BaseModel):
 
     ok: bool
     message: str
-    data: dict[str, str | int | float | bool | None] = {}
+    resolved: int | None = Field(None, description="dead letters resolved (retry commands)")
+    failed: int | None = Field(None, description="dead letters still failing (retry commands)")
+
+    @classmethod
+    def of(cls, reply: CommandReply) -> CommandAck:
+        """The acknowledgement of a service's reply."""
+        retry = reply.retry
+        return cls(
+            ok=reply.ok,
+            message=reply.message,
+            resolved=retry.resolved if retry else None,
+            failed=retry.failed if retry else None,
+        )
 
 
 class CrawlRequest(BaseModel):

@@ -21,9 +21,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import nats as nats_client
 import psutil
 import psycopg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 
 from aaltohub import event_loop
 from aaltohub.embedded.nats_server import NatsServer
@@ -211,13 +213,21 @@ async def read_raw_rate(event_log: EventLog) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-async def fetch_rate(event_log: EventLog, limit: int) -> tuple[int, float]:
-    """nats-py's own pull ``fetch()`` over the first ``limit`` records (ack none)."""
-    js = event_log.nats_client.jetstream()
+async def fetch_rate(nats_url: str, stream: str, limit: int) -> tuple[int, float]:
+    """nats-py's own pull ``fetch()`` over the first ``limit`` records (ack none), on its own
+    connection (``EventLog`` keeps its client to itself)."""
+    client = await nats_client.connect(nats_url)
+    try:
+        return await _fetch(client.jetstream(), stream, limit)
+    finally:
+        await client.close()
+
+
+async def _fetch(js: JetStreamContext, stream: str, limit: int) -> tuple[int, float]:
     sub = await js.pull_subscribe(
         "tg.>",
         durable=None,
-        stream=event_log.stream_name,
+        stream=stream,
         config=ConsumerConfig(
             ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30
         ),
@@ -320,7 +330,7 @@ async def main(n: int, keep: bool, only: str | None) -> None:
                 f"peak RSS {rss.peak_mb:,.0f} MB"
             )
             limit = min(n, 100_000)
-            count, seconds = await fetch_rate(event_log, limit)
+            count, seconds = await fetch_rate(nats.url, event_log.stream_name, limit)
             print(
                 f"raw nats fetch() {count:>10,} events  {count / seconds:>10,.0f} ev/s  (first {limit:,} only)"
             )

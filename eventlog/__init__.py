@@ -1,5 +1,6 @@
 """The log: JetStream as an append-only, replayable event log. No Telegram or SQL knowledge."""
 
+from eventlog.commands import CommandHandler, CommandServer, NoCommandHandler
 from eventlog.errors import (
     AppendFailed,
     AppendRejected,
@@ -17,10 +18,13 @@ __all__ = [
     "AppendRejected",
     "AppendResult",
     "BadRecord",
+    "CommandHandler",
+    "CommandServer",
     "EventLog",
     "EventLogAuthFailed",
     "EventLogError",
     "EventLogUnavailable",
+    "NoCommandHandler",
     "RawRecord",
     "ReadFailed",
     "Record",

@@ -1,4 +1,4 @@
-"""Commands over NATS request/reply: a typed client and a typed server for ``schemas.commands``."""
+"""Commands over NATS request/reply: the typed requester and server behind ``EventLog.request/serve``."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class NoCommandHandler(EventLogError):
 async def send_command(
     client: Client, subject: str, command: Command, *, timeout_s: float = 5.0
 ) -> CommandReply:
-    """Send ``command`` and wait for its acknowledgement."""
+    """Send ``command`` and wait for its reply (use ``EventLog.request``)."""
     try:
         msg = await client.request(subject, _encoder.encode(command), timeout=timeout_s)
     except nats.errors.NoRespondersError as e:
@@ -48,7 +48,7 @@ async def send_command(
 
 
 class CommandServer:
-    """Serves commands on a subject (wildcards allowed) with one async handler."""
+    """Serves commands on a subject (wildcards allowed) with one async handler (``EventLog.serve``)."""
 
     def __init__(
         self, client: Client, subject: str, handler: CommandHandler, *, queue: str = ""

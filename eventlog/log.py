@@ -11,12 +11,14 @@ import nats
 from nats.js.client import JetStreamContext
 
 from eventlog.append import Appender, probe
+from eventlog.commands import CommandHandler, CommandServer, send_command
 from eventlog.connection import LogClient, connect
 from eventlog.errors import EventLogUnavailable, ReadFailed
 from eventlog.read import StreamReader
 from eventlog.records import AppendResult, BadRecord, RawRecord, Record, StreamInfo
 from eventlog.stream import ensure_stream, stream_info
 from schemas.codec import Codec
+from schemas.commands import Command, CommandReply
 from schemas.errors import SchemaError
 from schemas.events import Event
 from schemas.stream import StreamSpec
@@ -92,10 +94,20 @@ class EventLog:
         """Name of the log's stream."""
         return self._spec.name
 
-    @property
-    def nats_client(self) -> LogClient:
-        """The underlying connection, for ``eventlog`` helpers (commands); not for other packages."""
-        return self._client
+    async def request(
+        self, subject: str, command: Command, *, timeout_s: float = 5.0
+    ) -> CommandReply:
+        """Send ``command`` on ``subject`` and return the reply; ``NoCommandHandler`` when nobody
+        serves it, ``EventLogUnavailable`` when no reply comes within ``timeout_s``."""
+        return await send_command(self._client, subject, command, timeout_s=timeout_s)
+
+    async def serve(
+        self, subject: str, handler: CommandHandler, *, queue: str = ""
+    ) -> CommandServer:
+        """Serve commands on ``subject`` (wildcards allowed) until the returned server is stopped."""
+        server = CommandServer(self._client, subject, handler, queue=queue)
+        await server.start()
+        return server
 
     @property
     def atomic_appends(self) -> bool | None:

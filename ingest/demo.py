@@ -25,8 +25,9 @@ from typing import IO, Final
 from ingest.facts import KnownFacts
 from ingest.seams import EventSink
 from schemas import ids
-from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
+from schemas.commands import Command, CommandReply, RestartCrawler, TriggerCrawl
 from schemas.events import (
+    BackfillCompleted,
     ChatDiscovered,
     ChatInfo,
     Entity,
@@ -44,10 +45,15 @@ from schemas.events import (
     Sender,
     ServiceAction,
 )
+from schemas.status import AccountStatus
+
+# The start of the demo groups' (empty) history: fixed, so a restart's BackfillCompleted is a duplicate.
+DEMO_HISTORY_SINCE: Final = datetime(2020, 1, 1, tzinfo=UTC)
 
 # What the demo produces; ``DemoSource.counts`` is keyed by these labels.
 KINDS: Final = (
     "discovered",
+    "backfilled",
     "post",
     "post_entities",
     "reply",
@@ -188,6 +194,7 @@ class DemoSource:
         self.produced = 0
         self.counts: Counter[str] = Counter()
         self._senders: dict[int, Sender] = {}
+        self._started_at: datetime | None = None
 
     @property
     def chat_ids(self) -> list[int]:
@@ -200,6 +207,7 @@ class DemoSource:
         """Announce every group, then produce traffic until cancelled."""
         if self._ledger_path is not None:
             self._ledger = await asyncio.to_thread(_open_ledger, self._ledger_path)
+        self._started_at = self._clock()
         try:
             connected = IngestConnected(
                 event_id=ids.occurrence_id("connected"),
@@ -213,6 +221,11 @@ class DemoSource:
                 discovered = self._discovered(group)
                 if known is None or discovered.event_id not in known:
                     await self._emit(sink, [discovered], "discovered")
+                # Demo groups have no history to fetch: each is crawled as soon as it is announced,
+                # so its crawler status moves from initializing to active like a real group's.
+                backfilled = self._backfilled(group)
+                if known is None or backfilled.event_id not in known:
+                    await self._emit(sink, [backfilled], "backfilled")
             if self.rate_per_s <= 0:
                 await self._run_unthrottled(sink)
             else:
@@ -234,14 +247,18 @@ class DemoSource:
             )
         if isinstance(command, RestartCrawler):
             return CommandReply(ok=True, message="demo: nothing to restart")
-        if isinstance(command, ReportStatus):
-            return CommandReply(
-                ok=True,
-                message="demo",
-                data={"produced": self.produced, "groups": len(self._groups)},
-            )
         return CommandReply(
             ok=False, message=f"demo: {type(command).__name__} is not an ingest command"
+        )
+
+    def status(self) -> AccountStatus:
+        """Always connected; the groups it announces."""
+        return AccountStatus(
+            account=self.name,
+            state="connected",
+            connected=True,
+            connected_since=self._started_at,
+            groups_watched=len(self._groups),
         )
 
     def take(self, count: int) -> list[Event]:
@@ -573,6 +590,18 @@ class DemoSource:
             source="demo",
             chat_id=group.info.chat_id,
             message=snapshot,
+        )
+
+    def _backfilled(self, group: _Group) -> BackfillCompleted:
+        chat_id = group.info.chat_id
+        return BackfillCompleted(
+            event_id=ids.backfill_completed_id(self.name, chat_id, DEMO_HISTORY_SINCE),
+            account=self.name,
+            observed_at=self._clock(),
+            source="demo",
+            chat_id=chat_id,
+            since=DEMO_HISTORY_SINCE,
+            fetched=0,
         )
 
     def _discovered(self, group: _Group) -> ChatDiscovered:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from schemas.commands import Command, CommandReply
 from schemas.events import Event
+from schemas.status import AccountStatus
 
 
 class EventSink(Protocol):
@@ -24,7 +25,10 @@ class EventSink(Protocol):
 
 
 class EventSource(Protocol):
-    """A producer of events run by the ingest service (a Telegram account worker, the demo)."""
+    """A producer of events run by the ingest service (a Telegram account worker, the demo).
+
+    ``name`` is the account its events carry (``Event.account``): commands for that account
+    (``schemas.commands.ingest_subject``) reach this source."""
 
     name: str
 
@@ -33,5 +37,10 @@ class EventSource(Protocol):
         ...
 
     async def handle(self, command: Command) -> CommandReply:
-        """Handle a command addressed to this source (crawl a chat, restart, status)."""
+        """Handle a command addressed to this source (crawl a chat, restart)."""
+        ...
+
+    def status(self) -> AccountStatus:
+        """The source's own view of its account (connection, backlog); the service adds what its
+        events tell (messages received, flood waits, errors)."""
         ...

@@ -1,8 +1,11 @@
 """The ingest service: runs event sources into the durable sink, serves commands, shuts down in phases.
 
 Sources report their own lifecycle by submitting events (``IngestConnected``, ``IngestDisconnected``,
-``FloodWaited``); the service watches the events passing through its sink to keep the status that
-``ReportStatus`` answers. Shutdown on cancel: stop intake (cancel the sources), cancel background
+``FloodWaited``) and their state through ``status()``; the service adds the counters it sees in the
+events passing through its sink and answers ``ReportStatus`` with a ``CrawlerStatus``. Commands are
+served on the subjects ``schemas.commands`` derives for each source's account and for all.
+
+Shutdown on cancel: stop intake (cancel the sources), cancel background
 tasks, append ``IngestStopped``, stop serving commands, drain the buffer to the log or the spool,
 close the log. Nothing submitted is lost.
 """
@@ -17,17 +20,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventlog import EventLog, EventLogError
-from eventlog.commands import CommandServer
+import msgspec
+
+from eventlog import CommandServer, EventLog, EventLogError
 from ingest.durable.sink import DurableSink
 from ingest.seams import EventSink, EventSource
 from schemas import ids
-from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
+from schemas.commands import (
+    Command,
+    CommandReply,
+    ReportStatus,
+    RestartCrawler,
+    TriggerCrawl,
+    ingest_serve_subject,
+)
 from schemas.events import (
     Event,
     FloodWaited,
-    IngestConnected,
-    IngestDisconnected,
     IngestFailed,
     IngestStarted,
     IngestStopped,
@@ -35,30 +44,40 @@ from schemas.events import (
     MessagePosted,
     Source,
 )
-from schemas.subjects import COMMAND_PREFIX
+from schemas.status import AccountStatus, CrawlerStatus, FloodWaitStatus
 
 log = logging.getLogger(__name__)
 
 SourcesFactory = Callable[[], Sequence[EventSource]]
 LogConnector = Callable[[], Awaitable[EventLog]]
-StatusValue = str | int | float | bool | None
 
 
 @dataclass
-class AccountStatus:
-    """What the service knows about one source/account from the events it submitted."""
+class Observed:
+    """What the service saw one account submit: the part of its status that events tell."""
 
-    connected: bool | None = None
     messages_received: int = 0
-    last_flood_wait_s: int | None = None
-    last_flood_wait_method: str | None = None
-    last_flood_wait_at: datetime | None = None
+    flood_waits: int = 0
+    last_flood_wait: FloodWaitStatus | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+    def onto(self, status: AccountStatus) -> AccountStatus:
+        """``status`` (the source's own report) with the counters seen in its events."""
+        return msgspec.structs.replace(
+            status,
+            messages_received=self.messages_received,
+            flood_waits=max(status.flood_waits, self.flood_waits),
+            last_flood_wait=status.last_flood_wait or self.last_flood_wait,
+            last_error=status.last_error or self.last_error,
+            last_error_at=status.last_error_at or self.last_error_at,
+        )
 
 
 class ObservingSink:
-    """An ``EventSink`` that forwards to the durable sink and keeps per-account status."""
+    """An ``EventSink`` that forwards to the durable sink and keeps per-account observations."""
 
-    def __init__(self, sink: DurableSink, accounts: dict[str, AccountStatus]) -> None:
+    def __init__(self, sink: DurableSink, accounts: dict[str, Observed]) -> None:
         self._sink = sink
         self._accounts = accounts
 
@@ -74,19 +93,19 @@ class ObservingSink:
         await self._sink.submit_many(events)
 
     def _observe(self, event: Event) -> None:
-        status = self._accounts.get(event.account)
-        if status is None:
-            status = self._accounts[event.account] = AccountStatus()
+        seen = self._accounts.get(event.account)
+        if seen is None:
+            seen = self._accounts[event.account] = Observed()
         if isinstance(event, MessagePosted | MessageEdited):
-            status.messages_received += 1
-        elif isinstance(event, IngestConnected):
-            status.connected = True
-        elif isinstance(event, IngestDisconnected):
-            status.connected = False
+            seen.messages_received += 1
         elif isinstance(event, FloodWaited):
-            status.last_flood_wait_s = event.seconds
-            status.last_flood_wait_method = event.method
-            status.last_flood_wait_at = event.observed_at
+            seen.flood_waits += 1
+            seen.last_flood_wait = FloodWaitStatus(
+                seconds=event.seconds, method=event.method, at=event.observed_at
+            )
+        elif isinstance(event, IngestFailed):
+            seen.last_error = event.error
+            seen.last_error_at = event.observed_at
 
 
 class IngestService:
@@ -113,13 +132,15 @@ class IngestService:
         self._drain_timeout_s = drain_timeout_s
         self._source_stop_timeout_s = source_stop_timeout_s
         self._command_timeout_s = command_timeout_s
-        self._accounts: dict[str, AccountStatus] = {}
+        self._accounts: dict[str, Observed] = {}
         self._observed = ObservingSink(sink, self._accounts)
         self._sources: list[EventSource] = []
         self._log: EventLog | None = None
         self._servers: list[CommandServer] = []
         self._started_at: float | None = None
+        self._started_wall: datetime | None = None
         self._running = False
+        self.serving = asyncio.Event()  # set once commands are served (the log is reachable)
 
     @property
     def sink(self) -> EventSink:
@@ -130,9 +151,10 @@ class IngestService:
         """Run until cancelled, then shut down in phases (the cancellation is re-raised)."""
         self._sources = list(self._sources_factory())
         for source in self._sources:
-            self._accounts.setdefault(source.name, AccountStatus())
+            self._accounts.setdefault(source.name, Observed())
         await self._sink.start()
         self._started_at = time.monotonic()
+        self._started_wall = datetime.now(UTC)
         self._running = True
         for source in self._sources:
             self._observed.submit(
@@ -250,11 +272,16 @@ class IngestService:
     async def _serve_commands(self, event_log: EventLog) -> None:
         targets: list[str | None] = [None, *(s.name for s in self._sources)]
         for account in targets:
-            subject = f"{COMMAND_PREFIX}.ingest.{account or 'all'}.>"
-            server = CommandServer(event_log.nats_client, subject, self._handler_for(account))
-            await asyncio.wait_for(server.start(), timeout=5)
+            server = await asyncio.wait_for(
+                event_log.serve(ingest_serve_subject(account), self._handler_for(account)),
+                timeout=5,
+            )
             self._servers.append(server)
-        log.info("ingest: serving commands on %s.ingest.<account|all>.<verb>", COMMAND_PREFIX)
+        self.serving.set()
+        log.info(
+            "ingest: serving commands for %s and all accounts",
+            ", ".join(s.name for s in self._sources) or "no accounts",
+        )
 
     def _handler_for(self, account: str | None) -> Callable[[Command], Awaitable[CommandReply]]:
         async def handle(command: Command) -> CommandReply:
@@ -265,7 +292,7 @@ class IngestService:
     async def handle(self, command: Command, *, account: str | None) -> CommandReply:
         """Answer ``ReportStatus``; dispatch crawl/restart to the account's source (or all of them)."""
         if isinstance(command, ReportStatus):
-            return CommandReply(ok=True, message="ingest status", data=self.status(account))
+            return CommandReply(ok=True, message="ingest status", crawler=self.report(account))
         if not isinstance(command, TriggerCrawl | RestartCrawler):
             return CommandReply(
                 ok=False, message=f"ingest does not handle {type(command).__name__}"
@@ -295,40 +322,19 @@ class IngestService:
             log.exception("ingest: %s failed to handle %s", source.name, type(command).__name__)
             return CommandReply(ok=False, message=f"{source.name}: {type(e).__name__}")
 
-    def status(self, account: str | None = None) -> dict[str, StatusValue]:
-        """The status answered to ``ReportStatus`` (flat scalars)."""
-        sink = self._sink.status()
-        chosen = {k: v for k, v in self._accounts.items() if account is None or k == account}
-        flood = max(
-            (v for v in chosen.values() if v.last_flood_wait_at is not None),
-            key=lambda v: v.last_flood_wait_at or datetime.min.replace(tzinfo=UTC),
-            default=None,
+    def report(self, account: str | None = None) -> CrawlerStatus:
+        """The typed status answered to ``ReportStatus`` (one account, or all of them)."""
+        accounts = tuple(
+            self._accounts.get(source.name, Observed()).onto(source.status())
+            for source in self._sources
+            if account is None or source.name == account
         )
-        data: dict[str, StatusValue] = {
-            "running": self._running,
-            "demo": self._demo,
-            "accounts": ",".join(sorted(chosen)),
-            "connected_accounts": sum(1 for v in chosen.values() if v.connected),
-            "messages_received": sum(v.messages_received for v in chosen.values()),
-            "uptime_s": round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0,
-            "buffer_depth": sink.buffer_depth,
-            "buffer_capacity": sink.buffer_capacity,
-            "spool_records": sink.spool_records,
-            "spool_bytes": sink.spool_bytes,
-            "breaker": sink.breaker,
-            "log_connected": sink.log_connected,
-            "appended": sink.appended,
-            "spooled": sink.spooled,
-            "dead_lettered": sink.dead_lettered,
-            "last_error": sink.last_error,
-            "intake_paused": sink.intake_paused,
-            "spool_write_failures": sink.spool_write_failures,
-            "last_flood_wait_s": flood.last_flood_wait_s if flood else None,
-            "last_flood_wait_method": flood.last_flood_wait_method if flood else None,
-            "last_flood_wait_at": flood.last_flood_wait_at.isoformat()
-            if flood and flood.last_flood_wait_at
-            else None,
-        }
-        if account is not None and account in self._accounts:
-            data["connected"] = self._accounts[account].connected
-        return data
+        return CrawlerStatus(
+            running=self._running,
+            demo=self._demo,
+            version=self._version,
+            started_at=self._started_wall,
+            uptime_s=round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0,
+            accounts=accounts,
+            sink=self._sink.status(),
+        )

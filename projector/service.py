@@ -1,4 +1,4 @@
-"""Runs the enabled projections side by side and serves dead-letter retries over NATS."""
+"""Runs the enabled projections side by side and serves its commands (status, dead-letter retries)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from eventlog import EventLog, RawRecord
-from eventlog.commands import CommandServer
 from projector.deadletter import DeadLetterStore
 from projector.errors import ProjectionError
 from projector.records import Projection
 from projector.runner import ProjectionRunner, RunnerStatus
-from schemas.commands import Command, CommandReply, RetryDeadLetters
-from schemas.subjects import projector_command_subject
+from schemas.commands import (
+    PROJECTOR_SERVE_SUBJECT,
+    Command,
+    CommandReply,
+    ReportStatus,
+    RetryDeadLetters,
+)
+from schemas.status import ProjectionStatus, ProjectorStatus, RetryOutcome
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,7 @@ class ProjectorService:
             for p in projections
         }
         self._retry_lock = asyncio.Lock()
+        self.serving = asyncio.Event()  # set once its commands are served
 
     def status(self) -> list[RunnerStatus]:
         """Progress of every projection."""
@@ -74,13 +80,8 @@ class ProjectorService:
 
     async def run(self) -> None:
         """Run until cancelled; then stop serving commands, stop the runners and close the sinks."""
-        server = CommandServer(
-            self._log.nats_client,
-            projector_command_subject("retry"),
-            self._on_command,
-            queue="projector",
-        )
-        await server.start()
+        server = await self._log.serve(PROJECTOR_SERVE_SUBJECT, self._on_command, queue="projector")
+        self.serving.set()
         try:
             async with asyncio.TaskGroup() as group:
                 for runner in self.runners.values():
@@ -114,7 +115,24 @@ class ProjectorService:
             projections = {name: r.projection for name, r in self.runners.items()}
             return await retry_dead_letters(projections, self._dead_letters, ids=ids)
 
+    def report(self) -> ProjectorStatus:
+        """The typed status answered to ``ReportStatus``."""
+        return ProjectorStatus(
+            projections=tuple(
+                ProjectionStatus(
+                    name=st.name,
+                    seq=st.seq,
+                    lag=st.lag,
+                    events_per_s=round(st.events_per_s, 1),
+                    retries=st.retries,
+                )
+                for st in self.status()
+            )
+        )
+
     async def _on_command(self, command: Command) -> CommandReply:
+        if isinstance(command, ReportStatus):
+            return CommandReply(ok=True, message="projector status", projector=self.report())
         if not isinstance(command, RetryDeadLetters):
             return CommandReply(
                 ok=False, message=f"the projector does not handle {type(command).__name__}"
@@ -128,5 +146,5 @@ class ProjectorService:
         return CommandReply(
             ok=failed == 0,
             message=f"resolved {resolved}, still failing {failed}",
-            data={"resolved": resolved, "failed": failed},
+            retry=RetryOutcome(resolved=resolved, failed=failed),
         )

@@ -1,10 +1,25 @@
-"""Commands: imperative requests sent over NATS request/reply (never stored in the log)."""
+"""Commands: imperative requests sent over NATS request/reply (never stored in the log).
+
+The subject of a command is derived from its type, here and nowhere else, so the API (sender) and
+ingest or the projector (servers) cannot disagree on a name. Each service has one subject prefix
+(``aaltohub.cmd.ingest.>``, ``aaltohub.cmd.projector.>``) so NATS permissions can be granted per
+service. Ingest commands name the Telegram account they are for (the ``account`` of its events and
+of ``telegram_groups``), or ``all``.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
+
+from schemas.status import CrawlerStatus, ProjectorStatus, RetryOutcome
+from schemas.subjects import validate_account
+
+COMMAND_PREFIX: Final = "aaltohub.cmd"
+INGEST_COMMANDS: Final = f"{COMMAND_PREFIX}.ingest"
+PROJECTOR_COMMANDS: Final = f"{COMMAND_PREFIX}.projector"
+ALL_ACCOUNTS: Final = "all"
 
 
 class TriggerCrawl(
@@ -28,7 +43,7 @@ class RestartCrawler(
 class ReportStatus(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="command", tag="report_status"
 ):
-    """Ask ingest for its live status (connected, spool depth, counters)."""
+    """Ask a service for its live status (ingest: ``CrawlerStatus``; projector: ``ProjectorStatus``)."""
 
 
 class RetryDeadLetters(
@@ -42,11 +57,48 @@ class RetryDeadLetters(
 
 
 Command = TriggerCrawl | RestartCrawler | ReportStatus | RetryDeadLetters
+IngestCommand = TriggerCrawl | RestartCrawler | ReportStatus
+ProjectorCommand = RetryDeadLetters | ReportStatus
 
 
-class CommandReply(msgspec.Struct, frozen=True, kw_only=True):
-    """The acknowledgement of a command: ``ok`` and a message, plus optional status data."""
+class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The answer to a command: ``ok`` and a message, plus the typed result where there is one."""
 
     ok: bool
     message: str = ""
-    data: dict[str, str | int | float | bool | None] = msgspec.field(default_factory=dict)
+    crawler: CrawlerStatus | None = None  # ingest's answer to ReportStatus
+    projector: ProjectorStatus | None = None  # the projector's answer to ReportStatus
+    retry: RetryOutcome | None = None  # the projector's answer to RetryDeadLetters
+
+
+def verb_of(command: Command) -> str:
+    """The subject token of a command: its tag (``trigger_crawl``, ``report_status``, …)."""
+    tag = type(command).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+def _target(account: str | None) -> str:
+    if account is None:
+        return ALL_ACCOUNTS
+    if account == ALL_ACCOUNTS:
+        raise ValueError(f"{ALL_ACCOUNTS!r} is reserved for commands to every account")
+    return validate_account(account)
+
+
+def ingest_subject(command: IngestCommand, account: str | None = None) -> str:
+    """Where to send an ingest command: to the worker of ``account``, or to every account."""
+    return f"{INGEST_COMMANDS}.{_target(account)}.{verb_of(command)}"
+
+
+def ingest_serve_subject(account: str | None) -> str:
+    """What ingest subscribes to for one account (or ``None``: the commands for all accounts)."""
+    return f"{INGEST_COMMANDS}.{_target(account)}.>"
+
+
+def projector_subject(command: ProjectorCommand) -> str:
+    """Where to send a projector command (one queue group serves it)."""
+    return f"{PROJECTOR_COMMANDS}.{verb_of(command)}"
+
+
+PROJECTOR_SERVE_SUBJECT: Final = f"{PROJECTOR_COMMANDS}.>"

@@ -3,7 +3,7 @@
 Message facts go to ``tg.msg.<chat_id>`` (so ordering per chat is stream order and a consumer can
 filter one chat); deletes without a chat id go to ``tg.msg.nochat.<account>``. Chat metadata,
 backfill and gap-fill facts go to ``tg.chat.<chat_id>``; ingest lifecycle to ``tg.ops.<account>``.
-Commands (request/reply, never stored) live under ``aaltohub.cmd.``.
+Commands (request/reply, never stored) have their subjects in ``schemas.commands``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ ALL_SUBJECTS: Final = "tg.>"
 MESSAGE_SUBJECTS: Final = "tg.msg.>"
 CHAT_SUBJECTS: Final = "tg.chat.>"
 OPS_SUBJECTS: Final = "tg.ops.>"
-COMMAND_PREFIX: Final = "aaltohub.cmd"
 
 _MESSAGE_TYPES: Final = (
     MessagePosted,
@@ -78,13 +77,3 @@ def subject_for(event: Event) -> str:
 def chat_subjects(chat_id: int) -> list[str]:
     """Filter subjects for everything about one chat."""
     return [f"tg.msg.{chat_id}", f"tg.chat.{chat_id}"]
-
-
-def command_subject(account: str | None, verb: str) -> str:
-    """Subject of an ingest command (``verb`` e.g. ``crawl`` or ``restart``) for one account or all."""
-    return f"{COMMAND_PREFIX}.ingest.{account or 'all'}.{verb}"
-
-
-def projector_command_subject(verb: str) -> str:
-    """Subject of a projector command (``verb`` e.g. ``retry`` or ``status``)."""
-    return f"{COMMAND_PREFIX}.projector.{verb}"

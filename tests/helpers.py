@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import nats
+
 from schemas import ids
 from schemas.events import MessagePosted, MessageSnapshot, Sender
 
@@ -28,6 +30,16 @@ async def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)  # poll interval, not a wait for a result
+
+
+async def publish_raw(nats_url: str, subject: str, data: bytes) -> None:
+    """Store bytes that are not one of our events in the stream, as a foreign producer would
+    (on a connection of the test's own: ``EventLog`` keeps its client to itself)."""
+    client = await nats.connect(nats_url, connect_timeout=5)
+    try:
+        await client.jetstream().publish(subject, data, timeout=5)
+    finally:
+        await client.close()
 
 
 def posted(

@@ -14,14 +14,12 @@ from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats
 from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import stream_spec
-from eventlog import EventLog, EventLogError
-from eventlog.commands import NoCommandHandler, send_command
+from eventlog import EventLog, EventLogError, NoCommandHandler
 from projector.deadletter import DeadLetterStore
 from projector.errors import ProjectionError
 from projector.records import Projection
 from projector.service import retry_dead_letters
-from schemas.commands import RetryDeadLetters
-from schemas.subjects import projector_command_subject
+from schemas.commands import RetryDeadLetters, projector_subject
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,9 +104,7 @@ async def _retry(
         nats_url, spec=stream_spec(settings), ensure=False
     ) as event_log:
         try:
-            reply = await send_command(
-                event_log.nats_client, projector_command_subject("retry"), command, timeout_s=120
-            )
+            reply = await event_log.request(projector_subject(command), command, timeout_s=120)
         except NoCommandHandler:
             pass
         except EventLogError as e:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.commands import command
+from api.commands import ask_ingest, ask_projector
 from api.deps import Admin, ApiState, State
 from api.errors import ServiceUnavailable, problem_responses
 from api.models import (
-    CrawlerRuntime,
     ErrorEntry,
     ErrorList,
     GroupStatus,
@@ -20,20 +19,12 @@ from api.models import (
 )
 from api.routes.groups import GROUP_SQL, crawler_state
 from api.routes.search import search_index_state
+from api.status_models import CrawlerRuntime
 from eventlog import EventLogError
 from schemas.commands import ReportStatus
-from schemas.subjects import command_subject
+from schemas.status import ProjectorStatus
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403, 422, 503))
-
-_RUNTIME_FIELDS: Final = (
-    "connected",
-    "accounts",
-    "messages_received",
-    "uptime_s",
-    "spool_depth",
-    "last_flood_wait",
-)
 
 
 async def stream_last_seq(state: ApiState) -> int:
@@ -44,11 +35,26 @@ async def stream_last_seq(state: ApiState) -> int:
         return state.hub.position
 
 
-async def projection_lags(state: ApiState, last_seq: int) -> list[ProjectionLag]:
-    """Every projection's checkpoint and lag behind ``last_seq``."""
+async def projector_status(state: ApiState) -> ProjectorStatus | None:
+    """What the projector runs, or None when it does not answer."""
+    try:
+        reply = await ask_projector(
+            state.log, ReportStatus(), timeout_s=min(2.0, state.config.command_timeout_s)
+        )
+    except ServiceUnavailable:
+        return None
+    return reply.projector
+
+
+async def projection_lags(
+    state: ApiState, last_seq: int, running: ProjectorStatus | None
+) -> list[ProjectionLag]:
+    """Each projection's checkpoint and lag behind ``last_seq``; when the projector answers, only
+    the projections it runs (a disabled one keeps an old checkpoint whose lag means nothing)."""
     rows = await state.db.fetch_all(
         "SELECT name, seq, events_applied, updated_at FROM projection_checkpoints ORDER BY name"
     )
+    live = {p.name: p for p in running.projections} if running is not None else {}
     return [
         ProjectionLag(
             name=r["name"],
@@ -56,40 +62,35 @@ async def projection_lags(state: ApiState, last_seq: int) -> list[ProjectionLag]
             lag=max(0, last_seq - r["seq"]),
             events_applied=r["events_applied"],
             updated_at=r["updated_at"],
+            events_per_s=live[r["name"]].events_per_s if r["name"] in live else None,
+            last_error=live[r["name"]].last_error if r["name"] in live else None,
         )
         for r in rows
+        if running is None or r["name"] in live
     ]
 
 
 async def crawler_runtime(state: ApiState) -> CrawlerRuntime:
     """Ask ingest for its status; ``running=False`` when it does not answer."""
     try:
-        reply = await command(
+        reply = await ask_ingest(
             state.log,
-            command_subject(None, "status"),
             ReportStatus(),
+            account=None,
             timeout_s=min(2.0, state.config.command_timeout_s),
-            service="ingest",
         )
     except ServiceUnavailable as e:
-        return CrawlerRuntime(running=False, message=e.detail)
-    known = {k: reply.data.get(k) for k in _RUNTIME_FIELDS if reply.data.get(k) is not None}
-    for key in ("accounts", "last_flood_wait"):
-        if key in known:
-            known[key] = str(known[key])
-    running = reply.data.get("running", reply.ok)
-    return CrawlerRuntime(
-        running=bool(running),
-        message=reply.message or None,
-        data=reply.data,
-        **known,  # type: ignore[arg-type]
-    )
+        return CrawlerRuntime.absent(e.detail or "ingest did not answer")
+    if reply.crawler is None:
+        return CrawlerRuntime.absent(reply.message or "ingest sent no status")
+    return CrawlerRuntime.of(reply.crawler, message=reply.message or None)
 
 
 @router.get("/status", response_model=SystemStatus, summary="Crawler and projection status")
 async def status(state: State, _admin: Admin) -> SystemStatus:
     """Crawler runtime (from ingest), group and message counts, log position and lag of each projection."""
     last_seq = await stream_last_seq(state)
+    projector = await projector_status(state)
     counts = await state.db.fetch_one(
         "SELECT count(*) AS groups, count(*) FILTER (WHERE is_active) AS active, "
         "coalesce(sum(message_count), 0)::bigint AS messages FROM telegram_groups"
@@ -105,7 +106,8 @@ async def status(state: State, _admin: Admin) -> SystemStatus:
         active_groups=counts["active"],
         messages=counts["messages"],
         stream_last_seq=last_seq,
-        projections=await projection_lags(state, last_seq),
+        projector_running=projector is not None,
+        projections=await projection_lags(state, last_seq, projector),
         last_flood_wait_s=flood["last_flood_wait_s"] if flood else None,
         last_flood_wait_at=flood["last_flood_wait_at"] if flood else None,
         live_subscribers=state.hub.subscribers,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.commands import command
+from api.commands import ask_ingest
 from api.deps import Admin, ChatId, State
 from api.errors import NotFound, problem_responses
 from api.models import CommandAck, CrawlRequest
 from schemas.commands import RestartCrawler, TriggerCrawl
-from schemas.subjects import command_subject
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403, 422, 503))
 
@@ -29,24 +28,22 @@ async def trigger_crawl(
     )
     if row is None:
         raise NotFound("no such group")
-    reply = await command(
+    reply = await ask_ingest(
         state.log,
-        command_subject(row["account"], "crawl"),
         TriggerCrawl(chat_id=chat_id, mode=body.mode, requested_by=admin.name),
+        account=row["account"],
         timeout_s=state.config.command_timeout_s,
-        service="ingest",
     )
-    return CommandAck(ok=reply.ok, message=reply.message, data=reply.data)
+    return CommandAck.of(reply)
 
 
 @router.post("/crawler/restart", response_model=CommandAck, summary="Restart the crawler")
 async def restart(state: State, admin: Admin) -> CommandAck:
-    """Send ``RestartCrawler`` to every ingest process and return the acknowledgement."""
-    reply = await command(
+    """Send ``RestartCrawler`` to every account of every ingest process and return the answer."""
+    reply = await ask_ingest(
         state.log,
-        command_subject(None, "restart"),
         RestartCrawler(requested_by=admin.name),
+        account=None,
         timeout_s=state.config.command_timeout_s,
-        service="ingest",
     )
-    return CommandAck(ok=reply.ok, message=reply.message, data=reply.data)
+    return CommandAck.of(reply)

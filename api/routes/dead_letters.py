@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.commands import command
+from api.commands import ask_projector
 from api.deps import Admin, State
 from api.errors import NotFound, problem_responses
 from api.models import CommandAck, DeadLetter, DeadLetterList
 from schemas.commands import RetryDeadLetters
-from schemas.subjects import projector_command_subject
 
 router = APIRouter(
     prefix="/admin/dead-letters", tags=["admin"], responses=problem_responses(401, 403, 422, 503)
@@ -62,24 +61,20 @@ async def retry_one(dead_letter_id: DeadLetterId, state: State, admin: Admin) ->
     )
     if row is None:
         raise NotFound("no such dead letter")
-    reply = await command(
+    reply = await ask_projector(
         state.log,
-        projector_command_subject("retry"),
         RetryDeadLetters(dead_letter_ids=(dead_letter_id,), requested_by=admin.name),
         timeout_s=state.config.command_timeout_s,
-        service="projector",
     )
-    return CommandAck(ok=reply.ok, message=reply.message, data=reply.data)
+    return CommandAck.of(reply)
 
 
 @router.post("/retry", response_model=CommandAck, summary="Retry every unresolved dead letter")
 async def retry_all(state: State, admin: Admin) -> CommandAck:
     """Ask the projector to re-apply all unresolved dead letters."""
-    reply = await command(
+    reply = await ask_projector(
         state.log,
-        projector_command_subject("retry"),
         RetryDeadLetters(all_unresolved=True, requested_by=admin.name),
         timeout_s=state.config.command_timeout_s,
-        service="projector",
     )
-    return CommandAck(ok=reply.ok, message=reply.message, data=reply.data)
+    return CommandAck.of(reply)

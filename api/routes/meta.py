@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import MetricsReader, State, User
 from api.errors import ApiError, problem_responses
 from api.models import Health
-from api.routes.admin import projection_lags, stream_last_seq
+from api.routes.admin import projection_lags, projector_status, stream_last_seq
 from eventlog import EventLogError
 
 router = APIRouter(tags=["meta"])
@@ -58,7 +58,7 @@ async def metrics(state: State) -> Response:
     last_seq = await stream_last_seq(state)
     m.stream_last_seq.set(last_seq)
     try:
-        for lag in await projection_lags(state, last_seq):
+        for lag in await projection_lags(state, last_seq, await projector_status(state)):
             m.projection_lag.labels(lag.name).set(lag.lag)
     except ApiError:
         pass  # the database is down; the other metrics still render

@@ -39,27 +39,11 @@ from ingest.durable.spool import Spool, SpoolBatch
 from schemas import ids
 from schemas.codec import Codec
 from schemas.events import Event, IngestFailed
+from schemas.status import SinkStatus
 
 log = logging.getLogger(__name__)
 
 AckCallback = Callable[[Sequence[Event]], None]
-
-
-class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot of the append path for status reports."""
-
-    buffer_depth: int
-    buffer_capacity: int
-    spool_records: int
-    spool_bytes: int
-    breaker: str
-    log_connected: bool
-    appended: int
-    spooled: int
-    dead_lettered: int
-    last_error: str | None
-    intake_paused: bool = False  # the spool cannot be written (disk full) and the log takes nothing
-    spool_write_failures: int = 0  # spool writes that failed since start (a counter)
 
 
 class DurableSink:

@@ -66,6 +66,7 @@ class RateLimiter:
         self._request_timeout_s = request_timeout_s
         self.last_flood_wait_s: int | None = None
         self.last_flood_at: datetime | None = None
+        self.last_flood_method: str | None = None
         self.flood_waits = 0
 
     def backoff_delay(self, attempt: int) -> float:
@@ -135,6 +136,7 @@ class RateLimiter:
         now = datetime.now(UTC)
         self.last_flood_wait_s = seconds
         self.last_flood_at = now
+        self.last_flood_method = method
         self.flood_waits += 1
         self._emit(
             FloodWaited(

@@ -32,8 +32,9 @@ from ingest.telegram.logstate import LogState, load_log_state
 from ingest.telegram.media import MediaDownloader, MediaStore
 from ingest.telegram.ratelimit import RateLimiter, Sleep
 from schemas import ids
-from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
+from schemas.commands import Command, CommandReply, RestartCrawler, TriggerCrawl
 from schemas.events import Event, IngestConnected, IngestDisconnected, IngestFailed
+from schemas.status import AccountStatus, FloodWaitStatus
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class TelegramAccountWorker:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.name = f"telegram:{account}"
+        self.name = account  # the account its events carry; commands for it name it too
         self.account = account
         self._gateway = gateway
         self._log = log_reader
@@ -126,10 +127,8 @@ class TelegramAccountWorker:
                 self.ready.clear()
 
     async def handle(self, command: Command) -> CommandReply:
-        """Crawl a chat now, restart, or report status."""
+        """Crawl a chat now, or restart."""
         rt = self._rt
-        if isinstance(command, ReportStatus):
-            return CommandReply(ok=True, message=f"{self.account} status", data=self.status())
         if isinstance(command, RestartCrawler):
             self._restart.set()
             return CommandReply(ok=True, message=f"{self.account}: restart requested")
@@ -147,22 +146,28 @@ class TelegramAccountWorker:
             return CommandReply(ok=True, message=f"{command.mode} of {command.chat_id} queued")
         return CommandReply(ok=False, message=f"{type(command).__name__} is not an ingest command")
 
-    def status(self) -> dict[str, str | int | float | bool | None]:
-        """Connected state, last flood wait and queue depths."""
+    def status(self) -> AccountStatus:
+        """Connection, watched groups, backlog and the limiter's flood waits."""
         rt = self._rt
         lim = rt.limiter if rt else None
-        return {
-            "account": self.account,
-            "connected": self._connected,
-            "watched_chats": len(rt.state.watched()) if rt else 0,
-            "last_flood_wait_s": lim.last_flood_wait_s if lim else None,
-            "last_flood_at": lim.last_flood_at.isoformat() if lim and lim.last_flood_at else None,
-            "flood_waits": lim.flood_waits if lim else 0,
-            "backfills_pending": len(rt.pending_backfills) if rt else 0,
-            "media_pending": rt.media.pending if rt and rt.media else 0,
-            "live_events": rt.handler.handled if rt else 0,
-            "live_failures": rt.handler.failed if rt else 0,
-        }
+        flood = None
+        if lim is not None and lim.last_flood_at is not None and lim.last_flood_wait_s is not None:
+            flood = FloodWaitStatus(
+                seconds=lim.last_flood_wait_s,
+                method=lim.last_flood_method or "",
+                at=lim.last_flood_at,
+            )
+        return AccountStatus(
+            account=self.account,
+            state="connected" if self._connected else "starting",
+            connected=self._connected,
+            groups_watched=len(rt.state.watched()) if rt else 0,
+            backfills_pending=len(rt.pending_backfills) if rt else 0,
+            media_pending=rt.media.pending if rt and rt.media else 0,
+            live_failures=rt.handler.failed if rt else 0,
+            flood_waits=lim.flood_waits if lim else 0,
+            last_flood_wait=flood,
+        )
 
     # --- wiring -----------------------------------------------------------------------------------
     async def _run_once(self, sink: EventSink) -> None:
@@ -382,6 +387,7 @@ class TelegramAccountWorker:
                 account=self.account,
                 observed_at=self._clock(),
                 source="live",
+                chat_id=chat_id,
                 error=type(error).__name__,
                 detail=detail,
             )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 
 from aaltohub.cli import main
 from eventlog import EventLog
-from tests.helpers import posted
+from tests.helpers import posted, publish_raw
 
 CHAT_A = -1001111
 CHAT_B = -1002222
@@ -68,8 +69,7 @@ async def test_tail_without_from_shows_the_last_records(
 async def test_tail_shows_bad_records_and_keeps_going(
     filled_log: EventLog, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    js = filled_log.nats_client.jetstream()
-    await js.publish(f"tg.msg.{CHAT_A}", b"{not json", timeout=5)
+    await publish_raw(os.environ["NATS_URL"], f"tg.msg.{CHAT_A}", b"{not json")
     await filled_log.append(posted(CHAT_A, 99))
     assert await _cli("log", "tail", "--from", "6") == 0
     lines = capsys.readouterr().out.splitlines()
@@ -107,7 +107,7 @@ async def test_tail_follow_prints_events_appended_later(
 async def test_tail_json_shows_bad_records_as_json(
     filled_log: EventLog, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    await filled_log.nats_client.jetstream().publish(f"tg.msg.{CHAT_B}", b"[1]", timeout=5)
+    await publish_raw(os.environ["NATS_URL"], f"tg.msg.{CHAT_B}", b"[1]")
     assert await _cli("log", "tail", "--from", "7", "--json") == 0
     line = json.loads(capsys.readouterr().out)
     assert line["seq"] == 7 and line["data"] == "[1]" and "MalformedEventError" in line["error"]

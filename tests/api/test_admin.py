@@ -5,74 +5,53 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from eventlog.commands import CommandServer
-from schemas.commands import (
-    Command,
-    CommandReply,
-    ReportStatus,
-    RestartCrawler,
-    RetryDeadLetters,
-    TriggerCrawl,
-)
-from schemas.subjects import command_subject, projector_command_subject
+from eventlog import EventLog, Record
+from projector.service import ProjectorService
+from schemas.commands import INGEST_COMMANDS, Command, CommandReply
+from schemas.events import Event, GapFillCompleted, IngestConnected
 from tests.api.conftest import RunningApi, make_jwt
 from tests.api.rows import insert_dead_letter, insert_group, insert_user, set_checkpoint
-from tests.helpers import posted
+from tests.api.services import (
+    Crawler,
+    channel_message,
+    running_crawler,
+    running_projector,
+    supergroup,
+)
+from tests.helpers import posted, wait_until
+from tests.ingest.telegram.fakes import FakeGateway
 
 CHAT = -1001234567890
 
 
-class Recorder:
-    """Commands a test service received."""
-
-    def __init__(self, reply: CommandReply) -> None:
-        self.received: list[Command] = []
-        self.reply = reply
-
-    async def __call__(self, command: Command) -> CommandReply:
-        self.received.append(command)
-        return self.reply
-
-
 @pytest.fixture
-async def ingest(api: RunningApi) -> AsyncIterator[Recorder]:
-    """A stand-in ingest answering every ingest command subject over NATS."""
-    recorder = Recorder(
-        CommandReply(
-            ok=True,
-            message="done",
-            data={
-                "running": True,
-                "connected": True,
-                "accounts": "main",
-                "messages_received": 12,
-                "uptime_s": 3.5,
-                "spool_depth": 0,
-                "last_flood_wait": None,
-            },
-        )
+async def crawler(api: RunningApi, tmp_path: Path) -> AsyncIterator[Crawler]:
+    """Real ingest: account ``main`` watching CHAT on the fake network, serving commands."""
+    insert_group(api.database_url, CHAT, messages=12)
+    gateway = FakeGateway(
+        dialogs=[supergroup(CHAT)], chats={CHAT: [channel_message(CHAT, i) for i in (1, 2)]}
     )
-    server = CommandServer(api.event_log.nats_client, "aaltohub.cmd.ingest.>", recorder)
-    await server.start()
-    try:
-        yield recorder
-    finally:
-        await server.stop()
+    async with running_crawler(tmp_path, api.event_log, api.config.nats_url, gateway) as crawler:
+        await wait_until(lambda: crawler.worker.status().backfills_pending == 0, timeout=15)
+        yield crawler
 
 
 @pytest.fixture
-async def projector(api: RunningApi) -> AsyncIterator[Recorder]:
-    """A stand-in projector answering retry commands."""
-    recorder = Recorder(CommandReply(ok=True, message="retried", data={"retried": 1}))
-    server = CommandServer(api.event_log.nats_client, projector_command_subject("retry"), recorder)
-    await server.start()
-    try:
-        yield recorder
-    finally:
-        await server.stop()
+async def projector(api: RunningApi) -> AsyncIterator[ProjectorService]:
+    """The real projector (Postgres projection only) on the API's database."""
+    async with running_projector(api.event_log, api.database_url) as service:
+        yield service
+
+
+async def _events(log: EventLog) -> list[Event]:
+    out: list[Event] = []
+    async for batch in log.read(1):
+        out.extend(r.event for r in batch if isinstance(r, Record))
+    return out
 
 
 async def test_status_reports_lag_per_projection(api: RunningApi) -> None:
@@ -97,14 +76,33 @@ async def test_status_says_crawler_not_running_when_ingest_is_absent(api: Runnin
     assert body["crawler"]["message"] == "ingest is not running"
 
 
-async def test_status_carries_what_ingest_reports(api: RunningApi, ingest: Recorder) -> None:
-    insert_group(api.database_url, CHAT, messages=12)
+async def test_status_carries_what_the_ingest_worker_reports(
+    api: RunningApi, crawler: Crawler
+) -> None:
     async with api.client() as client:
         body = (await client.get("/admin/status")).json()
-    assert body["crawler"]["running"] is True
-    assert body["crawler"]["messages_received"] == 12
+    runtime = body["crawler"]
+    assert (runtime["running"], runtime["demo"], runtime["connected_accounts"]) == (True, False, 1)
+    (account,) = runtime["accounts"]
+    assert (account["account"], account["state"], account["connected"]) == (
+        "main",
+        "connected",
+        True,
+    )
+    assert account["groups_watched"] == 1 and account["messages_received"] == 2
+    assert runtime["sink"]["buffer_capacity"] > 0 and runtime["sink"]["log_connected"] is True
     assert (body["groups"], body["messages"]) == (1, 12)
-    assert isinstance(ingest.received[0], ReportStatus)
+
+
+async def test_status_lists_only_the_projections_the_projector_runs(
+    api: RunningApi, projector: ProjectorService
+) -> None:
+    set_checkpoint(api.database_url, "broadcast", 0)  # disabled: an old checkpoint stays behind
+    await api.event_log.append_many([posted(CHAT, i) for i in range(1, 4)])
+    async with api.client() as client:
+        body = (await client.get("/admin/status")).json()
+    assert body["projector_running"] is True
+    assert [p["name"] for p in body["projections"]] == ["postgres"]
 
 
 async def test_group_status_shows_backfill_progress(api: RunningApi) -> None:
@@ -146,28 +144,28 @@ async def test_dead_letters_page_by_id(api: RunningApi) -> None:
     assert second["next_before_id"] is None
 
 
-async def test_retry_one_dead_letter_sends_its_id_to_the_projector(
-    api: RunningApi, projector: Recorder
+async def test_retry_one_dead_letter_is_reapplied_by_the_projector(
+    api: RunningApi, projector: ProjectorService
 ) -> None:
-    dead_id = insert_dead_letter(api.database_url, projection="postgres", seq=3)
+    dead_id = insert_dead_letter(api.database_url, projection="postgres", seq=3)  # payload {}
+    insert_dead_letter(api.database_url, projection="postgres", seq=4)
     async with api.client() as client:
-        response = await client.post(f"/admin/dead-letters/{dead_id}/retry")
-    assert response.json()["ok"] is True
-    assert projector.received == [
-        RetryDeadLetters(dead_letter_ids=(dead_id,), requested_by="static-admin")
-    ]
+        body = (await client.post(f"/admin/dead-letters/{dead_id}/retry")).json()
+    assert (body["ok"], body["resolved"], body["failed"]) == (False, 0, 1)
 
 
-async def test_retry_all_dead_letters(api: RunningApi, projector: Recorder) -> None:
+async def test_retry_all_dead_letters(api: RunningApi, projector: ProjectorService) -> None:
+    insert_dead_letter(api.database_url, projection="postgres", seq=3)
+    insert_dead_letter(api.database_url, projection="postgres", seq=4)
     async with api.client() as client:
         response = await client.post("/admin/dead-letters/retry")
     assert response.status_code == 200
-    assert projector.received == [
-        RetryDeadLetters(all_unresolved=True, requested_by="static-admin")
-    ]
+    assert (response.json()["resolved"], response.json()["failed"]) == (0, 2)
 
 
-async def test_retry_of_unknown_dead_letter_is_404(api: RunningApi, projector: Recorder) -> None:
+async def test_retry_of_unknown_dead_letter_is_404(
+    api: RunningApi, projector: ProjectorService
+) -> None:
     async with api.client() as client:
         response = await client.post("/admin/dead-letters/999/retry")
     assert response.status_code == 404
@@ -180,25 +178,47 @@ async def test_retry_without_a_projector_is_503(api: RunningApi) -> None:
     assert response.json()["detail"] == "projector is not running"
 
 
-async def test_crawl_trigger_goes_to_the_groups_account(api: RunningApi) -> None:
-    insert_group(api.database_url, CHAT, account="second")
-    recorder = Recorder(CommandReply(ok=True, message="queued"))
-    server = CommandServer(api.event_log.nats_client, command_subject("second", "crawl"), recorder)
-    await server.start()
-    try:
-        async with api.client() as client:
-            response = await client.post(f"/admin/groups/{CHAT}/crawl", json={"mode": "backfill"})
-    finally:
-        await server.stop()
-    assert response.json() == {"ok": True, "message": "queued", "data": {}}
-    assert recorder.received == [
-        TriggerCrawl(chat_id=CHAT, mode="backfill", requested_by="static-admin")
-    ]
-
-
-async def test_crawl_trigger_of_unknown_group_is_404(api: RunningApi, ingest: Recorder) -> None:
+async def test_crawl_trigger_reaches_the_groups_account_worker(
+    api: RunningApi, crawler: Crawler
+) -> None:
     async with api.client() as client:
         response = await client.post(f"/admin/groups/{CHAT}/crawl", json={"mode": "gapfill"})
+    assert response.json() == {
+        "ok": True,
+        "message": f"gapfill of {CHAT} queued",
+        "resolved": None,
+        "failed": None,
+    }
+
+    async def gap_filled() -> bool:
+        return any(isinstance(e, GapFillCompleted) for e in await _events(api.event_log))
+
+    await wait_until(gap_filled, timeout=15)
+
+
+async def test_crawl_trigger_of_a_chat_the_account_does_not_watch_is_refused(
+    api: RunningApi, crawler: Crawler
+) -> None:
+    other = CHAT - 1
+    insert_group(api.database_url, other)
+    async with api.client() as client:
+        body = (await client.post(f"/admin/groups/{other}/crawl", json={"mode": "backfill"})).json()
+    assert body["ok"] is False and "does not crawl" in body["message"]
+
+
+async def test_crawl_trigger_for_an_account_no_ingest_serves_is_503(
+    api: RunningApi, crawler: Crawler
+) -> None:
+    other = CHAT - 1
+    insert_group(api.database_url, other, account="second")
+    async with api.client() as client:
+        response = await client.post(f"/admin/groups/{other}/crawl", json={"mode": "gapfill"})
+    assert response.status_code == 503
+
+
+async def test_crawl_trigger_of_unknown_group_is_404(api: RunningApi, crawler: Crawler) -> None:
+    async with api.client() as client:
+        response = await client.post(f"/admin/groups/{CHAT - 5}/crawl", json={"mode": "gapfill"})
     assert response.status_code == 404
 
 
@@ -224,8 +244,7 @@ async def test_crawl_trigger_times_out_as_503_when_ingest_hangs(api: RunningApi)
         await release.wait()
         return CommandReply(ok=True)
 
-    server = CommandServer(api.event_log.nats_client, "aaltohub.cmd.ingest.>", hang)
-    await server.start()
+    server = await api.event_log.serve(f"{INGEST_COMMANDS}.>", hang)
     try:
         async with api.client() as client:
             response = await client.post(f"/admin/groups/{CHAT}/crawl", json={"mode": "gapfill"})
@@ -236,11 +255,17 @@ async def test_crawl_trigger_times_out_as_503_when_ingest_hangs(api: RunningApi)
     assert response.json()["detail"] == "ingest did not acknowledge in time"
 
 
-async def test_restart_sends_restart_crawler(api: RunningApi, ingest: Recorder) -> None:
+async def test_restart_reconnects_the_worker(api: RunningApi, crawler: Crawler) -> None:
     async with api.client() as client:
         response = await client.post("/admin/crawler/restart")
-    assert response.status_code == 200
-    assert ingest.received == [RestartCrawler(requested_by="static-admin")]
+    assert response.json()["ok"] is True
+    await wait_until(lambda: sum(c == "connect" for c, _ in crawler.gateway.calls) == 2, timeout=15)
+
+    async def reconnected() -> bool:
+        events = await _events(api.event_log)
+        return sum(isinstance(e, IngestConnected) for e in events) == 2
+
+    await wait_until(reconnected, timeout=15)
 
 
 async def test_users_are_listed_with_roles(api: RunningApi) -> None:

@@ -13,9 +13,8 @@ import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
 from api.logs import JsonFormatter, RequestIdFilter, request_id_var
-from eventlog.commands import CommandHandler, CommandServer
-from schemas.commands import Command, CommandReply
-from schemas.subjects import projector_command_subject
+from eventlog import CommandHandler
+from schemas.commands import INGEST_COMMANDS, PROJECTOR_SERVE_SUBJECT, Command, CommandReply
 from tests.api.conftest import ADMIN_TOKEN, RunningApi, write_snapshot
 from tests.api.rows import insert_group, insert_messages, set_checkpoint
 
@@ -100,11 +99,9 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
     write_snapshot(api.config.duckdb_snapshot_dir, "s.duckdb", [])
     ok = CommandReply(ok=True, message="ok")
     servers = [
-        CommandServer(api.event_log.nats_client, subject, _answer(ok))
-        for subject in ("aaltohub.cmd.ingest.>", projector_command_subject("retry"))
+        await api.event_log.serve(subject, _answer(ok))
+        for subject in (f"{INGEST_COMMANDS}.>", PROJECTOR_SERVE_SUBJECT)
     ]
-    for server in servers:
-        await server.start()
     st = Path(sys.executable).parent / "st"
     proc = await asyncio.create_subprocess_exec(
         str(st),

@@ -15,19 +15,19 @@ import duckdb
 import psycopg
 import pytest
 
+from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from eventlog.commands import send_command
 from projector.deadletter import DeadLetterStore
 from projector.duckdb.snapshots import current_snapshot
 from projector.postgres.projection import PostgresProjection
 from projector.rebuild import rebuild_postgres
 from projector.runner import ProjectionRunner
 from projector.service import ProjectorService
-from schemas.commands import RetryDeadLetters
-from schemas.subjects import projector_command_subject
-from tests.helpers import posted, wait_until
+from schemas.commands import RetryDeadLetters, projector_subject
+from schemas.status import RetryOutcome
+from tests.helpers import posted, publish_raw, wait_until
 from tests.projector.conftest import content_hash, project_to_end
 from tests.projector.test_duckdb import run_to_end
 from tests.projector.test_postgres_merge import CHAN, deleted, edited
@@ -63,12 +63,12 @@ def workload(n: int, seed: int = 3) -> list[object]:
 
 
 async def test_poison_events_are_dead_lettered_and_retry_resolves_them(
-    event_log: EventLog, migrated_url: str
+    event_log: EventLog, migrated_url: str, nats_server: NatsServer
 ) -> None:
     with psycopg.connect(migrated_url) as conn:
         conn.execute("ALTER TABLE messages ADD CONSTRAINT no_poison CHECK (text <> 'poison')")
     await event_log.append_many([posted(CHAN, 1), posted(CHAN, 2, text="poison")])
-    await event_log.nats_client.jetstream().publish(f"tg.msg.{CHAN}", b"\xff\x00 not an event")
+    await publish_raw(nats_server.url, f"tg.msg.{CHAN}", b"\xff\x00 not an event")
     await event_log.append_many([posted(CHAN, 3), deleted(CHAN, 2)])
     store = DeadLetterStore(database_url=migrated_url)
     service = ProjectorService(
@@ -91,13 +91,9 @@ async def test_poison_events_are_dead_lettered_and_retry_resolves_them(
             conn.execute("ALTER TABLE messages DROP CONSTRAINT no_poison")
         assert letters == [(2, True), (3, False)]
         assert applied == [(1, False), (3, False)]
-        reply = await send_command(
-            event_log.nats_client,
-            projector_command_subject("retry"),
-            RetryDeadLetters(all_unresolved=True),
-            timeout_s=20,
-        )
-        assert reply.data == {"resolved": 1, "failed": 1}
+        retry = RetryDeadLetters(all_unresolved=True)
+        reply = await event_log.request(projector_subject(retry), retry, timeout_s=20)
+        assert reply.retry == RetryOutcome(resolved=1, failed=1)
         with psycopg.connect(migrated_url) as conn:
             row = conn.execute(
                 "SELECT text, is_deleted FROM messages WHERE message_id = 2"
@@ -138,6 +134,7 @@ def _spawn_projector(
 
 async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
     event_log: EventLog,
+    nats_server: NatsServer,
     migrated_url: str,
     database_url: str,
     postgres_server: PostgresServer,
@@ -149,13 +146,13 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
     rng = random.Random(11)
     for _ in range(3):
         target = checkpoint(migrated_url) + rng.randrange(200, 900)
-        proc = _spawn_projector(event_log.nats_client.connected_url.geturl(), migrated_url, duck)  # type: ignore[union-attr]
+        proc = _spawn_projector(nats_server.url, migrated_url, duck)
         try:
             await wait_until(lambda t=target: checkpoint(migrated_url) >= min(t, last), timeout=60)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-    proc = _spawn_projector(event_log.nats_client.connected_url.geturl(), migrated_url, duck)  # type: ignore[union-attr]
+    proc = _spawn_projector(nats_server.url, migrated_url, duck)
     try:
         await wait_until(lambda: checkpoint(migrated_url) == last, timeout=60)
         # The DuckDB file belongs to the writer process; readers use its published snapshot.

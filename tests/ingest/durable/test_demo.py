@@ -11,6 +11,7 @@ from eventlog import EventLog
 from ingest.demo import KINDS, DemoSource
 from schemas import ids
 from schemas.events import (
+    BackfillCompleted,
     ChatDiscovered,
     Event,
     IngestConnected,
@@ -27,6 +28,8 @@ def classify(event: Event) -> str | None:
     """The demo label an event in the log shows, judged from its content."""
     if isinstance(event, ChatDiscovered):
         return "discovered"
+    if isinstance(event, BackfillCompleted):
+        return "backfilled"
     if isinstance(event, MessageEdited):
         return "edit"
     if isinstance(event, MessageDeleted):

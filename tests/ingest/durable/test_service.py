@@ -12,13 +12,20 @@ from typing import Any
 import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
-from eventlog import EventLog
-from eventlog.commands import NoCommandHandler, send_command
+from eventlog import EventLog, NoCommandHandler
 from ingest.demo import DemoSource
 from ingest.seams import EventSink, EventSource
 from ingest.service import IngestService
 from schemas import ids
-from schemas.commands import Command, CommandReply, ReportStatus, RestartCrawler, TriggerCrawl
+from schemas.commands import (
+    Command,
+    CommandReply,
+    IngestCommand,
+    ReportStatus,
+    RestartCrawler,
+    TriggerCrawl,
+    ingest_subject,
+)
 from schemas.events import (
     FloodWaited,
     IngestConnected,
@@ -27,7 +34,7 @@ from schemas.events import (
     IngestStarted,
     IngestStopped,
 )
-from schemas.subjects import command_subject
+from schemas.status import AccountStatus, CrawlerStatus, SinkStatus
 from tests.helpers import wait_until
 from tests.ingest.durable.helpers import make_sink, read_events
 
@@ -64,6 +71,9 @@ class FloodingSource:
         self.commands.append(command)
         return CommandReply(ok=True, message=f"{self.name} got {type(command).__name__}")
 
+    def status(self) -> AccountStatus:
+        return AccountStatus(account=self.name, state="reconnecting", reconnect_attempts=3)
+
 
 class CrashingSource:
     """A source whose first run crashes."""
@@ -81,6 +91,9 @@ class CrashingSource:
 
     async def handle(self, command: Command) -> CommandReply:
         return CommandReply(ok=True)
+
+    def status(self) -> AccountStatus:
+        return AccountStatus(account=self.name)
 
 
 @contextlib.asynccontextmanager
@@ -102,19 +115,26 @@ async def running(
             await task
 
 
-async def ask(log: EventLog, subject: str, command: Command) -> CommandReply:
+async def ask(log: EventLog, command: IngestCommand, account: str | None = None) -> CommandReply:
     """Send a command, waiting (with a deadline) for the service to start serving."""
     replies: list[CommandReply] = []
 
     async def answered() -> bool:
         try:
-            replies.append(await send_command(log.nats_client, subject, command, timeout_s=2))
+            subject = ingest_subject(command, account)
+            replies.append(await log.request(subject, command, timeout_s=2))
         except NoCommandHandler:
             return False
         return True
 
     await wait_until(answered, timeout=15)
     return replies[-1]
+
+
+def _sink(service: IngestService) -> SinkStatus:
+    sink = service.report().sink
+    assert sink is not None
+    return sink
 
 
 @pytest.fixture
@@ -127,29 +147,20 @@ async def test_report_status_answers_with_service_status(
 ) -> None:
     async with running(tmp_path, nats_server.url, [demo], demo=True):
         await wait_until(lambda: demo.produced > 20, timeout=10)
-        reply = await ask(quick_log, command_subject(None, "status"), ReportStatus())
-    assert reply.ok
-    data = reply.data
-    assert data["running"] is True and data["demo"] is True and data["accounts"] == "demo"
-    assert isinstance(data["messages_received"], int) and data["messages_received"] > 0
-    assert data["breaker"] == "closed" and data["log_connected"] is True
-    assert {"buffer_depth", "spool_records", "spool_bytes", "uptime_s", "last_flood_wait_s"} <= set(
-        data
-    )
+        reply = await ask(quick_log, ReportStatus())
+    status = reply.crawler
+    assert reply.ok and isinstance(status, CrawlerStatus)
+    assert status.running and status.demo and [a.account for a in status.accounts] == ["demo"]
+    assert status.accounts[0].connected and status.accounts[0].messages_received > 0
+    assert status.sink is not None and status.sink.breaker == "closed" and status.sink.log_connected
 
 
 async def test_trigger_crawl_is_dispatched_to_the_accounts_source(
     tmp_path: Path, nats_server: NatsServer, quick_log: EventLog, demo: DemoSource
 ) -> None:
     async with running(tmp_path, nats_server.url, [demo], demo=True):
-        ok = await ask(
-            quick_log,
-            command_subject("demo", "crawl"),
-            TriggerCrawl(chat_id=demo.chat_ids[0], mode="backfill"),
-        )
-        unknown = await ask(
-            quick_log, command_subject("demo", "crawl"), TriggerCrawl(chat_id=-1, mode="gapfill")
-        )
+        ok = await ask(quick_log, TriggerCrawl(chat_id=demo.chat_ids[0], mode="backfill"), "demo")
+        unknown = await ask(quick_log, TriggerCrawl(chat_id=-1, mode="gapfill"), "demo")
     assert ok.ok and "needs no backfill" in ok.message
     assert not unknown.ok
 
@@ -159,19 +170,28 @@ async def test_commands_for_all_reach_every_source_and_status_shows_flood_waits(
 ) -> None:
     source = FloodingSource()
     async with running(tmp_path, nats_server.url, [source], demo=False):
-        restart = await ask(quick_log, command_subject(None, "restart"), RestartCrawler())
-        status = await ask(quick_log, command_subject("acct1", "status"), ReportStatus())
+        restart = await ask(quick_log, RestartCrawler())
+        reply = await ask(quick_log, ReportStatus(), "acct1")
     assert restart.ok and source.commands == [RestartCrawler()]
-    assert status.data["last_flood_wait_s"] == 42
-    assert status.data["last_flood_wait_method"] == "GetHistoryRequest"
-    assert status.data["connected"] is False
+    assert reply.crawler is not None
+    (account,) = reply.crawler.accounts
+    assert account.last_flood_wait is not None
+    assert (account.last_flood_wait.seconds, account.last_flood_wait.method) == (
+        42,
+        "GetHistoryRequest",
+    )
+    assert (account.state, account.reconnect_attempts, account.connected) == (
+        "reconnecting",
+        3,
+        False,
+    )
 
 
 async def test_lifecycle_events_bracket_the_run(
     tmp_path: Path, nats_server: NatsServer, quick_log: EventLog, demo: DemoSource
 ) -> None:
     async with running(tmp_path, nats_server.url, [demo], demo=True) as service:
-        await wait_until(lambda: service.status()["appended"] > 50, timeout=10)  # type: ignore[operator]
+        await wait_until(lambda: _sink(service).appended > 50, timeout=10)
     events = await read_events(quick_log)
     assert isinstance(events[0], IngestStarted) and events[0].demo
     assert isinstance(events[-1], IngestStopped)
@@ -194,17 +214,16 @@ async def test_service_started_while_the_log_is_down_spools_then_catches_up(
 ) -> None:
     nats_server.stop()
     async with running(tmp_path, nats_server.url, [demo], demo=True) as service:
-        await wait_until(lambda: service.status()["spool_records"] != 0, timeout=15)
-        assert service.status()["log_connected"] is False
+        await wait_until(lambda: _sink(service).spool_records != 0, timeout=15)
+        assert _sink(service).log_connected is False
         nats_server.start()
         await wait_until(
-            lambda: (
-                service.status()["log_connected"] is True and service.status()["spool_records"] == 0
-            ),
+            lambda: _sink(service).log_connected and _sink(service).spool_records == 0,
             timeout=30,
         )
-        reply = await ask(quick_log, command_subject("demo", "status"), ReportStatus())
-        assert reply.ok and reply.data["accounts"] == "demo"
+        reply = await ask(quick_log, ReportStatus(), "demo")
+        assert reply.ok and reply.crawler is not None
+        assert [a.account for a in reply.crawler.accounts] == ["demo"]
     stored = [e.event_id for e in await read_events(quick_log)]
     assert len(stored) == len(set(stored))
     assert len(stored) >= demo.produced

@@ -17,7 +17,7 @@ from ingest.telegram.assignment import ChatAssignment
 from ingest.telegram.gateway import PeerRef
 from ingest.telegram.media import LocalMediaStore
 from ingest.telegram.worker import TelegramAccountWorker, WorkerConfig
-from schemas.commands import ReportStatus, RestartCrawler, TriggerCrawl
+from schemas.commands import RestartCrawler, TriggerCrawl
 from schemas.events import (
     BackfillCompleted,
     ChatDiscovered,
@@ -145,7 +145,7 @@ async def test_worker_discovers_backfills_and_records_live_updates(event_log: Ev
             )
         )
         gw.push(types.UpdateDeleteMessages(messages=[501], pts=2, pts_count=1))
-        reply = await worker.handle(ReportStatus())
+        status = worker.status()
         await sink.flush()
     events = await read_all(event_log)
     assert sorted(e.chat_id or 0 for e in _of(events, ChatDiscovered)) == sorted([SUPER, BASIC])
@@ -159,7 +159,7 @@ async def test_worker_discovers_backfills_and_records_live_updates(event_log: Ev
         (SUPER, 4, "live"),
     }
     assert [(e.chat_id, e.message_id) for e in _of(events, MessageDeleted)] == [(BASIC, 501)]  # type: ignore[attr-defined]
-    assert reply.ok and reply.data["connected"] is True and reply.data["watched_chats"] == 2
+    assert status.connected and status.groups_watched == 2
 
 
 async def test_restarted_worker_skips_completed_backfills_and_known_chats(
@@ -221,9 +221,10 @@ async def test_flood_wait_shows_in_status_and_the_log(event_log: EventLog) -> No
     gw.fail["get_dialogs"] = [tg_errors.FloodWaitError(request=None, capture=30)]
     async with LogSink(event_log) as sink, running(_worker(gw, event_log), sink) as worker:
         await wait_until(lambda: len(_of(sink.submitted, BackfillCompleted)) == 2, timeout=10)
-        status = (await worker.handle(ReportStatus())).data
+        status = worker.status()
         await sink.flush()
-    assert status["last_flood_wait_s"] == 30 and status["flood_waits"] == 1
+    assert status.last_flood_wait is not None and status.last_flood_wait.seconds == 30
+    assert status.flood_waits == 1
     floods = _of(await read_all(event_log, subjects=["tg.ops.main"]), FloodWaited)
     assert [(e.seconds, e.method) for e in floods] == [(30, "messages.getDialogs")]  # type: ignore[attr-defined]
 
@@ -264,7 +265,7 @@ async def test_reconnect_is_recorded_and_catches_up(event_log: EventLog) -> None
     async with LogSink(event_log) as sink, running(worker, sink):
         gw.connected = False
         await wait_until(lambda: bool(_of(sink.submitted, IngestDisconnected)), timeout=10)
-        assert (await worker.handle(ReportStatus())).data["connected"] is False
+        assert worker.status().connected is False
         gw.connected = True
         await wait_until(lambda: any(c == "catch_up" for c, _ in gw.calls), timeout=10)
         await sink.flush()
