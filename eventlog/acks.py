@@ -78,7 +78,10 @@ class AckWindow:
             self.progress.clear()
             before = self.outstanding
             try:
-                await asyncio.wait_for(self.progress.wait(), timeout=timeout_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # arrives as the ack does, and the cancelled caller would go on appending.
+                async with asyncio.timeout(timeout_s):
+                    await self.progress.wait()
             except TimeoutError:
                 if self.outstanding >= before:
                     return False  # no ack at all for timeout_s: the caller retries what is unacknowledged
