@@ -44,6 +44,15 @@ class SessionError(IngestError):
     """A stored Telegram session could not be used."""
 
 
+class AccountUnusable(SessionError):
+    """Telegram refuses the account's session for good (revoked, expired, banned, unknown auth
+    key): retrying cannot fix it, the account needs `aaltohub login` (or is lost)."""
+
+
+class ConnectionLost(IngestError):
+    """The client is disconnected and Telethon has stopped reconnecting by itself."""
+
+
 class MasterKeyError(SessionError):
     """MASTER_KEY is missing or malformed (the message never contains key material)."""
 

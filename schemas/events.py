@@ -311,6 +311,15 @@ class IngestDisconnected(Event, frozen=True, kw_only=True, tag="ingest.disconnec
     reason: str | None = None
 
 
+class IngestReconnecting(Event, frozen=True, kw_only=True, tag="ingest.reconnecting"):
+    """The account's connection is down (or its worker crashed); attempt ``attempt`` of the
+    supervisor starts after ``delay_s``. ``error`` says what failed (no secrets)."""
+
+    attempt: int
+    delay_s: float
+    error: str | None = None
+
+
 class FloodWaited(Event, frozen=True, kw_only=True, tag="ingest.flood_wait"):
     """Telegram asked us to wait ``seconds`` before calling ``method`` again."""
 
@@ -349,6 +358,7 @@ AnyEvent = (
     | IngestStarted
     | IngestConnected
     | IngestDisconnected
+    | IngestReconnecting
     | FloodWaited
     | IngestFailed
     | IngestStopped
@@ -371,6 +381,7 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     IngestStarted,
     IngestConnected,
     IngestDisconnected,
+    IngestReconnecting,
     FloodWaited,
     IngestFailed,
     IngestStopped,

@@ -17,7 +17,7 @@ from telethon import TelegramClient, events, utils
 from telethon.sessions import StringSession
 from telethon.tl import types
 
-from ingest.errors import GatewayError, SessionError
+from ingest.errors import AccountUnusable, GatewayError
 from ingest.telegram.convert import peer_ref_of
 from ingest.telegram.gateway import HistoryPage, PeerRef, TLMessage, UpdateCallback
 from ingest.telegram.sessions import Secret
@@ -90,7 +90,7 @@ class TelethonGateway:
             authorized = await self._client.is_user_authorized()
         if not authorized:
             await self.disconnect()
-            raise SessionError(
+            raise AccountUnusable(
                 "the stored Telegram session is not authorized; run `aaltohub login` again"
             )
         async with asyncio.timeout(TIMEOUT_S):

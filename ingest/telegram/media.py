@@ -20,7 +20,7 @@ from typing import Protocol
 
 import httpx
 
-from ingest.errors import IngestError, StoreError
+from ingest.errors import AccountUnusable, IngestError, StoreError
 from ingest.seams import EventSink
 from ingest.telegram.gateway import Gateway, TLMessage
 from ingest.telegram.ratelimit import RateLimiter
@@ -167,6 +167,8 @@ class MediaDownloader:
             job = await self._queue.get()
             try:
                 await self.process(job.event, job.message)
+            except AccountUnusable:
+                raise  # the account stops; not this download's failure
             except IngestError as e:
                 log.warning(
                     "media of %s/%s not stored: %s",

@@ -17,7 +17,13 @@ from typing import Final, TypeVar
 
 from telethon import errors as tg_errors
 
-from ingest.errors import FloodWaitTooLong, GatewayError, IngestError, RetriesExhausted
+from ingest.errors import (
+    AccountUnusable,
+    FloodWaitTooLong,
+    GatewayError,
+    IngestError,
+    RetriesExhausted,
+)
 from schemas import ids
 from schemas.events import Event, FloodWaited, Source
 
@@ -36,6 +42,10 @@ _TRANSIENT: Final = (
     TimeoutError,
 )
 _FLOOD: Final = (tg_errors.FloodWaitError, tg_errors.FloodPremiumWaitError)
+# Telegram docs (api/errors): 401 UNAUTHORIZED (AUTH_KEY_UNREGISTERED, SESSION_REVOKED,
+# USER_DEACTIVATED_BAN, ...) and AUTH_KEY_DUPLICATED mean this session is unusable; Telethon raises
+# AuthKeyNotFound when the server forgot the key on reconnect. No retry can fix these.
+_UNUSABLE: Final = (tg_errors.UnauthorizedError, tg_errors.AuthKeyError, tg_errors.AuthKeyNotFound)
 FLOOD_MARGIN_S: Final = 1.0  # Telegram rounds the wait down; one extra second avoids a second flood
 
 
@@ -117,6 +127,11 @@ class RateLimiter:
                     delay,
                 )
                 await self._sleep(delay)
+            except _UNUSABLE as e:
+                log.error("telegram %s: the session is unusable (%s)", method, type(e).__name__)
+                raise AccountUnusable(
+                    f"{type(e).__name__}: Telegram refuses this session; run `aaltohub login`"
+                ) from e
             except tg_errors.RPCError as e:
                 # Permanent for this request (e.g. CHANNEL_PRIVATE); the message is Telegram's error name.
                 raise GatewayError(f"{type(e).__name__}", method=method, chat_id=chat_id) from e

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final
 
-from eventlog import EventLog
-from ingest.errors import FloodWaitTooLong, IngestError
+from eventlog import EventLog, EventLogError
+from ingest.errors import AccountUnusable, ConnectionLost, FloodWaitTooLong, IngestError
 from ingest.seams import EventSink
 from ingest.telegram.assignment import ChatAssignment
 from ingest.telegram.backfill import Backfiller
@@ -31,9 +31,16 @@ from ingest.telegram.known import MessageIndex, ObservingSink
 from ingest.telegram.logstate import LogState, load_log_state
 from ingest.telegram.media import MediaDownloader, MediaStore
 from ingest.telegram.ratelimit import RateLimiter, Sleep
+from ingest.telegram.supervisor import Link, ReconnectPolicy, describe
 from schemas import ids
 from schemas.commands import Command, CommandReply, RestartCrawler, TriggerCrawl
-from schemas.events import Event, IngestConnected, IngestDisconnected, IngestFailed
+from schemas.events import (
+    Event,
+    IngestConnected,
+    IngestDisconnected,
+    IngestFailed,
+    IngestReconnecting,
+)
 from schemas.status import AccountStatus, FloodWaitStatus
 
 log = logging.getLogger(__name__)
@@ -59,10 +66,35 @@ class WorkerConfig:
     connection_check_s: float = 5.0
     media_types: tuple[str, ...] = ()
     media_max_bytes: int = 20 * 1024 * 1024
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
 
 
 class _RestartRequested(Exception):
     """Raised inside the task group to restart the worker (RestartCrawler)."""
+
+
+def _cancelled_meanwhile() -> None:
+    """Re-raise a cancellation that a task group turned into its children's errors: a worker
+    being stopped must not take a failure seen on the way out for a reason to reconnect."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _most_significant(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The failure that decides what the supervisor does, when several tasks failed at once."""
+    leaves: list[BaseException] = []
+
+    def flatten(g: BaseExceptionGroup[BaseException]) -> None:
+        for e in g.exceptions:
+            flatten(e) if isinstance(e, BaseExceptionGroup) else leaves.append(e)
+
+    flatten(group)
+    for kind in (AccountUnusable, _RestartRequested, ConnectionLost):
+        for e in leaves:
+            if isinstance(e, kind):
+                return e
+    return leaves[0]
 
 
 @dataclass(slots=True)
@@ -108,6 +140,7 @@ class TelegramAccountWorker:
         self._rt: _Runtime | None = None
         self._restart = asyncio.Event()
         self._connected = False
+        self._link = Link()
         self._handler_registered = False
         self.ready = asyncio.Event()
 
@@ -116,15 +149,69 @@ class TelegramAccountWorker:
 
     # --- EventSource ----------------------------------------------------------------------------
     async def run(self, sink: EventSink) -> None:
-        """Crawl until cancelled; ``RestartCrawler`` reconnects and restarts every task."""
-        while True:
-            try:
-                await self._run_once(sink)
-                return
-            except* _RestartRequested:
-                log.info("worker %s: restarting", self.account)
-                self._restart.clear()
-                self.ready.clear()
+        """Crawl until cancelled, reconnecting forever (see ``ingest.telegram.supervisor``);
+        ``RestartCrawler`` restarts at once; an unusable session stops this account."""
+        try:
+            while True:
+                try:
+                    await self._run_once(sink)
+                    return
+                except _RestartRequested:
+                    log.info("worker %s: restarting", self.account)
+                    self._restart.clear()
+                    self._link.restarted()
+                    continue
+                except AccountUnusable as e:
+                    self._stop_unusable(sink, e)
+                    return
+                except (IngestError, EventLogError, OSError, TimeoutError) as e:
+                    error: BaseException = e
+                except (
+                    Exception
+                ) as e:  # a crashed worker is recorded and restarted like a lost link
+                    log.exception("worker %s: crashed", self.account)
+                    error = e
+                finally:
+                    self.ready.clear()
+                _cancelled_meanwhile()
+                await self._back_off(sink, error)
+        finally:
+            if self._link.state != "auth_failed":
+                self._link.state = "stopped"
+
+    async def _back_off(self, sink: EventSink, error: BaseException) -> None:
+        reason = describe(error)
+        attempt, delay_s = self._link.down(reason, datetime.now(UTC), self._config.reconnect)
+        log.warning(
+            "worker %s: %s; reconnect attempt %d in %.1fs", self.account, reason, attempt, delay_s
+        )
+        sink.submit(
+            IngestReconnecting(
+                event_id=ids.occurrence_id("reconnecting"),
+                account=self.account,
+                observed_at=self._clock(),
+                source="live",
+                attempt=attempt,
+                delay_s=round(delay_s, 3),
+                error=reason,
+            )
+        )
+        await self._sleep(delay_s)  # the supervisor's backoff (injected: tests do not wait)
+
+    def _stop_unusable(self, sink: EventSink, error: AccountUnusable) -> None:
+        reason = describe(error)
+        log.error("worker %s: stopped: %s", self.account, reason)
+        self._link.unusable(reason, datetime.now(UTC))
+        sink.submit(
+            IngestFailed(
+                event_id=ids.occurrence_id("error"),
+                account=self.account,
+                observed_at=self._clock(),
+                source="live",
+                error=type(error).__name__,
+                detail=f"{reason}; this account stopped crawling",
+            )
+        )
 
     async def handle(self, command: Command) -> CommandReply:
         """Crawl a chat now, or restart."""
@@ -157,10 +244,17 @@ class TelegramAccountWorker:
                 method=lim.last_flood_method or "",
                 at=lim.last_flood_at,
             )
+        link = self._link
         return AccountStatus(
             account=self.account,
-            state="connected" if self._connected else "starting",
-            connected=self._connected,
+            state=link.state,
+            connected=link.connected,
+            connected_since=link.connected_since,
+            reconnect_attempts=link.attempts,
+            reconnects=link.reconnects,
+            next_reconnect_at=link.next_attempt_at,
+            last_error=link.last_error,
+            last_error_at=link.last_error_at,
             groups_watched=len(rt.state.watched()) if rt else 0,
             backfills_pending=len(rt.pending_backfills) if rt else 0,
             media_pending=rt.media.pending if rt and rt.media else 0,
@@ -273,6 +367,12 @@ class TelegramAccountWorker:
             ):  # once per client: a restart swaps the handler behind it
                 self._gateway.add_update_handler(self._dispatch)
                 self._handler_registered = True
+            # Every start and reconnect asks Telegram for what happened while we were away.
+            await self._safely(
+                "catch-up",
+                partial(limiter.call, "updates.getDifference", self._gateway.catch_up),
+                out,
+            )
             await self._safely("discovery", discovery.run_once, out)
             for chat_id in state.watched():
                 if not rt.backfiller.is_done(chat_id):
@@ -292,17 +392,23 @@ class TelegramAccountWorker:
                 tg.create_task(
                     stagger_forever(
                         chats=state.watched,
-                        run_one=rt.gapfiller.run,
+                        run_one=partial(self._scheduled_gapfill, rt, out),
                         interval_s=cfg.gapfill_interval_s,
                         sleep=self._sleep,
                         name="gap-fill",
                     )
                 )
                 tg.create_task(self._watch_connection(out))
-                tg.create_task(self._watch_restart())
                 tg.create_task(_flush_counters_forever(handler))
                 if media is not None:
                     tg.create_task(media.run())
+                # The body waits (rather than leaving the group to wait in __aexit__) so that a
+                # failing task cancels it and the group takes that cancellation back: on 3.11 a
+                # failure seen while __aexit__ waits leaves the task marked as being cancelled.
+                await self._restart.wait()
+                raise _RestartRequested
+        except BaseExceptionGroup as group:  # the supervisor acts on one cause
+            raise _most_significant(group) from group
         finally:
             with contextlib.suppress(IngestError, OSError, TimeoutError):
                 await self._gateway.disconnect()
@@ -344,6 +450,8 @@ class TelegramAccountWorker:
             try:
                 await rt.backfiller.run(chat_id, force=force)
                 rt.pending_backfills.discard(chat_id)
+            except AccountUnusable:
+                raise
             except FloodWaitTooLong as e:
                 # Resume this chat's backfill after the wait; live handling goes on meanwhile.
                 self._record_failure(out, e, chat_id)
@@ -357,6 +465,9 @@ class TelegramAccountWorker:
         while True:
             chat_id = await rt.gapfills.get()
             await self._safely("gap-fill", partial(rt.gapfiller.run, chat_id), out, chat_id=chat_id)
+
+    async def _scheduled_gapfill(self, rt: _Runtime, out: EventSink, chat_id: int) -> None:
+        await self._safely("gap-fill", partial(rt.gapfiller.run, chat_id), out, chat_id=chat_id)
 
     async def _every(
         self, interval_s: float, what: str, fn: Callable[[], Awaitable[object]], out: EventSink
@@ -375,6 +486,8 @@ class TelegramAccountWorker:
     ) -> None:
         try:
             await fn()
+        except AccountUnusable:
+            raise  # not this task's failure: the account stops
         except IngestError as e:
             log.warning("worker %s: %s failed: %s", self.account, what, e)
             self._record_failure(out, e, chat_id)
@@ -396,6 +509,8 @@ class TelegramAccountWorker:
     def _set_connected(self, out: EventSink, connected: bool, *, reason: str | None = None) -> None:
         self._connected = connected
         now = datetime.now(UTC)
+        if connected:
+            self._link.up(now)
         event: Event
         if connected:
             event = IngestConnected(
@@ -415,26 +530,12 @@ class TelegramAccountWorker:
         out.submit(event)
 
     async def _watch_connection(self, out: EventSink) -> None:
+        # Telethon's is_connected() stays true while it retries by itself; false means it gave up.
         while True:
             await self._sleep(self._config.connection_check_s)
-            up = self._gateway.is_connected()
-            if up == self._connected:
-                continue
-            self._set_connected(out, up, reason=None if up else "connection lost")
-            if up:  # Telethon reconnected by itself: fetch what was missed meanwhile
-                await self._safely(
-                    "catch-up",
-                    partial(self._rt_limiter_call, "updates.getDifference", self._gateway.catch_up),
-                    out,
-                )
-
-    async def _rt_limiter_call(self, method: str, fn: Callable[[], Awaitable[None]]) -> None:
-        assert self._rt is not None
-        await self._rt.limiter.call(method, fn)
-
-    async def _watch_restart(self) -> None:
-        await self._restart.wait()
-        raise _RestartRequested
+            if not self._gateway.is_connected():
+                self._set_connected(out, False, reason="connection lost")
+                raise ConnectionLost("Telegram connection lost and Telethon stopped retrying")
 
 
 # Held counter changes are recorded at most this late after their minute is over.

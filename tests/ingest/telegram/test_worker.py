@@ -28,6 +28,7 @@ from schemas.events import (
     IngestConnected,
     IngestDisconnected,
     IngestFailed,
+    IngestReconnecting,
     MediaStored,
     MessageDeleted,
     MessagePosted,
@@ -263,14 +264,14 @@ async def test_reconnect_is_recorded_and_catches_up(event_log: EventLog) -> None
     gw = _gateway()
     worker = _worker(gw, event_log, config=_config(connection_check_s=0.01))
     async with LogSink(event_log) as sink, running(worker, sink):
-        gw.connected = False
-        await wait_until(lambda: bool(_of(sink.submitted, IngestDisconnected)), timeout=10)
-        assert worker.status().connected is False
-        gw.connected = True
-        await wait_until(lambda: any(c == "catch_up" for c, _ in gw.calls), timeout=10)
+        gw.connected = False  # Telethon gave up reconnecting by itself
+        await wait_until(lambda: sum(c == "connect" for c, _ in gw.calls) == 2, timeout=10)
+        await wait_until(lambda: sum(c == "catch_up" for c, _ in gw.calls) == 2, timeout=10)
+        status = worker.status()
         await sink.flush()
     ops = [type(e) for e in await read_all(event_log, subjects=["tg.ops.main"])]
-    assert ops[:3] == [IngestConnected, IngestDisconnected, IngestConnected]
+    assert ops[:4] == [IngestConnected, IngestDisconnected, IngestReconnecting, IngestConnected]
+    assert (status.state, status.reconnects, status.reconnect_attempts) == ("connected", 1, 1)
 
 
 async def test_restart_command_reconnects(event_log: EventLog) -> None:
