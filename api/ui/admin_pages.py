@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated, Any, Final, Literal
 
@@ -10,17 +9,14 @@ import msgspec
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from api.commands import command
 from api.deps import ApiState, State
-from api.errors import ApiError, ServiceUnavailable
+from api.errors import ApiError
 from api.models import RoleChange
 from api.routes import admin, dead_letters, users
 from api.routes.dead_letters import DeadLetterId
 from api.ui.overview import pages, send
 from api.ui.session import AdminSession, CheckedAdmin
-from schemas.commands import ReportStatus
 from schemas.errors import SchemaError
-from schemas.subjects import command_subject
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -142,24 +138,7 @@ async def change_role(
 async def accounts_page(request: Request, state: State, session: AdminSession) -> Response:
     """Telegram accounts as ingest reports them (the API never reads the stored sessions)."""
     runtime = await admin.crawler_runtime(state)
-    names = sorted({a for a in str(runtime.data.get("accounts") or "").split(",") if a})
-    health = await asyncio.gather(*(_account_health(state, n) for n in names))
-    accounts = [{"name": n, "health": h} for n, h in zip(names, health, strict=True)]
+    accounts = [{"name": a.account, "live": a} for a in runtime.accounts]
     return pages(request).render(
         request, "accounts.html", session, {"runtime": runtime, "accounts": accounts}
     )
-
-
-async def _account_health(state: ApiState, account: str) -> dict[str, Any]:
-    """What ingest's worker for ``account`` reports (``answered=False`` when none answers)."""
-    try:
-        reply = await command(
-            state.log,
-            command_subject(account, "status"),
-            ReportStatus(),
-            timeout_s=min(2.0, state.config.command_timeout_s),
-            service="ingest",
-        )
-    except ServiceUnavailable as e:
-        return {"answered": False, "message": e.detail}
-    return {"answered": True, **reply.data}

@@ -75,7 +75,7 @@ async def status_fragment(request: Request, state: State, session: AdminSession)
         request,
         "fragments/status.html",
         session,
-        {"status": status, "data": status.crawler.data, "errors": errors.items},
+        {"status": status, "crawler": status.crawler, "errors": errors.items},
     )
 
 
