@@ -15,7 +15,7 @@ from typing import Final, Literal
 
 import msgspec
 
-Source = Literal["live", "backfill", "gapfill", "import", "demo"]
+Source = Literal["live", "backfill", "gapfill", "catchup", "import", "demo"]
 SenderKind = Literal["user", "channel", "chat"]
 MediaType = Literal[
     "photo",
@@ -294,6 +294,19 @@ class GapFillCompleted(Event, frozen=True, kw_only=True, tag="gapfill.completed"
     deleted: int
 
 
+class CatchUpCompleted(Event, frozen=True, kw_only=True, tag="catchup.completed"):
+    """What a catch-up after downtime recovered for one chat: message ids ``from_message_id`` to
+    ``to_message_id`` were covered; ``new`` messages the log did not hold, ``edited`` and ``deleted``
+    ones. ``too_long``: Telegram had no difference that far back, so history was read instead."""
+
+    from_message_id: int | None = None
+    to_message_id: int | None = None
+    new: int = 0
+    edited: int = 0
+    deleted: int = 0
+    too_long: bool = False
+
+
 class IngestStarted(Event, frozen=True, kw_only=True, tag="ingest.started"):
     """An ingest process started for an account."""
 
@@ -355,6 +368,7 @@ AnyEvent = (
     | BackfillProgressed
     | BackfillCompleted
     | GapFillCompleted
+    | CatchUpCompleted
     | IngestStarted
     | IngestConnected
     | IngestDisconnected
@@ -378,6 +392,7 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     BackfillProgressed,
     BackfillCompleted,
     GapFillCompleted,
+    CatchUpCompleted,
     IngestStarted,
     IngestConnected,
     IngestDisconnected,

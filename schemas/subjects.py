@@ -15,6 +15,7 @@ from schemas.events import (
     BackfillCompleted,
     BackfillProgressed,
     BackfillStarted,
+    CatchUpCompleted,
     ChatDiscovered,
     ChatLeft,
     ChatUpdated,
@@ -50,6 +51,7 @@ _CHAT_TYPES: Final = (
     BackfillProgressed,
     BackfillCompleted,
     GapFillCompleted,
+    CatchUpCompleted,
 )
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

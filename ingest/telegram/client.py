@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from telethon import TelegramClient, events, utils
 from telethon.sessions import StringSession
-from telethon.tl import types
+from telethon.tl import functions, types
 
 from ingest.errors import AccountUnusable, GatewayError
 from ingest.telegram.convert import peer_ref_of
-from ingest.telegram.gateway import HistoryPage, PeerRef, TLMessage, UpdateCallback
+from ingest.telegram.gateway import (
+    ChannelDifference,
+    Difference,
+    HistoryPage,
+    PeerRef,
+    TLMessage,
+    UpdateCallback,
+)
 from ingest.telegram.sessions import Secret
+from ingest.telegram.updatestate import UpdateState
 
 CONNECTION_RETRIES: Final = 5
 RETRY_DELAY_S: Final = 3
@@ -60,6 +68,18 @@ def input_peer(peer: PeerRef) -> object:
     if peer.kind == "chat" or cls is types.PeerChat:
         return types.InputPeerChat(chat_id=raw)
     return types.InputPeerUser(user_id=raw, access_hash=peer.access_hash or 0)
+
+
+def _state(st: types.updates.State) -> UpdateState:
+    return UpdateState(pts=st.pts, qts=st.qts, date=st.date or datetime.now(UTC), seq=st.seq)
+
+
+def _named(chats: Sequence[object], users: Sequence[object]) -> dict[int, object]:
+    return {utils.get_peer_id(e): e for e in (*chats, *users)}
+
+
+def _kept(messages: Sequence[object]) -> list[TLMessage]:
+    return [m for m in messages if isinstance(m, (types.Message, types.MessageService))]
 
 
 def _entities(messages: Sequence[object]) -> dict[int, object]:
@@ -118,10 +138,60 @@ class TelethonGateway:
 
         self._client.add_event_handler(on_raw, events.Raw)
 
-    async def catch_up(self) -> None:
-        """Ask Telegram for the updates missed while disconnected."""
+    async def get_state(self) -> UpdateState:
+        """``updates.getState``."""
         async with asyncio.timeout(TIMEOUT_S):
-            await self._client.catch_up()
+            return _state(await self._client(functions.updates.GetStateRequest()))
+
+    async def get_difference(self, state: UpdateState) -> Difference:
+        """``updates.getDifference`` from ``state`` (one slice)."""
+        request = functions.updates.GetDifferenceRequest(
+            pts=state.pts, date=state.date, qts=state.qts
+        )
+        async with asyncio.timeout(TIMEOUT_S):
+            diff = await self._client(request)
+        if isinstance(diff, types.updates.DifferenceEmpty):
+            after = UpdateState(pts=state.pts, qts=state.qts, date=diff.date, seq=diff.seq)
+            return Difference(new_messages=[], other_updates=[], state=after)
+        if isinstance(diff, types.updates.DifferenceTooLong):
+            after = UpdateState(pts=diff.pts, qts=state.qts, date=state.date, seq=state.seq)
+            return Difference(new_messages=[], other_updates=[], state=after, too_long=True)
+        slice_ = isinstance(diff, types.updates.DifferenceSlice)
+        return Difference(
+            new_messages=_kept(diff.new_messages),
+            other_updates=list(diff.other_updates),
+            state=_state(diff.intermediate_state if slice_ else diff.state),
+            final=not slice_,
+            entities=_named(diff.chats, diff.users),
+        )
+
+    async def get_channel_difference(
+        self, peer: PeerRef, *, pts: int, limit: int
+    ) -> ChannelDifference:
+        """``updates.getChannelDifference`` of one channel from ``pts``."""
+        channel = input_peer(peer)
+        assert isinstance(channel, types.InputPeerChannel)
+        request = functions.updates.GetChannelDifferenceRequest(
+            channel=types.InputChannel(channel.channel_id, channel.access_hash),
+            filter=types.ChannelMessagesFilterEmpty(),
+            pts=max(1, pts),
+            limit=limit,
+            force=True,
+        )
+        async with asyncio.timeout(TIMEOUT_S):
+            diff = await self._client(request)
+        if isinstance(diff, types.updates.ChannelDifferenceEmpty):
+            return ChannelDifference(new_messages=[], other_updates=[], pts=diff.pts)
+        if isinstance(diff, types.updates.ChannelDifferenceTooLong):
+            current = getattr(diff.dialog, "pts", None) or pts
+            return ChannelDifference(new_messages=[], other_updates=[], pts=current, too_long=True)
+        return ChannelDifference(
+            new_messages=_kept(diff.new_messages),
+            other_updates=list(diff.other_updates),
+            pts=diff.pts,
+            final=bool(diff.final),
+            entities=_named(diff.chats, diff.users),
+        )
 
     async def get_dialogs(self) -> list[PeerRef]:
         """Every dialog's peer."""

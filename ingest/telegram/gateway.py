@@ -10,6 +10,7 @@ from typing import Literal, Protocol, TypeAlias
 import msgspec
 from telethon.tl import types
 
+from ingest.telegram.updatestate import UpdateState
 from schemas.events import ChatKind
 
 PeerKind = Literal["user", "chat", "channel"]
@@ -43,6 +44,37 @@ class HistoryPage:
     entities: dict[int, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One answer of ``updates.getDifference``: messages and other updates since a state.
+
+    ``state`` is where the next call starts (the final or intermediate state); ``final`` is False
+    while Telegram has more (a slice). ``too_long``: Telegram keeps no difference that far back;
+    ``state`` then only carries the new pts and the history must be read instead."""
+
+    new_messages: list[TLMessage]
+    other_updates: list[object]
+    state: UpdateState
+    final: bool = True
+    too_long: bool = False
+    entities: dict[int, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDifference:
+    """One answer of ``updates.getChannelDifference`` for a channel or supergroup since ``pts``.
+
+    ``too_long``: the gap is too big for a difference; ``pts`` is then the channel's current pts and
+    its history must be read from the newest message we hold."""
+
+    new_messages: list[TLMessage]
+    other_updates: list[object]
+    pts: int
+    final: bool = True
+    too_long: bool = False
+    entities: dict[int, object] = field(default_factory=dict)
+
+
 class Gateway(Protocol):
     """Every Telegram call we make. One request per call so rate control can wrap each one."""
 
@@ -67,8 +99,18 @@ class Gateway(Protocol):
         """Call ``callback(update)`` for every raw update (``telethon.tl.types.Update*``)."""
         ...
 
-    async def catch_up(self) -> None:
-        """Fetch updates missed while disconnected (getDifference)."""
+    async def get_state(self) -> UpdateState:
+        """The account's current update state (``updates.getState``)."""
+        ...
+
+    async def get_difference(self, state: UpdateState) -> Difference:
+        """What happened since ``state`` (``updates.getDifference``), one slice per call."""
+        ...
+
+    async def get_channel_difference(
+        self, peer: PeerRef, *, pts: int, limit: int
+    ) -> ChannelDifference:
+        """What happened in one channel since ``pts`` (``updates.getChannelDifference``)."""
         ...
 
     async def get_dialogs(self) -> list[PeerRef]:

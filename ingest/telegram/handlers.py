@@ -209,6 +209,7 @@ def events_from_update(
     names: Mapping[int, object] | None = None,
     chat_for_deleted: ChatForDeleted = lambda _mid: None,
     self_id: int | None = None,
+    source: Source = "live",
 ) -> list[Event]:
     """Every event a raw update stands for (empty for updates we do not record); ``self_id`` is the
     account's own user id (the sender of its outgoing messages)."""
@@ -230,7 +231,7 @@ def events_from_update(
         build = posted if isinstance(update, _NEW) else edited
         return [
             build(
-                account=account, chat_id=chat_id, snap=snap, source="live", observed_at=observed_at
+                account=account, chat_id=chat_id, snap=snap, source=source, observed_at=observed_at
             )
         ]
     if isinstance(update, types.UpdateDeleteChannelMessages):
@@ -240,7 +241,7 @@ def events_from_update(
                 account=account,
                 chat_id=chat_id,
                 message_id=m,
-                source="live",
+                source=source,
                 observed_at=observed_at,
             )
             for m in update.messages
@@ -251,7 +252,7 @@ def events_from_update(
                 account=account,
                 chat_id=chat_for_deleted(m),
                 message_id=m,
-                source="live",
+                source=source,
                 observed_at=observed_at,
             )
             for m in update.messages
@@ -280,7 +281,7 @@ def events_from_update(
                 chat_id=chat_id,
                 message_id=update.msg_id,
                 reactions=reactions_of(update.reactions),
-                source="live",
+                source=source,
                 observed_at=observed_at,
             )
         ]

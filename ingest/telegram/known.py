@@ -46,6 +46,7 @@ class MessageIndex:
         self._account = account
         self._chats: dict[int, dict[int, KnownMessage]] = {}
         self._nonchannel: dict[int, tuple[int, datetime]] = {}  # message id → (chat, date)
+        self._deleted: set[tuple[int, int]] = set()  # deletes seen of messages not (yet) known
 
     def observe(self, event: Event) -> None:
         """Fold one event (ours or read back from the log) into the index."""
@@ -101,6 +102,17 @@ class MessageIndex:
         known = self._chats.get(chat_id, {}).get(message_id)
         if known is not None:
             known.deleted = True
+        else:
+            self._deleted.add((chat_id, message_id))
+
+    def was_deleted(self, chat_id: int, message_id: int) -> bool:
+        """True if a delete of this message is known (whether or not the message itself is)."""
+        known = self.get(chat_id, message_id)
+        return (known is not None and known.deleted) or (chat_id, message_id) in self._deleted
+
+    def newest_id(self, chat_id: int) -> int | None:
+        """The highest message id known in ``chat_id``."""
+        return max(self._chats.get(chat_id, {}), default=None)
 
     def get(self, chat_id: int, message_id: int) -> KnownMessage | None:
         """The known state of a message, or None."""

@@ -17,21 +17,25 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final
 
+import msgspec
+
 from eventlog import EventLog, EventLogError
 from ingest.errors import AccountUnusable, ConnectionLost, FloodWaitTooLong, IngestError
 from ingest.seams import EventSink
 from ingest.telegram.assignment import ChatAssignment
 from ingest.telegram.backfill import Backfiller
+from ingest.telegram.catchup import CatchUp
 from ingest.telegram.discovery import Discovery
 from ingest.telegram.entity_cache import EntityCache, EntityStore
 from ingest.telegram.gapfill import GapFiller, stagger_forever
-from ingest.telegram.gateway import Gateway
+from ingest.telegram.gateway import Gateway, PeerRef
 from ingest.telegram.handlers import LiveHandler
 from ingest.telegram.known import MessageIndex, ObservingSink
 from ingest.telegram.logstate import LogState, load_log_state
 from ingest.telegram.media import MediaDownloader, MediaStore
 from ingest.telegram.ratelimit import RateLimiter, Sleep
 from ingest.telegram.supervisor import Link, ReconnectPolicy, describe
+from ingest.telegram.updatestate import UpdateStateStore
 from schemas import ids
 from schemas.commands import Command, CommandReply, RestartCrawler, TriggerCrawl
 from schemas.events import (
@@ -41,7 +45,7 @@ from schemas.events import (
     IngestFailed,
     IngestReconnecting,
 )
-from schemas.status import AccountStatus, FloodWaitStatus
+from schemas.status import AccountStatus, CatchUpStatus, FloodWaitStatus
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ class WorkerConfig:
     media_types: tuple[str, ...] = ()
     media_max_bytes: int = 20 * 1024 * 1024
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    catchup_interval_s: float = 900.0  # keeps the stored update state recent while connected
+    catchup_pause_s: float = 1.5  # between history pages when a difference is too long
 
 
 class _RestartRequested(Exception):
@@ -123,6 +129,7 @@ class TelegramAccountWorker:
         config: WorkerConfig,
         assignment: ChatAssignment,
         entity_store: EntityStore | None = None,
+        update_states: UpdateStateStore | None = None,
         media_store: MediaStore | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -134,6 +141,8 @@ class TelegramAccountWorker:
         self._config = config
         self._assignment = assignment
         self._entity_store = entity_store
+        self._update_states = update_states
+        self._catch_up_status = CatchUpStatus()
         self._media_store = media_store
         self._sleep = sleep
         self._clock = clock
@@ -261,6 +270,7 @@ class TelegramAccountWorker:
             live_failures=rt.handler.failed if rt else 0,
             flood_waits=lim.flood_waits if lim else 0,
             last_flood_wait=flood,
+            catch_up=self._catch_up_status if self._update_states is not None else None,
         )
 
     # --- wiring -----------------------------------------------------------------------------------
@@ -367,13 +377,12 @@ class TelegramAccountWorker:
             ):  # once per client: a restart swaps the handler behind it
                 self._gateway.add_update_handler(self._dispatch)
                 self._handler_registered = True
-            # Every start and reconnect asks Telegram for what happened while we were away.
-            await self._safely(
-                "catch-up",
-                partial(limiter.call, "updates.getDifference", self._gateway.catch_up),
-                out,
-            )
             await self._safely("discovery", discovery.run_once, out)
+            catch_up = self._catch_up_for(state, index, limiter, resolve, out)
+            # Every start and reconnect asks Telegram for what happened while we were away (after
+            # discovery, so a newly watched channel gets its pts stored from the first pass on).
+            if catch_up is not None:
+                await self._safely("catch-up", partial(self._catch_up, catch_up), out)
             for chat_id in state.watched():
                 if not rt.backfiller.is_done(chat_id):
                     self._queue_backfill(chat_id)
@@ -400,6 +409,15 @@ class TelegramAccountWorker:
                 )
                 tg.create_task(self._watch_connection(out))
                 tg.create_task(_flush_counters_forever(handler))
+                if catch_up is not None:
+                    tg.create_task(
+                        self._every(
+                            cfg.catchup_interval_s,
+                            "catch-up",
+                            partial(self._catch_up, catch_up),
+                            out,
+                        )
+                    )
                 if media is not None:
                     tg.create_task(media.run())
                 # The body waits (rather than leaving the group to wait in __aexit__) so that a
@@ -414,6 +432,57 @@ class TelegramAccountWorker:
                 await self._gateway.disconnect()
             if self._connected:
                 self._set_connected(out, False, reason="worker stopped")
+
+    def _catch_up_for(
+        self,
+        state: LogState,
+        index: MessageIndex,
+        limiter: RateLimiter,
+        resolve: Callable[[int], Awaitable[PeerRef]],
+        out: EventSink,
+    ) -> CatchUp | None:
+        if self._update_states is None:
+            return None  # no database: Telethon's own catch-up within the process only
+        return CatchUp(
+            account=self.account,
+            gateway=self._gateway,
+            limiter=limiter,
+            store=self._update_states,
+            sink=out,
+            log_reader=self._log,
+            state=state,
+            index=index,
+            resolve=resolve,
+            clock=self._clock,
+            sleep=self._sleep,
+            pause_s=self._config.catchup_pause_s,
+        )
+
+    async def _catch_up(self, catch_up: CatchUp) -> None:
+        started = datetime.now(UTC)
+        st = self._catch_up_status
+        self._catch_up_status = msgspec.structs.replace(
+            st, state="running", last_started_at=started, passes=st.passes + 1
+        )
+        try:
+            result = await catch_up.run()
+        except IngestError as e:
+            self._catch_up_status = msgspec.structs.replace(
+                self._catch_up_status,
+                state="failed",
+                last_finished_at=datetime.now(UTC),
+                last_error=describe(e),
+            )
+            raise
+        self._catch_up_status = msgspec.structs.replace(
+            self._catch_up_status,
+            state="idle",
+            last_finished_at=datetime.now(UTC),
+            last_new=result.new,
+            last_edited=result.edited,
+            last_deleted=result.deleted,
+            last_error=None,
+        )
 
     def _retention(self) -> tuple[datetime, datetime]:
         # Gap-fill compares only its window (kept twice over); deletes without a chat id need the

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 
-from ingest.telegram.gateway import HistoryPage, PeerRef, TLMessage, UpdateCallback
+from telethon.tl import types
+
+from ingest.telegram.gateway import (
+    ChannelDifference,
+    Difference,
+    HistoryPage,
+    PeerRef,
+    TLMessage,
+    UpdateCallback,
+)
+from ingest.telegram.updatestate import UpdateState
 
 
 class FakeGateway:
@@ -22,6 +33,9 @@ class FakeGateway:
         self.calls: list[tuple[str, dict[str, object]]] = []
         self.handlers: list[UpdateCallback] = []
         self.connected = False
+        self.updates = FakeUpdates(self, now=datetime.now(UTC))
+        self.reachable = asyncio.Event()  # cleared: connect() waits, as during a network outage
+        self.reachable.set()
         self.self_user_id: int | None = 1  # the account's own user id
 
     def _maybe_fail(self, method: str, **kw: object) -> None:
@@ -31,6 +45,7 @@ class FakeGateway:
             raise queue.pop(0)
 
     async def connect(self) -> None:
+        await self.reachable.wait()
         self._maybe_fail("connect")
         self.connected = True
 
@@ -51,8 +66,19 @@ class FakeGateway:
         for h in self.handlers:
             h(update)
 
-    async def catch_up(self) -> None:
-        self._maybe_fail("catch_up")
+    async def get_state(self) -> UpdateState:
+        self._maybe_fail("get_state")
+        return self.updates.state()
+
+    async def get_difference(self, state: UpdateState) -> Difference:
+        self._maybe_fail("get_difference", pts=state.pts)
+        return self.updates.difference(state)
+
+    async def get_channel_difference(
+        self, peer: PeerRef, *, pts: int, limit: int
+    ) -> ChannelDifference:
+        self._maybe_fail("get_channel_difference", chat=peer.peer_id, pts=pts)
+        return self.updates.channel_difference(peer.peer_id, pts, limit)
 
     async def get_dialogs(self) -> list[PeerRef]:
         self._maybe_fail("get_dialogs")
@@ -135,3 +161,116 @@ class TestSleeper:
         if seconds >= self.forever_s:
             await asyncio.Event().wait()
         await asyncio.sleep(min(seconds, 0.01))
+
+
+class FakeUpdates:
+    """Telegram's update sequences behind the fake: the account's (pts) and each channel's.
+
+    ``post``/``edit``/``delete`` change a chat and record the update; while the gateway is
+    connected the update is also pushed live. ``forget_before`` models Telegram keeping no
+    difference that far back (the answer is then "too long")."""
+
+    def __init__(self, gateway: FakeGateway, *, now: datetime) -> None:
+        self.gateway = gateway
+        self.now = now
+        self.pts = 100
+        self.account_log: list[tuple[int, object]] = []
+        self.channel_pts: dict[int, int] = {}
+        self.channel_log: dict[int, list[tuple[int, object]]] = {}
+        self.account_horizon = 0  # getDifference from a pts below this is too long
+        self.channel_horizon: dict[int, int] = {}
+        self.slice_size = 3  # small slices, so tests cover DifferenceSlice
+
+    def _record(self, chat_id: int, update: object, *, channel: bool) -> None:
+        if channel:
+            pts = self.channel_pts.get(chat_id, 10) + 1
+            self.channel_pts[chat_id] = pts
+            self.channel_log.setdefault(chat_id, []).append((pts, update))
+        else:
+            self.pts += 1
+            self.account_log.append((self.pts, update))
+        if self.gateway.connected:
+            self.gateway.push(update)
+
+    def post(self, message: TLMessage) -> None:
+        """A new message in its chat."""
+        chat_id = _chat_of(message)
+        self.gateway.chats.setdefault(chat_id, []).append(message)
+        channel = isinstance(message.peer_id, types.PeerChannel)
+        update: object = (
+            types.UpdateNewChannelMessage(message=message, pts=0, pts_count=1)
+            if channel
+            else types.UpdateNewMessage(message=message, pts=0, pts_count=1)
+        )
+        self._record(chat_id, update, channel=channel)
+
+    def edit(self, message: TLMessage) -> None:
+        """A message replaced by its edited version."""
+        chat_id = _chat_of(message)
+        msgs = self.gateway.chats[chat_id]
+        msgs[:] = [message if m.id == message.id else m for m in msgs]
+        channel = isinstance(message.peer_id, types.PeerChannel)
+        update: object = (
+            types.UpdateEditChannelMessage(message=message, pts=0, pts_count=1)
+            if channel
+            else types.UpdateEditMessage(message=message, pts=0, pts_count=1)
+        )
+        self._record(chat_id, update, channel=channel)
+
+    def delete(self, chat_id: int, message_ids: list[int]) -> None:
+        """Messages deleted from a chat."""
+        msgs = self.gateway.chats[chat_id]
+        msgs[:] = [m for m in msgs if m.id not in message_ids]
+        channel = chat_id < -1_000_000_000_000
+        update: object = (
+            types.UpdateDeleteChannelMessages(
+                channel_id=-chat_id - 1_000_000_000_000, messages=message_ids, pts=0, pts_count=1
+            )
+            if channel
+            else types.UpdateDeleteMessages(messages=message_ids, pts=0, pts_count=1)
+        )
+        self._record(chat_id, update, channel=channel)
+
+    def forget_before_now(self) -> None:
+        """Telegram answers "too long" for any state older than this moment."""
+        self.account_horizon = self.pts
+        self.channel_horizon = dict(self.channel_pts)
+
+    def state(self) -> UpdateState:
+        return UpdateState(pts=self.pts, qts=0, date=self.now, seq=0)
+
+    def difference(self, state: UpdateState) -> Difference:
+        if state.pts < self.account_horizon:
+            return Difference(new_messages=[], other_updates=[], state=self.state(), too_long=True)
+        pending = [(p, u) for p, u in self.account_log if p > state.pts]
+        chunk = pending[: self.slice_size]
+        final = len(pending) <= self.slice_size
+        after = replace(self.state(), pts=chunk[-1][0]) if chunk else self.state()
+        new = [u.message for _, u in chunk if isinstance(u, types.UpdateNewMessage)]
+        other = [u for _, u in chunk if not isinstance(u, types.UpdateNewMessage)]
+        return Difference(new_messages=new, other_updates=other, state=after, final=final)
+
+    def channel_difference(self, chat_id: int, pts: int, limit: int) -> ChannelDifference:
+        current = self.channel_pts.get(chat_id, 10)
+        if pts < self.channel_horizon.get(chat_id, 0) or pts == 1:
+            return ChannelDifference(new_messages=[], other_updates=[], pts=current, too_long=True)
+        pending = [(p, u) for p, u in self.channel_log.get(chat_id, []) if p > pts]
+        chunk = pending[: min(limit, self.slice_size)]
+        new = [u.message for _, u in chunk if isinstance(u, types.UpdateNewChannelMessage)]
+        other = [u for _, u in chunk if not isinstance(u, types.UpdateNewChannelMessage)]
+        return ChannelDifference(
+            new_messages=new,
+            other_updates=other,
+            pts=chunk[-1][0] if chunk else current,
+            final=len(pending) <= len(chunk),
+        )
+
+
+def _chat_of(message: TLMessage) -> int:
+    peer = message.peer_id
+    if isinstance(peer, types.PeerChannel):
+        return -1_000_000_000_000 - int(peer.channel_id)
+    if isinstance(peer, types.PeerChat):
+        return -int(peer.chat_id)
+    assert isinstance(peer, types.PeerUser)
+    return int(peer.user_id)
