@@ -10,6 +10,7 @@ from ingest.telegram.client import TelethonGateway, build_client
 from ingest.telegram.entity_cache import PostgresEntityStore
 from ingest.telegram.media import LocalMediaStore, MediaStore, SupabaseMediaStore
 from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
+from ingest.telegram.updatestate import UpdateStateStore
 from ingest.telegram.worker import TelegramAccountWorker, WorkerConfig
 
 
@@ -84,6 +85,7 @@ async def build_telegram_workers(
                 config=config,
                 assignment=assignment,
                 entity_store=PostgresEntityStore(database_url=database_url),
+                update_states=UpdateStateStore(database_url=database_url),
                 media_store=store,
             )
         )
