@@ -25,6 +25,7 @@ from schemas.events import (
     BackfillCompleted,
     BackfillProgressed,
     BackfillStarted,
+    CatchUpCompleted,
     ChatDiscovered,
     ChatLeft,
     ChatUpdated,
@@ -390,6 +391,7 @@ _STATUS_EVENTS: Final = (
     BackfillProgressed,
     BackfillCompleted,
     GapFillCompleted,
+    CatchUpCompleted,
     FloodWaited,
     IngestFailed,
 )
@@ -415,6 +417,9 @@ def _status_step(s: Status, e: AnyEvent) -> None:
         last = s.last_gapfill_at
         s.last_gapfill_at = e.observed_at if last is None else max(last, e.observed_at)
         s.gapfill_new += e.new
+        _recover(s)
+    elif isinstance(e, CatchUpCompleted):
+        _recover(s)
     elif isinstance(e, FloodWaited):
         # The wait observed last (by observation time) wins: Telegram's newest instruction.
         if s.last_flood_wait_at is None or s.last_flood_wait_at <= e.observed_at:
@@ -422,6 +427,14 @@ def _status_step(s: Status, e: AnyEvent) -> None:
     elif isinstance(e, IngestFailed):
         s.status = "error"
         s.last_error, s.last_error_at = e.error[:ERROR_MAX_CHARS], e.observed_at
+
+
+def _recover(s: Status) -> None:
+    """Rule "recovery": a pass that reached Telegram for the chat (gap-fill, catch-up) ends its
+    error status: active again once its backfill completed, else still initializing. The last
+    error stays for the record."""
+    if s.status == "error":
+        s.status = "active" if s.backfill_completed_at is not None else "initializing"
 
 
 def fold(records: Iterable[tuple[int, AnyEvent]]) -> Tables:

@@ -75,6 +75,11 @@ class WorkerConfig:
     catchup_pause_s: float = 1.5  # between history pages when a difference is too long
 
 
+# A failed backfill is retried after 1 min, doubling up to 1 h (visible as IngestFailed events).
+BACKFILL_RETRY_BASE_S: Final = 60.0
+BACKFILL_RETRY_MAX_S: Final = 3600.0
+
+
 class _RestartRequested(Exception):
     """Raised inside the task group to restart the worker (RestartCrawler)."""
 
@@ -115,6 +120,8 @@ class _Runtime:
     handler: LiveHandler
     media: MediaDownloader | None
     pending_backfills: set[int] = field(default_factory=set)
+    backfill_failures: dict[int, int] = field(default_factory=dict)  # chat → failed attempts
+    retries: asyncio.Queue[tuple[int, float]] = field(default_factory=asyncio.Queue)
 
 
 class TelegramAccountWorker:
@@ -397,6 +404,7 @@ class TelegramAccountWorker:
                     )
                 )
                 tg.create_task(self._backfill_loop(rt, out))
+                tg.create_task(self._retry_loop(rt))
                 tg.create_task(self._adhoc_gapfill_loop(rt, out))
                 tg.create_task(
                     stagger_forever(
@@ -523,12 +531,28 @@ class TelegramAccountWorker:
                 raise
             except FloodWaitTooLong as e:
                 # Resume this chat's backfill after the wait; live handling goes on meanwhile.
-                self._record_failure(out, e, chat_id)
+                self._record_failure(out, e, chat_id, "backfill")
                 await self._sleep(e.seconds)
                 rt.backfills.put_nowait((chat_id, force))
             except IngestError as e:
                 rt.pending_backfills.discard(chat_id)
-                self._record_failure(out, e, chat_id)
+                attempt = rt.backfill_failures.get(chat_id, 0) + 1
+                rt.backfill_failures[chat_id] = attempt
+                delay_s = min(BACKFILL_RETRY_MAX_S, BACKFILL_RETRY_BASE_S * 2 ** (attempt - 1))
+                self._record_failure(
+                    out, e, chat_id, "backfill", retry=f"retry {attempt} in {delay_s:.0f}s"
+                )
+                rt.retries.put_nowait((chat_id, delay_s))
+            else:
+                rt.backfill_failures.pop(chat_id, None)
+
+    async def _retry_loop(self, rt: _Runtime) -> None:
+        # One retry at a time, each after its backoff; the backfill resumes where it stopped.
+        while True:
+            chat_id, delay_s = await rt.retries.get()
+            await self._sleep(delay_s)
+            if rt.state.chat(chat_id).watching:
+                self._queue_backfill(chat_id)
 
     async def _adhoc_gapfill_loop(self, rt: _Runtime, out: EventSink) -> None:
         while True:
@@ -559,10 +583,21 @@ class TelegramAccountWorker:
             raise  # not this task's failure: the account stops
         except IngestError as e:
             log.warning("worker %s: %s failed: %s", self.account, what, e)
-            self._record_failure(out, e, chat_id)
+            self._record_failure(out, e, chat_id, what)
 
-    def _record_failure(self, out: EventSink, error: IngestError, chat_id: int | None) -> None:
-        detail = f"chat {chat_id}: {error}" if chat_id is not None else str(error)
+    def _record_failure(
+        self,
+        out: EventSink,
+        error: IngestError,
+        chat_id: int | None,
+        what: str,
+        *,
+        retry: str | None = None,
+    ) -> None:
+        # The error says what failed and why, secret-free (``describe``): it becomes the group's
+        # last_error in crawler_status and a line of /admin/errors.
+        reason = f"{what} failed: {describe(error)}"
+        detail = f"chat {chat_id}: {reason}" if chat_id is not None else reason
         out.submit(
             IngestFailed(
                 event_id=ids.occurrence_id("error"),
@@ -570,7 +605,7 @@ class TelegramAccountWorker:
                 observed_at=self._clock(),
                 source="live",
                 chat_id=chat_id,
-                error=type(error).__name__,
+                error=reason if retry is None else f"{reason}; {retry}",
                 detail=detail,
             )
         )

@@ -14,6 +14,7 @@ from schemas.events import (
     BackfillCompleted,
     BackfillProgressed,
     BackfillStarted,
+    CatchUpCompleted,
     ChatDiscovered,
     ChatLeft,
     ChatUpdated,
@@ -246,6 +247,8 @@ def _status_op(event: Event, seq: int) -> GroupOp | None:
         return GroupOp("backfill_completed", seq, {**base, "fetched": event.fetched})
     if isinstance(event, GapFillCompleted):
         return GroupOp("gapfill", seq, {**base, "new": event.new})
+    if isinstance(event, CatchUpCompleted):
+        return GroupOp("recovered", seq, base)
     if isinstance(event, FloodWaited):
         return GroupOp("flood", seq, {**base, "seconds": event.seconds})
     if isinstance(event, IngestFailed):

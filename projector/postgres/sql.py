@@ -409,6 +409,12 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
                     "status_seq = %(seq)s",
                 )
             ]
+        # Rule "recovery" (projector/rules.py): a gap-fill or catch-up pass ends an error status.
+        recovered = (
+            "status = CASE WHEN c.backfill_completed_at IS NULL THEN 'initializing' ELSE 'active' END, "
+            "status_seq = %(seq)s"
+        )
+        recovery_guard = "c.status = 'error' AND c.status_seq < %(seq)s"
         if op == "gapfill":
             return [
                 status(
@@ -417,8 +423,11 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
                     "last_gapfill_at = GREATEST(c.last_gapfill_at, %(at)s), "
                     "gapfill_new = c.gapfill_new + %(new)s, gapfill_seq = %(seq)s",
                     guard="c.gapfill_seq < %(seq)s",
-                )
+                ),
+                status("status_seq", "%(seq)s", recovered, guard=recovery_guard),
             ]
+        if op == "recovered":
+            return [status("status_seq", "%(seq)s", recovered, guard=recovery_guard)]
         if op == "flood":
             return [
                 status(

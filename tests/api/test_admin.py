@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from telethon import errors as tg_errors
 
 from eventlog import EventLog, Record
 from projector.service import ProjectorService
@@ -325,3 +326,35 @@ async def test_one_of_two_admins_can_be_demoted(api: RunningApi) -> None:
     async with api.client() as client:
         response = await client.patch(f"/admin/users/{first}", json={"role": "user"})
     assert response.json()["role"] == "user"
+
+
+async def _group_crawler(api: RunningApi) -> dict[str, object]:
+    async with api.client() as client:
+        items = (await client.get("/admin/groups")).json()["items"]
+    return next(i["crawler"] or {} for i in items if i["chat_id"] == CHAT)
+
+
+async def test_a_failing_group_shows_its_error_and_recovers(
+    api: RunningApi, crawler: Crawler, projector: ProjectorService
+) -> None:
+    crawler.gateway.fail["get_history"] = [tg_errors.ChannelPrivateError(request=None)]
+    async with api.client() as client:
+        assert (await client.post(f"/admin/groups/{CHAT}/crawl", json={"mode": "gapfill"})).json()[
+            "ok"
+        ]
+
+    async def failed() -> bool:
+        return (await _group_crawler(api)).get("status") == "error"
+
+    await wait_until(failed, timeout=20)
+    state = await _group_crawler(api)
+    assert str(state["last_error"]).startswith("gap-fill failed: GatewayError")
+    async with api.client() as client:
+        errors = (await client.get("/admin/errors")).json()["items"]
+        assert [(e["source"], e["chat_id"]) for e in errors][:1] == [("crawler", CHAT)]
+        await client.post(f"/admin/groups/{CHAT}/crawl", json={"mode": "gapfill"})
+
+    async def recovered() -> bool:
+        return (await _group_crawler(api)).get("status") == "active"
+
+    await wait_until(recovered, timeout=20)

@@ -24,6 +24,7 @@ from schemas.events import (
     BackfillCompleted,
     BackfillProgressed,
     BackfillStarted,
+    CatchUpCompleted,
     ChatDiscovered,
     ChatInfo,
     ChatKind,
@@ -193,6 +194,7 @@ def chat_events(draw: st.DrawFn) -> AnyEvent:
             seconds=draw(st.sampled_from([5, 30])), method="GetHistory", resume_at=at, **common
         ),
         IngestFailed(error=draw(st.sampled_from(["boom", "x" * 2100])), **common),
+        CatchUpCompleted(from_message_id=1, to_message_id=fetched, new=fetched, **common),
     ]
     return draw(st.sampled_from(options))
 

@@ -316,7 +316,23 @@ async def test_long_flood_during_backfill_is_recorded_and_the_backfill_resumes_l
         await sink.flush()
     events = await read_all(event_log)
     assert [e.seconds for e in _of(events, FloodWaited)] == [7200]  # type: ignore[attr-defined]
-    assert [e.error for e in _of(events, IngestFailed)] == ["FloodWaitTooLong"]  # type: ignore[attr-defined]
+    assert [e.error.split(":")[:2] for e in _of(events, IngestFailed)] == [  # type: ignore[attr-defined]
+        ["backfill failed", " FloodWaitTooLong"]
+    ]
     assert (
         7200 in sleeper.delays
     )  # the resume was scheduled after the wait, not slept inside Telethon
+
+
+async def test_a_failed_backfill_is_recorded_for_its_chat_and_retried(event_log: EventLog) -> None:
+    gw = _gateway()
+    gw.fail["get_history"] = [tg_errors.ChannelPrivateError(request=None)]
+    async with LogSink(event_log) as sink, running(_worker(gw, event_log), sink):
+        await wait_until(lambda: len(_of(sink.submitted, BackfillCompleted)) == 2, timeout=10)
+        await sink.flush()
+    events = await read_all(event_log)
+    (failed,) = _of(events, IngestFailed)
+    assert failed.chat_id in (SUPER, BASIC)
+    assert failed.error.startswith("backfill failed: GatewayError")  # type: ignore[attr-defined]
+    assert failed.error.endswith("retry 1 in 60s")  # type: ignore[attr-defined]
+    assert {e.chat_id for e in _of(events, BackfillCompleted)} == {SUPER, BASIC}
