@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
+from aaltohub.metrics_http import serving_metrics
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
@@ -14,6 +15,7 @@ from eventlog import EventLog, EventLogError
 from ingest.demo import DemoSource
 from ingest.durable.sink import build_sink
 from ingest.facts import KnownFacts, chat_fact_ids
+from ingest.metrics import IngestMetrics
 from ingest.seams import EventSource
 from ingest.service import IngestService, SourcesFactory
 
@@ -69,6 +71,7 @@ def build_service(
     nats_url: str,
     demo: bool = False,
     telegram: TelegramSources | None = None,
+    metrics: IngestMetrics | None = None,
 ) -> IngestService:
     """An ``IngestService`` configured from ``settings`` (spool under ``<data>/spool``)."""
     spec = stream_spec(settings)
@@ -97,6 +100,7 @@ def build_service(
         breaker_failures=settings.ingest_breaker_failures,
         breaker_window_s=settings.ingest_breaker_window_s,
         breaker_open_s=settings.ingest_breaker_open_s,
+        on_ack=metrics.acked if metrics is not None else None,
     )
 
     async def connect_log() -> EventLog:
@@ -117,6 +121,7 @@ def build_service(
         demo=is_demo,
         version=_version(),
         drain_timeout_s=settings.ingest_drain_timeout_s,
+        metrics=metrics,
     )
 
 
@@ -151,20 +156,33 @@ async def run_ingest_service(
             )
             workers = await build_telegram_workers(settings, log=reader, database_url=database_url)
             telegram = lambda _settings: workers  # noqa: E731
-        service = build_service(settings, nats_url=nats_url, demo=demo, telegram=telegram)
-        await service.run()
+        metrics = IngestMetrics()
+        service = build_service(
+            settings, nats_url=nats_url, demo=demo, telegram=telegram, metrics=metrics
+        )
+        with serving_metrics(
+            metrics.registry,
+            service="ingest",
+            host=settings.metrics_host,
+            port=settings.ingest_metrics_port,
+        ):
+            await service.run()
     finally:
         if reader is not None:
             await reader.close()
 
 
 def _describe(context: ServiceContext) -> str:
-    demo = context.demo or not context.settings.has_telegram_credentials
-    return (
+    s = context.settings
+    demo = context.demo or not s.has_telegram_credentials
+    what = (
         "ingest: demo source (no Telegram credentials)"
         if demo
-        else "ingest: Telegram accounts " + ", ".join(context.settings.account_names)
+        else "ingest: Telegram accounts " + ", ".join(s.account_names)
     )
+    if s.ingest_metrics_port:
+        what += f"; metrics http://{s.metrics_host}:{s.ingest_metrics_port}/metrics"
+    return what
 
 
 INGEST_SERVICE = ServiceSpec(name="ingest", run=run_ingest, stop_order=1, describe=_describe)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from aaltohub.metrics_http import serving_metrics
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
@@ -98,11 +99,21 @@ async def run_projections(
             max_batch_wait_s=settings.projector_max_batch_wait_s,
         )
         log.info("projector: running %s", ", ".join(service.runners) or "nothing")
-        async with asyncio.TaskGroup() as group:
-            if "postgres" in service.runners:
-                # A rebuild that died between its swap and its search index leaves search at 503.
-                group.create_task(keep_search_index(database_url), name="search-index")
-            group.create_task(service.run(), name="projector")
+        with serving_metrics(
+            service.metrics.registry,
+            service="projector",
+            host=settings.metrics_host,
+            port=settings.projector_metrics_port,
+        ):
+            await _run_service(service, database_url)
+
+
+async def _run_service(service: ProjectorService, database_url: str) -> None:
+    async with asyncio.TaskGroup() as group:
+        if "postgres" in service.runners:
+            # A rebuild that died between its swap and its search index leaves search at 503.
+            group.create_task(keep_search_index(database_url), name="search-index")
+        group.create_task(service.run(), name="projector")
 
 
 async def _run(ctx: ServiceContext) -> None:
@@ -115,7 +126,13 @@ async def _run(ctx: ServiceContext) -> None:
 
 
 def _describe(ctx: ServiceContext) -> str:
-    return f"projector: {', '.join(ctx.settings.projection_names)} (analytics in {ctx.duckdb_path})"
+    s = ctx.settings
+    metrics = (
+        f"; metrics http://{s.metrics_host}:{s.projector_metrics_port}/metrics"
+        if s.projector_metrics_port
+        else ""
+    )
+    return f"projector: {', '.join(s.projection_names)} (analytics in {ctx.duckdb_path}){metrics}"
 
 
 SERVICE = ServiceSpec(name="projector", run=_run, stop_order=2, describe=_describe)

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     )
     duckdb_fold_interval_s: float = Field(default=30.0, alias="AALTOHUB_DUCKDB_FOLD_INTERVAL_S")
 
+    # --- metrics (Prometheus /metrics of each service; 0 turns one off) ----------------------------
+    metrics_host: str = Field(default="127.0.0.1", alias="AALTOHUB_METRICS_HOST")
+    ingest_metrics_port: int = Field(default=9101, ge=0, alias="AALTOHUB_INGEST_METRICS_PORT")
+    projector_metrics_port: int = Field(default=9102, ge=0, alias="AALTOHUB_PROJECTOR_METRICS_PORT")
+
     # --- api --------------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", alias="AALTOHUB_API_HOST")
     api_port: int = Field(default=8000, alias="AALTOHUB_API_PORT")

@@ -74,6 +74,7 @@ class SinkRuntime(BaseModel):
     last_error: str | None = None
     intake_paused: bool = Field(False, description="disk full: the spool takes nothing")
     spool_write_failures: int = 0
+    duplicates: int = Field(0, description="appends the log already held (dedup hits)")
 
 
 class CrawlerRuntime(BaseModel):

@@ -24,6 +24,7 @@ import msgspec
 
 from eventlog import CommandServer, EventLog, EventLogError
 from ingest.durable.sink import DurableSink
+from ingest.metrics import IngestMetrics
 from ingest.seams import EventSink, EventSource
 from schemas import ids
 from schemas.commands import (
@@ -77,9 +78,15 @@ class Observed:
 class ObservingSink:
     """An ``EventSink`` that forwards to the durable sink and keeps per-account observations."""
 
-    def __init__(self, sink: DurableSink, accounts: dict[str, Observed]) -> None:
+    def __init__(
+        self,
+        sink: DurableSink,
+        accounts: dict[str, Observed],
+        observe: Callable[[Event], None] | None = None,
+    ) -> None:
         self._sink = sink
         self._accounts = accounts
+        self._also = observe
 
     def submit(self, event: Event) -> None:
         """Forward one event (non-blocking, never lost)."""
@@ -93,6 +100,8 @@ class ObservingSink:
         await self._sink.submit_many(events)
 
     def _observe(self, event: Event) -> None:
+        if self._also is not None:
+            self._also(event)
         seen = self._accounts.get(event.account)
         if seen is None:
             seen = self._accounts[event.account] = Observed()
@@ -122,6 +131,7 @@ class IngestService:
         drain_timeout_s: float = 10.0,
         source_stop_timeout_s: float = 10.0,
         command_timeout_s: float = 30.0,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self._sources_factory = sources
         self._sink = sink
@@ -133,7 +143,10 @@ class IngestService:
         self._source_stop_timeout_s = source_stop_timeout_s
         self._command_timeout_s = command_timeout_s
         self._accounts: dict[str, Observed] = {}
-        self._observed = ObservingSink(sink, self._accounts)
+        self._observed = ObservingSink(
+            sink, self._accounts, metrics.observe if metrics is not None else None
+        )
+
         self._sources: list[EventSource] = []
         self._log: EventLog | None = None
         self._servers: list[CommandServer] = []
@@ -141,6 +154,8 @@ class IngestService:
         self._started_wall: datetime | None = None
         self._running = False
         self.serving = asyncio.Event()  # set once commands are served (the log is reachable)
+        if metrics is not None:
+            metrics.track(self.report)
 
     @property
     def sink(self) -> EventSink:

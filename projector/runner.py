@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -56,6 +56,10 @@ class ProjectionRunner:
         self.stream_last_seq = 0
         self.retries = 0
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=64)
+        # Log heads seen by the status poll and when: applying past one measures log → projection
+        # latency (to within the poll interval).
+        self._heads: deque[tuple[int, float]] = deque(maxlen=1024)
+        self.on_latency: Callable[[str, float], None] | None = None
 
     @property
     def name(self) -> str:
@@ -158,12 +162,20 @@ class ProjectionRunner:
 
     async def _finished(self, task: asyncio.Task[int]) -> None:
         self.seq = await task
-        self._rate_window.append((time.monotonic(), self.seq))
+        now = time.monotonic()
+        self._rate_window.append((now, self.seq))
+        while self._heads and self._heads[0][0] <= self.seq:
+            _, seen_at = self._heads.popleft()
+            if self.on_latency is not None:
+                self.on_latency(self.name, now - seen_at)
 
     async def _track_stream(self) -> None:
         while True:
             try:
-                self.stream_last_seq = max(self.stream_last_seq, (await self._log.info()).last_seq)
+                head = (await self._log.info()).last_seq
+                if head > self.stream_last_seq and head > self.seq:
+                    self._heads.append((head, time.monotonic()))
+                self.stream_last_seq = max(self.stream_last_seq, head)
             except EventLogError as e:
                 log.debug("%s: stream info unavailable: %s", self.name, e)
             await asyncio.sleep(_STATUS_INTERVAL_S)  # periodic status poll

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from eventlog import EventLog, RawRecord
 from projector.deadletter import DeadLetterStore
 from projector.errors import ProjectionError
+from projector.metrics import ProjectorMetrics
 from projector.records import Projection
 from projector.runner import ProjectionRunner, RunnerStatus
 from schemas.commands import (
@@ -73,6 +74,9 @@ class ProjectorService:
         }
         self._retry_lock = asyncio.Lock()
         self.serving = asyncio.Event()  # set once its commands are served
+        self.metrics = ProjectorMetrics(self.status)
+        for runner in self.runners.values():
+            runner.on_latency = self.metrics.latency
 
     def status(self) -> list[RunnerStatus]:
         """Progress of every projection."""

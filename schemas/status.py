@@ -81,6 +81,7 @@ class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None
     intake_paused: bool = False  # the spool cannot be written (disk full) and the log takes nothing
     spool_write_failures: int = 0  # spool writes that failed since start (a counter)
+    duplicates: int = 0  # appends the log already held: its dedup answered (a counter)
 
 
 class CrawlerStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -77,6 +77,7 @@ class DurableSink:
             raise ValueError("max_memory_s must be positive")
         self._max_memory_s = max_memory_s
         self._on_ack = on_ack
+        self.duplicates = 0  # appends the log already held (its dedup answered)
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
         self._guard_task: asyncio.Task[None] | None = None
@@ -219,6 +220,7 @@ class DurableSink:
             spooled=self.spooled,
             dead_lettered=self._dead_letters.count,
             last_error=self.last_error,
+            duplicates=self.duplicates,
             intake_paused=self.intake_paused,
             spool_write_failures=self.spool_write_failures,
         )
@@ -403,7 +405,8 @@ class DurableSink:
         while remaining:
             assert self._log is not None
             try:
-                await self._log.append_many(remaining)
+                results = await self._log.append_many(remaining)
+                self.duplicates += sum(1 for r in results if r.duplicate)
                 return remaining
             except AppendRejected as e:
                 refused = [x for x in remaining if x.event_id == e.event_id]
