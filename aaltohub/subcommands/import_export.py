@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aaltohub.logging_setup import configure_logging
 from aaltohub.runtime import StackNotRunning, resolve_nats_url
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import stream_spec
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Run the import; 0 on success (skipped messages included), 2 for a malformed file, 1 otherwise."""
     settings = load_settings()
+    configure_logging(settings)
     try:
         tz = ZoneInfo(args.tz)
     except (ZoneInfoNotFoundError, ValueError):

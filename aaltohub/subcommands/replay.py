@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aaltohub import event_loop
+from aaltohub.logging_setup import configure_logging
 from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import stream_spec
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Rebuild and print the figures."""
     settings = load_settings()
+    configure_logging(settings)
     try:
         nats_url = resolve_nats_url(settings, role="projector")
         database_url = resolve_database_url(settings) if args.projection == "postgres" else ""
