@@ -137,6 +137,7 @@ GroupOpKind = Literal[
     "backfill_progress",
     "backfill_completed",
     "gapfill",
+    "recovered",
     "flood",
     "error",
 ]

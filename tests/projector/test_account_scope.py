@@ -12,11 +12,12 @@ from pathlib import Path
 import duckdb
 import psycopg
 
+from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog, Record
 from projector.rebuild import rebuild_postgres
 from schemas import ids
 from schemas.events import CountersUpdated, Event, ReactionCount, ReactionsUpdated
-from tests.helpers import posted
+from tests.helpers import posted, publish_raw
 from tests.projector.conftest import project_to_end, table_rows
 from tests.projector.test_duckdb import run_to_end
 from tests.projector.test_postgres_merge import CHAN, T0, deleted, edited
@@ -159,7 +160,7 @@ async def test_live_equals_replay_with_accounts_sharing_message_ids(
 
 
 async def test_log_written_before_account_scoped_ids_replays_into_the_new_tables(
-    event_log: EventLog, migrated_url: str, tmp_path: Path
+    event_log: EventLog, nats_server: NatsServer, migrated_url: str, tmp_path: Path
 ) -> None:
     """Version-1 records (the old id rule) of two accounts sharing a basic-group message id."""
     old = [
@@ -167,13 +168,14 @@ async def test_log_written_before_account_scoped_ids_replays_into_the_new_tables
         posted(BASIC_A, 5, text="b's fifth", account="b"),
         deleted(None, 5, account="b"),
     ]
-    js = event_log.nats_client.jetstream()
     for event in old:
         body = json.loads(event_log.codec.encode(event))
         if body["kind"] == "message.posted":
             body.update(schema_version=1, event_id=f"p-old-{body['account']}")
-        await js.publish(
-            f"tg.msg.{event.chat_id or 'nochat.' + event.account}", json.dumps(body).encode()
+        await publish_raw(
+            nats_server.url,
+            f"tg.msg.{event.chat_id or 'nochat.' + event.account}",
+            json.dumps(body).encode(),
         )
     await project_to_end(event_log, migrated_url)
     path = tmp_path / "old.duckdb"
