@@ -14,7 +14,8 @@ from typing import Final, Literal
 
 import msgspec
 
-from schemas.subjects import ALL_SUBJECTS, COMMAND_PREFIX
+from schemas.commands import COMMAND_PREFIX
+from schemas.subjects import ALL_SUBJECTS
 
 Role = Literal["operator", "ingest", "projector", "api"]
 ROLES: Final[tuple[Role, ...]] = ("operator", "ingest", "projector", "api")

@@ -31,7 +31,7 @@ ROLE_NAMES: Final[dict[PgRole, str]] = {
     "ingest": "aaltohub_ingest",
     "api": "aaltohub_api",
 }
-INGEST_TABLES: Final = ("telegram_sessions", "entity_cache")
+INGEST_TABLES: Final = ("telegram_sessions", "entity_cache", "telegram_update_state")
 _TRUST: Final = re.compile(r"^(\s*(?:local|host)\S*\s.*\s)trust(\s*)$", re.M)
 
 

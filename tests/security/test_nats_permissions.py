@@ -21,12 +21,12 @@ from aaltohub.service_ingest import INGEST_SERVICE
 from aaltohub.services import ServiceContext
 from aaltohub.settings import load_settings
 from eventlog import AppendFailed, EventLog, EventLogAuthFailed, EventLogError
-from eventlog.commands import send_command
 from eventlog.permissions import Role
-from schemas.commands import ReportStatus
+from schemas.commands import ReportStatus, ingest_subject
 from schemas.stream import StreamSpec
-from schemas.subjects import command_subject
 from tests.helpers import posted, wait_until
+
+STATUS = ingest_subject(ReportStatus())  # to every account
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,9 +66,7 @@ async def ingest_running(
 
         async def answering() -> bool:
             try:
-                await send_command(
-                    api.nats_client, command_subject(None, "status"), ReportStatus(), timeout_s=1
-                )
+                await api.request(STATUS, ReportStatus(), timeout_s=1)
             except EventLogError:
                 return False
             return True
@@ -144,9 +142,7 @@ async def test_the_api_commands_the_ingest_service(
 ) -> None:
     api = await connect_as(secured_nats, nats_users, "api")
     try:
-        reply = await send_command(
-            api.nats_client, command_subject(None, "status"), ReportStatus(), timeout_s=2
-        )
+        reply = await api.request(STATUS, ReportStatus(), timeout_s=2)
     finally:
         await api.close()
     assert reply.ok and reply.message == "ingest status"
@@ -159,9 +155,7 @@ async def test_a_command_from_another_service_is_refused(
     sender = await connect_as(secured_nats, nats_users, role)
     try:
         with pytest.raises(EventLogError, match="no reply"):
-            await send_command(
-                sender.nats_client, command_subject(None, "status"), ReportStatus(), timeout_s=1
-            )
+            await sender.request(STATUS, ReportStatus(), timeout_s=1)
     finally:
         await sender.close()
 
