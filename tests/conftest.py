@@ -11,6 +11,7 @@ import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
+from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
 from schemas.stream import StreamSpec
 
@@ -62,6 +63,30 @@ def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_server.url_for(name)
+    finally:
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server: PostgresServer) -> str:
+    """A database with the migrations applied once per session, copied by ``migrated_db``."""
+    name = f"tmpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    apply_migrations(postgres_server.url_for(name))
+    return name
+
+
+@pytest.fixture
+def migrated_db(postgres_server: PostgresServer, migrated_template: str) -> Iterator[str]:
+    """A fresh migrated database for one test: a copy of the template (CREATE DATABASE ...
+    TEMPLATE), much faster than migrating; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
     try:
         yield postgres_server.url_for(name)
     finally:

@@ -19,8 +19,6 @@ import uvicorn
 from pydantic import SecretStr
 
 from aaltohub.embedded.nats_server import NatsServer
-from aaltohub.embedded.postgres import PostgresServer
-from aaltohub.migrate import apply_migrations
 from api.app import create_app
 from api.config import ApiConfig
 from eventlog import EventLog
@@ -96,29 +94,6 @@ def write_snapshot(
     tmp.write_text(name)
     tmp.replace(snapshot_dir / "CURRENT")
     return path
-
-
-@pytest.fixture(scope="session")
-def migrated_template(postgres_server: PostgresServer) -> str:
-    """A database with the migrations applied once per session, used as a template."""
-    name = f"api_tmpl_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    apply_migrations(postgres_server.url_for(name))
-    return name
-
-
-@pytest.fixture
-def migrated_db(postgres_server: PostgresServer, migrated_template: str) -> Iterator[str]:
-    """A fresh migrated database for one test (copied from the template, which is much faster than migrating)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    try:
-        yield postgres_server.url_for(name)
-    finally:
-        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
 
 from aaltohub.embedded.postgres import PostgresServer
-from aaltohub.migrate import apply_migrations
 from projector import rules
 from schemas.codec import Codec
 from schemas.events import AnyEvent
@@ -48,15 +47,13 @@ PATHS = (
 
 
 @pytest.fixture(scope="module")
-def contract_database(postgres_server: PostgresServer) -> Iterator[str]:
+def contract_database(postgres_server: PostgresServer, migrated_template: str) -> Iterator[str]:
     """One migrated database for all examples of the module (each path empties it first)."""
     name = f"contract_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_server.url_for(name)
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
     try:
-        apply_migrations(url)
-        yield url
+        yield postgres_server.url_for(name)
     finally:
         with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
+from projector.duckdb.projection import DuckDBProjection
 from projector.postgres.projection import PostgresProjection
 from projector.runner import ProjectionRunner
 
@@ -25,10 +26,9 @@ TABLES = (
 
 
 @pytest.fixture
-def migrated_url(database_url: str) -> str:
-    """A fresh database with all migrations applied."""
-    apply_migrations(database_url)
-    return database_url
+def migrated_url(migrated_db: str) -> str:
+    """A fresh database with all migrations applied (a copy of the session's template)."""
+    return migrated_db
 
 
 async def project_to_end(
@@ -71,3 +71,16 @@ def content_hash(database_url: str, schema: str = "public") -> str:
         for row in table_rows(database_url, table, schema):
             digest.update(repr(row).encode())
     return digest.hexdigest()
+
+
+async def run_to_end(
+    event_log: EventLog, path: Path, *, batch_size: int = 1000
+) -> DuckDBProjection:
+    """Run the DuckDB projection at ``path`` until the current end of the log."""
+    projection = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None)
+    runner = ProjectionRunner(projection, log=event_log, batch_size=batch_size)
+    try:
+        await runner.run(until_end=True)
+    finally:
+        await projection.close()
+    return projection

@@ -17,10 +17,9 @@ from eventlog import EventLog, Record
 from projector.rebuild import rebuild_postgres
 from schemas import ids
 from schemas.events import CountersUpdated, Event, ReactionCount, ReactionsUpdated
+from tests.factories import CHAN, T0, deleted, edited
 from tests.helpers import posted, publish_raw
-from tests.projector.conftest import project_to_end, table_rows
-from tests.projector.test_duckdb import run_to_end
-from tests.projector.test_postgres_merge import CHAN, T0, deleted, edited
+from tests.projector.conftest import project_to_end, run_to_end, table_rows
 
 BASIC_A, BASIC_B = -501, -502  # basic groups both accounts are in
 PRIVATE = 77  # the private chat with user 77, as each account sees it

@@ -13,8 +13,8 @@ import pytest
 from eventlog import EventLog
 from projector.broadcast import BroadcastProjection
 from projector.runner import ProjectionRunner
+from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted, wait_until
-from tests.projector.test_postgres_merge import CHAN, deleted, edited
 
 KEY = "service-role-test-key"
 

@@ -8,9 +8,9 @@ import pytest
 
 from aaltohub.cli import main
 from eventlog import EventLog
+from tests.factories import CHAN, T0
 from tests.helpers import posted
-from tests.projector.test_duckdb import run_to_end
-from tests.projector.test_postgres_merge import CHAN, T0
+from tests.projector.conftest import run_to_end
 
 
 async def test_analytics_prints_a_query_as_a_table(

@@ -17,20 +17,9 @@ from projector.duckdb.snapshots import current_snapshot
 from projector.runner import ProjectionRunner
 from schemas.duckdb.queries import ANALYTICS_QUERIES, PARAMETERS
 from schemas.events import Event
+from tests.factories import CHAN, T0, deleted, edited
 from tests.helpers import posted, wait_until
-from tests.projector.test_postgres_merge import CHAN, T0, deleted, edited
-
-
-async def run_to_end(
-    event_log: EventLog, path: Path, *, batch_size: int = 1000
-) -> DuckDBProjection:
-    projection = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None)
-    runner = ProjectionRunner(projection, log=event_log, batch_size=batch_size)
-    try:
-        await runner.run(until_end=True)
-    finally:
-        await projection.close()
-    return projection
+from tests.projector.conftest import run_to_end
 
 
 def rows(path: Path, query: str) -> list[tuple[object, ...]]:

@@ -27,10 +27,9 @@ from projector.runner import ProjectionRunner
 from projector.service import ProjectorService
 from schemas.commands import RetryDeadLetters, projector_subject
 from schemas.status import RetryOutcome
+from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted, publish_raw, wait_until
-from tests.projector.conftest import content_hash, project_to_end
-from tests.projector.test_duckdb import run_to_end
-from tests.projector.test_postgres_merge import CHAN, deleted, edited
+from tests.projector.conftest import content_hash, project_to_end, run_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -31,9 +31,9 @@ from schemas.events import (
     ReactionsUpdated,
     ServiceAction,
 )
+from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted
 from tests.projector.conftest import content_hash, project_to_end
-from tests.projector.test_postgres_merge import CHAN, deleted, edited
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 BASIC = -4242

@@ -7,8 +7,8 @@ from projector.duckdb.prepare_process import PrepareProcess, dead_letters
 from projector.duckdb.rows import event_table
 from projector.records import decode_batch
 from schemas.codec import Codec
+from tests.factories import CHAN
 from tests.helpers import posted
-from tests.projector.test_postgres_merge import CHAN
 
 
 def test_helper_builds_the_same_table_and_reports_bad_records_with_their_bytes() -> None:

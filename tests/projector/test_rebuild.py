@@ -15,9 +15,9 @@ from projector.errors import RebuildError
 from projector.postgres.projection import PostgresProjection
 from projector.rebuild import REBUILD_LOCK_KEY, rebuild_duckdb, rebuild_postgres
 from projector.runner import ProjectionRunner
+from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted, wait_until
 from tests.projector.conftest import content_hash
-from tests.projector.test_postgres_merge import CHAN, deleted, edited
 
 
 async def _produce(

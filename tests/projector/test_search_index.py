@@ -7,8 +7,8 @@ import psycopg
 from eventlog import EventLog
 from projector.postgres.search_index import STATE_SQL, ensure_search_index
 from projector.rebuild import rebuild_postgres
+from tests.factories import CHAN
 from tests.helpers import posted
-from tests.projector.test_postgres_merge import CHAN
 
 
 def _state_and_rows(database_url: str) -> tuple[str, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from aaltohub.migrate import apply_migrations
 from ingest.errors import EntityNotFound, GatewayError
 from ingest.telegram.entity_cache import EntityCache, PostgresEntityStore
 from ingest.telegram.gateway import PeerRef
@@ -47,8 +46,13 @@ def _count(gw: FakeGateway, method: str) -> int:
     return sum(1 for m, _ in gw.calls if m == method)
 
 
+@pytest.fixture
+def database_url(migrated_db: str) -> str:
+    """The tests here use the migrated tables (a copy of the session's template database)."""
+    return migrated_db
+
+
 async def test_first_resolve_warms_up_from_dialogs_then_memory_answers(database_url: str) -> None:
-    apply_migrations(database_url)
     gw, clock = FakeGateway(dialogs=[GROUP, USER]), Clock()
     cache = _cache(gw, PostgresEntityStore(database_url=database_url), clock)
     assert (await cache.resolve(GROUP.peer_id)).access_hash == 99
@@ -58,7 +62,6 @@ async def test_first_resolve_warms_up_from_dialogs_then_memory_answers(database_
 
 
 async def test_a_restarted_cache_resolves_from_postgres_without_network(database_url: str) -> None:
-    apply_migrations(database_url)
     store = PostgresEntityStore(database_url=database_url)
     gw, clock = FakeGateway(dialogs=[GROUP, USER]), Clock()
     await _cache(gw, store, clock).warm_up()
@@ -72,7 +75,6 @@ async def test_a_restarted_cache_resolves_from_postgres_without_network(database
 async def test_stale_entries_are_refreshed_by_one_warm_up_and_still_used_if_missing(
     database_url: str,
 ) -> None:
-    apply_migrations(database_url)
     gw, clock = FakeGateway(dialogs=[GROUP]), Clock()
     cache = _cache(gw, None, clock)
     await cache.warm_up()

@@ -7,7 +7,6 @@ import logging
 import pytest
 from telethon import errors as tg_errors
 
-from aaltohub.migrate import apply_migrations
 from ingest.errors import LoginError, MasterKeyError, SessionDecryptError, SessionNotFound
 from ingest.telegram.login import LoginFlow, LoginState
 from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
@@ -55,8 +54,13 @@ def test_malformed_master_key_error_shows_no_key_material() -> None:
     assert K1.split(":", 1)[1] not in repr(SessionCipher.from_master_key(K1))
 
 
+@pytest.fixture
+def database_url(migrated_db: str) -> str:
+    """The tests here use the migrated tables (a copy of the session's template database)."""
+    return migrated_db
+
+
 async def test_store_saves_encrypted_and_rotation_moves_to_the_new_key(database_url: str) -> None:
-    apply_migrations(database_url)
     old = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
     await old.save("main", Secret(SESSION), phone_hint="…42")
     both = SessionStore(
@@ -106,7 +110,6 @@ class FakeAuthClient:
 async def test_login_flow_with_2fa_stores_the_session_and_leaks_nothing(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    apply_migrations(database_url)
     caplog.set_level(logging.DEBUG)
     store = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
     phone, code, password = "+358401234567", "24680", "hunter2-cloud-pw"
@@ -133,7 +136,6 @@ async def test_login_flow_with_2fa_stores_the_session_and_leaks_nothing(
 
 
 async def test_wrong_code_is_a_login_error_without_the_code(database_url: str) -> None:
-    apply_migrations(database_url)
     store = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
     flow = LoginFlow(account="main", client=FakeAuthClient(code="11111", password="p"), store=store)
     await flow.start(Secret("+358400000001"))

@@ -10,7 +10,6 @@ from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
 from aaltohub.cli import main
-from aaltohub.migrate import apply_migrations
 from aaltohub.settings import load_settings
 from aaltohub.telegram import build_telegram_workers
 from eventlog import EventLog
@@ -29,10 +28,15 @@ def _session_string() -> str:
     return str(StringSession.save(s))
 
 
+@pytest.fixture
+def database_url(migrated_db: str) -> str:
+    """The tests here use the migrated tables (a copy of the session's template database)."""
+    return migrated_db
+
+
 async def test_workers_use_stored_sessions_and_the_issue_client_settings(
     database_url: str, event_log: EventLog
 ) -> None:
-    apply_migrations(database_url)
     store = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
     secrets = {a: _session_string() for a in ("main", "second")}
     for account, value in secrets.items():
@@ -66,7 +70,6 @@ async def test_workers_use_stored_sessions_and_the_issue_client_settings(
 async def test_login_rotate_reencrypts_stored_sessions(
     database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    apply_migrations(database_url)
     await SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1)).save(
         "main", Secret("s3cr3t-session")
     )
