@@ -79,7 +79,11 @@ def build_service(
     async def known_facts(chat_ids: Sequence[int]) -> set[str] | None:
         try:
             async with await EventLog.connect(
-                nats_url, spec=spec, name="aaltohub-ingest-facts", connect_timeout_s=5.0
+                nats_url,
+                spec=spec,
+                name="aaltohub-ingest-facts",
+                connect_timeout_s=5.0,
+                ensure=False,  # the stream is the operator's; ingest may not manage it
             ) as reader:
                 return await chat_fact_ids(reader, chat_ids)
         except (EventLogError, TimeoutError) as e:
