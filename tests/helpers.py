@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import nats
+import pytest
 
 from schemas import ids
 from schemas.events import MessagePosted, MessageSnapshot, Sender
@@ -66,3 +71,25 @@ def posted(
             text=text,
         ),
     )
+
+
+@contextlib.contextmanager
+def small_tmpfs(mount_point: Path, *, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``mount_point`` (a disk that fills up for real, ENOSPC from
+    the kernel); skips the test when not root or when mounting is not allowed."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)

@@ -24,6 +24,7 @@ import pytest
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog, Record
 from schemas.stream import StreamSpec
+from tests.helpers import small_tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -181,20 +182,5 @@ def ingest(tmp_path: Path, nats: NatsServer) -> Iterator[Ingest]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs (ENOSPC from the kernel when full); root only."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small-disk", size="1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
