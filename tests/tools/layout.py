@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,14 +38,6 @@ SHARED: dict[str, frozenset[str]] = {
     "ingest": frozenset({"errors", "seams"}),
     "projector": frozenset({"errors", "records", "deadletter"}),
 }
-
-
-@dataclass(frozen=True)
-class Import:
-    """One import of ours found in a source file."""
-
-    path: Path
-    module: str  # the imported module's dotted name
 
 
 def module_name(path: Path) -> str:
