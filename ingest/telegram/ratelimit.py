@@ -2,9 +2,12 @@
 
 Telethon runs with ``flood_sleep_threshold`` = 0 (a setting), so every ``FloodWaitError`` reaches
 us: we record a ``FloodWaited`` event (it lands in crawler status through the projector), log it,
-wait exactly what Telegram asked for that request, and retry. Other transient failures (RPC 500s,
-timeouts, dropped connections) get capped exponential backoff 1 → 2 → 4 → 8 s with bounded
-attempts, each attempt logged. The sleep function is injected so tests never sleep for real.
+wait exactly what Telegram asked for that request, and retry. While one request waits out a flood,
+every other request of the same account waits too, so backfill, catch-up, gap-fill, discovery and
+media downloads together keep the pace Telegram asked for instead of earning further waits. Other
+transient failures (RPC 500s, timeouts, dropped connections) get capped exponential backoff
+1 → 2 → 4 → 8 s with bounded attempts, each attempt logged. The sleep function is injected so tests
+never sleep for real.
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ FLOOD_MARGIN_S: Final = 1.0  # Telegram rounds the wait down; one extra second a
 
 
 class RateLimiter:
-    """Runs one Telegram request at a time through flood-wait and backoff handling."""
+    """One account's Telegram requests through flood-wait and backoff handling.
+
+    A flood wait on any request pauses every request of the account until it has been waited out.
+    """
 
     def __init__(
         self,
@@ -78,6 +84,14 @@ class RateLimiter:
         self.last_flood_at: datetime | None = None
         self.last_flood_method: str | None = None
         self.flood_waits = 0
+        self._floods_waiting = 0
+        self._open = asyncio.Event()  # cleared while any request of this account waits out a flood
+        self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        """True while a flood wait pauses this account's requests."""
+        return not self._open.is_set()
 
     def backoff_delay(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1-based): 1, 2, 4, 8, 8, … seconds."""
@@ -95,6 +109,7 @@ class RateLimiter:
         attempt = 0
         floods = 0
         while True:
+            await self._open.wait()
             try:
                 async with asyncio.timeout(self._request_timeout_s):
                     return await request()
@@ -179,4 +194,11 @@ class RateLimiter:
             seconds,
             floods,
         )
-        await self._sleep(seconds + FLOOD_MARGIN_S)
+        self._floods_waiting += 1
+        self._open.clear()
+        try:
+            await self._sleep(seconds + FLOOD_MARGIN_S)
+        finally:
+            self._floods_waiting -= 1
+            if self._floods_waiting == 0:
+                self._open.set()

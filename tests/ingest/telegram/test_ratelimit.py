@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -100,3 +101,34 @@ async def test_permanent_rpc_errors_are_translated_without_retry() -> None:
         await limiter.call("messages.getDialogs", gw.get_dialogs)
     assert isinstance(info.value.__cause__, tg_errors.ChannelPrivateError)
     assert sleeps.delays == [] and len(gw.calls) == 1
+
+
+class HeldSleep:
+    """A sleeper that blocks every sleep until the test releases it."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.started.set()
+        await self.release.wait()
+
+
+async def test_a_flood_wait_pauses_the_accounts_other_requests_until_it_is_waited_out() -> None:
+    gw = FakeGateway(chats={CHANNEL_MARKED: [channel_message(1)]})
+    gw.fail["get_history"] = [tg_errors.FloodWaitError(request=None, capture=30)]
+    sleep = HeldSleep()
+    limiter = RateLimiter(account="main", emit=lambda e: None, sleep=sleep)
+    flooded = asyncio.create_task(
+        limiter.call("messages.getHistory", lambda: gw.get_history(PEER, limit=10))
+    )
+    await asyncio.wait_for(sleep.started.wait(), 5)
+    other = asyncio.create_task(limiter.call("messages.getDialogs", gw.get_dialogs))
+    await asyncio.sleep(0)  # let the other request reach the limiter (one loop turn, no waiting)
+    assert limiter.paused and not other.done()
+    assert "get_dialogs" not in [method for method, _ in gw.calls]
+    sleep.release.set()
+    assert await asyncio.wait_for(other, 5) == []
+    assert [m.id for m in (await asyncio.wait_for(flooded, 5)).messages] == [1]
+    assert not limiter.paused
