@@ -401,10 +401,10 @@ def _status_step(s: Status, e: AnyEvent) -> None:
     """One status event applied to its chat's row."""
     if isinstance(e, ChatDiscovered):
         s.account = e.account
-        if s.status == "inactive":
+        if s.status == "left":
             s.status = "initializing"
     elif isinstance(e, ChatLeft):
-        s.status = "inactive"
+        s.status = "left"
     elif isinstance(e, BackfillStarted):
         s.status = "initializing"
         s.backfill_total = e.estimated_total if e.estimated_total is not None else s.backfill_total

@@ -358,7 +358,7 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
                     "status, status_seq",
                     "'initializing', %(seq)s",
                     "account = EXCLUDED.account, status_seq = EXCLUDED.status_seq, "
-                    "status = CASE WHEN c.status = 'inactive' THEN 'initializing' ELSE c.status END",
+                    "status = CASE WHEN c.status = 'left' THEN 'initializing' ELSE c.status END",
                 ),
             ]
         if op == "updated":
@@ -378,8 +378,8 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
                 "meta_seq = EXCLUDED.meta_seq, updated_at = now() WHERE g.meta_seq < EXCLUDED.meta_seq",
                 status(
                     "status, status_seq",
-                    "'inactive', %(seq)s",
-                    "status = 'inactive', status_seq = %(seq)s",
+                    "'left', %(seq)s",
+                    "status = 'left', status_seq = %(seq)s",
                 ),
             ]
         if op == "backfill_started":

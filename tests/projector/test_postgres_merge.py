@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from eventlog import EventLog
+from schemas.events import ChatDiscovered, ChatInfo, ChatLeft
 from tests.factories import CHAN, T0, deleted, edited, posted
 from tests.projector.conftest import content_hash, project_to_end
 
@@ -107,3 +108,22 @@ async def test_applying_the_log_twice_gives_the_same_tables(
         conn.execute("UPDATE projection_checkpoints SET seq = 0 WHERE name = 'postgres'")
     await project_to_end(event_log, migrated_url, batch_size=13)
     assert content_hash(migrated_url) == first
+
+
+async def test_a_left_group_shows_left_until_it_is_discovered_again(
+    event_log: EventLog, migrated_url: str
+) -> None:
+    def discovered(event_id: str) -> ChatDiscovered:
+        chat = ChatInfo(chat_id=CHAN, kind="supergroup", title="g")
+        return ChatDiscovered(
+            event_id=event_id, account="main", observed_at=T0, source="live", chat=chat
+        )
+
+    left = ChatLeft(event_id="l1", account="main", observed_at=T0, source="live", chat_id=CHAN)
+    await event_log.append_many([discovered("d1"), left])
+    await project_to_end(event_log, migrated_url)
+    status = "SELECT status FROM crawler_status WHERE chat_id = %s"
+    assert one(migrated_url, status, CHAN) == ("left",)
+    await event_log.append_many([discovered("d2")])
+    await project_to_end(event_log, migrated_url)
+    assert one(migrated_url, status, CHAN) == ("initializing",)
