@@ -25,8 +25,9 @@ from ingest.seams import EventSink
 from ingest.telegram.gateway import Gateway, TLMessage
 from ingest.telegram.ratelimit import RateLimiter
 from ingest.telegram.sessions import Secret
+from ingest.telegram.supervisor import describe
 from schemas import ids
-from schemas.events import MediaStored, MessagePosted
+from schemas.events import IngestFailed, MediaStored, MessagePosted
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class MediaDownloader:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self.stored = 0
         self.skipped = 0
+        self.failed = 0
 
     def offer(self, event: MessagePosted, message: object) -> None:
         """Queue the message's media if it passes the type and size filters (never blocks)."""
@@ -162,7 +164,8 @@ class MediaDownloader:
         return self._queue.qsize()
 
     async def run(self) -> None:
-        """Process jobs until cancelled; one failed download is logged and skipped."""
+        """Process jobs until cancelled; a failed download is recorded as the group's error and
+        skipped (the message itself is already in the log)."""
         while True:
             job = await self._queue.get()
             try:
@@ -170,14 +173,26 @@ class MediaDownloader:
             except AccountUnusable:
                 raise  # the account stops; not this download's failure
             except IngestError as e:
-                log.warning(
-                    "media of %s/%s not stored: %s",
-                    job.event.chat_id,
-                    job.event.message.message_id,
-                    e,
-                )
+                self.failed += 1
+                self._record_failure(job.event, e)
             finally:
                 self._queue.task_done()
+
+    def _record_failure(self, event: MessagePosted, error: IngestError) -> None:
+        message_id = event.message.message_id
+        log.warning("media of %s/%s not stored: %s", event.chat_id, message_id, describe(error))
+        reason = f"media download of message {message_id} failed: {describe(error)}"
+        self._sink.submit(
+            IngestFailed(
+                event_id=ids.occurrence_id("error"),
+                account=self._account,
+                observed_at=datetime.now(UTC),
+                source=event.source,
+                chat_id=event.chat_id,
+                error=reason,
+                detail=f"chat {event.chat_id}: {reason}",
+            )
+        )
 
     async def drain(self) -> None:
         """Wait until every queued job was processed."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+
+from telethon import errors as tg_errors
 
 from eventlog import EventLog
 from ingest.telegram.handlers import posted
 from ingest.telegram.media import LocalMediaStore, MediaDownloader
 from ingest.telegram.ratelimit import RateLimiter
-from schemas.events import Media, MediaStored, MessagePosted, MessageSnapshot
+from schemas.events import IngestFailed, Media, MediaStored, MessagePosted, MessageSnapshot
 
 from .fakes import FakeGateway, Sleeps
 from .logsink import LogSink, read_all
@@ -73,3 +76,22 @@ async def test_identical_bytes_share_one_file(event_log: EventLog, tmp_path: Pat
     assert _files(tmp_path / "media") == sorted({Path(p).name for p in paths})
     events = [e for e in await read_all(event_log) if isinstance(e, MediaStored)]
     assert [e.message_id for e in events] == [1, 2, 3] and events[0].size == 4
+
+
+async def test_a_failed_download_becomes_the_groups_error_event(event_log: EventLog) -> None:
+    gw = FakeGateway()
+    gw.media = {7: b"photo"}
+    gw.fail["download_media"] = [tg_errors.FileReferenceExpiredError(request=None)]
+    async with LogSink(event_log) as sink:
+        dl = _downloader(gw, sink, Path("/nonexistent-media-root"))
+        dl.offer(_posted(7, Media(type="photo", size=5)), channel_message(7))
+        worker = asyncio.create_task(dl.run())
+        try:
+            await asyncio.wait_for(dl.drain(), 5)
+        finally:
+            worker.cancel()
+        await sink.flush()
+    errors = [e for e in await read_all(event_log) if isinstance(e, IngestFailed)]
+    assert dl.failed == 1 and len(errors) == 1
+    assert errors[0].chat_id == CHANNEL_MARKED
+    assert "media download of message 7 failed: GatewayError" in errors[0].error
