@@ -12,6 +12,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from aaltohub.admin_token import ensure_admin_token, token_file
+from aaltohub.http_protocol import bounded_protocols
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings, comma_list
 from aaltohub.stream import stream_spec
@@ -63,23 +64,32 @@ def uvicorn_config(
     port: int,
     log_level: str = "info",
     max_connections: int = 1000,
+    header_timeout_s: float = 10.0,
+    write_stall_s: float = 30.0,
 ) -> uvicorn.Config:
     """Uvicorn settings for the API: no access log (queries may carry tokens), no per-message deflate;
-    beyond ``max_connections`` concurrent connections and tasks new requests get 503."""
+    a connection beyond ``max_connections`` gets 503 and is closed, one whose request headers are
+    not in after ``header_timeout_s`` gets 408 and is closed, an idle one is closed after 5 s, and
+    one whose peer leaves our writes unread for ``write_stall_s`` is aborted."""
+    http, ws = bounded_protocols(
+        header_timeout_s=header_timeout_s,
+        max_connections=max_connections,
+        write_stall_s=write_stall_s,
+    )
     return uvicorn.Config(
         create_app(config),
         host=host,
         port=port,
+        http=http,
         log_level=log_level.lower(),
         access_log=False,
         lifespan="on",
-        ws="websockets-sansio",
+        ws=ws,
         ws_per_message_deflate=False,
         log_config=None,
         proxy_headers=False,
         limit_concurrency=max_connections,
         timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
-        h11_max_incomplete_event_size=64 * 1024,  # a request line and headers above 64 KiB: 400
     )
 
 
@@ -140,6 +150,8 @@ async def run(ctx: ServiceContext) -> None:
             port=api_port(ctx),
             log_level=ctx.settings.log_level,
             max_connections=ctx.settings.api_max_connections,
+            header_timeout_s=ctx.settings.api_header_timeout_s,
+            write_stall_s=ctx.settings.api_write_stall_s,
         ),
         sock=ctx.api_socket,
     )

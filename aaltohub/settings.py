@@ -152,6 +152,8 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024, alias="AALTOHUB_API_MAX_BODY_BYTES"
     )
     api_max_connections: int = Field(default=1000, ge=1, alias="AALTOHUB_API_MAX_CONNECTIONS")
+    api_header_timeout_s: float = Field(default=10.0, gt=0, alias="AALTOHUB_API_HEADER_TIMEOUT_S")
+    api_write_stall_s: float = Field(default=30.0, gt=0, alias="AALTOHUB_API_WRITE_STALL_S")
     api_public_metrics: bool = Field(default=False, alias="AALTOHUB_API_PUBLIC_METRICS")
     api_public_docs: bool = Field(default=False, alias="AALTOHUB_API_PUBLIC_DOCS")
     api_db_pool_max: int = Field(default=10, ge=1, alias="AALTOHUB_API_DB_POOL_MAX")

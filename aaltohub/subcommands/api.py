@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         log_level=settings.log_level,
         max_connections=settings.api_max_connections,
+        header_timeout_s=settings.api_header_timeout_s,
+        write_stall_s=settings.api_write_stall_s,
     )
     try:
         event_loop.run(
