@@ -29,3 +29,12 @@ def test_migrations_apply_then_are_idempotent(database_url: str) -> None:
         "entity_cache",
         "users",
     } <= tables
+
+
+def test_every_migration_has_its_own_timestamp_version() -> None:
+    # The Supabase CLI takes the digits before the first "_" as the migration's version and refuses
+    # two files with the same one; engineers adding migrations at the same time must not collide.
+    versions = [p.name.split("_", 1)[0] for p in migration_files()]
+    clashes = sorted({v for v in versions if versions.count(v) > 1})
+    assert not clashes, f"migrations share a timestamp version, renumber one of each: {clashes}"
+    assert all(v.isdigit() and len(v) == 14 for v in versions), versions
