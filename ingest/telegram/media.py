@@ -22,12 +22,12 @@ import httpx
 
 from ingest.errors import AccountUnusable, IngestError, StoreError
 from ingest.seams import EventSink
+from ingest.telegram.failures import FailureRecorder
 from ingest.telegram.gateway import Gateway, TLMessage
 from ingest.telegram.ratelimit import RateLimiter
 from ingest.telegram.sessions import Secret
-from ingest.telegram.supervisor import describe
 from schemas import ids
-from schemas.events import IngestFailed, MediaStored, MessagePosted
+from schemas.events import MediaStored, MessagePosted
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,9 @@ class MediaDownloader:
         self.stored = 0
         self.skipped = 0
         self.failed = 0
+        self._failures = FailureRecorder(
+            account=account, sink=sink, clock=lambda: datetime.now(UTC)
+        )
 
     def offer(self, event: MessagePosted, message: object) -> None:
         """Queue the message's media if it passes the type and size filters (never blocks)."""
@@ -174,25 +177,10 @@ class MediaDownloader:
                 raise  # the account stops; not this download's failure
             except IngestError as e:
                 self.failed += 1
-                self._record_failure(job.event, e)
+                what = f"media download of message {job.event.message.message_id}"
+                self._failures.record(e, what, chat_id=job.event.chat_id, source=job.event.source)
             finally:
                 self._queue.task_done()
-
-    def _record_failure(self, event: MessagePosted, error: IngestError) -> None:
-        message_id = event.message.message_id
-        log.warning("media of %s/%s not stored: %s", event.chat_id, message_id, describe(error))
-        reason = f"media download of message {message_id} failed: {describe(error)}"
-        self._sink.submit(
-            IngestFailed(
-                event_id=ids.occurrence_id("error"),
-                account=self._account,
-                observed_at=datetime.now(UTC),
-                source=event.source,
-                chat_id=event.chat_id,
-                error=reason,
-                detail=f"chat {event.chat_id}: {reason}",
-            )
-        )
 
     async def drain(self) -> None:
         """Wait until every queued job was processed."""
