@@ -79,3 +79,9 @@ def test_decision_index_lists_every_note() -> None:
     index = (ROOT / "docs" / "decisions" / "README.md").read_text()
     notes = sorted(p.name for p in (ROOT / "docs" / "decisions").glob("[0-9][0-9][0-9]-*.md"))
     assert [name for name in notes if f"({name})" not in index] == []
+
+
+def test_every_decision_note_has_its_own_number() -> None:
+    # Engineers write notes at the same time; a citation "docs/decisions/025" must name one note.
+    numbers = [p.name[:3] for p in (ROOT / "docs" / "decisions").glob("[0-9][0-9][0-9]-*.md")]
+    assert sorted({n for n in numbers if numbers.count(n) > 1}) == []
