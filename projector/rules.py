@@ -69,7 +69,8 @@ class Message:
 
     newest: Snapshot  # its content columns, account and observed_at
     last_seq: int  # seq of the newest snapshot
-    first_seq: int  # the first sighting
+    first: Snapshot  # the first sighting: the original version, kept for when an edit arrives
+    first_seq: int  # its seq
     source: str  # source of the first sighting
     edit_count: int
     is_deleted: bool
@@ -83,7 +84,8 @@ class Message:
 
 @dataclass(frozen=True)
 class Version:
-    """One row of ``message_versions``: a distinct content (text, media identity) as first seen."""
+    """One row of ``message_versions``: a distinct content (text, media identity) as first seen, of
+    a message that has had more than one (docs/decisions/026-versions-only-of-edited-messages.md)."""
 
     chat_id: int
     id_scope: str
@@ -193,6 +195,7 @@ def _message(
     return Message(
         newest=newest,
         last_seq=last_seq,
+        first=first,
         first_seq=first_seq,
         source=first.source,
         edit_count=len(edit_dates),
@@ -262,14 +265,17 @@ def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
                 matched_accounts.add((scope, message_id))
         messages[key] = _message(key, key_snaps, deletes, reactions[key], media[key], counters[key])
 
+    # Rule "versions": every distinct content of a message as first seen, kept only for messages
+    # that have more than one; a message with one content is its messages row (whose first
+    # sighting columns give the original version when a second content arrives).
     versions: dict[tuple[int, str, int, str], Version] = {}
     for (chat_id, scope, message_id), key_snaps in snaps.items():
+        contents: dict[str, Version] = {}
         for seq, e in sorted(key_snaps, key=lambda s: s[0]):
             digest = ids.content_digest(e.message)
-            versions.setdefault(
-                (chat_id, scope, message_id, digest),
-                Version(chat_id, scope, message_id, digest, e, seq),
-            )
+            contents.setdefault(digest, Version(chat_id, scope, message_id, digest, e, seq))
+        if len(contents) > 1:
+            versions.update(((chat_id, scope, message_id, d), v) for d, v in contents.items())
     channel_keys = {(chat_id, m) for chat_id, scope, m in snaps if scope == ""}
 
     # Rule "pending deletes": a delete that names no known message waits for it (earliest wins).

@@ -24,6 +24,13 @@ COLUMNS: Final = """chat_id, message_id, account, sender_id, sender_kind, sender
     edit_date, text, entities, reply_to_message_id, reply_top_id, forum_topic, forward, via_bot_id, post_author,
     views, forwards, replies, grouped_id, media_type, media, reactions, action_type, action, is_service, pinned,
     is_deleted, deleted_at, edit_count, source, first_seq, last_seq, observed_at"""
+# A message with one content has no message_versions rows; these columns are its version.
+_VERSION_FIELDS: Final = ("content_hash", "media", "edit_date", "seq", "observed_at")
+_ORIGINAL: Final = (
+    "content_hash AS original_content_hash, first_media AS original_media, "
+    "first_edit_date AS original_edit_date, first_seq AS original_seq, "
+    "first_observed_at AS original_observed_at"
+)
 
 
 def _page_sql(order: str) -> str:
@@ -103,7 +110,8 @@ async def get_message(
 ) -> MessageWithHistory:
     """A message (deleted ones too, flagged) and every distinct version of it, oldest first."""
     row = await state.db.fetch_one(
-        f"SELECT {COLUMNS}, id_scope FROM messages WHERE chat_id = %s AND message_id = %s "
+        f"SELECT {COLUMNS}, id_scope, {_ORIGINAL} FROM messages "
+        "WHERE chat_id = %s AND message_id = %s "
         "AND (%s::text IS NULL OR id_scope IN ('', %s)) ORDER BY id_scope LIMIT 1",
         (chat_id, message_id, account, account),
     )
@@ -111,10 +119,15 @@ async def get_message(
         raise NotFound("no such message")
     fields = dict(row)
     scope = fields.pop("id_scope")
+    original = {name: fields.pop(f"original_{name}") for name in _VERSION_FIELDS}
     versions = await state.db.fetch_all(
         "SELECT content_hash, text, media, edit_date, seq, observed_at FROM message_versions "
         "WHERE chat_id = %s AND id_scope = %s AND message_id = %s "
         "ORDER BY seq, edit_date NULLS FIRST",
         (chat_id, scope, message_id),
     )
+    if not versions and original["content_hash"] is not None:
+        # One content so far: its version is the row's text with its first sighting's columns
+        # (docs/decisions/026-versions-only-of-edited-messages.md).
+        versions = [{**original, "text": fields["text"]}]
     return MessageWithHistory(**fields, versions=[MessageVersion(**v) for v in versions])

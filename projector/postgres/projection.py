@@ -226,8 +226,9 @@ class PostgresProjection:
         async with conn.cursor() as cur:
             if rows.messages:
                 await copy_rows(cur, q.copy_messages, MESSAGE_TYPES, rows.messages)
-                await cur.execute(q.merge_messages.encode())
+                # Versions first: the original version comes from the row as it was before the batch.
                 await cur.execute(q.insert_versions.encode())
+                await cur.execute(q.merge_messages.encode())
                 await cur.execute(q.insert_edits.encode())
                 for statement in q.resolve_pending:
                     await cur.execute(statement.encode())

@@ -38,6 +38,15 @@ _NEWER: Final = (
     "(coalesce(EXCLUDED.edit_date, '-infinity'::timestamptz), EXCLUDED.date, EXCLUDED.last_seq)"
     " > (coalesce(m.edit_date, '-infinity'::timestamptz), m.date, m.last_seq)"
 )
+# The first sighting's content on messages: the original version, which message_versions records
+# only once a second content arrives (docs/decisions/026-versions-only-of-edited-messages.md).
+_FIRST_VERSION: Final = ("content_hash", "first_edit_date", "first_observed_at", "first_media")
+# The first sighting per key in the stage, with its source and seq (f.<column>).
+_FIRST_SIGHTING: Final = """f AS (
+  SELECT DISTINCT ON (chat_id, id_scope, message_id) chat_id, id_scope, message_id, seq, first_source AS source,
+         content_hash, edit_date AS first_edit_date, observed_at AS first_observed_at, media::jsonb AS first_media
+  FROM stage_messages ORDER BY chat_id, id_scope, message_id, seq
+)"""
 # Marked ids below this are channels/supergroups (schemas.ids.is_channel_id).
 CHANNEL_BOUND: Final = CHANNEL_ID_OFFSET
 
@@ -105,21 +114,28 @@ class PgSql:
     def merge_messages(self) -> str:
         """Upsert the newest snapshot per key; count new rows per group; track last message dates."""
         s = self.schema
-        select_cols = ", ".join(f"{c}::jsonb" if c in _JSONB else c for c in _CONTENT)
+        select_cols = ", ".join(f"s.{c}::jsonb" if c in _JSONB else f"s.{c}" for c in _CONTENT)
         sets = ",\n      ".join(
             f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE m.{c} END" for c in _CONTENT
+        )
+        firsts = ",\n      ".join(
+            f"{c} = CASE WHEN EXCLUDED.first_seq < m.first_seq THEN EXCLUDED.{c} ELSE m.{c} END"
+            for c in _FIRST_VERSION
         )
         return f"""
 WITH s AS (
   SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages
   ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC,
            seq DESC
-), up AS (
+), {_FIRST_SIGHTING}, up AS (
   INSERT INTO {s}.messages AS m (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq,
-                                 source, first_seq, last_seq)
-  SELECT chat_id, id_scope, message_id, {select_cols}, reactions::jsonb, seq, first_source, first_seq, seq FROM s
+                                 source, first_seq, last_seq, {", ".join(_FIRST_VERSION)})
+  SELECT s.chat_id, s.id_scope, s.message_id, {select_cols}, s.reactions::jsonb, s.seq, s.first_source, s.first_seq,
+         s.seq, {", ".join(f"f.{c}" for c in _FIRST_VERSION)}
+  FROM s JOIN f USING (chat_id, id_scope, message_id)
   ON CONFLICT (chat_id, id_scope, message_id) DO UPDATE SET
       {sets},
+      {firsts},
       reactions = CASE WHEN {_NEWER} AND EXCLUDED.last_seq > m.reactions_seq THEN EXCLUDED.reactions
                        ELSE m.reactions END,
       reactions_seq = CASE WHEN {_NEWER} AND EXCLUDED.last_seq > m.reactions_seq THEN EXCLUDED.last_seq
@@ -149,14 +165,31 @@ FROM agg WHERE c.chat_id = agg.chat_id"""
 
     @property
     def insert_versions(self) -> str:
-        """Record every distinct version (first sighting wins)."""
+        """Record the versions of messages that now have more than one content (first sighting of each
+        wins): a staged content other than the row's original brings the original (from the row's
+        first-version columns) and itself; a message new in the batch needs two contents staged. Runs
+        before the merge, while the row's text is still the original's where it has no versions yet."""
         s = self.schema
         return f"""
+WITH k AS (
+  SELECT DISTINCT ON (s.chat_id, s.id_scope, s.message_id, s.content_hash)
+         s.chat_id, s.id_scope, s.message_id, s.content_hash, s.text, s.media, s.edit_date, s.seq, s.observed_at,
+         m.chat_id IS NULL AS unseen
+  FROM stage_messages s LEFT JOIN {s}.messages m USING (chat_id, id_scope, message_id)
+  WHERE m.content_hash IS DISTINCT FROM s.content_hash
+  ORDER BY s.chat_id, s.id_scope, s.message_id, s.content_hash, s.seq
+), n AS (
+  SELECT k.*, count(*) OVER (PARTITION BY chat_id, id_scope, message_id) AS contents FROM k
+)
 INSERT INTO {s}.message_versions (chat_id, id_scope, message_id, content_hash, text, media, edit_date, seq,
                                   observed_at)
-SELECT DISTINCT ON (chat_id, id_scope, message_id, content_hash)
-       chat_id, id_scope, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
-FROM stage_messages ORDER BY chat_id, id_scope, message_id, content_hash, seq
+SELECT m.chat_id, m.id_scope, m.message_id, m.content_hash, m.text, m.first_media, m.first_edit_date, m.first_seq,
+       m.first_observed_at
+FROM {s}.messages m JOIN (SELECT DISTINCT chat_id, id_scope, message_id FROM k WHERE NOT unseen) e
+     USING (chat_id, id_scope, message_id)
+UNION ALL
+SELECT chat_id, id_scope, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at FROM n
+WHERE NOT unseen OR contents > 1
 ON CONFLICT DO NOTHING"""
 
     @property
@@ -230,13 +263,19 @@ ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}""",
 
     @property
     def bulk_versions(self) -> str:
-        """Every distinct version of the staged snapshots (first sighting wins), into empty versions."""
+        """Every distinct content (first sighting wins) of the staged messages that have more than
+        one, into empty versions."""
         return f"""
+WITH e AS (
+  SELECT chat_id, id_scope, message_id FROM stage_messages GROUP BY chat_id, id_scope, message_id
+  HAVING min(content_hash) <> max(content_hash)
+)
 INSERT INTO {self.schema}.message_versions (chat_id, id_scope, message_id, content_hash, text, media, edit_date,
                                             seq, observed_at)
-SELECT DISTINCT ON (chat_id, id_scope, message_id, content_hash)
-       chat_id, id_scope, message_id, content_hash, text, media::jsonb, edit_date, seq, observed_at
-FROM stage_messages ORDER BY chat_id, id_scope, message_id, content_hash, seq"""
+SELECT DISTINCT ON (s.chat_id, s.id_scope, s.message_id, s.content_hash)
+       s.chat_id, s.id_scope, s.message_id, s.content_hash, s.text, s.media::jsonb, s.edit_date, s.seq, s.observed_at
+FROM stage_messages s JOIN e USING (chat_id, id_scope, message_id)
+ORDER BY s.chat_id, s.id_scope, s.message_id, s.content_hash, s.seq"""
 
     @property
     def bulk_edits(self) -> str:
@@ -254,16 +293,13 @@ SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHE
 WITH w AS (
   SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages
   ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
-), f AS (
-  SELECT DISTINCT ON (chat_id, id_scope, message_id) chat_id, id_scope, message_id, first_seq, first_source
-  FROM stage_messages ORDER BY chat_id, id_scope, message_id, first_seq
-), e AS (
+), {_FIRST_SIGHTING}, e AS (
   SELECT chat_id, id_scope, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2, 3
 )
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
-                          first_seq, last_seq, edit_count)
-SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.first_source, f.first_seq,
-       w.seq, coalesce(e.n, 0)
+                          first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
+SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.source, f.seq,
+       w.seq, coalesce(e.n, 0), {", ".join(f"f.{c}" for c in _FIRST_VERSION)}
 FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN e USING (chat_id, id_scope, message_id)"""
 
     @property

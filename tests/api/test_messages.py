@@ -7,7 +7,7 @@ import asyncio
 import psycopg
 
 from tests.api.conftest import RunningApi
-from tests.api.rows import insert_group, insert_messages, insert_version, set_checkpoint
+from tests.api.rows import BASE_DATE, insert_group, insert_messages, insert_version, set_checkpoint
 
 CHAT = -1001234567890
 
@@ -108,6 +108,30 @@ async def test_message_carries_its_edit_history_oldest_first(api: RunningApi) ->
         body = (await client.get(f"/groups/{CHAT}/messages/7")).json()
     assert body["text"] == "v2"
     assert [v["text"] for v in body["versions"]] == ["v1", "v2"]
+
+
+async def test_unedited_message_has_its_first_sighting_as_its_one_version(
+    api: RunningApi,
+) -> None:
+    with psycopg.connect(api.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO messages (chat_id, message_id, account, date, text, source, first_seq, "
+            "last_seq, observed_at, content_hash, first_observed_at, first_media) VALUES "
+            "(%s, 8, 'main', now(), 'only', 'live', 4, 6, now(), 'h4', %s, '{\"type\": \"photo\"}')",
+            (CHAT, BASE_DATE),
+        )
+    async with api.client() as client:
+        body = (await client.get(f"/groups/{CHAT}/messages/8")).json()
+    assert body["versions"] == [
+        {
+            "content_hash": "h4",
+            "text": "only",
+            "media": {"type": "photo"},
+            "edit_date": None,
+            "seq": 4,
+            "observed_at": BASE_DATE.isoformat().replace("+00:00", "Z"),
+        }
+    ]
 
 
 async def test_basic_group_message_is_the_named_accounts(api: RunningApi) -> None:

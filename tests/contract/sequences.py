@@ -300,6 +300,14 @@ SCENARIOS: Final[dict[str, list[AnyEvent]]] = {
         MessageEdited(message=_snap(2, "b", edit_h=2), **_at(2)),
         MessageEdited(message=_snap(2, "a", edit_h=3), **_at(3)),
     ],
+    "the original version, as first seen, is recorded when a second content arrives": [
+        MessagePosted(message=_snap(1, media=Media(type="webpage", url="u", title="t0")), **_at(0)),
+        MessageEdited(
+            message=_snap(1, edit_h=1, media=Media(type="webpage", url="u", title="t1")), **_at(1)
+        ),
+        MessagePosted(message=_snap(2, "a"), **_at(1)),
+        MessageEdited(message=_snap(1, "b", edit_h=2), **_at(2)),
+    ],
     "a leave before any message still gives the chat a row": [
         ChatLeft(reason="kicked", **_at(1, chat_id=BASIC)),
         MessagePosted(message=_snap(1), **_at(2, chat_id=BASIC)),

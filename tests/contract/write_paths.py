@@ -26,6 +26,7 @@ from projector.postgres.projection import PostgresProjection
 from projector.postgres.rows import JSON_COLUMNS, MESSAGE_STAGE_COLUMNS, message_row
 from projector.postgres.schema import SWAP_TABLES
 from projector.rules import Tables
+from schemas import ids
 from schemas.codec import Codec
 from schemas.duckdb.tables import MESSAGE_COLUMNS
 
@@ -46,6 +47,10 @@ _MERGED: Final = (
     "deleted_seq",
     "media_sha256",
     "media_path",
+    "content_hash",
+    "first_edit_date",
+    "first_observed_at",
+    "first_media",
 )
 PG_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "messages": (*_CONTENT, *_MERGED),
@@ -126,6 +131,10 @@ def expected_postgres(tables: Tables) -> TableRows:
             deleted_seq=m.deleted_seq,
             media_sha256=m.media_sha256,
             media_path=m.media_path,
+            content_hash=ids.content_digest(m.first.message),
+            first_edit_date=m.first.message.edit_date,
+            first_observed_at=m.first.observed_at,
+            first_media=None if m.first.message.media is None else _json(m.first.message.media),
             views=m.counters[0],
             forwards=m.counters[1],
             replies=m.counters[2],
