@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from api.analytics import SnapshotReader
 from api.auth import Authenticator
 from api.config import ApiConfig
+from api.consistency import SeqWatch
 from api.db import Database, close_pool, open_pool
 from api.deps import ApiState
 from api.errors import Problem, install_error_handlers
@@ -85,6 +86,7 @@ def create_app(
                     batch_wait_s=config.live_batch_wait_s,
                 )
                 await hub.start()
+                seq_watch = SeqWatch(db)
                 auth = Authenticator(
                     db=db,
                     jwt_secret=config.jwt_secret.get_secret_value() if config.jwt_secret else None,
@@ -105,10 +107,13 @@ def create_app(
                     analytics=analytics,
                     auth=auth,
                     metrics=metrics,
+                    seq_watch=seq_watch,
                 )
+                await seq_watch.start()
                 try:
                     yield
                 finally:
+                    await seq_watch.stop()
                     await hub.stop()
             finally:
                 await event_log.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any, LiteralString
 
@@ -95,19 +94,9 @@ class Database:
         rows = await self.fetch_all("SELECT name, seq FROM projection_checkpoints")
         return {r["name"]: int(r["seq"]) for r in rows}
 
-    async def wait_for_seq(
-        self, seq: int, *, projection: str = "postgres", timeout_s: float
-    ) -> None:
-        """Return once ``projection`` has applied ``seq``; ``ServiceUnavailable`` after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        delay = 0.005
-        while True:
-            row = await self.fetch_one(
-                "SELECT seq FROM projection_checkpoints WHERE name = %s", (projection,)
-            )
-            if row is not None and int(row["seq"]) >= seq:
-                return
-            if time.monotonic() + delay > deadline:
-                raise ServiceUnavailable(f"projection has not applied seq {seq} yet")
-            await asyncio.sleep(delay)  # poll interval of a bounded wait
-            delay = min(delay * 2, 0.1)
+    async def checkpoint(self, projection: str) -> int | None:
+        """Last applied seq of ``projection`` (None: it has not started)."""
+        row = await self.fetch_one(
+            "SELECT seq FROM projection_checkpoints WHERE name = %s", (projection,)
+        )
+        return None if row is None else int(row["seq"])

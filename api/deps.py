@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from api.analytics import SnapshotReader
 from api.auth import Authenticator, Principal, require_admin
 from api.config import ApiConfig
+from api.consistency import SeqWatch
 from api.db import Database
 from api.live import Hub
 from api.metrics import ApiMetrics
@@ -29,6 +30,7 @@ class ApiState:
     analytics: SnapshotReader
     auth: Authenticator
     metrics: ApiMetrics
+    seq_watch: SeqWatch
 
 
 def app_state(conn: HTTPConnection) -> ApiState:
@@ -84,6 +86,7 @@ async def metrics_reader(
 
 async def read_after(
     state: State,
+    _caller: Annotated[Principal, Depends(current_user)],  # no waiting before authentication
     min_seq: Annotated[
         int | None,
         Query(
@@ -95,7 +98,7 @@ async def read_after(
 ) -> None:
     """Wait for read-your-writes consistency when ``min_seq`` is given."""
     if min_seq:
-        await state.db.wait_for_seq(min_seq, timeout_s=state.config.min_seq_wait_s)
+        await state.seq_watch.wait_for(min_seq, timeout_s=state.config.min_seq_wait_s)
 
 
 User = Annotated[Principal, Depends(current_user)]

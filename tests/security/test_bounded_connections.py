@@ -10,68 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from websockets.asyncio.client import connect
 
-from aaltohub.embedded.nats_server import NatsServer
-from aaltohub.service_api import serve, uvicorn_config
-from api.config import ApiConfig
 from eventlog import EventLog
-from tests.api.conftest import ADMIN_TOKEN, JWT_SECRET
+from tests.api.conftest import ADMIN_TOKEN
 from tests.helpers import posted, wait_until
+from tests.security.conftest import StartApi
 
 pytestmark = pytest.mark.timeout(120)
-
-StartApi = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-async def start_bounded_api(
-    migrated_db: str, nats_server: NatsServer, event_log: EventLog, tmp_path: Path
-) -> AsyncIterator[StartApi]:
-    """Start the API with the production uvicorn settings and the given bounds; its base URL."""
-    tasks: list[asyncio.Task[None]] = []
-    sockets: list[socket.socket] = []
-
-    async def start(**bounds: float) -> str:
-        config = ApiConfig(
-            database_url=SecretStr(migrated_db),
-            nats_url=nats_server.url,
-            duckdb_snapshot_dir=tmp_path / "snapshots",
-            jwt_secret=SecretStr(JWT_SECRET),
-            admin_token=SecretStr(ADMIN_TOKEN),
-            live_buffer_events=1_000_000,  # the write-stall bound must end it, not the overflow
-        )
-        sock = socket.create_server(("127.0.0.1", 0))
-        sockets.append(sock)
-        port = sock.getsockname()[1]
-        uv = uvicorn_config(config, host="127.0.0.1", port=port, log_level="warning", **bounds)  # type: ignore[arg-type]
-        tasks.append(asyncio.create_task(serve(uv, sock=sock)))
-        url = f"http://127.0.0.1:{port}"
-
-        async def healthy() -> bool:
-            with contextlib.suppress(httpx.HTTPError):
-                async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-                    return (await client.get("/health")).status_code == 200
-            return False
-
-        await wait_until(healthy, timeout=30)
-        return url
-
-    try:
-        yield start
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for sock in sockets:
-            sock.close()
 
 
 def port_of(url: str) -> int:
@@ -111,7 +60,7 @@ async def flood_log(event_log: EventLog, *, events: int = 3000) -> None:
 async def test_a_connection_that_never_finishes_its_headers_gets_408_and_is_closed(
     start_bounded_api: StartApi,
 ) -> None:
-    url = await start_bounded_api(header_timeout_s=1.0)
+    url = (await start_bounded_api(header_timeout_s=1.0)).url
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
     try:
         writer.write(b"GET /health HTTP/1.1\r\nHost: attacker\r\nX-Slow: ")
@@ -123,7 +72,7 @@ async def test_a_connection_that_never_finishes_its_headers_gets_408_and_is_clos
 
 
 async def test_a_connection_that_sends_nothing_is_closed(start_bounded_api: StartApi) -> None:
-    url = await start_bounded_api(header_timeout_s=1.0)
+    url = (await start_bounded_api(header_timeout_s=1.0)).url
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
     try:
         answer = await read_to_end(reader, timeout=10)
@@ -135,7 +84,7 @@ async def test_a_connection_that_sends_nothing_is_closed(start_bounded_api: Star
 async def test_connections_beyond_the_limit_are_refused_at_once_and_health_recovers(
     start_bounded_api: StartApi,
 ) -> None:
-    url = await start_bounded_api(max_connections=5, header_timeout_s=60.0)
+    url = (await start_bounded_api(max_connections=5, header_timeout_s=60.0)).url
     held = [await asyncio.open_connection("127.0.0.1", port_of(url)) for _ in range(5)]
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
@@ -158,7 +107,7 @@ async def _health_ok(client: httpx.AsyncClient) -> bool:
 async def test_an_sse_client_that_stops_reading_is_dropped(
     start_bounded_api: StartApi, event_log: EventLog
 ) -> None:
-    url = await start_bounded_api(write_stall_s=1.0)
+    url = (await start_bounded_api(write_stall_s=1.0)).url
     sock = non_reading_socket(port_of(url))
     try:
         sock.sendall(
@@ -174,7 +123,7 @@ async def test_an_sse_client_that_stops_reading_is_dropped(
 async def test_a_websocket_client_that_stops_reading_is_dropped(
     start_bounded_api: StartApi, event_log: EventLog
 ) -> None:
-    url = await start_bounded_api(write_stall_s=1.0)
+    url = (await start_bounded_api(write_stall_s=1.0)).url
     sock = non_reading_socket(port_of(url))
     sock.setblocking(False)
     ws_url = url.replace("http://", "ws://") + "/live/ws"
