@@ -10,13 +10,13 @@ from aaltohub.metrics_http import serving_metrics
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
-from aaltohub.telegram import build_telegram_workers
+from aaltohub.telegram import build_login_desk, build_telegram_workers
 from eventlog import EventLog, EventLogError
 from ingest.demo import DemoSource
 from ingest.durable.sink import build_sink
 from ingest.facts import KnownFacts, chat_fact_ids
 from ingest.metrics import IngestMetrics
-from ingest.seams import EventSource
+from ingest.seams import CommandDesk, EventSource
 from ingest.service import IngestService, SourcesFactory
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def build_service(
     demo: bool = False,
     telegram: TelegramSources | None = None,
     metrics: IngestMetrics | None = None,
+    logins: CommandDesk | None = None,
 ) -> IngestService:
     """An ``IngestService`` configured from ``settings`` (spool under ``<data>/spool``)."""
     spec = stream_spec(settings)
@@ -126,6 +127,7 @@ def build_service(
         version=_version(),
         drain_timeout_s=settings.ingest_drain_timeout_s,
         metrics=metrics,
+        logins=logins,
     )
 
 
@@ -161,8 +163,16 @@ async def run_ingest_service(
             workers = await build_telegram_workers(settings, log=reader, database_url=database_url)
             telegram = lambda _settings: workers  # noqa: E731
         metrics = IngestMetrics()
+        logins = (
+            None if database_url is None else build_login_desk(settings, database_url=database_url)
+        )
         service = build_service(
-            settings, nats_url=nats_url, demo=demo, telegram=telegram, metrics=metrics
+            settings,
+            nats_url=nats_url,
+            demo=demo,
+            telegram=telegram,
+            metrics=metrics,
+            logins=logins,
         )
         with serving_metrics(
             metrics.registry,

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from aaltohub.settings import Settings, comma_list
 from eventlog import EventLog
-from ingest.errors import IngestError
+from ingest.errors import IngestError, SessionNotFound
 from ingest.telegram.assignment import ChatAssignment, parse_assignments
 from ingest.telegram.client import TelethonGateway, build_client
 from ingest.telegram.entity_cache import PostgresEntityStore
+from ingest.telegram.login import TelethonAuthClient
+from ingest.telegram.login_desk import LoginDesk
 from ingest.telegram.media import LocalMediaStore, MediaStore, SupabaseMediaStore
 from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
 from ingest.telegram.updatestate import UpdateStateStore
 from ingest.telegram.worker import TelegramAccountWorker, WorkerConfig
+
+logger = logging.getLogger(__name__)
 
 
 def worker_config(settings: Settings) -> WorkerConfig:
@@ -53,7 +59,9 @@ def media_store(settings: Settings) -> MediaStore | None:
 async def build_telegram_workers(
     settings: Settings, *, log: EventLog, database_url: str
 ) -> list[TelegramAccountWorker]:
-    """One worker per configured account, each on its decrypted ``StringSession`` (not connected yet)."""
+    """One worker per configured account that has a session, each on its decrypted ``StringSession``
+    (not connected yet). An account without a session is skipped with a warning, so ingest still
+    runs, and serves the console's logins, until it is logged in."""
     if settings.telegram_api_id is None or settings.telegram_api_hash is None:
         raise IngestError("TELEGRAM_API_ID and TELEGRAM_API_HASH must be set")
     if settings.master_key is None:
@@ -70,8 +78,18 @@ async def build_telegram_workers(
     api_hash = Secret(settings.telegram_api_hash.get_secret_value())
     workers = []
     for account in settings.account_names:
+        try:
+            session = await sessions.load(account)
+        except SessionNotFound:
+            logger.warning(
+                "ingest: account %s has no session yet: log it in from the console (Accounts) "
+                "or with `aaltohub login --account %s`, then restart ingest",
+                account,
+                account,
+            )
+            continue
         client = build_client(
-            session=await sessions.load(account),
+            session=session,
             api_id=settings.telegram_api_id,
             api_hash=api_hash,
             use_ipv6=settings.telegram_use_ipv6,
@@ -90,3 +108,23 @@ async def build_telegram_workers(
             )
         )
     return workers
+
+
+def build_login_desk(settings: Settings, *, database_url: str) -> LoginDesk | None:
+    """The desk serving the console's Telegram logins; None without API credentials or MASTER_KEY."""
+    if settings.telegram_api_id is None or settings.telegram_api_hash is None:
+        return None
+    if settings.master_key is None:
+        return None
+    api_id = settings.telegram_api_id
+    api_hash = Secret(settings.telegram_api_hash.get_secret_value())
+    use_ipv6 = settings.telegram_use_ipv6
+    return LoginDesk(
+        client_factory=lambda: TelethonAuthClient(
+            api_id=api_id, api_hash=api_hash, use_ipv6=use_ipv6
+        ),
+        store=SessionStore(
+            database_url=database_url,
+            cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()),
+        ),
+    )

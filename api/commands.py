@@ -7,9 +7,16 @@ from eventlog import EventLog, EventLogError, NoCommandHandler
 from schemas.commands import (
     CommandReply,
     IngestCommand,
+    LoginCommand,
     ProjectorCommand,
     ingest_subject,
+    login_subject,
     projector_subject,
+)
+
+NO_LOGINS = (
+    "No ingest service can add Telegram accounts right now: ingest is not running, or it runs "
+    "without TELEGRAM_API_ID, TELEGRAM_API_HASH and MASTER_KEY (set them and restart ingest)."
 )
 
 
@@ -26,6 +33,19 @@ async def ask_projector(
 ) -> CommandReply:
     """Send ``cmd`` to the projector; ``ServiceUnavailable`` when it does not answer in time."""
     return await _ask(event_log, projector_subject(cmd), cmd, timeout_s, "projector")
+
+
+async def ask_login(event_log: EventLog, cmd: LoginCommand, *, timeout_s: float) -> CommandReply:
+    """Send a login command to the ingest that serves logins; ``ServiceUnavailable`` (in words)
+    when none does or it does not answer in time."""
+    try:
+        return await event_log.request(login_subject(cmd), cmd, timeout_s=timeout_s)
+    except NoCommandHandler as e:
+        raise ServiceUnavailable(NO_LOGINS) from e
+    except EventLogError as e:
+        raise ServiceUnavailable(
+            "Ingest did not answer in time (Telegram may be slow to reach); try again."
+        ) from e
 
 
 async def _ask(

@@ -72,7 +72,18 @@ class SessionNotFound(SessionError):
 
 
 class LoginError(IngestError):
-    """A login step failed (wrong code, wrong password, expired code)."""
+    """A login step failed (wrong code, wrong password, expired code, flood wait, …).
+
+    ``kind`` names the failure for callers that answer in their own words (the console);
+    ``retry_after_s`` is Telegram's flood wait. The message never holds the phone, code or password.
+    """
+
+    def __init__(
+        self, message: str, *, kind: str = "failed", retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after_s = retry_after_s
 
 
 class StoreError(IngestError):

@@ -44,3 +44,15 @@ class EventSource(Protocol):
         """The source's own view of its account (connection, backlog); the service adds what its
         events tell (messages received, flood waits, errors)."""
         ...
+
+
+class CommandDesk(Protocol):
+    """A handler of commands that belong to no running source (the console's Telegram logins)."""
+
+    async def handle(self, command: Command) -> CommandReply:
+        """Answer one command; never raises (a failure is a negative reply)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what open requests hold (connections of unfinished logins)."""
+        ...

@@ -3,7 +3,9 @@
 Sources report their own lifecycle by submitting events (``IngestConnected``, ``IngestDisconnected``,
 ``FloodWaited``) and their state through ``status()``; the service adds the counters it sees in the
 events passing through its sink and answers ``ReportStatus`` with a ``CrawlerStatus``. Commands are
-served on the subjects ``schemas.commands`` derives for each source's account and for all.
+served on the subjects ``schemas.commands`` derives for each source's account and for all; login
+commands (adding an account from the console) only when a login desk is configured (Telegram
+credentials, ``MASTER_KEY`` and a database), so an ingest that cannot log in does not answer them.
 
 Shutdown on cancel: stop intake (cancel the sources), cancel background
 tasks, append ``IngestStopped``, stop serving commands, drain the buffer to the log or the spool,
@@ -25,9 +27,10 @@ import msgspec
 from eventlog import CommandServer, EventLog, EventLogError
 from ingest.durable.sink import DurableSink
 from ingest.metrics import IngestMetrics
-from ingest.seams import EventSink, EventSource
+from ingest.seams import CommandDesk, EventSink, EventSource
 from schemas import ids
 from schemas.commands import (
+    LOGIN_SERVE_SUBJECT,
     Command,
     CommandReply,
     ReportStatus,
@@ -132,8 +135,10 @@ class IngestService:
         source_stop_timeout_s: float = 10.0,
         command_timeout_s: float = 30.0,
         metrics: IngestMetrics | None = None,
+        logins: CommandDesk | None = None,
     ) -> None:
         self._sources_factory = sources
+        self._logins = logins  # serves the console's Telegram logins (None: not configured)
         self._sink = sink
         self._connect_log = connect_log
         self._demo = demo
@@ -228,6 +233,8 @@ class IngestService:
         log.info("ingest: stopping (3/5 stop serving commands)")
         for server in self._servers:
             await server.stop()
+        if self._logins is not None:
+            await self._logins.close()
         log.info("ingest: stopping (4/5 drain the buffer to the log or the spool)")
         await self._sink.close(drain_timeout_s=self._drain_timeout_s)
         status = self._sink.status()
@@ -290,6 +297,11 @@ class IngestService:
             server = await asyncio.wait_for(
                 event_log.serve(ingest_serve_subject(account), self._handler_for(account)),
                 timeout=5,
+            )
+            self._servers.append(server)
+        if self._logins is not None:
+            server = await asyncio.wait_for(
+                event_log.serve(LOGIN_SERVE_SUBJECT, self._logins.handle), timeout=5
             )
             self._servers.append(server)
         self.serving.set()

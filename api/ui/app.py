@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.config import ApiConfig
 from api.errors import ApiError
-from api.ui import admin_pages, live_pages, message_pages, overview, signin
+from api.ui import account_login, admin_pages, live_pages, message_pages, overview, signin
 from api.ui.render import Pages
 from api.ui.session import ConsoleSecrets, SignInRequired, sign_in_url
 from api.ui.supabase_signin import PasswordSignIn
@@ -46,7 +46,7 @@ def install_console(
         )
     app.mount("/ui/static", StaticFiles(packages=[("api.ui", "static")]), name="ui-static")
     app.include_router(signin.build_router())
-    for module in (overview, message_pages, admin_pages, live_pages):
+    for module in (overview, message_pages, admin_pages, account_login, live_pages):
         app.include_router(module.router)
     for exc_type in (ApiError, RequestValidationError):
         fallback = app.exception_handlers[exc_type]

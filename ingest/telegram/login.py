@@ -1,7 +1,9 @@
 """Interactive Telegram login as callable steps: phone → code → (2FA password) → encrypted session.
 
-``LoginFlow`` is driven by ``aaltohub login`` today and by the admin API later. No phone number,
-code, password, API hash or session ever appears in a log line, an exception message or a repr.
+``LoginFlow`` is driven by ``aaltohub login`` and, through ingest's login commands, by the console
+(``ingest.telegram.login_desk``). No phone number, code, password, API hash or session ever appears
+in a log line, an exception message or a repr. A failed step leaves the flow where it was, so a
+wrong code or password can be typed again; an expired code needs a new ``start``.
 """
 
 from __future__ import annotations
@@ -132,12 +134,10 @@ class LoginFlow:
         await self._client.connect()
         try:
             self._hash = await self._client.send_code(phone)
-        except tg_errors.PhoneNumberInvalidError:
-            raise LoginError("Telegram rejected the phone number") from None
+        except (tg_errors.PhoneNumberInvalidError, tg_errors.PhoneNumberBannedError):
+            raise LoginError("Telegram rejected the phone number", kind="phone_invalid") from None
         except tg_errors.FloodWaitError as e:
-            raise LoginError(
-                f"Telegram asks to wait {e.seconds}s before sending another code"
-            ) from None
+            raise _flood(e, "before sending another code") from None
         self._phone = phone
         self.state = LoginState.CODE_SENT
         log.info("login %s: code sent (phone %s)", self.account, _phone_hint(phone))
@@ -154,9 +154,11 @@ class LoginFlow:
             log.info("login %s: two-step verification password needed", self.account)
             return self.state
         except (tg_errors.PhoneCodeInvalidError, tg_errors.PhoneCodeEmptyError):
-            raise LoginError("the login code is wrong") from None
+            raise LoginError("the login code is wrong", kind="wrong_code") from None
         except tg_errors.PhoneCodeExpiredError:
-            raise LoginError("the login code expired; start again") from None
+            raise LoginError("the login code expired; start again", kind="code_expired") from None
+        except tg_errors.FloodWaitError as e:
+            raise _flood(e, "before trying another code") from None
         await self._finish()
         return self.state
 
@@ -166,7 +168,11 @@ class LoginFlow:
         try:
             await self._client.sign_in_password(password)
         except tg_errors.PasswordHashInvalidError:
-            raise LoginError("the two-step verification password is wrong") from None
+            raise LoginError(
+                "the two-step verification password is wrong", kind="wrong_password"
+            ) from None
+        except tg_errors.FloodWaitError as e:
+            raise _flood(e, "before trying another password") from None
         await self._finish()
         return self.state
 
@@ -178,8 +184,21 @@ class LoginFlow:
         log.info("login %s: session stored (encrypted)", self.account)
         await self._client.disconnect()
 
+    async def abandon(self) -> None:
+        """Close the Telegram connection of an unfinished login (idempotent)."""
+        if self.state is not LoginState.DONE:
+            await self._client.disconnect()
+
     def _expect(self, state: LoginState) -> None:
         if self.state is not state:
             raise LoginError(
-                f"login step out of order: state is {self.state.value}, expected {state.value}"
+                f"login step out of order: state is {self.state.value}, expected {state.value}",
+                kind="out_of_order",
             )
+
+
+def _flood(error: tg_errors.FloodWaitError, what: str) -> LoginError:
+    seconds = int(error.seconds)
+    return LoginError(
+        f"Telegram asks to wait {seconds}s {what}", kind="flood_wait", retry_after_s=seconds
+    )

@@ -55,6 +55,7 @@ class ConsoleStack:
     database_url: str
     nats_url: str
     data_dir: Path
+    output: Path  # what ``aaltohub up`` and its services printed
 
     def sql(self, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on the stack's database; rows if it returns any."""
@@ -134,7 +135,11 @@ async def console_stack(
         assert users is not None
         nats_url = role_url(info.nats_url, users, "ingest")
         yield ConsoleStack(
-            url=url, database_url=stack_database, nats_url=nats_url, data_dir=process.data_dir
+            url=url,
+            database_url=stack_database,
+            nats_url=nats_url,
+            data_dir=process.data_dir,
+            output=process.output,
         )
     finally:
         process.stop()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from telethon import errors as tg_errors
 from telethon.tl import types
 
 from ingest.telegram.gateway import (
@@ -17,6 +18,7 @@ from ingest.telegram.gateway import (
     TLMessage,
     UpdateCallback,
 )
+from ingest.telegram.sessions import Secret
 from ingest.telegram.updatestate import UpdateState
 
 
@@ -274,3 +276,82 @@ def _chat_of(message: TLMessage) -> int:
         return -int(peer.chat_id)
     assert isinstance(peer, types.PeerUser)
     return int(peer.user_id)
+
+
+class FakeLoginNetwork:
+    """Telegram's login side behind ``AuthClient``: registered phones with their code and optional
+    two-step password; ``fail`` scripts exceptions per call (``send_code``, ``sign_in_code``,
+    ``sign_in_password``), the way Telethon raises them."""
+
+    def __init__(self) -> None:
+        self.phones: dict[str, tuple[str, str | None]] = {}
+        self.fail: dict[str, list[BaseException]] = {}
+        self.open_connections = 0
+        self.codes_sent = 0
+
+    def register(self, phone: str, *, code: str, password: str | None = None) -> None:
+        """A phone Telegram knows, the code it sends and its cloud password (None: no 2FA)."""
+        self.phones[phone] = (code, password)
+
+    def session_of(self, phone: str) -> str:
+        """The session string a login with ``phone`` produces."""
+        return f"1fake-session-{abs(hash(phone)) % 10**8}"
+
+    def client(self) -> FakeAuthClient:
+        """A fresh client, as ``TelethonAuthClient`` would be."""
+        return FakeAuthClient(self)
+
+    def maybe_fail(self, method: str) -> None:
+        """Raise the next scripted failure of ``method``, if any."""
+        queue = self.fail.get(method)
+        if queue:
+            raise queue.pop(0)
+
+
+class FakeAuthClient:
+    """One login connection of the ``FakeLoginNetwork`` (the ``AuthClient`` Protocol)."""
+
+    def __init__(self, network: FakeLoginNetwork) -> None:
+        self._network = network
+        self._phone: str | None = None
+        self._authorized = False
+        self.connected = False
+
+    async def connect(self) -> None:
+        self._network.maybe_fail("connect")
+        self.connected = True
+        self._network.open_connections += 1
+
+    async def disconnect(self) -> None:
+        if self.connected:
+            self.connected = False
+            self._network.open_connections -= 1
+
+    async def send_code(self, phone: Secret) -> str:
+        self._network.maybe_fail("send_code")
+        if phone.reveal() not in self._network.phones:
+            raise tg_errors.PhoneNumberInvalidError(request=None)
+        self._network.codes_sent += 1
+        return "hash-abc"
+
+    async def sign_in_code(self, phone: Secret, code: Secret, phone_code_hash: str) -> None:
+        assert phone_code_hash == "hash-abc"
+        self._network.maybe_fail("sign_in_code")
+        expected, password = self._network.phones[phone.reveal()]
+        if code.reveal() != expected:
+            raise tg_errors.PhoneCodeInvalidError(request=None)
+        self._phone = phone.reveal()
+        if password is not None:
+            raise tg_errors.SessionPasswordNeededError(request=None)
+        self._authorized = True
+
+    async def sign_in_password(self, password: Secret) -> None:
+        self._network.maybe_fail("sign_in_password")
+        assert self._phone is not None
+        if password.reveal() != self._network.phones[self._phone][1]:
+            raise tg_errors.PasswordHashInvalidError(request=None)
+        self._authorized = True
+
+    def export_session(self) -> Secret:
+        assert self._authorized and self._phone is not None
+        return Secret(self._network.session_of(self._phone))

@@ -11,7 +11,7 @@ from telethon.sessions import StringSession
 
 from aaltohub.cli import main
 from aaltohub.settings import load_settings
-from aaltohub.telegram import build_telegram_workers
+from aaltohub.telegram import build_login_desk, build_telegram_workers
 from eventlog import EventLog
 from ingest.telegram.client import TelethonGateway
 from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
@@ -65,6 +65,24 @@ async def test_workers_use_stored_sessions_and_the_issue_client_settings(
     assert StringSession.save(client.session) == secrets["main"]
     for text in (repr(workers[0]), repr(gateway), repr(settings), repr(store)):
         assert API_HASH not in text and secrets["main"] not in text and K1.split(":")[1] not in text
+
+
+async def test_an_account_without_a_session_is_skipped_and_logins_are_served(
+    database_url: str, event_log: EventLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
+    await store.save("main", Secret(_session_string()))
+    settings = load_settings(
+        telegram_api_id=12345,
+        telegram_api_hash=API_HASH,
+        master_key=K1,
+        telegram_accounts="main,newcomer",
+    )
+    workers = await build_telegram_workers(settings, log=event_log, database_url=database_url)
+    assert [w.account for w in workers] == ["main"]
+    assert "newcomer has no session yet" in caplog.text
+    assert build_login_desk(settings, database_url=database_url) is not None
+    assert build_login_desk(load_settings(master_key=K1), database_url=database_url) is None
 
 
 async def test_login_rotate_reencrypts_stored_sessions(
