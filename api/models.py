@@ -219,6 +219,11 @@ class ErrorEntry(BaseModel):
 
     at: datetime
     source: Literal["crawler", "projection"]
+    kind: str | None = Field(
+        default=None,
+        description="What failed: for the crawler backfill, gap-fill, catch-up, discovery, media,"
+        " live or session; for a projection its name.",
+    )
     chat_id: int | None = None
     error: str
 

@@ -139,6 +139,7 @@ class Status:
     gapfill_new: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
+    last_error_kind: str | None = None
     last_flood_wait_s: int | None = None
     last_flood_wait_at: datetime | None = None
 
@@ -433,6 +434,7 @@ def _status_step(s: Status, e: AnyEvent) -> None:
     elif isinstance(e, IngestFailed):
         s.status = "error"
         s.last_error, s.last_error_at = e.error[:ERROR_MAX_CHARS], e.observed_at
+        s.last_error_kind = e.error_kind
 
 
 def _recover(s: Status) -> None:

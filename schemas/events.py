@@ -346,6 +346,9 @@ class IngestFailed(Event, frozen=True, kw_only=True, tag="ingest.error"):
 
     error: str
     detail: str | None = None
+    # What failed, for filtering: backfill, gap-fill, catch-up, discovery, media, live, session.
+    # Free text rather than a Literal so that a newer producer never breaks an older projector.
+    error_kind: str | None = None
 
 
 class IngestStopped(Event, frozen=True, kw_only=True, tag="ingest.stopped"):

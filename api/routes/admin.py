@@ -140,11 +140,13 @@ async def recent_errors(
 ) -> ErrorList:
     """Latest crawler errors per group and projection failures, newest first."""
     rows = await state.db.fetch_all(
-        "SELECT at, source, chat_id, error FROM ("
-        " SELECT last_error_at AS at, 'crawler' AS source, chat_id, last_error AS error FROM crawler_status"
+        "SELECT at, source, kind, chat_id, error FROM ("
+        " SELECT last_error_at AS at, 'crawler' AS source, last_error_kind AS kind, chat_id,"
+        "  last_error AS error FROM crawler_status"
         "  WHERE last_error IS NOT NULL AND last_error_at IS NOT NULL"
         " UNION ALL"
-        " SELECT created_at, 'projection', chat_id, projection || ': ' || error FROM failed_messages"
+        " SELECT created_at, 'projection', projection, chat_id, projection || ': ' || error"
+        "  FROM failed_messages"
         ") e ORDER BY at DESC LIMIT %s",
         (limit,),
     )

@@ -30,14 +30,16 @@ class FailureRecorder:
     def record(
         self,
         error: IngestError,
-        what: str,
+        kind: str,
         *,
         chat_id: int | None = None,
+        what: str | None = None,
         retry: str | None = None,
         source: Source = "live",
     ) -> None:
-        """Submit ``IngestFailed`` for ``what`` (e.g. "backfill"), optionally naming the retry."""
-        reason = f"{what} failed: {describe(error)}"
+        """Submit ``IngestFailed`` of ``kind`` (e.g. "backfill"; ``what`` names it more closely in
+        the text), optionally naming the retry."""
+        reason = f"{what or kind} failed: {describe(error)}"
         log.warning("%s: %s%s", self._account, f"chat {chat_id}: " if chat_id else "", reason)
         self._sink.submit(
             IngestFailed(
@@ -48,11 +50,12 @@ class FailureRecorder:
                 chat_id=chat_id,
                 error=reason if retry is None else f"{reason}; {retry}",
                 detail=f"chat {chat_id}: {reason}" if chat_id is not None else reason,
+                error_kind=kind,
             )
         )
 
     async def safely(
-        self, what: str, fn: Callable[[], Awaitable[object]], *, chat_id: int | None = None
+        self, kind: str, fn: Callable[[], Awaitable[object]], *, chat_id: int | None = None
     ) -> None:
         """Run ``fn``; an ingest error is recorded, not raised (an unusable session still is)."""
         try:
@@ -60,4 +63,4 @@ class FailureRecorder:
         except AccountUnusable:
             raise  # not this task's failure: the account stops
         except IngestError as e:
-            self.record(e, what, chat_id=chat_id)
+            self.record(e, kind, chat_id=chat_id)

@@ -376,6 +376,7 @@ class LiveHandler:
                     source="live",
                     error=f"conversion failed: {type(e).__name__}",
                     detail=f"update {type(update).__name__}",
+                    error_kind="live",
                 )
             )
             return

@@ -177,8 +177,13 @@ class MediaDownloader:
                 raise  # the account stops; not this download's failure
             except IngestError as e:
                 self.failed += 1
-                what = f"media download of message {job.event.message.message_id}"
-                self._failures.record(e, what, chat_id=job.event.chat_id, source=job.event.source)
+                self._failures.record(
+                    e,
+                    "media",
+                    chat_id=job.event.chat_id,
+                    what=f"media download of message {job.event.message.message_id}",
+                    source=job.event.source,
+                )
             finally:
                 self._queue.task_done()
 

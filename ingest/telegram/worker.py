@@ -182,6 +182,7 @@ class TelegramAccountWorker:
                 source="live",
                 error=type(error).__name__,
                 detail=f"{reason}; this account stopped crawling",
+                error_kind="session",
             )
         )
 

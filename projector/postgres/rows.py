@@ -253,7 +253,9 @@ def _status_op(event: Event, seq: int) -> GroupOp | None:
     if isinstance(event, FloodWaited):
         return GroupOp("flood", seq, {**base, "seconds": event.seconds})
     if isinstance(event, IngestFailed):
-        return GroupOp("error", seq, {**base, "error": event.error[:2000]})
+        return GroupOp(
+            "error", seq, {**base, "error": event.error[:2000], "kind": event.error_kind}
+        )
     return None
 
 

@@ -476,9 +476,10 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         if op == "error":  # the last kind
             return [
                 status(
-                    "status, last_error, last_error_at, status_seq",
-                    "'error', %(error)s, %(at)s, %(seq)s",
-                    "status = 'error', last_error = %(error)s, last_error_at = %(at)s, status_seq = %(seq)s",
+                    "status, last_error, last_error_at, last_error_kind, status_seq",
+                    "'error', %(error)s, %(at)s, %(kind)s, %(seq)s",
+                    "status = 'error', last_error = %(error)s, last_error_at = %(at)s, "
+                    "last_error_kind = %(kind)s, status_seq = %(seq)s",
                 )
             ]
         assert_never(op)

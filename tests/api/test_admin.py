@@ -118,9 +118,9 @@ async def test_recent_errors_merge_crawler_and_projection_errors(api: RunningApi
     insert_dead_letter(api.database_url, projection="postgres", seq=5, error="bad row")
     async with api.client() as client:
         body = (await client.get("/admin/errors")).json()
-    assert [(e["source"], e["error"]) for e in body["items"]] == [
-        ("projection", "postgres: bad row"),
-        ("crawler", "FloodWait on GetHistory"),
+    assert [(e["source"], e["kind"], e["error"]) for e in body["items"]] == [
+        ("projection", "postgres", "postgres: bad row"),
+        ("crawler", None, "FloodWait on GetHistory"),
     ]
 
 
@@ -351,7 +351,9 @@ async def test_a_failing_group_shows_its_error_and_recovers(
     assert str(state["last_error"]).startswith("gap-fill failed: GatewayError")
     async with api.client() as client:
         errors = (await client.get("/admin/errors")).json()["items"]
-        assert [(e["source"], e["chat_id"]) for e in errors][:1] == [("crawler", CHAT)]
+        assert [(e["source"], e["kind"], e["chat_id"]) for e in errors][:1] == [
+            ("crawler", "gap-fill", CHAT)
+        ]
         await client.post(f"/admin/groups/{CHAT}/crawl", json={"mode": "gapfill"})
 
     async def recovered() -> bool:

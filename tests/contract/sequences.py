@@ -201,7 +201,11 @@ def chat_events(draw: st.DrawFn) -> AnyEvent:
         FloodWaited(
             seconds=draw(st.sampled_from([5, 30])), method="GetHistory", resume_at=at, **common
         ),
-        IngestFailed(error=draw(st.sampled_from(["boom", "x" * 2100])), **common),
+        IngestFailed(
+            error=draw(st.sampled_from(["boom", "x" * 2100])),
+            error_kind=draw(st.sampled_from([None, "backfill", "media"])),
+            **common,
+        ),
         CatchUpCompleted(from_message_id=1, to_message_id=fetched, new=fetched, **common),
     ]
     return draw(st.sampled_from(options))

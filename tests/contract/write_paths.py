@@ -94,6 +94,7 @@ PG_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "gapfill_new",
         "last_error",
         "last_error_at",
+        "last_error_kind",
         "last_flood_wait_s",
         "last_flood_wait_at",
     ),
