@@ -39,6 +39,7 @@ from schemas.events import (
     MessagePosted,
     ReactionCount,
     ReactionsUpdated,
+    chat_info_time,
     snapshot_time,
 )
 
@@ -314,21 +315,39 @@ def _title_of(event: Snapshot) -> str | None:
     return action.title
 
 
+MetaOrder = tuple[datetime, int]  # (Telegram's time of the fact, seq)
+
+
 def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -> dict[int, Group]:
-    """Rule "chat metadata": the latest chat event by seq wins (a title change message counts for
-    the title); a chat known only from messages or a leave gets a kind inferred from its id; its
-    account is the latest chat event's, else its first message's
+    """Rule "chat metadata": the newest by Telegram's own time wins, whatever the order of arrival
+    (docs/decisions/028-chat-metadata-by-telegram-time.md). The chat's kind, username, member
+    count, forum flag and account come from the discovery or update with the greatest
+    (``chat_info_time``, seq); its title from that and every title-change message (time: the
+    message's date), the greatest (time, seq) winning. Presence (active or left) follows the
+    latest discovery or leave by seq. A chat known only from messages or a leave gets a kind
+    inferred from its id and its first message's account
     (docs/decisions/021-chat-rows-and-message-observation.md)."""
-    meta: dict[int, tuple[int, ChatDiscovered | ChatUpdated]] = {}
-    titles: dict[int, str | None] = {}
+    meta: dict[int, tuple[MetaOrder, ChatDiscovered | ChatUpdated]] = {}
+    titles: dict[int, tuple[MetaOrder, str | None]] = {}
+    meta_seq: dict[int, int] = {}
     presence: dict[int, ChatDiscovered | ChatLeft] = {}
     discovered_at: dict[int, datetime] = {}
     first_account: dict[int, str] = {}
-    for seq, e in records:  # in seq order: later overwrites earlier
+
+    def newest_title(chat_id: int, order: MetaOrder, title: str | None) -> None:
+        known = titles.get(chat_id)
+        if known is None or order > known[0]:
+            titles[chat_id] = (order, title)
+
+    for seq, e in records:  # in seq order
         if isinstance(e, ChatDiscovered | ChatUpdated):
             chat_id = e.chat.chat_id
-            meta[chat_id] = (seq, e)
-            titles[chat_id] = e.chat.title
+            order = (chat_info_time(e), seq)
+            known = meta.get(chat_id)
+            if known is None or order > known[0]:
+                meta[chat_id] = (order, e)
+            meta_seq[chat_id] = seq
+            newest_title(chat_id, order, e.chat.title)
             if isinstance(e, ChatDiscovered):
                 presence[chat_id] = e
                 discovered_at.setdefault(chat_id, e.observed_at)
@@ -338,7 +357,7 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             first_account.setdefault(e.chat_id, e.account)
             title = _title_of(e)
             if title is not None:
-                titles[e.chat_id] = title
+                newest_title(e.chat_id, (e.message.date, seq), title)
     by_chat: dict[int, list[Message]] = defaultdict(list)
     for (chat_id, _, _), row in messages.items():
         by_chat[chat_id].append(row)
@@ -346,26 +365,25 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
     groups: dict[int, Group] = {}
     for chat_id in {*by_chat, *meta, *presence}:
         rows = by_chat.get(chat_id, [])
-        latest = meta.get(chat_id)
-        info = None if latest is None else latest[1].chat
+        newest = meta.get(chat_id)
+        info = None if newest is None else newest[1].chat
         left = presence.get(chat_id)
         left_at = left.observed_at if isinstance(left, ChatLeft) else None
+        shown = titles.get(chat_id)
         groups[chat_id] = Group(
             chat_id=chat_id,
             kind=inferred_kind(chat_id) if info is None else info.kind,
-            title=titles.get(chat_id),
+            title=None if shown is None else shown[1],
             username=None if info is None else info.username,
             member_count=None if info is None else info.member_count,
             forum=False if info is None else info.forum,
-            account=first_account.get(chat_id) if latest is None else latest[1].account,
+            account=first_account.get(chat_id) if newest is None else newest[1].account,
             is_active=left_at is None,
             discovered_at=discovered_at.get(chat_id),
             left_at=left_at,
             last_activity_at=max((r.newest.message.date for r in rows), default=None),
             message_count=len(rows),
-            last_seq=max(
-                [r.last_seq for r in rows] + ([] if latest is None else [latest[0]]), default=0
-            ),
+            last_seq=max([r.last_seq for r in rows] + [meta_seq.get(chat_id, 0)]),
         )
     return groups
 

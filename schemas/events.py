@@ -169,6 +169,9 @@ class ChatInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_default
     username: str | None = None
     member_count: int | None = None
     forum: bool = False
+    # When Telegram showed this info, where that is earlier than the event's observation: an
+    # export shows a chat as of its newest message, whenever it is imported. None: observed_at.
+    as_of: datetime | None = None
 
 
 class Event(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="kind"):
@@ -198,6 +201,12 @@ class MessageEdited(Event, frozen=True, kw_only=True, tag="message.edited"):
     schema_version: int = 2
 
     message: MessageSnapshot
+
+
+def chat_info_time(event: ChatDiscovered | ChatUpdated) -> datetime:
+    """How new a chat event's metadata is by Telegram's own time (its ``as_of``, else when it was
+    observed); the log's seq breaks ties (``projector.rules``)."""
+    return event.chat.as_of or event.observed_at
 
 
 class MessageDeleted(Event, frozen=True, kw_only=True, tag="message.deleted"):

@@ -138,6 +138,10 @@ class _InFlight:
                 await task
 
 
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b > a) else a
+
+
 class ExportImporter:
     """Imports Telegram Desktop exports into the log through ``sink``; reads ``log`` to stay idempotent."""
 
@@ -235,28 +239,10 @@ class ExportImporter:
         chat_id = mapper.chat_id
         progress = self.progress
         batch: list[Event] = []
-        discovered = ChatDiscovered(
-            event_id=discovered_id(self._account, chat_id),
-            account=self._account,
-            observed_at=datetime.now(UTC),
-            source="import",
-            chat_id=chat_id,
-            chat=ChatInfo(chat_id=chat_id, kind=kind, title=header.name or None),
-        )
-        if discovered.event_id not in known.chat_events:
-            batch.append(discovered)
-        if header.section == "left_chats":
-            # The account had left this chat when it exported: store it left, not active.
-            left = ChatLeft(
-                event_id=left_id(self._account, chat_id),
-                account=self._account,
-                observed_at=discovered.observed_at,
-                source="import",
-                chat_id=chat_id,
-                reason="listed under left_chats in the export",
-            )
-            if left.event_id not in known.chat_events:
-                batch.append(left)
+        # The chat's own facts go last, once its newest message date is known: the export shows the
+        # chat (its name) as of then, whenever it is imported (docs/decisions/028).
+        discovered_id_ = discovered_id(self._account, chat_id)
+        newest: datetime | None = None
         seen = _Seen()
         check_known = len(known) > 0
         in_flight = _InFlight(self._sink, self._appended, limit=self._in_flight)
@@ -269,12 +255,16 @@ class ExportImporter:
                     message_id = mapper.message_id(raw)
                     if check_known and known.has_message(message_id):
                         progress.already_present += 1
+                        if discovered_id_ not in known.chat_events:
+                            newest = _later(newest, mapper.date_of(raw))  # type: ignore[arg-type]
                         continue
                     if not seen.add(message_id):
                         raise UnmappableMessage(
                             "duplicate message id in the export", message_id=message_id
                         )
-                    batch.append(mapper.posted(raw, message_id))  # type: ignore[arg-type]
+                    posted = mapper.posted(raw, message_id)  # type: ignore[arg-type]
+                    newest = _later(newest, posted.message.date)
+                    batch.append(posted)
                 except UnmappableMessage as e:
                     self._skipped(chat_id, e.message_id, e.reason)
                     continue
@@ -282,15 +272,52 @@ class ExportImporter:
                     await in_flight.submit(batch)
                     self._report(reader, started)
                     batch = []
+            batch.extend(self._chat_facts(header, kind, chat_id, known, newest))
             await in_flight.submit(batch)
             await in_flight.drain()
         except MalformedExport:
+            batch.extend(self._chat_facts(header, kind, chat_id, known, newest))
             await in_flight.submit(batch)  # what was read is complete and valid
             await in_flight.drain()
             raise
         finally:
             await in_flight.abort()  # only after another error (cancellation, the log failing)
             self._report(reader, started)
+
+    def _chat_facts(
+        self,
+        header: ChatHeader,
+        kind: ChatKind,
+        chat_id: int,
+        known: KnownIds,
+        newest: datetime | None,
+    ) -> list[Event]:
+        """The chat's discovery (as of its newest message) and, for a left chat, its leave, unless
+        the log holds them."""
+        observed_at = datetime.now(UTC)
+        facts: list[Event] = [
+            ChatDiscovered(
+                event_id=discovered_id(self._account, chat_id),
+                account=self._account,
+                observed_at=observed_at,
+                source="import",
+                chat_id=chat_id,
+                chat=ChatInfo(chat_id=chat_id, kind=kind, title=header.name or None, as_of=newest),
+            )
+        ]
+        if header.section == "left_chats":
+            # The account had left this chat when it exported: store it left, not active.
+            facts.append(
+                ChatLeft(
+                    event_id=left_id(self._account, chat_id),
+                    account=self._account,
+                    observed_at=observed_at,
+                    source="import",
+                    chat_id=chat_id,
+                    reason="listed under left_chats in the export",
+                )
+            )
+        return [f for f in facts if f.event_id not in known.chat_events]
 
     def _appended(self, batch: list[Event]) -> None:
         self.progress.imported += sum(

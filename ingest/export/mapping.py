@@ -49,6 +49,13 @@ class MessageMapper:
             raise UnmappableMessage("message id is not positive", message_id=message_id)
         return message_id
 
+    def date_of(self, raw: dict[str, object]) -> datetime | None:
+        """A raw message's date (UTC), or None where it has no usable one."""
+        try:
+            return self._date(raw.get("date_unixtime"), raw.get("date"))
+        except (ValueError, TypeError, OverflowError):
+            return None
+
     def posted(self, raw: dict[str, object], message_id: int) -> MessagePosted:
         """The ``MessagePosted`` of a raw message whose id is ``message_id``; raises ``UnmappableMessage``."""
         kind = raw.get("type", "message")

@@ -28,6 +28,7 @@ from schemas.events import (
     MessageEdited,
     MessagePosted,
     ReactionsUpdated,
+    chat_info_time,
 )
 
 _json: Final = msgspec.json.Encoder()
@@ -271,6 +272,7 @@ def _chat_op(event: Event, seq: int) -> GroupOp | None:
             "forum": c.forum,
             "account": event.account,
             "at": event.observed_at,
+            "info_at": chat_info_time(event),
             "seq": seq,
         }
         return GroupOp(
@@ -299,7 +301,11 @@ def _title_op(event: MessagePosted | MessageEdited, seq: int) -> GroupOp | None:
         or event.chat_id is None
     ):
         return None
-    return GroupOp("title", seq, {"chat_id": event.chat_id, "title": action.title, "seq": seq})
+    return GroupOp(
+        "title",
+        seq,
+        {"chat_id": event.chat_id, "title": action.title, "at": event.message.date, "seq": seq},
+    )
 
 
 def build_rows(records: list[tuple[int, Event]]) -> PgRows:

@@ -353,24 +353,40 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         )
 
     def _groups_upsert(self, *, discovered: bool) -> str:
-        """Upsert a chat's metadata (a discovery also (re)activates it and keeps its first date)."""
-        discovered_at = "%(at)s" if discovered else "NULL"
-        reactivate = (
-            ", is_active = true, left_at = NULL, "
+        """Upsert a chat's metadata where it is newer by (Telegram time, seq) than the row's (rule
+        "chat metadata" of projector/rules.py); a discovery also (re)activates the chat, in seq
+        order, and keeps its first date."""
+        newer_meta = (
+            "(EXCLUDED.meta_at, EXCLUDED.meta_seq) > (coalesce(g.meta_at, '-infinity'), g.meta_seq)"
+        )
+        newer_title = "(EXCLUDED.title_at, EXCLUDED.title_seq) > (coalesce(g.title_at, '-infinity'), g.title_seq)"
+        meta = ", ".join(
+            f"{c} = CASE WHEN {newer_meta} THEN EXCLUDED.{c} ELSE g.{c} END"
+            for c in ("kind", "username", "member_count", "forum", "account", "meta_at", "meta_seq")
+        )
+        title = ", ".join(
+            f"{c} = CASE WHEN {newer_title} THEN EXCLUDED.{c} ELSE g.{c} END"
+            for c in ("title", "title_at", "title_seq")
+        )
+        later = "g.presence_seq < EXCLUDED.presence_seq"
+        presence = (
+            f", is_active = CASE WHEN {later} THEN true ELSE g.is_active END, "
+            f"left_at = CASE WHEN {later} THEN NULL ELSE g.left_at END, "
+            "presence_seq = GREATEST(g.presence_seq, EXCLUDED.presence_seq), "
             "discovered_at = coalesce(g.discovered_at, EXCLUDED.discovered_at)"
             if discovered
             else ""
         )
+        discovered_at, presence_seq = ("%(at)s", "%(seq)s") if discovered else ("NULL", "0")
         return (
             f"INSERT INTO {self.schema}.telegram_groups AS g (chat_id, kind, title, username, "
-            "member_count, forum, account, is_active, discovered_at, meta_seq, last_seq) VALUES "
+            "member_count, forum, account, is_active, discovered_at, meta_at, meta_seq, title_at, "
+            "title_seq, presence_seq, last_seq) VALUES "
             "(%(chat_id)s, %(kind)s, %(title)s, %(username)s, %(member_count)s, %(forum)s, "
-            f"%(account)s, true, {discovered_at}, %(seq)s, %(seq)s) "
-            "ON CONFLICT (chat_id) DO UPDATE SET kind = EXCLUDED.kind, title = EXCLUDED.title, "
-            "username = EXCLUDED.username, member_count = EXCLUDED.member_count, "
-            "forum = EXCLUDED.forum, account = EXCLUDED.account, meta_seq = EXCLUDED.meta_seq, "
-            f"last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now(){reactivate} "
-            "WHERE g.meta_seq < EXCLUDED.meta_seq"
+            f"%(account)s, true, {discovered_at}, %(info_at)s, %(seq)s, %(info_at)s, %(seq)s, "
+            f"{presence_seq}, %(seq)s) "
+            f"ON CONFLICT (chat_id) DO UPDATE SET {meta}, {title}, "
+            f"last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now(){presence}"
         )
 
     def group_op(self, op: GroupOpKind) -> list[str]:
@@ -400,18 +416,21 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         if op == "updated":
             return [self._groups_upsert(discovered=False)]
         if op == "title":
+            # A title-change message counts by its date (rule "chat metadata").
             return [
-                f"UPDATE {s}.telegram_groups SET title = %(title)s, meta_seq = %(seq)s, updated_at = now() "
-                "WHERE chat_id = %(chat_id)s AND meta_seq < %(seq)s"
+                f"UPDATE {s}.telegram_groups SET title = %(title)s, title_at = %(at)s, "
+                "title_seq = %(seq)s, updated_at = now() WHERE chat_id = %(chat_id)s "
+                "AND (coalesce(title_at, '-infinity'), title_seq) < (%(at)s, %(seq)s)"
             ]
         if op == "left":
             # A leave creates the row if nothing else did yet (a chat known only from its leave).
             kind = _kind_of("%(chat_id)s::bigint")
             return [
-                f"INSERT INTO {s}.telegram_groups AS g (chat_id, kind, is_active, left_at, meta_seq) "
+                f"INSERT INTO {s}.telegram_groups AS g (chat_id, kind, is_active, left_at, presence_seq) "
                 f"VALUES (%(chat_id)s, {kind}, false, %(at)s, %(seq)s) "
                 "ON CONFLICT (chat_id) DO UPDATE SET is_active = false, left_at = EXCLUDED.left_at, "
-                "meta_seq = EXCLUDED.meta_seq, updated_at = now() WHERE g.meta_seq < EXCLUDED.meta_seq",
+                "presence_seq = EXCLUDED.presence_seq, updated_at = now() "
+                "WHERE g.presence_seq < EXCLUDED.presence_seq",
                 status(
                     "status, status_seq",
                     "'left', %(seq)s",

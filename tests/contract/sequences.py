@@ -30,6 +30,7 @@ from schemas.events import (
     ChatKind,
     ChatLeft,
     ChatUpdated,
+    CountersUpdated,
     Entity,
     FloodWaited,
     ForwardOrigin,
@@ -131,7 +132,7 @@ def snapshots(draw: st.DrawFn, message_id: int) -> MessageSnapshot:
 
 @st.composite
 def message_events(draw: st.DrawFn) -> AnyEvent:
-    """A posted, edited, deleted, reactions or media-stored event of some message."""
+    """A posted, edited, deleted, reactions, counters or media-stored event of some message."""
     chat = draw(_chats)
     message_id = draw(st.integers(*MESSAGE_IDS_OF[chat]))
     common: dict[str, Any] = {
@@ -142,7 +143,9 @@ def message_events(draw: st.DrawFn) -> AnyEvent:
         "chat_id": chat,
     }
     kind = draw(
-        st.sampled_from(["posted", "edited", "edited", "deleted", "deleted", "reactions", "media"])
+        st.sampled_from(
+            ["posted", "edited", "edited", "deleted", "deleted", "reactions", "media", "counters"]
+        )
     )
     if kind == "posted":
         return MessagePosted(message=draw(snapshots(message_id)), **common)
@@ -154,6 +157,14 @@ def message_events(draw: st.DrawFn) -> AnyEvent:
         return MessageDeleted(message_id=message_id, **common)
     if kind == "reactions":
         return ReactionsUpdated(message_id=message_id, reactions=draw(_reactions), **common)
+    if kind == "counters":
+        return CountersUpdated(
+            message_id=message_id,
+            views=draw(st.sampled_from([None, 5, 8])),
+            forwards=draw(st.sampled_from([None, 0, 2])),
+            replies=draw(st.sampled_from([None, 1])),
+            **common,
+        )
     sha = draw(st.sampled_from(["s1", "s2"]))
     return MediaStored(message_id=message_id, sha256=sha, size=1, path=f"/media/{sha}", **common)
 
@@ -177,6 +188,11 @@ def chat_events(draw: st.DrawFn) -> AnyEvent:
         username=draw(st.sampled_from([None, "handle"])),
         member_count=draw(st.sampled_from([None, 3, 9])),
         forum=draw(st.booleans()),
+        # An export's chat info is as of its newest message, older than its import; T0 + 2 min
+        # falls between the dates of messages 1 and 3 (title changes race it both ways).
+        as_of=draw(
+            st.sampled_from([None, None, T0 - timedelta(hours=1), T0 + timedelta(minutes=2)])
+        ),
     )
     total = draw(st.sampled_from([None, 10, 20]))
     fetched = draw(st.integers(min_value=0, max_value=3))
@@ -328,6 +344,27 @@ SCENARIOS: Final[dict[str, list[AnyEvent]]] = {
         ReactionsUpdated(message_id=1, reactions=(ReactionCount(count=2, emoji="y"),), **_at(2)),
         MediaStored(message_id=1, sha256="s1", size=1, path="/m/s1", **_at(2)),
         MessageEdited(message=_snap(1, edit_h=1), **_at(3)),
+    ],
+    "a late-arriving old title loses to the newer name": [
+        ChatDiscovered(
+            chat=ChatInfo(chat_id=BASIC, kind="group", title="now"), **_at(3, "a", BASIC)
+        ),
+        MessagePosted(
+            message=_snap(1, action=ServiceAction(type="MessageActionChatEditTitle", title="old")),
+            **_at(4, "a", BASIC),
+        ),
+        ChatUpdated(
+            chat=ChatInfo(
+                chat_id=BASIC, kind="group", title="export", as_of=T0 - timedelta(hours=1)
+            ),
+            **_at(5, "b", BASIC),
+        ),
+    ],
+    "counters after the snapshot count, before it do not": [
+        CountersUpdated(message_id=1, views=3, **_at(0)),
+        MessagePosted(message=_snap(1, views=1, forwards=1), **_at(1)),
+        CountersUpdated(message_id=1, views=9, **_at(2)),
+        CountersUpdated(message_id=1, forwards=4, **_at(3, "b")),
     ],
     "a chat's account is its first message's until it is discovered": [
         MessagePosted(message=_snap(1), **_at(0, "b")),

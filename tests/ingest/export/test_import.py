@@ -59,15 +59,15 @@ async def test_single_chat_export_appends_chat_and_messages(
 ) -> None:
     progress, _ = await run_import(event_log, sample_export(tmp_path))
     found = await records(event_log)
-    assert [type(r.event).__name__ for r in found] == ["ChatDiscovered"] + ["MessagePosted"] * 4
-    chat = found[0].event
+    assert [type(r.event).__name__ for r in found] == ["MessagePosted"] * 4 + ["ChatDiscovered"]
+    chat = found[-1].event
     assert (
         isinstance(chat, ChatDiscovered)
         and chat.chat.chat_id == CHAT
         and chat.chat.kind == "supergroup"
     )
     assert chat.event_id == discovered_id("main", CHAT) and chat.chat.title == "Test group"
-    for r, message_id in zip(found[1:], [1, 2, 3, 4], strict=True):
+    for r, message_id in zip(found[:-1], [1, 2, 3, 4], strict=True):
         assert isinstance(r.event, MessagePosted)
         assert (r.subject, r.event.event_id, r.event.source) == (
             f"tg.msg.{CHAT}",
@@ -80,6 +80,13 @@ async def test_single_chat_export_appends_chat_and_messages(
         0,
         0,
     )
+
+
+async def test_chat_name_is_as_of_the_newest_message(event_log: EventLog, tmp_path: Path) -> None:
+    await run_import(event_log, sample_export(tmp_path))
+    found = [r.event for r in await records(event_log) if isinstance(r.event, ChatDiscovered)]
+    newest = datetime.fromtimestamp(1_709_294_400 + 4, UTC)  # message 4's date_unixtime
+    assert [e.chat.as_of for e in found] == [newest]
 
 
 async def test_edited_message_is_one_posted_event_with_its_edit_date(

@@ -1,0 +1,54 @@
+"""Chat metadata is the newest by Telegram's own time, whatever the order of arrival: an export
+imported after the live crawl does not bring back the chat's old name (docs/decisions/028)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from eventlog import EventLog
+from ingest.export import ExportImporter
+from schemas import ids
+from schemas.events import ChatDiscovered, ChatInfo
+from tests.ingest.export.exports import msg, service, single_chat, write
+from tests.ingest.export.log_sink import LogSink
+from tests.projector.conftest import project_to_end
+
+CHAT = -1001730156619
+
+
+def _title(database_url: str) -> object:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT title FROM telegram_groups WHERE chat_id = %s", (CHAT,)
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def test_an_old_export_imported_late_keeps_the_current_name(
+    event_log: EventLog, migrated_url: str, tmp_path: Path
+) -> None:
+    await event_log.append(
+        ChatDiscovered(
+            event_id=ids.discovered_id("main", CHAT, 1),
+            account="main",
+            observed_at=datetime(2026, 11, 1, tzinfo=UTC),
+            source="live",
+            chat_id=CHAT,
+            chat=ChatInfo(chat_id=CHAT, kind="supergroup", title="Current name"),
+        )
+    )
+    export = single_chat(
+        [
+            service(1, "edit_group_title", title="Old name"),  # 2024, as every message here
+            msg(2, "hello"),
+        ],
+        name="Old name",
+    )
+    path = write(tmp_path / "result.json", export)
+    await ExportImporter(log=event_log, sink=LogSink(event_log), account="main").run(path)
+    await project_to_end(event_log, migrated_url, batch_size=1)
+    assert _title(migrated_url) == "Current name"
