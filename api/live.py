@@ -1,10 +1,11 @@
 """Live fan-out of the log: one shared follower, many bounded subscribers, resumable by seq.
 
 One ``EventLog.follow`` feeds every subscriber, so 500 clients cost one consumer. A client that
-resumes from an older seq first catches up from the in-memory history (or a bounded read of the
-log) and then continues from its live queue; seqs at or below its watermark are dropped, so there
-is no gap and no duplicate. Each subscriber holds at most ``max_events`` undelivered events; on
-overflow it is closed with a reason (the client resumes from its last seq), never slowing others.
+resumes from an older seq first catches up from the in-memory history (or, older still, from the
+one reader all such clients share: ``api.live_catchup``) and then continues from its live queue;
+seqs at or below its watermark are dropped, so there is no gap and no duplicate. Each subscriber
+holds at most ``max_events`` undelivered events; on overflow it is closed with a reason (the
+client resumes from its last seq), never slowing others.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 
 import msgspec
 
+from api.live_catchup import CatchUpCutOff, CatchUpReader
 from eventlog import BadRecord, EventLog, EventLogError, Record
 from schemas.events import AnyEvent, event_kind
-from schemas.subjects import chat_subjects
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ class LiveFilter:
 
     chat_id: int | None = None
     kinds: frozenset[str] = frozenset()
-
-    def subjects(self) -> list[str] | None:
-        """Subject filter for reading the log."""
-        return chat_subjects(self.chat_id) if self.chat_id is not None else None
 
     def matches(self, item: LiveItem) -> bool:
         """True if ``item`` passes the filter."""
@@ -170,12 +167,15 @@ class Subscriber:
     async def batches(self, *, idle_s: float | None = None) -> AsyncIterator[list[Chunk]]:
         """Catch-up chunks, then live chunks, in seq order; an empty list after ``idle_s`` without events."""
         if self.after_seq < self.live_from:
-            async for items in self._hub.history(self.after_seq, self.live_from, self.filter):
-                if self.closed_reason is not None:
-                    raise SubscriberOverflow(self.closed_reason)
-                if items:
-                    self.last_seq = items[-1].seq
-                    yield [Chunk(items)]
+            try:
+                async for items in self._hub.history(self.after_seq, self.live_from, self.filter):
+                    if self.closed_reason is not None:
+                        raise SubscriberOverflow(self.closed_reason)
+                    if items:
+                        self.last_seq = items[-1].seq
+                        yield [Chunk(items)]
+            except CatchUpCutOff as e:
+                raise SubscriberOverflow(str(e)) from e
         while True:
             if self.closed_reason is not None:
                 raise SubscriberOverflow(self.closed_reason)
@@ -210,6 +210,7 @@ class Hub:
         self.position = 0
         self.overflows = 0
         self._task: asyncio.Task[None] | None = None
+        self._catch_up = CatchUpReader(event_log, to_item=to_item, max_pending_events=max_events)
 
     @property
     def following(self) -> bool:
@@ -237,6 +238,7 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop following and wake every subscriber."""
+        await self._catch_up.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -266,7 +268,8 @@ class Hub:
     async def history(
         self, after_seq: int, upto_seq: int, filter: LiveFilter
     ) -> AsyncIterator[list[LiveItem]]:
-        """Matching items in ``(after_seq, upto_seq]``, from memory when it still holds them, else the log."""
+        """Matching items in ``(after_seq, upto_seq]``, from memory when it still holds them, else
+        from the shared catch-up reader of the log."""
         if self._history and self._history[0].seq <= after_seq + 1:
             items = [
                 i for i in self._history if after_seq < i.seq <= upto_seq and filter.matches(i)
@@ -274,10 +277,8 @@ class Hub:
             for k in range(0, len(items), 500):
                 yield items[k : k + 500]
             return
-        async for batch in self._log.read(
-            after_seq + 1, to_seq=upto_seq, subjects=filter.subjects()
-        ):
-            yield [i for i in map(to_item, batch) if i.seq <= upto_seq and filter.matches(i)]
+        async for items in self._catch_up.read(after_seq, upto_seq, filter):
+            yield items
 
     def _fan_out(self, items: list[LiveItem]) -> None:
         # Filter and encode once per distinct filter, not once per subscriber (500 clients, few filters).
