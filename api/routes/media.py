@@ -11,16 +11,20 @@ from fastapi.responses import FileResponse
 
 from api.deps import ApiState, ChatId, State, User
 from api.errors import NotFound, problem_responses
+from api.routes.messages import MESSAGE_KEY_SQL, AccountQuery, message_key
 
 router = APIRouter(tags=["messages"], responses=problem_responses(401, 404, 422, 503))
 
 
-async def media_file(state: ApiState, chat_id: int, message_id: int) -> FileResponse:
-    """The stored file of a message, or ``NotFound`` (no media stored, or kept elsewhere)."""
+async def media_file(
+    state: ApiState, chat_id: int, message_id: int, account: str | None
+) -> FileResponse:
+    """The stored file of a message (of ``account`` where ids are per account), or ``NotFound``
+    (no media stored, or kept elsewhere)."""
     root = state.config.media_dir
     row = await state.db.fetch_one(
-        "SELECT media_path FROM messages WHERE chat_id = %s AND message_id = %s",
-        (chat_id, message_id),
+        f"SELECT media_path FROM messages WHERE {MESSAGE_KEY_SQL}",
+        message_key(chat_id, message_id, account),
     )
     if root is None or row is None or not row["media_path"]:
         raise NotFound("no stored media for this message")
@@ -47,6 +51,7 @@ async def get_media(
     message_id: Annotated[int, PathParam(ge=0, le=2**63 - 1)],
     state: State,
     _user: User,
+    account: AccountQuery = None,
 ) -> FileResponse:
     """The file ingest stored for the message (content-addressed under the media directory)."""
-    return await media_file(state, chat_id, message_id)
+    return await media_file(state, chat_id, message_id, account)

@@ -33,6 +33,29 @@ _ORIGINAL: Final = (
 )
 
 
+# One message by its full key (chat_id, id_scope, message_id), docs/decisions/011: ``id_scope`` is
+# '' in channels and the observing account elsewhere, so a basic-group or private id names the
+# message of the given account (None: the first account that has one).
+MESSAGE_KEY_SQL: Final = (
+    "chat_id = %s AND message_id = %s AND (%s::text IS NULL OR id_scope IN ('', %s)) "
+    "ORDER BY id_scope LIMIT 1"
+)
+
+AccountQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Basic groups and private chats number messages per account: the "
+        "account whose message this id is (default: the first account that has one).",
+    ),
+]
+
+
+def message_key(chat_id: int, message_id: int, account: str | None) -> tuple[object, ...]:
+    """The parameters of ``MESSAGE_KEY_SQL``."""
+    return (chat_id, message_id, account, account)
+
+
 def _page_sql(order: str) -> str:
     # Postgres assembles the page's JSON itself (one text value back): no per-row decoding of
     # timestamps/jsonb in Python and no re-encoding. ``limit + 1`` rows tell whether more exist;
@@ -99,21 +122,12 @@ async def get_message(
     message_id: Annotated[int, Path(ge=0, le=BIGINT)],
     state: State,
     _user: User,
-    account: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="Basic groups and private chats number messages per account: the "
-            "account whose message this id is (default: the first account that has one).",
-        ),
-    ] = None,
+    account: AccountQuery = None,
 ) -> MessageWithHistory:
     """A message (deleted ones too, flagged) and every distinct version of it, oldest first."""
     row = await state.db.fetch_one(
-        f"SELECT {COLUMNS}, id_scope, {_ORIGINAL} FROM messages "
-        "WHERE chat_id = %s AND message_id = %s "
-        "AND (%s::text IS NULL OR id_scope IN ('', %s)) ORDER BY id_scope LIMIT 1",
-        (chat_id, message_id, account, account),
+        f"SELECT {COLUMNS}, id_scope, {_ORIGINAL} FROM messages WHERE {MESSAGE_KEY_SQL}",
+        message_key(chat_id, message_id, account),
     )
     if row is None:
         raise NotFound("no such message")

@@ -8,6 +8,7 @@ import difflib
 import re
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Final, cast
+from urllib.parse import quote
 
 import msgspec
 from fastapi import APIRouter, Path, Query, Request
@@ -18,6 +19,7 @@ from api.errors import BadRequest, NotFound, ServiceUnavailable
 from api.routes import messages, search
 from api.routes.groups import GROUP_SQL, to_group
 from api.routes.media import media_file
+from api.routes.messages import MESSAGE_KEY_SQL, AccountQuery, message_key
 from api.ui.overview import pages
 from api.ui.session import Session
 from eventlog import BadRecord, EventLogError, Record
@@ -31,10 +33,12 @@ EVENTS_PAGE: Final = 100
 MESSAGE_EVENTS_SCAN: Final = 50_000  # records read at most for one message's history
 LOG_TIMEOUT_S: Final = 10.0
 _WORDS: Final = re.compile(r"(\s+)")
-_MESSAGES_SQL: Final = """SELECT message_id, date, sender_name, sender_username, sender_id, text,
-    is_deleted, deleted_at, edit_count, reply_to_message_id, forward, media_type, is_service, action_type
-FROM messages WHERE chat_id = %(chat)s AND message_id < %(before)s
-ORDER BY message_id DESC LIMIT %(limit)s"""
+# Keyset on (message_id, id_scope): in a basic group two accounts can hold the same id.
+_MESSAGES_SQL: Final = """SELECT message_id, id_scope, account, date, sender_name, sender_username,
+    sender_id, text, is_deleted, deleted_at, edit_count, reply_to_message_id, forward, media_type,
+    is_service, action_type
+FROM messages WHERE chat_id = %(chat)s AND (message_id, id_scope) < (%(before)s, %(before_scope)s)
+ORDER BY message_id DESC, id_scope DESC LIMIT %(limit)s"""
 
 
 @router.get("/groups/{chat_id}")
@@ -44,6 +48,7 @@ async def group_messages(
     state: State,
     session: Session,
     before: Annotated[int | None, Query(ge=0, le=BIGINT)] = None,
+    before_scope: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """A group's messages newest first (deleted ones as tombstones), a keyset page at a time."""
     row = await state.db.fetch_one(GROUP_SQL + " WHERE g.chat_id = %s", (chat_id,))
@@ -54,6 +59,7 @@ async def group_messages(
         {
             "chat": chat_id,
             "before": before if before is not None else BIGINT,
+            "before_scope": before_scope if before is not None else "",
             "limit": MESSAGES_PAGE + 1,
         },
     )
@@ -67,6 +73,7 @@ async def group_messages(
             "group": to_group(row),
             "messages": shown,
             "next_before": shown[-1]["message_id"] if more and shown else None,
+            "next_scope": shown[-1]["id_scope"] if more and shown else "",
             "first_page": before is not None,
         },
     )
@@ -123,12 +130,14 @@ async def message_page(
     message_id: Annotated[int, Path(ge=0, le=BIGINT)],
     state: State,
     session: Session,
+    account: AccountQuery = None,
 ) -> Response:
-    """One message: text, reply and forward links, tombstone, and each edit as a diff."""
-    message = await messages.get_message(chat_id, message_id, state, session.principal)
+    """One message (of ``account`` where ids are per account): text, reply and forward links,
+    tombstone, and each edit as a diff."""
+    message = await messages.get_message(chat_id, message_id, state, session.principal, account)
     stored = await state.db.fetch_one(
-        "SELECT media_path FROM messages WHERE chat_id = %s AND message_id = %s",
-        (chat_id, message_id),
+        f"SELECT media_path, id_scope FROM messages WHERE {MESSAGE_KEY_SQL}",
+        message_key(chat_id, message_id, account),
     )
     versions = message.versions
     diffs = [
@@ -141,7 +150,7 @@ async def message_page(
     ]
     media_url = None
     if stored and stored["media_path"] and state.config.media_dir:
-        media_url = f"/ui/media/{chat_id}/{message_id}"
+        media_url = f"/ui/media/{chat_id}/{message_id}" + _scope_query(stored["id_scope"])
     return pages(request).render(
         request, "message.html", session, {"m": message, "diffs": diffs, "media_url": media_url}
     )
@@ -194,11 +203,13 @@ async def message_events(
     message_id: Annotated[int, Path(ge=0, le=BIGINT)],
     state: State,
     session: Session,
+    account: AccountQuery = None,
 ) -> Response:
-    """Every event of one message straight from the log (posted, edits, reactions, delete, media)."""
+    """Every event of one message (of ``account`` where ids are per account) straight from the
+    log (posted, edits, reactions, delete, media)."""
     row = await state.db.fetch_one(
-        "SELECT first_seq, last_seq FROM messages WHERE chat_id = %s AND message_id = %s",
-        (chat_id, message_id),
+        f"SELECT first_seq, last_seq, id_scope FROM messages WHERE {MESSAGE_KEY_SQL}",
+        message_key(chat_id, message_id, account),
     )
     if row is None:
         raise NotFound("There is no such message.")
@@ -207,7 +218,7 @@ async def message_events(
         chat_id,
         from_seq=max(1, row["first_seq"] or 1),
         to_seq=row["last_seq"],
-        keep=message_id,
+        keep=(message_id, row["id_scope"]),
     )
     return pages(request).render(
         request,
@@ -218,9 +229,15 @@ async def message_events(
 
 
 async def _read_events(
-    state: ApiState, chat_id: int, *, from_seq: int, to_seq: int | None, keep: int | None
+    state: ApiState,
+    chat_id: int,
+    *,
+    from_seq: int,
+    to_seq: int | None,
+    keep: tuple[int, str] | None,
 ) -> list[dict[str, Any]]:
-    """Up to a page + 1 records about ``chat_id`` (only message ``keep``'s when given)."""
+    """Up to a page + 1 records about ``chat_id`` (only those of the message ``keep`` when given:
+    its id and id scope, '' in channels, the observing account elsewhere)."""
     out: list[dict[str, Any]] = []
     scanned = 0
     try:
@@ -236,13 +253,23 @@ async def _read_events(
                     for record in batch:
                         scanned += 1
                         view = _event_view(record)
-                        if keep is None or view["message_id"] == keep:
+                        if keep is None or _is_of(view, *keep):
                             out.append(view)
                     if (keep is None and len(out) > EVENTS_PAGE) or scanned >= MESSAGE_EVENTS_SCAN:
                         break
     except (EventLogError, TimeoutError) as e:
         raise ServiceUnavailable("The event log did not answer in time.") from e
     return out
+
+
+def _is_of(view: dict[str, Any], message_id: int, id_scope: str) -> bool:
+    """True when the event ``view`` is about the message (``message_id``, ``id_scope``)."""
+    return view["message_id"] == message_id and id_scope in ("", view["account"])
+
+
+def _scope_query(id_scope: str) -> str:
+    """The ``?account=`` of a link to a message whose id is per account ('' in channels)."""
+    return f"?account={quote(id_scope, safe='')}" if id_scope else ""
 
 
 def _event_view(record: Record | BadRecord) -> dict[str, Any]:
@@ -253,6 +280,7 @@ def _event_view(record: Record | BadRecord) -> dict[str, Any]:
             "at": None,
             "source": "—",
             "message_id": None,
+            "account": None,
             "body": record.error,
         }
     event = record.event
@@ -265,6 +293,7 @@ def _event_view(record: Record | BadRecord) -> dict[str, Any]:
         "at": event.observed_at,
         "source": event.source,
         "message_id": message_id,
+        "account": event.account,
         "body": body,
     }
 
@@ -275,7 +304,8 @@ async def media(
     message_id: Annotated[int, Path(ge=0, le=BIGINT)],
     state: State,
     session: Session,
+    account: AccountQuery = None,
 ) -> Response:
     """A message's stored media for the console (the session cookie authenticates)."""
     del session
-    return await media_file(state, chat_id, message_id)
+    return await media_file(state, chat_id, message_id, account)
