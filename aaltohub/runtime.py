@@ -9,6 +9,7 @@ import msgspec
 
 from aaltohub.embedded.pg_roles import PgRole, load_passwords
 from aaltohub.embedded.pg_roles import role_url as pg_role_url
+from aaltohub.identity import StackIdentity
 from aaltohub.nats_auth import load_users, role_url, url_with_user
 from aaltohub.settings import Settings
 from eventlog.permissions import Role
@@ -25,6 +26,17 @@ class StackInfo(msgspec.Struct, kw_only=True):
     nats_pid: int | None = None
     postgres_pid: int | None = None
     restarts: dict[str, int] = msgspec.field(default_factory=dict)  # by server / service name
+    # Recorded at migrate time (docs/decisions/029); None from an `up` that predates them.
+    stack_id: str | None = None
+    postgres_system_id: str | None = None
+    nats_cluster: list[str] = msgspec.field(default_factory=list)  # every node's client URL
+
+    @property
+    def identity(self) -> StackIdentity | None:
+        """The identity every service of this stack checks, when recorded."""
+        if self.stack_id is None or self.postgres_system_id is None:
+            return None
+        return StackIdentity(stack_id=self.stack_id, postgres_system_id=self.postgres_system_id)
 
 
 class StackNotRunning(RuntimeError):
@@ -86,6 +98,15 @@ def resolve_nats_url(settings: Settings, *, role: Role) -> str:
         return url  # credentials given in the URL itself
     users = load_users(settings.data_path)
     return role_url(url, users, role) if users is not None else url
+
+
+def expected_identity(settings: Settings) -> StackIdentity | None:
+    """The running stack's identity when a subcommand attaches to it (neither NATS_URL nor
+    DATABASE_URL set); None otherwise (the stream and the database are then checked in pairs)."""
+    if settings.nats_url or settings.database_url is not None:
+        return None
+    stack = read_stack(settings.data_path)
+    return stack.identity if stack is not None else None
 
 
 def resolve_database_url(settings: Settings, *, role: PgRole = "owner") -> str:

@@ -13,11 +13,13 @@ from pydantic import SecretStr
 
 from aaltohub.admin_token import ensure_admin_token, token_file
 from aaltohub.http_protocol import bounded_protocols
+from aaltohub.identity import StackIdentity, verify_stack
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings, comma_list
 from aaltohub.stream import stream_spec
 from api.app import create_app
 from api.config import ApiConfig
+from eventlog import EventLog
 
 
 def snapshot_dir(duckdb_path: Path) -> Path:
@@ -128,6 +130,16 @@ async def serve(
         raise
 
 
+async def verify_api_stack(config: ApiConfig, *, expected: StackIdentity | None) -> None:
+    """Before serving: ``ForeignStack`` unless the log and the database are this stack's."""
+    async with await EventLog.connect(
+        config.nats_url, spec=config.stream, name="aaltohub-api-identity", ensure=False
+    ) as event_log:
+        await verify_stack(
+            event_log, config.database_url.get_secret_value(), expected=expected, claim=False
+        )
+
+
 def up_settings(settings: Settings) -> Settings:
     """``settings`` with an admin token: the configured one, else the data dir's (made on first use)."""
     if settings.admin_token is not None:
@@ -143,6 +155,7 @@ async def run(ctx: ServiceContext) -> None:
         database_url=ctx.database_url_as("api"),
         duckdb_path=ctx.duckdb_path,
     )
+    await verify_api_stack(config, expected=ctx.identity)
     await serve(
         uvicorn_config(
             config,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
+from aaltohub.identity import StackIdentity, verify_database
 from aaltohub.metrics_http import serving_metrics
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
@@ -73,8 +75,10 @@ def build_service(
     telegram: TelegramSources | None = None,
     metrics: IngestMetrics | None = None,
     logins: CommandDesk | None = None,
+    stack_id: str | None = None,
 ) -> IngestService:
-    """An ``IngestService`` configured from ``settings`` (spool under ``<data>/spool``)."""
+    """An ``IngestService`` configured from ``settings`` (spool under ``<data>/spool``); it appends
+    only to a stream of stack ``stack_id`` (any stack's when None) and spools otherwise."""
     spec = stream_spec(settings)
 
     async def known_facts(chat_ids: Sequence[int]) -> set[str] | None:
@@ -109,7 +113,7 @@ def build_service(
     )
 
     async def connect_log() -> EventLog:
-        return await EventLog.connect(
+        event_log = await EventLog.connect(
             nats_url,
             spec=spec,
             name="aaltohub-ingest",
@@ -118,6 +122,13 @@ def build_service(
             ack_timeout_s=settings.ingest_ack_timeout_s,
             append_deadline_s=settings.ingest_append_deadline_s,
         )
+        try:
+            # A foreign stream (ForeignStream, an EventLogError) is an unreachable log: spool.
+            await event_log.verify_stream(stack_id)
+        except BaseException:
+            await event_log.close()
+            raise
+        return event_log
 
     return IngestService(
         sources=sources,
@@ -145,13 +156,20 @@ async def run_ingest(context: ServiceContext) -> None:
         nats_url=context.nats_url_as("ingest"),
         database_url=context.database_url_as("ingest"),
         demo=context.demo,
+        expected=context.identity,
     )
 
 
 async def run_ingest_service(
-    settings: Settings, *, nats_url: str, database_url: str | None, demo: bool
+    settings: Settings,
+    *,
+    nats_url: str,
+    database_url: str | None,
+    demo: bool,
+    expected: StackIdentity | None = None,
 ) -> None:
-    """Run ingest with the Telegram account workers when credentials are set, else the demo source."""
+    """Run ingest with the Telegram account workers when credentials are set, else the demo source;
+    ``ForeignStack`` when the workers' database is not the log's stack's."""
     reader: EventLog | None = None
     telegram: TelegramSources | None = None
     try:
@@ -159,6 +177,13 @@ async def run_ingest_service(
             # The workers read what the log already knows (watched chats, recent messages) at start.
             reader = await EventLog.connect(
                 nats_url, spec=stream_spec(settings), name="aaltohub-ingest-reader", ensure=False
+            )
+            stack_id = await reader.verify_stream(expected.stack_id if expected else None)
+            await asyncio.to_thread(
+                verify_database,
+                database_url,
+                stack_id=stack_id,
+                postgres_system_id=expected.postgres_system_id if expected else None,
             )
             workers = await build_telegram_workers(settings, log=reader, database_url=database_url)
             telegram = lambda _settings: workers  # noqa: E731
@@ -173,6 +198,7 @@ async def run_ingest_service(
             telegram=telegram,
             metrics=metrics,
             logins=logins,
+            stack_id=expected.stack_id if expected else None,
         )
         with serving_metrics(
             metrics.registry,

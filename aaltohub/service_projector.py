@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from aaltohub.identity import StackIdentity, verify_stack
 from aaltohub.metrics_http import serving_metrics
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
@@ -77,11 +78,15 @@ async def run_projections(
     database_url: str,
     duckdb_path: Path,
     names: Sequence[str] | None = None,
+    expected: StackIdentity | None = None,
 ) -> None:
-    """Run the enabled projections until cancelled."""
+    """Run the enabled projections until cancelled; ``ForeignStack`` first when the log or the
+    database is not this stack's (``expected``, else the stream's stack id)."""
     async with await EventLog.connect(
         nats_url, spec=stream_spec(settings), name="aaltohub-projector", ensure=False
     ) as event_log:
+        # The projector is the database's one writer: it claims a database no stack recorded yet.
+        await verify_stack(event_log, database_url, expected=expected, claim=True)
         store = DeadLetterStore(database_url=database_url)
         projections = build_projections(
             settings,
@@ -122,6 +127,7 @@ async def _run(ctx: ServiceContext) -> None:
         nats_url=ctx.nats_url_as("projector"),
         database_url=ctx.database_url,
         duckdb_path=ctx.duckdb_path,
+        expected=ctx.identity,
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aaltohub.embedded.pg_roles import PgPasswords, PgRole
 from aaltohub.embedded.pg_roles import role_url as pg_role_url
+from aaltohub.identity import StackIdentity
 from aaltohub.nats_auth import NatsUsers, role_url
 from aaltohub.settings import Settings
 from eventlog.permissions import Role
@@ -34,6 +35,7 @@ class ServiceContext:
     api_socket: socket.socket | None = None
     nats_users: NatsUsers | None = None  # the embedded server's users; None: nats_url as given
     database_passwords: PgPasswords | None = None  # embedded Postgres roles; None: database_url
+    identity: StackIdentity | None = None  # what every service checks on connect (decision 029)
 
     def database_url_as(self, role: PgRole) -> str:
         """The database URL logged in as ``role`` (``database_url`` itself is the owner's)."""

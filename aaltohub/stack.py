@@ -1,8 +1,9 @@
 """``aaltohub up``: start what is not configured externally, prepare it, run the services, stop in phases.
 
 Order of start: lock the data dir, reap children an earlier killed ``up`` left behind, start
-nats-server and Postgres (concurrently, each only if NATS_URL / DATABASE_URL is unset), apply the
-migrations, ensure the stream, write the stack file, run every service in one TaskGroup. A server
+nats-server and Postgres (concurrently, each only if NATS_URL / DATABASE_URL is unset), ensure the
+stream (its metadata holds the stack id), apply the migrations and record the stack's identity in
+the database (docs/decisions/029), write the stack file, run every service in one TaskGroup. A server
 or service that dies is restarted within its budget (``aaltohub.supervise``; restarts are logged
 and counted in the stack file); past it, the stack stops. Order of stop (on ``stop`` being set):
 cancel the services one at a time in ascending ``stop_order`` within the grace period, then stop
@@ -38,6 +39,7 @@ from aaltohub.embedded.pg_roles import (
 from aaltohub.embedded.pg_roles import role_url as pg_role_url
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import ServerStartError
+from aaltohub.identity import ForeignStack, record_identity
 from aaltohub.migrate import MigrationError, apply_migrations
 from aaltohub.nats_auth import NatsUsers, authorization_block, load_or_create_users, role_url
 from aaltohub.runtime import StackInfo, remove_stack, resolve_nats_url, write_stack
@@ -223,6 +225,17 @@ class Stack:
         )
         assert nats_url is not None
         try:
+            # The stream first: the stack id is born with it, and recorded in the database below.
+            event_log = await EventLog.connect(
+                operator_url, spec=stream_spec(self.settings), name="aaltohub-up"
+            )
+            try:
+                stack_id = await event_log.verify_stream()
+            finally:
+                await event_log.close()
+        except EventLogError as e:
+            raise StackError(f"stream {self.settings.stream_name}: {e}") from e
+        try:
             if self.postgres is not None and self.pg_passwords is not None:
                 await asyncio.to_thread(
                     ensure_roles,
@@ -237,17 +250,13 @@ class Stack:
             )
             if self.pg_passwords is not None:
                 await asyncio.to_thread(grant_service_roles, database_url)
+            identity = await asyncio.to_thread(record_identity, database_url, stack_id)
+        except ForeignStack as e:
+            raise StackError(str(e)) from e
         except (MigrationError, OSError, TimeoutError) as e:
             raise StackError(f"migrations failed: {e}") from e
         except psycopg.Error as e:  # e.g. the server refused the connection
             raise StackError(f"migrations failed: {type(e).__name__}: {e}") from e
-        try:
-            event_log = await EventLog.connect(
-                operator_url, spec=stream_spec(self.settings), name="aaltohub-up"
-            )
-            await event_log.close()
-        except EventLogError as e:
-            raise StackError(f"stream {self.settings.stream_name}: {e}") from e
         self.settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
         context = ServiceContext(
             settings=self.settings,
@@ -258,6 +267,7 @@ class Stack:
             duckdb_path=self.settings.duckdb_file,
             demo=not self.settings.has_telegram_credentials,
             api_socket=self._reserve_api_socket(),
+            identity=identity,
         )
         self._stack_info = StackInfo(
             pid=os.getpid(),
@@ -265,6 +275,8 @@ class Stack:
             database_url=database_url,
             duckdb_path=str(self.settings.duckdb_file),
             api_url=self._api_url(context),
+            stack_id=identity.stack_id,
+            postgres_system_id=identity.postgres_system_id,
         )
         self._write_stack()
         return context

@@ -7,6 +7,7 @@ from eventlog.errors import (
     EventLogAuthFailed,
     EventLogError,
     EventLogUnavailable,
+    ForeignStream,
     ReadFailed,
     StreamConfigError,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "EventLogAuthFailed",
     "EventLogError",
     "EventLogUnavailable",
+    "ForeignStream",
     "NoCommandHandler",
     "RawRecord",
     "ReadFailed",

@@ -23,6 +23,10 @@ class StreamConfigError(EventLogError):
     """The stream could not be created or updated (e.g. an immutable setting differs)."""
 
 
+class ForeignStream(EventLogError):
+    """The stream reached is not this stack's (another stack id, or a configuration not ours)."""
+
+
 class AppendFailed(EventLogError):
     """Some events were not acknowledged by the deadline; they may or may not be stored.
 

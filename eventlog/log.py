@@ -13,15 +13,15 @@ from nats.js.client import JetStreamContext
 from eventlog.append import Appender, probe
 from eventlog.commands import CommandHandler, CommandServer, send_command
 from eventlog.connection import LogClient, connect
-from eventlog.errors import EventLogUnavailable, ReadFailed
+from eventlog.errors import EventLogUnavailable, ForeignStream, ReadFailed
 from eventlog.read import StreamReader
 from eventlog.records import AppendResult, BadRecord, RawRecord, Record, StreamInfo
-from eventlog.stream import ensure_stream, stream_info
+from eventlog.stream import ensure_stream, foreign_reason, stream_info
 from schemas.codec import Codec
 from schemas.commands import Command, CommandReply
 from schemas.errors import SchemaError
 from schemas.events import Event
-from schemas.stream import StreamSpec
+from schemas.stream import STACK_ID_KEY, StreamSpec
 
 
 class EventLog:
@@ -139,6 +139,17 @@ class EventLog:
         version = self._client.connected_server_version
         await ensure_stream(self._js, self._spec, server_version=(version.major, version.minor))
         self._appender.recheck_atomic()
+
+    async def verify_stream(self, stack_id: str | None = None) -> str:
+        """The stream's stack id; ``ForeignStream`` when the stream is not this stack's (another
+        stack id than ``stack_id``, none at all, or other subjects, storage or retention)."""
+        info = await self.info()
+        reason = foreign_reason(info, self._spec, stack_id)
+        if reason is not None:
+            url = self._client.connected_url
+            where = f"{url.hostname}:{url.port}" if url is not None else "?"
+            raise ForeignStream(f"refusing the log at {where}: {reason}")
+        return info.metadata[STACK_ID_KEY]
 
     async def probe(self, *, timeout_s: float = 2.0) -> None:
         """Raise ``EventLogUnavailable`` unless NATS answers a round trip in time."""

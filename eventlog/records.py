@@ -50,3 +50,8 @@ class StreamInfo(msgspec.Struct, frozen=True, kw_only=True):
     consumers: int
     subjects: tuple[str, ...]
     duplicate_window_s: float
+    storage: str = "file"
+    retention: str = "limits"
+    replicas: int = 1
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    leader: str | None = None  # the cluster's stream leader (None on a single server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Final
 
 import nats
@@ -11,7 +12,7 @@ from nats.js.client import JetStreamContext
 
 from eventlog.errors import EventLogUnavailable, ReadFailed, StreamConfigError
 from eventlog.records import StreamInfo
-from schemas.stream import StreamSpec
+from schemas.stream import STACK_ID_KEY, StreamSpec
 
 _STREAM_NOT_FOUND = 10059  # JSStreamNotFoundErr (nats-server errors.json)
 
@@ -68,12 +69,18 @@ async def ensure_stream(
 
 
 async def _create_or_update(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream with a new stack id, or update it keeping its metadata (the stack id)."""
     assert config.name is not None
     try:
-        await js.stream_info(config.name)
+        info = await js.stream_info(config.name)
     except nats.js.errors.NotFoundError:
+        config.metadata = {STACK_ID_KEY: uuid.uuid4().hex}
         await js.add_stream(config)
         return
+    # An update replaces the metadata: keep ours (the server manages the `_nats.` keys itself).
+    metadata = {k: v for k, v in (info.config.metadata or {}).items() if not k.startswith("_nats.")}
+    metadata.setdefault(STACK_ID_KEY, uuid.uuid4().hex)  # a stream made before stack ids
+    config.metadata = metadata
     await js.update_stream(config)
 
 
@@ -88,6 +95,7 @@ async def stream_info(js: JetStreamContext, name: str, *, timeout_s: float = 5.0
     except nats.errors.Error as e:
         raise EventLogUnavailable(f"stream {name}: {type(e).__name__}") from e
     state, config = info.state, info.config
+    cluster = info.cluster
     return StreamInfo(
         name=name,
         first_seq=state.first_seq,
@@ -97,4 +105,25 @@ async def stream_info(js: JetStreamContext, name: str, *, timeout_s: float = 5.0
         consumers=state.consumer_count,
         subjects=tuple(config.subjects or ()),
         duplicate_window_s=float(config.duplicate_window or 0),
+        # nats-py leaves the enums as the server's strings when it parses an answer
+        storage=str(getattr(config.storage, "value", config.storage) or "file"),
+        retention=str(getattr(config.retention, "value", config.retention) or "limits"),
+        replicas=int(config.num_replicas or 1),
+        metadata=dict(config.metadata or {}),
+        leader=cluster.leader if cluster is not None else None,
     )
+
+
+def foreign_reason(info: StreamInfo, spec: StreamSpec, stack_id: str | None) -> str | None:
+    """Why the stream ``info`` is not the one ``spec`` describes (of stack ``stack_id`` when given),
+    or None when it is."""
+    found = info.metadata.get(STACK_ID_KEY)
+    if found is None:
+        return f"stream {info.name} carries no stack id (not created by aaltohub up / log init)"
+    if stack_id is not None and found != stack_id:
+        return f"stream {info.name} belongs to stack {found}, not to this stack ({stack_id})"
+    wanted = (tuple(spec.subjects), spec.storage, spec.retention)
+    actual = (info.subjects, info.storage, info.retention)
+    if actual != wanted:
+        return f"stream {info.name} has subjects/storage/retention {actual}, expected {wanted}"
+    return None

@@ -14,6 +14,10 @@ STREAM_NAME: Final = "TELEGRAM"
 # (docs/decisions/006-dedup-window-and-idempotent-projections.md).
 # Beyond the window the projectors are idempotent anyway.
 DEFAULT_DUPLICATE_WINDOW_S: Final = 120.0
+# The stream's metadata key holding the stack id: generated when the operator first ensures the
+# stream, recorded in the database at migrate time, checked by every service on connect
+# (docs/decisions/029-stack-identity.md).
+STACK_ID_KEY: Final = "aaltohub_stack_id"
 
 
 class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):

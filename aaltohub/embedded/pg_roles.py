@@ -85,8 +85,17 @@ def url_as(url: str, user: str, password: str) -> str:
 
 
 def role_url(url: str, passwords: PgPasswords, role: PgRole) -> str:
-    """``url`` as the service role ``role``."""
-    return url_as(url, ROLE_NAMES[role], passwords.password(role))
+    """``url`` as the service role ``role``; the server must prove it knows the role's SCRAM secret
+    (``require_auth``), so a foreign cluster in this stack's socket is refused on every
+    (re)connect, before any query (docs/decisions/029-stack-identity.md)."""
+    with_role = url_as(url, ROLE_NAMES[role], passwords.password(role))
+    parts = urlsplit(with_role)
+    if "require_auth=" in parts.query:
+        return with_role
+    query = (
+        f"{parts.query}&require_auth=scram-sha-256" if parts.query else "require_auth=scram-sha-256"
+    )
+    return urlunsplit(parts._replace(query=query))
 
 
 def require_passwords(hba_file: Path, superuser_url: str, password: str) -> bool:
@@ -171,6 +180,12 @@ def grant_service_roles(owner_url: str) -> None:
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(api))
         conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {}").format(api))
         conn.execute(sql.SQL("GRANT INSERT, UPDATE ON public.users TO {}").format(api))
+        # Every service checks the database's stack identity on connect (decision 029).
+        conn.execute(
+            sql.SQL("GRANT EXECUTE ON FUNCTION public.aaltohub_stack_identity() TO {}, {}").format(
+                ingest, api
+            )
+        )
         for table in INGEST_TABLES:
             target = sql.SQL("public.{}").format(sql.Identifier(table))
             conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(target, api))

@@ -7,6 +7,7 @@ port could after the server died (another cluster may take the port). TCP is opt
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -76,9 +77,14 @@ def _grant_traverse(path: Path, user: str) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
         return
     for root, dirs, files in os.walk(path):
-        os.chown(root, entry.pw_uid, entry.pw_gid)
+        # A restart walks a cluster whose exiting backends may still remove temporary files.
+        with contextlib.suppress(FileNotFoundError):
+            os.chown(root, entry.pw_uid, entry.pw_gid)
         for name in dirs + files:
-            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(
+                    os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False
+                )
 
 
 # The embedded cluster holds projections of the event log (rebuilt from it at will) and nothing replicates

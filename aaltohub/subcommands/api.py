@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 
 from aaltohub import event_loop
+from aaltohub.identity import ForeignStack
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
-from aaltohub.service_api import api_config, serve, uvicorn_config
+from aaltohub.runtime import (
+    StackNotRunning,
+    expected_identity,
+    resolve_database_url,
+    resolve_nats_url,
+)
+from aaltohub.service_api import api_config, serve, uvicorn_config, verify_api_stack
 from aaltohub.settings import load_settings
 from api.logs import RequestIdFilter
 
@@ -44,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         header_timeout_s=settings.api_header_timeout_s,
         write_stall_s=settings.api_write_stall_s,
     )
+    try:
+        event_loop.run(verify_api_stack(config, expected=expected_identity(settings)))
+    except ForeignStack as e:
+        print(f"aaltohub api: {e}")
+        return 1
     try:
         event_loop.run(
             serve(uv, handle_signals=True)

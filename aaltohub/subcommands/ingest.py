@@ -10,8 +10,14 @@ import signal
 from collections.abc import Coroutine
 
 from aaltohub import event_loop
+from aaltohub.identity import ForeignStack
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.runtime import (
+    StackNotRunning,
+    expected_identity,
+    resolve_database_url,
+    resolve_nats_url,
+)
 from aaltohub.service_ingest import run_ingest_service
 from aaltohub.settings import load_settings
 from ingest.durable.errors import AppendPathError
@@ -45,11 +51,15 @@ def run(args: argparse.Namespace) -> int:
         event_loop.run(
             _serve(
                 run_ingest_service(
-                    settings, nats_url=nats_url, database_url=database_url, demo=bool(args.demo)
+                    settings,
+                    nats_url=nats_url,
+                    database_url=database_url,
+                    demo=bool(args.demo),
+                    expected=expected_identity(settings),
                 )
             )
         )
-    except AppendPathError as e:
+    except (AppendPathError, ForeignStack) as e:
         print(f"aaltohub ingest: {e}")
         return 1
     return 0

@@ -9,8 +9,14 @@ import signal
 from collections.abc import Coroutine
 
 from aaltohub import event_loop
+from aaltohub.identity import ForeignStack
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.runtime import (
+    StackNotRunning,
+    expected_identity,
+    resolve_database_url,
+    resolve_nats_url,
+)
 from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import stream_spec
@@ -57,18 +63,23 @@ def run_project(args: argparse.Namespace) -> int:
     except StackNotRunning as e:
         print(f"aaltohub project: {e}")
         return 1
-    with contextlib.suppress(KeyboardInterrupt):
-        event_loop.run(
-            _until_signal(
-                run_projections(
-                    settings,
-                    nats_url=nats_url,
-                    database_url=database_url,
-                    duckdb_path=settings.duckdb_file,
-                    names=args.projection,
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            event_loop.run(
+                _until_signal(
+                    run_projections(
+                        settings,
+                        nats_url=nats_url,
+                        database_url=database_url,
+                        duckdb_path=settings.duckdb_file,
+                        names=args.projection,
+                        expected=expected_identity(settings),
+                    )
                 )
             )
-        )
+    except ForeignStack as e:
+        print(f"aaltohub project: {e}")
+        return 1
     return 0
 
 

@@ -1,7 +1,8 @@
-"""Two ``aaltohub up`` on different data dirs side by side: each gets its own ports and its own
-Postgres socket, both APIs answer, and killing one's Postgres leaves the other untouched (its
-services cannot even name the dead one's database); the first `up` restarts its Postgres and
-its services carry on."""
+"""Two ``aaltohub up`` on different data dirs side by side: each gets its own ports, its own
+Postgres socket and its own stack id, both APIs answer, and killing one's Postgres leaves the
+other untouched (its services cannot even name the dead one's database); the first `up` restarts
+its Postgres and its services carry on. A service of the second stack pointed at the first's
+database by hand is refused with one line and writes nothing there."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ async def healthy(api_url: str) -> bool:
         except httpx.TransportError:
             return False
     return response.status_code == 200
+
+
+def recorded_stack(database_url: str) -> list[tuple[object, ...]]:
+    """The stack ids a database records."""
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        return conn.execute("SELECT stack_id FROM stack_identity").fetchall()
 
 
 def row_count(database_url: str) -> int:
@@ -72,6 +79,17 @@ async def test_two_stacks_run_side_by_side_and_one_losing_postgres_leaves_the_ot
         await wait_until(lambda: row_count(a.database_url) >= 0, timeout=60)
         resumed = await asyncio.to_thread(row_count, a.database_url)
         await wait_until(lambda: row_count(a.database_url) > resumed, timeout=60)
+
+        # The second stack's projector, pointed at the first's database: refused before it writes.
+        assert a.stack_id and b.stack_id and a.stack_id != b.stack_id
+        assert a.postgres_system_id != b.postgres_system_id
+        stopped = await asyncio.to_thread(
+            run_cli, second.data_dir, "project", timeout_s=120, DATABASE_URL=a.database_url
+        )
+        assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+        assert f"belongs to stack {a.stack_id}" in stopped.stdout, stopped.stdout
+        assert "@" not in stopped.stdout  # no credentials in the line
+        assert await asyncio.to_thread(recorded_stack, a.database_url) == [(a.stack_id,)]
     finally:
         first.stop()
         second.stop()
