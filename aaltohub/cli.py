@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
+import pydantic
+
 # Each module has ``register(subparsers)`` adding its subcommand(s); a handler is stored as ``func``
 # and receives the parsed args, returning the process exit code.
 COMMAND_MODULES: Final = (
@@ -37,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_errors(error: pydantic.ValidationError) -> list[str]:
+    """One line per invalid setting, naming its variable; never the value (it may be a secret)."""
+    lines = []
+    for item in error.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(message if message.startswith(name) else f"{name}: {message}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aaltohub`` console script."""
     # Everything we create (data dir, DuckDB files, snapshots, spool, logs, secrets) is the owner's
@@ -44,7 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = os.umask(0o077)
     try:
         args = build_parser().parse_args(argv)
-        code: int = args.func(args)
+        try:
+            code: int = args.func(args)
+        except pydantic.ValidationError as e:  # bad settings: one line each, never a traceback
+            for line in settings_errors(e):
+                print(f"aaltohub {args.command}: {line}", file=sys.stderr)
+            return 2
     finally:
         os.umask(previous)  # restored for in-process callers (tests)
     return code

@@ -12,6 +12,9 @@ from typing import Final, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.errors import MasterKeyError
+from ingest.telegram.sessions import SessionCipher
+
 # A static bearer token guessed online must be out of reach: 32 characters of a random token are
 # 128+ bits (token_urlsafe / hex).
 MIN_ADMIN_TOKEN_CHARS: Final = 32
@@ -184,6 +187,17 @@ class Settings(BaseSettings):
                 f"AALTOHUB_ADMIN_TOKEN must have at least {MIN_ADMIN_TOKEN_CHARS} characters"
                 " (e.g. `openssl rand -hex 32`)"
             )
+        return value
+
+    @field_validator("master_key")
+    @classmethod
+    def _master_key_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # unset (compose passes an empty variable)
+        try:
+            SessionCipher.from_master_key(value.get_secret_value())
+        except MasterKeyError as e:  # its message never holds key material
+            raise ValueError(str(e)) from None
         return value
 
     @field_validator("telegram_accounts")

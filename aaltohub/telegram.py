@@ -6,7 +6,7 @@ import logging
 
 from aaltohub.settings import Settings, comma_list
 from eventlog import EventLog
-from ingest.errors import IngestError, SessionNotFound
+from ingest.errors import IngestError, SessionDecryptError, SessionNotFound
 from ingest.telegram.assignment import ChatAssignment, parse_assignments
 from ingest.telegram.client import TelethonGateway, build_client
 from ingest.telegram.entity_cache import PostgresEntityStore
@@ -80,6 +80,14 @@ async def build_telegram_workers(
     for account in settings.account_names:
         try:
             session = await sessions.load(account)
+        except SessionDecryptError as e:
+            logger.error(
+                "ingest: account %s is skipped: %s (is MASTER_KEY the key its session was saved "
+                "with? else log it in again)",
+                account,
+                e,
+            )
+            continue
         except SessionNotFound:
             logger.warning(
                 "ingest: account %s has no session yet: log it in from the console (Accounts) "

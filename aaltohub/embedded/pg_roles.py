@@ -31,7 +31,12 @@ ROLE_NAMES: Final[dict[PgRole, str]] = {
     "ingest": "aaltohub_ingest",
     "api": "aaltohub_api",
 }
-INGEST_TABLES: Final = ("telegram_sessions", "entity_cache", "telegram_update_state")
+INGEST_TABLES: Final = (
+    "telegram_sessions",
+    "telegram_session_keys_retired",
+    "entity_cache",
+    "telegram_update_state",
+)
 _TRUST: Final = re.compile(r"^(\s*(?:local|host)\S*\s.*\s)trust(\s*)$", re.M)
 
 

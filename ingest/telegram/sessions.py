@@ -1,8 +1,10 @@
 """Encrypted Telethon ``StringSession`` storage: AES-256-GCM, key rotation, Postgres ``telegram_sessions``.
 
 ``MASTER_KEY`` format: ``<id>:<base64 of 32 bytes>[,<id>:<base64 of 32 bytes>…]``. The first key
-encrypts; every listed key decrypts, so rotating means putting the new key first, running
-``SessionStore.rotate()`` and later dropping the old one. A bare ``<base64>`` is the key ``default``.
+encrypts; every listed key decrypts, so rotating means putting the new key first and running
+``SessionStore.rotate()``, which re-encrypts every session and then *retires* the other key ids in
+``telegram_session_keys_retired``: from then on a ciphertext under a retired key is refused even
+while MASTER_KEY still lists the key. A bare ``<base64>`` is the key ``default``.
 
 Ciphertext layout (bytes): ``b"AHS1" | len(id) (1 byte) | id (ascii) | nonce (12) | AES-GCM(ct + tag)``.
 The associated data binds magic, key id and account, so a row copied to another account, a changed
@@ -110,6 +112,11 @@ class SessionCipher:
         return f"{key_id}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
 
     @property
+    def key_ids(self) -> list[str]:
+        """Every key id MASTER_KEY holds, the current one first."""
+        return list(self._keys)
+
+    @property
     def current_key_id(self) -> str:
         """The id of the key new ciphertexts use."""
         return self._current.key_id
@@ -185,11 +192,17 @@ class SessionStore:
         return psycopg.connect(self._url, connect_timeout=self._timeout, autocommit=True)
 
     async def save(self, account: str, session: Secret, *, phone_hint: str | None = None) -> None:
-        """Encrypt and upsert the account's session."""
+        """Encrypt and upsert the account's session (``MasterKeyError`` if the current key is retired)."""
         blob = self._cipher.encrypt(session, account=account)
+        current = self._cipher.current_key_id
 
         def run() -> None:
             with self._connect() as conn:
+                if _retired_at(conn, current) is not None:
+                    raise MasterKeyError(
+                        f"MASTER_KEY's first key {current!r} was retired by a rotation; "
+                        "put a new key first (`aaltohub login --generate-key`)"
+                    )
                 conn.execute(
                     "INSERT INTO public.telegram_sessions (account, ciphertext, phone_hint) VALUES (%s, %s, %s) "
                     "ON CONFLICT (account) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, "
@@ -202,16 +215,25 @@ class SessionStore:
     async def load(self, account: str) -> Secret:
         """The decrypted session of ``account``; ``SessionNotFound`` if none is stored."""
 
-        def run() -> bytes | None:
+        def run() -> tuple[bytes, str | None] | None:
             with self._connect() as conn:
                 row = conn.execute(
                     "SELECT ciphertext FROM public.telegram_sessions WHERE account = %s", (account,)
                 ).fetchone()
-            return None if row is None else bytes(row[0])
+                if row is None:
+                    return None
+                blob = bytes(row[0])
+                return blob, _retired_at(conn, self._cipher.key_id_of(blob))
 
-        blob = await self._run(run, "load session")
-        if blob is None:
+        found = await self._run(run, "load session")
+        if found is None:
             raise SessionNotFound(account)
+        blob, retired_at = found
+        if retired_at is not None:
+            raise SessionDecryptError(
+                f"stored session of {account!r} is under key {self._cipher.key_id_of(blob)!r}, "
+                f"retired by the rotation of {retired_at}; log the account in again"
+            )
         return self._cipher.decrypt(blob, account=account)
 
     async def accounts(self) -> list[str]:
@@ -227,7 +249,8 @@ class SessionStore:
         return await self._run(run, "list sessions")
 
     async def rotate(self) -> int:
-        """Re-encrypt every session not under the current key; returns how many were rewritten."""
+        """Re-encrypt every session not under the current key, then retire every other key id that
+        MASTER_KEY lists or a session used; returns how many sessions were rewritten."""
 
         def select() -> list[tuple[str, bytes]]:
             with self._connect() as conn:
@@ -239,10 +262,23 @@ class SessionStore:
                 ]
 
         rewritten = 0
+        old_ids = set(self._cipher.key_ids) - {self._cipher.current_key_id}
         for account, blob in await self._run(select, "list sessions"):
             if self._cipher.needs_rotation(blob):
-                await self.save(account, self._cipher.decrypt(blob, account=account))
+                old_ids.add(self._cipher.key_id_of(blob))
+                await self.save(account, await self.load(account))
                 rewritten += 1
+
+        def retire() -> None:
+            with self._connect() as conn:
+                for key_id in sorted(old_ids):
+                    conn.execute(
+                        "INSERT INTO public.telegram_session_keys_retired (key_id) VALUES (%s) "
+                        "ON CONFLICT (key_id) DO NOTHING",
+                        (key_id,),
+                    )
+
+        await self._run(retire, "retire old keys")
         return rewritten
 
     async def _run(self, fn: Callable[[], T], what: str) -> T:
@@ -250,3 +286,11 @@ class SessionStore:
             return await asyncio.to_thread(fn)
         except psycopg.Error as e:
             raise StoreError(f"{what}: {type(e).__name__}") from e
+
+
+def _retired_at(conn: psycopg.Connection, key_id: str) -> str | None:
+    """When a rotation retired ``key_id`` (ISO date), or None."""
+    row = conn.execute(
+        "SELECT retired_at FROM public.telegram_session_keys_retired WHERE key_id = %s", (key_id,)
+    ).fetchone()
+    return None if row is None else f"{row[0]:%Y-%m-%d %H:%M %Z}"
