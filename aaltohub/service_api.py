@@ -12,6 +12,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from aaltohub.admin_token import ensure_admin_token, token_file
+from aaltohub.console_key import ensure_console_key
 from aaltohub.http_protocol import bounded_protocols
 from aaltohub.identity import StackIdentity, verify_stack
 from aaltohub.services import ServiceContext, ServiceSpec
@@ -56,6 +57,7 @@ def api_config(
         supabase_url=settings.supabase_url,
         supabase_anon_key=settings.supabase_anon_key,
         media_dir=None if settings.media_in_bucket else settings.media_root,
+        console_key=settings.console_key or ensure_console_key(settings.data_path),
     )
 
 

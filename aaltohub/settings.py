@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", alias="AALTOHUB_API_HOST")
     api_port: int = Field(default=8000, alias="AALTOHUB_API_PORT")
     admin_token: SecretStr | None = Field(default=None, alias="AALTOHUB_ADMIN_TOKEN")
+    # Signs the console's CSRF tokens; the same on every API worker (default: <data>/secrets/console-key).
+    console_key: SecretStr | None = Field(default=None, alias="AALTOHUB_CONSOLE_KEY")
     api_jwks_url: str | None = Field(default=None, alias="SUPABASE_JWKS_URL")
     api_jwt_audience: str | None = Field(default="authenticated", alias="AALTOHUB_API_JWT_AUDIENCE")
     api_jwt_issuer: str | None = Field(default=None, alias="AALTOHUB_API_JWT_ISSUER")

@@ -45,3 +45,6 @@ class ApiConfig:
     supabase_url: str | None = None  # with the anon key: the console offers email + password
     supabase_anon_key: SecretStr | None = None
     media_dir: Path | None = None  # where ingest stores media files (local store); None: not served
+    # The console's CSRF key, the same for every worker (None: derived from the admin token or JWT
+    # secret, else random per process).
+    console_key: SecretStr | None = None

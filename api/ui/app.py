@@ -35,7 +35,7 @@ def install_console(
     app: FastAPI, config: ApiConfig, *, secrets: ConsoleSecrets | None = None
 ) -> None:
     """Serve the console on ``app``; call after ``install_error_handlers``."""
-    app.state.console_secrets = secrets or ConsoleSecrets.generate()
+    app.state.console_secrets = secrets or ConsoleSecrets.from_config(config)
     app.state.console_pages = Pages()
     app.state.console_password_signin = None
     if config.supabase_url and config.supabase_anon_key:

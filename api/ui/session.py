@@ -2,9 +2,10 @@
 
 The cookie holds the bearer credential itself (the static admin token or a Supabase access token);
 every request re-checks it through ``api.auth.Authenticator``, so a role change or an expired JWT
-takes effect at once. A form's CSRF token is an HMAC of the credential under a per-process secret
-(double-submit is not needed: the cookie is HttpOnly and SameSite=Strict, the token proves the form
-was rendered by us for this session).
+takes effect at once. A form's CSRF token is an HMAC of the credential under the console key, which
+every API worker shares (``ApiConfig.console_key``), so a form rendered by one worker posts to any
+other (double-submit is not needed: the cookie is HttpOnly and SameSite=Strict, the token proves
+the form was rendered by us for this session).
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import Response
 
 from api.auth import Principal
+from api.config import ApiConfig
 from api.deps import State
 from api.errors import ApiError, Forbidden, Unauthorized
 
 SESSION_COOKIE: Final = "aaltohub_session"
 LOGIN_COOKIE: Final = "aaltohub_login"  # nonce that the sign-in form's CSRF token is bound to
 SESSION_MAX_AGE_S: Final = 12 * 3600
+_CSRF_LABEL: Final = (
+    b"aaltohub console csrf v1"  # the key's use, so it is never the material itself
+)
 
 
 class ConsoleError(ApiError):
@@ -57,14 +62,27 @@ class FormExpired(ConsoleError):
 
 @dataclass(frozen=True, kw_only=True)
 class ConsoleSecrets:
-    """The per-process secret CSRF tokens are derived from."""
+    """The secret CSRF tokens are derived from."""
 
     csrf_key: bytes
 
+    def __repr__(self) -> str:
+        return "ConsoleSecrets(<redacted>)"
+
     @classmethod
     def generate(cls) -> ConsoleSecrets:
-        """Fresh random secrets (a restart invalidates open forms, never sessions)."""
+        """Fresh random secrets, for one process only (a restart invalidates open forms)."""
         return cls(csrf_key=secrets.token_bytes(32))
+
+    @classmethod
+    def from_config(cls, config: ApiConfig) -> ConsoleSecrets:
+        """Derived from the console key, else the admin token or JWT secret, so every worker
+        with the same configuration accepts the same forms; random when none is configured."""
+        material = config.console_key or config.admin_token or config.jwt_secret
+        if material is None:
+            return cls.generate()
+        key = hmac.new(material.get_secret_value().encode(), _CSRF_LABEL, hashlib.sha256)
+        return cls(csrf_key=key.digest())
 
     def csrf_for(self, bound_to: str) -> str:
         """The CSRF token of forms rendered for the credential or nonce ``bound_to``."""
