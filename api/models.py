@@ -42,6 +42,7 @@ class Group(BaseModel):
     username: str | None = None
     member_count: int | None = None
     forum: bool = False
+    migrated_to_chat_id: int | None = None  # a basic group's supergroup: its history goes on there
     account: str | None = None
     is_active: bool = True
     discovered_at: datetime | None = None

@@ -116,6 +116,7 @@ class Group:
     username: str | None
     member_count: int | None
     forum: bool
+    migrated_to_chat_id: int | None
     account: str | None
     is_active: bool
     discovered_at: datetime | None
@@ -321,7 +322,7 @@ MetaOrder = tuple[datetime, int]  # (Telegram's time of the fact, seq)
 def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -> dict[int, Group]:
     """Rule "chat metadata": the newest by Telegram's own time wins, whatever the order of arrival
     (docs/decisions/028-chat-metadata-by-telegram-time.md). The chat's kind, username, member
-    count, forum flag and account come from the discovery or update with the greatest
+    count, forum flag, migration link and account come from the discovery or update with the greatest
     (``chat_info_time``, seq); its title from that and every title-change message (time: the
     message's date), the greatest (time, seq) winning. Presence (active or left) follows the
     latest discovery or leave by seq. A chat known only from messages or a leave gets a kind
@@ -377,6 +378,7 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             username=None if info is None else info.username,
             member_count=None if info is None else info.member_count,
             forum=False if info is None else info.forum,
+            migrated_to_chat_id=None if info is None else info.migrated_to,
             account=first_account.get(chat_id) if newest is None else newest[1].account,
             is_active=left_at is None,
             discovered_at=discovered_at.get(chat_id),

@@ -172,6 +172,8 @@ class ChatInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_default
     # When Telegram showed this info, where that is earlier than the event's observation: an
     # export shows a chat as of its newest message, whenever it is imported. None: observed_at.
     as_of: datetime | None = None
+    # The supergroup a basic group became (marked id): its history continues there.
+    migrated_to: int | None = None
 
 
 class Event(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="kind"):

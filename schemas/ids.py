@@ -22,7 +22,8 @@ counters updated              ``chat_id, message_id, views, forwards, replies`` 
                               channels): the same counts re-read by gap-fill are the same fact
 media stored                  ``chat_id, message_id, sha256`` (+ account outside channels)
 chat discovered / left        ``account, chat_id, generation`` (generation counts re-joins)
-chat updated                  ``chat_id, digest(title, username, member count, forum)``
+chat updated                  ``chat_id, kind, title, username, member count, forum`` (+ the
+                              supergroup a basic group migrated to, where set)
 backfill started/progress/    ``account, chat_id, since`` (+ ``last_message_id`` for progress,
 completed                     + ``resume_after`` for a start)
 gap-fill completed            ``account, chat_id, window_start, window_end``
@@ -165,9 +166,10 @@ def left_id(account: str, chat_id: int, generation: int = 0) -> str:
 
 def chat_updated_id(chat: ChatInfo) -> str:
     """Id of the fact "the chat's metadata became this"."""
-    return _make(
-        "cu", chat.chat_id, chat.kind, chat.title, chat.username, chat.member_count, chat.forum
-    )
+    parts: tuple[object, ...] = (chat.kind, chat.title, chat.username, chat.member_count)
+    # A migration link is part of the fact only where there is one (older ids stay as they were).
+    link = () if chat.migrated_to is None else (f"to:{chat.migrated_to}",)
+    return _make("cu", chat.chat_id, *parts, chat.forum, *link)
 
 
 def backfill_started_id(

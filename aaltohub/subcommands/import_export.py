@@ -17,6 +17,7 @@ from ingest.durable.sink import build_sink
 from ingest.export import ExportError, ExportImporter, MalformedExport
 from ingest.export.driver import SkippedMessage
 from ingest.export.progress import ProgressBar, format_skip, format_summary
+from schemas.ids import CHANNEL_ID_OFFSET
 from schemas.subjects import validate_account
 
 _MAX_SKIP_LINES = 100
@@ -37,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--chat-id",
         type=int,
         help="marked chat id (-100… for channels); for a full export, import only this chat",
+    )
+    parser.add_argument(
+        "--migrated-from",
+        type=int,
+        help="id of the basic group the supergroup was (-id, or the bare id): its history from "
+        "before the migration is filed under it (with --chat-id for a full export)",
     )
     parser.add_argument(
         "--tz", default="UTC", help="time zone of local dates in older exports (default UTC)"
@@ -64,13 +71,34 @@ def run(args: argparse.Namespace) -> int:
     except StackNotRunning as e:
         print(f"aaltohub import: {e}", file=sys.stderr)
         return 1
+    migrated_from = args.migrated_from
+    if migrated_from is not None:
+        if migrated_from == 0 or migrated_from <= CHANNEL_ID_OFFSET:
+            print("aaltohub import: --migrated-from: not a basic group id", file=sys.stderr)
+            return 1
+        migrated_from = -abs(migrated_from)  # basic groups are marked -id
     return asyncio.run(
-        _import(args.path, settings=settings, url=url, account=account, tz=tz, chat_id=args.chat_id)
+        _import(
+            args.path,
+            settings=settings,
+            url=url,
+            account=account,
+            tz=tz,
+            chat_id=args.chat_id,
+            migrated_from=migrated_from,
+        )
     )
 
 
 async def _import(
-    path: Path, *, settings: Settings, url: str, account: str, tz: ZoneInfo, chat_id: int | None
+    path: Path,
+    *,
+    settings: Settings,
+    url: str,
+    account: str,
+    tz: ZoneInfo,
+    chat_id: int | None,
+    migrated_from: int | None,
 ) -> int:
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     reported = 0
@@ -98,6 +126,7 @@ async def _import(
                 account=account,
                 tz=tz,
                 chat_id=chat_id,
+                migrated_from=migrated_from,
                 on_progress=bar,
                 on_skip=on_skip,
             )

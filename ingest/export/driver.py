@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from array import array
-from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
@@ -24,14 +22,23 @@ from typing import Final
 import msgspec
 
 from eventlog import EventLog
-from ingest.export.errors import MalformedExport, UnmappableMessage
-from ingest.export.existing import KnownIds, known_ids
+from ingest.export.errors import ExportError, MalformedExport, UnmappableMessage
+from ingest.export.existing import known_ids
+from ingest.export.history import History, original_id
 from ingest.export.mapping import MessageMapper
 from ingest.export.peers import chat_identity, default_chat_kind
 from ingest.export.reader import ChatHeader, ExportReader
 from ingest.seams import EventSink
-from schemas.events import ChatDiscovered, ChatInfo, ChatKind, ChatLeft, Event
-from schemas.ids import discovered_id, left_id
+from schemas.events import (
+    ChatDiscovered,
+    ChatInfo,
+    ChatKind,
+    ChatLeft,
+    ChatUpdated,
+    Event,
+    MessagePosted,
+)
+from schemas.ids import chat_updated_id, discovered_id, is_channel_id, left_id
 from schemas.subjects import validate_account
 
 DEFAULT_BATCH: Final = 2000
@@ -57,6 +64,7 @@ class ImportProgress(msgspec.Struct, kw_only=True):
     messages: int = 0
     imported: int = 0
     already_present: int = 0
+    pre_migration: int = 0  # messages from before a basic group became the supergroup
     skipped: int = 0
     chats_skipped: int = 0
     bytes_read: int = 0
@@ -64,30 +72,13 @@ class ImportProgress(msgspec.Struct, kw_only=True):
     elapsed_s: float = 0.0
     skip_reasons: dict[str, int] = msgspec.field(default_factory=dict)
     skipped_examples: list[SkippedMessage] = msgspec.field(default_factory=list)
+    # Said once per import, with counts: what landed differently from what the file says.
+    warnings: list[str] = msgspec.field(default_factory=list)
 
     @property
     def messages_per_s(self) -> float:
         """Messages read per second so far."""
         return self.messages / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-class _Seen:
-    """Message ids imported from this chat in this run (duplicates inside one file); ~8 bytes each."""
-
-    def __init__(self) -> None:
-        self._ordered: array[int] = array("q")
-        self._others: set[int] = set()
-
-    def add(self, message_id: int) -> bool:
-        ordered = self._ordered
-        if not ordered or message_id > ordered[-1]:
-            ordered.append(message_id)
-            return True
-        i = bisect_left(ordered, message_id)
-        if (i < len(ordered) and ordered[i] == message_id) or message_id in self._others:
-            return False
-        self._others.add(message_id)
-        return True
 
 
 class _InFlight:
@@ -138,10 +129,6 @@ class _InFlight:
                 await task
 
 
-def _later(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None or (b is not None and b > a) else a
-
-
 class ExportImporter:
     """Imports Telegram Desktop exports into the log through ``sink``; reads ``log`` to stay idempotent."""
 
@@ -153,6 +140,7 @@ class ExportImporter:
         account: str,
         tz: tzinfo = UTC,
         chat_id: int | None = None,
+        migrated_from: int | None = None,
         batch_size: int = DEFAULT_BATCH,
         in_flight: int = 1,
         on_progress: Callable[[ImportProgress], None] | None = None,
@@ -163,6 +151,7 @@ class ExportImporter:
         self._account = validate_account(account)
         self._tz = tz
         self._chat_id = chat_id
+        self._migrated_from = migrated_from
         self._batch_size = batch_size
         self._in_flight = in_flight
         self._on_progress = on_progress
@@ -201,12 +190,48 @@ class ExportImporter:
                     observed_at=observed_at,
                 )
                 known = await known_ids(self._log, chat_id, account=self._account)
-                await self._import_chat(header, kind, mapper, known, messages, reader, started)
+                main = History(mapper, known)
+                before = await self._pre_migration(header, chat_id, observed_at)
+                await self._import_chat(header, kind, main, before, messages, reader, started)
         finally:
             progress.bytes_read = reader.bytes_read or progress.bytes_read
             progress.elapsed_s = time.monotonic() - started
             progress.skip_reasons = dict(self._reasons)
+            progress.warnings = self._warnings()
         return progress
+
+    def _warnings(self) -> list[str]:
+        out: list[str] = []
+        pre = self.progress.pre_migration
+        if pre and self._migrated_from is None:
+            out.append(
+                f"{pre} messages from before the group became a supergroup were stored under the "
+                "supergroup with the export's shifted ids (-1,000,000,000 + id); pass "
+                "--migrated-from <basic group id> to file them under the basic group, where they "
+                "dedupe against live and backfill"
+            )
+        elif pre:
+            out.append(f"{pre} messages from before the migration: under {self._migrated_from}")
+        return out
+
+    async def _pre_migration(
+        self, header: ChatHeader, chat_id: int, observed_at: datetime
+    ) -> History | None:
+        """The basic group history that ``--migrated-from`` names for the selected supergroup."""
+        basic = self._migrated_from
+        if basic is None or not is_channel_id(chat_id):
+            return None
+        if header.section != "single" and self._chat_id is None:
+            raise ExportError("--migrated-from needs --chat-id with a full-account export")
+        mapper = MessageMapper(
+            chat_id=basic,
+            chat_kind="group",
+            account=self._account,
+            tz=self._tz,
+            observed_at=observed_at,
+            unshift_replies=True,
+        )
+        return History(mapper, await known_ids(self._log, basic, account=self._account))
 
     def _identity(self, header: ChatHeader) -> tuple[int, ChatKind] | None:
         if self._chat_id is not None and header.section == "single":
@@ -230,53 +255,43 @@ class ExportImporter:
         self,
         header: ChatHeader,
         kind: ChatKind,
-        mapper: MessageMapper,
-        known: KnownIds,
+        main: History,
+        before: History | None,
         messages: Iterator[object],
         reader: ExportReader,
         started: float,
     ) -> None:
-        chat_id = mapper.chat_id
+        chat_id = main.mapper.chat_id
         progress = self.progress
         batch: list[Event] = []
-        # The chat's own facts go last, once its newest message date is known: the export shows the
-        # chat (its name) as of then, whenever it is imported (docs/decisions/028).
-        discovered_id_ = discovered_id(self._account, chat_id)
-        newest: datetime | None = None
-        seen = _Seen()
-        check_known = len(known) > 0
         in_flight = _InFlight(self._sink, self._appended, limit=self._in_flight)
+        # The export's migrate_from_group names the basic group's title at the migration.
+        basic_title: list[tuple[datetime, str]] = []
         try:
             for raw in messages:
                 progress.messages += 1
                 if progress.messages % _YIELD_EVERY == 0 and in_flight.busy:
                     await asyncio.sleep(0)  # let the batch in flight publish and collect acks
                 try:
-                    message_id = mapper.message_id(raw)
-                    if check_known and known.has_message(message_id):
-                        progress.already_present += 1
-                        if discovered_id_ not in known.chat_events:
-                            newest = _later(newest, mapper.date_of(raw))  # type: ignore[arg-type]
-                        continue
-                    if not seen.add(message_id):
-                        raise UnmappableMessage(
-                            "duplicate message id in the export", message_id=message_id
-                        )
-                    posted = mapper.posted(raw, message_id)  # type: ignore[arg-type]
-                    newest = _later(newest, posted.message.date)
-                    batch.append(posted)
+                    posted = self._posted(main, before, raw)
                 except UnmappableMessage as e:
                     self._skipped(chat_id, e.message_id, e.reason)
                     continue
+                if posted is None:
+                    continue
+                action = posted.message.action
+                if action is not None and action.type == "channel_migrate_from" and action.title:
+                    basic_title.append((posted.message.date, action.title))
+                batch.append(posted)
                 if len(batch) >= self._batch_size:
                     await in_flight.submit(batch)
                     self._report(reader, started)
                     batch = []
-            batch.extend(self._chat_facts(header, kind, chat_id, known, newest))
+            batch.extend(self._chat_facts(header, kind, main, before, basic_title))
             await in_flight.submit(batch)
             await in_flight.drain()
         except MalformedExport:
-            batch.extend(self._chat_facts(header, kind, chat_id, known, newest))
+            batch.extend(self._chat_facts(header, kind, main, before, basic_title))
             await in_flight.submit(batch)  # what was read is complete and valid
             await in_flight.drain()
             raise
@@ -284,25 +299,46 @@ class ExportImporter:
             await in_flight.abort()  # only after another error (cancellation, the log failing)
             self._report(reader, started)
 
+    def _posted(self, main: History, before: History | None, raw: object) -> MessagePosted | None:
+        """The event of one raw message, None if the log holds it; raises ``UnmappableMessage``."""
+        message_id = main.mapper.message_id(raw)
+        history = main
+        if message_id < 0:  # from before the migration (MessageMapper.message_id admits no other)
+            self.progress.pre_migration += 1
+            if before is not None:
+                history, message_id = before, original_id(message_id)
+        if history.known.has_message(message_id):
+            self.progress.already_present += 1
+            history.saw(history.mapper.date_of(raw))  # type: ignore[arg-type]
+            return None
+        if not history.seen.add(message_id):
+            raise UnmappableMessage("duplicate message id in the export", message_id=message_id)
+        posted = history.mapper.posted(raw, message_id)  # type: ignore[arg-type]
+        history.saw(posted.message.date)
+        history.appended += 1
+        return posted
+
     def _chat_facts(
         self,
         header: ChatHeader,
         kind: ChatKind,
-        chat_id: int,
-        known: KnownIds,
-        newest: datetime | None,
+        main: History,
+        before: History | None,
+        basic_title: list[tuple[datetime, str]],
     ) -> list[Event]:
-        """The chat's discovery (as of its newest message) and, for a left chat, its leave, unless
-        the log holds them."""
+        """The chat's discovery (as of its newest message), for a left chat its leave, and for a
+        migrated supergroup its basic group's link to it, unless the log holds them."""
+        chat_id = main.mapper.chat_id
         observed_at = datetime.now(UTC)
+        info = ChatInfo(chat_id=chat_id, kind=kind, title=header.name or None, as_of=main.newest)
         facts: list[Event] = [
             ChatDiscovered(
                 event_id=discovered_id(self._account, chat_id),
+                chat_id=chat_id,
+                chat=info,
                 account=self._account,
                 observed_at=observed_at,
                 source="import",
-                chat_id=chat_id,
-                chat=ChatInfo(chat_id=chat_id, kind=kind, title=header.name or None, as_of=newest),
             )
         ]
         if header.section == "left_chats":
@@ -310,18 +346,40 @@ class ExportImporter:
             facts.append(
                 ChatLeft(
                     event_id=left_id(self._account, chat_id),
+                    chat_id=chat_id,
+                    reason="listed under left_chats in the export",
                     account=self._account,
                     observed_at=observed_at,
                     source="import",
-                    chat_id=chat_id,
-                    reason="listed under left_chats in the export",
                 )
             )
-        return [f for f in facts if f.event_id not in known.chat_events]
+        known = main.known.chat_events
+        if before is not None and (before.newest is not None or basic_title):
+            # The basic group as it was when it became this supergroup.
+            at, title = basic_title[-1] if basic_title else (before.newest, None)
+            basic = ChatInfo(
+                chat_id=before.mapper.chat_id,
+                kind="group",
+                title=title,
+                as_of=at,
+                migrated_to=chat_id,
+            )
+            facts.append(
+                ChatUpdated(
+                    event_id=chat_updated_id(basic),
+                    chat_id=basic.chat_id,
+                    chat=basic,
+                    account=self._account,
+                    observed_at=observed_at,
+                    source="import",
+                )
+            )
+            known = known | before.known.chat_events
+        return [f for f in facts if f.event_id not in known]
 
     def _appended(self, batch: list[Event]) -> None:
         self.progress.imported += sum(
-            1 for e in batch if not isinstance(e, ChatDiscovered | ChatLeft)
+            1 for e in batch if not isinstance(e, ChatDiscovered | ChatLeft | ChatUpdated)
         )
 
     def _report(self, reader: ExportReader, started: float) -> None:

@@ -11,26 +11,40 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from typing import Final
 
+import msgspec
+
 from ingest.export.errors import UnmappableMessage
 from ingest.export.media import media_of, reactions_of
 from ingest.export.peers import as_int, parse_peer
 from ingest.export.service_messages import action_of
 from ingest.export.text import text_and_entities
 from schemas.events import ChatKind, ForwardOrigin, MessagePosted, MessageSnapshot, ReplyTo, Sender
-from schemas.ids import CHANNEL_ID_OFFSET, posted_id
+from schemas.ids import CHANNEL_ID_OFFSET, is_channel_id, posted_id
 
 # An ``edited`` stamp before Telegram existed (some versions wrote 1970 on unedited messages) is noise.
 _EARLIEST_EDIT: Final = datetime(2013, 8, 1, tzinfo=UTC)
 _MESSAGE_TYPES: Final = frozenset({"message", "service", ""})
+# tdesktop export_data_types.cpp kMigratedMessagesIdShift (ingest/export/history.py says more).
+MIGRATED_ID_SHIFT: Final = -1_000_000_000
 
 
 class MessageMapper:
     """Maps the messages of one chat; build one per chat."""
 
     def __init__(
-        self, *, chat_id: int, chat_kind: ChatKind, account: str, tz: tzinfo, observed_at: datetime
+        self,
+        *,
+        chat_id: int,
+        chat_kind: ChatKind,
+        account: str,
+        tz: tzinfo,
+        observed_at: datetime,
+        unshift_replies: bool = False,
     ) -> None:
         self.chat_id = chat_id
+        # Pre-migration messages filed under their basic group: a reply within that history names
+        # the shifted id too (ingest/export/history.py).
+        self._unshift = unshift_replies
         self._chat_kind = chat_kind
         self._account = account
         self._tz = tz
@@ -45,7 +59,9 @@ class MessageMapper:
         message_id = as_int(raw.get("id"))
         if message_id is None:
             raise UnmappableMessage(f"no usable message id ({raw.get('id')!r})")
-        if message_id <= 0:
+        if message_id <= 0 and not (
+            is_channel_id(self.chat_id) and MIGRATED_ID_SHIFT < message_id < 0
+        ):
             raise UnmappableMessage("message id is not positive", message_id=message_id)
         return message_id
 
@@ -91,6 +107,8 @@ class MessageMapper:
         text, entities = text_and_entities(raw)
         if service:
             action = action_of(raw)
+            if action.message_id is not None:
+                action = msgspec.structs.replace(action, message_id=self._own_id(action.message_id))
             sender = self._sender(raw.get("actor_id"), raw.get("actor"))
             reply_to = (
                 ReplyTo(message_id=action.message_id) if action.message_id is not None else None
@@ -180,11 +198,18 @@ class MessageMapper:
             return None
         return Sender(id=peer[0], kind=peer[1], display_name=display)
 
+    def _own_id(self, message_id: int | None) -> int | None:
+        if self._unshift and message_id is not None and MIGRATED_ID_SHIFT < message_id < 0:
+            return message_id - MIGRATED_ID_SHIFT
+        return message_id
+
     def _reply_to(self, raw: dict[str, object]) -> ReplyTo | None:
         reply_id = as_int(raw.get("reply_to_message_id"))
         if reply_id is None:
             return None
         peer = parse_peer(raw.get("reply_to_peer_id"))
+        if peer is None:
+            reply_id = self._own_id(reply_id)
         return ReplyTo(message_id=reply_id, peer_id=None if peer is None else peer[0])
 
     def _forward(self, raw: dict[str, object]) -> ForwardOrigin | None:

@@ -70,6 +70,7 @@ def format_summary(progress: ImportProgress) -> str:
     ]
     for reason, count in sorted(progress.skip_reasons.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {count} × {reason}")
+    lines.extend(f"warning: {w}" for w in progress.warnings)
     lines.append(
         f"time: {progress.elapsed_s:.1f} s ({progress.messages_per_s:,.0f} messages/s, "
         f"{_size(progress.bytes_read)} read)"

@@ -270,6 +270,7 @@ def _chat_op(event: Event, seq: int) -> GroupOp | None:
             "username": c.username,
             "member_count": c.member_count,
             "forum": c.forum,
+            "migrated_to": c.migrated_to,
             "account": event.account,
             "at": event.observed_at,
             "info_at": chat_info_time(event),

@@ -362,7 +362,16 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         newer_title = "(EXCLUDED.title_at, EXCLUDED.title_seq) > (coalesce(g.title_at, '-infinity'), g.title_seq)"
         meta = ", ".join(
             f"{c} = CASE WHEN {newer_meta} THEN EXCLUDED.{c} ELSE g.{c} END"
-            for c in ("kind", "username", "member_count", "forum", "account", "meta_at", "meta_seq")
+            for c in (
+                "kind",
+                "username",
+                "member_count",
+                "forum",
+                "migrated_to_chat_id",
+                "account",
+                "meta_at",
+                "meta_seq",
+            )
         )
         title = ", ".join(
             f"{c} = CASE WHEN {newer_title} THEN EXCLUDED.{c} ELSE g.{c} END"
@@ -380,9 +389,10 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         discovered_at, presence_seq = ("%(at)s", "%(seq)s") if discovered else ("NULL", "0")
         return (
             f"INSERT INTO {self.schema}.telegram_groups AS g (chat_id, kind, title, username, "
-            "member_count, forum, account, is_active, discovered_at, meta_at, meta_seq, title_at, "
-            "title_seq, presence_seq, last_seq) VALUES "
+            "member_count, forum, migrated_to_chat_id, account, is_active, discovered_at, meta_at, "
+            "meta_seq, title_at, title_seq, presence_seq, last_seq) VALUES "
             "(%(chat_id)s, %(kind)s, %(title)s, %(username)s, %(member_count)s, %(forum)s, "
+            "%(migrated_to)s, "
             f"%(account)s, true, {discovered_at}, %(info_at)s, %(seq)s, %(info_at)s, %(seq)s, "
             f"{presence_seq}, %(seq)s) "
             f"ON CONFLICT (chat_id) DO UPDATE SET {meta}, {title}, "

@@ -193,6 +193,7 @@ def chat_events(draw: st.DrawFn) -> AnyEvent:
         as_of=draw(
             st.sampled_from([None, None, T0 - timedelta(hours=1), T0 + timedelta(minutes=2)])
         ),
+        migrated_to=CHANNEL if chat == BASIC and draw(st.booleans()) else None,
     )
     total = draw(st.sampled_from([None, 10, 20]))
     fetched = draw(st.integers(min_value=0, max_value=3))

@@ -74,6 +74,7 @@ PG_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "username",
         "member_count",
         "forum",
+        "migrated_to_chat_id",
         "account",
         "is_active",
         "discovered_at",

@@ -469,10 +469,21 @@ def test_unmappable_message_says_why(raw: dict[str, Any], reason: str) -> None:
     assert reason in info.value.reason and info.value.message_id == 9
 
 
-@pytest.mark.parametrize("raw", [{"type": "message"}, {"id": "x"}, {"id": -5}, [1, 2], "text"])
+@pytest.mark.parametrize(
+    "raw", [{"type": "message"}, {"id": "x"}, {"id": 0}, {"id": -1_000_000_005}, [1, 2], "text"]
+)
 def test_message_without_a_usable_id_is_unmappable(raw: Any) -> None:
     with pytest.raises(UnmappableMessage):
         mapper().message_id(raw)
+
+
+def test_negative_id_outside_a_supergroup_is_unmappable() -> None:
+    with pytest.raises(UnmappableMessage):
+        mapper(kind="group", chat_id=-4242).message_id({"id": -5})
+
+
+def test_pre_migration_id_of_a_supergroup_is_admitted() -> None:
+    assert mapper().message_id({"id": -999_999_995}) == -999_999_995
 
 
 def test_old_format_channel_post_is_sent_by_the_channel() -> None:
