@@ -16,6 +16,7 @@ from api.errors import ApiError
 from api.ui import account_login, admin_pages, live_pages, message_pages, overview, signin
 from api.ui.render import Pages
 from api.ui.session import ConsoleSecrets, SignInRequired, sign_in_url
+from api.ui.session_refresh import SessionRefresh
 from api.ui.supabase_signin import PasswordSignIn
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -39,11 +40,13 @@ def install_console(
     app.state.console_pages = Pages()
     app.state.console_password_signin = None
     if config.supabase_url and config.supabase_anon_key:
-        app.state.console_password_signin = PasswordSignIn(
+        supabase_auth = PasswordSignIn(
             url=config.supabase_url,
             anon_key=config.supabase_anon_key.get_secret_value(),
             timeout_s=config.command_timeout_s,
         )
+        app.state.console_password_signin = supabase_auth
+        app.add_middleware(SessionRefresh, signin=supabase_auth)  # renews Supabase sessions
     app.mount("/ui/static", StaticFiles(packages=[("api.ui", "static")]), name="ui-static")
     app.include_router(signin.build_router())
     for module in (overview, message_pages, admin_pages, account_login, live_pages):

@@ -27,6 +27,9 @@ from api.errors import ApiError, Forbidden, Unauthorized
 
 SESSION_COOKIE: Final = "aaltohub_session"
 LOGIN_COOKIE: Final = "aaltohub_login"  # nonce that the sign-in form's CSRF token is bound to
+REFRESH_COOKIE: Final = (
+    "aaltohub_refresh"  # a Supabase session's refresh token (api.ui.session_refresh)
+)
 SESSION_MAX_AGE_S: Final = 12 * 3600
 _CSRF_LABEL: Final = (
     b"aaltohub console csrf v1"  # the key's use, so it is never the material itself

@@ -14,13 +14,15 @@ from api.ui.render import Pages
 from api.ui.session import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    SignInRequired,
     clear_session_cookie,
     console_secrets,
     current_session,
     safe_next,
     set_session_cookie,
 )
-from api.ui.supabase_signin import PasswordSignIn
+from api.ui.session_refresh import clear_refresh_cookie, set_refresh_cookie
+from api.ui.supabase_signin import PasswordSignIn, SupabaseTokens
 
 
 def pages(request: Request) -> Pages:
@@ -42,10 +44,14 @@ def build_router() -> APIRouter:
 
     @router.get("/ui/login")
     async def login_form(
-        request: Request, next: Annotated[str | None, Query(max_length=2000)] = None
+        request: Request,
+        next: Annotated[str | None, Query(max_length=2000)] = None,
+        ended: Annotated[bool, Query()] = False,
     ) -> Response:
-        """The sign-in form (its CSRF token is bound to a fresh nonce cookie)."""
-        return _login_page(request, next_to=safe_next(next), error=None, status_code=200)
+        """The sign-in form (its CSRF token is bound to a fresh nonce cookie); ``ended``: the
+        session could not be renewed, so the page says so."""
+        error = "Your session ended. Please sign in again." if ended else None
+        return _login_page(request, next_to=safe_next(next), error=error, status_code=200)
 
     @router.post("/ui/login")
     async def login(
@@ -67,6 +73,7 @@ def build_router() -> APIRouter:
                 request, next_to=next_to, error=error, status_code=status_code, email=email
             )
 
+        supabase: SupabaseTokens | None = None
         nonce = request.cookies.get(LOGIN_COOKIE)
         if not nonce or not secrets.compare_digest(console_secrets(request).csrf_for(nonce), csrf):
             return refused("The sign-in form expired. Please try again.", 403)
@@ -77,9 +84,10 @@ def build_router() -> APIRouter:
             if not email or not password:
                 return refused("Enter both your email and your password.", 400)
             try:
-                token = await signer.access_token(email, password)
+                supabase = await signer.sign_in(email, password)
             except ApiError as e:
                 return refused(e.detail or e.title, e.status)
+            token = supabase.access_token
         token = token.strip()
         if not token:
             return refused("Enter the admin token.", 400)
@@ -92,8 +100,22 @@ def build_router() -> APIRouter:
         target = next_to if principal.role == "admin" or next_to != "/ui/" else "/ui/groups"
         response = RedirectResponse(target, status_code=303)
         set_session_cookie(response, request, token)
+        if supabase is not None:  # renewed before it expires (api.ui.session_refresh)
+            set_refresh_cookie(response, request, supabase.refresh_token)
+        else:
+            clear_refresh_cookie(response, request)
         response.delete_cookie(LOGIN_COOKIE, path="/ui/login")
         return response
+
+    @router.get("/ui/session")
+    async def session_alive(request: Request, state: State) -> Response:
+        """204 while signed in (a Supabase session is renewed on the way), 401 otherwise; the live
+        page asks this when its connection ends at the access token's expiry."""
+        try:
+            await current_session(request, state)
+        except SignInRequired:
+            return Response(status_code=401, headers={"Cache-Control": "no-store"})
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
     @router.post("/ui/logout")
     async def logout(
@@ -105,6 +127,7 @@ def build_router() -> APIRouter:
         del session
         response = RedirectResponse("/ui/login", status_code=303)
         clear_session_cookie(response, request)
+        clear_refresh_cookie(response, request)
         return response
 
     return router

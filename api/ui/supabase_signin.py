@@ -1,35 +1,68 @@
-"""Email + password sign-in through Supabase Auth (the ``supabase`` client library), for the console."""
+"""Email + password sign-in through Supabase Auth (the ``supabase`` client library), for the console,
+and refreshing that session before its access token (a JWT) expires."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
-from supabase import AsyncClientOptions, acreate_client
-from supabase_auth.errors import AuthApiError, AuthError
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
+from supabase_auth.errors import AuthApiError, AuthError, AuthSessionMissingError
+from supabase_auth.types import AuthResponse
 
 from api.errors import ApiError, ServiceUnavailable
 
 
 class SignInRefused(ApiError):
-    """Supabase did not accept the email and password (it does not say which was wrong)."""
+    """Supabase did not accept the email and password (it does not say which was wrong), or no
+    longer accepts the session's refresh token (revoked, used up, the user deleted)."""
 
     status = 401
     title = "Sign-in refused"
 
 
+@dataclass(frozen=True, kw_only=True)
+class SupabaseTokens:
+    """A Supabase session as the console keeps it: the access token and its refresh token."""
+
+    access_token: str
+    refresh_token: str
+
+    def __repr__(self) -> str:
+        return "SupabaseTokens(<redacted>)"
+
+
 class PasswordSignIn:
-    """Exchanges an email and password for the user's Supabase access token (a JWT)."""
+    """Signs in with an email and password and refreshes sessions, through Supabase Auth."""
 
     def __init__(self, *, url: str, anon_key: str, timeout_s: float) -> None:
         self._url = url
         self._key = anon_key
         self._timeout_s = timeout_s
 
-    async def access_token(self, email: str, password: str) -> str:
-        """The access token of a successful sign-in; ``SignInRefused`` or ``ServiceUnavailable``."""
+    async def sign_in(self, email: str, password: str) -> SupabaseTokens:
+        """The session of a successful sign-in; ``SignInRefused`` or ``ServiceUnavailable``."""
+        async with self._client() as client:
+            response = await client.auth.sign_in_with_password(
+                {"email": email, "password": password}
+            )
+        return _tokens(response, "Supabase did not open a session for this account.")
+
+    async def refresh(self, refresh_token: str) -> SupabaseTokens:
+        """A new session for ``refresh_token`` (Supabase rotates it: use the new one next time);
+        ``SignInRefused`` when Supabase no longer accepts it, ``ServiceUnavailable`` when it does
+        not answer."""
+        async with self._client() as client:
+            response = await client.auth.refresh_session(refresh_token)
+        return _tokens(response, "Supabase did not renew the session.")
+
+    @asynccontextmanager
+    async def _client(self) -> AsyncIterator[AsyncClient]:
+        """A Supabase client on our own HTTP client (closed after the call), errors translated."""
         try:
-            # Our own HTTP client, so the connection is closed when the sign-in is done.
             async with (
                 asyncio.timeout(self._timeout_s),
                 httpx.AsyncClient(timeout=self._timeout_s) as http,
@@ -37,16 +70,19 @@ class PasswordSignIn:
                 options = AsyncClientOptions(
                     auto_refresh_token=False, persist_session=False, httpx_client=http
                 )
-                client = await acreate_client(self._url, self._key, options=options)
-                response = await client.auth.sign_in_with_password(
-                    {"email": email, "password": password}
-                )
+                yield await acreate_client(self._url, self._key, options=options)
         except AuthApiError as e:
             if e.status in (400, 401, 403, 422):
                 raise SignInRefused("Supabase did not accept that email and password.") from e
             raise ServiceUnavailable("Supabase Auth answered with an error.") from e
+        except AuthSessionMissingError as e:
+            raise SignInRefused("Supabase did not renew the session.") from e
         except (AuthError, httpx.HTTPError, TimeoutError) as e:
             raise ServiceUnavailable("Supabase Auth did not answer.") from e
-        if response.session is None:  # e.g. the email is not confirmed yet
-            raise SignInRefused("Supabase did not open a session for this account.")
-        return response.session.access_token
+
+
+def _tokens(response: AuthResponse, refused: str) -> SupabaseTokens:
+    session = response.session
+    if session is None:  # e.g. the email is not confirmed yet
+        raise SignInRefused(refused)
+    return SupabaseTokens(access_token=session.access_token, refresh_token=session.refresh_token)

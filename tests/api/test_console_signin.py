@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -35,21 +36,51 @@ PASSWORD = "correct horse battery staple"
 ANON_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl"
 
 
-def gotrue(user_id: uuid.UUID) -> Starlette:
-    """GoTrue's password grant for one user."""
+class GoTrue:
+    """GoTrue's password and refresh-token grants for one user. Access tokens live
+    ``lifetime_s``; refresh tokens rotate (each works once), as Supabase's do."""
 
-    async def token(request: Request) -> JSONResponse:
+    def __init__(self, user_id: uuid.UUID) -> None:
+        self.user_id = user_id
+        self.lifetime_s = 3600.0
+        self.live_refresh_tokens: set[str] = set()
+        self.issued = 0
+        self.refreshes = 0
+
+    def app(self) -> Starlette:
+        """The stand-in's HTTP app."""
+        return Starlette(routes=[Route("/auth/v1/token", self.token, methods=["POST"])])
+
+    async def token(self, request: Request) -> JSONResponse:
         body = await request.json()
-        if request.query_params.get("grant_type") != "password" or (
-            body.get("email"),
-            body.get("password"),
-        ) != (EMAIL, PASSWORD):
+        grant = request.query_params.get("grant_type")
+        if grant == "password" and (body.get("email"), body.get("password")) == (EMAIL, PASSWORD):
+            return self.session()
+        if grant == "refresh_token" and body.get("refresh_token") in self.live_refresh_tokens:
+            self.live_refresh_tokens.discard(body["refresh_token"])
+            self.refreshes += 1
+            return self.session()
+        if grant == "refresh_token":
             return JSONResponse(
-                {"error": "invalid_grant", "error_description": "Invalid login credentials"},
+                {
+                    "code": 400,
+                    "error_code": "refresh_token_already_used",
+                    "msg": "Invalid Refresh Token: Already Used",
+                },
                 status_code=400,
             )
+        return JSONResponse(
+            {"error": "invalid_grant", "error_description": "Invalid login credentials"},
+            status_code=400,
+        )
+
+    def session(self) -> JSONResponse:
+        """A new session: an access token signed with the project's secret, a new refresh token."""
+        self.issued += 1
+        refresh = f"refresh-token-{self.issued}"
+        self.live_refresh_tokens.add(refresh)
         user = {
-            "id": str(user_id),
+            "id": str(self.user_id),
             "aud": "authenticated",
             "role": "authenticated",
             "email": EMAIL,
@@ -59,16 +90,14 @@ def gotrue(user_id: uuid.UUID) -> Starlette:
         }
         return JSONResponse(
             {
-                "access_token": make_jwt(user_id),
+                "access_token": make_jwt(self.user_id, expires_in_s=self.lifetime_s, n=self.issued),
                 "token_type": "bearer",
-                "expires_in": 300,
-                "expires_at": 4_000_000_000,
-                "refresh_token": "refresh-token",
+                "expires_in": int(self.lifetime_s),
+                "expires_at": int(time.time() + self.lifetime_s),
+                "refresh_token": refresh,
                 "user": user,
             }
         )
-
-    return Starlette(routes=[Route("/auth/v1/token", token, methods=["POST"])])
 
 
 @pytest.fixture
@@ -78,11 +107,17 @@ def operator_id(api_config: ApiConfig) -> uuid.UUID:
 
 
 @pytest.fixture
-async def auth_server(operator_id: uuid.UUID) -> AsyncIterator[str]:
+def gotrue(operator_id: uuid.UUID) -> GoTrue:
+    """The GoTrue stand-in's state."""
+    return GoTrue(operator_id)
+
+
+@pytest.fixture
+async def auth_server(gotrue: GoTrue) -> AsyncIterator[str]:
     """The GoTrue stand-in on a free loopback port."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(gotrue(operator_id), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(gotrue.app(), host="127.0.0.1", port=port, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
     try:
@@ -142,3 +177,54 @@ async def test_a_wrong_password_is_refused_in_words_and_keeps_the_email(
     assert "Supabase did not accept that email and password." in response.text
     assert f'value="{EMAIL}"' in response.text
     assert "aaltohub_session" not in client.cookies
+
+
+async def test_a_session_near_its_expiry_is_renewed_with_its_refresh_token(
+    console: RunningApi, gotrue: GoTrue
+) -> None:
+    gotrue.lifetime_s = 120  # inside the console's renewal window (5 min)
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        await submit(client, email=EMAIL, password=PASSWORD)
+        first = client.cookies["aaltohub_session"]
+        pages = [await client.get("/ui/groups") for _ in range(2)]
+    assert [p.status_code for p in pages] == [200, 200]
+    assert gotrue.refreshes == 2  # each page renewed the then-current session once
+    assert client.cookies["aaltohub_session"] not in (first, "")
+    assert client.cookies["aaltohub_refresh"] == "refresh-token-3"
+
+
+async def test_a_refused_refresh_signs_the_user_out_and_says_so(
+    console: RunningApi, gotrue: GoTrue
+) -> None:
+    gotrue.lifetime_s = 120
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        await submit(client, email=EMAIL, password=PASSWORD)
+        gotrue.live_refresh_tokens.clear()  # revoked, e.g. signed out everywhere
+        page = await client.get("/ui/groups")
+        assert "aaltohub_session" not in client.cookies
+        assert "aaltohub_refresh" not in client.cookies
+        login = await client.get(page.headers["location"])
+    assert page.status_code == 303
+    assert page.headers["location"] == "/ui/login?ended=1&next=/ui/groups"
+    assert "Your session ended" in login.text
+
+
+async def test_a_session_far_from_expiry_is_not_renewed(
+    console: RunningApi, gotrue: GoTrue
+) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        await submit(client, email=EMAIL, password=PASSWORD)
+        page = await client.get("/ui/groups")
+    assert page.status_code == 200 and gotrue.refreshes == 0
+
+
+async def test_the_live_pages_session_check_renews_an_expiring_session(
+    console: RunningApi, gotrue: GoTrue
+) -> None:
+    gotrue.lifetime_s = 1  # as when the live feed closes at the token's expiry
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        await submit(client, email=EMAIL, password=PASSWORD)
+        alive = await client.get("/ui/session")
+    async with httpx.AsyncClient(base_url=console.url) as stranger:
+        unknown = await stranger.get("/ui/session")
+    assert (alive.status_code, gotrue.refreshes, unknown.status_code) == (204, 1, 401)

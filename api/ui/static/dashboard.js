@@ -38,8 +38,8 @@
     };
     socket.onclose = (event) => {
       stateText.textContent = "Live feed unavailable; the status refreshes every 30 s.";
-      if (event.code === 4401) return;
-      setTimeout(connect, retryMs);
+      // 4401: the access token expired; the 30 s refresh renews the session, then reconnect.
+      setTimeout(connect, event.code === 4401 ? 30000 : retryMs);
       retryMs = Math.min(retryMs * 2, 30000);
     };
   }

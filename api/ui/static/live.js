@@ -29,6 +29,18 @@
     return `${scheme}://${location.host}/ui/live/ws?${params}`;
   }
 
+  let renewedAt = 0;
+  async function renewSession() {
+    if (Date.now() - renewedAt < 10000) return false; // renewed just now and refused again
+    renewedAt = Date.now();
+    try {
+      const response = await fetch("/ui/session", { redirect: "manual", cache: "no-store" });
+      return response.status === 204;
+    } catch (_) {
+      return false;
+    }
+  }
+
   function connect() {
     if (paused) return;
     socket = new WebSocket(url());
@@ -48,9 +60,17 @@
     socket.onclose = (event) => {
       socket = null;
       if (paused) return;
-      const why = event.code === 4401 ? "Signed out: reload the page to sign in." : "Disconnected; reconnecting…";
-      stateText.textContent = why;
-      if (event.code === 4401) return;
+      if (event.code === 4401) {
+        // The access token expired: renew the session (the console does it on any request) and
+        // resume from the last seq; signed out only when that fails.
+        stateText.textContent = "Renewing the session…";
+        renewSession().then((ok) => {
+          if (ok) connect();
+          else stateText.textContent = "Signed out: reload the page to sign in.";
+        });
+        return;
+      }
+      stateText.textContent = "Disconnected; reconnecting…";
       setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, 10000);
     };
