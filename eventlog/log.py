@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
+from typing import Final
 
 import nats
 from nats.js.client import JetStreamContext
@@ -22,6 +23,9 @@ from schemas.commands import Command, CommandReply
 from schemas.errors import SchemaError
 from schemas.events import Event
 from schemas.stream import STACK_ID_KEY, StreamSpec
+
+# Headers travel in the same NATS message as the payload and count towards its limit.
+_HEADER_ROOM: Final = 1024
 
 
 class EventLog:
@@ -113,6 +117,12 @@ class EventLog:
     def atomic_appends(self) -> bool | None:
         """True when appends go out as atomic batches, False for one publish per event, None until known."""
         return self._appender.atomic
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest encoded event an append can carry: the server's max payload and the stream's
+        max message size, less room for the headers (``Nats-Msg-Id`` and the batch headers)."""
+        return min(int(self._client.max_payload), self._spec.max_msg_size) - _HEADER_ROOM
 
     @property
     def connected(self) -> bool:

@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the import; 0 on success (skipped messages included), 2 for a malformed file, 1 otherwise."""
+    """Run the import; 0 on success (skipped messages included), 2 for a malformed file, 1 when a
+    message could not be stored or the import failed."""
     settings = load_settings()
     configure_logging(settings)
     try:
@@ -153,4 +154,11 @@ async def _import(
         print(f"… and {reported - _MAX_SKIP_LINES} more skipped messages", file=sys.stderr)
     assert importer is not None
     print(format_summary(importer.progress))
+    if importer.progress.failed:
+        print(
+            f"aaltohub import: {importer.progress.failed} messages could not be stored "
+            "(see the skipped lines above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

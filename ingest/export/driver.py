@@ -67,6 +67,7 @@ class ImportProgress(msgspec.Struct, kw_only=True):
     pre_migration: int = 0  # messages from before a basic group became the supergroup
     skipped: int = 0
     chats_skipped: int = 0
+    failed: int = 0  # messages that could not be stored (too large for the log): exit non-zero
     bytes_read: int = 0
     total_bytes: int = 0
     elapsed_s: float = 0.0
@@ -129,6 +130,10 @@ class _InFlight:
                 await task
 
 
+class _TooLarge(UnmappableMessage):
+    """A mapped message whose event the log cannot store."""
+
+
 class ExportImporter:
     """Imports Telegram Desktop exports into the log through ``sink``; reads ``log`` to stay idempotent."""
 
@@ -158,6 +163,9 @@ class ExportImporter:
         self._on_skip = on_skip
         self._reasons: Counter[str] = Counter()
         self.progress = ImportProgress()
+        self._max_event_bytes = 0  # known once connected (run)
+        self._chat_ids: Counter[int] = Counter()  # chats seen in this file, to warn about repeats
+        self._odd_texts = 0
 
     async def run(self, path: Path) -> ImportProgress:
         """Import the export at ``path``; returns the summary. Raises ``MalformedExport``/``ExportError``."""
@@ -165,6 +173,7 @@ class ExportImporter:
         started = time.monotonic()
         progress = self.progress
         progress.total_bytes = reader.total_bytes
+        self._max_event_bytes = self._log.max_event_bytes
         observed_at = datetime.now(UTC)
         try:
             for header, messages in reader.chats():
@@ -182,6 +191,7 @@ class ExportImporter:
                         pass
                     continue
                 progress.chats += 1
+                self._chat_ids[chat_id] += 1
                 mapper = MessageMapper(
                     chat_id=chat_id,
                     chat_kind=kind,
@@ -212,6 +222,17 @@ class ExportImporter:
             )
         elif pre:
             out.append(f"{pre} messages from before the migration: under {self._migrated_from}")
+        repeated = {c: n for c, n in self._chat_ids.items() if n > 1}
+        for chat_id, n in sorted(repeated.items()):
+            out.append(
+                f"chat {chat_id} appears {n} times in the export; its messages were imported "
+                "as one chat (a message id seen twice is skipped as a duplicate)"
+            )
+        if self._odd_texts:
+            out.append(
+                f"{self._odd_texts} messages have a `text` that is neither a string nor a list "
+                "(a number or an object); their text was taken from it as written"
+            )
         return out
 
     async def _pre_migration(
@@ -267,6 +288,7 @@ class ExportImporter:
         in_flight = _InFlight(self._sink, self._appended, limit=self._in_flight)
         # The export's migrate_from_group names the basic group's title at the migration.
         basic_title: list[tuple[datetime, str]] = []
+        forum = False
         try:
             for raw in messages:
                 progress.messages += 1
@@ -274,6 +296,10 @@ class ExportImporter:
                     await asyncio.sleep(0)  # let the batch in flight publish and collect acks
                 try:
                     posted = self._posted(main, before, raw)
+                except _TooLarge as e:
+                    progress.failed += 1
+                    self._skipped(chat_id, e.message_id, e.reason, failed=True)
+                    continue
                 except UnmappableMessage as e:
                     self._skipped(chat_id, e.message_id, e.reason)
                     continue
@@ -282,21 +308,26 @@ class ExportImporter:
                 action = posted.message.action
                 if action is not None and action.type == "channel_migrate_from" and action.title:
                     basic_title.append((posted.message.date, action.title))
+                elif action is not None and action.type == "topic_create":
+                    forum = True  # only a forum has topics; the export has no flag for it
                 batch.append(posted)
                 if len(batch) >= self._batch_size:
                     await in_flight.submit(batch)
                     self._report(reader, started)
                     batch = []
-            batch.extend(self._chat_facts(header, kind, main, before, basic_title))
+            batch.extend(self._chat_facts(header, kind, main, before, basic_title, forum=forum))
             await in_flight.submit(batch)
             await in_flight.drain()
         except MalformedExport:
-            batch.extend(self._chat_facts(header, kind, main, before, basic_title))
+            batch.extend(self._chat_facts(header, kind, main, before, basic_title, forum=forum))
             await in_flight.submit(batch)  # what was read is complete and valid
             await in_flight.drain()
             raise
         finally:
             await in_flight.abort()  # only after another error (cancellation, the log failing)
+            self._odd_texts += main.mapper.odd_texts + (
+                0 if before is None else before.mapper.odd_texts
+            )
             self._report(reader, started)
 
     def _posted(self, main: History, before: History | None, raw: object) -> MessagePosted | None:
@@ -314,6 +345,14 @@ class ExportImporter:
         if not history.seen.add(message_id):
             raise UnmappableMessage("duplicate message id in the export", message_id=message_id)
         posted = history.mapper.posted(raw, message_id)  # type: ignore[arg-type]
+        size = len(self._log.codec.encode(posted))
+        if size > self._max_event_bytes:
+            # Never handed to the sink: it would be refused, dead-lettered and reported as a new
+            # error event on every re-import. Counted as failed instead (the import exits 1).
+            raise _TooLarge(
+                f"too large for the log ({size:,} bytes encoded, at most {self._max_event_bytes:,})",
+                message_id=message_id,
+            )
         history.saw(posted.message.date)
         history.appended += 1
         return posted
@@ -325,12 +364,16 @@ class ExportImporter:
         main: History,
         before: History | None,
         basic_title: list[tuple[datetime, str]],
+        *,
+        forum: bool,
     ) -> list[Event]:
         """The chat's discovery (as of its newest message), for a left chat its leave, and for a
         migrated supergroup its basic group's link to it, unless the log holds them."""
         chat_id = main.mapper.chat_id
         observed_at = datetime.now(UTC)
-        info = ChatInfo(chat_id=chat_id, kind=kind, title=header.name or None, as_of=main.newest)
+        info = ChatInfo(
+            chat_id=chat_id, kind=kind, title=header.name or None, forum=forum, as_of=main.newest
+        )
         facts: list[Event] = [
             ChatDiscovered(
                 event_id=discovered_id(self._account, chat_id),
@@ -388,9 +431,12 @@ class ExportImporter:
         if self._on_progress is not None:
             self._on_progress(self.progress)
 
-    def _skipped(self, chat_id: int | None, message_id: object, reason: str) -> None:
+    def _skipped(
+        self, chat_id: int | None, message_id: object, reason: str, *, failed: bool = False
+    ) -> None:
         progress = self.progress
-        progress.skipped += 1
+        if not failed:
+            progress.skipped += 1
         key = (
             reason
             if reason in self._reasons or len(self._reasons) < _MAX_REASONS

@@ -17,7 +17,7 @@ from ingest.export.errors import UnmappableMessage
 from ingest.export.media import media_of, reactions_of
 from ingest.export.peers import as_int, parse_peer
 from ingest.export.service_messages import action_of
-from ingest.export.text import text_and_entities
+from ingest.export.text import is_odd_text, text_and_entities
 from schemas.events import ChatKind, ForwardOrigin, MessagePosted, MessageSnapshot, ReplyTo, Sender
 from schemas.ids import CHANNEL_ID_OFFSET, is_channel_id, posted_id
 
@@ -45,6 +45,7 @@ class MessageMapper:
         # Pre-migration messages filed under their basic group: a reply within that history names
         # the shifted id too (ingest/export/history.py).
         self._unshift = unshift_replies
+        self.odd_texts = 0  # messages whose ``text`` was a number or an object
         self._chat_kind = chat_kind
         self._account = account
         self._tz = tz
@@ -105,6 +106,8 @@ class MessageMapper:
             raise UnmappableMessage(f"no usable date ({raw.get('date')!r})", message_id=message_id)
         edit_date = self._edit_date(raw, date)
         text, entities = text_and_entities(raw)
+        if is_odd_text(raw.get("text")) and not raw.get("text_entities"):
+            self.odd_texts += 1  # the import's summary warns with the count
         if service:
             action = action_of(raw)
             if action.message_id is not None:

@@ -68,6 +68,8 @@ def format_summary(progress: ImportProgress) -> str:
         f"already present: {progress.already_present}",
         f"skipped: {progress.skipped}",
     ]
+    if progress.failed:
+        lines.append(f"failed (not stored): {progress.failed}")
     for reason, count in sorted(progress.skip_reasons.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {count} × {reason}")
     lines.extend(f"warning: {w}" for w in progress.warnings)

@@ -36,6 +36,23 @@ def plain_text(value: object) -> str:
     return ""
 
 
+def is_odd_text(value: object) -> bool:
+    """True for a ``text`` that is neither a string, a list of parts nor absent (no tdesktop writes
+    one; some tools write a number or a single part object)."""
+    return value is not None and not isinstance(value, str | list)
+
+
+def odd_text(value: object) -> str:
+    """The text of an odd ``text`` value: a number as written, an object's ``text`` part."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        return plain_text([value])
+    return ""
+
+
 def _entity(part: dict[str, object], kind: str, offset: int, length: int) -> Entity:
     url = part.get("href")
     language = part.get("language")
@@ -59,7 +76,7 @@ def text_and_entities(message: dict[str, object]) -> tuple[str, tuple[Entity, ..
     if not isinstance(parts, list) or (not parts and text):
         parts = text  # older exports have only ``text``
     if not isinstance(parts, list):
-        return "", ()
+        return odd_text(text), ()
     texts: list[str] = []
     entities: list[Entity] = []
     offset = 0

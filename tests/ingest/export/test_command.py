@@ -57,6 +57,25 @@ def test_import_command_exits_2_on_a_malformed_file(
     assert f"byte offset {text.index(',,') + 1}, line 1, at messages[0]" in err
 
 
+def test_import_command_exits_1_when_a_message_is_too_large_for_the_log(
+    nats_server: NatsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("NATS_URL", nats_server.url)
+    asyncio.run(_last_seq(nats_server.url))  # the operator creates the stream (up / log init)
+    huge = "x" * (9 * 1024 * 1024)  # above the stream's 8 MiB message limit
+    path = write(tmp_path / "result.json", single_chat([msg(1), msg(2, huge)]))
+    assert main(["import", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "imported: 1" in out and "failed (not stored): 1" in out
+    assert "too large for the log" in err
+    before = asyncio.run(_last_seq(nats_server.url))
+    assert main(["import", str(path)]) == 1
+    assert asyncio.run(_last_seq(nats_server.url)) == before  # no error event per re-import
+
+
 def test_import_command_rejects_an_unknown_zone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

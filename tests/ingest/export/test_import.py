@@ -368,3 +368,36 @@ async def test_chat_without_a_usable_type_is_skipped_and_counted(
         1,
     )
     assert "no usable id/type" in next(iter(progress.skip_reasons))
+
+
+async def test_a_text_that_is_a_number_is_kept_and_warned(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "result.json", single_chat([msg(1, 42), msg(2, {"text": "obj"})]))
+    progress, _ = await run_import(event_log, path)
+    texts = [
+        r.event.message.text for r in await records(event_log) if isinstance(r.event, MessagePosted)
+    ]
+    assert texts == ["42", "obj"]
+    assert any(w.startswith("2 messages have a `text`") for w in progress.warnings)
+
+
+async def test_a_chat_listed_twice_is_warned(event_log: EventLog, tmp_path: Path) -> None:
+    twice = {"name": "B", "type": "private_supergroup", "id": 66}
+    path = write(
+        tmp_path / "result.json",
+        account([{**twice, "messages": [msg(1)]}, {**twice, "messages": [msg(2)]}]),
+    )
+    progress, _ = await run_import(event_log, path)
+    assert progress.imported == 2
+    assert any("chat -1000000000066 appears 2 times" in w for w in progress.warnings)
+
+
+async def test_a_chat_with_topics_is_a_forum(event_log: EventLog, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "result.json",
+        single_chat([service(1, "topic_created", title="Homework"), msg(2)]),
+    )
+    await run_import(event_log, path)
+    chats = [r.event.chat for r in await records(event_log) if isinstance(r.event, ChatDiscovered)]
+    assert [c.forum for c in chats] == [True]
