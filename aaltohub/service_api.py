@@ -57,6 +57,8 @@ def api_config(
         supabase_url=settings.supabase_url,
         supabase_anon_key=settings.supabase_anon_key,
         media_dir=None if settings.media_in_bucket else settings.media_root,
+        media_bucket=settings.media_bucket if settings.media_in_bucket else None,
+        supabase_service_key=settings.supabase_service_key if settings.media_in_bucket else None,
         console_key=settings.console_key or ensure_console_key(settings.data_path),
     )
 

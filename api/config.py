@@ -45,6 +45,9 @@ class ApiConfig:
     supabase_url: str | None = None  # with the anon key: the console offers email + password
     supabase_anon_key: SecretStr | None = None
     media_dir: Path | None = None  # where ingest stores media files (local store); None: not served
+    # Or the Supabase Storage bucket ingest uploads them to, read with the service role key.
+    media_bucket: str | None = None
+    supabase_service_key: SecretStr | None = None
     # The console's CSRF key, the same for every worker (None: derived from the admin token or JWT
     # secret, else random per process).
     console_key: SecretStr | None = None

@@ -18,7 +18,7 @@ from api.deps import ApiState, ChatId, State
 from api.errors import BadRequest, NotFound, ServiceUnavailable
 from api.routes import messages, search
 from api.routes.groups import GROUP_SQL, to_group
-from api.routes.media import media_file
+from api.routes.media import media_bucket, media_file
 from api.routes.messages import MESSAGE_KEY_SQL, AccountQuery, message_key
 from api.ui.overview import pages
 from api.ui.session import Session
@@ -149,7 +149,7 @@ async def message_page(
         for i, v in enumerate(versions)
     ]
     media_url = None
-    if stored and stored["media_path"] and state.config.media_dir:
+    if stored and stored["media_path"] and (state.config.media_dir or media_bucket(state)):
         media_url = f"/ui/media/{chat_id}/{message_id}" + _scope_query(stored["id_scope"])
     return pages(request).render(
         request, "message.html", session, {"m": message, "diffs": diffs, "media_url": media_url}
