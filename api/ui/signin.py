@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from api.errors import ApiError, Forbidden, Unauthorized
 from api.ui.render import Pages
 from api.ui.session import (
     LOGIN_COOKIE,
+    REFRESH_COOKIE,
     SESSION_COOKIE,
     SignInRequired,
     clear_session_cookie,
@@ -23,6 +25,8 @@ from api.ui.session import (
 )
 from api.ui.session_refresh import clear_refresh_cookie, set_refresh_cookie
 from api.ui.supabase_signin import PasswordSignIn, SupabaseTokens
+
+log = logging.getLogger(__name__)
 
 
 def pages(request: Request) -> Pages:
@@ -125,6 +129,13 @@ def build_router() -> APIRouter:
         session = await current_session(request, state)
         console_secrets(request).check(request.cookies.get(SESSION_COOKIE), csrf)
         del session
+        signer = password_signin(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        if signer is not None and token and request.cookies.get(REFRESH_COOKIE):
+            try:  # a Supabase session: revoke its refresh token too
+                await signer.sign_out(token)
+            except ApiError as e:  # the cookies go anyway; the token expires by itself
+                log.warning("console: Supabase sign-out failed: %s", e.detail or e.title)
         response = RedirectResponse("/ui/login", status_code=303)
         clear_session_cookie(response, request)
         clear_refresh_cookie(response, request)

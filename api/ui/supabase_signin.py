@@ -59,6 +59,16 @@ class PasswordSignIn:
             response = await client.auth.refresh_session(refresh_token)
         return _tokens(response, "Supabase did not renew the session.")
 
+    async def sign_out(self, access_token: str) -> None:
+        """End the session on Supabase's side too (its refresh token stops working); a token
+        Supabase no longer knows counts as signed out. ``ServiceUnavailable`` when it does not
+        answer."""
+        try:
+            async with self._client() as client:
+                await client.auth.admin.sign_out(access_token, "local")
+        except SignInRefused:
+            pass  # 401/403/404: the session is already gone
+
     @asynccontextmanager
     async def _client(self) -> AsyncIterator[AsyncClient]:
         """A Supabase client on our own HTTP client (closed after the call), errors translated."""
@@ -72,7 +82,7 @@ class PasswordSignIn:
                 )
                 yield await acreate_client(self._url, self._key, options=options)
         except AuthApiError as e:
-            if e.status in (400, 401, 403, 422):
+            if e.status in (400, 401, 403, 404, 422):
                 raise SignInRefused("Supabase did not accept that email and password.") from e
             raise ServiceUnavailable("Supabase Auth answered with an error.") from e
         except AuthSessionMissingError as e:

@@ -21,7 +21,7 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aaltohub.embedded.process import free_port
@@ -46,10 +46,25 @@ class GoTrue:
         self.live_refresh_tokens: set[str] = set()
         self.issued = 0
         self.refreshes = 0
+        self.sign_outs = 0
 
     def app(self) -> Starlette:
         """The stand-in's HTTP app."""
-        return Starlette(routes=[Route("/auth/v1/token", self.token, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/auth/v1/token", self.token, methods=["POST"]),
+                Route("/auth/v1/logout", self.logout, methods=["POST"]),
+            ]
+        )
+
+    async def logout(self, request: Request) -> Response:
+        """``POST /logout?scope=local`` with the user's access token: its refresh tokens end."""
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if bearer.count(".") != 2 or request.query_params.get("scope") != "local":
+            return JSONResponse({"code": 401, "msg": "invalid JWT"}, status_code=401)
+        self.sign_outs += 1
+        self.live_refresh_tokens.clear()
+        return Response(status_code=204)
 
     async def token(self, request: Request) -> JSONResponse:
         body = await request.json()
@@ -228,3 +243,15 @@ async def test_the_live_pages_session_check_renews_an_expiring_session(
     async with httpx.AsyncClient(base_url=console.url) as stranger:
         unknown = await stranger.get("/ui/session")
     assert (alive.status_code, gotrue.refreshes, unknown.status_code) == (204, 1, 401)
+
+
+async def test_sign_out_ends_the_supabase_session_too(console: RunningApi, gotrue: GoTrue) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        await submit(client, email=EMAIL, password=PASSWORD)
+        users = await client.get("/ui/users")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', users.text)
+        assert csrf is not None
+        out = await client.post("/ui/logout", data={"csrf": csrf.group(1)})
+    assert out.status_code == 303
+    assert gotrue.sign_outs == 1 and not gotrue.live_refresh_tokens
+    assert "aaltohub_session" not in client.cookies and "aaltohub_refresh" not in client.cookies
