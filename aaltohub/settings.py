@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     nats_password: SecretStr | None = Field(default=None, alias="NATS_PASSWORD")
     nats_sync_interval: str = Field(default="always", alias="AALTOHUB_NATS_SYNC_INTERVAL")
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    # `aaltohub migrate --service-roles` (compose): the service roles' passwords on DATABASE_URL's server.
+    postgres_owner_password: SecretStr | None = Field(default=None, alias="POSTGRES_OWNER_PASSWORD")
+    postgres_ingest_password: SecretStr | None = Field(
+        default=None, alias="POSTGRES_INGEST_PASSWORD"
+    )
+    postgres_api_password: SecretStr | None = Field(default=None, alias="POSTGRES_API_PASSWORD")
     duckdb_path: Path | None = Field(default=None, alias="AALTOHUB_DUCKDB_PATH")
     # Embedded Postgres listens on a Unix socket in the data dir only; a port here adds loopback TCP.
     postgres_tcp_port: int | None = Field(

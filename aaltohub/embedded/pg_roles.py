@@ -123,16 +123,7 @@ def ensure_roles(
     """Create (or update) the service roles and give the database and its objects to the owner;
     ``admin_url`` and ``database_url`` are the superuser's, on the maintenance and the app database."""
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute("SET password_encryption = 'scram-sha-256'")
-        for role, name in ROLE_NAMES.items():
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            conn.execute(
-                sql.SQL(
-                    verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
-                    " NOREPLICATION PASSWORD {}"
-                ).format(sql.Identifier(name), sql.Literal(passwords.password(role)))
-            )
+        _upsert_roles(conn, passwords)
         db = sql.Identifier(database)
         owner = sql.Identifier(ROLE_NAMES["owner"])
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, owner))
@@ -150,28 +141,76 @@ def ensure_roles(
                 sql.Identifier(ROLE_NAMES["ingest"]), sql.Identifier(ROLE_NAMES["api"])
             )
         )
-        # Objects an earlier run created as the superuser go to the owner.
-        owned = conn.execute(
-            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')"
-            " AND pg_get_userbyid(c.relowner) = 'postgres'"
-            # a sequence owned by a column moves with its table
-            " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')"
-            " AND c.relkind = 'S')"
-        ).fetchall()
-        kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
-        for name, kind in owned:
-            conn.execute(
-                sql.SQL("ALTER " + kinds[str(kind)] + " public.{} OWNER TO {}").format(
-                    sql.Identifier(str(name)), owner
-                )
+        _give_public_objects_to_owner(conn, "postgres")  # what an earlier run made as superuser
+
+
+def ensure_roles_on_shared_server(admin_url: str, *, passwords: PgPasswords) -> None:
+    """The service roles on a server we do not own (compose's Supabase Postgres): create or update
+    them and give the owner what it needs, without taking the database or the schema from the
+    server's own roles. ``admin_url`` is the administrator's URL of the app database."""
+    owner = sql.Identifier(ROLE_NAMES["owner"])
+    services = sql.SQL(", ").join(sql.Identifier(ROLE_NAMES[r]) for r in ("ingest", "api"))
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        _upsert_roles(conn, passwords)
+        row = conn.execute("SELECT current_database()").fetchone()
+        assert row is not None
+        db = sql.Identifier(str(row[0]))
+        everyone = sql.SQL(", ").join(sql.Identifier(n) for n in ROLE_NAMES.values())
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, everyone))
+        # the projector's rebuild creates its schemas; the owner creates tables in public
+        conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, owner))
+        conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(owner))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(services))
+        # an administrator that is not a superuser may give objects only to roles it belongs to
+        conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(owner))
+
+
+def give_objects_to_owner(admin_url: str) -> None:
+    """After the migrations ran as the administrator: what it created in public goes to the owner."""
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute("SELECT current_user").fetchone()
+        assert row is not None
+        _give_public_objects_to_owner(conn, str(row[0]))
+
+
+def _upsert_roles(conn: psycopg.Connection, passwords: PgPasswords) -> None:
+    conn.execute("SET password_encryption = 'scram-sha-256'")
+    for role, name in ROLE_NAMES.items():
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(
+            sql.SQL(
+                verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
+                " NOREPLICATION PASSWORD {}"
+            ).format(sql.Identifier(name), sql.Literal(passwords.password(role)))
+        )
+
+
+def _give_public_objects_to_owner(conn: psycopg.Connection, from_role: str) -> None:
+    owner = sql.Identifier(ROLE_NAMES["owner"])
+    owned = conn.execute(
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')"
+        " AND pg_get_userbyid(c.relowner) = %s"
+        # a sequence owned by a column moves with its table
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')"
+        " AND c.relkind = 'S')",
+        (from_role,),
+    ).fetchall()
+    kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+    for name, kind in owned:
+        conn.execute(
+            sql.SQL("ALTER " + kinds[str(kind)] + " public.{} OWNER TO {}").format(
+                sql.Identifier(str(name)), owner
             )
-        functions = conn.execute(
-            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-            " WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = 'postgres'"
-        ).fetchall()
-        for (signature,) in functions:
-            conn.execute(sql.SQL("ALTER FUNCTION " + str(signature) + " OWNER TO {}").format(owner))
+        )
+    functions = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = %s",
+        (from_role,),
+    ).fetchall()
+    for (signature,) in functions:
+        conn.execute(sql.SQL("ALTER FUNCTION " + str(signature) + " OWNER TO {}").format(owner))
 
 
 def grant_service_roles(owner_url: str) -> None:
@@ -197,3 +236,9 @@ def grant_service_roles(owner_url: str) -> None:
             conn.execute(
                 sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(target, ingest)
             )
+        # Under Supabase (RLS on every table) the service roles need their policies, which the
+        # migrations could not create before the roles existed; the function is idempotent.
+        if conn.execute(
+            "SELECT to_regprocedure('public.projector_supabase_setup()')"
+        ).fetchone() != (None,):
+            conn.execute("SELECT public.projector_supabase_setup()")

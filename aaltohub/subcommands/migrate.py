@@ -5,6 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+import psycopg
+
+from aaltohub.embedded.pg_roles import (
+    ROLE_NAMES,
+    PgPasswords,
+    ensure_roles_on_shared_server,
+    give_objects_to_owner,
+    grant_service_roles,
+    url_as,
+)
 from aaltohub.identity import ForeignStack, record_identity
 from aaltohub.migrate import MigrationError, apply_migrations
 from aaltohub.runtime import StackNotRunning, resolve_database_url
@@ -18,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "migrate", help="apply schemas/supabase/migrations/*.sql (idempotent)"
     )
+    parser.add_argument(
+        "--service-roles",
+        action="store_true",
+        help="as DATABASE_URL's administrator: create or update the roles aaltohub_owner, "
+        "aaltohub_ingest and aaltohub_api (POSTGRES_*_PASSWORD), give the owner what the "
+        "migrations create, and grant each service only its tables (compose)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -28,15 +45,43 @@ async def _stack_id(settings: Settings) -> str:
         return await event_log.verify_stream()
 
 
+class MissingPasswords(Exception):
+    """``--service-roles`` without every role's password."""
+
+
+def service_passwords(settings: Settings) -> PgPasswords:
+    """The service roles' passwords from POSTGRES_{OWNER,INGEST,API}_PASSWORD (all required)."""
+    given = {
+        "owner": settings.postgres_owner_password,
+        "ingest": settings.postgres_ingest_password,
+        "api": settings.postgres_api_password,
+    }
+    missing = [f"POSTGRES_{role.upper()}_PASSWORD" for role, value in given.items() if not value]
+    if missing:
+        raise MissingPasswords(f"--service-roles needs {', '.join(missing)}")
+    values = {role: value.get_secret_value() for role, value in given.items() if value}
+    return PgPasswords(superuser="", **values)
+
+
 def run(args: argparse.Namespace) -> int:
     """Apply pending migrations to DATABASE_URL or the running stack's database; record the log's
     stack id in it when the log is reachable (else the projector records it at its first start)."""
     settings = load_settings()
     try:
         database_url = resolve_database_url(settings)
+        passwords = service_passwords(settings) if args.service_roles else None
+        if passwords is not None:
+            ensure_roles_on_shared_server(database_url, passwords=passwords)
         applied = apply_migrations(database_url)
-    except (StackNotRunning, MigrationError) as e:
+        if passwords is not None:
+            give_objects_to_owner(database_url)
+            database_url = url_as(database_url, ROLE_NAMES["owner"], passwords.owner)
+            grant_service_roles(database_url)
+    except (StackNotRunning, MigrationError, MissingPasswords) as e:
         print(f"aaltohub migrate: {e}")
+        return 1
+    except psycopg.Error as e:
+        print(f"aaltohub migrate: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return 1
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     try:
