@@ -135,10 +135,13 @@ class Discovery:
                 )
             )
             result.left.append(chat_id)
+        # Fold our own facts first, exactly as a restart would read them back: from the moment a
+        # leave is submitted no live update of that chat is recorded any more (a failed submit
+        # restarts the worker, which reloads its state from the log).
+        for ev in events:
+            self._state.apply(ev)
         if events:
             await self._sink.submit_many(events)
-        for ev in events:  # fold our own facts exactly as a restart would read them back
-            self._state.apply(ev)
         for chat_id in result.left:
             self._assignment.release(chat_id, self._account)
         for chat_id in result.discovered:
