@@ -46,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "before the migration is filed under it (with --chat-id for a full export)",
     )
     parser.add_argument(
-        "--tz", default="UTC", help="time zone of local dates in older exports (default UTC)"
+        "--tz",
+        help="time zone of local dates in older exports (no date_unixtime); default: the offset "
+        "the file reveals, else UTC",
     )
     parser.set_defaults(func=run)
 
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings)
     try:
-        tz = ZoneInfo(args.tz)
+        tz = None if args.tz is None else ZoneInfo(args.tz)
     except (ZoneInfoNotFoundError, ValueError):
         print(f"aaltohub import: unknown time zone {args.tz!r}", file=sys.stderr)
         return 1
@@ -97,7 +99,7 @@ async def _import(
     settings: Settings,
     url: str,
     account: str,
-    tz: ZoneInfo,
+    tz: ZoneInfo | None,
     chat_id: int | None,
     migrated_from: int | None,
 ) -> int:

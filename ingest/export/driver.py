@@ -11,9 +11,8 @@ a re-run after fixing the file appends only what is missing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -25,9 +24,11 @@ from eventlog import EventLog
 from ingest.export.errors import ExportError, MalformedExport, UnmappableMessage
 from ingest.export.existing import known_ids
 from ingest.export.history import History, original_id
+from ingest.export.inflight import InFlight
 from ingest.export.mapping import MessageMapper
 from ingest.export.peers import chat_identity, default_chat_kind
 from ingest.export.reader import ChatHeader, ExportReader
+from ingest.export.timezones import choose_zone, revealed_offset
 from ingest.seams import EventSink
 from schemas.events import (
     ChatDiscovered,
@@ -82,54 +83,6 @@ class ImportProgress(msgspec.Struct, kw_only=True):
         return self.messages / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-class _InFlight:
-    """Up to ``limit`` batches being appended while the next is built, started in file order.
-
-    With ``limit=1`` (the importer's default) a batch starts only after the previous one is acked, so
-    a chat's events reach the log in file order (the sink may reorder only its own retries). With more,
-    a batch may start while the previous one is still publishing; each event is still appended once.
-    """
-
-    def __init__(
-        self, sink: EventSink, on_appended: Callable[[list[Event]], None], *, limit: int
-    ) -> None:
-        self._sink = sink
-        self._on_appended = on_appended
-        self._limit = limit
-        self._tasks: deque[tuple[asyncio.Task[None], list[Event]]] = deque()
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._tasks)
-
-    async def submit(self, batch: list[Event]) -> None:
-        """Wait until fewer than ``limit`` batches are in flight, then start appending ``batch``."""
-        while len(self._tasks) >= self._limit:
-            await self._wait_oldest()
-        if batch:
-            self._tasks.append((asyncio.create_task(self._sink.submit_many(batch)), batch))
-            await asyncio.sleep(0)  # let it publish before we go back to parsing
-
-    async def _wait_oldest(self) -> None:
-        task, batch = self._tasks[0]
-        await task  # the sink bounds its own waits
-        self._tasks.popleft()
-        self._on_appended(batch)
-
-    async def drain(self) -> None:
-        """Wait until every batch in flight is appended."""
-        while self._tasks:
-            await self._wait_oldest()
-
-    async def abort(self) -> None:
-        """Cancel batches still in flight (their events may or may not be stored; re-runs are idempotent)."""
-        while self._tasks:
-            task, _ = self._tasks.popleft()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
 class _TooLarge(UnmappableMessage):
     """A mapped message whose event the log cannot store."""
 
@@ -143,7 +96,7 @@ class ExportImporter:
         log: EventLog,
         sink: EventSink,
         account: str,
-        tz: tzinfo = UTC,
+        tz: tzinfo | None = None,
         chat_id: int | None = None,
         migrated_from: int | None = None,
         batch_size: int = DEFAULT_BATCH,
@@ -154,7 +107,10 @@ class ExportImporter:
         self._log = log
         self._sink = sink
         self._account = validate_account(account)
-        self._tz = tz
+        self._given_tz = tz  # None: the offset the file reveals, else UTC
+        self._tz: tzinfo = UTC
+        self._tz_reason = ""
+        self._local_dates = 0
         self._chat_id = chat_id
         self._migrated_from = migrated_from
         self._batch_size = batch_size
@@ -174,6 +130,8 @@ class ExportImporter:
         progress = self.progress
         progress.total_bytes = reader.total_bytes
         self._max_event_bytes = self._log.max_event_bytes
+        evidence = await asyncio.to_thread(revealed_offset, path)
+        self._tz, self._tz_reason = choose_zone(self._given_tz, evidence)
         observed_at = datetime.now(UTC)
         try:
             for header, messages in reader.chats():
@@ -212,6 +170,11 @@ class ExportImporter:
 
     def _warnings(self) -> list[str]:
         out: list[str] = []
+        if self._local_dates:
+            out.append(
+                f"{self._local_dates} messages have no date_unixtime; their local dates were read "
+                f"as {self._tz_reason}"
+            )
         pre = self.progress.pre_migration
         if pre and self._migrated_from is None:
             out.append(
@@ -285,7 +248,7 @@ class ExportImporter:
         chat_id = main.mapper.chat_id
         progress = self.progress
         batch: list[Event] = []
-        in_flight = _InFlight(self._sink, self._appended, limit=self._in_flight)
+        in_flight = InFlight(self._sink, self._appended, limit=self._in_flight)
         # The export's migrate_from_group names the basic group's title at the migration.
         basic_title: list[tuple[datetime, str]] = []
         forum = False
@@ -325,9 +288,9 @@ class ExportImporter:
             raise
         finally:
             await in_flight.abort()  # only after another error (cancellation, the log failing)
-            self._odd_texts += main.mapper.odd_texts + (
-                0 if before is None else before.mapper.odd_texts
-            )
+            mappers = [main.mapper] + ([] if before is None else [before.mapper])
+            self._odd_texts += sum(m.odd_texts for m in mappers)
+            self._local_dates += sum(m.local_dates for m in mappers)
             self._report(reader, started)
 
     def _posted(self, main: History, before: History | None, raw: object) -> MessagePosted | None:

@@ -46,6 +46,7 @@ class MessageMapper:
         # the shifted id too (ingest/export/history.py).
         self._unshift = unshift_replies
         self.odd_texts = 0  # messages whose ``text`` was a number or an object
+        self.local_dates = 0  # dates read as local time in ``tz`` (no ``date_unixtime``)
         self._chat_kind = chat_kind
         self._account = account
         self._tz = tz
@@ -101,9 +102,12 @@ class MessageMapper:
     def _snapshot(
         self, raw: dict[str, object], message_id: int, *, service: bool
     ) -> MessageSnapshot:
-        date = self._date(raw.get("date_unixtime"), raw.get("date"))
+        unixtime = raw.get("date_unixtime")
+        date = self._date(unixtime, raw.get("date"))
         if date is None:
             raise UnmappableMessage(f"no usable date ({raw.get('date')!r})", message_id=message_id)
+        if (as_int(unixtime) or 0) <= 0:
+            self.local_dates += 1
         edit_date = self._edit_date(raw, date)
         text, entities = text_and_entities(raw)
         if is_odd_text(raw.get("text")) and not raw.get("text_entities"):
