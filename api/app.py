@@ -31,6 +31,7 @@ from api.routes import (
     messages,
     meta,
     search,
+    topics,
     users,
 )
 from api.routes.analytics import build_router
@@ -151,6 +152,7 @@ def create_app(
     for module in (
         groups,
         messages,
+        topics,
         media,
         search,
         users,

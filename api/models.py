@@ -59,6 +59,23 @@ class GroupList(BaseModel):
     items: list[Group]
 
 
+class Topic(BaseModel):
+    """A forum topic: the id of the message that created it, its current name."""
+
+    topic_id: int
+    title: str | None = None
+    created_at: datetime
+    created_by: int | None = None
+    message_count: int = 0
+    last_message_at: datetime | None = None
+
+
+class TopicList(BaseModel):
+    """A group's forum topics."""
+
+    items: list[Topic]
+
+
 class Message(BaseModel):
     """One message as projected."""
 

@@ -80,10 +80,10 @@ async def list_messages(
     state: State,
     _user: User,
     before: Annotated[
-        int | None, Query(ge=0, le=BIGINT, description="only ids below this (older)")
+        int | None, Query(ge=-BIGINT, le=BIGINT, description="only ids below this (older)")
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, le=BIGINT, description="only ids above this (newer)")
+        int | None, Query(ge=-BIGINT, le=BIGINT, description="only ids above this (newer)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     include_deleted: Annotated[bool, Query(description="include tombstoned messages")] = False,
@@ -91,7 +91,8 @@ async def list_messages(
     """Messages newest first. With only ``after`` the page holds the ones right after it (still newest first)."""
     params = {
         "chat": chat_id,
-        "after": after if after is not None else -1,
+        # Ids from before a migration, kept under the supergroup, are negative (decision 031).
+        "after": after if after is not None else -BIGINT,
         "before": before if before is not None else BIGINT,
         "deleted": include_deleted,
         "limit": limit,
@@ -119,7 +120,7 @@ async def list_messages(
 )
 async def get_message(
     chat_id: ChatId,
-    message_id: Annotated[int, Path(ge=0, le=BIGINT)],
+    message_id: Annotated[int, Path(ge=-BIGINT, le=BIGINT)],
     state: State,
     _user: User,
     account: AccountQuery = None,

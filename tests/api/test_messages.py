@@ -175,3 +175,12 @@ async def test_min_seq_not_reached_in_time_is_a_503_problem(api: RunningApi) -> 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert "Retry-After" in response.headers
+
+
+async def test_pre_migration_ids_below_zero_are_listed(api: RunningApi) -> None:
+    insert_messages(api.database_url, CHAT, [-999_999_998, -999_999_999, 1])
+    async with api.client() as client:
+        page = (await client.get(f"/groups/{CHAT}/messages")).json()
+        one = await client.get(f"/groups/{CHAT}/messages/-999999998")
+    assert ids(page) == [1, -999_999_998, -999_999_999]
+    assert one.status_code == 200
