@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     api_command_timeout_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_COMMAND_TIMEOUT_S")
     api_sql_row_cap: int = Field(default=1000, ge=1, alias="AALTOHUB_API_SQL_ROW_CAP")
     api_sql_timeout_s: float = Field(default=5.0, gt=0, alias="AALTOHUB_API_SQL_TIMEOUT_S")
+    api_sql_max_response_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, alias="AALTOHUB_API_SQL_MAX_RESPONSE_BYTES"
+    )
+    api_analytics_memory_limit: str = Field(
+        default="512MB", alias="AALTOHUB_API_ANALYTICS_MEMORY_LIMIT"
+    )
+    api_analytics_threads: int = Field(default=2, ge=1, alias="AALTOHUB_API_ANALYTICS_THREADS")
     api_live_buffer_events: int = Field(default=2000, ge=8, alias="AALTOHUB_API_LIVE_BUFFER_EVENTS")
     api_live_history_events: int = Field(
         default=10_000, ge=1, alias="AALTOHUB_API_LIVE_HISTORY_EVENTS"

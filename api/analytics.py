@@ -2,7 +2,12 @@
 
 The projector writes ``<dir>/snapshots/<file>`` copies and names the newest consistent one in
 ``<dir>/snapshots/CURRENT``. We open that file ``read_only`` and reopen when CURRENT changes, so
-analytics never block the writer. Queries run in a thread; a timer interrupts ones that run too long.
+analytics never block the writer.
+
+Bounds (docs/decisions/025-bounded-api-resources.md): queries run on the reader's own threads
+(not the event loop's default pool, which the projector and ingest use), DuckDB gets its own memory
+limit and thread count, the time limit covers fetching, converting and encoding the rows (a timer
+interrupts DuckDB; conversion checks the clock), and an encoded result is capped in bytes.
 """
 
 from __future__ import annotations
@@ -11,20 +16,25 @@ import asyncio
 import math
 import re
 import threading
+import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import duckdb
+import msgspec
 
-from api.errors import BadRequest, ServiceUnavailable
+from api.errors import BadRequest, ResultTooLarge, ServiceUnavailable
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _SELECT = re.compile(
     r"^\s*(\(\s*)*(select|with|from|values|table|describe|summarize|show)\b", re.IGNORECASE
 )
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_CHECK_EVERY_ROWS: Final = 256  # conversion looks at the clock this often
+_encode: Final = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,10 +62,18 @@ class _Snapshot:
 class SnapshotReader:
     """Opens the current read snapshot and runs queries against it."""
 
-    def __init__(self, snapshot_dir: Path) -> None:
+    def __init__(
+        self, snapshot_dir: Path, *, memory_limit: str = "512MB", threads: int = 2
+    ) -> None:
         self._dir = snapshot_dir
+        self._config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": memory_limit,
+            "threads": str(threads),
+        }
         self._lock = threading.Lock()
         self._snap: _Snapshot | None = None
+        # As many queries at once as DuckDB has threads; never the loop's shared default pool.
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="analytics")
 
     def _acquire(self) -> tuple[_Snapshot, duckdb.DuckDBPyConnection]:
         try:
@@ -70,7 +88,7 @@ class SnapshotReader:
                     conn = duckdb.connect(
                         str(self._dir / name),
                         read_only=True,
-                        config={"enable_external_access": False},
+                        config={"enable_external_access": False, **self._config},
                     )
                 except duckdb.Error as e:
                     raise ServiceUnavailable("analytics snapshot cannot be opened") from e
@@ -95,9 +113,20 @@ class SnapshotReader:
             snap.conn.close()
 
     def run(
-        self, sql: str, params: Mapping[str, object] | None, *, row_cap: int, timeout_s: float
+        self,
+        sql: str,
+        params: Mapping[str, object] | None,
+        *,
+        row_cap: int,
+        timeout_s: float,
+        max_bytes: int | None = None,
     ) -> QueryResult:
-        """Run ``sql`` on the current snapshot (blocking; call through ``asyncio.to_thread``)."""
+        """Run ``sql`` on the current snapshot (blocking; ``query`` runs it on the reader's threads).
+
+        Fetching and converting the rows must end within ``timeout_s`` (``BadRequest`` otherwise);
+        with ``max_bytes`` the rows' JSON must fit it (``ResultTooLarge`` otherwise).
+        """
+        deadline = time.monotonic() + timeout_s
         snap, cur = self._acquire()
         timer = threading.Timer(timeout_s, cur.interrupt)
         timer.start()
@@ -106,7 +135,8 @@ class SnapshotReader:
             bound = {k: v for k, v in (params or {}).items() if k in used}
             rel = cur.execute(sql, bound) if bound else cur.execute(sql)
             columns = [d[0] for d in (rel.description or [])]
-            rows = rel.fetchmany(row_cap + 1)
+            fetched = rel.fetchmany(row_cap + 1)
+            rows = _convert(fetched[:row_cap], deadline, timeout_s, max_bytes)
         except duckdb.InterruptException as e:
             raise BadRequest(f"query exceeded {timeout_s}s") from e
         except duckdb.Error as e:
@@ -118,20 +148,59 @@ class SnapshotReader:
             cur.close()
             self._release(snap)
         return QueryResult(
-            columns=columns,
-            rows=[[_jsonable(v) for v in r] for r in rows[:row_cap]],
-            truncated=len(rows) > row_cap,
-            snapshot=snap.name,
+            columns=columns, rows=rows, truncated=len(fetched) > row_cap, snapshot=snap.name
         )
 
     async def query(
-        self, sql: str, params: Mapping[str, object] | None, *, row_cap: int, timeout_s: float
+        self,
+        sql: str,
+        params: Mapping[str, object] | None,
+        *,
+        row_cap: int,
+        timeout_s: float,
+        max_bytes: int | None = None,
     ) -> QueryResult:
-        """``run`` in a worker thread."""
-        return await asyncio.to_thread(self.run, sql, params, row_cap=row_cap, timeout_s=timeout_s)
+        """``run`` on the reader's own threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor,
+            lambda: self.run(
+                sql, params, row_cap=row_cap, timeout_s=timeout_s, max_bytes=max_bytes
+            ),
+        )
+
+    async def query_json(
+        self,
+        name: str,
+        sql: str,
+        params: Mapping[str, object] | None,
+        *,
+        row_cap: int,
+        timeout_s: float,
+        max_bytes: int,
+    ) -> bytes:
+        """An ``AnalyticsResult`` as JSON, fetched, converted and encoded within ``timeout_s`` on
+        the reader's threads; ``ResultTooLarge`` when it would exceed ``max_bytes``."""
+
+        def run_and_encode() -> bytes:
+            result = self.run(
+                sql, params, row_cap=row_cap, timeout_s=timeout_s, max_bytes=max_bytes
+            )
+            return _encode(
+                {
+                    "name": name,
+                    "columns": result.columns,
+                    "rows": result.rows,
+                    "truncated": result.truncated,
+                    "snapshot": result.snapshot,
+                }
+            )
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run_and_encode)
 
     def close(self) -> None:
-        """Close the open snapshot (after its running queries)."""
+        """Close the open snapshot (after its running queries) and the reader's threads."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             if self._snap is not None:
                 self._retire(self._snap)
@@ -144,6 +213,27 @@ def check_read_only_sql(sql: str) -> str:
     if not text or ";" in text or not _SELECT.match(text):
         raise BadRequest("only a single SELECT statement is allowed")
     return text
+
+
+def _convert(
+    fetched: list[tuple[Any, ...]], deadline: float, timeout_s: float, max_bytes: int | None
+) -> list[list[Any]]:
+    """JSON-ready rows; ``BadRequest`` past ``deadline``, ``ResultTooLarge`` past ``max_bytes``."""
+    rows: list[list[Any]] = []
+    size = 0
+    for n, raw in enumerate(fetched):
+        row = [_jsonable(v) for v in raw]
+        if max_bytes is not None:
+            size += len(_encode(row)) + 1
+            if size > max_bytes:
+                raise ResultTooLarge(
+                    f"the result is larger than the {max_bytes}-byte response limit "
+                    "(AALTOHUB_API_SQL_MAX_RESPONSE_BYTES); select fewer rows or columns"
+                )
+        rows.append(row)
+        if n % _CHECK_EVERY_ROWS == 0 and time.monotonic() > deadline:
+            raise BadRequest(f"query exceeded {timeout_s}s")
+    return rows
 
 
 def _jsonable(value: object) -> object:

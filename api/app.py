@@ -73,7 +73,11 @@ def create_app(
             max_size=config.db_pool_max,
             timeout_s=config.db_timeout_s,
         )
-        analytics = SnapshotReader(config.duckdb_snapshot_dir)
+        analytics = SnapshotReader(
+            config.duckdb_snapshot_dir,
+            memory_limit=config.analytics_memory_limit,
+            threads=config.analytics_threads,
+        )
         try:
             event_log = await EventLog.connect(
                 config.nats_url, spec=config.stream, name="aaltohub-api", ensure=False

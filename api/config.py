@@ -37,7 +37,10 @@ class ApiConfig:
     min_seq_wait_s: float = 5.0  # upper bound of a ?min_seq= wait
     command_timeout_s: float = 5.0
     sql_row_cap: int = 1000
-    sql_timeout_s: float = 5.0
+    sql_timeout_s: float = 5.0  # covers fetching, converting and encoding the result
+    sql_max_response_bytes: int = 8 * 1024 * 1024  # larger analytics results get 422
+    analytics_memory_limit: str = "512MB"  # DuckDB's memory limit for analytics reads
+    analytics_threads: int = 2  # DuckDB threads, and analytics queries at once
     live_buffer_events: int = 2000  # per-client bound; overflow disconnects that client
     live_history_events: int = 10_000  # recent records kept in memory for resuming clients
     live_batch_wait_s: float = 0.02

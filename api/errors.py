@@ -70,6 +70,13 @@ class NotFound(ApiError):
     title = "Not Found"
 
 
+class ResultTooLarge(ApiError):
+    """A query's result would exceed the response size limit."""
+
+    status = 422
+    title = "Result Too Large"
+
+
 class Conflict(ApiError):
     """The request contradicts the current state."""
 
