@@ -95,7 +95,9 @@ class Message(BaseModel):
     forum_topic: bool = False
     forward: dict[str, Any] | None = None
     via_bot_id: int | None = None
+    via_bot_name: str | None = None
     post_author: str | None = None
+    buttons: list[list[dict[str, Any]]] | None = None  # reply markup rows: {text, url}
     views: int | None = None
     forwards: int | None = None
     replies: int | None = None

@@ -111,6 +111,13 @@ class ReactionCount(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_de
     paid: bool = False
 
 
+class Button(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """A reply-markup button: its label and, for a link (url, login, web app), where it goes."""
+
+    text: str
+    url: str | None = None
+
+
 class ServiceAction(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """The action of a service message (join, leave, title change, pin, …) and its fields."""
 
@@ -144,6 +151,7 @@ class MessageSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_
     media: Media | None = None
     reactions: tuple[ReactionCount, ...] = ()
     action: ServiceAction | None = None
+    buttons: tuple[tuple[Button, ...], ...] = ()  # reply markup, row by row
     pinned: bool = False
     silent: bool = False
     edit_hidden: bool = False

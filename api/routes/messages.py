@@ -21,7 +21,8 @@ MAX_PAGE: Final = 200
 _encode: Final = msgspec.json.Encoder().encode
 BIGINT: Final = 2**63 - 1
 COLUMNS: Final = """chat_id, message_id, account, sender_id, sender_kind, sender_name, sender_username, date,
-    edit_date, text, entities, reply_to_message_id, reply_top_id, forum_topic, forward, via_bot_id, post_author,
+    edit_date, text, entities, reply_to_message_id, reply_top_id, forum_topic, forward, via_bot_id, via_bot_name,
+    post_author, buttons,
     views, forwards, replies, grouped_id, media_type, media, reactions, action_type, action, is_service, pinned,
     is_deleted, deleted_at, edit_count, source, first_seq, last_seq, observed_at"""
 # A message with one content has no message_versions rows; these columns are its version.

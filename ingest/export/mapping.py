@@ -18,7 +18,15 @@ from ingest.export.media import media_of, reactions_of
 from ingest.export.peers import as_int, parse_peer
 from ingest.export.service_messages import action_of
 from ingest.export.text import is_odd_text, text_and_entities
-from schemas.events import ChatKind, ForwardOrigin, MessagePosted, MessageSnapshot, ReplyTo, Sender
+from schemas.events import (
+    Button,
+    ChatKind,
+    ForwardOrigin,
+    MessagePosted,
+    MessageSnapshot,
+    ReplyTo,
+    Sender,
+)
 from schemas.ids import CHANNEL_ID_OFFSET, is_channel_id, posted_id
 
 # An ``edited`` stamp before Telegram existed (some versions wrote 1970 on unedited messages) is noise.
@@ -146,6 +154,7 @@ class MessageMapper:
             post_author=author if isinstance(author, str) and author else None,
             media=media_of(raw),
             reactions=reactions_of(raw),
+            buttons=_buttons(raw.get("inline_bot_buttons")),
         )
 
     def _date(self, unixtime: object, local: object) -> datetime | None:
@@ -230,3 +239,24 @@ class MessageMapper:
         return ForwardOrigin(
             peer_id=None if peer is None else peer[0], name=name if isinstance(name, str) else None
         )
+
+
+def _buttons(value: object) -> tuple[tuple[Button, ...], ...]:
+    """``inline_bot_buttons``: rows of ``{type, text, data}``; ``data`` of a link is its url."""
+    rows: list[tuple[Button, ...]] = []
+    for row in value if isinstance(value, list) else ():
+        buttons = tuple(
+            Button(text=b["text"], url=_button_url(b))
+            for b in (row if isinstance(row, list) else ())
+            if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
+        if buttons:
+            rows.append(buttons)
+    return tuple(rows)
+
+
+def _button_url(button: dict[str, object]) -> str | None:
+    data = button.get("data")
+    if not isinstance(data, str) or not data:
+        return None
+    return data if button.get("type") == "url" or data.startswith(("https://", "http://")) else None

@@ -19,6 +19,7 @@ from telethon.tl.tlobject import TLObject
 
 from ingest.telegram.gateway import PeerRef
 from schemas.events import (
+    Button,
     Entity,
     ForwardOrigin,
     Media,
@@ -317,6 +318,25 @@ def action_of(message: types.MessageService) -> ServiceAction:
     )
 
 
+def buttons_of(markup: object | None) -> tuple[tuple[Button, ...], ...]:
+    """The rows of a reply markup (inline or keyboard): each button's text, and its url where it
+    has one (the url sits on the button in older layers, on its type in newer ones)."""
+    rows: list[tuple[Button, ...]] = []
+    for row in getattr(markup, "rows", None) or ():
+        buttons: list[Button] = []
+        for button in getattr(row, "buttons", None) or ():
+            text = getattr(button, "text", None)
+            if not isinstance(text, str):
+                continue
+            url = getattr(button, "url", None) or getattr(
+                getattr(button, "type", None), "url", None
+            )
+            buttons.append(Button(text=text, url=url if isinstance(url, str) and url else None))
+        if buttons:
+            rows.append(tuple(buttons))
+    return tuple(rows)
+
+
 def snapshot_of(
     message: types.Message | types.MessageService,
     names: Names | None = None,
@@ -364,6 +384,7 @@ def snapshot_of(
         grouped_id=message.grouped_id,
         media=media_of(message.media),
         reactions=reactions_of(message.reactions),
+        buttons=buttons_of(message.reply_markup),
         pinned=bool(message.pinned),
         silent=bool(message.silent),
         edit_hidden=bool(message.edit_hide),

@@ -57,6 +57,7 @@ class MessageStageRow(NamedTuple):
     forum_topic: bool
     forward: Json | None
     via_bot_id: int | None
+    via_bot_name: str | None
     post_author: str | None
     views: int | None
     forwards: int | None
@@ -68,6 +69,7 @@ class MessageStageRow(NamedTuple):
     reactions: Json
     action_type: str | None
     action: Json | None
+    buttons: Json | None
     is_service: bool
     pinned: bool
     observed_at: datetime
@@ -206,6 +208,7 @@ def message_row(
         forum_topic=False if r is None else r.forum_topic,
         forward=_enc(m.forward),
         via_bot_id=m.via_bot_id,
+        via_bot_name=m.via_bot_name,
         post_author=m.post_author,
         views=m.views,
         forwards=m.forwards,
@@ -217,6 +220,7 @@ def message_row(
         reactions=Json(_EMPTY if not m.reactions else _json.encode(m.reactions).decode()),
         action_type=None if action is None else action.type,
         action=_enc(action),
+        buttons=_enc(m.buttons) if m.buttons else None,
         is_service=action is not None,
         pinned=m.pinned,
         observed_at=event.observed_at,

@@ -6,8 +6,11 @@ import asyncio
 
 import psycopg
 
+from schemas.events import Button, MessagePosted, MessageSnapshot
+from schemas.ids import posted_id
 from tests.api.conftest import RunningApi
 from tests.api.rows import BASE_DATE, insert_group, insert_messages, insert_version, set_checkpoint
+from tests.projector.conftest import project_to_end
 
 CHAT = -1001234567890
 
@@ -184,3 +187,28 @@ async def test_pre_migration_ids_below_zero_are_listed(api: RunningApi) -> None:
         one = await client.get(f"/groups/{CHAT}/messages/-999999998")
     assert ids(page) == [1, -999_999_998, -999_999_999]
     assert one.status_code == 200
+
+
+async def test_message_shows_its_buttons_and_via_bot_name(api: RunningApi) -> None:
+    snapshot = MessageSnapshot(
+        message_id=7,
+        date=BASE_DATE,
+        text="pick one",
+        via_bot_name="votebot",
+        buttons=((Button(text="Site", url="https://example.org"), Button(text="Yes")),),
+    )
+    await api.event_log.append(
+        MessagePosted(
+            event_id=posted_id(CHAT, 7, account="main"),
+            account="main",
+            observed_at=BASE_DATE,
+            source="live",
+            chat_id=CHAT,
+            message=snapshot,
+        )
+    )
+    await project_to_end(api.event_log, api.database_url)
+    async with api.client() as client:
+        body = (await client.get(f"/groups/{CHAT}/messages/7")).json()
+    assert body["via_bot_name"] == "votebot"
+    assert body["buttons"] == [[{"text": "Site", "url": "https://example.org"}, {"text": "Yes"}]]

@@ -24,6 +24,7 @@ from schemas.events import (
     BackfillCompleted,
     BackfillProgressed,
     BackfillStarted,
+    Button,
     CatchUpCompleted,
     ChatDiscovered,
     ChatInfo,
@@ -126,6 +127,10 @@ def snapshots(draw: st.DrawFn, message_id: int) -> MessageSnapshot:
         ),
         reactions=draw(_reactions),
         action=draw(_actions),
+        buttons=draw(
+            st.sampled_from([(), ((Button(text="Open", url="https://x"), Button(text="ok")),)])
+        ),
+        via_bot_name=draw(st.sampled_from([None, "gif"])),
         pinned=draw(st.booleans()),
     )
 

@@ -516,3 +516,19 @@ def test_exported_audio_keeps_its_performer_and_title() -> None:
     media = snap(raw).media
     assert media is not None
     assert (media.type, media.performer, media.title) == ("audio", "Sibelius", "Finlandia")
+
+
+def test_inline_bot_buttons_keep_their_text_and_url() -> None:
+    raw = msg(
+        3,
+        inline_bot_buttons=[
+            [
+                {"type": "url", "text": "Site", "data": "https://example.org"},
+                {"type": "callback", "text": "Like", "data": "bGlrZQ=="},
+            ]
+        ],
+    )
+    s = snap(raw)
+    assert [[(b.text, b.url) for b in row] for row in s.buttons] == [
+        [("Site", "https://example.org"), ("Like", None)]
+    ]

@@ -243,3 +243,28 @@ def test_audio_keeps_its_performer_and_title() -> None:
         "Sibelius",
         "finlandia.mp3",
     )
+
+
+def test_inline_buttons_keep_their_text_and_url() -> None:
+    markup = types.ReplyInlineMarkup(
+        rows=[
+            types.KeyboardInlineButtonRow(
+                buttons=[
+                    types.KeyboardInlineButton(
+                        text="Open", type=types.InlineButtonTypeUrl(url="https://example.org/a")
+                    ),
+                    types.KeyboardInlineButton(
+                        text="Vote", type=types.InlineButtonTypeCallback(data=b"v1")
+                    ),
+                ]
+            )
+        ]
+    )
+    s = snapshot_of(channel_message(1, reply_markup=markup))
+    assert [[(b.text, b.url) for b in row] for row in s.buttons] == [
+        [("Open", "https://example.org/a"), ("Vote", None)]
+    ]
+
+
+def test_a_message_without_markup_has_no_buttons() -> None:
+    assert snapshot_of(channel_message(1)).buttons == ()
