@@ -111,17 +111,36 @@ def _render(permissions: Permissions) -> str:
 
 
 def url_with_user(url: str, user: str, password: str) -> str:
-    """``url`` with ``user:password`` as its userinfo (replacing any already there).
+    """``url`` (or each of a comma-separated list, a cluster) with ``user:password`` as its
+    userinfo (replacing any already there).
 
     nats-py reads the userinfo without percent-decoding it, so both must be URL-safe as they are.
     """
     for value in (user, password):
         if not _URL_SAFE.fullmatch(value):
             raise ValueError("NATS user names and passwords may only hold A-Z a-z 0-9 . _ ~ -")
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{user}:{password}@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    out = []
+    for one in url.split(","):
+        parts = urlsplit(one.strip())
+        host = parts.netloc.rpartition("@")[2]
+        out.append(urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}")))
+    return ",".join(out)
+
+
+def route_password_file(data_dir: Path) -> Path:
+    """The password cluster nodes use between themselves (mode 0600)."""
+    return secrets_dir(data_dir) / "nats-route-password"
+
+
+def load_or_create_route_password(data_dir: Path) -> str:
+    """The cluster route password of ``data_dir``, generated on first use."""
+    path = route_password_file(data_dir)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        password = secrets.token_urlsafe(32)
+        write_private(path, password.encode())
+        return password
 
 
 def role_url(url: str, users: NatsUsers, role: Role) -> str:

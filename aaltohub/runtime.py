@@ -29,7 +29,7 @@ class StackInfo(msgspec.Struct, kw_only=True):
     # Recorded at migrate time (docs/decisions/029); None from an `up` that predates them.
     stack_id: str | None = None
     postgres_system_id: str | None = None
-    nats_cluster: list[str] = msgspec.field(default_factory=list)  # every node's client URL
+    nats_nodes: dict[str, int] = msgspec.field(default_factory=dict)  # cluster node name: pid
 
     @property
     def identity(self) -> StackIdentity | None:

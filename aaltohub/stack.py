@@ -29,6 +29,7 @@ import psutil
 import psycopg
 
 from aaltohub.datalock import DataDirLock
+from aaltohub.embedded.nats_cluster import NatsCluster
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.pg_roles import (
     PgPasswords,
@@ -41,13 +42,19 @@ from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import ServerStartError
 from aaltohub.identity import ForeignStack, record_identity
 from aaltohub.migrate import MigrationError, apply_migrations
-from aaltohub.nats_auth import NatsUsers, authorization_block, load_or_create_users, role_url
+from aaltohub.nats_auth import (
+    NatsUsers,
+    authorization_block,
+    load_or_create_route_password,
+    load_or_create_users,
+    role_url,
+)
 from aaltohub.runtime import StackInfo, remove_stack, resolve_nats_url, write_stack
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
 from aaltohub.supervise import RestartBudget, RestartPolicy
-from eventlog import EventLog, EventLogError
+from eventlog import EventLog, EventLogError, EventLogUnavailable, StreamConfigError
 from eventlog.permissions import ROLES
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,7 @@ NATS_STOP_TIMEOUT_S: Final = 3.0
 POSTGRES_STOP_TIMEOUT_S: Final = 5.0
 SERVER_POLL_S: Final = 0.5  # how often `up` checks that its servers are alive
 MIGRATE_TIMEOUT_S: Final = 120.0
+STREAM_READY_TIMEOUT_S: Final = 60.0  # a fresh cluster elects its JetStream meta leader first
 
 
 class StackError(RuntimeError):
@@ -67,6 +75,7 @@ class StackError(RuntimeError):
 
 class _Children(msgspec.Struct, kw_only=True):
     nats_pid: int | None = None
+    nats_node_pids: list[int] = msgspec.field(default_factory=list)  # --nats-cluster nodes
     postgres_pid: int | None = None
 
 
@@ -92,7 +101,12 @@ def reap_orphans(data_dir: Path) -> list[int]:
     except (OSError, msgspec.DecodeError):
         return []
     reaped: list[int] = []
-    for pid, name in ((children.nats_pid, "nats-server"), (children.postgres_pid, "postgres")):
+    servers = [
+        (children.nats_pid, "nats-server"),
+        *((pid, "nats-server") for pid in children.nats_node_pids),
+        (children.postgres_pid, "postgres"),
+    ]
+    for pid, name in servers:
         if pid is None:
             continue
         try:
@@ -126,27 +140,42 @@ class Stack:
         nats_port: int = NATS_PORT,
         stop_grace_s: float | None = None,
         restart_policy: RestartPolicy | None = None,
+        nats_cluster: int = 1,
     ) -> None:
+        if nats_cluster > 1 and settings.nats_url is None:
+            # Every replica on its own node (docs/decisions/034-clustered-log.md).
+            settings = settings.model_copy(update={"stream_replicas": min(3, nats_cluster)})
         self.settings = settings
         self.services = tuple(services)
         self.announce = announce
         self.data_dir = settings.data_path
         self.stop_grace_s = settings.stop_grace_s if stop_grace_s is None else stop_grace_s
         self.nats: NatsServer | None = None
+        self.nats_cluster: NatsCluster | None = None
         self.nats_users: NatsUsers | None = None
         self.postgres: PostgresServer | None = None
         if settings.nats_url is None:
             # Every connection authenticates; each service gets its own user (eventlog.permissions).
             self.nats_users = load_or_create_users(self.data_dir)
-            self.nats = NatsServer(
-                store_dir=self.data_dir / "nats" / "store",
-                port=nats_port,
-                sync_interval=settings.nats_sync_interval,
-                authorization=authorization_block(
-                    {role: self.nats_users.password(role) for role in ROLES},
-                    stream=settings.stream_name,
-                ),
+            authorization = authorization_block(
+                {role: self.nats_users.password(role) for role in ROLES},
+                stream=settings.stream_name,
             )
+            if nats_cluster > 1:
+                self.nats_cluster = NatsCluster(
+                    root=self.data_dir / "nats" / "cluster",
+                    size=nats_cluster,
+                    route_password=load_or_create_route_password(self.data_dir),
+                    sync_interval=settings.nats_sync_interval,
+                    authorization=authorization,
+                )
+            else:
+                self.nats = NatsServer(
+                    store_dir=self.data_dir / "nats" / "store",
+                    port=nats_port,
+                    sync_interval=settings.nats_sync_interval,
+                    authorization=authorization,
+                )
         self.pg_passwords: PgPasswords | None = None
         if settings.database_url is None:
             # SCRAM for every connection; the services log in as their own non-superuser roles.
@@ -187,7 +216,7 @@ class Stack:
         """Stop nats-server and Postgres (blocking, bounded, idempotent) and remove the stack file."""
         remove_stack(self.data_dir)
         stops: list[tuple[NatsServer | PostgresServer | None, float]] = [
-            (self.nats, NATS_STOP_TIMEOUT_S),
+            *((node, NATS_STOP_TIMEOUT_S) for node in self.nats_nodes),
             (self.postgres, POSTGRES_STOP_TIMEOUT_S),
         ]
         for server, timeout_s in stops:
@@ -202,6 +231,8 @@ class Stack:
         starts = []
         if self.nats is not None:
             starts.append(asyncio.to_thread(self.nats.start))
+        if self.nats_cluster is not None:
+            starts.append(asyncio.to_thread(self.nats_cluster.start))
         if self.postgres is not None:
             starts.append(asyncio.to_thread(self.postgres.start))
         results = await asyncio.gather(*starts, return_exceptions=True)
@@ -212,10 +243,11 @@ class Stack:
                 raise error
         if errors:
             raise StackError("; ".join(str(e) for e in errors)) from errors[0]
-        nats_url = self.nats.url if self.nats is not None else self.settings.nats_url
+        embedded_url = ",".join(node.url for node in self.nats_nodes) or None
+        nats_url = embedded_url or self.settings.nats_url
         operator_url = (
-            role_url(self.nats.url, self.nats_users, "operator")
-            if self.nats is not None and self.nats_users is not None
+            role_url(embedded_url, self.nats_users, "operator")
+            if embedded_url is not None and self.nats_users is not None
             else resolve_nats_url(self.settings, role="operator")
         )
         database_url = (
@@ -226,13 +258,7 @@ class Stack:
         assert nats_url is not None
         try:
             # The stream first: the stack id is born with it, and recorded in the database below.
-            event_log = await EventLog.connect(
-                operator_url, spec=stream_spec(self.settings), name="aaltohub-up"
-            )
-            try:
-                stack_id = await event_log.verify_stream()
-            finally:
-                await event_log.close()
+            stack_id = await self._ensure_stream(operator_url)
         except EventLogError as e:
             raise StackError(f"stream {self.settings.stream_name}: {e}") from e
         try:
@@ -260,7 +286,7 @@ class Stack:
         self.settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
         context = ServiceContext(
             settings=self.settings,
-            nats_url=nats_url if self.nats is not None else operator_url,
+            nats_url=nats_url if embedded_url is not None else operator_url,
             nats_users=self.nats_users,
             database_url=database_url,
             database_passwords=self.pg_passwords,
@@ -281,17 +307,54 @@ class Stack:
         self._write_stack()
         return context
 
+    @property
+    def nats_nodes(self) -> list[NatsServer]:
+        """The embedded nats-server, or the nodes of the embedded cluster (empty: NATS_URL)."""
+        if self.nats_cluster is not None:
+            return self.nats_cluster.nodes
+        return [self.nats] if self.nats is not None else []
+
+    async def _ensure_stream(self, operator_url: str) -> str:
+        """Create or update the stream as the operator and return its stack id; a cluster that is
+        still electing its JetStream leader gets ``STREAM_READY_TIMEOUT_S``."""
+        deadline = time.monotonic() + STREAM_READY_TIMEOUT_S
+        while True:
+            try:
+                event_log = await EventLog.connect(
+                    operator_url, spec=stream_spec(self.settings), name="aaltohub-up"
+                )
+                try:
+                    return await event_log.verify_stream()
+                finally:
+                    await event_log.close()
+            except (EventLogUnavailable, StreamConfigError) as e:
+                if self.nats_cluster is None or time.monotonic() > deadline:
+                    raise
+                log.info("stream not ready yet (%s); the cluster is electing its leaders", e)
+                await asyncio.sleep(1.0)  # a JetStream meta leader election takes seconds
+
     def _write_stack(self) -> None:
         """(Re)write the stack file with the current server pids and restart counts."""
         if self._stack_info is None:
             return
         self._stack_info.nats_pid = self._pid(self.nats)
+        self._stack_info.nats_nodes = {
+            node.server_name or "": pid
+            for node in self.nats_nodes
+            if node.server_name is not None and (pid := self._pid(node)) is not None
+        }
         self._stack_info.postgres_pid = self._pid(self.postgres)
         self._stack_info.restarts = dict(self.restarts)
         write_stack(self.data_dir, self._stack_info)
 
     def _record_children(self) -> None:
-        children = _Children(nats_pid=self._pid(self.nats), postgres_pid=self._pid(self.postgres))
+        children = _Children(
+            nats_pid=self._pid(self.nats),
+            nats_node_pids=[
+                pid for node in self.nats_nodes if (pid := self._pid(node)) is not None
+            ],
+            postgres_pid=self._pid(self.postgres),
+        )
         path = _children_file(self.data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(msgspec.json.encode(children))
@@ -332,8 +395,14 @@ class Stack:
         origin = {True: "embedded", False: "external"}
         lines = [f"aaltohub up: data dir {self.data_dir}"]
         lines.append(
-            f"  nats      {redact_url(context.nats_url)} ({origin[self.nats is not None]}"
-            + (f", sync_interval {self.nats.sync_interval})" if self.nats is not None else ")")
+            f"  nats      {redact_url(context.nats_url)} ({origin[bool(self.nats_nodes)]}"
+            + (
+                f", {len(self.nats_nodes)}-node cluster, stream replicas"
+                f" {self.settings.stream_replicas}"
+                if self.nats_cluster is not None
+                else ""
+            )
+            + (f", sync_interval {self.nats_nodes[0].sync_interval})" if self.nats_nodes else ")")
         )
         lines.append(
             f"  postgres  {redact_url(context.database_url)} ({origin[self.postgres is not None]})"
@@ -423,7 +492,13 @@ class Stack:
     async def _watch_servers(self, stop: asyncio.Event, failures: list[str]) -> None:
         """Restart nats-server or Postgres when it dies, within its restart budget."""
         servers = [
-            (n, s) for n, s in (("nats-server", self.nats), ("postgres", self.postgres)) if s
+            (n, s)
+            for n, s in (
+                ("nats-server", self.nats),
+                *((f"nats-{node.server_name}", node) for node in self.nats_nodes if node.cluster),
+                ("postgres", self.postgres),
+            )
+            if s
         ]
         budgets = {name: RestartBudget(self.restart_policy) for name, _ in servers}
         while not stop.is_set():

@@ -29,8 +29,9 @@ async def connect(
     connect_timeout_s: float = 10.0,
     reconnect_wait_s: float = 0.5,
 ) -> LogClient:
-    """Connect to ``url``; raise ``EventLogUnavailable`` if no server answers in ``connect_timeout_s``,
-    ``EventLogAuthFailed`` (at once) if the server refuses the credentials in the URL."""
+    """Connect to ``url`` (one URL, or a comma-separated list: the nodes of a cluster); raise
+    ``EventLogUnavailable`` if no server answers in ``connect_timeout_s``, ``EventLogAuthFailed``
+    (at once) if the server refuses the credentials in the URL."""
     loop = asyncio.get_running_loop()
     refused: asyncio.Future[None] = loop.create_future()
 
@@ -56,7 +57,7 @@ async def connect(
     client = LogClient()
     connecting = asyncio.ensure_future(
         client.connect(
-            servers=[url],
+            servers=[u.strip() for u in url.split(",") if u.strip()],
             name=name,
             allow_reconnect=True,
             max_reconnect_attempts=-1,

@@ -67,6 +67,7 @@ class StreamReader:
         self._stream = stream
         self._next_seq = max(1, from_seq)
         self._to_seq = to_seq
+        self._end_from_info = False  # to_seq is the stream's last seq when the read began
         self._subjects = list(subjects) if subjects else None
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
@@ -93,6 +94,7 @@ class StreamReader:
         try:
             if not self._follow and self._to_seq is None:
                 self._to_seq = await self._last_seq()
+                self._end_from_info = True
             await self._create_consumer()
             while True:
                 if self._done():
@@ -118,6 +120,11 @@ class StreamReader:
             return False
         if self._to_seq is not None and self._last_delivered >= self._to_seq:
             return True
+        if self._end_from_info and not self._subjects:
+            # The stream's last seq exists (no deletes) and is ours: read until it arrived. On a
+            # cluster the consumer may sit on a replica still catching up (a restarted node),
+            # whose "nothing pending" is not the end of the stream.
+            return False
         return self._caught_up
 
     async def _wait_for_data(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -149,7 +156,7 @@ class StreamReader:
         if stale:
             self._consumer_lost = True
             return
-        if not self._follow and self._caught_up:
+        if self._done():
             return
         while (
             len(self._requests) < _REQUESTS_IN_FLIGHT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,64 @@ def test_nats_keeps_jetstream_on_a_volume_with_fsync_always() -> None:
 
 def test_postgres_is_supabase_image() -> None:
     assert COMPOSE["services"]["postgres"]["image"].startswith("supabase/postgres:")
+
+
+def _start_script_args(tmp_path: Path, **env: str) -> list[str]:
+    """The nats-server arguments docker/nats-start.sh gives with ``env``, through a stand-in binary
+    that prints them (the script's own logic, not nats-server, is under test here)."""
+    stub = tmp_path / "bin" / "nats-server"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    stub.chmod(0o755)
+    done = subprocess.run(
+        ["/bin/sh", str(ROOT / "docker" / "nats-start.sh")],
+        env={"PATH": f"{stub.parent}:/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def test_nats_runs_alone_without_a_route_password(tmp_path: Path) -> None:
+    assert _start_script_args(tmp_path) == ["-c", "/etc/nats/nats.conf", "--name", "n1"]
+
+
+@pytest.mark.parametrize(("service", "node"), [("nats", "n1"), ("nats-2", "n2"), ("nats-3", "n3")])
+def test_cluster_nodes_route_to_the_other_two_with_the_password(
+    tmp_path: Path, service: str, node: str
+) -> None:
+    spec = COMPOSE["services"][service]
+    assert spec["environment"]["NATS_NODE"] == node
+    assert spec["environment"]["NATS_SERVICE"] == service
+    assert spec.get("profiles", ["cluster"]) == ["cluster"]
+    args = _start_script_args(
+        tmp_path, NATS_ROUTE_PASSWORD="pw", NATS_NODE=node, NATS_SERVICE=service
+    )
+    assert args[args.index("--name") + 1] == node
+    assert args[args.index("--cluster") + 1] == "nats://route:pw@0.0.0.0:6222"
+    peers = {"nats", "nats-2", "nats-3"} - {service}
+    routes = args[args.index("--routes") + 1].split(",")
+    assert sorted(routes) == sorted(f"nats-route://route:pw@{p}:6222" for p in peers)
+
+
+def test_a_cluster_node_without_the_route_password_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(subprocess.CalledProcessError):
+        _start_script_args(tmp_path, NATS_NODE="n2", NATS_SERVICE="nats-2")
+
+
+def test_the_cluster_settings_reach_every_app_service() -> None:
+    env: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        key, sep, value = line.removeprefix("# ").partition("=")
+        if sep:
+            env[key] = value
+    assert env["COMPOSE_PROFILES"] == "cluster" and env["AALTOHUB_STREAM_REPLICAS"] == "3"
+    assert set(env["NATS_SERVERS"].split(",")) == {
+        f"nats://{s}:4222" for s in ("nats", "nats-2", "nats-3")
+    }
+    for name in APP_SERVICES:
+        environment = COMPOSE["services"][name]["environment"]
+        assert environment["NATS_URL"] == "${NATS_SERVERS:-nats://nats:4222}", name
+        assert environment["AALTOHUB_STREAM_REPLICAS"] == "${AALTOHUB_STREAM_REPLICAS:-1}", name

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from aaltohub.embedded.process import (
@@ -31,8 +33,19 @@ def nats_server_binary() -> Path:
     return Path(found)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClusterRoutes:
+    """A node's part in a JetStream cluster on loopback: its route port and its peers' ports."""
+
+    name: str  # the cluster's name
+    port: int  # this node's route listener
+    peers: tuple[int, ...]  # the other nodes' route ports
+    password: str  # route user ``route``; nodes only accept routes that know it
+
+
 class NatsServer:
-    """One nats-server on loopback storing JetStream data under ``store_dir``."""
+    """One nats-server on loopback storing JetStream data under ``store_dir`` (a cluster node when
+    ``cluster`` is given)."""
 
     def __init__(
         self,
@@ -43,8 +56,12 @@ class NatsServer:
         sync_interval: str = "always",
         log_path: Path | None = None,
         authorization: str | None = None,
+        server_name: str | None = None,
+        cluster: ClusterRoutes | None = None,
     ) -> None:
         self.store_dir = store_dir
+        self.server_name = server_name
+        self.cluster = cluster
         self.host = host
         self.port = port
         self.sync_interval = sync_interval
@@ -75,6 +92,10 @@ class NatsServer:
             f"  sync_interval: {self.sync_interval}\n"
             "}\n"
         ) + (self.authorization or "")
+        if self.server_name is not None:
+            text += f"server_name: {json.dumps(self.server_name)}\n"
+        if self.cluster is not None:
+            text += self._cluster_block(self.cluster)
         # The config holds the users' passwords when authorization is on: owner-only.
         write_private(config, text.encode())
         self.process = spawn([str(nats_server_binary()), "-c", str(config)], log_path=self.log_path)
@@ -93,6 +114,20 @@ class NatsServer:
                 return self.start(timeout_s=timeout_s, retry_on_busy_port=False)
             raise ServerStartError(f"nats-server did not start:\n{tail}")
         return self.url
+
+    def _cluster_block(self, cluster: ClusterRoutes) -> str:
+        secret = cluster.password
+        routes = ", ".join(
+            json.dumps(f"nats-route://route:{secret}@{self.host}:{port}") for port in cluster.peers
+        )
+        return (
+            "cluster {\n"
+            f"  name: {json.dumps(cluster.name)}\n"
+            f'  listen: "{self.host}:{cluster.port}"\n'
+            f"  authorization {{ user: route, password: {json.dumps(secret)} }}\n"
+            f"  routes: [{routes}]\n"
+            "}\n"
+        )
 
     def stop(self, *, timeout_s: float = 15.0) -> None:
         """Stop the server (SIGTERM, then kill)."""

@@ -22,6 +22,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "up",
         help="start nats-server and Postgres (unless NATS_URL/DATABASE_URL are set), migrate, run the services",
     )
+    parser.add_argument(
+        "--nats-cluster",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the embedded log as a JetStream cluster of N >= 3 nodes on loopback ports"
+        " (the stream gets 3 replicas); for trying failover, production uses compose's profile",
+    )
     parser.set_defaults(func=run)
 
 
@@ -29,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the stack until Ctrl-C/SIGTERM; a second signal kills the servers at once."""
     settings = load_settings()
     configure_logging(settings)
-    return event_loop.run(
-        run_stack_until_signalled(Stack(settings, services=SERVICES, announce=_print))
-    )
+    if args.nats_cluster != 1 and args.nats_cluster < 3:
+        _print("aaltohub up: --nats-cluster needs at least 3 nodes", err=True)
+        return 2
+    stack = Stack(settings, services=SERVICES, announce=_print, nats_cluster=args.nats_cluster)
+    return event_loop.run(run_stack_until_signalled(stack))
 
 
 async def run_stack_until_signalled(stack: Stack) -> int:

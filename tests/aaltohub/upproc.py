@@ -46,8 +46,9 @@ def run_cli(
 class UpProcess:
     """``aaltohub up`` as a child process; ``stop()`` always leaves nothing behind."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.data_dir = data_dir
+        self.args = args  # after `up`
         self.env = env  # extra settings of the child
         self.output = data_dir.parent / f"up-{os.getpid()}-{id(self)}.out"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,7 +58,7 @@ class UpProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aaltohub", "up"],
+                [sys.executable, "-m", "aaltohub", "up", *self.args],
                 env=cli_env(self.data_dir, **self.env),
                 cwd=self.data_dir.parent,
                 stdout=out,

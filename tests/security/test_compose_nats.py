@@ -49,7 +49,10 @@ def test_compose_has_no_default_passwords() -> None:
         r"\$\{(\w*PASSWORD\w*)([^}]*)\}", (ROOT / "docker-compose.yml").read_text()
     )
     assert len(references) >= 10
-    assert [name for name, rest in references if not rest.startswith(":?")] == []
+    # NATS_ROUTE_PASSWORD may stay unset: it switches the cluster profile on, and without it the
+    # server has no route listener at all (docker/nats-start.sh), so nothing runs without a password.
+    optional = {"NATS_ROUTE_PASSWORD"}
+    assert [n for n, rest in references if not rest.startswith(":?") and n not in optional] == []
 
 
 async def test_the_compose_block_refuses_a_forged_event_and_admits_ingest(
