@@ -99,12 +99,22 @@ class Authenticator:
         self._verified[token] = (min(expires, now + self._role_cache_s), principal)
         return principal
 
-    async def _verify(self, token: str) -> dict[str, object]:
+    async def signed_by_us(self, token: str) -> bool:
+        """True when ``token`` is a JWT our project signed (its audience and issuer as configured),
+        expired or not: worth renewing with its session's refresh token."""
+        try:
+            await self._verify(token, allow_expired=True)
+        except Unauthorized:
+            return False
+        return True
+
+    async def _verify(self, token: str, *, allow_expired: bool = False) -> dict[str, object]:
         required = ["exp", "sub", "iss"] if self._issuer is not None else ["exp", "sub"]
         options: Options = {
             "require": required,
             "verify_aud": self._audience is not None,
             "verify_iss": self._issuer is not None,
+            "verify_exp": not allow_expired,
         }
         try:
             if self._secret is not None and jwt.get_unverified_header(token).get("alg") == "HS256":

@@ -11,8 +11,9 @@ the request goes on unchanged (the next one tries again).
 
 Several requests often arrive with the same old cookie (a page and its fragments), while Supabase
 rotates the refresh token on every use: the renewal of one refresh token is shared by every request
-that carries it, for ``reuse_s``. The expiry is read from the token without checking its signature,
-only to decide when to renew; every request is still authenticated with the token it ends up with.
+that carries it, for ``reuse_s``. Only a token our project signed (checked, expired or not) is
+renewed, so a made-up cookie never makes the API call Supabase; every request is still
+authenticated with the token it ends up with.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import ApiState
 from api.errors import ApiError
 from api.ui.session import (
     REFRESH_COOKIE,
@@ -95,6 +97,10 @@ class SessionRefresh:
         expires = token_expiry(access) if access else None
         if not refresh or expires is None or expires - self._clock() > self._ahead_s:
             await self._app(scope, receive, send)
+            return
+        state: ApiState | None = getattr(request.app.state, "api", None)
+        if access is None or state is None or not await state.auth.signed_by_us(access):
+            await self._app(scope, receive, send)  # not our project's token: nothing to renew
             return
         try:
             tokens = await self._renewed(refresh)

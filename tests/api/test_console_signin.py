@@ -255,3 +255,17 @@ async def test_sign_out_ends_the_supabase_session_too(console: RunningApi, gotru
     assert out.status_code == 303
     assert gotrue.sign_outs == 1 and not gotrue.live_refresh_tokens
     assert "aaltohub_session" not in client.cookies and "aaltohub_refresh" not in client.cookies
+
+
+async def test_a_token_signed_by_someone_else_is_never_renewed(
+    console: RunningApi, gotrue: GoTrue, operator_id: uuid.UUID
+) -> None:
+    forged = make_jwt(
+        operator_id, secret="not-the-projects-secret-0123456789abcdef", expires_in_s=60
+    )
+    gotrue.live_refresh_tokens.add("stolen-or-made-up")
+    cookies = {"aaltohub_session": forged, "aaltohub_refresh": "stolen-or-made-up"}
+    async with httpx.AsyncClient(base_url=console.url, cookies=cookies) as client:
+        page = await client.get("/ui/groups")
+    assert page.status_code == 303 and page.headers["location"].startswith("/ui/login")
+    assert gotrue.refreshes == 0
