@@ -25,6 +25,7 @@ COMMAND_MODULES: Final = (
     "aaltohub.subcommands.login",
     "aaltohub.subcommands.import_export",
     "aaltohub.subcommands.api",
+    "aaltohub.subcommands.health",
 )
 
 

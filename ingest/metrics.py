@@ -145,6 +145,25 @@ class _StatusCollector(Collector):
                 s.duplicates,
             )
             yield _gauge("aaltohub_ingest_appended", "Events appended since start", s.appended)
+            yield _gauge(
+                "aaltohub_ingest_log_connected", "1 while the log takes appends", s.log_connected
+            )
+            yield _gauge(
+                "aaltohub_ingest_breaker_open",
+                "1 while appends go to the spool without trying the log",
+                s.breaker == "open",
+            )
+            yield _gauge(
+                "aaltohub_ingest_intake_paused",
+                "1 while intake is paused: the spool cannot be written (disk full) and the log"
+                " takes nothing",
+                s.intake_paused,
+            )
+            yield _gauge(
+                "aaltohub_ingest_spool_write_failures",
+                "Spool writes that failed since start (ENOSPC and other I/O errors)",
+                s.spool_write_failures,
+            )
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
