@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         default=0.2, alias="AALTOHUB_PROJECTOR_MAX_BATCH_WAIT_S"
     )
     duckdb_snapshot_interval_s: float = Field(
-        default=10.0, alias="AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S"
+        default=2.0, alias="AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S"
     )
     duckdb_fold_interval_s: float = Field(default=30.0, alias="AALTOHUB_DUCKDB_FOLD_INTERVAL_S")
 

@@ -1,8 +1,9 @@
-"""Analytics reads over the projector's published DuckDB snapshots (never the live writer file).
+"""Analytics reads over the projector's published Parquet dataset (never the live writer file).
 
-The projector writes ``<dir>/snapshots/<file>`` copies and names the newest consistent one in
-``<dir>/snapshots/CURRENT``. We open that file ``read_only`` and reopen when CURRENT changes, so
-analytics never block the writer.
+The projector writes immutable Parquet files and names a consistent set of them in a manifest;
+``<dir>/CURRENT`` holds the current manifest's path (schemas/duckdb/dataset.py). For each manifest
+we open an in-memory DuckDB with views over its files, allowed to read that directory and nothing
+else, and reopen when CURRENT changes, so analytics never block the writer.
 
 Bounds (docs/decisions/025-bounded-api-resources.md): queries run on the reader's own threads
 (not the event loop's default pool, which the projector and ingest use), DuckDB gets its own memory
@@ -27,6 +28,7 @@ import duckdb
 import msgspec
 
 from api.errors import BadRequest, ResultTooLarge, ServiceUnavailable
+from schemas.duckdb.dataset import POINTER, decode_manifest, view_statements
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _SELECT = re.compile(
@@ -60,7 +62,7 @@ class _Snapshot:
 
 
 class SnapshotReader:
-    """Opens the current read snapshot and runs queries against it."""
+    """Opens the current published manifest's views and runs queries against them."""
 
     def __init__(
         self, snapshot_dir: Path, *, memory_limit: str = "512MB", threads: int = 2
@@ -77,27 +79,38 @@ class SnapshotReader:
 
     def _acquire(self) -> tuple[_Snapshot, duckdb.DuckDBPyConnection]:
         try:
-            name = (self._dir / "CURRENT").read_text().strip()
+            name = (self._dir / POINTER).read_text().strip()
         except OSError as e:
             raise ServiceUnavailable("no analytics snapshot published yet") from e
-        if not name or "/" in name or name.startswith("."):
+        if not name or name.startswith(("/", ".")) or ".." in name:
             raise ServiceUnavailable("no analytics snapshot published yet")
         with self._lock:
             if self._snap is None or self._snap.name != name:
-                try:
-                    conn = duckdb.connect(
-                        str(self._dir / name),
-                        read_only=True,
-                        config={"enable_external_access": False, **self._config},
-                    )
-                except duckdb.Error as e:
-                    raise ServiceUnavailable("analytics snapshot cannot be opened") from e
-                old, self._snap = self._snap, _Snapshot(name, conn)
+                old, self._snap = self._snap, _Snapshot(name, self._open(name))
                 if old is not None:
                     self._retire(old)
             snap = self._snap
             snap.users += 1
             return snap, snap.conn.cursor()
+
+    def _open(self, name: str) -> duckdb.DuckDBPyConnection:
+        """An in-memory database with the manifest's views, reading only the dataset directory."""
+        try:
+            manifest = decode_manifest((self._dir / name).read_bytes())
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise ServiceUnavailable("analytics snapshot cannot be read") from e
+        root = str(self._dir.resolve())
+        conn = duckdb.connect(config=self._config)
+        try:
+            conn.execute("SET allowed_directories = [$root]", {"root": root + "/"})
+            conn.execute("SET enable_external_access = false")
+            for statement in view_statements(root, manifest):
+                conn.execute(statement)
+            conn.execute("SET lock_configuration = true")
+        except duckdb.Error as e:
+            conn.close()
+            raise ServiceUnavailable("analytics snapshot cannot be opened") from e
+        return conn
 
     def _release(self, snap: _Snapshot) -> None:
         with self._lock:

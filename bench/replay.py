@@ -113,6 +113,8 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
     next_id = dict.fromkeys(chats, 0)
     account_next = 0
     recent: dict[int, list[int]] = {c: [] for c in chats}
+    # A message's date never changes (Telegram): an edit carries its post's date.
+    dates: dict[int, dict[int, datetime]] = {c: {} for c in chats}
     for i in range(n):
         chat = rng.choices(chats, weights)[0]
         when = T0 + timedelta(seconds=i * 2)
@@ -122,7 +124,7 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
             mid = rng.choice(known[-50:])
             snap = MessageSnapshot(
                 message_id=mid,
-                date=when - timedelta(minutes=5),
+                date=dates[chat][mid],
                 edit_date=when,
                 text=" ".join(rng.choices(WORDS, k=18)) + " (edited)",
                 sender=Sender(id=100 + mid % 997, kind="user", display_name=f"user{mid % 997}"),
@@ -138,6 +140,7 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
             continue
         if roll < 0.15 and known:
             mid = known.pop(rng.randrange(len(known)))
+            dates[chat].pop(mid, None)
             scoped = chat < -1_000_000_000_000
             yield MessageDeleted(
                 event_id=ids.deleted_id(
@@ -157,7 +160,10 @@ def generate(n: int, *, groups: int = 300, seed: int = 7) -> Iterator[Event]:
             account_next += 1
             mid = account_next
         known.append(mid)
+        dates[chat][mid] = when
         if len(known) > 200:
+            for old in known[:100]:
+                dates[chat].pop(old, None)
             del known[:100]
         source: Source = "live" if roll < 0.8 else ("backfill" if roll < 0.95 else "gapfill")
         lag = {"live": 0.4, "backfill": 86_400.0, "gapfill": 600.0}[source] * (0.5 + rng.random())

@@ -17,8 +17,8 @@ import psycopg
 from psycopg import sql
 
 from eventlog import EventLog
+from projector.duckdb.dataset import publish_file
 from projector.duckdb.projection import DuckDBProjection, next_file, try_lock, unlock
-from projector.duckdb.snapshots import publish_snapshot
 from projector.errors import ProjectionUnavailable, RebuildError
 from projector.postgres.bulk import bulk_load
 from projector.postgres.projection import TRANSIENT, PostgresProjection
@@ -260,7 +260,7 @@ def _swap_file(fresh: Path, path: Path, seq: int) -> str:
     try:
         path.with_name(path.name + ".wal").unlink(missing_ok=True)
         os.replace(fresh, path)
-        publish_snapshot(path, seq)
+        publish_file(path, seq)
     finally:
         unlock(fd)
     return "replaced"

@@ -1,4 +1,4 @@
-"""``aaltohub analytics QUERY_NAME``: run a named analytics query on the current DuckDB snapshot."""
+"""``aaltohub analytics QUERY_NAME``: run a named analytics query on the published dataset."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from aaltohub.settings import load_settings
-from projector.duckdb.snapshots import current_snapshot
+from projector.duckdb.dataset import connect_dataset, dataset_dir
 from schemas.duckdb.queries import ANALYTICS_QUERIES
 
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--until", type=datetime.fromisoformat, default=None, help="ISO time, exclusive"
     )
     parser.add_argument(
-        "--file", type=Path, default=None, help="DuckDB file (default: the current snapshot)"
+        "--file", type=Path, default=None, help="a DuckDB file (default: the published dataset)"
     )
     parser.set_defaults(func=run)
 
@@ -49,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"{q.name:28} {q.description}")
         return 0 if args.query is None else 1
     settings = load_settings()
-    path = args.file or current_snapshot(settings.duckdb_file) or settings.duckdb_file
-    if not path.exists():
-        print(f"no analytics data yet ({path} does not exist); run `aaltohub project` first")
-        return 1
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        opened = _open(args.file, settings.duckdb_file)
+        if opened is None:
+            print("no analytics data yet; run `aaltohub project` (or `aaltohub up`) first")
+            return 1
+        con, name = opened
+        with con:
             cursor = con.execute(
                 ANALYTICS_QUERIES[args.query].sql,
                 {"chat_id": args.chat, "since": args.since, "until": args.until},
@@ -65,5 +66,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"aaltohub analytics: {e}")
         return 1
     print(format_table(columns, rows))
-    print(f"({len(rows)} rows from {path.name})")
+    print(f"({len(rows)} rows from {name})")
     return 0
+
+
+def _open(file: Path | None, duckdb_file: Path) -> tuple[duckdb.DuckDBPyConnection, str] | None:
+    """The named DuckDB file, else the published dataset of ``duckdb_file``."""
+    if file is not None:
+        return (duckdb.connect(str(file), read_only=True), file.name) if file.exists() else None
+    return connect_dataset(dataset_dir(duckdb_file))

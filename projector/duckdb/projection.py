@@ -17,6 +17,7 @@ import logging
 import os
 import pickle
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,8 @@ import pyarrow as pa
 import duckdb
 from eventlog import RawRecord
 from projector.deadletter import DeadLetterStore
+from projector.duckdb.dataset import DatasetPublisher, Published, dataset_dir
 from projector.duckdb.prepare_process import Prepared, PrepareProcess, build_table, dead_letters
-from projector.duckdb.snapshots import publish_snapshot
 from projector.errors import CheckpointMoved, ProjectionUnavailable
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from schemas.codec import Codec
@@ -98,9 +99,8 @@ class DuckDBProjection:
         codec: Codec,
         dead_letters: DeadLetterStore | None = None,
         name: str = "duckdb",
-        snapshot_interval_s: float | None = 10.0,
+        snapshot_interval_s: float | None = 2.0,
         fold_interval_s: float = 30.0,
-        keep_snapshots: int = 3,
         memory_limit: str = "256MB",
         threads: int = 2,
         commit_rows: int = 0,
@@ -112,7 +112,11 @@ class DuckDBProjection:
         self._dead_letters = dead_letters
         self._snapshot_interval_s = snapshot_interval_s
         self._fold_interval_s = fold_interval_s
-        self._keep = keep_snapshots
+        # Publishing writes what is new since the last publish (projector/duckdb/dataset.py), so it
+        # can run every few seconds however large the file is.
+        self._publisher = DatasetPublisher(dataset_dir(path))
+        self._file_id = ""
+        self._republish = False
         # Batches share one transaction until it holds ``commit_rows`` events (0: commit each batch).
         # A rebuild sets it above DuckDB's row group (122,880 rows): a transaction that large writes
         # its row groups straight to the file instead of to the WAL and again at checkpoint.
@@ -181,6 +185,11 @@ class DuckDBProjection:
             log.info("%s: messages gained columns; the next fold rebuilds them", self.name)
             con.execute("UPDATE projection_checkpoint SET messages_seq = 0")
         con.execute(COUNTERS_HISTORY_VIEW)
+        source = con.execute("SELECT file_id FROM dataset_source").fetchone()
+        if source is None:
+            source = (uuid.uuid4().hex,)
+            con.execute("INSERT INTO dataset_source VALUES (?)", [source[0]])
+        self._file_id = str(source[0])
         con.execute(
             "INSERT INTO projection_checkpoint VALUES (?, 0, 0) ON CONFLICT DO NOTHING", [self.name]
         )
@@ -375,7 +384,8 @@ class DuckDBProjection:
                 await _finish_in_thread(run)
             except duckdb.Error as e:
                 return f"{type(e).__name__}: {e}"
-        self._snapshot_seq = -1
+        # The record's seq is behind the published one: publish everything again.
+        self._snapshot_seq, self._republish = -1, True
         return None
 
     async def finish(self) -> None:
@@ -389,22 +399,23 @@ class DuckDBProjection:
         async with self._lock:
             await _finish_in_thread(run)
 
-    async def publish_now(self) -> Path | None:
-        """Fold what is pending, CHECKPOINT and publish a snapshot (no write runs meanwhile)."""
+    async def publish_now(self) -> Published | None:
+        """Fold what is pending and publish what is new to the dataset (no write runs meanwhile);
+        None when nothing changed since the last publish."""
         async with self._lock:
             return await _finish_in_thread(self._publish)
 
-    def _publish(self) -> Path | None:
+    def _publish(self) -> Published | None:
         con = self._require()
         if self._messages_seq < self._seq:
             self._write(None, self._seq, True)
-        if self._snapshot_seq == self._seq:
+        if self._snapshot_seq == self._seq and not self._republish:
             return None
-        con.execute("CHECKPOINT")
-        path = publish_snapshot(self.path, self._seq, keep=self._keep)
+        published = self._publisher.publish(con, self._seq, self._file_id, full=self._republish)
         self._snapshot_seq = self._seq
+        self._republish = False
         self._last_snapshot = time.monotonic()
-        return path
+        return published
 
     async def _snapshot_loop(self) -> None:
         assert self._snapshot_interval_s is not None

@@ -84,6 +84,9 @@ DDL: Final[tuple[str, ...]] = (
     *_table_ddl("messages", tuple((c, t) for c, t, _ in MESSAGE_COLUMNS)),
     """CREATE TABLE IF NOT EXISTS projection_checkpoint (
         name VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, messages_seq BIGINT NOT NULL)""",
+    # One id per file: a published dataset names the file it came from, so a rebuilt file swapped
+    # in is published whole again (schemas/duckdb/dataset.py).
+    "CREATE TABLE IF NOT EXISTS dataset_source (file_id VARCHAR NOT NULL)",
 )
 
 _SNAPSHOT_KINDS: Final = "('message.posted', 'message.edited')"
@@ -140,13 +143,13 @@ WHERE messages.chat_id = k.chat_id AND messages.id_scope = k.id_scope AND messag
 # The newest snapshot is picked by an aggregate over a narrow (seq, ordering key) pair and its columns
 # joined back by seq: a window over whole rows, or ``arg_max`` of a struct of them, carries every
 # text through a sort or the hash table and made a 1M-event fold 2-3x slower.
-def _fold_sql(keys: str) -> str:
-    names = ", ".join(c for c, _, _ in MESSAGE_COLUMNS)
+def fold_select(events: str = "events", keys: str = "", prelude: str = "") -> str:
+    """The fold as a query: the ``messages`` rows of the events in ``events`` (a table, view or
+    CTE name), limited by ``keys`` (a join on ``e``), after the CTEs of ``prelude``."""
     values = ",\n       ".join(expression for _, _, expression in MESSAGE_COLUMNS)
     return f"""
-INSERT INTO messages ({names})
-WITH ev AS (
-  SELECT e.*, {_scope("e")} AS id_scope FROM events e {keys}
+WITH {prelude + "," if prelude else ""} ev AS (
+  SELECT e.*, {_scope("e")} AS id_scope FROM {events} e {keys}
   WHERE e.kind IN {_SNAPSHOT_KINDS} AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
 ), firsts AS (
   SELECT chat_id, id_scope, message_id,
@@ -155,11 +158,11 @@ WITH ev AS (
          arg_min(source, seq) AS source, min(seq) AS first_seq, count(DISTINCT edit_date) AS edit_count
   FROM ev GROUP BY chat_id, id_scope, message_id
 ), chat_dels AS (
-  SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM events e {keys}
+  SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM {events} e {keys}
   WHERE e.kind = 'message.deleted' AND e.chat_id < {CHANNEL_BOUND} AND e.message_id IS NOT NULL
   GROUP BY e.chat_id, e.message_id
 ), acct_dels AS (
-  SELECT account, message_id, min(observed_at) AS deleted_at FROM events
+  SELECT account, message_id, min(observed_at) AS deleted_at FROM {events}
   WHERE kind = 'message.deleted' AND (chat_id IS NULL OR chat_id > {CHANNEL_BOUND})
   GROUP BY account, message_id
 ), counters AS (
@@ -170,20 +173,21 @@ WITH ev AS (
          max(e.seq) FILTER (WHERE e.forwards IS NOT NULL) AS forwards_seq,
          arg_max(e.replies, e.seq) FILTER (WHERE e.replies IS NOT NULL) AS replies,
          max(e.seq) FILTER (WHERE e.replies IS NOT NULL) AS replies_seq
-  FROM events e {keys} WHERE e.kind = 'message.counters' AND e.chat_id IS NOT NULL
+  FROM {events} e {keys} WHERE e.kind = 'message.counters' AND e.chat_id IS NOT NULL
   GROUP BY 1, 2, 3
 )
 SELECT {values}
 FROM firsts f
-JOIN events l ON l.seq = f.newest_seq
+JOIN {events} l ON l.seq = f.newest_seq
 LEFT JOIN chat_dels d ON f.id_scope = '' AND d.chat_id = f.chat_id AND d.message_id = f.message_id
 LEFT JOIN acct_dels a ON f.id_scope <> '' AND a.account = f.id_scope AND a.message_id = f.message_id
 LEFT JOIN counters c ON c.chat_id = f.chat_id AND c.id_scope = f.id_scope AND c.message_id = f.message_id
 """
 
 
-INSERT_FOLDED: Final = _fold_sql(
-    "SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id"
+_INSERT: Final = f"INSERT INTO messages ({', '.join(c for c, _, _ in MESSAGE_COLUMNS)})"
+INSERT_FOLDED: Final = _INSERT + fold_select(
+    keys="SEMI JOIN dirty_keys k ON e.chat_id = k.chat_id AND e.message_id = k.message_id"
     f" AND {_scope('e')} = k.id_scope"
 )
-INSERT_FOLDED_ALL: Final = _fold_sql("")
+INSERT_FOLDED_ALL: Final = _INSERT + fold_select()

@@ -22,6 +22,7 @@ from aaltohub.embedded.nats_server import NatsServer
 from api.app import create_app
 from api.config import ApiConfig
 from eventlog import EventLog
+from projector.duckdb.dataset import DatasetPublisher
 from schemas.duckdb.tables import DDL as DUCKDB_DDL
 
 ADMIN_TOKEN = "static-admin-token-for-tests"
@@ -74,10 +75,12 @@ def make_jwt(
 
 def write_snapshot(
     snapshot_dir: Path, name: str, rows: list[tuple[int, int, int, datetime, str, bool]]
-) -> Path:
-    """Write a DuckDB snapshot file with a ``messages`` table and point CURRENT at it."""
+) -> str:
+    """Publish a dataset whose ``messages`` are ``rows`` through the projector's real publisher
+    (from a DuckDB file ``name`` beside it); returns the snapshot name the API reports."""
     snapshot_dir.mkdir(parents=True, exist_ok=True)
-    path = snapshot_dir / name
+    path = snapshot_dir.parent / name
+    path.unlink(missing_ok=True)
     conn = duckdb.connect(str(path))
     try:
         for statement in DUCKDB_DDL:  # the projector's real analytics tables
@@ -88,12 +91,11 @@ def write_snapshot(
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        published = DatasetPublisher(snapshot_dir).publish(conn, len(rows), name, full=True)
     finally:
         conn.close()
-    tmp = snapshot_dir / "CURRENT.tmp"
-    tmp.write_text(name)
-    tmp.replace(snapshot_dir / "CURRENT")
-    return path
+    assert published is not None
+    return published.manifest.relative_to(snapshot_dir).as_posix()
 
 
 @pytest.fixture

@@ -29,12 +29,12 @@ async def test_query_listing_names_every_query(api: RunningApi) -> None:
 
 
 async def test_query_runs_on_the_current_snapshot(api: RunningApi) -> None:
-    write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
+    name = write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
     async with api.client() as client:
         body = (await client.get("/analytics/top_senders")).json()
     assert body["columns"] == ["chat_id", "sender_id", "messages", "rank"]
     assert [-1001, 7, 2, 1] in body["rows"]
-    assert body["snapshot"] == "snap-1.duckdb"
+    assert body["snapshot"] == name
 
 
 async def test_query_filters_by_chat_and_time(api: RunningApi) -> None:
@@ -54,13 +54,13 @@ async def test_query_filters_by_chat_and_time(api: RunningApi) -> None:
 
 
 async def test_a_new_snapshot_is_picked_up_when_current_changes(api: RunningApi) -> None:
-    write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS[:1])
+    one = write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS[:1])
     async with api.client() as client:
         first = (await client.get("/analytics/top_senders")).json()
-        write_snapshot(api.config.duckdb_snapshot_dir, "snap-2.duckdb", ROWS)
+        two = write_snapshot(api.config.duckdb_snapshot_dir, "snap-2.duckdb", ROWS)
         second = (await client.get("/analytics/top_senders")).json()
-    assert (first["snapshot"], first["rows"]) == ("snap-1.duckdb", [[-1001, 7, 1, 1]])
-    assert second["snapshot"] == "snap-2.duckdb"
+    assert (first["snapshot"], first["rows"]) == (one, [[-1001, 7, 1, 1]])
+    assert second["snapshot"] == two
     assert [-1001, 7, 2, 1] in second["rows"]
 
 
@@ -140,18 +140,28 @@ async def test_named_queries_are_open_to_users(api: RunningApi) -> None:
 
 async def test_a_query_running_across_a_snapshot_swap_completes(tmp_path: Path) -> None:
     snapshots = tmp_path / "snapshots"
-    write_snapshot(snapshots, "snap-1.duckdb", ROWS)
+    one = write_snapshot(snapshots, "snap-1.duckdb", ROWS)
     reader = SnapshotReader(snapshots)
     slow = "SELECT count(*) AS n FROM range(50000000) a(x) WHERE hash(x) % 7 = 0"
     try:
         running = asyncio.create_task(reader.query(slow, None, row_cap=10, timeout_s=60))
         await wait_until(lambda: reader._snap is not None and reader._snap.users == 1, timeout=10)
-        write_snapshot(snapshots, "snap-2.duckdb", ROWS)
+        two = write_snapshot(snapshots, "snap-2.duckdb", ROWS)
         swapped = await reader.query(
             "SELECT count(*) FROM messages", None, row_cap=10, timeout_s=10
         )
         first = await running
     finally:
         reader.close()
-    assert swapped.snapshot == "snap-2.duckdb"
-    assert (first.snapshot, first.columns) == ("snap-1.duckdb", ["n"])
+    assert swapped.snapshot == two
+    assert (first.snapshot, first.columns) == (one, ["n"])
+
+
+async def test_admin_sql_reads_no_file_outside_the_dataset(api: RunningApi) -> None:
+    write_snapshot(api.config.duckdb_snapshot_dir, "snap-1.duckdb", ROWS)
+    outside = api.config.duckdb_snapshot_dir.parent / "snap-1.duckdb"
+    async with api.client() as client:
+        response = await client.post(
+            "/analytics/sql", json={"sql": f"SELECT * FROM read_blob('{outside}')"}
+        )
+    assert response.status_code == 400

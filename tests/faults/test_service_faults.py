@@ -1,6 +1,6 @@
 """kill -9 of the projector and of the API while the demo appends (ingest, projector and API as
 separate processes, as compose runs them): nothing the demo recorded as durable is lost or stored
-twice, both come back, and afterwards the live projections (Postgres and the DuckDB snapshot)
+twice, both come back, and afterwards the live projections (Postgres and the published DuckDB dataset)
 equal a fresh replay of the log."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import free_port
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from projector.duckdb.snapshots import current_snapshot
+from projector.duckdb.dataset import connect_dataset, dataset_dir, read_current
 from tests.faults.conftest import REPO, Ingest, tally
 from tests.helpers import wait_until
 from tests.projector.conftest import content_hash, project_to_end, run_to_end
@@ -125,7 +125,7 @@ async def test_kill_9_of_projector_and_api_loses_nothing_and_projections_equal_a
         head = (await log.info()).last_seq
         await wait_until(lambda: checkpoint(migrated_db) == head, timeout=120)
         await wait_until(
-            lambda: (s := current_snapshot(duck)) is not None and s.name == f"{head:012d}.duckdb",
+            lambda: (s := read_current(dataset_dir(duck))) is not None and s[1].seq == head,
             timeout=120,
         )
     finally:
@@ -147,13 +147,11 @@ async def test_kill_9_of_projector_and_api_loses_nothing_and_projections_equal_a
             conn.execute(f'DROP DATABASE IF EXISTS "{clean_name}" WITH (FORCE)')
     clean_duck = tmp_path / "clean.duckdb"
     await run_to_end(log, clean_duck, batch_size=5000)
-    snapshot = str(current_snapshot(duck))
+    opened = connect_dataset(dataset_dir(duck))
+    assert opened is not None
     for query in (
         "SELECT * FROM events ORDER BY seq",
-        "SELECT * FROM messages ORDER BY chat_id, message_id",
+        "SELECT * FROM messages ORDER BY chat_id, id_scope, message_id",
     ):
-        with (
-            duckdb.connect(snapshot, read_only=True) as live,
-            duckdb.connect(str(clean_duck), read_only=True) as fresh,
-        ):
-            assert live.execute(query).fetchall() == fresh.execute(query).fetchall(), query
+        with duckdb.connect(str(clean_duck), read_only=True) as fresh:
+            assert opened[0].execute(query).fetchall() == fresh.execute(query).fetchall(), query

@@ -1,10 +1,8 @@
-"""The DuckDB projection: fold rules, analytics queries, snapshots for readers in other processes."""
+"""The DuckDB projection: fold rules, analytics queries, the published dataset for readers."""
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +10,8 @@ import duckdb
 import pytest
 
 from eventlog import EventLog
+from projector.duckdb.dataset import connect_dataset, dataset_dir, read_current
 from projector.duckdb.projection import DuckDBProjection
-from projector.duckdb.snapshots import current_snapshot
 from projector.runner import ProjectionRunner
 from schemas.duckdb.queries import ANALYTICS_QUERIES, PARAMETERS
 from schemas.events import Event
@@ -145,50 +143,34 @@ async def test_reader_sees_a_consistent_snapshot_while_the_writer_goes_on(
     event_log: EventLog, tmp_path: Path
 ) -> None:
     path = tmp_path / "live.duckdb"
+    root = dataset_dir(path)
     projection = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=0.2)
     runner = ProjectionRunner(projection, log=event_log, batch_size=50, max_batch_wait_s=0.05)
     task = asyncio.create_task(runner.run())
     try:
         await event_log.append_many([posted(CHAN, i) for i in range(1, 101)])
-        await wait_until(
-            lambda: "100" in getattr(current_snapshot(path), "name", ""),
-            timeout=20,
-        )
-        # A separate process holds the snapshot open and counts while the writer keeps appending.
-        reader = subprocess.Popen(  # noqa: ASYNC220 - the reader must be another process
-            [
-                sys.executable,
-                "-c",
-                "import duckdb,sys,time; c=duckdb.connect(sys.argv[1], read_only=True);"
-                "a=c.execute('select count(*), max(seq) from events').fetchone();"
-                "b=c.execute('select count(*) from messages').fetchone(); print(a[0], a[1], b[0]); sys.stdout.flush();"
-                "sys.stdin.readline(); print(c.execute('select count(*) from events').fetchone()[0])",
-                str(current_snapshot(path)),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert reader.stdout is not None and reader.stdin is not None
-            first = reader.stdout.readline().split()
-            await event_log.append_many([posted(CHAN, i) for i in range(101, 301)])
-            await wait_until(
-                lambda: "300" in getattr(current_snapshot(path), "name", ""),
-                timeout=20,
-            )
-            second = reader.communicate("\n", timeout=30)[0].strip()
-        finally:
-            if reader.poll() is None:
-                reader.kill()
-                reader.communicate(timeout=10)
-        assert first == ["100", "100", "100"]
-        assert second == "100"  # the open snapshot never changes under the reader
-        assert rows(current_snapshot(path), "SELECT count(*) FROM messages") == [(300,)]  # type: ignore[arg-type]
+        await wait_until(lambda: published_seq(root) == 100, timeout=20)
+        opened = connect_dataset(root)
+        assert opened is not None
+        reader = opened[0]
+        first = reader.execute("SELECT count(*), max(seq) FROM events").fetchone()
+        await event_log.append_many([posted(CHAN, i) for i in range(101, 301)])
+        await wait_until(lambda: published_seq(root) == 300, timeout=20)
+        again = reader.execute("SELECT count(*) FROM messages").fetchone()
+        latest = connect_dataset(root)
+        assert latest is not None
+        now = latest[0].execute("SELECT count(*) FROM messages").fetchone()
+        assert (first, again, now) == ((100, 100), (100,), (300,))
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await projection.close()
+
+
+def published_seq(root: Path) -> int | None:
+    """The seq of the current manifest under ``root``."""
+    current = read_current(root)
+    return None if current is None else current[1].seq
 
 
 async def test_a_file_written_before_a_new_column_gets_it_and_keeps_its_rows(

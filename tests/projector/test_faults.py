@@ -20,7 +20,7 @@ from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
 from projector.deadletter import DeadLetterStore
-from projector.duckdb.snapshots import current_snapshot
+from projector.duckdb.dataset import connect_dataset, dataset_dir, read_current
 from projector.postgres.projection import PostgresProjection
 from projector.rebuild import rebuild_postgres
 from projector.runner import ProjectionRunner
@@ -154,9 +154,9 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
     proc = _spawn_projector(nats_server.url, migrated_url, duck)
     try:
         await wait_until(lambda: checkpoint(migrated_url) == last, timeout=60)
-        # The DuckDB file belongs to the writer process; readers use its published snapshot.
+        # The DuckDB file belongs to the writer process; readers use its published dataset.
         await wait_until(
-            lambda: (s := current_snapshot(duck)) is not None and s.name == f"{last:012d}.duckdb",
+            lambda: (s := read_current(dataset_dir(duck))) is not None and s[1].seq == last,
             timeout=60,
         )
         await wait_until(
@@ -178,16 +178,14 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
             conn.execute(f'DROP DATABASE IF EXISTS "{clean_name}" WITH (FORCE)')
     clean_duck = tmp_path / "clean.duckdb"
     await run_to_end(event_log, clean_duck, batch_size=5000)
-    snapshot = str(current_snapshot(duck))
+    opened = connect_dataset(dataset_dir(duck))
+    assert opened is not None
     for query in (
         "SELECT * FROM events ORDER BY seq",
-        "SELECT * FROM messages ORDER BY chat_id, message_id",
+        "SELECT * FROM messages ORDER BY chat_id, id_scope, message_id",
     ):
-        with (
-            duckdb.connect(snapshot, read_only=True) as a,
-            duckdb.connect(str(clean_duck), read_only=True) as b,
-        ):
-            assert a.execute(query).fetchall() == b.execute(query).fetchall()
+        with duckdb.connect(str(clean_duck), read_only=True) as b:
+            assert opened[0].execute(query).fetchall() == b.execute(query).fetchall()
 
 
 @pytest.fixture
