@@ -30,14 +30,19 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aaltohub.embedded.nats_server import NatsServer
+from aaltohub.subcommands.import_export import (
+    IMPORT_BATCH,
+    IMPORT_BATCHES_AHEAD,
+    import_sink,
+    settle,
+)
 from eventlog import EventLog
-from ingest.durable.sink import build_sink
 from ingest.export import ExportImporter, ImportProgress
 from schemas.stream import StreamSpec
-from tests.helpers import posted, wait_until
+from tests.helpers import posted
 from tests.ingest.export.generate import write_single_chat_export
 
-BATCH = 2000
+BATCH = IMPORT_BATCH * IMPORT_BATCHES_AHEAD  # the events of one import sink call
 
 
 def _mb(n: float) -> str:
@@ -72,37 +77,28 @@ async def run_import(
 
     spec = StreamSpec(allow_atomic=atomic)
     async with await EventLog.connect(url, spec=spec, append_deadline_s=120.0) as log:
-        # The same durable append path as `aaltohub import` (buffer, breaker, spool), as the CLI builds it.
-        sink = build_sink(
-            path.parent / "data", log=log, spool_subdir="spool-import", batch_size=BATCH
-        )
+        # The same durable append path and batching as `aaltohub import`.
+        sink = import_sink(path.parent / "data", log)
         await sink.start()
         started = time.perf_counter()
         cpu = time.process_time()
         try:
             progress = await ExportImporter(
-                log=log, sink=sink, account="bench", batch_size=BATCH, on_progress=sample
+                log=log,
+                sink=sink,
+                account="bench",
+                batch_size=IMPORT_BATCH,
+                in_flight=IMPORT_BATCHES_AHEAD,
+                on_progress=sample,
             ).run(path)
+            # The import is done when the log holds every event (not when they are spooled).
+            await settle(sink, progress, stall_s=120)
         finally:
             await sink.close()
-        left = sink.status().spool_records
-        if left:
-            # An import is done when every event is acked or fsync'd in its spool; the rate counts
-            # until the log holds them all, so drain what the import left in its spool.
-            drain = build_sink(
-                path.parent / "data", log=log, spool_subdir="spool-import", batch_size=BATCH
-            )
-            await drain.start()
-            try:
-                await wait_until(lambda: drain.status().spool_records == 0, timeout=600)
-            finally:
-                await drain.close()
         elapsed = time.perf_counter() - started
         cpu_s = time.process_time() - cpu
         stored = (await log.info()).messages
-        print(
-            f"  ({left:,} events were left in the import's spool and drained before the clock stopped)"
-        )
+        assert progress.spooled == 0, f"{progress.spooled} events were left in the spool"
         assert stored >= progress.imported, (stored, progress.imported)
     return progress, elapsed, int(peak), cpu_s
 

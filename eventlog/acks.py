@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -52,19 +53,22 @@ class Outcome(msgspec.Struct):
 class AckWindow:
     """Acks of one pipelined pass: filled by the inbox callback, awaited by the sender."""
 
-    __slots__ = ("acks", "outstanding", "progress", "wake_at")
+    __slots__ = ("acks", "on_ack", "outstanding", "progress", "wake_at")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, on_ack: Callable[[], None] | None = None) -> None:
         self.acks: list[Msg | None] = [None] * size
         self.outstanding = 0
         self.progress = asyncio.Event()
         self.wake_at = 0  # wake the sender when this few acks are still outstanding
+        self.on_ack = on_ack  # called once per first reply of a slot
 
     def acked(self, index: int, msg: Msg) -> None:
         """Record the reply for slot ``index`` (a second reply for the slot is ignored)."""
         if self.acks[index] is None:
             self.acks[index] = msg
             self.outstanding -= 1
+            if self.on_ack is not None:
+                self.on_ack()
             if self.outstanding <= self.wake_at:
                 self.progress.set()
 

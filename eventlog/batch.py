@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 MSG_ID_HEADER: Final = "Nats-Msg-Id"  # JetStream dedup header (nats.docs jetstream/headers.md)
 MAX_BATCH_EVENTS: Final = 1000  # ADR-50: the server refuses larger batches
-# ADR-50: at most 50 batches in flight per stream (shared by every producer of the stream); stay
-# well below so that ingest, an import and the demo can append at the same time.
-DEFAULT_BATCHES_IN_FLIGHT: Final = 8
+# ADR-50: at most 50 batches in flight per stream, shared by every producer of the stream. Our cap
+# is per stream too (all calls of one appender share it), at half the server's: two producers at
+# full rate (an import next to ingest's backfill) stay under the server's limit.
+DEFAULT_BATCHES_IN_FLIGHT: Final = 24
 ATOMIC_DISABLED_ERR_CODE: Final = 10174  # JSAtomicPublishDisabledErr (nats-server errors.json)
 
 Prepared = tuple[str, bytes, str]  # subject, payload, event_id
@@ -48,8 +49,35 @@ class BatchVerdict(msgspec.Struct):
     unsupported: bool = False  # the server or the stream does not do atomic batches
 
 
+class BatchSlots:
+    """How many more batches the stream may have in flight, shared by every call of one appender."""
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self._released = asyncio.Event()
+
+    async def take(self, *, timeout_s: float) -> bool:
+        """Take a slot; False when none came free for ``timeout_s`` (acks stalled)."""
+        while self.free <= 0:
+            self._released.clear()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._released.wait()
+            except TimeoutError:
+                if self.free <= 0:
+                    return False
+        self.free -= 1
+        return True
+
+    def give_back(self, count: int = 1) -> None:
+        """Return ``count`` slots (a batch acked, refused, or given up on)."""
+        if count > 0:
+            self.free += count
+            self._released.set()
+
+
 class BatchSender:
-    """Publishes prepared events as atomic batches, pipelined up to ``batches_in_flight``."""
+    """Publishes prepared events as atomic batches, at most ``batches_in_flight`` per stream."""
 
     def __init__(
         self,
@@ -68,7 +96,7 @@ class BatchSender:
         self._router = router
         self._stream = stream
         self._batch_size = batch_size
-        self._in_flight = max(1, batches_in_flight)
+        self._slots = BatchSlots(max(1, batches_in_flight))
         self._ack_timeout_s = ack_timeout_s
         self._deadline_s = deadline_s
 
@@ -79,25 +107,24 @@ class BatchSender:
 
     async def send(self, batches: list[list[Prepared]]) -> list[BatchVerdict]:
         """Publish ``batches`` in order; one verdict per batch."""
-        window = AckWindow(len(batches))
+        window = AckWindow(len(batches), on_ack=self._slots.give_back)
         tokens: list[str | None] = [None] * len(batches)
         refused: dict[int, BatchVerdict] = {}
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(loop.time() + self._deadline_s):
                 for index, batch in enumerate(batches):
-                    if window.outstanding >= self._in_flight and not await window.wait(
-                        until_outstanding=self._in_flight - 1, timeout_s=self._ack_timeout_s
-                    ):
+                    if not await self._slots.take(timeout_s=self._ack_timeout_s):
                         break  # acks stalled (server gone): the rest is resent next round
                     token = self._router.expect(window, index)
                     tokens[index] = token
+                    window.outstanding += 1
                     verdict = await self._publish(batch, self._router.reply_prefix + token)
                     if verdict is not None:
                         self._router.forget(token)
+                        window.outstanding -= 1
+                        self._slots.give_back()
                         refused[index] = verdict
-                        continue
-                    window.outstanding += 1
                 await window.wait(until_outstanding=0, timeout_s=self._ack_timeout_s)
         except TimeoutError:
             log.warning(
@@ -108,6 +135,9 @@ class BatchSender:
                 if sent is not None:
                     # A late commit ack is ignored; a resend is a new batch with the same event ids.
                     self._router.forget(sent)
+            # Batches given up on free their slots (the server abandons them after 10 s idle).
+            self._slots.give_back(window.outstanding)
+            window.outstanding = 0
         no_ack = BatchVerdict(retry_reason=f"no commit ack within {self._ack_timeout_s}s")
         verdicts: list[BatchVerdict] = []
         for index, (batch, msg) in enumerate(zip(batches, window.acks, strict=True)):

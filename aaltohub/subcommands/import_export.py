@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aaltohub.logging_setup import configure_logging
@@ -13,8 +14,8 @@ from aaltohub.runtime import StackNotRunning, resolve_nats_url
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
-from ingest.durable.sink import build_sink
-from ingest.export import ExportError, ExportImporter, MalformedExport
+from ingest.durable.sink import DurableSink, build_sink
+from ingest.export import ExportError, ExportImporter, ImportProgress, MalformedExport
 from ingest.export.driver import SkippedMessage
 from ingest.export.progress import ProgressBar, format_skip, format_summary
 from schemas.ids import CHANNEL_ID_OFFSET
@@ -93,6 +94,36 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
+# The importer hands the sink batches of 5,000 and parses up to 4 ahead, so a sink call carries up
+# to 20,000 events: about 20 atomic batches in flight (docs/decisions/036-import-throughput.md).
+IMPORT_BATCH: Final = 5000
+IMPORT_BATCHES_AHEAD: Final = 4
+
+
+def import_sink(data_dir: Path, log: EventLog) -> DurableSink:
+    """The import's durable sink: live ingest's append path with its own spool (one process per
+    spool). The export file is the import's own durable copy (a re-run appends nothing twice), so
+    events may wait in memory for 5 s, not 250 ms, before the sink spools them."""
+    return build_sink(
+        data_dir,
+        log=log,
+        spool_subdir="spool-import",
+        batch_size=IMPORT_BATCH * IMPORT_BATCHES_AHEAD,
+        buffer_size=2 * IMPORT_BATCH * IMPORT_BATCHES_AHEAD,
+        max_memory_s=5.0,
+    )
+
+
+async def settle(sink: DurableSink, progress: ImportProgress, *, stall_s: float = 30.0) -> None:
+    """Wait until the log holds everything the import handed the sink; what is still spooled when
+    the log stops taking events for ``stall_s`` is counted as not imported."""
+    if await sink.wait_drained(stall_s=stall_s):
+        return
+    left = sink.status()
+    progress.spooled = left.spool_records + left.buffer_depth
+    progress.imported -= min(progress.spooled, progress.imported)
+
+
 async def _import(
     path: Path,
     *,
@@ -118,10 +149,7 @@ async def _import(
         async with await EventLog.connect(
             url, spec=spec, name="aaltohub-import", ensure=False
         ) as log:
-            # The same durable append path as live ingest, with its own spool (one process per spool).
-            sink = build_sink(
-                settings.data_path, log=log, spool_subdir="spool-import", batch_size=2000
-            )
+            sink = import_sink(settings.data_path, log)
             await sink.start()
             importer = ExportImporter(
                 log=log,
@@ -130,11 +158,18 @@ async def _import(
                 tz=tz,
                 chat_id=chat_id,
                 migrated_from=migrated_from,
+                batch_size=IMPORT_BATCH,
+                in_flight=IMPORT_BATCHES_AHEAD,
                 on_progress=bar,
                 on_skip=on_skip,
             )
             try:
-                await importer.run(path)
+                try:
+                    await importer.run(path)
+                except MalformedExport:
+                    await settle(sink, importer.progress)  # what came before the error counts
+                    raise
+                await settle(sink, importer.progress)
             finally:
                 await sink.close()
                 if bar is not None:
@@ -163,4 +198,4 @@ async def _import(
             file=sys.stderr,
         )
         return 1
-    return 0
+    return 1 if importer.progress.spooled else 0

@@ -128,6 +128,20 @@ class DurableSink:
         self._wake.set()
         await ticket.future
 
+    async def wait_drained(self, *, stall_s: float = 30.0) -> bool:
+        """Wait until every event accepted so far is in the log (buffer, batch in flight and spool
+        all empty); False once ``stall_s`` passes without the log taking an event."""
+        loop = asyncio.get_running_loop()
+        appended, since = self.appended, loop.time()
+        while self._buffer or self._in_flight or self._spool.depth_records:
+            if self.appended != appended:
+                appended, since = self.appended, loop.time()
+            elif loop.time() - since >= stall_s:
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.05)  # polled: the pump has no completion signal to wait on
+        return True
+
     @property
     def intake_paused(self) -> bool:
         """True while the spool cannot be written and events wait in memory (disk full)."""

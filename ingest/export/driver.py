@@ -64,6 +64,7 @@ class ImportProgress(msgspec.Struct, kw_only=True):
     chats: int = 0
     messages: int = 0
     imported: int = 0
+    spooled: int = 0  # accepted but still in the import spool when the import ended (not imported)
     already_present: int = 0
     pre_migration: int = 0  # messages from before a basic group became the supergroup
     skipped: int = 0

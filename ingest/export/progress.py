@@ -65,6 +65,14 @@ def format_summary(progress: ImportProgress) -> str:
         + (f" (+{progress.chats_skipped} without a usable id)" if progress.chats_skipped else ""),
         f"messages read: {progress.messages}",
         f"imported: {progress.imported}",
+        *(
+            [
+                f"not yet in the log: {progress.spooled} (in the import spool; the next "
+                "`aaltohub import` appends them first)"
+            ]
+            if progress.spooled
+            else []
+        ),
         f"already present: {progress.already_present}",
         f"skipped: {progress.skipped}",
     ]

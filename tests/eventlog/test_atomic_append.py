@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import nats
 import pytest
 from nats.js.api import StreamConfig
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import AppendRejected, EventLog
+from eventlog.append import Appender
+from eventlog.batch import BatchSlots
+from eventlog.connection import connect
 from eventlog.stream import server_takes_atomic, stream_config
+from schemas.codec import Codec
 from schemas.stream import StreamSpec
 from tests.helpers import posted
 
@@ -102,3 +108,35 @@ def test_servers_before_2_12_get_no_allow_atomic_in_the_stream_config() -> None:
     assert stream_config(StreamSpec(), atomic_supported=True).allow_atomic is True
     assert stream_config(StreamSpec(allow_atomic=False)).allow_atomic is None
     assert isinstance(stream_config(StreamSpec()), StreamConfig)
+
+
+async def test_batch_slots_are_shared_by_every_call_and_come_back_on_release() -> None:
+    slots = BatchSlots(2)
+    assert await slots.take(timeout_s=1) and await slots.take(timeout_s=1)
+    assert await slots.take(timeout_s=0.05) is False  # the stream's cap is reached
+    waiter = asyncio.create_task(slots.take(timeout_s=10))
+    await asyncio.sleep(0)
+    slots.give_back()
+    assert await waiter is True
+    assert slots.free == 0
+
+
+async def test_concurrent_calls_within_the_streams_cap_store_every_event_once(
+    nats_server: NatsServer, event_log: EventLog
+) -> None:
+    client = await connect(nats_server.url, name="slots", connect_timeout_s=10)
+    try:
+        appender = Appender(
+            client,
+            stream=event_log.stream_name,
+            codec=Codec(),
+            batch_size=10,
+            batches_in_flight=2,
+        )
+        calls = [[posted(-1001 - c, i) for i in range(1, 101)] for c in range(4)]
+        results = await asyncio.gather(*(appender.append_many(events) for events in calls))
+        assert appender.atomic is True
+    finally:
+        await client.close()
+    assert sorted(r.seq for call in results for r in call) == list(range(1, 401))
+    assert (await event_log.info()).messages == 400

@@ -278,3 +278,21 @@ async def test_a_refused_event_drained_from_the_spool_is_dead_lettered_once(
         assert [d.event_id for d in letters] == [too_big.event_id]
     finally:
         await sink.close()
+
+
+async def test_wait_drained_is_false_while_the_log_is_down_and_true_once_it_took_everything(
+    tmp_path: Path, nats_server: NatsServer, quick_log: EventLog
+) -> None:
+    nats_server.stop()
+    sink = make_sink(tmp_path, quick_log, retry_interval_s=0.05)
+    await sink.start()
+    events = [posted(-1004, i) for i in range(1, 61)]
+    try:
+        await sink.submit_many(events)  # durable: in the spool, not in the log
+        assert await sink.wait_drained(stall_s=0.5) is False
+        nats_server.start()
+        assert await sink.wait_drained(stall_s=30) is True
+        assert sink.status().spool_records == 0
+        assert [e.event_id for e in await read_events(quick_log)] == [e.event_id for e in events]
+    finally:
+        await sink.close()

@@ -10,9 +10,11 @@ import pytest
 
 from aaltohub.cli import main
 from aaltohub.embedded.nats_server import NatsServer
+from aaltohub.subcommands.import_export import import_sink, settle
 from eventlog import EventLog
 from ingest.export import ImportProgress
 from ingest.export.progress import ProgressBar, format_summary
+from tests.helpers import posted
 from tests.ingest.export.exports import msg, single_chat, write
 
 
@@ -123,3 +125,21 @@ def test_import_command_rejects_a_bad_account_name(
 ) -> None:
     assert main(["import", str(tmp_path / "x.json"), "--account", "two words"]) == 1
     assert "--account" in capsys.readouterr().err
+
+
+async def test_events_still_spooled_at_the_end_are_not_counted_as_imported(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    progress = ImportProgress(messages=30, imported=30)
+    async with await EventLog.connect(nats_server.url) as log:
+        sink = import_sink(tmp_path, log)
+        await sink.start()
+        nats_server.stop()
+        try:
+            await sink.submit_many([posted(-1001, i) for i in range(1, 31)])  # spooled
+            await settle(sink, progress, stall_s=0.5)
+        finally:
+            await sink.close()
+            nats_server.start()
+    assert (progress.spooled, progress.imported) == (30, 0)
+    assert "not yet in the log: 30" in format_summary(progress)
