@@ -47,6 +47,8 @@ class TimingSink:
         assert self.inner is not None
         self.inner.submit(event)
 
+    intake_paused = False  # never paused (a test may set it)
+
     async def submit_many(self, events: Sequence[Event]) -> None:
         now = time.perf_counter()
         for event in events:

@@ -58,6 +58,8 @@ class BatchingSink:
     def submit(self, event: Event) -> None:
         self.pending.append(event)
 
+    intake_paused = False  # never paused (a test may set it)
+
     async def submit_many(self, events: Sequence[Event]) -> None:
         self.pending.extend(events)
         await self.flush()

@@ -23,6 +23,12 @@ class EventSink(Protocol):
         """Enqueue events and wait until each is acked by the log or durably spooled."""
         ...
 
+    @property
+    def intake_paused(self) -> bool:
+        """True while nothing can be made durable (disk full, log gone): ``submit_many`` waits,
+        and producers that cannot wait (live updates) leave their events to a later catch-up."""
+        ...
+
 
 class EventSource(Protocol):
     """A producer of events run by the ingest service (a Telegram account worker, the demo).

@@ -102,6 +102,11 @@ class ObservingSink:
             self._observe(event)
         await self._sink.submit_many(events)
 
+    @property
+    def intake_paused(self) -> bool:
+        """The durable sink's pause (disk full)."""
+        return self._sink.intake_paused
+
     def _observe(self, event: Event) -> None:
         if self._also is not None:
             self._also(event)

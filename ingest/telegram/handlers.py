@@ -293,7 +293,11 @@ class LiveHandler:
 
     A conversion error is logged, counted and recorded as ``IngestFailed``; the update loop goes on
     (gap-fill re-reads the message later). Counter changes go through a ``CounterCoalescer``: held
-    ones are recorded by a later update or by ``flush_counters`` (the worker calls it on a timer)."""
+    ones are recorded by a later update or by ``flush_counters`` (the worker calls it on a timer).
+
+    While the sink's intake is paused (a full disk) updates are not converted: memory stays
+    bounded, and ``missed`` tells the worker to catch up from Telegram's update state, which moved
+    only with durable events, once intake resumes (docs/decisions/013-durability-point.md)."""
 
     def __init__(
         self,
@@ -314,9 +318,13 @@ class LiveHandler:
         self._on_posted = on_posted
         self.handled = 0
         self.failed = 0
+        self.missed = 0  # updates left to catch-up while intake was paused, since the last one
 
     def flush_counters(self, now: datetime | None = None) -> int:
-        """Record the held counter changes whose minute is over; returns how many."""
+        """Record the held counter changes whose minute is over; returns how many (none while
+        intake is paused: they stay held)."""
+        if self._sink.intake_paused:
+            return 0
         now = now or datetime.now(UTC)
         due = self._counters.due(now)
         for (chat_id, message_id), counts in due:
@@ -352,6 +360,11 @@ class LiveHandler:
 
     def __call__(self, update: object) -> None:
         """Handle one raw update; never raises (a conversion error is logged and counted)."""
+        if self._sink.intake_paused:
+            if not self.missed:
+                log.warning("intake paused: live updates wait for the catch-up after it")
+            self.missed += 1
+            return
         now = datetime.now(UTC)
         if len(self._counters):
             self.flush_counters(now)

@@ -167,6 +167,11 @@ class ObservingSink:
             self._index.observe(event)
         await self._inner.submit_many(events)
 
+    @property
+    def intake_paused(self) -> bool:
+        """The inner sink's pause."""
+        return self._inner.intake_paused
+
 
 def reconcile(
     index: MessageIndex,

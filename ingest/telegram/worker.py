@@ -313,6 +313,18 @@ class TelegramAccountWorker:
                 )
                 tg.create_task(self._watch_connection(out))
                 tg.create_task(_flush_counters_forever(rt.handler))
+                tg.create_task(
+                    _catch_up_after_pause(
+                        rt.handler,
+                        out,
+                        None
+                        if catch_up is None
+                        else partial(
+                            failures.safely, "catch-up", partial(self._catch_up, catch_up)
+                        ),
+                        account=self.name,
+                    )
+                )
                 if catch_up is not None:
                     tg.create_task(
                         self._every(
@@ -445,6 +457,33 @@ class TelegramAccountWorker:
 
 # Held counter changes are recorded at most this late after their minute is over.
 COUNTER_FLUSH_S: Final = 15.0
+PAUSE_POLL_S: Final = 1.0  # how soon a catch-up follows the end of an intake pause
+
+
+async def _catch_up_after_pause(
+    handler: LiveHandler,
+    out: EventSink,
+    catch_up: Callable[[], Awaitable[None]] | None,
+    *,
+    account: str,
+) -> None:
+    """Once intake resumes after live updates were left while it was paused (a full disk), catch
+    up from the stored update state at once rather than at the next interval."""
+    while True:
+        await asyncio.sleep(PAUSE_POLL_S)
+        if not handler.missed or out.intake_paused:
+            continue
+        missed, handler.missed = handler.missed, 0
+        if catch_up is None:
+            log.warning(
+                "%s: %d live updates left while intake was paused; no update state to catch up"
+                " from: gap-fill will find their messages",
+                account,
+                missed,
+            )
+            continue
+        log.info("%s: intake resumed; catching up %d live updates left meanwhile", account, missed)
+        await catch_up()
 
 
 async def _flush_counters_forever(handler: LiveHandler) -> None:

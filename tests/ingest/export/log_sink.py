@@ -19,6 +19,8 @@ class LogSink:
     def submit(self, event: Event) -> None:
         raise NotImplementedError("the importer uses submit_many only")
 
+    intake_paused = False  # never paused (a test may set it)
+
     async def submit_many(self, events: Sequence[Event]) -> None:
         results = await self._log.append_many(events)
         self.appended += len(results)

@@ -38,6 +38,8 @@ class LogSink:
         self.submitted.append(event)
         self._queue.put_nowait(event)
 
+    intake_paused = False  # never paused (a test may set it)
+
     async def submit_many(self, events: Sequence[Event]) -> None:
         self.submitted.extend(events)
         async with self._lock:

@@ -333,3 +333,24 @@ def test_pruning_keeps_the_delete_map_longer_than_message_details() -> None:
     assert index.get(-BASIC, 7) is None and index.chat_for_deleted(7) == -BASIC
     index.prune(details_before=at(60), map_before=at(60))
     assert index.chat_for_deleted(7) is None
+
+
+async def test_live_updates_under_paused_intake_are_left_to_catch_up(event_log: EventLog) -> None:
+    index = MessageIndex(account="main")
+    async with LogSink(event_log) as inner:
+        handler = LiveHandler(
+            account="main",
+            sink=ObservingSink(inner, index),
+            is_watched=lambda c: True,
+            chat_for_deleted=index.chat_for_deleted,
+            self_id=lambda: SELF_ID,
+        )
+        inner.intake_paused = True  # a full disk: nothing could be made durable
+        for i in range(1, 1001):
+            handler(new_channel(channel_message(i)))
+        assert (inner.submitted, handler.missed) == ([], 1000)  # nothing held in memory
+        inner.intake_paused = False
+        handler(new_channel(channel_message(1001)))
+        await inner.flush()
+    events = await read_all(event_log)
+    assert [e.message.message_id for e in events if isinstance(e, MessagePosted)] == [1001]
