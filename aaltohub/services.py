@@ -35,7 +35,7 @@ class ServiceContext:
     api_socket: socket.socket | None = None
     nats_users: NatsUsers | None = None  # the embedded server's users; None: nats_url as given
     database_passwords: PgPasswords | None = None  # embedded Postgres roles; None: database_url
-    identity: StackIdentity | None = None  # what every service checks on connect (decision 035)
+    identity: StackIdentity | None = None  # what every service checks on connect (decision 029)
 
     def database_url_as(self, role: PgRole) -> str:
         """The database URL logged in as ``role`` (``database_url`` itself is the owner's)."""

@@ -224,7 +224,7 @@ def grant_service_roles(owner_url: str) -> None:
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(api))
         conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {}").format(api))
         conn.execute(sql.SQL("GRANT INSERT, UPDATE ON public.users TO {}").format(api))
-        # Every service checks the database's stack identity on connect (decision 035).
+        # Every service checks the database's stack identity on connect (decision 029).
         conn.execute(
             sql.SQL("GRANT EXECUTE ON FUNCTION public.aaltohub_stack_identity() TO {}, {}").format(
                 ingest, api
