@@ -12,7 +12,7 @@ from aaltohub.metrics_http import serving_metrics
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
-from aaltohub.telegram import build_login_desk, build_telegram_workers
+from aaltohub.telegram import TelegramWorkers, build_login_desk
 from eventlog import EventLog, EventLogError
 from ingest.demo import DemoSource
 from ingest.durable.sink import build_sink
@@ -172,6 +172,7 @@ async def run_ingest_service(
     ``ForeignStack`` when the workers' database is not the log's stack's."""
     reader: EventLog | None = None
     telegram: TelegramSources | None = None
+    factory: TelegramWorkers | None = None  # None: demo, or no Telegram credentials
     try:
         if not demo and settings.has_telegram_credentials and database_url is not None:
             # The workers read what the log already knows (watched chats, recent messages) at start.
@@ -185,11 +186,23 @@ async def run_ingest_service(
                 stack_id=stack_id,
                 postgres_system_id=expected.postgres_system_id if expected else None,
             )
-            workers = await build_telegram_workers(settings, log=reader, database_url=database_url)
+            factory = TelegramWorkers(settings, log=reader, database_url=database_url)
+            workers = await factory.build_all()
             telegram = lambda _settings: workers  # noqa: E731
         metrics = IngestMetrics()
+
+        async def crawl_new_account(account: str) -> None:
+            assert factory is not None
+            await service.add_source(await factory.build(account))
+
         logins = (
-            None if database_url is None else build_login_desk(settings, database_url=database_url)
+            None
+            if database_url is None
+            else build_login_desk(
+                settings,
+                database_url=database_url,
+                on_logged_in=crawl_new_account if factory is not None else None,
+            )
         )
         service = build_service(
             settings,

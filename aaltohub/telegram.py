@@ -11,7 +11,7 @@ from ingest.telegram.assignment import ChatAssignment, parse_assignments
 from ingest.telegram.client import TelethonGateway, build_client
 from ingest.telegram.entity_cache import PostgresEntityStore
 from ingest.telegram.login import TelethonAuthClient
-from ingest.telegram.login_desk import LoginDesk
+from ingest.telegram.login_desk import LoggedIn, LoginDesk
 from ingest.telegram.media import LocalMediaStore, MediaStore, SupabaseMediaStore
 from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
 from ingest.telegram.updatestate import UpdateStateStore
@@ -56,70 +56,95 @@ def media_store(settings: Settings) -> MediaStore | None:
     return LocalMediaStore(root=settings.media_root)
 
 
+class TelegramWorkers:
+    """Builds the account workers of one ingest process, sharing its chat assignment, crawling
+    knobs and media store; each worker on its decrypted ``StringSession`` (not connected yet)."""
+
+    def __init__(self, settings: Settings, *, log: EventLog, database_url: str) -> None:
+        if settings.telegram_api_id is None or settings.telegram_api_hash is None:
+            raise IngestError("TELEGRAM_API_ID and TELEGRAM_API_HASH must be set")
+        if settings.master_key is None:
+            raise IngestError("MASTER_KEY must be set to decrypt the Telegram sessions")
+        self._settings = settings
+        self._api_id = settings.telegram_api_id
+        self._api_hash = Secret(settings.telegram_api_hash.get_secret_value())
+        self._log = log
+        self._database_url = database_url
+        self.sessions = SessionStore(
+            database_url=database_url,
+            cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()),
+        )
+        self._assignment = ChatAssignment(
+            explicit=parse_assignments(settings.telegram_assignments),
+            accounts=settings.account_names,
+        )
+        self._config = worker_config(settings)
+        self._media = media_store(settings)
+
+    async def accounts(self) -> list[str]:
+        """The accounts to crawl: those in ``TELEGRAM_ACCOUNTS``, then every other account with a
+        stored session (logged in from the console or with ``aaltohub login``)."""
+        configured = self._settings.account_names
+        stored = await self.sessions.accounts()
+        return configured + [a for a in sorted(stored) if a not in configured]
+
+    async def build_all(self) -> list[TelegramAccountWorker]:
+        """A worker for every account that has a usable session; the others are skipped with a
+        warning, so ingest still runs, and serves the console's logins, until they are logged in."""
+        workers = []
+        for account in await self.accounts():
+            try:
+                workers.append(await self.build(account))
+            except SessionDecryptError as e:
+                logger.error(
+                    "ingest: account %s is skipped: %s (is MASTER_KEY the key its session was "
+                    "saved with? else log it in again)",
+                    account,
+                    e,
+                )
+            except SessionNotFound:
+                logger.warning(
+                    "ingest: account %s has no session yet: log it in from the console "
+                    "(Accounts) or with `aaltohub login --account %s`",
+                    account,
+                    account,
+                )
+        return workers
+
+    async def build(self, account: str) -> TelegramAccountWorker:
+        """The worker of ``account`` on its stored session (``SessionNotFound`` without one)."""
+        session = await self.sessions.load(account)
+        client = build_client(
+            session=session,
+            api_id=self._api_id,
+            api_hash=self._api_hash,
+            use_ipv6=self._settings.telegram_use_ipv6,
+            flood_sleep_threshold=self._settings.telegram_flood_sleep_threshold,
+        )
+        return TelegramAccountWorker(
+            account=account,
+            gateway=TelethonGateway(client),
+            log_reader=self._log,
+            config=self._config,
+            assignment=self._assignment,
+            entity_store=PostgresEntityStore(database_url=self._database_url),
+            update_states=UpdateStateStore(database_url=self._database_url),
+            media_store=self._media,
+        )
+
+
 async def build_telegram_workers(
     settings: Settings, *, log: EventLog, database_url: str
 ) -> list[TelegramAccountWorker]:
-    """One worker per configured account that has a session, each on its decrypted ``StringSession``
-    (not connected yet). An account without a session is skipped with a warning, so ingest still
-    runs, and serves the console's logins, until it is logged in."""
-    if settings.telegram_api_id is None or settings.telegram_api_hash is None:
-        raise IngestError("TELEGRAM_API_ID and TELEGRAM_API_HASH must be set")
-    if settings.master_key is None:
-        raise IngestError("MASTER_KEY must be set to decrypt the Telegram sessions")
-    sessions = SessionStore(
-        database_url=database_url,
-        cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()),
-    )
-    assignment = ChatAssignment(
-        explicit=parse_assignments(settings.telegram_assignments), accounts=settings.account_names
-    )
-    config = worker_config(settings)
-    store = media_store(settings)
-    api_hash = Secret(settings.telegram_api_hash.get_secret_value())
-    workers = []
-    for account in settings.account_names:
-        try:
-            session = await sessions.load(account)
-        except SessionDecryptError as e:
-            logger.error(
-                "ingest: account %s is skipped: %s (is MASTER_KEY the key its session was saved "
-                "with? else log it in again)",
-                account,
-                e,
-            )
-            continue
-        except SessionNotFound:
-            logger.warning(
-                "ingest: account %s has no session yet: log it in from the console (Accounts) "
-                "or with `aaltohub login --account %s`, then restart ingest",
-                account,
-                account,
-            )
-            continue
-        client = build_client(
-            session=session,
-            api_id=settings.telegram_api_id,
-            api_hash=api_hash,
-            use_ipv6=settings.telegram_use_ipv6,
-            flood_sleep_threshold=settings.telegram_flood_sleep_threshold,
-        )
-        workers.append(
-            TelegramAccountWorker(
-                account=account,
-                gateway=TelethonGateway(client),
-                log_reader=log,
-                config=config,
-                assignment=assignment,
-                entity_store=PostgresEntityStore(database_url=database_url),
-                update_states=UpdateStateStore(database_url=database_url),
-                media_store=store,
-            )
-        )
-    return workers
+    """A worker for every account to crawl that has a usable session (see ``TelegramWorkers``)."""
+    return await TelegramWorkers(settings, log=log, database_url=database_url).build_all()
 
 
-def build_login_desk(settings: Settings, *, database_url: str) -> LoginDesk | None:
-    """The desk serving the console's Telegram logins; None without API credentials or MASTER_KEY."""
+def build_login_desk(
+    settings: Settings, *, database_url: str, on_logged_in: LoggedIn | None = None
+) -> LoginDesk | None:
+    """The desk serving the console's Telegram logins; None without API credentials or MASTER_KEY.
+    ``on_logged_in`` starts crawling with a new session (None: from the next start of ingest)."""
     if settings.telegram_api_id is None or settings.telegram_api_hash is None:
         return None
     if settings.master_key is None:
@@ -135,4 +160,5 @@ def build_login_desk(settings: Settings, *, database_url: str) -> LoginDesk | No
             database_url=database_url,
             cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()),
         ),
+        on_logged_in=on_logged_in,
     )

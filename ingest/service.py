@@ -158,6 +158,7 @@ class IngestService:
         )
 
         self._sources: list[EventSource] = []
+        self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._log: EventLog | None = None
         self._servers: list[CommandServer] = []
         self._started_at: float | None = None
@@ -181,35 +182,53 @@ class IngestService:
         self._started_at = time.monotonic()
         self._started_wall = datetime.now(UTC)
         self._running = True
-        for source in self._sources:
-            self._observed.submit(
-                IngestStarted(
-                    event_id=ids.occurrence_id("started"),
-                    account=source.name,
-                    observed_at=datetime.now(UTC),
-                    source=self._source_kind,
-                    version=self._version,
-                    demo=self._demo,
-                )
-            )
         log.info(
             "ingest: running %s (%s)",
             ", ".join(s.name for s in self._sources) or "no sources",
             "demo traffic" if self._demo else "Telegram",
         )
-        source_tasks = [
-            asyncio.create_task(self._run_source(s), name=f"source-{s.name}") for s in self._sources
-        ]
+        for source in self._sources:
+            self._start_source(source)
         connector = asyncio.create_task(self._connect_forever(), name="ingest-log-connector")
         try:
             await asyncio.Event().wait()  # until cancelled: the work happens in the tasks
         finally:
-            await self._shutdown(source_tasks, connector)
+            await self._shutdown(connector)
 
-    async def _shutdown(
-        self, source_tasks: list[asyncio.Task[None]], connector: asyncio.Task[None]
-    ) -> None:
+    async def add_source(self, source: EventSource) -> None:
+        """Start a source while running (an account logged in from the console); a running source
+        of the same account is stopped first, so a new session replaces the old one."""
+        if not self._running:
+            raise RuntimeError("the ingest service is not running")
+        old = self._source_tasks.pop(source.name, None)
+        if old is not None:
+            old.cancel()
+            await asyncio.wait([old], timeout=self._source_stop_timeout_s)
+        self._sources = [s for s in self._sources if s.name != source.name] + [source]
+        self._accounts.setdefault(source.name, Observed())
+        self._start_source(source)
+        log.info("ingest: %s added", source.name)
+        if self._log is not None and self.serving.is_set() and old is None:
+            await self._serve_account(self._log, source.name)
+
+    def _start_source(self, source: EventSource) -> None:
+        self._observed.submit(
+            IngestStarted(
+                event_id=ids.occurrence_id("started"),
+                account=source.name,
+                observed_at=datetime.now(UTC),
+                source=self._source_kind,
+                version=self._version,
+                demo=self._demo,
+            )
+        )
+        self._source_tasks[source.name] = asyncio.create_task(
+            self._run_source(source), name=f"source-{source.name}"
+        )
+
+    async def _shutdown(self, connector: asyncio.Task[None]) -> None:
         log.info("ingest: stopping (1/5 stop intake)")
+        source_tasks = list(self._source_tasks.values())
         for task in source_tasks:
             task.cancel()
         if source_tasks:
@@ -299,11 +318,7 @@ class IngestService:
     async def _serve_commands(self, event_log: EventLog) -> None:
         targets: list[str | None] = [None, *(s.name for s in self._sources)]
         for account in targets:
-            server = await asyncio.wait_for(
-                event_log.serve(ingest_serve_subject(account), self._handler_for(account)),
-                timeout=5,
-            )
-            self._servers.append(server)
+            await self._serve_account(event_log, account)
         if self._logins is not None:
             server = await asyncio.wait_for(
                 event_log.serve(LOGIN_SERVE_SUBJECT, self._logins.handle), timeout=5
@@ -314,6 +329,13 @@ class IngestService:
             "ingest: serving commands for %s and all accounts",
             ", ".join(s.name for s in self._sources) or "no accounts",
         )
+
+    async def _serve_account(self, event_log: EventLog, account: str | None) -> None:
+        server = await asyncio.wait_for(
+            event_log.serve(ingest_serve_subject(account), self._handler_for(account)),
+            timeout=5,
+        )
+        self._servers.append(server)
 
     def _handler_for(self, account: str | None) -> Callable[[Command], Awaitable[CommandReply]]:
         async def handle(command: Command) -> CommandReply:

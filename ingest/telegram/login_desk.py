@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, get_args
 
@@ -35,6 +35,7 @@ from schemas.commands import (
 log = logging.getLogger(__name__)
 
 AuthClientFactory = Callable[[], AuthClient]
+LoggedIn = Callable[[str], Awaitable[None]]  # starts crawling with a newly stored session
 _PROBLEMS: Final[dict[str, LoginProblem]] = {p: p for p in get_args(LoginProblem)}
 # After these the login stays open at the step it is at; after any other failure it starts again.
 _RETRYABLE: Final = frozenset({"wrong_code", "wrong_password", "flood_wait", "out_of_order"})
@@ -65,8 +66,10 @@ class LoginDesk:
         ttl_s: float = 600.0,
         max_open: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        on_logged_in: LoggedIn | None = None,
     ) -> None:
         self._client_factory = client_factory
+        self._on_logged_in = on_logged_in
         self._store = store
         self._ttl_s = ttl_s
         self._max_open = max_open
@@ -147,9 +150,20 @@ class LoginDesk:
         self._open.pop(command.login_id, None)
         return CommandReply(
             ok=True,
-            message=f"Account {flow.account} is logged in; its session is stored encrypted.",
+            message=await self._start_crawling(flow.account),
             login=LoginProgress(login_id=command.login_id, account=flow.account, step="done"),
         )
+
+    async def _start_crawling(self, account: str) -> str:
+        stored = f"Account {account} is logged in; its session is stored encrypted"
+        if self._on_logged_in is None:
+            return f"{stored}. It is crawled from the next start of ingest."
+        try:
+            await self._on_logged_in(account)
+        except Exception as e:  # the login itself worked: say so, and what did not
+            log.exception("login %s: could not start crawling", account)
+            return f"{stored}, but crawling did not start ({type(e).__name__}): restart ingest."
+        return f"{stored} and crawling has started."
 
     async def _expire(self) -> None:
         now = self._clock()

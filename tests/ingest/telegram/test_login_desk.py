@@ -15,17 +15,23 @@ from telethon import errors as tg_errors
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog, NoCommandHandler
 from ingest.service import IngestService
+from ingest.telegram.assignment import ChatAssignment
+from ingest.telegram.gateway import PeerRef
 from ingest.telegram.login_desk import LoginDesk
 from ingest.telegram.sessions import SessionCipher, SessionStore
+from ingest.telegram.worker import TelegramAccountWorker, WorkerConfig
 from schemas.commands import (
+    ReportStatus,
     StartLogin,
     SubmitLoginCode,
     SubmitLoginPassword,
+    ingest_subject,
     login_subject,
 )
+from schemas.events import ChatDiscovered
 from tests.helpers import wait_until
-from tests.ingest.durable.helpers import make_sink
-from tests.ingest.telegram.fakes import FakeLoginNetwork
+from tests.ingest.durable.helpers import make_sink, read_events
+from tests.ingest.telegram.fakes import FakeGateway, FakeLoginNetwork
 
 KEY = SessionCipher.generate_key("k1")
 PHONE, CODE, PASSWORD = "+358401234567", "24680", "hunter2-cloud-pw"
@@ -181,3 +187,54 @@ async def serving(tmp_path: Path, url: str, desk: LoginDesk) -> AsyncIterator[In
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_an_account_logged_in_through_ingest_is_crawled_at_once(
+    tmp_path: Path,
+    nats_server: NatsServer,
+    event_log: EventLog,
+    network: FakeLoginNetwork,
+    store: SessionStore,
+) -> None:
+    group = PeerRef(peer_id=-4343, kind="chat", title="Newcomers", chat_kind="group")
+    gateway = FakeGateway(dialogs=[group])
+    services: list[IngestService] = []
+
+    async def crawl(account: str) -> None:  # what `aaltohub ingest` wires: a worker on the session
+        assert (await store.load(account)).reveal()
+        worker = TelegramAccountWorker(
+            account=account,
+            gateway=gateway,
+            log_reader=event_log,
+            config=WorkerConfig(backfill_pause_s=0.0, connection_check_s=10_000),
+            assignment=ChatAssignment(),
+        )
+        await services[0].add_source(worker)
+
+    desk = LoginDesk(client_factory=network.client, store=store, on_logged_in=crawl)
+    async with serving(tmp_path, nats_server.url, desk) as service:
+        services.append(service)
+        await wait_until(service.serving.is_set, timeout=10)
+        start_cmd = StartLogin(account="second", phone=PHONE)
+        started = await event_log.request(login_subject(start_cmd), start_cmd, timeout_s=5)
+        assert started.login is not None
+        code = SubmitLoginCode(login_id=started.login.login_id, code=CODE)
+        await event_log.request(login_subject(code), code, timeout_s=5)
+        password = SubmitLoginPassword(login_id=started.login.login_id, password=PASSWORD)
+        done = await event_log.request(login_subject(password), password, timeout_s=5)
+        assert done.ok and "crawling has started" in done.message, done
+        status = ReportStatus()
+        subject = ingest_subject(status, account="second")
+
+        async def connected() -> bool:
+            reply = await event_log.request(subject, status, timeout_s=5)
+            accounts = reply.crawler.accounts if reply.crawler else ()
+            return [(a.account, a.connected) for a in accounts] == [("second", True)]
+
+        await wait_until(connected, timeout=20)
+
+        async def discovered() -> bool:
+            events = await read_events(event_log)
+            return any(isinstance(e, ChatDiscovered) and e.account == "second" for e in events)
+
+        await wait_until(discovered, timeout=20)

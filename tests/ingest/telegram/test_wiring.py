@@ -101,3 +101,16 @@ async def test_login_rotate_reencrypts_stored_sessions(
 
 async def _in_thread(argv: list[str]) -> int:
     return await asyncio.to_thread(main, argv)  # the command runs its own event loop
+
+
+async def test_an_account_logged_in_later_is_crawled_without_being_configured(
+    database_url: str, event_log: EventLog
+) -> None:
+    store = SessionStore(database_url=database_url, cipher=SessionCipher.from_master_key(K1))
+    for account in ("main", "from-console"):
+        await store.save(account, Secret(_session_string()))
+    settings = load_settings(
+        telegram_api_id=12345, telegram_api_hash=API_HASH, master_key=K1, telegram_accounts="main"
+    )
+    workers = await build_telegram_workers(settings, log=event_log, database_url=database_url)
+    assert [w.account for w in workers] == ["main", "from-console"]
