@@ -49,10 +49,12 @@ _ALL: Final = 2**62
 T = TypeVar("T")
 
 
-async def _finish_in_thread(fn: Callable[[], T]) -> T:
-    """Run blocking DuckDB work in a thread; if cancelled meanwhile, let it finish before re-raising
-    (the connection must not be used or closed while a call is still running on it)."""
-    future = asyncio.ensure_future(asyncio.to_thread(fn))
+async def _finish_in_thread(
+    fn: Callable[[], T], executor: concurrent.futures.ThreadPoolExecutor
+) -> T:
+    """Run blocking DuckDB work on ``executor``; if cancelled meanwhile, let it finish before
+    re-raising (the connection must not be used or closed while a call is still running on it)."""
+    future = asyncio.get_running_loop().run_in_executor(executor, fn)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -127,6 +129,9 @@ class DuckDBProjection:
         self._in_transaction = False
         self._uncommitted_rows = 0
         self._committed_seq = 0
+        # DuckDB work runs on the projection's own thread, not the event loop's default pool, which
+        # ingest and the API share under `aaltohub up` (docs/decisions/025-bounded-api-resources.md).
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         # Insertion order is meaningless here and keeping it makes large folds hold everything in memory.
         self._config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit,
@@ -154,7 +159,7 @@ class DuckDBProjection:
         """Open (or create) the file, swap in a finished rebuild if one waits; returns the checkpoint."""
         await self.close()
         async with self._lock:
-            await _finish_in_thread(self._open)
+            await _finish_in_thread(self._open, self._executor)
         if self._use_helper:
             self._helper = PrepareProcess(self._codec)
         if self._snapshot_interval_s is not None:
@@ -213,7 +218,9 @@ class DuckDBProjection:
         async with self._lock:
             con, self._con = self._con, None
             if con is not None:
-                await _finish_in_thread(con.close)  # an open transaction rolls back
+                await _finish_in_thread(con.close, self._executor)  # an open transaction rolls back
+                self._executor.shutdown(wait=False)
+                self._thread = None
                 self._seq, self._in_transaction, self._uncommitted_rows = (
                     self._committed_seq,
                     False,
@@ -222,6 +229,14 @@ class DuckDBProjection:
             if self._lock_fd is not None:
                 unlock(self._lock_fd)
                 self._lock_fd = None
+
+    @property
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="duckdb-projector"
+            )
+        return self._thread
 
     async def _stop_helper(self) -> None:
         helper, self._helper = self._helper, None
@@ -291,7 +306,7 @@ class DuckDBProjection:
             await self._stop_helper()
         last = batch[-1].seq
         async with self._lock:
-            await _finish_in_thread(lambda: self._write(table, last, fold))
+            await _finish_in_thread(lambda: self._write(table, last, fold), self._executor)
         self._unreported += len(batch)
         if self._dead_letters is not None and (
             caught_up or time.monotonic() - self._last_report >= 1.0
@@ -381,7 +396,7 @@ class DuckDBProjection:
 
         async with self._lock:
             try:
-                await _finish_in_thread(run)
+                await _finish_in_thread(run, self._executor)
             except duckdb.Error as e:
                 return f"{type(e).__name__}: {e}"
         # The record's seq is behind the published one: publish everything again.
@@ -397,13 +412,13 @@ class DuckDBProjection:
             self._require().execute("CHECKPOINT")
 
         async with self._lock:
-            await _finish_in_thread(run)
+            await _finish_in_thread(run, self._executor)
 
     async def publish_now(self) -> Published | None:
         """Fold what is pending and publish what is new to the dataset (no write runs meanwhile);
         None when nothing changed since the last publish."""
         async with self._lock:
-            return await _finish_in_thread(self._publish)
+            return await _finish_in_thread(self._publish, self._executor)
 
     def _publish(self) -> Published | None:
         con = self._require()
