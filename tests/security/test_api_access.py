@@ -9,7 +9,11 @@ the 401; `/metrics` and `/openapi.json` were open; two admins could demote each 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -108,3 +112,19 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
     )
     assert sorted(statuses) != [200, 200]
     assert sorted(admins) == [200, 403]
+
+
+def test_a_short_admin_token_stops_the_api_with_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "AALTOHUB_ADMIN_TOKEN": "short-token", "AALTOHUB_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "aaltohub", "api"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "aaltohub api: AALTOHUB_ADMIN_TOKEN must have at least 32 characters"
+        " (e.g. `openssl rand -hex 32`)"
+    ]
