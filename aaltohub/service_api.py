@@ -42,6 +42,7 @@ def api_config(
         jwt_audience=settings.api_jwt_audience,
         jwt_issuer=settings.api_jwt_issuer,
         max_body_bytes=settings.api_max_body_bytes,
+        body_timeout_s=settings.api_body_timeout_s,
         public_metrics=settings.api_public_metrics,
         public_docs=settings.api_public_docs,
         new_user_role=settings.api_new_user_role,

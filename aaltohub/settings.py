@@ -164,6 +164,7 @@ class Settings(BaseSettings):
     )
     api_max_connections: int = Field(default=1000, ge=1, alias="AALTOHUB_API_MAX_CONNECTIONS")
     api_header_timeout_s: float = Field(default=10.0, gt=0, alias="AALTOHUB_API_HEADER_TIMEOUT_S")
+    api_body_timeout_s: float = Field(default=30.0, gt=0, alias="AALTOHUB_API_BODY_TIMEOUT_S")
     api_write_stall_s: float = Field(default=30.0, gt=0, alias="AALTOHUB_API_WRITE_STALL_S")
     api_public_metrics: bool = Field(default=False, alias="AALTOHUB_API_PUBLIC_METRICS")
     api_public_docs: bool = Field(default=False, alias="AALTOHUB_API_PUBLIC_DOCS")

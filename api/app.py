@@ -152,7 +152,9 @@ def create_app(
         )
     app.add_middleware(TokenOutOfUrl)  # no later code or log line sees a URL token
     # Outermost: an oversized body is refused before any of it is read or parsed.
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s
+    )
     for module in (
         groups,
         messages,

@@ -27,6 +27,7 @@ class ApiConfig:
     )
     new_user_role: Literal["none", "user"] = "none"  # role of a Supabase Auth user seen first
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413 before anything reads them
+    body_timeout_s: float = 30.0  # a request body that stalls this long gets 408
     public_metrics: bool = False  # /metrics without a token (else: admins only)
     public_docs: bool = False  # /docs and /openapi.json without a token (else: any reader)
     admin_token: SecretStr | None = None

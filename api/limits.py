@@ -1,13 +1,15 @@
-"""Request bodies are bounded before anything reads them.
+"""Request bodies are bounded before anything reads them, in size and in time.
 
 A body is read whole by the JSON parser before the endpoint's dependencies (authentication
 included) run, so an unbounded body was memory anyone could spend: 400 MiB cost 1.2 GB of RSS
 before the 401. This outermost middleware answers 413 at once when ``Content-Length`` is above the
-limit, and cuts a chunked body off with 413 once it passes the limit.
+limit, and cuts a chunked body off with 413 once it passes the limit. A body whose next part does
+not arrive within ``timeout_s`` (a client trickling it to hold the connection) gets 408.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Final
 
@@ -25,12 +27,22 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=f"request bodies are limited to {max_bytes} bytes")
 
 
-class BodySizeLimit:
-    """ASGI middleware: 413 for an HTTP request body over ``max_bytes``."""
+class BodyTooSlow(HTTPException):
+    """The next part of the body did not arrive in time."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(status_code=408, detail=f"the request body stalled for {timeout_s:g} s")
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for an HTTP request body over ``max_bytes``, 408 for one that stalls."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_s: float = 30.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse or meter the body of an HTTP request; pass everything else through."""
@@ -43,14 +55,24 @@ class BodySizeLimit:
             return
         seen = 0
         started = False
+        body_done = False
 
         async def metered() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # later receives only wait for a disconnect (streaming responses)
+                return await receive()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow(self.timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         async def tracking(message: Message) -> None:
@@ -64,6 +86,9 @@ class BodySizeLimit:
         except BodyTooLarge:
             if not started:
                 await _refuse(send, self.max_bytes)
+        except BodyTooSlow as e:
+            if not started:
+                await _problem(send, 408, "Request Timeout", str(e.detail))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -77,18 +102,19 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(send: Send, max_bytes: int) -> None:
+    await _problem(
+        send, 413, "Payload Too Large", f"request bodies are limited to {max_bytes} bytes"
+    )
+
+
+async def _problem(send: Send, status: int, title: str, detail: str) -> None:
     body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Payload Too Large",
-            "status": 413,
-            "detail": f"request bodies are limited to {max_bytes} bytes",
-        }
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

@@ -137,3 +137,19 @@ async def test_a_websocket_client_that_stops_reading_is_dropped(
 
 async def _subscribers_are(url: str, n: int) -> bool:
     return await live_subscribers(url) == n
+
+
+async def test_a_body_that_stalls_gets_408(start_bounded_api: StartApi) -> None:
+    url = (await start_bounded_api({"body_timeout_s": 1.0})).url
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
+    try:
+        writer.write(
+            b"POST /analytics/sql HTTP/1.1\r\nHost: attacker\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"sql": "'
+        )
+        await writer.drain()
+        answer = await read_to_end(reader, timeout=15)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b'"title":"Request Timeout"' in answer
