@@ -67,14 +67,15 @@ class UpProcess:
             )
 
     async def wait_ready(self, timeout_s: float = 60.0) -> StackInfo:
-        """Wait for the stack file of this process."""
+        """Wait until this process says every service is ready ("ready in"), then read its stack
+        file (written as the servers come up, so read before that it may still change)."""
 
         def ready() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"aaltohub up exited early:\n{self.text()}")
             stack = read_stack(self.data_dir)
-            return stack is not None and stack.pid == self.proc.pid
+            return stack is not None and stack.pid == self.proc.pid and "ready in" in self.text()
 
         await wait_until(ready, timeout=timeout_s)
         stack = read_stack(self.data_dir)
