@@ -89,7 +89,14 @@ def connect_dataset(root: Path) -> tuple[duckdb.DuckDBPyConnection, str] | None:
 
 def publish_file(duckdb_file: Path, seq: int) -> Published | None:
     """Publish a projection file no writer holds (a rebuild that replaced it), as of ``seq``."""
-    with duckdb.connect(str(duckdb_file), read_only=True) as con:
+    # The limits of the live writer: a whole-file publish must not take 80 % of RAM (DuckDB's
+    # default) next to the projector.
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": "256MB",
+        "threads": "2",
+        "preserve_insertion_order": "false",
+    }
+    with duckdb.connect(str(duckdb_file), read_only=True, config=config) as con:
         source = con.execute("SELECT file_id FROM dataset_source").fetchone()
         return DatasetPublisher(dataset_dir(duckdb_file)).publish(
             con, seq, "" if source is None else str(source[0])
