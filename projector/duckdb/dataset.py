@@ -148,6 +148,9 @@ class DatasetPublisher:
     ) -> list[str]:
         """COPY ``query`` to ``target`` (a file, or a directory with PARTITION_BY); the files written."""
         Path(target).parent.mkdir(parents=True, exist_ok=True)
+        # A partitioned write buffers this many rows per partition before it flushes (default
+        # 524,288: a month of messages then takes more than the writer's 256 MB).
+        con.execute("SET partitioned_write_flush_threshold = 32768")
         row = con.execute(
             f"COPY ({query}) TO {_quote(target)} ({_PARQUET}, {options}RETURN_FILES true)"
         ).fetchone()
