@@ -97,6 +97,11 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
     insert_messages(api.database_url, -1001, range(1, 30))
     set_checkpoint(api.database_url, "postgres", 2**62)  # every ?min_seq= is already applied
     write_snapshot(api.config.duckdb_snapshot_dir, "s.duckdb", [])
+    # FastAPI builds the schema on its first request; on a loaded machine that alone outlasted
+    # schemathesis' 10 s to load it. Build it here, with a deadline of its own.
+    async with api.client() as client:
+        spec = await client.get("/openapi.json", timeout=60)
+        assert spec.status_code == 200
     ok = CommandReply(ok=True, message="ok")
     servers = [
         await api.event_log.serve(subject, _answer(ok))
