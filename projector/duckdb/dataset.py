@@ -149,8 +149,10 @@ class DatasetPublisher:
         """COPY ``query`` to ``target`` (a file, or a directory with PARTITION_BY); the files written."""
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         # A partitioned write buffers this many rows per partition before it flushes (default
-        # 524,288: a month of messages then takes more than the writer's 256 MB).
-        con.execute("SET partitioned_write_flush_threshold = 32768")
+        # 524,288: a month of messages then takes more than the writer's 256 MB), for up to this
+        # many partitions (days of events) at once; no ORDER BY, whose sort would hold them all.
+        con.execute("SET partitioned_write_flush_threshold = 8192")
+        con.execute("SET partitioned_write_max_open_files = 16")
         row = con.execute(
             f"COPY ({query}) TO {_quote(target)} ({_PARQUET}, {options}RETURN_FILES true)"
         ).fetchone()
@@ -178,7 +180,7 @@ class DatasetPublisher:
     ) -> list[DataFile]:
         query = (
             f"SELECT {_EVENT_NAMES}, {_DAY} AS day FROM events WHERE seq > {int(after)} "
-            f"AND seq <= {int(upto)} ORDER BY seq"
+            f"AND seq <= {int(upto)}"
         )
         files = self._copy(
             con,
