@@ -122,6 +122,12 @@ async def serve(
 
     With ``sock`` uvicorn serves on a duplicate of that bound socket (the caller keeps the port).
     """
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        # A stop requested while the caller was still getting ready (e.g. checking the stack's
+        # identity) can be swallowed by an inner ``wait_for`` on Python 3.11; it still counts here.
+        # Starting uvicorn now would leave a server nobody stops.
+        raise asyncio.CancelledError
     server = uvicorn.Server(config) if handle_signals else _SignalFreeServer(config)
     sockets = [sock.dup()] if sock is not None else None
     task = asyncio.create_task(server.serve(sockets=sockets), name="uvicorn")
