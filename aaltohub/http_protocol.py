@@ -67,20 +67,49 @@ class WriteStall:
             transport.abort()  # close() would wait for the unread buffer to flush, i.e. forever
 
 
-class BoundedHttpProtocol(HttpToolsProtocol):
+class _WriteStallBound:
+    """Mixin for a uvicorn protocol: the connection is aborted when the peer leaves our writes
+    unread for ``write_stall_s``. Listed before the protocol class, so ``super()`` reaches it."""
+
+    write_stall_s: float = 30.0
+
+    _stall: WriteStall | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the connection's write-stall clock (stopped until writing pauses)."""
+        super().connection_made(transport)  # type: ignore[misc]
+        self._stall = WriteStall(asyncio.get_running_loop(), self.write_stall_s)
+
+    def pause_writing(self) -> None:
+        """The peer stopped reading: it has ``write_stall_s`` to start again."""
+        super().pause_writing()  # type: ignore[misc]
+        if self._stall is not None:
+            self._stall.paused(self.transport)  # type: ignore[attr-defined]
+
+    def resume_writing(self) -> None:
+        """The peer reads again."""
+        super().resume_writing()  # type: ignore[misc]
+        if self._stall is not None:
+            self._stall.resumed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the clock with the connection."""
+        if self._stall is not None:
+            self._stall.resumed()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class BoundedHttpProtocol(_WriteStallBound, HttpToolsProtocol):
     """``HttpToolsProtocol`` with a header deadline, a connection limit and a write-stall bound."""
 
     header_timeout_s: float = 10.0
     max_connections: int = 1000
-    write_stall_s: float = 30.0
 
     _header_timer: asyncio.TimerHandle | None = None
-    _stall: WriteStall | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Register the connection; refuse it beyond the limit, else start the header deadline."""
         super().connection_made(transport)
-        self._stall = WriteStall(self.loop, self.write_stall_s)
         if len(self.connections) > self.max_connections:
             transport.write(_BUSY_RESPONSE)
             transport.close()
@@ -97,23 +126,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         super().on_headers_complete()
 
-    def pause_writing(self) -> None:
-        """The peer stopped reading: it has ``write_stall_s`` to start again."""
-        super().pause_writing()
-        if self._stall is not None:
-            self._stall.paused(self.transport)
-
-    def resume_writing(self) -> None:
-        """The peer reads again."""
-        super().resume_writing()
-        if self._stall is not None:
-            self._stall.resumed()
-
     def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the timers with the connection."""
+        """Forget the header deadline with the connection."""
         self._cancel_header_timer()
-        if self._stall is not None:
-            self._stall.resumed()
         super().connection_lost(exc)
 
     def _start_header_timer(self) -> None:
@@ -132,35 +147,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+class BoundedWebSocketProtocol(_WriteStallBound, WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, aborted when the peer leaves writes unread too long."""
-
-    write_stall_s: float = 30.0
-
-    _stall: WriteStall | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Register the connection and its write-stall clock."""
-        super().connection_made(transport)
-        self._stall = WriteStall(self.loop, self.write_stall_s)
-
-    def pause_writing(self) -> None:
-        """The peer stopped reading: it has ``write_stall_s`` to start again."""
-        super().pause_writing()
-        if self._stall is not None:
-            self._stall.paused(self.transport)
-
-    def resume_writing(self) -> None:
-        """The peer reads again."""
-        super().resume_writing()
-        if self._stall is not None:
-            self._stall.resumed()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the clock with the connection."""
-        if self._stall is not None:
-            self._stall.resumed()
-        super().connection_lost(exc)
 
 
 def bounded_protocols(
