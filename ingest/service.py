@@ -26,6 +26,7 @@ import msgspec
 
 from eventlog import CommandServer, EventLog, EventLogError
 from ingest.durable.sink import DurableSink
+from ingest.failure_events import failure_event
 from ingest.metrics import IngestMetrics
 from ingest.seams import CommandDesk, EventSink, EventSource
 from schemas import ids
@@ -289,13 +290,13 @@ class IngestService:
                     "ingest: source %s failed; restarting in %.0fs", source.name, backoff_s
                 )
                 self._observed.submit(
-                    IngestFailed(
-                        event_id=ids.occurrence_id("error"),
+                    failure_event(
                         account=source.name,
+                        kind="source",
+                        error=f"source crashed: {type(e).__name__}",
+                        detail=str(e),
                         observed_at=datetime.now(UTC),
                         source=self._source_kind,
-                        error=f"source crashed: {type(e).__name__}",
-                        detail=str(e)[:500] or None,
                     )
                 )
             await asyncio.sleep(backoff_s)  # capped exponential back-off before a restart

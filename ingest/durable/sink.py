@@ -36,7 +36,7 @@ from ingest.durable.buffer import Entry, EventBuffer, Ticket, settle_all
 from ingest.durable.deadletter import DeadLetterFile
 from ingest.durable.errors import SinkClosed, SpoolError
 from ingest.durable.spool import Spool, SpoolBatch
-from schemas import ids
+from ingest.failure_events import failure_event
 from schemas.codec import Codec
 from schemas.events import Event, IngestFailed
 from schemas.status import SinkStatus
@@ -498,13 +498,13 @@ class DurableSink:
             self._buffer.restore_front([oldest])
         if oldest is not None:
             self._buffer.put(
-                IngestFailed(
-                    event_id=ids.occurrence_id("error"),
+                failure_event(
                     account=oldest.event.account,
+                    kind="log",
+                    error="spool write failed: intake paused",
+                    detail=str(error),
                     observed_at=datetime.now(UTC),
                     source=oldest.event.source,
-                    error="spool write failed: intake paused",
-                    detail=str(error)[:500],
                 )
             )
 
@@ -528,13 +528,13 @@ class DurableSink:
         if isinstance(event, IngestFailed) and event.error == "append rejected":
             return  # never loop on a refused report of a refusal
         self.submit(
-            IngestFailed(
-                event_id=ids.occurrence_id("error"),
+            failure_event(
                 account=event.account,
+                kind="log",
+                error="append rejected",
+                detail=f"{event.event_id}: {reason}",
                 observed_at=datetime.now(UTC),
                 source=event.source,
-                error="append rejected",
-                detail=f"{event.event_id}: {reason}"[:500],
             )
         )
 

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from ingest.errors import AccountUnusable, IngestError
+from ingest.failure_events import failure_event
 from ingest.seams import EventSink
 from ingest.telegram.supervisor import describe
-from schemas import ids
-from schemas.events import IngestFailed, Source
+from schemas.events import Source
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,14 @@ class FailureRecorder:
         reason = f"{what or kind} failed: {describe(error)}"
         log.warning("%s: %s%s", self._account, f"chat {chat_id}: " if chat_id else "", reason)
         self._sink.submit(
-            IngestFailed(
-                event_id=ids.occurrence_id("error"),
+            failure_event(
                 account=self._account,
+                kind=kind,
+                error=reason if retry is None else f"{reason}; {retry}",
+                detail=f"chat {chat_id}: {reason}" if chat_id is not None else reason,
                 observed_at=self._clock(),
                 source=source,
                 chat_id=chat_id,
-                error=reason if retry is None else f"{reason}; {retry}",
-                detail=f"chat {chat_id}: {reason}" if chat_id is not None else reason,
-                error_kind=kind,
             )
         )
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from telethon.tl import types
 
+from ingest.failure_events import failure_event
 from ingest.seams import EventSink
 from ingest.telegram.convert import chat_id_of, peer_id, reactions_of, snapshot_of
 from ingest.telegram.counters import CounterCoalescer, Counts
@@ -27,7 +28,6 @@ from schemas import ids
 from schemas.events import (
     CountersUpdated,
     Event,
-    IngestFailed,
     MessageDeleted,
     MessageEdited,
     MessagePosted,
@@ -382,14 +382,12 @@ class LiveHandler:
             self.failed += 1
             log.exception("could not convert update %s", type(update).__name__)
             self._sink.submit(
-                IngestFailed(
-                    event_id=ids.occurrence_id("error"),
+                failure_event(
                     account=self._account,
-                    observed_at=datetime.now(UTC),
-                    source="live",
+                    kind="live",
                     error=f"conversion failed: {type(e).__name__}",
                     detail=f"update {type(update).__name__}",
-                    error_kind="live",
+                    observed_at=datetime.now(UTC),
                 )
             )
             return

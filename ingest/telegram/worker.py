@@ -20,6 +20,7 @@ import msgspec
 
 from eventlog import EventLog, EventLogError
 from ingest.errors import AccountUnusable, ConnectionLost, IngestError
+from ingest.failure_events import failure_event
 from ingest.seams import EventSink
 from ingest.telegram.assignment import ChatAssignment
 from ingest.telegram.catchup import CatchUp
@@ -42,7 +43,6 @@ from schemas.events import (
     Event,
     IngestConnected,
     IngestDisconnected,
-    IngestFailed,
     IngestReconnecting,
 )
 from schemas.status import AccountStatus, CatchUpStatus, FloodWaitStatus
@@ -175,14 +175,12 @@ class TelegramAccountWorker:
         log.error("worker %s: stopped: %s", self.account, reason)
         self._link.unusable(reason, datetime.now(UTC))
         sink.submit(
-            IngestFailed(
-                event_id=ids.occurrence_id("error"),
+            failure_event(
                 account=self.account,
-                observed_at=self._clock(),
-                source="live",
+                kind="session",
                 error=type(error).__name__,
                 detail=f"{reason}; this account stopped crawling",
-                error_kind="session",
+                observed_at=self._clock(),
             )
         )
 
