@@ -21,6 +21,7 @@ from typing import Final
 
 from schemas import ids
 from schemas.events import (
+    ERROR_MAX_CHARS,
     AnyEvent,
     BackfillCompleted,
     BackfillProgressed,
@@ -48,7 +49,6 @@ from schemas.events import (
 Key = tuple[int, str, int]
 ChatKey = tuple[int, int]  # (chat_id, message_id) of a channel message
 Snapshot = MessagePosted | MessageEdited
-ERROR_MAX_CHARS: Final = 2000  # crawler_status.last_error keeps this much of an error text
 
 
 def snapshot_order(seq: int, event: Snapshot) -> tuple[datetime, datetime, int]:

@@ -360,6 +360,9 @@ class FloodWaited(Event, frozen=True, kw_only=True, tag="ingest.flood_wait"):
     resume_at: datetime
 
 
+ERROR_MAX_CHARS: Final = 2000  # projections keep this much of an ``IngestFailed.error``
+
+
 class IngestFailed(Event, frozen=True, kw_only=True, tag="ingest.error"):
     """An error in ingest worth recording (never carries secrets)."""
 

@@ -11,6 +11,7 @@ import msgspec
 
 from schemas import ids
 from schemas.events import (
+    ERROR_MAX_CHARS,
     BackfillCompleted,
     BackfillProgressed,
     BackfillStarted,
@@ -259,7 +260,7 @@ def _status_op(event: Event, seq: int) -> GroupOp | None:
         return GroupOp("flood", seq, {**base, "seconds": event.seconds})
     if isinstance(event, IngestFailed):
         return GroupOp(
-            "error", seq, {**base, "error": event.error[:2000], "kind": event.error_kind}
+            "error", seq, {**base, "error": event.error[:ERROR_MAX_CHARS], "kind": event.error_kind}
         )
     return None
 
