@@ -175,25 +175,34 @@ AdminSession = Annotated[ConsoleSession, Depends(admin_session)]
 CheckedAdmin = Annotated[ConsoleSession, Depends(checked_session)]
 
 
-def set_session_cookie(response: Response, request: Request, token: str) -> None:
-    """Store the credential: HttpOnly, SameSite=Strict, Secure when served over TLS."""
+# Where each credential cookie is sent: the access token everywhere (the API reads it too), the
+# refresh token only to the console, which renews sessions.
+_CREDENTIAL_PATHS: Final = {SESSION_COOKIE: "/", REFRESH_COOKIE: "/ui/"}
+
+
+def set_credential_cookie(response: Response, request: Request, name: str, value: str) -> None:
+    """Store the session (``SESSION_COOKIE``) or refresh (``REFRESH_COOKIE``) token: HttpOnly,
+    SameSite=Strict, Secure when served over TLS."""
     response.set_cookie(
-        SESSION_COOKIE,
-        token,
+        name,
+        value,
         max_age=SESSION_MAX_AGE_S,
-        path="/",
+        path=_CREDENTIAL_PATHS[name],
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
     )
 
 
-def clear_session_cookie(response: Response, request: Request) -> None:
-    """Forget the credential."""
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+def clear_credential_cookies(
+    response: Response, request: Request, names: tuple[str, ...] = (SESSION_COOKIE, REFRESH_COOKIE)
+) -> None:
+    """Forget these credentials (by default both)."""
+    for name in names:
+        response.delete_cookie(
+            name,
+            path=_CREDENTIAL_PATHS[name],
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )

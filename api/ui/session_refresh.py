@@ -39,10 +39,9 @@ from api.errors import ApiError
 from api.ui.session import (
     REFRESH_COOKIE,
     SESSION_COOKIE,
-    SESSION_MAX_AGE_S,
-    clear_session_cookie,
+    clear_credential_cookies,
     next_path,
-    set_session_cookie,
+    set_credential_cookie,
 )
 from api.ui.supabase_signin import PasswordSignIn, SignInRefused, SupabaseTokens
 
@@ -115,8 +114,8 @@ class SessionRefresh:
         headers = MutableHeaders(scope=scope)
         headers["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         carrier = Response()
-        set_session_cookie(carrier, request, tokens.access_token)
-        set_refresh_cookie(carrier, request, tokens.refresh_token)
+        set_credential_cookie(carrier, request, SESSION_COOKIE, tokens.access_token)
+        set_credential_cookie(carrier, request, REFRESH_COOKIE, tokens.refresh_token)
         set_cookies = [v for k, v in carrier.raw_headers if k == b"set-cookie"]
 
         async def send_with_cookies(message: Message) -> None:
@@ -143,30 +142,6 @@ class SessionRefresh:
         return await asyncio.shield(shared[1])
 
 
-def set_refresh_cookie(response: Response, request: Request, refresh_token: str) -> None:
-    """Keep the Supabase refresh token: HttpOnly, SameSite=Strict, console paths only."""
-    response.set_cookie(
-        REFRESH_COOKIE,
-        refresh_token,
-        max_age=SESSION_MAX_AGE_S,
-        path="/ui/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
-def clear_refresh_cookie(response: Response, request: Request) -> None:
-    """Forget the refresh token."""
-    response.delete_cookie(
-        REFRESH_COOKIE,
-        path="/ui/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
 def _signed_out(request: Request) -> Response:
     """Both cookies cleared, and the browser sent to sign in again (htmx: by ``HX-Redirect``)."""
     target = "/ui/login?ended=1&next=" + quote(next_path(request), safe="/")
@@ -175,6 +150,5 @@ def _signed_out(request: Request) -> Response:
         response = Response(status_code=204, headers={"HX-Redirect": target})
     else:
         response = RedirectResponse(target, status_code=303)
-    clear_session_cookie(response, request)
-    clear_refresh_cookie(response, request)
+    clear_credential_cookies(response, request)
     return response

@@ -17,13 +17,12 @@ from api.ui.session import (
     REFRESH_COOKIE,
     SESSION_COOKIE,
     SignInRequired,
-    clear_session_cookie,
+    clear_credential_cookies,
     console_secrets,
     current_session,
     safe_next,
-    set_session_cookie,
+    set_credential_cookie,
 )
-from api.ui.session_refresh import clear_refresh_cookie, set_refresh_cookie
 from api.ui.supabase_signin import PasswordSignIn, SupabaseTokens
 
 log = logging.getLogger(__name__)
@@ -103,11 +102,11 @@ def build_router() -> APIRouter:
             return refused(f"Signed in, but {e.detail or 'no access'}.", 403)
         target = next_to if principal.role == "admin" or next_to != "/ui/" else "/ui/groups"
         response = RedirectResponse(target, status_code=303)
-        set_session_cookie(response, request, token)
+        set_credential_cookie(response, request, SESSION_COOKIE, token)
         if supabase is not None:  # renewed before it expires (api.ui.session_refresh)
-            set_refresh_cookie(response, request, supabase.refresh_token)
+            set_credential_cookie(response, request, REFRESH_COOKIE, supabase.refresh_token)
         else:
-            clear_refresh_cookie(response, request)
+            clear_credential_cookies(response, request, (REFRESH_COOKIE,))
         response.delete_cookie(LOGIN_COOKIE, path="/ui/login")
         return response
 
@@ -137,8 +136,7 @@ def build_router() -> APIRouter:
             except ApiError as e:  # the cookies go anyway; the token expires by itself
                 log.warning("console: Supabase sign-out failed: %s", e.detail or e.title)
         response = RedirectResponse("/ui/login", status_code=303)
-        clear_session_cookie(response, request)
-        clear_refresh_cookie(response, request)
+        clear_credential_cookies(response, request)
         return response
 
     return router
