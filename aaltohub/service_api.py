@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from aaltohub.stream import stream_spec
 from api.app import create_app
 from api.config import ApiConfig
 from eventlog import EventLog
+
+log = logging.getLogger(__name__)
 
 
 def snapshot_dir(duckdb_path: Path) -> Path:
@@ -202,4 +205,28 @@ def describe(ctx: ServiceContext) -> str:
     return f"{url}\n  console   {url}/ui/ ({where})"
 
 
-SERVICE = ServiceSpec(name="api", run=run, stop_order=0, describe=describe)
+async def answers_http(ctx: ServiceContext) -> None:
+    """Return once the API answers an HTTP request (any status): uvicorn is serving.
+
+    ``up`` listens on the API's socket before uvicorn starts, so a connection succeeds at once and
+    the request waits in the backlog until uvicorn takes it; a connection that ends without an
+    answer (the service restarting) is tried again. The caller bounds the wait.
+    """
+    host, port = ctx.settings.api_host, api_port(ctx)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    while True:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(request)
+                if (await reader.readline()).startswith(b"HTTP/"):
+                    return
+            finally:
+                writer.close()
+        except OSError as e:
+            log.debug("API not answering yet: %s", e)
+        await asyncio.sleep(0.2)  # a refused or dropped connection: the API is (re)starting
+
+
+SERVICE = ServiceSpec(name="api", run=run, stop_order=0, describe=describe, ready=answers_http)

@@ -61,6 +61,8 @@ class ServiceSpec:
     run: ServiceRunner
     stop_order: int
     describe: Callable[[ServiceContext], str] | None = None  # one line for "listening on …" output
+    # Returns once the service serves (e.g. the API answers HTTP); ``up`` says "ready" only then.
+    ready: ServiceRunner | None = None
 
 
 # Filled in as services are wired (see aaltohub/service_*.py); `up` runs them all.

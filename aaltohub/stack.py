@@ -22,7 +22,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import psutil
@@ -66,6 +66,7 @@ NATS_STOP_TIMEOUT_S: Final = 3.0
 POSTGRES_STOP_TIMEOUT_S: Final = 5.0
 SERVER_POLL_S: Final = 0.5  # how often `up` checks that its servers are alive
 MIGRATE_TIMEOUT_S: Final = 120.0
+SERVING_TIMEOUT_S: Final = 60.0  # how long "ready" waits for a service's probe (the API's HTTP)
 STREAM_READY_TIMEOUT_S: Final = 60.0  # a fresh cluster elects its JetStream meta leader first
 
 
@@ -204,8 +205,17 @@ class Stack:
             context = await self._start()
             if stop.is_set():
                 return 0
-            self._announce_ready(context, time.monotonic() - started)
-            return await self._run_services(context, stop)
+            services = asyncio.create_task(self._run_services(context, stop), name="services")
+            try:
+                late = await self._wait_until_serving(context, stop, services)
+                if not services.done() and not stop.is_set():
+                    self._announce_ready(context, time.monotonic() - started, late)
+                return await services  # ends when `stop` is set or a service gives up
+            finally:
+                if not services.done():  # `up` itself was cancelled
+                    services.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await services
         finally:
             if self._api_socket is not None:
                 self._api_socket.close()
@@ -391,7 +401,41 @@ class Stack:
             return None
         return f"http://{self.settings.api_host}:{context.api_socket.getsockname()[1]}"
 
-    def _announce_ready(self, context: ServiceContext, elapsed_s: float) -> None:
+    async def _wait_until_serving(
+        self, context: ServiceContext, stop: asyncio.Event, services: asyncio.Task[int]
+    ) -> list[str]:
+        """Wait until every service with a readiness probe serves (at most ``SERVING_TIMEOUT_S``,
+        less if ``stop`` is set or the services end); the names of those not serving yet."""
+        probes = {
+            spec.name: asyncio.ensure_future(spec.ready(context))
+            for spec in self.services
+            if spec.ready is not None
+        }
+        if not probes:
+            return []
+        all_ready = asyncio.gather(*probes.values())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            ends: set[asyncio.Future[Any]] = {all_ready, stopped, services}
+            await asyncio.wait(
+                ends,
+                timeout=SERVING_TIMEOUT_S,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waiters: list[asyncio.Future[Any]] = [*probes.values(), all_ready, stopped]
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        return [
+            name
+            for name, probe in probes.items()
+            if probe.cancelled() or probe.exception() is not None
+        ]
+
+    def _announce_ready(
+        self, context: ServiceContext, elapsed_s: float, late: list[str] | None = None
+    ) -> None:
         origin = {True: "embedded", False: "external"}
         lines = [f"aaltohub up: data dir {self.data_dir}"]
         lines.append(
@@ -416,6 +460,10 @@ class Stack:
         if context.demo and any(s.name == "ingest" for s in self.services):
             lines.append(
                 "  no Telegram credentials (TELEGRAM_API_ID/TELEGRAM_API_HASH): ingest runs the demo source"
+            )
+        for name in late or ():
+            lines.append(
+                f"  {name:<9} not answering yet after {SERVING_TIMEOUT_S:.0f}s (see its log)"
             )
         lines.append(f"ready in {elapsed_s:.1f}s; Ctrl-C to stop")
         self.announce("\n".join(lines))

@@ -134,3 +134,38 @@ async def test_failed_start_stops_the_servers_already_started(tmp_path: Path) ->
         for p in psutil.process_iter(["name", "cmdline"])
         if p.info["name"] == "nats-server" and str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
+
+
+async def test_ready_is_announced_only_once_every_probed_service_serves(
+    tmp_path: Path, nats_server: NatsServer, database_url: str
+) -> None:
+    entered = asyncio.Event()
+    may_serve = asyncio.Event()
+    serving = asyncio.Event()
+
+    async def run(context: ServiceContext) -> None:
+        entered.set()
+        await may_serve.wait()
+        serving.set()
+        await asyncio.Event().wait()
+
+    async def ready(context: ServiceContext) -> None:
+        await serving.wait()
+
+    spec = ServiceSpec(name="slow", run=run, stop_order=1, ready=ready)
+    settings = load_settings(
+        data_dir=tmp_path / "var", nats_url=nats_server.url, database_url=database_url
+    )
+    lines: list[str] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(Stack(settings, services=[spec], announce=lines.append).run(stop))
+    try:
+        await wait_until(entered.is_set, timeout=30)
+        assert not any("ready in" in line for line in lines)  # running, not serving yet
+        may_serve.set()
+        await wait_until(lambda: any("ready in" in line for line in lines), timeout=30)
+        assert "not answering" not in "\n".join(lines)
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=30) == 0
+    finally:
+        task.cancel()

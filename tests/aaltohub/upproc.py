@@ -78,6 +78,7 @@ class UpProcess:
             return stack is not None and stack.pid == self.proc.pid and "ready in" in self.text()
 
         await wait_until(ready, timeout=timeout_s)
+        assert "not answering yet" not in self.text(), self.text()  # "ready" means serving
         stack = read_stack(self.data_dir)
         assert stack is not None
         return stack
