@@ -30,6 +30,8 @@ class StackInfo(msgspec.Struct, kw_only=True):
     stack_id: str | None = None
     postgres_system_id: str | None = None
     nats_nodes: dict[str, int] = msgspec.field(default_factory=dict)  # cluster node name: pid
+    # Where each service's Prometheus metrics answer (``aaltohub health`` reads them here).
+    metrics_urls: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def identity(self) -> StackIdentity | None:

@@ -313,6 +313,7 @@ class Stack:
             api_url=self._api_url(context),
             stack_id=identity.stack_id,
             postgres_system_id=identity.postgres_system_id,
+            metrics_urls=self._metrics_urls(),
         )
         self._write_stack()
         return context
@@ -395,6 +396,16 @@ class Stack:
         sock.listen(128)
         self._api_socket = sock
         return sock
+
+    def _metrics_urls(self) -> dict[str, str]:
+        s = self.settings
+        host = "127.0.0.1" if s.metrics_host in ("0.0.0.0", "") else s.metrics_host
+        ports = {"ingest": s.ingest_metrics_port, "projector": s.projector_metrics_port}
+        return {
+            spec.name: f"http://{host}:{ports[spec.name]}/metrics"
+            for spec in self.services
+            if ports.get(spec.name)
+        }
 
     def _api_url(self, context: ServiceContext) -> str | None:
         if context.api_socket is None:

@@ -77,10 +77,16 @@ def _get(url: str) -> bytes:
         raise Unhealthy(f"no answer from {url} ({reason})") from e
 
 
-def _metrics(settings: Settings, port: int) -> dict[str, float]:
-    if not port:
-        raise Unhealthy("its metrics port is off (set AALTOHUB_*_METRICS_PORT)")
-    text = _get(f"http://{_local(settings.metrics_host)}:{port}/metrics").decode()
+def _metrics(settings: Settings, service: str, port: int) -> dict[str, float]:
+    """The unlabelled samples of ``service``'s metrics: where the running `up` recorded them,
+    else the configured host and ``port``."""
+    stack = read_stack(settings.data_path)
+    url = stack.metrics_urls.get(service) if stack is not None else None
+    if url is None:
+        if not port:
+            raise Unhealthy("its metrics port is off (set AALTOHUB_*_METRICS_PORT)")
+        url = f"http://{_local(settings.metrics_host)}:{port}/metrics"
+    text = _get(url).decode()
     return {
         sample.name: sample.value
         for family in text_string_to_metric_families(text)
@@ -91,7 +97,7 @@ def _metrics(settings: Settings, port: int) -> dict[str, float]:
 
 def check_ingest(settings: Settings, args: argparse.Namespace) -> str:
     """Ingest runs, the log takes its appends and intake is not paused."""
-    m = _metrics(settings, settings.ingest_metrics_port)
+    m = _metrics(settings, "ingest", settings.ingest_metrics_port)
     spooled = int(m.get("aaltohub_ingest_spool_records", 0))
     if m.get("aaltohub_ingest_running") != 1:
         raise Unhealthy("not running")
@@ -106,7 +112,7 @@ def check_ingest(settings: Settings, args: argparse.Namespace) -> str:
 
 def check_projector(settings: Settings, args: argparse.Namespace) -> str:
     """The projector answers and its Postgres projection is near the head of the log."""
-    _metrics(settings, settings.projector_metrics_port)
+    _metrics(settings, "projector", settings.projector_metrics_port)
     if "postgres" not in settings.projection_names:
         return "running (no Postgres projection to measure the lag of)"
     try:
