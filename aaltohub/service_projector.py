@@ -125,7 +125,7 @@ async def _run(ctx: ServiceContext) -> None:
     await run_projections(
         ctx.settings,
         nats_url=ctx.nats_url_as("projector"),
-        database_url=ctx.database_url,
+        database_url=ctx.database_url_as("projector"),
         duckdb_path=ctx.duckdb_path,
         expected=ctx.identity,
     )

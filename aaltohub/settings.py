@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     # `aaltohub migrate --service-roles` (compose): the service roles' passwords on DATABASE_URL's server.
     postgres_owner_password: SecretStr | None = Field(default=None, alias="POSTGRES_OWNER_PASSWORD")
+    postgres_projector_password: SecretStr | None = Field(
+        default=None, alias="POSTGRES_PROJECTOR_PASSWORD"
+    )
     postgres_ingest_password: SecretStr | None = Field(
         default=None, alias="POSTGRES_INGEST_PASSWORD"
     )

@@ -5,8 +5,11 @@
 ``pg_hba.conf`` from ``trust`` to ``scram-sha-256`` and creates the roles. No service role is a
 superuser or bypasses RLS (docs/decisions/023-postgres-least-privilege.md):
 
-- ``aaltohub_owner`` owns the database and every table: it runs the migrations and the projector
-  (a rebuild creates schemas and swaps tables, which only an owner may do).
+- ``aaltohub_owner`` owns the database and every table but the projections: it runs the
+  migrations. It is a member of ``aaltohub_projector``, so migrations still alter projection tables.
+- ``aaltohub_projector`` owns the projection tables (a rebuild creates schemas and swaps tables,
+  which only an owner may do) and nothing else: no sessions, entity cache, users or migrations
+  (docs/decisions/038-projector-role.md).
 - ``aaltohub_ingest`` reads and writes the Telegram sessions and the entity cache, nothing else.
 - ``aaltohub_api`` reads the projections and ``users`` and writes ``users``; never the sessions.
 """
@@ -24,13 +27,19 @@ import psycopg
 from psycopg import sql
 
 from aaltohub.nats_auth import secrets_dir, write_private
+from projector.postgres.schema import SWAP_TABLES
 
-PgRole = Literal["owner", "ingest", "api"]
+PgRole = Literal["owner", "projector", "ingest", "api"]
 ROLE_NAMES: Final[dict[PgRole, str]] = {
     "owner": "aaltohub_owner",
+    "projector": "aaltohub_projector",
     "ingest": "aaltohub_ingest",
     "api": "aaltohub_api",
 }
+# What the projector owns: the tables a rebuild swaps, its checkpoints and its dead letters.
+PROJECTOR_TABLES: Final = (*SWAP_TABLES, "projection_checkpoints", "failed_messages")
+# Leftovers of a rebuild (projector.rebuild names them rebuild_<ts> and retired_<ts>).
+_REBUILD_SCHEMAS: Final = r"^(rebuild|retired)_[0-9a-z_]+$"
 INGEST_TABLES: Final = (
     "telegram_sessions",
     "telegram_session_keys_retired",
@@ -47,6 +56,7 @@ class PgPasswords(msgspec.Struct, frozen=True, kw_only=True):
     owner: str
     ingest: str
     api: str
+    projector: str = ""  # empty in a data dir from before the role existed
 
     def password(self, role: PgRole) -> str:
         """The password of ``role``."""
@@ -71,12 +81,17 @@ def load_passwords(data_dir: Path) -> PgPasswords | None:
 
 
 def load_or_create_passwords(data_dir: Path) -> PgPasswords:
-    """The passwords of ``data_dir``, generated (256 random bits each) on first use."""
+    """The passwords of ``data_dir``, generated (256 random bits each) on first use; a role added
+    since the file was written gets its password now, the others keep theirs."""
     existing = load_passwords(data_dir)
-    if existing is not None:
+    names = ("superuser", *ROLE_NAMES)
+    if existing is not None and all(getattr(existing, name) for name in names):
         return existing
     passwords = PgPasswords(
-        **{name: secrets.token_urlsafe(32) for name in ("superuser", "owner", "ingest", "api")}
+        **{
+            name: (getattr(existing, name) if existing else "") or secrets.token_urlsafe(32)
+            for name in names
+        }
     )
     write_private(passwords_file(data_dir), msgspec.json.encode(passwords))
     return passwords
@@ -133,6 +148,7 @@ def ensure_roles(
                 db, sql.SQL(", ").join(sql.Identifier(n) for n in ROLE_NAMES.values())
             )
         )
+        _grant_projector_database(conn, db)
     with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(owner))
         conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
@@ -141,6 +157,7 @@ def ensure_roles(
                 sql.Identifier(ROLE_NAMES["ingest"]), sql.Identifier(ROLE_NAMES["api"])
             )
         )
+        _grant_projector_schema(conn)
         _give_public_objects_to_owner(conn, "postgres")  # what an earlier run made as superuser
 
 
@@ -161,6 +178,8 @@ def ensure_roles_on_shared_server(admin_url: str, *, passwords: PgPasswords) -> 
         conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, owner))
         conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(owner))
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(services))
+        _grant_projector_database(conn, db)
+        _grant_projector_schema(conn)
         # an administrator that is not a superuser may give objects only to roles it belongs to
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(owner))
 
@@ -184,6 +203,23 @@ def _upsert_roles(conn: psycopg.Connection, passwords: PgPasswords) -> None:
                 " NOREPLICATION PASSWORD {}"
             ).format(sql.Identifier(name), sql.Literal(passwords.password(role)))
         )
+
+
+def _grant_projector_database(conn: psycopg.Connection, db: sql.Identifier) -> None:
+    """The projector may create a rebuild's schemas and its temporary stages; the owner acts for it
+    (migrations alter its tables, ``grant_service_roles`` hands them over), never the reverse."""
+    projector = sql.Identifier(ROLE_NAMES["projector"])
+    conn.execute(sql.SQL("GRANT CREATE, TEMPORARY ON DATABASE {} TO {}").format(db, projector))
+    conn.execute(sql.SQL("GRANT {} TO {}").format(projector, sql.Identifier(ROLE_NAMES["owner"])))
+
+
+def _grant_projector_schema(conn: psycopg.Connection) -> None:
+    """A rebuild moves its tables into public: the projector needs ``CREATE`` there."""
+    conn.execute(
+        sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(
+            sql.Identifier(ROLE_NAMES["projector"])
+        )
+    )
 
 
 def _give_public_objects_to_owner(conn: psycopg.Connection, from_role: str) -> None:
@@ -214,27 +250,48 @@ def _give_public_objects_to_owner(conn: psycopg.Connection, from_role: str) -> N
 
 
 def grant_service_roles(owner_url: str) -> None:
-    """As the owner, after the migrations: what ingest and the API may touch, now and in the future.
+    """As the owner, after the migrations: what the projector, ingest and the API may touch, now
+    and in the future.
 
-    The API reads every table (rebuilt ones too: default privileges cover any schema the owner
-    creates tables in) except the sessions and the entity cache, and writes ``users``.
+    The projector receives its tables (and a crashed rebuild's schemas) and may record the stack
+    identity. The API reads every table (rebuilt ones too: default privileges cover any schema the
+    projector creates tables in) except the sessions and the entity cache, and writes ``users``.
     """
-    ingest, api = (sql.Identifier(ROLE_NAMES[r]) for r in ("ingest", "api"))
+    ingest, api, projector = (sql.Identifier(ROLE_NAMES[r]) for r in ("ingest", "api", "projector"))
     with psycopg.connect(owner_url, autocommit=True, connect_timeout=5) as conn:
+        _give_projector_its_tables(conn)
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(api))
-        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {}").format(api))
-        conn.execute(sql.SQL("GRANT INSERT, UPDATE ON public.users TO {}").format(api))
-        # Every service checks the database's stack identity on connect (decision 029).
-        conn.execute(
-            sql.SQL("GRANT EXECUTE ON FUNCTION public.aaltohub_stack_identity() TO {}, {}").format(
-                ingest, api
+        for creator in ("owner", "projector"):
+            conn.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT SELECT ON TABLES TO {}").format(
+                    sql.Identifier(ROLE_NAMES[creator]), api
+                )
             )
+        conn.execute(sql.SQL("GRANT INSERT, UPDATE ON public.users TO {}").format(api))
+        # Every service checks the database's stack identity on connect (decision 029); the
+        # projector records it when no `migrate` could.
+        conn.execute(
+            sql.SQL("GRANT EXECUTE ON FUNCTION public.aaltohub_stack_identity() TO {}").format(
+                sql.SQL(", ").join((ingest, api, projector))
+            )
+        )
+        conn.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE ON public.stack_identity TO {}").format(projector)
         )
         for table in INGEST_TABLES:
             target = sql.SQL("public.{}").format(sql.Identifier(table))
-            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(target, api))
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}, {}").format(target, api, projector))
             conn.execute(
                 sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(target, ingest)
+            )
+        # A rebuild swap re-applies Supabase's lock-down to the tables it swapped in.
+        if conn.execute(
+            "SELECT to_regprocedure('public.projector_supabase_setup()')"
+        ).fetchone() != (None,):
+            conn.execute(
+                sql.SQL("GRANT EXECUTE ON FUNCTION public.projector_supabase_setup() TO {}").format(
+                    projector
+                )
             )
         # Under Supabase (RLS on every table) the service roles need their policies, which the
         # migrations could not create before the roles existed; the function is idempotent.
@@ -242,3 +299,29 @@ def grant_service_roles(owner_url: str) -> None:
             "SELECT to_regprocedure('public.projector_supabase_setup()')"
         ).fetchone() != (None,):
             conn.execute("SELECT public.projector_supabase_setup()")
+
+
+def _give_projector_its_tables(conn: psycopg.Connection) -> None:
+    """Hand the projection tables (the owner's after a migration created them) and the schemas of a
+    rebuild that ended early to the projector; the owner keeps acting for it as a member."""
+    projector = sql.Identifier(ROLE_NAMES["projector"])
+    tables = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)"
+        " AND tableowner <> %s",
+        (list(PROJECTOR_TABLES), ROLE_NAMES["projector"]),
+    ).fetchall()
+    for (table,) in tables:
+        conn.execute(
+            sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(
+                sql.Identifier(str(table)), projector
+            )
+        )
+    schemas = conn.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname ~ %s AND pg_get_userbyid(nspowner) <> %s"
+        " AND pg_has_role(nspowner, 'USAGE')",
+        (_REBUILD_SCHEMAS, ROLE_NAMES["projector"]),
+    ).fetchall()
+    for (schema,) in schemas:
+        conn.execute(
+            sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(str(schema)), projector)
+        )

@@ -117,7 +117,7 @@ def check_projector(settings: Settings, args: argparse.Namespace) -> str:
         return "running (no Postgres projection to measure the lag of)"
     try:
         head = asyncio.run(_head(settings))
-        database_url = resolve_database_url(settings)
+        database_url = resolve_database_url(settings, role="projector")
     except (StackNotRunning, EventLogError) as e:
         raise Unhealthy(str(e)) from e
     try:

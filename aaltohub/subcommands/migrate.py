@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--service-roles",
         action="store_true",
         help="as DATABASE_URL's administrator: create or update the roles aaltohub_owner, "
-        "aaltohub_ingest and aaltohub_api (POSTGRES_*_PASSWORD), give the owner what the "
-        "migrations create, and grant each service only its tables (compose)",
+        "aaltohub_projector, aaltohub_ingest and aaltohub_api (POSTGRES_*_PASSWORD), give the "
+        "owner what the migrations create, and grant each service only its tables (compose)",
     )
     parser.set_defaults(func=run)
 
@@ -50,9 +50,11 @@ class MissingPasswords(Exception):
 
 
 def service_passwords(settings: Settings) -> PgPasswords:
-    """The service roles' passwords from POSTGRES_{OWNER,INGEST,API}_PASSWORD (all required)."""
+    """The service roles' passwords from POSTGRES_{OWNER,PROJECTOR,INGEST,API}_PASSWORD (all
+    required)."""
     given = {
         "owner": settings.postgres_owner_password,
+        "projector": settings.postgres_projector_password,
         "ingest": settings.postgres_ingest_password,
         "api": settings.postgres_api_password,
     }

@@ -58,7 +58,7 @@ def run_project(args: argparse.Namespace) -> int:
     try:
         nats_url, database_url = (
             resolve_nats_url(settings, role="projector"),
-            resolve_database_url(settings),
+            resolve_database_url(settings, role="projector"),
         )
     except StackNotRunning as e:
         print(f"aaltohub project: {e}")
@@ -97,7 +97,7 @@ def run_retry(args: argparse.Namespace) -> int:
     try:
         nats_url, database_url = (
             resolve_nats_url(settings, role="api"),
-            resolve_database_url(settings),
+            resolve_database_url(settings, role="projector"),
         )
     except StackNotRunning as e:
         print(f"aaltohub retry: {e}")

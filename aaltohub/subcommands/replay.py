@@ -38,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings)
     try:
         nats_url = resolve_nats_url(settings, role="projector")
-        database_url = resolve_database_url(settings) if args.projection == "postgres" else ""
+        database_url = (
+            resolve_database_url(settings, role="projector")
+            if args.projection == "postgres"
+            else ""
+        )
     except StackNotRunning as e:
         print(f"aaltohub replay: {e}")
         return 1

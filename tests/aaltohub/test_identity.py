@@ -73,7 +73,7 @@ def test_migrate_refuses_a_database_of_another_stack(cluster: Cluster) -> None:
         record_identity(owner, "stack-b")
 
 
-@pytest.mark.parametrize("role", ["owner", "ingest", "api"])
+@pytest.mark.parametrize("role", ["owner", "projector", "ingest", "api"])
 def test_every_service_role_checks_the_identity(cluster: Cluster, role: str) -> None:
     url = role_url(cluster.server.url, cluster.passwords, role)  # type: ignore[arg-type]
     identity = verify_database(url, stack_id="stack-a")

@@ -22,6 +22,7 @@ import yaml
 
 from aaltohub.embedded.pg_roles import ROLE_NAMES, url_as
 from aaltohub.embedded.postgres import PostgresServer
+from aaltohub.identity import ForeignStack, verify_database
 from eventlog import EventLog
 from projector.rebuild import rebuild_postgres
 from tests.helpers import posted
@@ -34,6 +35,7 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 ENV = {
     "POSTGRES_PASSWORD": "admin-secret-from-env",
     "POSTGRES_OWNER_PASSWORD": "owner-secret-from-env",
+    "POSTGRES_PROJECTOR_PASSWORD": "projector-secret-from-env",
     "POSTGRES_INGEST_PASSWORD": "ingest-secret-from-env",
     "POSTGRES_API_PASSWORD": "api-secret-from-env",
 }
@@ -95,7 +97,7 @@ def test_every_compose_service_connects_as_its_own_postgres_role() -> None:
     }
     assert users == {
         "migrate": "postgres",
-        "projector": ROLE_NAMES["owner"],
+        "projector": ROLE_NAMES["projector"],
         "ingest": ROLE_NAMES["ingest"],
         "api": ROLE_NAMES["api"],
     }
@@ -107,7 +109,8 @@ def test_service_roles_without_their_passwords_are_refused_in_one_line(
     done = migrate_with_service_roles(compose_db.url, POSTGRES_OWNER_PASSWORD="x")
     assert done.returncode == 1
     assert done.stdout.strip() == (
-        "aaltohub migrate: --service-roles needs POSTGRES_INGEST_PASSWORD, POSTGRES_API_PASSWORD"
+        "aaltohub migrate: --service-roles needs POSTGRES_PROJECTOR_PASSWORD,"
+        " POSTGRES_INGEST_PASSWORD, POSTGRES_API_PASSWORD"
     )
 
 
@@ -132,6 +135,9 @@ def test_no_compose_service_role_is_superuser_or_bypasses_rls(compose_db: Postgr
         ("ingest", "INSERT INTO public.messages (chat_id, message_id) VALUES (1, 1)"),
         ("ingest", "UPDATE public.users SET role = 'admin'"),
         ("projector", "COPY (SELECT 1) TO PROGRAM 'true'"),
+        ("projector", "SELECT * FROM public.telegram_sessions"),
+        ("projector", "SELECT * FROM public.entity_cache"),
+        ("projector", "UPDATE public.users SET role = 'admin'"),
     ],
 )
 def test_a_compose_service_cannot_touch_what_is_not_its_own(
@@ -156,13 +162,24 @@ def test_each_compose_service_does_its_job(compose_db: PostgresServer) -> None:
 async def test_the_compose_api_reads_what_the_compose_projector_rebuilt(
     compose_db: PostgresServer, event_log: EventLog
 ) -> None:
+    before = grants(compose_db.url)
     await event_log.append_many([posted(-1001, i) for i in range(1, 4)])
     await rebuild_postgres(log_=event_log, database_url=on_test_server(compose_db, "projector"))
     with psycopg.connect(on_test_server(compose_db, "api")) as conn:
         assert conn.execute("SELECT count(*) FROM public.messages").fetchone() == (3,)
+    assert grants(compose_db.url) == before
 
 
 def test_supabase_roles_still_hold_nothing_they_should_not(compose_db: PostgresServer) -> None:
     for table, (rls, held, _policies) in grants(compose_db.url).items():
         assert rls is True, table
         assert held["anon"] == [], table
+
+
+def test_the_compose_projector_records_the_stack_when_migrate_could_not(
+    compose_db: PostgresServer,
+) -> None:
+    url = on_test_server(compose_db, "projector")
+    verify_database(url, stack_id="compose-stack", claim=True)
+    with pytest.raises(ForeignStack, match="belongs to stack compose-stack"):
+        verify_database(url, stack_id="another-stack")

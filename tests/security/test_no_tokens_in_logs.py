@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import websockets
 
+from aaltohub.embedded.pg_roles import ROLE_NAMES, load_passwords
 from aaltohub.embedded.process import free_port
 from aaltohub.nats_auth import load_users
 from tests.aaltohub.upproc import UpProcess, cli_env
@@ -97,7 +98,10 @@ def assert_no_secret_in(text: str, data_dir: Path, tokens: list[str]) -> None:
     users = load_users(data_dir)
     assert users is not None
     nats_passwords = [users.password(r) for r in ("operator", "ingest", "projector", "api")]
-    for secret in (ADMIN_TOKEN, JWT_SECRET, *tokens, *nats_passwords):
+    pg = load_passwords(data_dir)
+    assert pg is not None
+    pg_passwords = [pg.superuser, *(pg.password(r) for r in ROLE_NAMES)]
+    for secret in (ADMIN_TOKEN, JWT_SECRET, *tokens, *nats_passwords, *pg_passwords):
         assert secret not in text
     # The token's signature alone must not be there either (a JWT cut by a log line).
     for token in tokens[:3]:

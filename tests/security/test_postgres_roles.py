@@ -1,8 +1,9 @@
 """The embedded Postgres: SCRAM for every connection, non-superuser roles per job (issue 15, item 2).
 
 The review's attacks, replayed: a connection without the password (trust was open to every local
-user), ``COPY … TO PROGRAM`` and reading ``telegram_sessions`` from the API's role, a forged
-message from ingest's, and the API's reads still working after a rebuild swap done by the owner.
+user), ``COPY … TO PROGRAM`` and reading ``telegram_sessions`` from the API's or the projector's
+role, a forged message from ingest's, and the API's reads still working after a rebuild swap done
+by the projector, whose role owns the projection tables and nothing else.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import psycopg
 import pytest
 
 from aaltohub.embedded.pg_roles import (
+    PROJECTOR_TABLES,
     ROLE_NAMES,
     PgPasswords,
     ensure_roles,
     grant_service_roles,
     load_or_create_passwords,
+    passwords_file,
     role_url,
     url_as,
 )
@@ -40,7 +44,7 @@ class Cluster:
     passwords: PgPasswords
 
     def url(self, role: str) -> str:
-        """The app database as ``role`` (owner, ingest, api)."""
+        """The app database as ``role`` (owner, projector, ingest, api)."""
         return role_url(self.server.url, self.passwords, role)  # type: ignore[arg-type]
 
 
@@ -92,7 +96,7 @@ def test_no_service_role_is_superuser_or_bypasses_rls(cluster: Cluster) -> None:
     )
 
 
-def test_the_owner_owns_everything_an_old_run_left(cluster: Cluster) -> None:
+def test_the_owner_owns_everything_but_the_projections(cluster: Cluster) -> None:
     with psycopg.connect(cluster.server.url) as conn:
         owners: dict[str, str] = {
             str(table): str(owner)
@@ -101,10 +105,12 @@ def test_the_owner_owns_everything_an_old_run_left(cluster: Cluster) -> None:
             )
         }
     assert owners["left_by_an_old_run"] == "aaltohub_owner"
-    assert set(owners.values()) == {"aaltohub_owner"}
+    assert {t: o for t, o in owners.items() if o != "aaltohub_owner"} == {
+        t: "aaltohub_projector" for t in PROJECTOR_TABLES
+    }
 
 
-@pytest.mark.parametrize("role", ["owner", "ingest", "api"])
+@pytest.mark.parametrize("role", ["owner", "projector", "ingest", "api"])
 def test_no_role_runs_programs(role: str, cluster: Cluster) -> None:
     with psycopg.connect(cluster.url(role), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -121,6 +127,15 @@ def test_no_role_runs_programs(role: str, cluster: Cluster) -> None:
         ("ingest", "INSERT INTO public.messages (chat_id, message_id) VALUES (1, 1)"),
         ("ingest", "SELECT * FROM public.users"),
         ("ingest", "UPDATE public.users SET role = 'admin'"),
+        ("projector", "SELECT * FROM public.telegram_sessions"),
+        ("projector", "SELECT * FROM public.telegram_session_keys_retired"),
+        ("projector", "SELECT * FROM public.entity_cache"),
+        ("projector", "SELECT * FROM public.telegram_update_state"),
+        ("projector", "SELECT * FROM public.users"),
+        ("projector", "UPDATE public.users SET role = 'admin'"),
+        ("projector", "ALTER TABLE public.telegram_sessions OWNER TO aaltohub_projector"),
+        ("projector", "DELETE FROM public.schema_migrations"),
+        ("projector", "SET ROLE aaltohub_owner"),
     ],
 )
 def test_a_service_cannot_touch_what_is_not_its_own(
@@ -143,10 +158,44 @@ def test_each_service_does_its_job(cluster: Cluster) -> None:
         conn.execute("INSERT INTO public.users (id, role) VALUES (gen_random_uuid(), 'none')")
 
 
-async def test_the_api_reads_what_a_rebuild_swapped_in(
+def table_privileges(cluster: Cluster) -> dict[str, tuple[str, list[str]]]:
+    """Per table of public: its owner and who holds which privileges on it."""
+    with psycopg.connect(cluster.server.url) as conn:
+        return {
+            str(name): (str(owner), sorted(str(a) for a in acl or []))
+            for name, owner, acl in conn.execute(
+                "SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl FROM pg_class c"
+                " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'"
+            )
+        }
+
+
+async def test_the_projector_rebuilds_and_the_grants_stay_the_same(
     cluster: Cluster, event_log: EventLog, tmp_path: Path
 ) -> None:
+    before = table_privileges(cluster)
     await event_log.append_many([posted(-1001, i) for i in range(1, 4)])
-    await rebuild_postgres(log_=event_log, database_url=cluster.url("owner"))
+    await rebuild_postgres(log_=event_log, database_url=cluster.url("projector"))
     with psycopg.connect(cluster.url("api")) as conn:
         assert conn.execute("SELECT count(*) FROM public.messages").fetchone() == (3,)
+    assert table_privileges(cluster) == before
+
+
+def test_a_migration_still_alters_the_projectors_tables(cluster: Cluster) -> None:
+    with psycopg.connect(cluster.url("owner")) as conn:
+        conn.execute("ALTER TABLE public.messages ADD COLUMN added_by_a_migration integer")
+        conn.execute("CREATE INDEX ON public.messages (added_by_a_migration)")
+        conn.rollback()  # the schema stays as it was for the other tests
+
+
+def test_a_data_dir_from_before_the_projector_role_keeps_its_passwords(tmp_path: Path) -> None:
+    old = {"superuser": "s" * 43, "owner": "o" * 43, "ingest": "i" * 43, "api": "a" * 43}
+    passwords_file(tmp_path).parent.mkdir(parents=True)
+    passwords_file(tmp_path).write_bytes(msgspec.json.encode(old))
+    passwords = load_or_create_passwords(tmp_path)
+    assert {k: passwords.password(k) for k in ("owner", "ingest", "api")} == {
+        k: v for k, v in old.items() if k != "superuser"
+    }
+    assert passwords.superuser == old["superuser"]
+    assert len(passwords.projector) >= 43
+    assert load_or_create_passwords(tmp_path) == passwords
