@@ -187,6 +187,8 @@ class Stack:
                 superuser_password=self.pg_passwords.superuser,
             )
         self.stopped_services: list[str] = []  # in the order they were stopped
+        # Services that did not end within the grace period (e.g. stuck in a thread): left behind.
+        self.abandoned_services: list[str] = []
         self.restart_policy = restart_policy or RestartPolicy()
         self.restarts: dict[str, int] = {}
         self._stack_info: StackInfo | None = None
@@ -481,14 +483,30 @@ class Stack:
 
     async def _run_services(self, context: ServiceContext, stop: asyncio.Event) -> int:
         failures: list[str] = []
-        tasks: dict[str, asyncio.Task[None]] = {}
-        async with asyncio.TaskGroup() as group:
-            for spec in self.services:
-                tasks[spec.name] = group.create_task(
-                    self._supervise(spec, context, stop, failures), name=f"service:{spec.name}"
+        # Not in the TaskGroup: a service that ignores its cancellation must not keep `up` from
+        # ending; the shutdown gives each its share of the grace period and then leaves it.
+        tasks = {
+            spec.name: asyncio.create_task(
+                self._supervise(spec, context, stop, failures), name=f"service:{spec.name}"
+            )
+            for spec in self.services
+        }
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._watch_servers(stop, failures), name="watch-servers")
+                group.create_task(
+                    self._shutdown_when_stopped(stop, tasks, failures), name="shutdown"
                 )
-            group.create_task(self._watch_servers(stop, failures), name="watch-servers")
-            group.create_task(self._shutdown_when_stopped(stop, tasks, failures), name="shutdown")
+        finally:
+            running = [
+                task
+                for name, task in tasks.items()
+                if not task.done() and name not in self.abandoned_services
+            ]
+            for task in running:  # `up` itself was cancelled: stop them as a group would
+                task.cancel()
+            if running:
+                await asyncio.wait(running, timeout=self.stop_grace_s)
         return 1 if failures else 0
 
     async def _supervise(
@@ -601,7 +619,11 @@ class Stack:
                 budget_s = max(1.0, deadline - time.monotonic())
                 done, _ = await asyncio.wait({task}, timeout=budget_s)
                 if not done:
-                    log.error("service %s did not stop within %.1fs", spec.name, budget_s)
+                    log.error(
+                        "service %s did not stop within %.1fs; left behind", spec.name, budget_s
+                    )
                     failures.append(spec.name)
+                    self.abandoned_services.append(spec.name)
+                    continue
             self.stopped_services.append(spec.name)
             log.info("service %s stopped", spec.name)

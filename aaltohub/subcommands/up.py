@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 import sys
+import threading
+from typing import Final
 
 from aaltohub import event_loop
 from aaltohub.datalock import DataDirLocked
@@ -14,6 +16,9 @@ from aaltohub.logging_setup import configure_logging, scrub, secret_values
 from aaltohub.settings import load_settings
 from aaltohub.stack import Stack, StackError
 from aaltohub.wiring import SERVICES
+
+# Once the stack is down, how long tearing down the process may take before it exits anyway.
+EXIT_WATCHDOG_S: Final = 10.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,13 +65,30 @@ async def run_stack_until_signalled(stack: Stack) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
-        return await stack.run(stop)
+        code = await stack.run(stop)
     except (DataDirLocked, StackError) as e:
         _print(f"aaltohub up: {scrub(str(e), secret_values(stack.settings))}", err=True)
-        return 1
+        code = 1
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    _arm_exit_watchdog(code, stack.abandoned_services)
+    return code
+
+
+def _arm_exit_watchdog(code: int, abandoned: list[str]) -> None:
+    """The servers are stopped; if the process does not end within ``EXIT_WATCHDOG_S`` (a service
+    that ignored its cancellation, a thread stuck in a blocking call that the event loop's
+    teardown waits for), end it anyway with ``code``, saying so."""
+
+    def force_exit() -> None:
+        left = f" ({', '.join(abandoned)} did not stop)" if abandoned else ""
+        _print(f"aaltohub up: exiting without waiting further{left}", err=True)
+        os._exit(code)
+
+    timer = threading.Timer(0.0 if abandoned else EXIT_WATCHDOG_S, force_exit)
+    timer.daemon = True
+    timer.start()
 
 
 def _print(text: str, *, err: bool = False) -> None:

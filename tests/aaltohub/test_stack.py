@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -169,3 +173,52 @@ async def test_ready_is_announced_only_once_every_probed_service_serves(
         assert await asyncio.wait_for(task, timeout=30) == 0
     finally:
         task.cancel()
+
+
+_REPO = Path(__file__).resolve().parents[2]
+_STUBBORN_STACK = """
+import asyncio, sys
+from aaltohub import event_loop
+from aaltohub.services import ServiceSpec
+from aaltohub.settings import load_settings
+from aaltohub.stack import Stack
+from aaltohub.subcommands.up import run_stack_until_signalled
+
+async def stubborn(context):
+    while True:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            continue  # ignores every cancellation
+
+settings = load_settings(data_dir=sys.argv[1], nats_url=sys.argv[2], database_url=sys.argv[3])
+spec = ServiceSpec(name="stubborn", run=stubborn, stop_order=1)
+stack = Stack(settings, services=[spec], announce=lambda text: print(text, flush=True))
+sys.exit(event_loop.run(run_stack_until_signalled(stack)))
+"""
+
+
+async def test_a_service_ignoring_its_cancellation_does_not_keep_up_from_exiting(
+    tmp_path: Path, nats_server: NatsServer, database_url: str
+) -> None:
+    script = tmp_path / "stubborn_stack.py"
+    script.write_text(_STUBBORN_STACK)
+    output = tmp_path / "out.txt"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220 (started, not waited on, here)
+            [sys.executable, str(script), str(tmp_path / "var"), nats_server.url, database_url],
+            cwd=_REPO,
+            env={**os.environ, "AALTOHUB_STOP_GRACE_S": "10"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        await wait_until(lambda: "ready in" in output.read_text(), timeout=60)
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.to_thread(proc.wait, 60)  # before: waited for the service forever
+        assert code == 1, output.read_text()
+        assert "stubborn did not stop" in output.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
