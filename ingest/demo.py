@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import random
 import time
+import typing
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,19 +89,9 @@ _WEIGHTS: Final = {
     "leave": 2,
     "reactions": 10,
 }
-_MEDIA_TYPES: Final[tuple[MediaType, ...]] = (
-    "photo",
-    "video",
-    "document",
-    "audio",
-    "voice",
-    "video_note",
-    "sticker",
-    "animation",
-    "poll",
-    "location",
-    "contact",
-    "webpage",
+# Every kind the schema names except the catch-all.
+_MEDIA_TYPES: Final[tuple[MediaType, ...]] = tuple(
+    t for t in typing.get_args(MediaType) if t != "other"
 )
 _TOPICS: Final = (
     "Anyone going to the sauna tonight?",
