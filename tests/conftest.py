@@ -14,6 +14,7 @@ from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
 from schemas.stream import StreamSpec
+from tests.helpers import fresh_database
 
 
 @pytest.fixture
@@ -60,14 +61,8 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 @pytest.fixture
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A fresh, empty database for one test; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_server.url_for(name)
-    finally:
-        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -84,11 +79,5 @@ def migrated_template(postgres_server: PostgresServer) -> str:
 def migrated_db(postgres_server: PostgresServer, migrated_template: str) -> Iterator[str]:
     """A fresh migrated database for one test: a copy of the template (CREATE DATABASE ...
     TEMPLATE), much faster than migrating; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    try:
-        yield postgres_server.url_for(name)
-    finally:
-        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server, template=migrated_template) as url:
+        yield url

@@ -7,13 +7,16 @@ import contextlib
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
+import psycopg
 import pytest
 
+from aaltohub.embedded.postgres import PostgresServer
 from schemas import ids
 from schemas.events import MessagePosted, MessageSnapshot, Sender
 
@@ -93,3 +96,20 @@ def small_tmpfs(mount_point: Path, *, size: str) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def fresh_database(
+    server: PostgresServer, prefix: str = "t", *, template: str | None = None
+) -> Iterator[str]:
+    """A new database on ``server`` (its URL): empty, or a copy of ``template``; dropped on exit
+    even if connections remain."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template is not None else ""
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield server.url_for(name)
+    finally:
+        with psycopg.connect(server.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,8 +3,6 @@ answered with a whole page, through the real ingest service's login desk on the 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,13 +11,9 @@ import httpx
 import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
-from eventlog import EventLog
-from ingest.service import IngestService
-from ingest.telegram.login_desk import LoginDesk
 from ingest.telegram.sessions import SessionCipher, SessionStore
 from tests.api.conftest import ADMIN_TOKEN, RunningApi
-from tests.helpers import wait_until
-from tests.ingest.durable.helpers import make_sink
+from tests.ingest.login_service import ingest_serving_logins
 from tests.ingest.telegram.fakes import FakeLoginNetwork
 
 PHONE, CODE, PASSWORD = "+358401234567", "24680", "hunter2-cloud-pw"
@@ -37,24 +31,10 @@ async def login_ingest(
         cipher=SessionCipher.from_master_key(SessionCipher.generate_key("k1")),
     )
 
-    async def connect() -> EventLog:
-        return await EventLog.connect(nats_server.url, name="login-ingest")
-
-    service = IngestService(
-        sources=list,
-        sink=make_sink(tmp_path, None),
-        connect_log=connect,
-        demo=False,
-        logins=LoginDesk(client_factory=network.client, store=store),
-    )
-    task = asyncio.create_task(service.run())
-    try:
-        await wait_until(service.serving.is_set, timeout=10)
+    async with ingest_serving_logins(
+        nats_url=nats_server.url, network=network, store=store, tmp_path=tmp_path
+    ):
         yield network
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def fields(page: str) -> dict[str, str]:

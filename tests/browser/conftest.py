@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from aaltohub.embedded.process import free_port
 from aaltohub.nats_auth import load_users, role_url
 from eventlog import EventLog
 from tests.aaltohub.upproc import UpProcess, cli_env
-from tests.helpers import wait_until
+from tests.helpers import fresh_database, wait_until
 
 CHROMIUM = os.environ.get("AALTOHUB_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -88,14 +87,8 @@ class ConsoleUp(UpProcess):
 @pytest.fixture(scope="session")
 def stack_database(postgres_server: PostgresServer) -> Iterator[str]:
     """An empty database for the stack (``up`` migrates it)."""
-    name = f"ui_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_server.url_for(name)
-    finally:
-        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server, "ui") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ ingest service (its login desk on the stack's NATS) and the fake login network b
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,13 +11,10 @@ import pytest
 from playwright.async_api import Page, expect
 from telethon import errors as tg_errors
 
-from eventlog import EventLog
 from ingest.service import IngestService
-from ingest.telegram.login_desk import LoginDesk
 from ingest.telegram.sessions import SessionCipher, SessionStore
 from tests.browser.conftest import ConsoleStack, check_page
-from tests.helpers import wait_until
-from tests.ingest.durable.helpers import make_sink
+from tests.ingest.login_service import ingest_serving_logins
 from tests.ingest.telegram.fakes import FakeLoginNetwork
 
 PHONE, CODE, PASSWORD = "+358401234567", "24680", "hunter2-cloud-pw"
@@ -52,24 +47,10 @@ async def login_ingest(
     """The ingest service with a login desk on the stack's NATS (the stack's own ingest has no
     Telegram credentials, so it serves no logins)."""
 
-    async def connect() -> EventLog:
-        return await EventLog.connect(console_stack.nats_url, name="login-ingest", ensure=False)
-
-    service = IngestService(
-        sources=list,
-        sink=make_sink(tmp_path, None),
-        connect_log=connect,
-        demo=False,
-        logins=LoginDesk(client_factory=network.client, store=sessions),
-    )
-    task = asyncio.create_task(service.run())
-    try:
-        await wait_until(service.serving.is_set, timeout=10)
+    async with ingest_serving_logins(
+        nats_url=console_stack.nats_url, network=network, store=sessions, tmp_path=tmp_path
+    ) as service:
         yield service
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def open_add_account(page: Page, url: str, account: str) -> None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
@@ -33,6 +31,7 @@ from tests.contract.write_paths import (
     WritePath,
     differences,
 )
+from tests.helpers import fresh_database
 
 EXAMPLES = int(os.environ.get("AALTOHUB_CONTRACT_EXAMPLES", "20"))
 PATHS = (
@@ -49,14 +48,8 @@ PATHS = (
 @pytest.fixture(scope="module")
 def contract_database(postgres_server: PostgresServer, migrated_template: str) -> Iterator[str]:
     """One migrated database for all examples of the module (each path empties it first)."""
-    name = f"contract_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    try:
-        yield postgres_server.url_for(name)
-    finally:
-        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server, "contract", template=migrated_template) as url:
+        yield url
 
 
 def write_path(name: str, database_url: str, directory: Path) -> WritePath:

@@ -5,14 +5,12 @@ equal a fresh replay of the log."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import httpx
 import psycopg
 import pytest
@@ -20,12 +18,11 @@ import pytest
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import free_port
-from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from projector.duckdb.dataset import connect_dataset, dataset_dir, read_current
+from projector.duckdb.dataset import dataset_dir, read_current
 from tests.faults.conftest import REPO, Ingest, tally
 from tests.helpers import wait_until
-from tests.projector.conftest import content_hash, project_to_end, run_to_end
+from tests.projector.conftest import assert_replay_equals_live
 
 pytestmark = pytest.mark.slow
 
@@ -134,24 +131,10 @@ async def test_kill_9_of_projector_and_api_loses_nothing_and_projections_equal_a
     row = await tally("kill -9 projector, kill -9 api", log, ingest.ledger)
     assert (row.lost, row.duplicated) == (0, 0), row
 
-    clean_name = "clean_" + str(psycopg.conninfo.conninfo_to_dict(migrated_db)["dbname"])
-    clean_url = postgres_server.url_for(clean_name)
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{clean_name}"')
-    try:
-        await asyncio.to_thread(apply_migrations, clean_url)
-        await project_to_end(log, clean_url, batch_size=5000)
-        assert content_hash(migrated_db) == content_hash(clean_url)
-    finally:
-        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{clean_name}" WITH (FORCE)')
-    clean_duck = tmp_path / "clean.duckdb"
-    await run_to_end(log, clean_duck, batch_size=5000)
-    opened = connect_dataset(dataset_dir(duck))
-    assert opened is not None
-    for query in (
-        "SELECT * FROM events ORDER BY seq",
-        "SELECT * FROM messages ORDER BY chat_id, id_scope, message_id",
-    ):
-        with duckdb.connect(str(clean_duck), read_only=True) as fresh:
-            assert opened[0].execute(query).fetchall() == fresh.execute(query).fetchall(), query
+    await assert_replay_equals_live(
+        log,
+        postgres_server=postgres_server,
+        live_database_url=migrated_db,
+        live_duckdb=duck,
+        tmp_path=tmp_path,
+    )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 
+from aaltohub.embedded.postgres import PostgresServer
+from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
+from projector.duckdb.dataset import connect_dataset, dataset_dir
 from projector.duckdb.projection import DuckDBProjection
 from projector.postgres.projection import PostgresProjection
 from projector.runner import ProjectionRunner
+from tests.helpers import fresh_database
 
 # Columns that record wall-clock time of the write, not facts of the log.
 _VOLATILE = {"updated_at"}
@@ -84,3 +90,29 @@ async def run_to_end(
     finally:
         await projection.close()
     return projection
+
+
+async def assert_replay_equals_live(
+    event_log: EventLog,
+    *,
+    postgres_server: PostgresServer,
+    live_database_url: str,
+    live_duckdb: Path,
+    tmp_path: Path,
+) -> None:
+    """Replaying the whole log into a clean database and a clean DuckDB file gives the tables the
+    live projections built (the published analytics dataset of ``live_duckdb``)."""
+    with fresh_database(postgres_server, "clean") as clean_url:
+        await asyncio.to_thread(apply_migrations, clean_url)
+        await project_to_end(event_log, clean_url, batch_size=5000)
+        assert content_hash(live_database_url) == content_hash(clean_url)
+    clean_duck = tmp_path / "clean.duckdb"
+    await run_to_end(event_log, clean_duck, batch_size=5000)
+    opened = connect_dataset(dataset_dir(live_duckdb))
+    assert opened is not None
+    for query in (
+        "SELECT * FROM events ORDER BY seq",
+        "SELECT * FROM messages ORDER BY chat_id, id_scope, message_id",
+    ):
+        with duckdb.connect(str(clean_duck), read_only=True) as fresh:
+            assert opened[0].execute(query).fetchall() == fresh.execute(query).fetchall(), query

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import psycopg
 import pytest
 
@@ -20,7 +19,7 @@ from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
 from projector.deadletter import DeadLetterStore
-from projector.duckdb.dataset import connect_dataset, dataset_dir, read_current
+from projector.duckdb.dataset import dataset_dir, read_current
 from projector.postgres.projection import PostgresProjection
 from projector.rebuild import rebuild_postgres
 from projector.runner import ProjectionRunner
@@ -29,7 +28,11 @@ from schemas.commands import RetryDeadLetters, projector_subject
 from schemas.status import RetryOutcome
 from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted, publish_raw, wait_until
-from tests.projector.conftest import content_hash, project_to_end, run_to_end
+from tests.projector.conftest import (
+    assert_replay_equals_live,
+    content_hash,
+    project_to_end,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,27 +168,13 @@ async def test_kill_9_at_random_points_then_tables_equal_a_clean_replay(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    clean_name = "clean_" + str(psycopg.conninfo.conninfo_to_dict(migrated_url)["dbname"])
-    clean_url = postgres_server.url_for(clean_name)
-    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{clean_name}"')
-    try:
-        apply_migrations(clean_url)
-        await project_to_end(event_log, clean_url, batch_size=5000)
-        assert content_hash(migrated_url) == content_hash(clean_url)
-    finally:
-        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{clean_name}" WITH (FORCE)')
-    clean_duck = tmp_path / "clean.duckdb"
-    await run_to_end(event_log, clean_duck, batch_size=5000)
-    opened = connect_dataset(dataset_dir(duck))
-    assert opened is not None
-    for query in (
-        "SELECT * FROM events ORDER BY seq",
-        "SELECT * FROM messages ORDER BY chat_id, id_scope, message_id",
-    ):
-        with duckdb.connect(str(clean_duck), read_only=True) as b:
-            assert opened[0].execute(query).fetchall() == b.execute(query).fetchall()
+    await assert_replay_equals_live(
+        event_log,
+        postgres_server=postgres_server,
+        live_database_url=migrated_url,
+        live_duckdb=duck,
+        tmp_path=tmp_path,
+    )
 
 
 @pytest.fixture
