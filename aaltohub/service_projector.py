@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 KNOWN_PROJECTIONS = ("postgres", "duckdb", "broadcast")
 
 
+def broadcast_configured(settings: Settings) -> bool:
+    """The broadcast projection can run: Supabase's URL and service-role key are set."""
+    return bool(settings.supabase_url) and settings.supabase_service_key is not None
+
+
 def build_projections(
     settings: Settings,
     *,
@@ -52,11 +57,12 @@ def build_projections(
                 )
             )
         elif name == "broadcast":
-            if not settings.supabase_url or settings.supabase_service_key is None:
+            if not broadcast_configured(settings):
                 log.info(
                     "broadcast projection disabled: SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY not set"
                 )
                 continue
+            assert settings.supabase_url is not None and settings.supabase_service_key is not None
             out.append(
                 BroadcastProjection(
                     supabase_url=settings.supabase_url,
@@ -138,7 +144,8 @@ def _describe(ctx: ServiceContext) -> str:
         if s.projector_metrics_port
         else ""
     )
-    return f"projector: {', '.join(s.projection_names)} (analytics in {ctx.duckdb_path}){metrics}"
+    names = [n for n in s.projection_names if n != "broadcast" or broadcast_configured(s)]
+    return f"projector: {', '.join(names)} (analytics in {ctx.duckdb_path}){metrics}"
 
 
 SERVICE = ServiceSpec(name="projector", run=_run, stop_order=2, describe=_describe)

@@ -76,6 +76,15 @@ async def test_up_prints_where_each_server_listens(shared_up: UpProcess) -> None
     assert "ready in" in text
 
 
+async def test_up_lists_only_the_projections_that_run(shared_up: UpProcess) -> None:
+    await shared_up.wait_ready()
+    projector = next(
+        line for line in shared_up.text().splitlines() if line.startswith("  projector ")
+    )
+    # No Supabase configured: the broadcast projection is left out, and not announced.
+    assert "postgres, duckdb (" in projector and "broadcast" not in projector
+
+
 async def test_first_up_makes_a_private_admin_token_and_prints_the_console(
     shared_up: UpProcess,
 ) -> None:
