@@ -20,6 +20,7 @@ from ingest.facts import KnownFacts, chat_fact_ids
 from ingest.metrics import IngestMetrics
 from ingest.seams import CommandDesk, EventSource
 from ingest.service import IngestService, SourcesFactory
+from ingest.telegram.threads import ingest_threads
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,9 @@ async def run_ingest_service(
     reader: EventLog | None = None
     telegram: TelegramSources | None = None
     factory: TelegramWorkers | None = None  # None: demo, or no Telegram credentials
+    # Ingest's blocking calls stay off the loop's default pool, which the API and the projector
+    # share under `up` (ingest/telegram/threads.py).
+    threads = ingest_threads()
     try:
         if not demo and settings.has_telegram_credentials and database_url is not None:
             # The workers read what the log already knows (watched chats, recent messages) at start.
@@ -186,7 +190,9 @@ async def run_ingest_service(
                 stack_id=stack_id,
                 postgres_system_id=expected.postgres_system_id if expected else None,
             )
-            factory = TelegramWorkers(settings, log=reader, database_url=database_url)
+            factory = TelegramWorkers(
+                settings, log=reader, database_url=database_url, executor=threads
+            )
             workers = await factory.build_all()
             telegram = lambda _settings: workers  # noqa: E731
         metrics = IngestMetrics()
@@ -202,6 +208,7 @@ async def run_ingest_service(
                 settings,
                 database_url=database_url,
                 on_logged_in=crawl_new_account if factory is not None else None,
+                executor=threads,
             )
         )
         service = build_service(
@@ -223,6 +230,7 @@ async def run_ingest_service(
     finally:
         if reader is not None:
             await reader.close()
+        threads.shutdown(wait=False, cancel_futures=True)
 
 
 def _describe(context: ServiceContext) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 
 from aaltohub.settings import Settings, comma_list
 from eventlog import EventLog
@@ -42,8 +43,9 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
-def media_store(settings: Settings) -> MediaStore | None:
-    """Supabase Storage when a bucket and credentials are set, else a local directory; None if off."""
+def media_store(settings: Settings, *, executor: Executor | None = None) -> MediaStore | None:
+    """Supabase Storage when a bucket and credentials are set, else a local directory (written on
+    ``executor``); None if off."""
     if not settings.media_download:
         return None
     if settings.media_in_bucket:
@@ -53,14 +55,22 @@ def media_store(settings: Settings) -> MediaStore | None:
             bucket=settings.media_bucket,
             service_key=Secret(settings.supabase_service_key.get_secret_value()),
         )
-    return LocalMediaStore(root=settings.media_root)
+    return LocalMediaStore(root=settings.media_root, executor=executor)
 
 
 class TelegramWorkers:
     """Builds the account workers of one ingest process, sharing its chat assignment, crawling
-    knobs and media store; each worker on its decrypted ``StringSession`` (not connected yet)."""
+    knobs and media store; each worker on its decrypted ``StringSession`` (not connected yet).
+    Their stores' blocking calls run on ``executor``, ingest's own pool (``ingest_threads``)."""
 
-    def __init__(self, settings: Settings, *, log: EventLog, database_url: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        log: EventLog,
+        database_url: str,
+        executor: Executor | None = None,
+    ) -> None:
         if settings.telegram_api_id is None or settings.telegram_api_hash is None:
             raise IngestError("TELEGRAM_API_ID and TELEGRAM_API_HASH must be set")
         if settings.master_key is None:
@@ -70,16 +80,18 @@ class TelegramWorkers:
         self._api_hash = Secret(settings.telegram_api_hash.get_secret_value())
         self._log = log
         self._database_url = database_url
+        self._executor = executor
         self.sessions = SessionStore(
             database_url=database_url,
             cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()),
+            executor=executor,
         )
         self._assignment = ChatAssignment(
             explicit=parse_assignments(settings.telegram_assignments),
             accounts=settings.account_names,
         )
         self._config = worker_config(settings)
-        self._media = media_store(settings)
+        self._media = media_store(settings, executor=executor)
 
     async def accounts(self) -> list[str]:
         """The accounts to crawl: those in ``TELEGRAM_ACCOUNTS``, then every other account with a
@@ -127,8 +139,12 @@ class TelegramWorkers:
             log_reader=self._log,
             config=self._config,
             assignment=self._assignment,
-            entity_store=PostgresEntityStore(database_url=self._database_url),
-            update_states=UpdateStateStore(database_url=self._database_url),
+            entity_store=PostgresEntityStore(
+                database_url=self._database_url, executor=self._executor
+            ),
+            update_states=UpdateStateStore(
+                database_url=self._database_url, executor=self._executor
+            ),
             media_store=self._media,
         )
 
@@ -141,7 +157,11 @@ async def build_telegram_workers(
 
 
 def build_login_desk(
-    settings: Settings, *, database_url: str, on_logged_in: LoggedIn | None = None
+    settings: Settings,
+    *,
+    database_url: str,
+    on_logged_in: LoggedIn | None = None,
+    executor: Executor | None = None,
 ) -> LoginDesk | None:
     """The desk serving the console's Telegram logins; None without API credentials or MASTER_KEY.
     ``on_logged_in`` starts crawling with a new session (None: from the next start of ingest)."""
@@ -159,6 +179,7 @@ def build_login_desk(
         store=SessionStore(
             database_url=database_url,
             cipher=SessionCipher.from_master_key(settings.master_key.get_secret_value()),
+            executor=executor,
         ),
         on_logged_in=on_logged_in,
     )

@@ -118,6 +118,7 @@ def create_app(
                 try:
                     yield
                 finally:
+                    auth.close()
                     await seq_watch.stop()
                     await hub.stop()
             finally:

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +25,10 @@ from api.errors import Forbidden, Unauthorized
 Role = Literal["admin", "user"]
 StoredRole = Literal["admin", "user", "none"]  # a `users` row; `none` means no access
 _ASYMMETRIC = ["RS256", "ES256", "EdDSA"]
+# PyJWKClient blocks (an HTTP fetch on a cache miss); two threads of its own keep a slow JWKS
+# endpoint from holding the loop's default pool, which ingest and the projector share under `up`.
+_JWKS_THREADS = 2
+_JWKS_TIMEOUT_S = 6.0  # above PyJWKClient's own 5 s, so its error wins when it answers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +65,11 @@ class Authenticator:
         self._db = db
         self._secret = jwt_secret
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
+        self._jwks_threads = (
+            ThreadPoolExecutor(max_workers=_JWKS_THREADS, thread_name_prefix="jwks")
+            if jwks_url
+            else None
+        )
         self._audience = audience
         self._issuer = issuer
         self._new_user_role = new_user_role
@@ -129,7 +139,10 @@ class Authenticator:
                 )
             if self._jwks is not None:
                 key = await asyncio.wait_for(
-                    asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token), 6
+                    asyncio.get_running_loop().run_in_executor(
+                        self._jwks_threads, self._jwks.get_signing_key_from_jwt, token
+                    ),
+                    _JWKS_TIMEOUT_S,
                 )
                 return jwt.decode(
                     token,
@@ -162,6 +175,11 @@ class Authenticator:
             self._roles.clear()
         self._roles[user_id] = (now + self._role_cache_s, role)
         return role
+
+    def close(self) -> None:
+        """Stop the JWKS threads (a fetch in flight ends on its own timeout)."""
+        if self._jwks_threads is not None:
+            self._jwks_threads.shutdown(wait=False, cancel_futures=True)
 
     def forget(self, user_id: uuid.UUID) -> None:
         """Drop a cached role (after a role change)."""

@@ -12,12 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from typing import Protocol, cast
 
 import psycopg
 
 from ingest.errors import EntityNotFound, GatewayError, StoreError
 from ingest.telegram.gateway import PeerKind, PeerRef
+from ingest.telegram.threads import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,12 @@ class EntityStore(Protocol):
 class PostgresEntityStore:
     """``EntityStore`` on the ``entity_cache`` table; blocking calls run in a worker thread."""
 
-    def __init__(self, *, database_url: str, connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self, *, database_url: str, connect_timeout_s: int = 10, executor: Executor | None = None
+    ) -> None:
         self._url = database_url
         self._timeout = connect_timeout_s
+        self._executor = executor  # ingest_threads(); None: the default pool
 
     def __repr__(self) -> str:
         return "PostgresEntityStore()"
@@ -79,7 +84,7 @@ class PostgresEntityStore:
             return out
 
         try:
-            return await asyncio.to_thread(run)
+            return await off_loop(self._executor, run)
         except psycopg.Error as e:
             raise StoreError(f"select entity_cache: {type(e).__name__}") from e
 
@@ -100,7 +105,7 @@ class PostgresEntityStore:
         if not rows:
             return
         try:
-            await asyncio.to_thread(run)
+            await off_loop(self._executor, run)
         except psycopg.Error as e:
             raise StoreError(f"upsert entity_cache: {type(e).__name__}") from e
 

@@ -12,6 +12,7 @@ import logging
 import mimetypes
 import os
 from collections.abc import Collection
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -26,6 +27,7 @@ from ingest.telegram.failures import FailureRecorder
 from ingest.telegram.gateway import Gateway, TLMessage
 from ingest.telegram.ratelimit import RateLimiter
 from ingest.telegram.sessions import Secret
+from ingest.telegram.threads import off_loop
 from schemas import ids
 from schemas.events import MediaStored, MessagePosted
 
@@ -49,8 +51,9 @@ class MediaStore(Protocol):
 class LocalMediaStore:
     """Files under a directory (default ``<data dir>/media``), written atomically."""
 
-    def __init__(self, *, root: Path) -> None:
+    def __init__(self, *, root: Path, executor: Executor | None = None) -> None:
         self._root = root
+        self._executor = executor  # ingest_threads(); None: the default pool
 
     async def put(self, key: str, data: bytes, *, mime_type: str | None) -> str:
         """Write ``data`` to ``root/key`` if absent (temp file + rename)."""
@@ -68,7 +71,7 @@ class LocalMediaStore:
             os.replace(tmp, path)
 
         try:
-            await asyncio.to_thread(run)
+            await off_loop(self._executor, run)
         except OSError as e:
             raise StoreError(f"media write {key}: {type(e).__name__}") from e
         return str(path)

@@ -13,12 +13,12 @@ key id or any flipped bit is rejected.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ingest.errors import MasterKeyError, SessionDecryptError, SessionNotFound, StoreError
+from ingest.telegram.threads import off_loop
 
 MAGIC: Final = b"AHS1"
 NONCE_BYTES: Final = 12  # NIST SP 800-38D: 96-bit nonces for GCM
@@ -179,11 +180,17 @@ class SessionStore:
     """One encrypted session per account in Postgres; blocking calls run in a worker thread."""
 
     def __init__(
-        self, *, database_url: str, cipher: SessionCipher, connect_timeout_s: int = 10
+        self,
+        *,
+        database_url: str,
+        cipher: SessionCipher,
+        connect_timeout_s: int = 10,
+        executor: Executor | None = None,
     ) -> None:
         self._url = database_url
         self._cipher = cipher
         self._timeout = connect_timeout_s
+        self._executor = executor  # ingest_threads(); None: the default pool
 
     def __repr__(self) -> str:
         return f"SessionStore(cipher={self._cipher!r})"
@@ -283,7 +290,7 @@ class SessionStore:
 
     async def _run(self, fn: Callable[[], T], what: str) -> T:
         try:
-            return await asyncio.to_thread(fn)
+            return await off_loop(self._executor, fn)
         except psycopg.Error as e:
             raise StoreError(f"{what}: {type(e).__name__}") from e
 

@@ -9,8 +9,8 @@ than loses.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeVar
@@ -18,6 +18,7 @@ from typing import Final, TypeVar
 import psycopg
 
 from ingest.errors import StoreError
+from ingest.telegram.threads import off_loop
 
 T = TypeVar("T")
 
@@ -45,9 +46,12 @@ class StoredState:
 class UpdateStateStore:
     """Loads and saves an account's update state (blocking calls run in a worker thread)."""
 
-    def __init__(self, *, database_url: str, connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self, *, database_url: str, connect_timeout_s: int = 10, executor: Executor | None = None
+    ) -> None:
         self._url = database_url
         self._timeout = connect_timeout_s
+        self._executor = executor  # ingest_threads(); None: the default pool
 
     def __repr__(self) -> str:
         return "UpdateStateStore()"
@@ -97,6 +101,6 @@ class UpdateStateStore:
 
     async def _run(self, fn: Callable[[], T], what: str) -> T:
         try:
-            return await asyncio.to_thread(fn)
+            return await off_loop(self._executor, fn)
         except psycopg.Error as e:
             raise StoreError(f"could not {what}: {type(e).__name__}") from e
