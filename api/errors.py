@@ -159,9 +159,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        title = _title(exc.status_code)
+        # Starlette's detail defaults to the title; ours say what happened (e.g. the body limit).
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         return problem_response(
             exc.status_code,
-            _title(exc.status_code),
+            title,
+            detail=detail,
             instance=request.url.path,
             headers=dict(exc.headers or {}),
         )

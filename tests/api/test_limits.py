@@ -35,6 +35,7 @@ async def test_a_chunked_oversized_body_is_cut_off(api: RunningApi) -> None:
     async with api.client() as client:
         response = await client.post("/analytics/sql", content=chunks())
     assert response.status_code == 413
+    assert response.json()["detail"] == "request bodies are limited to 1048576 bytes"
 
 
 async def test_a_body_under_the_limit_is_served(api: RunningApi) -> None:

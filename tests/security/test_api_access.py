@@ -76,13 +76,16 @@ async def test_a_live_connection_ends_when_its_token_expires(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
+@pytest.mark.parametrize("mib", [2, 4, 16])
 async def test_an_oversized_body_is_refused_before_authentication(
-    start_bounded_api: StartApi,
+    mib: int, start_bounded_api: StartApi
 ) -> None:
+    """A client that sends its whole body first reads the 413 (from 4 MiB on it saw a reset)."""
     api = await start_bounded_api()
     async with httpx.AsyncClient(base_url=api.url, timeout=20) as client:
-        response = await client.post("/analytics/sql", content=b"x" * (2 * 1024 * 1024))
+        response = await client.post("/analytics/sql", content=b"x" * (mib * 1024 * 1024))
     assert response.status_code == 413
+    assert response.json()["detail"] == "request bodies are limited to 1048576 bytes"
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/openapi.json", "/docs"])

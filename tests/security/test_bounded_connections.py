@@ -153,3 +153,23 @@ async def test_a_body_that_stalls_gets_408(start_bounded_api: StartApi) -> None:
         writer.close()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b'"title":"Request Timeout"' in answer
+    assert b'"detail":"the request body stalled for 1 s"' in answer
+
+
+async def test_an_oversized_body_announced_with_expect_is_refused_unread(
+    start_bounded_api: StartApi,
+) -> None:
+    """``Expect: 100-continue``: the 413 comes at once, and no ``100 Continue`` asks for the body."""
+    url = (await start_bounded_api()).url
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
+    try:
+        writer.write(
+            b"POST /analytics/sql HTTP/1.1\r\nHost: client\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 4194304\r\n\r\n"
+        )
+        await writer.drain()
+        answer = await read_to_end(reader, timeout=15)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in answer
