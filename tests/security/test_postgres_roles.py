@@ -199,3 +199,15 @@ def test_a_data_dir_from_before_the_projector_role_keeps_its_passwords(tmp_path:
     assert passwords.superuser == old["superuser"]
     assert len(passwords.projector) >= 43
     assert load_or_create_passwords(tmp_path) == passwords
+
+
+def test_a_rebuild_schema_the_owner_left_goes_to_the_projector(cluster: Cluster) -> None:
+    """A data dir rebuilt before the projector had its role: its leftover schemas are the owner's;
+    the next `up` hands them over (grant_service_roles runs at every start), so a rebuild can
+    drop them."""
+    with psycopg.connect(cluster.url("owner"), autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA retired_20260101")
+        conn.execute("CREATE TABLE retired_20260101.messages (LIKE public.messages)")
+    grant_service_roles(cluster.url("owner"))
+    with psycopg.connect(cluster.url("projector"), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA retired_20260101 CASCADE")
