@@ -6,7 +6,8 @@ test (``tests/contract/``) folds generated event sequences through each sink and
 is a small function over all events of one key, so it does not depend on batching or on the order
 events of different keys arrive in. Changing a rule means changing it here and in every sink.
 
-Facts the rules rely on (Telegram): a message's ``date`` never changes; message ids are per chat
+Facts the rules rely on (Telegram): a message's ``date`` never changes (only how well we know it:
+an export's local time is read in some zone until a better reading arrives); message ids are per chat
 for channels/supergroups and per account elsewhere, so a delete without a chat id names a message
 of that account outside channels; an account's ids are unique across its non-channel chats.
 """
@@ -22,6 +23,7 @@ from typing import Final
 from schemas import ids
 from schemas.events import (
     ERROR_MAX_CHARS,
+    EXACT_DATE,
     AnyEvent,
     BackfillCompleted,
     BackfillProgressed,
@@ -41,6 +43,7 @@ from schemas.events import (
     ReactionCount,
     ReactionsUpdated,
     chat_info_time,
+    date_rank,
     snapshot_time,
 )
 
@@ -70,8 +73,8 @@ class Message:
 
     newest: Snapshot  # its content columns, account and observed_at
     last_seq: int  # seq of the newest snapshot
-    first: Snapshot  # the first sighting: the original version, kept for when an edit arrives
-    first_seq: int  # its seq
+    first: Snapshot  # the first counted snapshot: the original version, for when an edit arrives
+    first_seq: int  # seq of the first sighting (any snapshot, counted or not)
     source: str  # source of the first sighting
     edit_count: int
     is_deleted: bool
@@ -167,16 +170,32 @@ def _first_delete(deletes: list[tuple[int, MessageDeleted]]) -> tuple[datetime, 
     return min(e.observed_at for _, e in deletes), min(seq for seq, _ in deletes)
 
 
+def counted(snaps: list[tuple[int, Snapshot]]) -> list[tuple[int, Snapshot]]:
+    """Rule "date readings": the snapshots of one message that count. Exact dates outrank local
+    ones (an export's times without offset, read in a zone given with --tz, which outranks a
+    guessed zone); with exact ones, every exact one counts; without, only the latest (by seq) of
+    the best-ranked local readings, so a re-import in the right zone replaces what an earlier one
+    read, dates and all, and a correction is not an edit
+    (docs/decisions/041-corrected-export-dates.md)."""
+    top_seq, top = max(snaps, key=lambda s: (date_rank(s[1].message), s[0]))
+    if date_rank(top.message) == EXACT_DATE:
+        return [s for s in snaps if date_rank(s[1].message) == EXACT_DATE]
+    return [(top_seq, top)]
+
+
 def _message(
     key: Key,
-    snaps: list[tuple[int, Snapshot]],
+    all_snaps: list[tuple[int, Snapshot]],
     deletes: list[tuple[int, MessageDeleted]],
     reactions: list[tuple[int, ReactionsUpdated]],
     media: list[tuple[int, MediaStored]],
     counters: list[tuple[int, CountersUpdated]],
 ) -> Message:
+    snaps = counted(all_snaps)
     last_seq, newest = max(snaps, key=lambda s: snapshot_order(*s))
-    first_seq, first = min(snaps, key=lambda s: s[0])
+    _, first = min(snaps, key=lambda s: s[0])
+    # The first sighting (seq, source) is of any snapshot: when the log first saw the message.
+    first_seq, first_seen = min(all_snaps, key=lambda s: s[0])
     # Rule "edit count": the edits Telegram reported, i.e. distinct edit dates seen (a formatting-only
     # edit counts; a->b->a counts twice); distinct contents are message_versions' business
     # (docs/decisions/019-edit-count-counts-edit-dates.md).
@@ -200,7 +219,7 @@ def _message(
         last_seq=last_seq,
         first=first,
         first_seq=first_seq,
-        source=first.source,
+        source=first_seen.source,
         edit_count=len(edit_dates),
         is_deleted=tomb is not None,
         deleted_at=None if tomb is None else tomb[0],
@@ -274,7 +293,7 @@ def _messages(records: list[tuple[int, AnyEvent]]) -> Tables:
     versions: dict[tuple[int, str, int, str], Version] = {}
     for (chat_id, scope, message_id), key_snaps in snaps.items():
         contents: dict[str, Version] = {}
-        for seq, e in sorted(key_snaps, key=lambda s: s[0]):
+        for seq, e in sorted(counted(key_snaps), key=lambda s: s[0]):
             digest = ids.content_digest(e.message)
             contents.setdefault(digest, Version(chat_id, scope, message_id, digest, e, seq))
         if len(contents) > 1:

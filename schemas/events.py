@@ -128,11 +128,23 @@ class ServiceAction(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_de
     details: dict[str, Scalar] = msgspec.field(default_factory=dict)
 
 
+class LocalDate(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """How an export's local time without offset was read: in ``zone`` (None: not recorded, an
+    import from before dates said so), ``given`` by the user (``--tz``) or guessed by the importer
+    (the offset the file reveals, else UTC)."""
+
+    zone: str | None = None
+    given: bool = False
+
+
 class MessageSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """The full state of one message as Telegram showed it at observation time."""
 
     message_id: int
     date: datetime
+    # None: ``date`` (and ``edit_date``) are Telegram's own UTC times (live, backfill, an export with
+    # ``date_unixtime``); else an export's local times read in a zone (see ``date_rank``).
+    local_date: LocalDate | None = None
     edit_date: datetime | None = None
     sender: Sender | None = None
     text: str = ""
@@ -168,6 +180,22 @@ def snapshot_time(message: MessageSnapshot) -> tuple[datetime, datetime]:
     return (message.edit_date or _NO_EDIT, message.date)
 
 
+EXACT_DATE: Final = 2
+GIVEN_ZONE: Final = 1
+GUESSED_ZONE: Final = 0
+
+
+def date_rank(message: MessageSnapshot) -> int:
+    """How far a snapshot's dates can be trusted: ``EXACT_DATE`` (Telegram's UTC time), else a local
+    time read in a ``GIVEN_ZONE`` (``--tz``) or a ``GUESSED_ZONE``. Per message the highest rank's
+    snapshots count, and among local ones only the latest by seq
+    (docs/decisions/041-corrected-export-dates.md)."""
+    local = message.local_date
+    if local is None:
+        return EXACT_DATE
+    return GIVEN_ZONE if local.given else GUESSED_ZONE
+
+
 class ChatInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """What we know about a chat (group, supergroup, channel or private chat)."""
 
@@ -198,7 +226,9 @@ class Event(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="kind
 class MessagePosted(Event, frozen=True, kw_only=True, tag="message.posted"):
     """A message (or service message) exists; ``message`` is its snapshot when observed."""
 
-    schema_version: int = 2  # v2: ids of non-channel messages include the account
+    # v2: ids of non-channel messages include the account; v3: a snapshot says whether its dates
+    # are exact (``local_date``), and the id of a local reading names it (schemas.ids.posted_id)
+    schema_version: int = 3
 
     message: MessageSnapshot
 

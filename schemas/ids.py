@@ -10,7 +10,11 @@ joined with the unit separator ``\\x1f``. The parts per fact:
 ============================  ==================================================================
 fact                          identifying parts
 ============================  ==================================================================
-message posted                ``chat_id, message_id`` (+ ``acct:<account>`` outside channels)
+message posted                ``chat_id, message_id`` (+ ``acct:<account>`` outside channels); a
+                              snapshot with local dates (an export without offsets) adds
+                              ``local, date rank, zone, date (unix s), observed_at``: each import
+                              run's reading of the dates is its own fact, and the one the
+                              projections show is the best-ranked, latest one
 message edited                ``chat_id, message_id, edit_date (unix s), digest(text, media id),
                               digest(entities)`` (+ ``acct:<account>`` outside channels)
 message deleted               ``scope, message_id`` where ``scope`` is the chat id for channels and
@@ -48,7 +52,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
-from schemas.events import ChatInfo, MessageSnapshot, ReactionCount
+from schemas.events import ChatInfo, MessageSnapshot, ReactionCount, date_rank
 
 CHANNEL_ID_OFFSET: Final = (
     -1_000_000_000_000
@@ -107,6 +111,28 @@ def formatting_digest(message: MessageSnapshot) -> str:
 def posted_id(chat_id: int, message_id: int, *, account: str) -> str:
     """Id of the fact "message ``message_id`` exists in ``chat_id``" (as ``account`` numbers it)."""
     return _make("p", *_scoped(chat_id, account), message_id)
+
+
+def posted_event_id(
+    chat_id: int, message: MessageSnapshot, *, account: str, observed_at: datetime
+) -> str:
+    """Id of a ``MessagePosted`` of ``message``: ``posted_id`` for exact dates; a snapshot whose
+    dates are local (``MessageSnapshot.local_date``) is one import run's reading of them, so its id
+    names the rank, the zone, the date and the run (``observed_at``): a re-import in another zone
+    is a new fact, the same run retried is not (docs/decisions/041-corrected-export-dates.md)."""
+    local = message.local_date
+    if local is None:
+        return posted_id(chat_id, message.message_id, account=account)
+    return _make(
+        "p",
+        *_scoped(chat_id, account),
+        message.message_id,
+        "local",
+        date_rank(message),
+        local.zone,
+        _epoch(message.date),
+        observed_at.isoformat(),
+    )
 
 
 def edited_id(chat_id: int, message: MessageSnapshot, *, account: str) -> str:

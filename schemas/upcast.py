@@ -10,17 +10,25 @@ rule (``schemas.ids``): the id of a basic-group or private-chat message includes
 account, and an edit's id digests its formatting entities. The v1 → v2 steps recompute the id from
 the payload, so an old log replays into exactly the events today's ingest writes (and a re-import
 recognises them). A payload too malformed to recompute is left as it is for the decoder to reject.
+
+Version 3 of ``message.posted`` lets a snapshot say its dates are local (``local_date``): an
+export's times without offset, read in some zone. Imports before v3 did not record it, so every v2
+post from an import is lifted to a local reading in an unrecorded zone (the lowest rank): a
+re-import with the right ``--tz`` then corrects its dates (docs/decisions/041-corrected-export-dates.md).
+Exact dates cannot be told apart from local ones in those payloads; a re-import of a file with
+``date_unixtime`` appends nothing where the dates agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Final
 
 import msgspec
 
 from schemas import ids
-from schemas.events import MessageSnapshot, ReactionCount
+from schemas.events import Event, MessageSnapshot, ReactionCount
 
 JsonObject = dict[str, object]
 Upcaster = Callable[[JsonObject], JsonObject]
@@ -50,6 +58,22 @@ def posted_v1_to_v2(raw: JsonObject) -> JsonObject:
     who, snap = _identity(raw), _snapshot(raw)
     if who is not None and snap is not None:
         raw["event_id"] = ids.posted_id(who[0], snap.message_id, account=who[1])
+    return raw
+
+
+def posted_v2_to_v3(raw: JsonObject) -> JsonObject:
+    """``message.posted`` v2 → v3: a post from an import has local dates in an unrecorded zone."""
+    message = raw.get("message")
+    if raw.get("source") != "import" or not isinstance(message, dict) or "local_date" in message:
+        return raw
+    raw["message"] = {**message, "local_date": {}}
+    who, snap = _identity(raw), _snapshot(raw)
+    try:
+        observed_at = msgspec.convert(raw.get("observed_at"), datetime, strict=False)
+    except msgspec.ValidationError:
+        return raw
+    if who is not None and snap is not None:
+        raw["event_id"] = ids.posted_event_id(who[0], snap, account=who[1], observed_at=observed_at)
     return raw
 
 
@@ -83,9 +107,17 @@ def media_stored_v1_to_v2(raw: JsonObject) -> JsonObject:
 
 UPCASTERS: Final[Mapping[tuple[str, int], Upcaster]] = {
     ("message.posted", 1): posted_v1_to_v2,
+    ("message.posted", 2): posted_v2_to_v3,
     ("message.edited", 1): edited_v1_to_v2,
     ("message.reactions", 1): reactions_v1_to_v2,
     ("message.media_stored", 1): media_stored_v1_to_v2,
+}
+
+
+# Steps that change nothing but the version for the events they name: the codec lifts those
+# without re-encoding (a v2 post that is not from an import is already a v3 one).
+IDENTITY_STEPS: Final[Mapping[tuple[str, int], Callable[[Event], bool]]] = {
+    ("message.posted", 2): lambda event: event.source != "import",
 }
 
 

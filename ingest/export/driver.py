@@ -66,6 +66,11 @@ class ImportProgress(msgspec.Struct, kw_only=True):
     imported: int = 0
     spooled: int = 0  # accepted but still in the import spool when the import ended (not imported)
     already_present: int = 0
+    # Messages an earlier import stored with other local dates: stored again with this import's
+    # dates, which the projections show (a re-import with the right --tz corrects them) ...
+    redated: int = 0
+    # ... or kept, where the earlier dates rank higher (read in a --tz zone, this import guesses).
+    dates_kept: int = 0
     pre_migration: int = 0  # messages from before a basic group became the supergroup
     skipped: int = 0
     chats_skipped: int = 0
@@ -156,6 +161,7 @@ class ExportImporter:
                     chat_kind=kind,
                     account=self._account,
                     tz=self._tz,
+                    tz_given=self._given_tz is not None,
                     observed_at=observed_at,
                 )
                 known = await known_ids(self._log, chat_id, account=self._account)
@@ -175,6 +181,17 @@ class ExportImporter:
             out.append(
                 f"{self._local_dates} messages have no date_unixtime; their local dates were read "
                 f"as {self._tz_reason}"
+            )
+        progress = self.progress
+        if progress.redated:
+            out.append(
+                f"{progress.redated} messages an earlier import stored with other local dates were "
+                "stored again with these dates, which replace the earlier ones"
+            )
+        if progress.dates_kept:
+            out.append(
+                f"{progress.dates_kept} messages keep the dates an earlier import read in a zone "
+                "given with --tz; pass --tz to read them again"
             )
         pre = self.progress.pre_migration
         if pre and self._migrated_from is None:
@@ -213,6 +230,7 @@ class ExportImporter:
             chat_kind="group",
             account=self._account,
             tz=self._tz,
+            tz_given=self._given_tz is not None,
             observed_at=observed_at,
             unshift_replies=True,
         )
@@ -302,7 +320,7 @@ class ExportImporter:
             self.progress.pre_migration += 1
             if before is not None:
                 history, message_id = before, original_id(message_id)
-        if history.known.has_message(message_id):
+        if history.known.has_message(message_id) or not self._new_reading(history, raw, message_id):
             self.progress.already_present += 1
             history.saw(history.mapper.date_of(raw))  # type: ignore[arg-type]
             return None
@@ -320,6 +338,25 @@ class ExportImporter:
         history.saw(posted.message.date)
         history.appended += 1
         return posted
+
+    def _new_reading(self, history: History, raw: object, message_id: int) -> bool:
+        """Whether a message the log holds only with local dates gets this import's snapshot: when
+        its dates differ and rank at least as high (a re-import in the right zone), not when they
+        agree or an earlier reading ranks higher (docs/decisions/041-corrected-export-dates.md)."""
+        known = history.known.local.get(message_id)
+        if known is None:
+            return True  # not in the log at all
+        mine = history.mapper.reading(raw)  # type: ignore[arg-type]
+        if mine is None:
+            return True  # let the mapper say what is wrong with it
+        rank, date = mine
+        if int(date.timestamp()) == known[1]:
+            return False
+        if rank < known[0]:
+            self.progress.dates_kept += 1
+            return False
+        self.progress.redated += 1
+        return True
 
     def _chat_facts(
         self,

@@ -2,8 +2,9 @@
 
 An export shows each message in its latest state and has no edit history, so an edited message is
 one ``MessagePosted`` whose snapshot carries ``edit_date``; no ``MessageEdited`` is emitted (see
-``ingest/export/__init__.py`` for why). Dates: ``date_unixtime`` when present, else the local-time
-``date`` read in the zone given by ``--tz`` (older exports).
+``ingest/export/__init__.py`` for why). Dates: ``date_unixtime`` when present (exact), else the
+local-time ``date`` read in the import's zone (older exports); such a snapshot says so
+(``local_date``), and its id names that reading (docs/decisions/041-corrected-export-dates.md).
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ from ingest.export.peers import as_int, parse_peer
 from ingest.export.service_messages import action_of
 from ingest.export.text import is_odd_text, text_and_entities
 from schemas.events import (
+    EXACT_DATE,
+    GIVEN_ZONE,
+    GUESSED_ZONE,
     Button,
     ChatKind,
     ForwardOrigin,
+    LocalDate,
     MessagePosted,
     MessageSnapshot,
     ReplyTo,
     Sender,
 )
-from schemas.ids import CHANNEL_ID_OFFSET, is_channel_id, posted_id
+from schemas.ids import CHANNEL_ID_OFFSET, is_channel_id, posted_event_id
 
 # An ``edited`` stamp before Telegram existed (some versions wrote 1970 on unedited messages) is noise.
 _EARLIEST_EDIT: Final = datetime(2013, 8, 1, tzinfo=UTC)
@@ -47,6 +52,7 @@ class MessageMapper:
         account: str,
         tz: tzinfo,
         observed_at: datetime,
+        tz_given: bool = False,
         unshift_replies: bool = False,
     ) -> None:
         self.chat_id = chat_id
@@ -58,6 +64,8 @@ class MessageMapper:
         self._chat_kind = chat_kind
         self._account = account
         self._tz = tz
+        # What a snapshot with a local date says about it: the zone, and whether --tz gave it.
+        self._local = LocalDate(zone=str(tz), given=tz_given)
         self._observed_at = observed_at
         # Senders repeat on most messages and Sender is immutable: share one object per (id, name).
         self._senders: dict[tuple[object, object, object], Sender | None] = {}
@@ -82,6 +90,16 @@ class MessageMapper:
         except (ValueError, TypeError, OverflowError):
             return None
 
+    def reading(self, raw: dict[str, object]) -> tuple[int, datetime] | None:
+        """The date rank (``schemas.events.date_rank``) and date a raw message would get, or None
+        where it has no usable date."""
+        date = self.date_of(raw)
+        if date is None:
+            return None
+        if (as_int(raw.get("date_unixtime")) or 0) > 0 or not _without_offset(raw.get("date")):
+            return EXACT_DATE, date
+        return (GIVEN_ZONE if self._local.given else GUESSED_ZONE), date
+
     def posted(self, raw: dict[str, object], message_id: int) -> MessagePosted:
         """The ``MessagePosted`` of a raw message whose id is ``message_id``; raises ``UnmappableMessage``."""
         kind = raw.get("type", "message")
@@ -99,7 +117,9 @@ class MessageMapper:
         except (ValueError, TypeError, AttributeError, OverflowError) as e:
             raise UnmappableMessage(f"{type(e).__name__}: {e}", message_id=message_id) from e
         return MessagePosted(
-            event_id=posted_id(self.chat_id, message_id, account=self._account),
+            event_id=posted_event_id(
+                self.chat_id, snapshot, account=self._account, observed_at=self._observed_at
+            ),
             account=self._account,
             observed_at=self._observed_at,
             source="import",
@@ -114,8 +134,10 @@ class MessageMapper:
         date = self._date(unixtime, raw.get("date"))
         if date is None:
             raise UnmappableMessage(f"no usable date ({raw.get('date')!r})", message_id=message_id)
-        if (as_int(unixtime) or 0) <= 0:
+        local = None
+        if (as_int(unixtime) or 0) <= 0 and _without_offset(raw.get("date")):
             self.local_dates += 1
+            local = self._local
         edit_date = self._edit_date(raw, date)
         text, entities = text_and_entities(raw)
         if is_odd_text(raw.get("text")) and not raw.get("text_entities"):
@@ -131,6 +153,7 @@ class MessageMapper:
             return MessageSnapshot(
                 message_id=message_id,
                 date=date,
+                local_date=local,
                 edit_date=edit_date,
                 sender=sender,
                 text=text,
@@ -144,6 +167,7 @@ class MessageMapper:
         return MessageSnapshot(
             message_id=message_id,
             date=date,
+            local_date=local,
             edit_date=edit_date,
             sender=self._sender(raw.get("from_id"), raw.get("from")),
             text=text,
@@ -239,6 +263,11 @@ class MessageMapper:
         return ForwardOrigin(
             peer_id=None if peer is None else peer[0], name=name if isinstance(name, str) else None
         )
+
+
+def _without_offset(value: object) -> bool:
+    """True for a date string without a UTC offset (a local time); its parse succeeded before."""
+    return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is None
 
 
 def _buttons(value: object) -> tuple[tuple[Button, ...], ...]:

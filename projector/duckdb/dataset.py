@@ -39,6 +39,7 @@ from schemas.duckdb.dataset import (
     view_statements,
 )
 from schemas.duckdb.tables import DIRTY_KEYS, EVENT_COLUMNS, MESSAGE_COLUMNS
+from schemas.ids import CHANNEL_ID_OFFSET
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ _KEY_JOIN: Final = (
 _DAY: Final = "coalesce(strftime(observed_at AT TIME ZONE 'UTC', '%Y-%m-%d'), 'none')"
 _MONTH: Final = "coalesce(strftime(m.date AT TIME ZONE 'UTC', '%Y-%m'), 'none')"
 _PARQUET: Final = "FORMAT parquet, COMPRESSION zstd"
+# A snapshot event's id scope (schemas.ids.message_scope), over the events table aliased m.
+_EVENT_SCOPE: Final = f"CASE WHEN m.chat_id < {CHANNEL_ID_OFFSET} THEN '' ELSE m.account END"
 
 
 def dataset_dir(duckdb_file: Path) -> Path:
@@ -340,10 +343,18 @@ class DatasetPublisher:
         """Write the months the deltas touch again from the table; retire the old files of those
         months and every delta."""
         paths = ", ".join(_quote(str(self.root / f.path)) for f in deltas)
+        keys = (
+            f"SELECT DISTINCT chat_id, id_scope, message_id FROM read_parquet([{paths}], "
+            "hive_partitioning = false)"
+        )
+        # A month a message left counts too: a better reading of an export's local date can move
+        # it (docs/decisions/041-corrected-export-dates.md), and the old month's files still hold
+        # it. Only local readings move; exact dates never change.
         touched = (
-            f"SELECT DISTINCT {_MONTH} AS month FROM messages m SEMI JOIN "
-            f"(SELECT DISTINCT chat_id, id_scope, message_id FROM read_parquet([{paths}], "
-            f"hive_partitioning = false)) k ON {_KEY_JOIN}"
+            f"SELECT DISTINCT {_MONTH} AS month FROM messages m SEMI JOIN ({keys}) k ON {_KEY_JOIN} "
+            f"UNION SELECT DISTINCT {_MONTH} AS month FROM events m SEMI JOIN ({keys}) k "
+            f"ON m.chat_id = k.chat_id AND m.message_id = k.message_id AND {_EVENT_SCOPE} = k.id_scope "
+            "WHERE m.date_rank < 2"
         )
         parts = {f"month={r[0]}" for r in con.execute(touched).fetchall()}
         written = self._base(con, generation, seq, f"WHERE {_MONTH} IN ({touched})")

@@ -40,7 +40,9 @@ from schemas.duckdb.tables import (
     DIRTY_KEYS,
     INSERT_FOLDED,
     INSERT_FOLDED_ALL,
+    MESSAGE_COLUMNS_SINCE_SCOPE,
     MESSAGES_HAVE_SCOPE,
+    RANK_OLD_EVENTS,
 )
 
 log = logging.getLogger(__name__)
@@ -184,11 +186,14 @@ class DuckDBProjection:
         scope = con.execute(MESSAGES_HAVE_SCOPE).fetchone()
         for ddl in DDL:
             con.execute(ddl)
-        if scope is not None and scope[1] > 0 and scope[0] < 2:
-            # A file from before message keys had an id scope or counters (the DDL added the
-            # columns): the next fold rebuilds every message.
+        if scope is not None and scope[1] > 0 and scope[0] < MESSAGE_COLUMNS_SINCE_SCOPE:
+            # A file from before message keys had an id scope, counters or date ranks (the DDL
+            # added the columns): rank the stored snapshots as the upcaster does, rebuild every
+            # message at the next fold and publish the whole file again (new columns).
             log.info("%s: messages gained columns; the next fold rebuilds them", self.name)
+            con.execute(RANK_OLD_EVENTS)
             con.execute("UPDATE projection_checkpoint SET messages_seq = 0")
+            self._republish = True
         con.execute(COUNTERS_HISTORY_VIEW)
         source = con.execute("SELECT file_id FROM dataset_source").fetchone()
         if source is None:

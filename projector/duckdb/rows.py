@@ -16,6 +16,7 @@ from schemas.events import (
     MessageEdited,
     MessagePosted,
     ReactionsUpdated,
+    date_rank,
     event_kind,
 )
 
@@ -75,6 +76,7 @@ def event_table(records: Sequence[Decoded]) -> pa.Table:
             for e, m in zip(events, snaps, strict=True)
         ],
         "discussion_chat_id": [None if m is None else m.discussion_chat_id for m in snaps],
+        "date_rank": [None if m is None else date_rank(m) for m in snaps],
     }
     arrays = [pa.array(columns[field.name], type=field.type) for field in SCHEMA]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)

@@ -104,6 +104,7 @@ async def _load(
         # Versions and edits first (the messages take their edit counts from the edits), then the rest in the order of a
         # batch (PostgresProjection._write); pending deletes are empty in empty tables.
         for statement in (
+            q.count_readings,
             q.bulk_versions,
             q.bulk_edits,
             q.bulk_messages,

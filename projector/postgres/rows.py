@@ -30,6 +30,7 @@ from schemas.events import (
     MessagePosted,
     ReactionsUpdated,
     chat_info_time,
+    date_rank,
 )
 
 _json: Final = msgspec.json.Encoder()
@@ -50,6 +51,7 @@ class MessageStageRow(NamedTuple):
     sender_name: str | None
     sender_username: str | None
     date: datetime
+    date_rank: int  # schemas.events.date_rank: 2 exact, 1 local in a --tz zone, 0 guessed
     edit_date: datetime | None
     text: str
     entities: Json
@@ -78,6 +80,7 @@ class MessageStageRow(NamedTuple):
     first_seq: int
     first_source: str
     content_hash: str
+    counts: bool  # rule "date readings": set false in SQL for a snapshot a better reading outranks
 
 
 _PG_TYPES: Final[dict[object, str]] = {
@@ -201,6 +204,7 @@ def message_row(
         sender_name=None if s is None else s.display_name,
         sender_username=None if s is None else s.username,
         date=m.date,
+        date_rank=date_rank(m),
         edit_date=m.edit_date,
         text=m.text,
         entities=Json(_EMPTY if not m.entities else _json.encode(m.entities).decode()),
@@ -229,6 +233,7 @@ def message_row(
         first_seq=first_seq,
         first_source=first_source,
         content_hash=ids.content_digest(m),
+        counts=True,
     )
 
 

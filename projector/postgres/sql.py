@@ -29,24 +29,37 @@ _NOT_CONTENT: Final = frozenset(
         "first_seq",
         "first_source",
         "content_hash",
+        "counts",
     }
 )
 _JSONB: Final = JSON_COLUMNS
 _CONTENT: Final = tuple(c for c, _ in MESSAGE_STAGE_COLUMNS if c not in _NOT_CONTENT)
-# A snapshot is newer by (edit_date, date, seq): the row keeps the newest version.
+# A snapshot is newer by (edit_date, date, seq): the row keeps the newest version. A counted
+# snapshot always replaces a row showing a local reading (rule "date readings": only the best,
+# latest one counts; the stage holds only snapshots that count against the row).
 _NEWER: Final = (
+    "(m.date_rank < 2 OR "
     "(coalesce(EXCLUDED.edit_date, '-infinity'::timestamptz), EXCLUDED.date, EXCLUDED.last_seq)"
-    " > (coalesce(m.edit_date, '-infinity'::timestamptz), m.date, m.last_seq)"
+    " > (coalesce(m.edit_date, '-infinity'::timestamptz), m.date, m.last_seq))"
 )
 # The first sighting's content on messages: the original version, which message_versions records
 # only once a second content arrives (docs/decisions/026-versions-only-of-edited-messages.md).
 _FIRST_VERSION: Final = ("content_hash", "first_edit_date", "first_observed_at", "first_media")
-# The first sighting per key in the stage, with its source and seq (f.<column>).
-_FIRST_SIGHTING: Final = """f AS (
-  SELECT DISTINCT ON (chat_id, id_scope, message_id) chat_id, id_scope, message_id, seq, first_source AS source,
+_KEY: Final = "chat_id, id_scope, message_id"
+
+
+def _first_sighting(name: str, where: str) -> str:
+    """The first staged snapshot per key (of those ``where`` selects), with its source, seq,
+    whether it counts, and its first-version columns (``<name>.<column>``)."""
+    return f"""{name} AS (
+  SELECT DISTINCT ON ({_KEY}) {_KEY}, seq, first_source AS source, counts,
          content_hash, edit_date AS first_edit_date, observed_at AS first_observed_at, media::jsonb AS first_media
-  FROM stage_messages ORDER BY chat_id, id_scope, message_id, seq
+  FROM stage_messages WHERE {where} ORDER BY {_KEY}, seq
 )"""
+
+
+# The first counted snapshot per key in the stage (f.<column>): the original version.
+_FIRST_SIGHTING: Final = _first_sighting("f", "counts")
 # Marked ids below this are channels/supergroups (schemas.ids.is_channel_id).
 CHANNEL_BOUND: Final = CHANNEL_ID_OFFSET
 
@@ -118,13 +131,16 @@ class PgSql:
         sets = ",\n      ".join(
             f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE m.{c} END" for c in _CONTENT
         )
+        # content_hash NULL: the row's reading was superseded (supersede_readings), so the
+        # original version is the stage's first counted snapshot.
         firsts = ",\n      ".join(
-            f"{c} = CASE WHEN EXCLUDED.first_seq < m.first_seq THEN EXCLUDED.{c} ELSE m.{c} END"
+            f"{c} = CASE WHEN EXCLUDED.first_seq < m.first_seq OR m.content_hash IS NULL "
+            f"THEN EXCLUDED.{c} ELSE m.{c} END"
             for c in _FIRST_VERSION
         )
         return f"""
 WITH s AS (
-  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages
+  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages WHERE counts
   ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC,
            seq DESC
 ), {_FIRST_SIGHTING}, up AS (
@@ -164,6 +180,57 @@ UPDATE {s}.crawler_status c SET last_message_at = GREATEST(c.last_message_at, ag
 FROM agg WHERE c.chat_id = agg.chat_id"""
 
     @property
+    def count_readings(self) -> str:
+        """Rule "date readings": mark the staged snapshots that do not count. Only keys with a local
+        reading are looked at: there, a local snapshot counts only as the best-ranked, latest one of
+        the stage, and not below the row's rank (the stage's seqs follow the row's). Runs first."""
+        s = self.schema
+        return f"""
+WITH t AS (
+  SELECT DISTINCT ON ({_KEY}) {_KEY}, seq FROM stage_messages
+  WHERE ({_KEY}) IN (SELECT {_KEY} FROM stage_messages WHERE date_rank < 2)
+  ORDER BY {_KEY}, date_rank DESC, seq DESC
+)
+UPDATE stage_messages s SET counts = false
+FROM t LEFT JOIN {s}.messages m USING ({_KEY})
+WHERE s.chat_id = t.chat_id AND s.id_scope = t.id_scope AND s.message_id = t.message_id
+  AND s.date_rank < 2 AND (s.seq <> t.seq OR s.date_rank < coalesce(m.date_rank, 0))"""
+
+    @property
+    def supersede_readings(self) -> str:
+        """Rows that show a local reading a counted staged snapshot replaces: their edits and
+        versions were of that reading and go; the merge then treats them as new (content_hash NULL:
+        no original version yet). Returns the chats of those rows (their last dates may go back)."""
+        s = self.schema
+        same = "x.chat_id = k.chat_id AND x.id_scope = k.id_scope AND x.message_id = k.message_id"
+        return f"""
+WITH k AS (
+  SELECT DISTINCT {_KEY} FROM stage_messages s JOIN {s}.messages m USING ({_KEY})
+  WHERE s.counts AND m.date_rank < 2
+), v AS (
+  DELETE FROM {s}.message_versions x USING k WHERE {same} RETURNING 1
+), e AS (
+  DELETE FROM {s}.message_edits x USING k WHERE {same} RETURNING 1
+)
+UPDATE {s}.messages x SET edit_count = 0, content_hash = NULL FROM k WHERE {same}
+RETURNING x.chat_id"""
+
+    @property
+    def recount_last_dates(self) -> str:
+        """A chat's last activity and last message date from its rows (after a reading moved a
+        date back; parameter: the chat ids)."""
+        s = self.schema
+        return f"""
+WITH d AS (
+  SELECT c.chat_id, (SELECT max(date) FROM {s}.messages m WHERE m.chat_id = c.chat_id) AS last
+  FROM unnest(%s::bigint[]) AS c(chat_id)
+), g AS (
+  UPDATE {s}.telegram_groups g SET last_activity_at = d.last FROM d WHERE g.chat_id = d.chat_id
+  RETURNING 1
+)
+UPDATE {s}.crawler_status c SET last_message_at = d.last FROM d WHERE c.chat_id = d.chat_id"""
+
+    @property
     def insert_versions(self) -> str:
         """Record the versions of messages that now have more than one content (first sighting of each
         wins): a staged content other than the row's original brings the original (from the row's
@@ -174,9 +241,9 @@ FROM agg WHERE c.chat_id = agg.chat_id"""
 WITH k AS (
   SELECT DISTINCT ON (s.chat_id, s.id_scope, s.message_id, s.content_hash)
          s.chat_id, s.id_scope, s.message_id, s.content_hash, s.text, s.media, s.edit_date, s.seq, s.observed_at,
-         m.chat_id IS NULL AS unseen
+         m.chat_id IS NULL OR m.content_hash IS NULL AS unseen
   FROM stage_messages s LEFT JOIN {s}.messages m USING (chat_id, id_scope, message_id)
-  WHERE m.content_hash IS DISTINCT FROM s.content_hash
+  WHERE s.counts AND m.content_hash IS DISTINCT FROM s.content_hash
   ORDER BY s.chat_id, s.id_scope, s.message_id, s.content_hash, s.seq
 ), n AS (
   SELECT k.*, count(*) OVER (PARTITION BY chat_id, id_scope, message_id) AS contents FROM k
@@ -199,7 +266,8 @@ ON CONFLICT DO NOTHING"""
         return f"""
 WITH ins AS (
   INSERT INTO {s}.message_edits (chat_id, id_scope, message_id, edit_date)
-  SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL
+  SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages
+  WHERE edit_date IS NOT NULL AND counts
   ON CONFLICT DO NOTHING
   RETURNING chat_id, id_scope, message_id
 )
@@ -267,14 +335,14 @@ ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}""",
         one, into empty versions."""
         return f"""
 WITH e AS (
-  SELECT chat_id, id_scope, message_id FROM stage_messages GROUP BY chat_id, id_scope, message_id
+  SELECT chat_id, id_scope, message_id FROM stage_messages WHERE counts GROUP BY chat_id, id_scope, message_id
   HAVING min(content_hash) <> max(content_hash)
 )
 INSERT INTO {self.schema}.message_versions (chat_id, id_scope, message_id, content_hash, text, media, edit_date,
                                             seq, observed_at)
 SELECT DISTINCT ON (s.chat_id, s.id_scope, s.message_id, s.content_hash)
        s.chat_id, s.id_scope, s.message_id, s.content_hash, s.text, s.media::jsonb, s.edit_date, s.seq, s.observed_at
-FROM stage_messages s JOIN e USING (chat_id, id_scope, message_id)
+FROM stage_messages s JOIN e USING (chat_id, id_scope, message_id) WHERE s.counts
 ORDER BY s.chat_id, s.id_scope, s.message_id, s.content_hash, s.seq"""
 
     @property
@@ -282,25 +350,32 @@ ORDER BY s.chat_id, s.id_scope, s.message_id, s.content_hash, s.seq"""
         """Every distinct edit date of the staged snapshots, into empty message_edits."""
         return f"""
 INSERT INTO {self.schema}.message_edits (chat_id, id_scope, message_id, edit_date)
-SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL"""
+SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL AND counts"""
 
     @property
     def bulk_messages(self) -> str:
         """The newest snapshot per key, with the first sighting and the edit count, into empty messages."""
         s = self.schema
         select_cols = ", ".join(f"w.{c}::jsonb" if c in _JSONB else f"w.{c}" for c in _CONTENT)
+        # The first sighting (source, seq) is of any snapshot; the original version is the first
+        # counted one, which differs only where a better reading outranked the first (fv).
+        originals = ", ".join(
+            f"CASE WHEN f.counts THEN f.{c} ELSE fv.{c} END" for c in _FIRST_VERSION
+        )
+        superseded = f"({_KEY}) IN (SELECT {_KEY} FROM f WHERE NOT f.counts) AND counts"
         return f"""
 WITH w AS (
-  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages
+  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages WHERE counts
   ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
-), {_FIRST_SIGHTING}, e AS (
+), {_first_sighting("f", "true")}, {_first_sighting("fv", superseded)}, e AS (
   SELECT chat_id, id_scope, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2, 3
 )
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
                           first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
 SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.source, f.seq,
-       w.seq, coalesce(e.n, 0), {", ".join(f"f.{c}" for c in _FIRST_VERSION)}
-FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN e USING (chat_id, id_scope, message_id)"""
+       w.seq, coalesce(e.n, 0), {originals}
+FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN fv USING (chat_id, id_scope, message_id)
+LEFT JOIN e USING (chat_id, id_scope, message_id)"""
 
     @property
     def bulk_groups(self) -> str:

@@ -41,6 +41,7 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("discussion_chat_id", "BIGINT"),
     ("forwards", "BIGINT"),
     ("replies", "BIGINT"),
+    ("date_rank", "BIGINT"),  # schemas.events.date_rank of a snapshot
 )
 # The columns of ``messages``: name, type, and the fold's expression over the newest snapshot's
 # event ``l``, the per-key aggregates ``f`` and the deletes ``d`` (by chat) and ``a`` (by account).
@@ -57,7 +58,12 @@ MESSAGE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("is_service", "BOOLEAN", "l.action_type IS NOT NULL"),
     ("views", "BIGINT", "CASE WHEN c.views_seq > l.seq THEN c.views ELSE l.views END"),
     ("discussion_chat_id", "BIGINT", "l.discussion_chat_id"),
-    ("edit_count", "BIGINT", "f.edit_count"),
+    # Rule "date readings": a local reading counts alone, so its own edit date is the only one.
+    (
+        "edit_count",
+        "BIGINT",
+        "CASE WHEN f.best_rank = 2 THEN f.edit_count ELSE (l.edit_date IS NOT NULL)::BIGINT END",
+    ),
     ("source", "VARCHAR", "f.source"),
     ("first_seq", "BIGINT", "f.first_seq"),
     ("last_seq", "BIGINT", "l.seq"),
@@ -68,6 +74,8 @@ MESSAGE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     # Engagement counters: the latest reported after the newest snapshot, else the snapshot's.
     ("forwards", "BIGINT", "CASE WHEN c.forwards_seq > l.seq THEN c.forwards ELSE l.forwards END"),
     ("replies", "BIGINT", "CASE WHEN c.replies_seq > l.seq THEN c.replies ELSE l.replies END"),
+    # 2 exact dates; 1 an export's local time read in a --tz zone; 0 read in a guessed zone.
+    ("date_rank", "BIGINT", "l.date_rank"),
 )
 
 
@@ -98,12 +106,20 @@ def _scope(alias: str = "") -> str:
     return f"CASE WHEN {a}chat_id < {CHANNEL_BOUND} THEN '' ELSE {a}account END"
 
 
-# (how many of id_scope and forwards messages has, its column count): a file written before message
-# keys had an id scope or counters gets the columns from the DDL and must refold every message.
+# (how many of id_scope, forwards and date_rank messages has, its column count): a file written
+# before message keys had an id scope, counters or date ranks gets the columns from the DDL and
+# must refold every message.
 MESSAGES_HAVE_SCOPE: Final = (
-    "SELECT count(*) FILTER (WHERE column_name IN ('id_scope', 'forwards')), count(*) "
+    "SELECT count(*) FILTER (WHERE column_name IN ('id_scope', 'forwards', 'date_rank')), count(*) "
     "FROM information_schema.columns WHERE table_name = 'messages'"
 )
+MESSAGE_COLUMNS_SINCE_SCOPE: Final = 3
+# Events stored before snapshots said how their dates were read: exact, except an import's
+# (schemas.upcast lifts those to a local reading in an unrecorded zone, the lowest rank).
+RANK_OLD_EVENTS: Final = f"""
+UPDATE events SET date_rank = CASE WHEN source = 'import' THEN 0 ELSE 2 END
+WHERE date_rank IS NULL AND kind IN {"('message.posted', 'message.edited')"}
+"""
 
 # Every engagement counter a message showed over time (snapshots and counter updates), for views
 # over time; ``messages`` holds the current values.
@@ -152,10 +168,18 @@ WITH {prelude + "," if prelude else ""} ev AS (
   SELECT e.*, {_scope("e")} AS id_scope FROM {events} e {keys}
   WHERE e.kind IN {_SNAPSHOT_KINDS} AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
 ), firsts AS (
+  -- Rule "date readings": with an exact snapshot the newest exact one by (edit_date, date, seq),
+  -- else the best-ranked, latest local one; the edits are of exact snapshots (or the local one).
   SELECT chat_id, id_scope, message_id,
-         arg_max(seq, {{'edit_date': coalesce(edit_date, '-infinity'::TIMESTAMPTZ),
-                        'date': coalesce(date, '-infinity'::TIMESTAMPTZ), 'seq': seq}}) AS newest_seq,
-         arg_min(source, seq) AS source, min(seq) AS first_seq, count(DISTINCT edit_date) AS edit_count
+         arg_max(seq, {{'exact': date_rank = 2,
+                        'edit_date': CASE WHEN date_rank = 2
+                                     THEN coalesce(edit_date, '-infinity'::TIMESTAMPTZ)
+                                     ELSE '-infinity'::TIMESTAMPTZ END,
+                        'date': CASE WHEN date_rank = 2 THEN coalesce(date, '-infinity'::TIMESTAMPTZ)
+                                ELSE '-infinity'::TIMESTAMPTZ END,
+                        'rank': date_rank, 'seq': seq}}) AS newest_seq,
+         arg_min(source, seq) AS source, min(seq) AS first_seq, max(date_rank) AS best_rank,
+         count(DISTINCT edit_date) FILTER (WHERE date_rank = 2) AS edit_count
   FROM ev GROUP BY chat_id, id_scope, message_id
 ), chat_dels AS (
   SELECT e.chat_id, e.message_id, min(e.observed_at) AS deleted_at FROM {events} e {keys}

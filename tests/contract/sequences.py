@@ -4,7 +4,8 @@ interleaved, duplicated and out of order.
 
 The values come from small pools so that collisions happen often: the same edit seen twice, an edit
 before its post, a delete before the message, two deletes of one message, equal edit dates.
-Telegram facts kept: a message's ``date`` is fixed per message; message ids outside channels are
+Telegram facts kept: a message's ``date`` is fixed per message (a snapshot with a local reading of
+it, as an export without offsets gives, shows it shifted by its zone); message ids outside channels are
 per account, so two accounts in the basic group reuse each other's ids for different messages, and
 deletes there may carry no chat id.
 """
@@ -37,6 +38,7 @@ from schemas.events import (
     ForwardOrigin,
     GapFillCompleted,
     IngestFailed,
+    LocalDate,
     Media,
     MediaStored,
     MessageDeleted,
@@ -93,13 +95,30 @@ _actions = st.sampled_from(
 )
 
 
+# How a snapshot's dates were read: exact (most), or an export's local time read in a zone (its
+# offset shifts the dates): guessed UTC, a given zone, a guessed fixed offset.
+_readings = st.sampled_from(
+    [
+        (None, timedelta(0)),
+        (None, timedelta(0)),
+        (None, timedelta(0)),
+        (LocalDate(zone="UTC"), timedelta(0)),
+        (LocalDate(zone="Europe/Helsinki", given=True), timedelta(hours=-2)),
+        (LocalDate(zone="UTC+05:30"), timedelta(hours=-5, minutes=-30)),
+    ]
+)
+
+
 @st.composite
 def snapshots(draw: st.DrawFn, message_id: int) -> MessageSnapshot:
     """A snapshot of message ``message_id`` as one observation might show it."""
+    local, shift = draw(_readings)
+    edit_date = draw(st.sampled_from([None, T0 + timedelta(hours=1), T0 + timedelta(hours=2)]))
     return MessageSnapshot(
         message_id=message_id,
-        date=T0 + timedelta(minutes=message_id),  # fixed per message, as on Telegram
-        edit_date=draw(st.sampled_from([None, T0 + timedelta(hours=1), T0 + timedelta(hours=2)])),
+        date=T0 + timedelta(minutes=message_id) + shift,  # fixed per message, as on Telegram
+        local_date=local,
+        edit_date=None if edit_date is None else edit_date + shift,
         sender=draw(
             st.sampled_from(
                 [
@@ -282,16 +301,26 @@ def raw_records(codec: Codec, events: list[AnyEvent], first_seq: int = 1) -> lis
 
 
 def _snap(
-    message_id: int, text: str = "a", *, edit_h: int | None = None, **fields: Any
+    message_id: int,
+    text: str = "a",
+    *,
+    edit_h: int | None = None,
+    date: datetime | None = None,
+    **fields: Any,
 ) -> MessageSnapshot:
     edit_date = None if edit_h is None else T0 + timedelta(hours=edit_h)
     return MessageSnapshot(
         message_id=message_id,
-        date=T0 + timedelta(minutes=message_id),
+        date=T0 + timedelta(minutes=message_id) if date is None else date,
         edit_date=edit_date,
         text=text,
         **fields,
     )
+
+
+_HELSINKI: Final = LocalDate(zone="Europe/Helsinki", given=True)
+_UTC: Final = LocalDate(zone="UTC")
+_GUESSED: Final = T0 + timedelta(hours=2, minutes=1)  # message 1's Helsinki time read as UTC
 
 
 def _at(hours: int, account: str = "a", chat_id: int | None = CHANNEL) -> dict[str, Any]:
@@ -371,6 +400,19 @@ SCENARIOS: Final[dict[str, list[AnyEvent]]] = {
         MessagePosted(message=_snap(1, views=1, forwards=1), **_at(1)),
         CountersUpdated(message_id=1, views=9, **_at(2)),
         CountersUpdated(message_id=1, forwards=4, **_at(3, "b")),
+    ],
+    "a better or later reading of local dates replaces an earlier one, and is not an edit": [
+        BackfillStarted(since=T0, **_at(0)),
+        # Message 1: guessed UTC, then --tz Helsinki (2 h earlier), then guessed again (loses).
+        # The guessed reading is the chat's last message until the correction moves it back.
+        MessagePosted(message=_snap(1, date=_GUESSED, edit_h=3, local_date=_UTC), **_at(1)),
+        MediaStored(message_id=1, sha256="s0", size=1, path="/m/s0", **_at(1)),
+        MessagePosted(message=_snap(1, edit_h=1, local_date=_HELSINKI, views=4), **_at(2)),
+        MessagePosted(message=_snap(1, date=_GUESSED, edit_h=3, local_date=_UTC), **_at(3)),
+        # Message 2: a local reading, then the exact date (backfill), then a given zone (loses).
+        MessagePosted(message=_snap(2, "b", edit_h=4, local_date=LocalDate()), **_at(1)),
+        MessagePosted(message=_snap(2, "c", edit_h=2), **_at(2)),
+        MessagePosted(message=_snap(2, "b", edit_h=5, local_date=_HELSINKI), **_at(3)),
     ],
     "a chat's account is its first message's until it is discovered": [
         MessagePosted(message=_snap(1), **_at(0, "b")),

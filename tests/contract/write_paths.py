@@ -29,12 +29,15 @@ from projector.rules import Tables
 from schemas import ids
 from schemas.codec import Codec
 from schemas.duckdb.tables import MESSAGE_COLUMNS
+from schemas.events import date_rank
 
 Row = dict[str, object]
 TableRows = dict[str, list[Row]]
 
 # Stage columns that are bookkeeping of the merge, not columns of ``messages``.
-_STAGE_ONLY: Final = frozenset({"seq", "first_seq", "first_source", "content_hash", "reactions"})
+_STAGE_ONLY: Final = frozenset(
+    {"seq", "first_seq", "first_source", "content_hash", "reactions", "counts"}
+)
 _CONTENT: Final = tuple(c for c, _ in MESSAGE_STAGE_COLUMNS if c not in _STAGE_ONLY)
 _MERGED: Final = (
     "reactions",
@@ -209,6 +212,7 @@ def expected_duckdb(tables: Tables) -> TableRows:
                 "is_deleted": m.is_deleted,
                 "deleted_at": m.deleted_at,
                 "id_scope": scope,
+                "date_rank": date_rank(s),
             }
         )
     return {"messages": _sorted(rows)}

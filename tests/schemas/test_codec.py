@@ -47,8 +47,8 @@ def test_unknown_kind_is_a_typed_error() -> None:
 
 def test_newer_schema_version_is_a_typed_error() -> None:
     with pytest.raises(NewerSchemaError) as info:
-        CODEC.decode(_payload(schema_version=3))
-    assert (info.value.kind, info.value.version, info.value.supported) == ("message.posted", 3, 2)
+        CODEC.decode(_payload(schema_version=4))
+    assert (info.value.kind, info.value.version, info.value.supported) == ("message.posted", 4, 3)
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"", b"[1, 2]", b'"text"', b"\xff\xfe"])

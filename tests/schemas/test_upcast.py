@@ -1,21 +1,28 @@
-"""Message events of schema version 1 (written before account-scoped ids) upcast to today's ids."""
+"""Message events of schema version 1 (written before account-scoped ids) upcast to today's ids;
+posts of version 2 (before snapshots said how their dates were read) from an import become local
+readings in an unrecorded zone."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 
+import msgspec
+
 from schemas import ids
 from schemas.codec import Codec
 from schemas.events import (
+    GUESSED_ZONE,
     Entity,
     Event,
+    LocalDate,
     MediaStored,
     MessageEdited,
     MessagePosted,
     MessageSnapshot,
     ReactionCount,
     ReactionsUpdated,
+    date_rank,
 )
 
 CODEC = Codec()
@@ -45,8 +52,32 @@ def _post(chat_id: int, account: str) -> MessagePosted:
 def test_v1_basic_group_post_upcasts_to_the_account_scoped_id() -> None:
     current = _post(BASIC_GROUP, "second")
     decoded = CODEC.decode(_as_v1(current, "p-0123456789abcdef0123456789abcdef"))
-    assert (decoded.event_id, decoded.schema_version) == (current.event_id, 2)
+    assert (decoded.event_id, decoded.schema_version) == (current.event_id, 3)
     assert decoded == current
+
+
+def _as_v2(event: Event) -> bytes:
+    body = json.loads(CODEC.encode(event))
+    body.update(schema_version=2)
+    return json.dumps(body).encode()
+
+
+def test_v2_import_post_upcasts_to_a_local_reading_in_an_unrecorded_zone() -> None:
+    stored = msgspec.structs.replace(_post(CHANNEL, "main"), source="import")
+    decoded = CODEC.decode(_as_v2(stored))
+    assert isinstance(decoded, MessagePosted)
+    assert decoded.message.local_date == LocalDate()
+    assert date_rank(decoded.message) == GUESSED_ZONE
+    assert decoded.event_id == ids.posted_event_id(
+        CHANNEL, decoded.message, account="main", observed_at=WHEN
+    )
+    assert decoded.event_id != stored.event_id  # the id names the reading
+
+
+def test_v2_live_post_keeps_exact_dates_and_its_id() -> None:
+    stored = _post(CHANNEL, "main")
+    decoded = CODEC.decode(_as_v2(stored))
+    assert decoded == stored  # only the version changes
 
 
 def test_v1_channel_post_keeps_its_id() -> None:
