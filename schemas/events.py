@@ -298,6 +298,8 @@ class ChatDiscovered(Event, frozen=True, kw_only=True, tag="chat.discovered"):
 class ChatUpdated(Event, frozen=True, kw_only=True, tag="chat.updated"):
     """A chat's metadata changed (title, username, member count, forum flag)."""
 
+    schema_version: int = 2  # v2: the id names the update's time (schemas.ids.chat_updated_id)
+
     chat: ChatInfo
 
 

@@ -27,7 +27,9 @@ counters updated              ``chat_id, message_id, views, forwards, replies`` 
 media stored                  ``chat_id, message_id, sha256`` (+ account outside channels)
 chat discovered / left        ``account, chat_id, generation`` (generation counts re-joins)
 chat updated                  ``chat_id, kind, title, username, member count, forum`` (+ the
-                              supergroup a basic group migrated to, where set)
+                              supergroup a basic group migrated to, where set) and its time
+                              (``as_of``, else ``observed_at``): a name changed and changed back
+                              is two facts
 backfill started/progress/    ``account, chat_id, since`` (+ ``last_message_id`` for progress,
 completed                     + ``resume_after`` for a start)
 gap-fill completed            ``account, chat_id, window_start, window_end``
@@ -190,12 +192,15 @@ def left_id(account: str, chat_id: int, generation: int = 0) -> str:
     return _make("cl", account, chat_id, generation)
 
 
-def chat_updated_id(chat: ChatInfo) -> str:
-    """Id of the fact "the chat's metadata became this"."""
+def chat_updated_id(chat: ChatInfo, *, observed_at: datetime) -> str:
+    """Id of the fact "the chat's metadata became this at this time" (``as_of``, else when it was
+    observed): live records an update only on a change, so A → B → A is three facts, while an
+    import's update (as of the export's newest message) is the same fact on every re-import."""
     parts: tuple[object, ...] = (chat.kind, chat.title, chat.username, chat.member_count)
-    # A migration link is part of the fact only where there is one (older ids stay as they were).
+    # A migration link is part of the fact only where there is one.
     link = () if chat.migrated_to is None else (f"to:{chat.migrated_to}",)
-    return _make("cu", chat.chat_id, *parts, chat.forum, *link)
+    at = (chat.as_of or observed_at).isoformat()
+    return _make("cu", chat.chat_id, *parts, chat.forum, *link, f"at:{at}")
 
 
 def backfill_started_id(

@@ -11,6 +11,9 @@ account, and an edit's id digests its formatting entities. The v1 → v2 steps r
 the payload, so an old log replays into exactly the events today's ingest writes (and a re-import
 recognises them). A payload too malformed to recompute is left as it is for the decoder to reject.
 
+Version 2 of ``chat.updated`` names the update's time in its id, so a chat renamed and renamed
+back within JetStream's dedup window keeps both changes; the step recomputes the id.
+
 Version 3 of ``message.posted`` lets a snapshot say its dates are local (``local_date``): an
 export's times without offset, read in some zone. Imports before v3 did not record it, so every v2
 post from an import is lifted to a local reading in an unrecorded zone (the lowest rank): a
@@ -28,7 +31,7 @@ from typing import Final
 import msgspec
 
 from schemas import ids
-from schemas.events import Event, MessageSnapshot, ReactionCount
+from schemas.events import ChatInfo, Event, MessageSnapshot, ReactionCount
 
 JsonObject = dict[str, object]
 Upcaster = Callable[[JsonObject], JsonObject]
@@ -77,6 +80,17 @@ def posted_v2_to_v3(raw: JsonObject) -> JsonObject:
     return raw
 
 
+def chat_updated_v1_to_v2(raw: JsonObject) -> JsonObject:
+    """``chat.updated`` v1 → v2: the id names the update's time (A → B → A is three facts)."""
+    try:
+        chat = msgspec.convert(raw.get("chat"), ChatInfo, strict=False)
+        observed_at = msgspec.convert(raw.get("observed_at"), datetime, strict=False)
+    except msgspec.ValidationError:
+        return raw
+    raw["event_id"] = ids.chat_updated_id(chat, observed_at=observed_at)
+    return raw
+
+
 def edited_v1_to_v2(raw: JsonObject) -> JsonObject:
     """``message.edited`` v1 → v2: account-scoped outside channels, formatting digested."""
     who, snap = _identity(raw), _snapshot(raw)
@@ -111,6 +125,7 @@ UPCASTERS: Final[Mapping[tuple[str, int], Upcaster]] = {
     ("message.edited", 1): edited_v1_to_v2,
     ("message.reactions", 1): reactions_v1_to_v2,
     ("message.media_stored", 1): media_stored_v1_to_v2,
+    ("chat.updated", 1): chat_updated_v1_to_v2,
 }
 
 

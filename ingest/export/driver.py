@@ -410,7 +410,7 @@ class ExportImporter:
             )
             facts.append(
                 ChatUpdated(
-                    event_id=chat_updated_id(basic),
+                    event_id=chat_updated_id(basic, observed_at=observed_at),
                     chat_id=basic.chat_id,
                     chat=basic,
                     account=self._account,

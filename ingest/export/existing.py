@@ -19,6 +19,7 @@ from typing import Final
 import msgspec
 
 from eventlog import EventLog
+from schemas.errors import SchemaError
 from schemas.events import EXACT_DATE, GIVEN_ZONE, GUESSED_ZONE, MessagePosted, kind_of
 from schemas.ids import message_scope
 
@@ -151,11 +152,12 @@ async def known_ids(
                     posted.append(message.message_id)
                 else:
                     local.add(message.message_id, rank, int(message.date.timestamp()))
+    # Chat facts are few: decoded whole, so an old record's id is upcast to today's rule.
     async for batch in log.read_raw(subjects=[f"tg.chat.{chat_id}"], batch_size=batch_size):
         for record in batch:
             try:
-                chat_events.add(decode(record.data).event_id)
-            except msgspec.DecodeError:
+                chat_events.add(log.codec.decode(record.data).event_id)
+            except SchemaError:
                 continue
     if any(posted[i] > posted[i + 1] for i in range(len(posted) - 1)):
         posted = array("q", sorted(posted))  # appended out of order (gap-fill, imports): rare

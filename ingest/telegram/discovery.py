@@ -110,7 +110,7 @@ class Discovery:
             elif not _same(st.info, info):
                 events.append(
                     ChatUpdated(
-                        event_id=ids.chat_updated_id(info),
+                        event_id=ids.chat_updated_id(info, observed_at=now),
                         account=self._account,
                         observed_at=now,
                         source="live",

@@ -5,7 +5,7 @@ readings in an unrecorded zone."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -13,6 +13,8 @@ from schemas import ids
 from schemas.codec import Codec
 from schemas.events import (
     GUESSED_ZONE,
+    ChatInfo,
+    ChatUpdated,
     Entity,
     Event,
     LocalDate,
@@ -78,6 +80,22 @@ def test_v2_live_post_keeps_exact_dates_and_its_id() -> None:
     stored = _post(CHANNEL, "main")
     decoded = CODEC.decode(_as_v2(stored))
     assert decoded == stored  # only the version changes
+
+
+def test_v1_chat_update_upcasts_to_the_id_that_names_its_time() -> None:
+    info = ChatInfo(chat_id=BASIC_GROUP, kind="group", title="One")
+    current = ChatUpdated(
+        event_id=ids.chat_updated_id(info, observed_at=WHEN),
+        account="main",
+        observed_at=WHEN,
+        source="live",
+        chat_id=BASIC_GROUP,
+        chat=info,
+    )
+    decoded = CODEC.decode(_as_v1(current, "cu-0123456789abcdef0123456789abcdef"))
+    assert decoded == current
+    later = ids.chat_updated_id(info, observed_at=WHEN + timedelta(minutes=1))
+    assert later != current.event_id  # the same name later is another fact
 
 
 def test_v1_channel_post_keeps_its_id() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from eventlog import EventLog
@@ -118,3 +120,25 @@ async def test_a_rejoined_group_is_a_new_generation_with_a_new_backfill(
         ids.discovered_id("main", G2.peer_id, 1),
     ]
     assert rejoined == [G2.peer_id] and state.chat(G2.peer_id).backfill is None
+
+
+async def test_a_name_changed_back_is_recorded_each_time(event_log: EventLog) -> None:
+    """One → Two → One within JetStream's dedup window: the return to One is a new fact."""
+    gw = FakeGateway(dialogs=[G2])
+    ticks = iter(range(10))
+    cache = EntityCache(account="main", fetch_dialogs=gw.get_dialogs, fetch_entity=gw.get_entity)
+    async with LogSink(event_log) as sink:
+        d = Discovery(
+            account="main",
+            cache=cache,
+            sink=sink,
+            state=LogState(account="main"),
+            assignment=ChatAssignment(),
+            clock=lambda: BASE + timedelta(minutes=next(ticks)),
+        )
+        await d.run_once()
+        for title in ("One", "Two", "One"):
+            gw.dialogs = [PeerRef(peer_id=-2, kind="chat", title=title, chat_kind="group")]
+            assert (await d.run_once()).updated == [-2]
+    updates = [e for e in await read_all(event_log) if isinstance(e, ChatUpdated)]
+    assert [e.chat.title for e in updates] == ["One", "Two", "One"]
