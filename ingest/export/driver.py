@@ -89,6 +89,11 @@ class ImportProgress(msgspec.Struct, kw_only=True):
         return self.messages / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+def _creates_topic(raw: object) -> bool:
+    """True for a raw ``topic_created`` service message."""
+    return isinstance(raw, dict) and raw.get("action") == "topic_created"
+
+
 class _TooLarge(UnmappableMessage):
     """A mapped message whose event the log cannot store."""
 
@@ -276,6 +281,9 @@ class ExportImporter:
                 progress.messages += 1
                 if progress.messages % _YIELD_EVERY == 0 and in_flight.busy:
                     await asyncio.sleep(0)  # let the batch in flight publish and collect acks
+                # Only a forum has topics; the export has no flag for it. Read from every message,
+                # those the log holds too: an earlier import may not have recorded the flag.
+                forum = forum or _creates_topic(raw)
                 try:
                     posted = self._posted(main, before, raw)
                 except _TooLarge as e:
@@ -290,8 +298,6 @@ class ExportImporter:
                 action = posted.message.action
                 if action is not None and action.type == "channel_migrate_from" and action.title:
                     basic_title.append((posted.message.date, action.title))
-                elif action is not None and action.type == "topic_create":
-                    forum = True  # only a forum has topics; the export has no flag for it
                 batch.append(posted)
                 if len(batch) >= self._batch_size:
                     await in_flight.submit(batch)
@@ -398,6 +404,18 @@ class ExportImporter:
                 )
             )
         known = main.known.chat_events
+        if forum and not main.known.forum and facts[0].event_id in known:
+            # The chat was imported before without its forum flag: say it now, as of the export.
+            facts.append(
+                ChatUpdated(
+                    event_id=chat_updated_id(info, observed_at=observed_at),
+                    chat_id=chat_id,
+                    chat=info,
+                    account=self._account,
+                    observed_at=observed_at,
+                    source="import",
+                )
+            )
         if before is not None and (before.newest is not None or basic_title):
             # The basic group as it was when it became this supergroup.
             at, title = basic_title[-1] if basic_title else (before.newest, None)

@@ -20,7 +20,15 @@ import msgspec
 
 from eventlog import EventLog
 from schemas.errors import SchemaError
-from schemas.events import EXACT_DATE, GIVEN_ZONE, GUESSED_ZONE, MessagePosted, kind_of
+from schemas.events import (
+    EXACT_DATE,
+    GIVEN_ZONE,
+    GUESSED_ZONE,
+    ChatDiscovered,
+    ChatUpdated,
+    MessagePosted,
+    kind_of,
+)
 from schemas.ids import message_scope
 
 _POSTED = kind_of(MessagePosted)
@@ -110,11 +118,17 @@ class KnownIds:
     posted only with local dates, and event ids of the chat's other facts."""
 
     def __init__(
-        self, posted: array[int], chat_events: set[str], local: LocalReadings | None = None
+        self,
+        posted: array[int],
+        chat_events: set[str],
+        local: LocalReadings | None = None,
+        *,
+        forum: bool = False,
     ) -> None:
         self._posted = posted
         self.chat_events = chat_events
         self.local = local or LocalReadings()
+        self.forum = forum  # a discovery or update in the log says the chat is a forum
 
     def __len__(self) -> int:
         return len(self._posted)
@@ -153,13 +167,17 @@ async def known_ids(
                 else:
                     local.add(message.message_id, rank, int(message.date.timestamp()))
     # Chat facts are few: decoded whole, so an old record's id is upcast to today's rule.
+    forum = False
     async for batch in log.read_raw(subjects=[f"tg.chat.{chat_id}"], batch_size=batch_size):
         for record in batch:
             try:
-                chat_events.add(log.codec.decode(record.data).event_id)
+                event = log.codec.decode(record.data)
             except SchemaError:
                 continue
+            chat_events.add(event.event_id)
+            if isinstance(event, ChatDiscovered | ChatUpdated) and event.chat.forum:
+                forum = True
     if any(posted[i] > posted[i + 1] for i in range(len(posted) - 1)):
         posted = array("q", sorted(posted))  # appended out of order (gap-fill, imports): rare
     local.settle(posted)
-    return KnownIds(posted, chat_events, local)
+    return KnownIds(posted, chat_events, local, forum=forum)

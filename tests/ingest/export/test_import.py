@@ -8,7 +8,7 @@ from typing import Any
 
 from eventlog import EventLog, Record
 from ingest.export import ExportImporter, ImportProgress, SkippedMessage
-from schemas.events import ChatDiscovered, ChatLeft, MessagePosted
+from schemas.events import ChatDiscovered, ChatInfo, ChatLeft, ChatUpdated, MessagePosted
 from schemas.ids import discovered_id, left_id, posted_id
 from tests.helpers import posted
 from tests.ingest.export.exports import account, msg, service, single_chat, write
@@ -401,3 +401,30 @@ async def test_a_chat_with_topics_is_a_forum(event_log: EventLog, tmp_path: Path
     await run_import(event_log, path)
     chats = [r.event.chat for r in await records(event_log) if isinstance(r.event, ChatDiscovered)]
     assert [c.forum for c in chats] == [True]
+
+
+async def test_a_forum_imported_before_without_its_flag_gets_it_once(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    chat = -1001730156619
+    # What an importer that did not detect forums left: the discovery, forum false.
+    await event_log.append(
+        ChatDiscovered(
+            event_id=discovered_id("main", chat),
+            account="main",
+            observed_at=datetime(2026, 1, 1, tzinfo=UTC),
+            source="import",
+            chat_id=chat,
+            chat=ChatInfo(chat_id=chat, kind="supergroup", title="Test group"),
+        )
+    )
+    path = write(
+        tmp_path / "result.json",
+        single_chat([service(1, "topic_created", title="Homework"), msg(2)]),
+    )
+    await run_import(event_log, path)
+    last = (await event_log.info()).last_seq
+    await run_import(event_log, path)  # the flag is in the log now: nothing more
+    assert (await event_log.info()).last_seq == last
+    updates = [r.event.chat for r in await records(event_log) if isinstance(r.event, ChatUpdated)]
+    assert [(c.chat_id, c.forum) for c in updates] == [(chat, True)]
