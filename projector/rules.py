@@ -335,15 +335,23 @@ def _title_of(event: Snapshot) -> str | None:
     return action.title
 
 
+def migration_of(event: Snapshot) -> tuple[int, int] | None:
+    """(basic group, supergroup) a migration service message names (``schemas.ids.migration_link``)."""
+    return None if event.chat_id is None else ids.migration_link(event.chat_id, event.message)
+
+
 MetaOrder = tuple[datetime, int]  # (Telegram's time of the fact, seq)
 
 
 def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -> dict[int, Group]:
     """Rule "chat metadata": the newest by Telegram's own time wins, whatever the order of arrival
     (docs/decisions/028-chat-metadata-by-telegram-time.md). The chat's kind, username, member
-    count, forum flag, migration link and account come from the discovery or update with the greatest
+    count, forum flag and account come from the discovery or update with the greatest
     (``chat_info_time``, seq); its title from that and every title-change message (time: the
-    message's date), the greatest (time, seq) winning. Presence (active or left) follows the
+    message's date), the greatest (time, seq) winning. Rule "migration link": the supergroup a
+    basic group became is the newest by (time, seq) of the facts that name one: a discovery or
+    update with ``migrated_to``, a migration service message in either chat (its date); one that
+    names none does not undo it, and the link alone gives the basic group a row. Presence (active or left) follows the
     latest discovery or leave by seq. A chat known only from messages or a leave gets a kind
     inferred from its id and its first message's account
     (docs/decisions/021-chat-rows-and-message-observation.md)."""
@@ -353,11 +361,17 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
     presence: dict[int, ChatDiscovered | ChatLeft] = {}
     discovered_at: dict[int, datetime] = {}
     first_account: dict[int, str] = {}
+    links: dict[int, tuple[MetaOrder, int]] = {}
 
     def newest_title(chat_id: int, order: MetaOrder, title: str | None) -> None:
         known = titles.get(chat_id)
         if known is None or order > known[0]:
             titles[chat_id] = (order, title)
+
+    def newest_link(chat_id: int, order: MetaOrder, to: int) -> None:
+        known = links.get(chat_id)
+        if known is None or order > known[0]:
+            links[chat_id] = (order, to)
 
     for seq, e in records:  # in seq order
         if isinstance(e, ChatDiscovered | ChatUpdated):
@@ -368,6 +382,8 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
                 meta[chat_id] = (order, e)
             meta_seq[chat_id] = seq
             newest_title(chat_id, order, e.chat.title)
+            if e.chat.migrated_to is not None:
+                newest_link(chat_id, order, e.chat.migrated_to)
             if isinstance(e, ChatDiscovered):
                 presence[chat_id] = e
                 discovered_at.setdefault(chat_id, e.observed_at)
@@ -378,12 +394,15 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             title = _title_of(e)
             if title is not None:
                 newest_title(e.chat_id, (e.message.date, seq), title)
+            link = migration_of(e)
+            if link is not None:
+                newest_link(link[0], (e.message.date, seq), link[1])
     by_chat: dict[int, list[Message]] = defaultdict(list)
     for (chat_id, _, _), row in messages.items():
         by_chat[chat_id].append(row)
 
     groups: dict[int, Group] = {}
-    for chat_id in {*by_chat, *meta, *presence}:
+    for chat_id in {*by_chat, *meta, *presence, *links}:
         rows = by_chat.get(chat_id, [])
         newest = meta.get(chat_id)
         info = None if newest is None else newest[1].chat
@@ -397,7 +416,7 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             username=None if info is None else info.username,
             member_count=None if info is None else info.member_count,
             forum=False if info is None else info.forum,
-            migrated_to_chat_id=None if info is None else info.migrated_to,
+            migrated_to_chat_id=links[chat_id][1] if chat_id in links else None,
             account=first_account.get(chat_id) if newest is None else newest[1].account,
             is_active=left_at is None,
             discovered_at=discovered_at.get(chat_id),

@@ -203,6 +203,22 @@ def chat_updated_id(chat: ChatInfo, *, observed_at: datetime) -> str:
     return _make("cu", chat.chat_id, *parts, chat.forum, *link, f"at:{at}")
 
 
+def migration_link(chat_id: int, message: MessageSnapshot) -> tuple[int, int] | None:
+    """(basic group, supergroup), marked, that a migration service message in ``chat_id`` names:
+    in the basic group ``chat_migrate_to`` (its ``channel_id``), in the supergroup
+    ``channel_migrate_from`` (its ``chat_id``); None for any other message."""
+    action = message.action
+    if action is None:
+        return None
+    key = {"chat_migrate_to": "channel_id", "channel_migrate_from": "chat_id"}.get(action.type)
+    value = None if key is None else action.details.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return None
+    if action.type == "chat_migrate_to":
+        return chat_id, CHANNEL_ID_OFFSET - value
+    return -value, chat_id
+
+
 def backfill_started_id(
     account: str, chat_id: int, since: datetime, resume_after: int | None
 ) -> str:

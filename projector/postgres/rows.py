@@ -139,6 +139,7 @@ GroupOpKind = Literal[
     "discovered",
     "updated",
     "title",
+    "migrated",
     "left",
     "backfill_started",
     "backfill_progress",
@@ -281,6 +282,9 @@ def _chat_op(event: Event, seq: int) -> GroupOp | None:
             "member_count": c.member_count,
             "forum": c.forum,
             "migrated_to": c.migrated_to,
+            # (time, seq) of the link, where the update names one (rule "migration link")
+            "link_at": None if c.migrated_to is None else chat_info_time(event),
+            "link_seq": 0 if c.migrated_to is None else seq,
             "account": event.account,
             "at": event.observed_at,
             "info_at": chat_info_time(event),
@@ -334,6 +338,24 @@ def build_rows(records: list[tuple[int, Event]]) -> PgRows:
                 op = _title_op(event, seq)
                 if op is not None:
                     rows.ops.append(op)
+                link = (
+                    None
+                    if event.chat_id is None
+                    else ids.migration_link(event.chat_id, event.message)
+                )
+                if link is not None:
+                    rows.ops.append(
+                        GroupOp(
+                            "migrated",
+                            seq,
+                            {
+                                "chat_id": link[0],
+                                "to": link[1],
+                                "at": event.message.date,
+                                "seq": seq,
+                            },
+                        )
+                    )
         elif isinstance(event, MessageDeleted):
             rows.deletes.append(
                 (event.chat_id, event.account, event.message_id, event.observed_at, seq)

@@ -442,11 +442,19 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
                 "username",
                 "member_count",
                 "forum",
-                "migrated_to_chat_id",
                 "account",
                 "meta_at",
                 "meta_seq",
             )
+        )
+        # Rule "migration link": only an update that names a link replaces the row's, if newer.
+        newer_link = (
+            "EXCLUDED.migrated_to_chat_id IS NOT NULL AND (EXCLUDED.migrated_at, "
+            "EXCLUDED.migrated_seq) > (coalesce(g.migrated_at, '-infinity'), g.migrated_seq)"
+        )
+        link = ", ".join(
+            f"{c} = CASE WHEN {newer_link} THEN EXCLUDED.{c} ELSE g.{c} END"
+            for c in ("migrated_to_chat_id", "migrated_at", "migrated_seq")
         )
         title = ", ".join(
             f"{c} = CASE WHEN {newer_title} THEN EXCLUDED.{c} ELSE g.{c} END"
@@ -464,13 +472,14 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         discovered_at, presence_seq = ("%(at)s", "%(seq)s") if discovered else ("NULL", "0")
         return (
             f"INSERT INTO {self.schema}.telegram_groups AS g (chat_id, kind, title, username, "
-            "member_count, forum, migrated_to_chat_id, account, is_active, discovered_at, meta_at, "
-            "meta_seq, title_at, title_seq, presence_seq, last_seq) VALUES "
+            "member_count, forum, migrated_to_chat_id, migrated_at, migrated_seq, account, "
+            "is_active, discovered_at, meta_at, meta_seq, title_at, title_seq, presence_seq, "
+            "last_seq) VALUES "
             "(%(chat_id)s, %(kind)s, %(title)s, %(username)s, %(member_count)s, %(forum)s, "
-            "%(migrated_to)s, "
+            "%(migrated_to)s, %(link_at)s, %(link_seq)s, "
             f"%(account)s, true, {discovered_at}, %(info_at)s, %(seq)s, %(info_at)s, %(seq)s, "
             f"{presence_seq}, %(seq)s) "
-            f"ON CONFLICT (chat_id) DO UPDATE SET {meta}, {title}, "
+            f"ON CONFLICT (chat_id) DO UPDATE SET {meta}, {title}, {link}, "
             f"last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now(){presence}"
         )
 
@@ -506,6 +515,18 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
                 f"UPDATE {s}.telegram_groups SET title = %(title)s, title_at = %(at)s, "
                 "title_seq = %(seq)s, updated_at = now() WHERE chat_id = %(chat_id)s "
                 "AND (coalesce(title_at, '-infinity'), title_seq) < (%(at)s, %(seq)s)"
+            ]
+        if op == "migrated":
+            # A migration service message links the basic group (rule "migration link"), which
+            # gets a row if it has none (a chat known only from the link).
+            kind = _kind_of("%(chat_id)s::bigint")
+            return [
+                f"INSERT INTO {s}.telegram_groups AS g (chat_id, kind, migrated_to_chat_id, "
+                f"migrated_at, migrated_seq) VALUES (%(chat_id)s, {kind}, %(to)s, %(at)s, %(seq)s) "
+                "ON CONFLICT (chat_id) DO UPDATE SET migrated_to_chat_id = EXCLUDED.migrated_to_chat_id, "
+                "migrated_at = EXCLUDED.migrated_at, migrated_seq = EXCLUDED.migrated_seq, "
+                "updated_at = now() WHERE (EXCLUDED.migrated_at, EXCLUDED.migrated_seq) > "
+                "(coalesce(g.migrated_at, '-infinity'), g.migrated_seq)"
             ]
         if op == "left":
             # A leave creates the row if nothing else did yet (a chat known only from its leave).

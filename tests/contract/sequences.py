@@ -48,6 +48,7 @@ from schemas.events import (
     ReactionCount,
     ReactionsUpdated,
     ReplyTo,
+    Scalar,
     Sender,
     ServiceAction,
 )
@@ -91,6 +92,9 @@ _actions = st.sampled_from(
         ServiceAction(type="MessageActionChatEditTitle", title="renamed"),
         ServiceAction(type="MessageActionChatEditTitle", title="renamed again"),
         ServiceAction(type="MessageActionPinMessage", message_id=1, details={"silent": True}),
+        # Migration links: in the basic group to the supergroup, in the supergroup from the group.
+        ServiceAction(type="chat_migrate_to", details={"channel_id": 1000000001}),
+        ServiceAction(type="channel_migrate_from", title="Basic", details={"chat_id": 4242}),
     ]
 )
 
@@ -319,6 +323,7 @@ def _snap(
 
 
 _HELSINKI: Final = LocalDate(zone="Europe/Helsinki", given=True)
+_TO_CHANNEL: Final[dict[str, Scalar]] = {"channel_id": 1000000001}  # CHANNEL, unmarked
 _UTC: Final = LocalDate(zone="UTC")
 _GUESSED: Final = T0 + timedelta(hours=2, minutes=1)  # message 1's Helsinki time read as UTC
 
@@ -413,6 +418,20 @@ SCENARIOS: Final[dict[str, list[AnyEvent]]] = {
         MessagePosted(message=_snap(2, "b", edit_h=4, local_date=LocalDate()), **_at(1)),
         MessagePosted(message=_snap(2, "c", edit_h=2), **_at(2)),
         MessagePosted(message=_snap(2, "b", edit_h=5, local_date=_HELSINKI), **_at(3)),
+    ],
+    "a migration link comes from either chat's message and outlives updates without one": [
+        MessagePosted(
+            message=_snap(1, action=ServiceAction(type="chat_migrate_to", details=_TO_CHANNEL)),
+            **_at(1, "a", BASIC),
+        ),
+        ChatDiscovered(chat=ChatInfo(chat_id=BASIC, kind="group", title="B"), **_at(3, "a", BASIC)),
+        # A basic group known only from the supergroup's first message.
+        MessagePosted(
+            message=_snap(
+                2, action=ServiceAction(type="channel_migrate_from", details={"chat_id": 9})
+            ),
+            **_at(2),
+        ),
     ],
     "a chat's account is its first message's until it is discovered": [
         MessagePosted(message=_snap(1), **_at(0, "b")),
