@@ -43,6 +43,7 @@ class Group(BaseModel):
     member_count: int | None = None
     forum: bool = False
     migrated_to_chat_id: int | None = None  # a basic group's supergroup: its history goes on there
+    photo_id: int | None = None  # the chat's current photo (Telegram's photo id), where known
     account: str | None = None
     is_active: bool = True
     discovered_at: datetime | None = None

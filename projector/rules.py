@@ -120,6 +120,7 @@ class Group:
     member_count: int | None
     forum: bool
     migrated_to_chat_id: int | None
+    photo_id: int | None
     account: str | None
     is_active: bool
     discovered_at: datetime | None
@@ -351,7 +352,9 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
     message's date), the greatest (time, seq) winning. Rule "migration link": the supergroup a
     basic group became is the newest by (time, seq) of the facts that name one: a discovery or
     update with ``migrated_to``, a migration service message in either chat (its date); one that
-    names none does not undo it, and the link alone gives the basic group a row. Presence (active or left) follows the
+    names none does not undo it, and the link alone gives the basic group a row. Rule "chat
+    photo": likewise the newest of the discoveries and updates that name a photo and the
+    photo-change messages (a removal shows none). Presence (active or left) follows the
     latest discovery or leave by seq. A chat known only from messages or a leave gets a kind
     inferred from its id and its first message's account
     (docs/decisions/021-chat-rows-and-message-observation.md)."""
@@ -362,6 +365,7 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
     discovered_at: dict[int, datetime] = {}
     first_account: dict[int, str] = {}
     links: dict[int, tuple[MetaOrder, int]] = {}
+    photos: dict[int, tuple[MetaOrder, int | None]] = {}
 
     def newest_title(chat_id: int, order: MetaOrder, title: str | None) -> None:
         known = titles.get(chat_id)
@@ -372,6 +376,11 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
         known = links.get(chat_id)
         if known is None or order > known[0]:
             links[chat_id] = (order, to)
+
+    def newest_photo(chat_id: int, order: MetaOrder, photo: int | None) -> None:
+        known = photos.get(chat_id)
+        if known is None or order > known[0]:
+            photos[chat_id] = (order, photo)
 
     for seq, e in records:  # in seq order
         if isinstance(e, ChatDiscovered | ChatUpdated):
@@ -384,6 +393,8 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             newest_title(chat_id, order, e.chat.title)
             if e.chat.migrated_to is not None:
                 newest_link(chat_id, order, e.chat.migrated_to)
+            if e.chat.photo_id is not None:
+                newest_photo(chat_id, order, e.chat.photo_id)
             if isinstance(e, ChatDiscovered):
                 presence[chat_id] = e
                 discovered_at.setdefault(chat_id, e.observed_at)
@@ -397,6 +408,9 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             link = migration_of(e)
             if link is not None:
                 newest_link(link[0], (e.message.date, seq), link[1])
+            changed, photo = ids.chat_photo_change(e.message)
+            if changed:
+                newest_photo(e.chat_id, (e.message.date, seq), photo)
     by_chat: dict[int, list[Message]] = defaultdict(list)
     for (chat_id, _, _), row in messages.items():
         by_chat[chat_id].append(row)
@@ -417,6 +431,7 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             member_count=None if info is None else info.member_count,
             forum=False if info is None else info.forum,
             migrated_to_chat_id=links[chat_id][1] if chat_id in links else None,
+            photo_id=photos[chat_id][1] if chat_id in photos else None,
             account=first_account.get(chat_id) if newest is None else newest[1].account,
             is_active=left_at is None,
             discovered_at=discovered_at.get(chat_id),

@@ -210,6 +210,8 @@ class ChatInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_default
     as_of: datetime | None = None
     # The supergroup a basic group became (marked id): its history continues there.
     migrated_to: int | None = None
+    # The chat's current photo (Telegram's photo id); None: not said (an export, no photo).
+    photo_id: int | None = None
 
 
 class Event(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="kind"):

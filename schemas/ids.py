@@ -199,8 +199,9 @@ def chat_updated_id(chat: ChatInfo, *, observed_at: datetime) -> str:
     parts: tuple[object, ...] = (chat.kind, chat.title, chat.username, chat.member_count)
     # A migration link is part of the fact only where there is one.
     link = () if chat.migrated_to is None else (f"to:{chat.migrated_to}",)
+    photo = () if chat.photo_id is None else (f"photo:{chat.photo_id}",)
     at = (chat.as_of or observed_at).isoformat()
-    return _make("cu", chat.chat_id, *parts, chat.forum, *link, f"at:{at}")
+    return _make("cu", chat.chat_id, *parts, chat.forum, *link, *photo, f"at:{at}")
 
 
 def migration_link(chat_id: int, message: MessageSnapshot) -> tuple[int, int] | None:
@@ -217,6 +218,21 @@ def migration_link(chat_id: int, message: MessageSnapshot) -> tuple[int, int] | 
     if action.type == "chat_migrate_to":
         return chat_id, CHANNEL_ID_OFFSET - value
     return -value, chat_id
+
+
+def chat_photo_change(message: MessageSnapshot) -> tuple[bool, int | None]:
+    """Whether a service message changes its chat's photo, and to which photo id (None: removed):
+    ``chat_edit_photo`` with a ``photo_id`` (live; an export's names no id and says nothing) or
+    ``chat_delete_photo``."""
+    action = message.action
+    if action is None:
+        return False, None
+    if action.type == "chat_delete_photo":
+        return True, None
+    photo = action.details.get("photo_id") if action.type == "chat_edit_photo" else None
+    if isinstance(photo, int) and not isinstance(photo, bool):
+        return True, photo
+    return False, None
 
 
 def backfill_started_id(

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/groups", tags=["groups"], responses=problem_response
 
 GROUP_SQL: Final = """
 SELECT g.chat_id, g.kind, g.title, g.username, g.member_count, g.forum, g.migrated_to_chat_id,
-       g.account, g.is_active,
+       g.photo_id, g.account, g.is_active,
        g.discovered_at, g.left_at, g.last_activity_at, g.message_count, g.last_seq,
        c.status AS c_status, c.account AS c_account, c.backfill_fetched AS c_backfill_fetched,
        c.backfill_total AS c_backfill_total, c.backfill_completed_at AS c_backfill_completed_at,

@@ -414,6 +414,7 @@ def peer_ref_of(entity: object) -> PeerRef | None:
             chat_kind="group",
             member_count=getattr(entity, "participants_count", None),
             active=active,
+            photo_id=_photo_id(entity),
         )
     if isinstance(entity, (types.Channel, types.ChannelForbidden)):
         group = bool(getattr(entity, "megagroup", False) or getattr(entity, "gigagroup", False))
@@ -427,5 +428,12 @@ def peer_ref_of(entity: object) -> PeerRef | None:
             forum=bool(getattr(entity, "forum", False)),
             member_count=getattr(entity, "participants_count", None),
             active=isinstance(entity, types.Channel) and not entity.left,
+            photo_id=_photo_id(entity),
         )
     return None
+
+
+def _photo_id(entity: object) -> int | None:
+    """The id of a chat's current photo (``ChatPhoto.photo_id``), None without one."""
+    photo = getattr(entity, "photo", None)
+    return photo.photo_id if isinstance(photo, types.ChatPhoto) else None

@@ -32,16 +32,18 @@ def chat_info(peer: PeerRef) -> ChatInfo:
         username=peer.username,
         member_count=peer.member_count,
         forum=peer.forum,
+        photo_id=peer.photo_id,
     )
 
 
 def _same(a: ChatInfo | None, b: ChatInfo) -> bool:
     # member counts drift constantly; only identity changes are facts worth an event
-    return a is not None and (a.kind, a.title, a.username, a.forum) == (
+    return a is not None and (a.kind, a.title, a.username, a.forum, a.photo_id) == (
         b.kind,
         b.title,
         b.username,
         b.forum,
+        b.photo_id,
     )
 
 

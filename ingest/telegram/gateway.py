@@ -30,6 +30,7 @@ class PeerRef(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     forum: bool = False
     member_count: int | None = None
     active: bool = True
+    photo_id: int | None = None  # the chat's current photo, if it has one
 
     def __repr__(self) -> str:
         return f"PeerRef(peer_id={self.peer_id}, kind={self.kind!r}, chat_kind={self.chat_kind!r})"

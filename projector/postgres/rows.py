@@ -140,6 +140,7 @@ GroupOpKind = Literal[
     "updated",
     "title",
     "migrated",
+    "photo",
     "left",
     "backfill_started",
     "backfill_progress",
@@ -285,6 +286,9 @@ def _chat_op(event: Event, seq: int) -> GroupOp | None:
             # (time, seq) of the link, where the update names one (rule "migration link")
             "link_at": None if c.migrated_to is None else chat_info_time(event),
             "link_seq": 0 if c.migrated_to is None else seq,
+            "photo_id": c.photo_id,
+            "photo_at": None if c.photo_id is None else chat_info_time(event),
+            "photo_seq": 0 if c.photo_id is None else seq,
             "account": event.account,
             "at": event.observed_at,
             "info_at": chat_info_time(event),
@@ -343,6 +347,20 @@ def build_rows(records: list[tuple[int, Event]]) -> PgRows:
                     if event.chat_id is None
                     else ids.migration_link(event.chat_id, event.message)
                 )
+                changed, photo = ids.chat_photo_change(event.message)
+                if changed and event.chat_id is not None:
+                    rows.ops.append(
+                        GroupOp(
+                            "photo",
+                            seq,
+                            {
+                                "chat_id": event.chat_id,
+                                "photo": photo,
+                                "at": event.message.date,
+                                "seq": seq,
+                            },
+                        )
+                    )
                 if link is not None:
                     rows.ops.append(
                         GroupOp(

@@ -456,6 +456,15 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
             f"{c} = CASE WHEN {newer_link} THEN EXCLUDED.{c} ELSE g.{c} END"
             for c in ("migrated_to_chat_id", "migrated_at", "migrated_seq")
         )
+        # Rule "chat photo": likewise, an update that names a photo.
+        newer_photo = (
+            "EXCLUDED.photo_id IS NOT NULL AND (EXCLUDED.photo_at, EXCLUDED.photo_seq) > "
+            "(coalesce(g.photo_at, '-infinity'), g.photo_seq)"
+        )
+        photo = ", ".join(
+            f"{c} = CASE WHEN {newer_photo} THEN EXCLUDED.{c} ELSE g.{c} END"
+            for c in ("photo_id", "photo_at", "photo_seq")
+        )
         title = ", ".join(
             f"{c} = CASE WHEN {newer_title} THEN EXCLUDED.{c} ELSE g.{c} END"
             for c in ("title", "title_at", "title_seq")
@@ -472,14 +481,15 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         discovered_at, presence_seq = ("%(at)s", "%(seq)s") if discovered else ("NULL", "0")
         return (
             f"INSERT INTO {self.schema}.telegram_groups AS g (chat_id, kind, title, username, "
-            "member_count, forum, migrated_to_chat_id, migrated_at, migrated_seq, account, "
-            "is_active, discovered_at, meta_at, meta_seq, title_at, title_seq, presence_seq, "
-            "last_seq) VALUES "
+            "member_count, forum, migrated_to_chat_id, migrated_at, migrated_seq, photo_id, "
+            "photo_at, photo_seq, account, is_active, discovered_at, meta_at, meta_seq, title_at, "
+            "title_seq, presence_seq, last_seq) VALUES "
             "(%(chat_id)s, %(kind)s, %(title)s, %(username)s, %(member_count)s, %(forum)s, "
-            "%(migrated_to)s, %(link_at)s, %(link_seq)s, "
+            "%(migrated_to)s, %(link_at)s, %(link_seq)s, %(photo_id)s, %(photo_at)s, "
+            "%(photo_seq)s, "
             f"%(account)s, true, {discovered_at}, %(info_at)s, %(seq)s, %(info_at)s, %(seq)s, "
             f"{presence_seq}, %(seq)s) "
-            f"ON CONFLICT (chat_id) DO UPDATE SET {meta}, {title}, {link}, "
+            f"ON CONFLICT (chat_id) DO UPDATE SET {meta}, {title}, {link}, {photo}, "
             f"last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now(){presence}"
         )
 
@@ -515,6 +525,13 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
                 f"UPDATE {s}.telegram_groups SET title = %(title)s, title_at = %(at)s, "
                 "title_seq = %(seq)s, updated_at = now() WHERE chat_id = %(chat_id)s "
                 "AND (coalesce(title_at, '-infinity'), title_seq) < (%(at)s, %(seq)s)"
+            ]
+        if op == "photo":
+            # A photo-change message counts by its date (rule "chat photo"; None: removed).
+            return [
+                f"UPDATE {s}.telegram_groups SET photo_id = %(photo)s, photo_at = %(at)s, "
+                "photo_seq = %(seq)s, updated_at = now() WHERE chat_id = %(chat_id)s "
+                "AND (coalesce(photo_at, '-infinity'), photo_seq) < (%(at)s, %(seq)s)"
             ]
         if op == "migrated":
             # A migration service message links the basic group (rule "migration link"), which

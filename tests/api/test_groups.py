@@ -33,3 +33,14 @@ async def test_unknown_group_is_a_404_problem(api: RunningApi) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["title"] == "Not Found"
+
+
+async def test_a_group_shows_its_photo_and_migration_link(api: RunningApi) -> None:
+    insert_group(api.database_url, -4242, title="Basic")
+    api.sql(
+        "UPDATE telegram_groups SET photo_id = 77, migrated_to_chat_id = %s WHERE chat_id = -4242",
+        (CHAT,),
+    )
+    async with api.client() as client:
+        body = (await client.get("/groups/-4242")).json()
+    assert (body["photo_id"], body["migrated_to_chat_id"]) == (77, CHAT)

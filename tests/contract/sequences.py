@@ -95,6 +95,9 @@ _actions = st.sampled_from(
         # Migration links: in the basic group to the supergroup, in the supergroup from the group.
         ServiceAction(type="chat_migrate_to", details={"channel_id": 1000000001}),
         ServiceAction(type="channel_migrate_from", title="Basic", details={"chat_id": 4242}),
+        # Photo changes: a new photo (live names its id), a removal.
+        ServiceAction(type="chat_edit_photo", details={"photo_id": 7}),
+        ServiceAction(type="chat_delete_photo"),
     ]
 )
 
@@ -222,6 +225,7 @@ def chat_events(draw: st.DrawFn) -> AnyEvent:
             st.sampled_from([None, None, T0 - timedelta(hours=1), T0 + timedelta(minutes=2)])
         ),
         migrated_to=CHANNEL if chat == BASIC and draw(st.booleans()) else None,
+        photo_id=draw(st.sampled_from([None, 5, 6])),
     )
     total = draw(st.sampled_from([None, 10, 20]))
     fetched = draw(st.integers(min_value=0, max_value=3))
@@ -323,6 +327,12 @@ def _snap(
 
 
 _HELSINKI: Final = LocalDate(zone="Europe/Helsinki", given=True)
+
+
+def _photo(photo_id: int) -> ServiceAction:
+    return ServiceAction(type="chat_edit_photo", details={"photo_id": photo_id})
+
+
 _TO_CHANNEL: Final[dict[str, Scalar]] = {"channel_id": 1000000001}  # CHANNEL, unmarked
 _UTC: Final = LocalDate(zone="UTC")
 _GUESSED: Final = T0 + timedelta(hours=2, minutes=1)  # message 1's Helsinki time read as UTC
@@ -432,6 +442,18 @@ SCENARIOS: Final[dict[str, list[AnyEvent]]] = {
             ),
             **_at(2),
         ),
+    ],
+    "a chat photo is the newest that names one; a removal shows none": [
+        ChatDiscovered(
+            chat=ChatInfo(chat_id=BASIC, kind="group", photo_id=5), **_at(1, "a", BASIC)
+        ),
+        MessagePosted(
+            message=_snap(1, date=T0 + timedelta(hours=2), action=_photo(7)), **_at(2, "a", BASIC)
+        ),
+        ChatUpdated(chat=ChatInfo(chat_id=BASIC, kind="group", title="t"), **_at(3, "a", BASIC)),
+        MessagePosted(message=_snap(1, action=_photo(8)), **_at(3)),
+        MessagePosted(message=_snap(2, action=ServiceAction(type="chat_delete_photo")), **_at(4)),
+        MessagePosted(message=_snap(3, action=ServiceAction(type="chat_edit_photo")), **_at(5)),
     ],
     "a chat's account is its first message's until it is discovered": [
         MessagePosted(message=_snap(1), **_at(0, "b")),

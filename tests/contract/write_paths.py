@@ -78,6 +78,7 @@ PG_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "member_count",
         "forum",
         "migrated_to_chat_id",
+        "photo_id",
         "account",
         "is_active",
         "discovered_at",

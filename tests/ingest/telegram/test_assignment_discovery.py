@@ -142,3 +142,14 @@ async def test_a_name_changed_back_is_recorded_each_time(event_log: EventLog) ->
             assert (await d.run_once()).updated == [-2]
     updates = [e for e in await read_all(event_log) if isinstance(e, ChatUpdated)]
     assert [e.chat.title for e in updates] == ["One", "Two", "One"]
+
+
+async def test_a_new_chat_photo_is_an_update(event_log: EventLog) -> None:
+    gw = FakeGateway(dialogs=[G2])
+    async with LogSink(event_log) as sink:
+        d = _discovery(gw, sink, LogState(account="main"))
+        await d.run_once()
+        gw.dialogs = [PeerRef(peer_id=-2, kind="chat", title="Two", chat_kind="group", photo_id=8)]
+        assert (await d.run_once()).updated == [-2]
+    updates = [e for e in await read_all(event_log) if isinstance(e, ChatUpdated)]
+    assert [e.chat.photo_id for e in updates] == [8]

@@ -268,3 +268,21 @@ def test_inline_buttons_keep_their_text_and_url() -> None:
 
 def test_a_message_without_markup_has_no_buttons() -> None:
     assert snapshot_of(channel_message(1)).buttons == ()
+
+
+def test_a_chat_photo_is_the_peer_refs_photo_id() -> None:
+    with_photo = types.Chat(
+        id=57,
+        title="P",
+        photo=types.ChatPhoto(photo_id=4321, dc_id=2),
+        participants_count=2,
+        date=BASE,
+        version=1,
+    )
+    without = types.Channel(
+        id=2, title="N", photo=types.ChatPhotoEmpty(), date=BASE, megagroup=True, access_hash=1
+    )
+    assert [(r.photo_id if r else 0) for r in map(peer_ref_of, (with_photo, without))] == [
+        4321,
+        None,
+    ]
