@@ -16,8 +16,8 @@ from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from ingest.durable.sink import DurableSink, build_sink
 from ingest.export import ExportError, ExportImporter, ImportProgress, MalformedExport
-from ingest.export.driver import SkippedMessage
 from ingest.export.progress import ProgressBar, format_skip, format_summary
+from ingest.export.summary import SkippedMessage
 from schemas.ids import CHANNEL_ID_OFFSET
 from schemas.subjects import validate_account
 

@@ -18,9 +18,8 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Final
 
-import msgspec
-
 from eventlog import EventLog
+from ingest.export.chat_facts import chat_facts
 from ingest.export.errors import ExportError, MalformedExport, UnmappableMessage
 from ingest.export.existing import known_ids
 from ingest.export.history import History, original_id
@@ -28,18 +27,18 @@ from ingest.export.inflight import InFlight
 from ingest.export.mapping import MessageMapper
 from ingest.export.peers import chat_identity, default_chat_kind
 from ingest.export.reader import ChatHeader, ExportReader
+from ingest.export.summary import ImportProgress, SkippedMessage, import_warnings
 from ingest.export.timezones import choose_zone, revealed_offset
 from ingest.seams import EventSink
 from schemas.events import (
     ChatDiscovered,
-    ChatInfo,
     ChatKind,
     ChatLeft,
     ChatUpdated,
     Event,
     MessagePosted,
 )
-from schemas.ids import chat_updated_id, discovered_id, is_channel_id, left_id
+from schemas.ids import is_channel_id
 from schemas.subjects import validate_account
 
 DEFAULT_BATCH: Final = 2000
@@ -48,45 +47,6 @@ DEFAULT_BATCH: Final = 2000
 _YIELD_EVERY: Final = 128
 _MAX_REASONS: Final = 50
 _MAX_EXAMPLES: Final = 20
-
-
-class SkippedMessage(msgspec.Struct, frozen=True):
-    """A message that was not imported, and why."""
-
-    chat_id: int | None
-    message_id: object
-    reason: str
-
-
-class ImportProgress(msgspec.Struct, kw_only=True):
-    """Counters of a running import (also its final summary)."""
-
-    chats: int = 0
-    messages: int = 0
-    imported: int = 0
-    spooled: int = 0  # accepted but still in the import spool when the import ended (not imported)
-    already_present: int = 0
-    # Messages an earlier import stored with other local dates: stored again with this import's
-    # dates, which the projections show (a re-import with the right --tz corrects them) ...
-    redated: int = 0
-    # ... or kept, where the earlier dates rank higher (read in a --tz zone, this import guesses).
-    dates_kept: int = 0
-    pre_migration: int = 0  # messages from before a basic group became the supergroup
-    skipped: int = 0
-    chats_skipped: int = 0
-    failed: int = 0  # messages that could not be stored (too large for the log): exit non-zero
-    bytes_read: int = 0
-    total_bytes: int = 0
-    elapsed_s: float = 0.0
-    skip_reasons: dict[str, int] = msgspec.field(default_factory=dict)
-    skipped_examples: list[SkippedMessage] = msgspec.field(default_factory=list)
-    # Said once per import, with counts: what landed differently from what the file says.
-    warnings: list[str] = msgspec.field(default_factory=list)
-
-    @property
-    def messages_per_s(self) -> float:
-        """Messages read per second so far."""
-        return self.messages / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
 def _creates_topic(raw: object) -> bool:
@@ -181,45 +141,14 @@ class ExportImporter:
         return progress
 
     def _warnings(self) -> list[str]:
-        out: list[str] = []
-        if self._local_dates:
-            out.append(
-                f"{self._local_dates} messages have no date_unixtime; their local dates were read "
-                f"as {self._tz_reason}"
-            )
-        progress = self.progress
-        if progress.redated:
-            out.append(
-                f"{progress.redated} messages an earlier import stored with other local dates were "
-                "stored again with these dates, which replace the earlier ones"
-            )
-        if progress.dates_kept:
-            out.append(
-                f"{progress.dates_kept} messages keep the dates an earlier import read in a zone "
-                "given with --tz; pass --tz to read them again"
-            )
-        pre = self.progress.pre_migration
-        if pre and self._migrated_from is None:
-            out.append(
-                f"{pre} messages from before the group became a supergroup were stored under the "
-                "supergroup with the export's shifted ids (-1,000,000,000 + id); pass "
-                "--migrated-from <basic group id> to file them under the basic group, where they "
-                "dedupe against live and backfill"
-            )
-        elif pre:
-            out.append(f"{pre} messages from before the migration: under {self._migrated_from}")
-        repeated = {c: n for c, n in self._chat_ids.items() if n > 1}
-        for chat_id, n in sorted(repeated.items()):
-            out.append(
-                f"chat {chat_id} appears {n} times in the export; its messages were imported "
-                "as one chat (a message id seen twice is skipped as a duplicate)"
-            )
-        if self._odd_texts:
-            out.append(
-                f"{self._odd_texts} messages have a `text` that is neither a string nor a list "
-                "(a number or an object); their text was taken from it as written"
-            )
-        return out
+        return import_warnings(
+            self.progress,
+            local_dates=self._local_dates,
+            tz_reason=self._tz_reason,
+            migrated_from=self._migrated_from,
+            chat_ids=self._chat_ids,
+            odd_texts=self._odd_texts,
+        )
 
     async def _pre_migration(
         self, header: ChatHeader, chat_id: int, observed_at: datetime
@@ -303,11 +232,15 @@ class ExportImporter:
                     await in_flight.submit(batch)
                     self._report(reader, started)
                     batch = []
-            batch.extend(self._chat_facts(header, kind, main, before, basic_title, forum=forum))
+            batch.extend(
+                chat_facts(self._account, header, kind, main, before, basic_title, forum=forum)
+            )
             await in_flight.submit(batch)
             await in_flight.drain()
         except MalformedExport:
-            batch.extend(self._chat_facts(header, kind, main, before, basic_title, forum=forum))
+            batch.extend(
+                chat_facts(self._account, header, kind, main, before, basic_title, forum=forum)
+            )
             await in_flight.submit(batch)  # what was read is complete and valid
             await in_flight.drain()
             raise
@@ -363,81 +296,6 @@ class ExportImporter:
             return False
         self.progress.redated += 1
         return True
-
-    def _chat_facts(
-        self,
-        header: ChatHeader,
-        kind: ChatKind,
-        main: History,
-        before: History | None,
-        basic_title: list[tuple[datetime, str]],
-        *,
-        forum: bool,
-    ) -> list[Event]:
-        """The chat's discovery (as of its newest message), for a left chat its leave, and for a
-        migrated supergroup its basic group's link to it, unless the log holds them."""
-        chat_id = main.mapper.chat_id
-        observed_at = datetime.now(UTC)
-        info = ChatInfo(
-            chat_id=chat_id, kind=kind, title=header.name or None, forum=forum, as_of=main.newest
-        )
-        facts: list[Event] = [
-            ChatDiscovered(
-                event_id=discovered_id(self._account, chat_id),
-                chat_id=chat_id,
-                chat=info,
-                account=self._account,
-                observed_at=observed_at,
-                source="import",
-            )
-        ]
-        if header.section == "left_chats":
-            # The account had left this chat when it exported: store it left, not active.
-            facts.append(
-                ChatLeft(
-                    event_id=left_id(self._account, chat_id),
-                    chat_id=chat_id,
-                    reason="listed under left_chats in the export",
-                    account=self._account,
-                    observed_at=observed_at,
-                    source="import",
-                )
-            )
-        known = main.known.chat_events
-        if forum and not main.known.forum and facts[0].event_id in known:
-            # The chat was imported before without its forum flag: say it now, as of the export.
-            facts.append(
-                ChatUpdated(
-                    event_id=chat_updated_id(info, observed_at=observed_at),
-                    chat_id=chat_id,
-                    chat=info,
-                    account=self._account,
-                    observed_at=observed_at,
-                    source="import",
-                )
-            )
-        if before is not None and (before.newest is not None or basic_title):
-            # The basic group as it was when it became this supergroup.
-            at, title = basic_title[-1] if basic_title else (before.newest, None)
-            basic = ChatInfo(
-                chat_id=before.mapper.chat_id,
-                kind="group",
-                title=title,
-                as_of=at,
-                migrated_to=chat_id,
-            )
-            facts.append(
-                ChatUpdated(
-                    event_id=chat_updated_id(basic, observed_at=observed_at),
-                    chat_id=basic.chat_id,
-                    chat=basic,
-                    account=self._account,
-                    observed_at=observed_at,
-                    source="import",
-                )
-            )
-            known = known | before.known.chat_events
-        return [f for f in facts if f.event_id not in known]
 
     def _appended(self, batch: list[Event]) -> None:
         self.progress.imported += sum(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Final, TextIO
 
-from ingest.export.driver import ImportProgress, SkippedMessage
+from ingest.export.summary import ImportProgress, SkippedMessage
 
 _WIDTH: Final = 24
 
