@@ -19,6 +19,7 @@ from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import load_settings
 from aaltohub.stack import Stack, StackError
 from aaltohub.supervise import RestartPolicy
+from tests.aaltohub.upproc import says_ready
 from tests.helpers import wait_until
 
 
@@ -165,9 +166,9 @@ async def test_ready_is_announced_only_once_every_probed_service_serves(
     task = asyncio.create_task(Stack(settings, services=[spec], announce=lines.append).run(stop))
     try:
         await wait_until(entered.is_set, timeout=30)
-        assert not any("ready in" in line for line in lines)  # running, not serving yet
+        assert not says_ready("\n".join(lines))  # running, not serving yet
         may_serve.set()
-        await wait_until(lambda: any("ready in" in line for line in lines), timeout=30)
+        await wait_until(lambda: says_ready("\n".join(lines)), timeout=30)
         assert "not answering" not in "\n".join(lines)
         stop.set()
         assert await asyncio.wait_for(task, timeout=30) == 0
@@ -213,7 +214,7 @@ async def test_a_service_ignoring_its_cancellation_does_not_keep_up_from_exiting
             stderr=subprocess.STDOUT,
         )
     try:
-        await wait_until(lambda: "ready in" in output.read_text(), timeout=60)
+        await wait_until(lambda: says_ready(output.read_text()), timeout=60)
         proc.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(proc.wait, 60)  # before: waited for the service forever
         assert code == 1, output.read_text()

@@ -18,7 +18,7 @@ from aaltohub.nats_auth import load_users, role_url
 from aaltohub.runtime import stack_file
 from aaltohub.stack import redact_url
 from eventlog import EventLog
-from tests.aaltohub.upproc import UpProcess, run_cli
+from tests.aaltohub.upproc import UpProcess, run_cli, says_ready
 from tests.helpers import posted, wait_until
 
 
@@ -73,7 +73,7 @@ async def test_up_prints_where_each_server_listens(shared_up: UpProcess) -> None
     assert stack.nats_url in text
     assert redact_url(stack.database_url) in text  # the password is never printed
     assert stack.database_url not in text
-    assert "ready in" in text
+    assert says_ready(text)
 
 
 async def test_up_lists_only_the_projections_that_run(shared_up: UpProcess) -> None:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Final
 
 from aaltohub.runtime import StackInfo, read_stack
 from aaltohub.stack import reap_orphans
 from tests.helpers import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+_READY_LINE: Final = re.compile(r"^ready in [0-9.]+s", re.MULTILINE)
+
+
+def says_ready(output: str) -> bool:
+    """``up`` printed its ready line (a whole line: "already in use" must not count)."""
+    return _READY_LINE.search(output) is not None
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -75,7 +85,7 @@ class UpProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"aaltohub up exited early:\n{self.text()}")
             stack = read_stack(self.data_dir)
-            return stack is not None and stack.pid == self.proc.pid and "ready in" in self.text()
+            return stack is not None and stack.pid == self.proc.pid and says_ready(self.text())
 
         await wait_until(ready, timeout=timeout_s)
         assert "not answering yet" not in self.text(), self.text()  # "ready" means serving
