@@ -349,7 +349,8 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
     (docs/decisions/028-chat-metadata-by-telegram-time.md). The chat's kind, username, member
     count, forum flag and account come from the discovery or update with the greatest
     (``chat_info_time``, seq); its title from that and every title-change message (time: the
-    message's date), the greatest (time, seq) winning. Rule "migration link": the supergroup a
+    message's date), the greatest (time, seq) winning; one that names no title (an import's link of
+    a basic group whose name it does not know) does not clear it. Rule "migration link": the supergroup a
     basic group became is the newest by (time, seq) of the facts that name one: a discovery or
     update with ``migrated_to``, a migration service message in either chat (its date); one that
     names none does not undo it, and the link alone gives the basic group a row. Rule "chat
@@ -390,7 +391,8 @@ def _groups(records: list[tuple[int, AnyEvent]], messages: dict[Key, Message]) -
             if known is None or order > known[0]:
                 meta[chat_id] = (order, e)
             meta_seq[chat_id] = seq
-            newest_title(chat_id, order, e.chat.title)
+            if e.chat.title is not None:  # an update that names no title keeps the shown one
+                newest_title(chat_id, order, e.chat.title)
             if e.chat.migrated_to is not None:
                 newest_link(chat_id, order, e.chat.migrated_to)
             if e.chat.photo_id is not None:

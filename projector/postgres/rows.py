@@ -292,6 +292,9 @@ def _chat_op(event: Event, seq: int) -> GroupOp | None:
             "account": event.account,
             "at": event.observed_at,
             "info_at": chat_info_time(event),
+            # (time, seq) of the title, where the update names one (rule "chat metadata")
+            "title_at": None if c.title is None else chat_info_time(event),
+            "title_seq": 0 if c.title is None else seq,
             "seq": seq,
         }
         return GroupOp(

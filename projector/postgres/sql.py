@@ -434,7 +434,10 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
         newer_meta = (
             "(EXCLUDED.meta_at, EXCLUDED.meta_seq) > (coalesce(g.meta_at, '-infinity'), g.meta_seq)"
         )
-        newer_title = "(EXCLUDED.title_at, EXCLUDED.title_seq) > (coalesce(g.title_at, '-infinity'), g.title_seq)"
+        newer_title = (
+            "EXCLUDED.title IS NOT NULL AND "
+            "(EXCLUDED.title_at, EXCLUDED.title_seq) > (coalesce(g.title_at, '-infinity'), g.title_seq)"
+        )
         meta = ", ".join(
             f"{c} = CASE WHEN {newer_meta} THEN EXCLUDED.{c} ELSE g.{c} END"
             for c in (
@@ -487,7 +490,7 @@ WHERE m.chat_id = r.chat_id AND m.id_scope = r.id_scope AND m.message_id = r.mes
             "(%(chat_id)s, %(kind)s, %(title)s, %(username)s, %(member_count)s, %(forum)s, "
             "%(migrated_to)s, %(link_at)s, %(link_seq)s, %(photo_id)s, %(photo_at)s, "
             "%(photo_seq)s, "
-            f"%(account)s, true, {discovered_at}, %(info_at)s, %(seq)s, %(info_at)s, %(seq)s, "
+            f"%(account)s, true, {discovered_at}, %(info_at)s, %(seq)s, %(title_at)s, %(title_seq)s, "
             f"{presence_seq}, %(seq)s) "
             f"ON CONFLICT (chat_id) DO UPDATE SET {meta}, {title}, {link}, {photo}, "
             f"last_seq = GREATEST(g.last_seq, EXCLUDED.last_seq), updated_at = now(){presence}"

@@ -455,6 +455,18 @@ SCENARIOS: Final[dict[str, list[AnyEvent]]] = {
         MessagePosted(message=_snap(2, action=ServiceAction(type="chat_delete_photo")), **_at(4)),
         MessagePosted(message=_snap(3, action=ServiceAction(type="chat_edit_photo")), **_at(5)),
     ],
+    "an update that names no title keeps the shown one": [
+        ChatDiscovered(
+            chat=ChatInfo(chat_id=BASIC, kind="group", title="now"), **_at(1, "a", BASIC)
+        ),
+        # An import's link of the basic group, as of its newest message, without its name.
+        ChatUpdated(
+            chat=ChatInfo(
+                chat_id=BASIC, kind="group", as_of=T0 + timedelta(hours=2), migrated_to=CHANNEL
+            ),
+            **_at(3, "a", BASIC),
+        ),
+    ],
     "a chat's account is its first message's until it is discovered": [
         MessagePosted(message=_snap(1), **_at(0, "b")),
         MessagePosted(message=_snap(2), **_at(0, "a")),
