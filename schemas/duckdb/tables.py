@@ -168,16 +168,17 @@ WITH {prelude + "," if prelude else ""} ev AS (
   SELECT e.*, {_scope("e")} AS id_scope FROM {events} e {keys}
   WHERE e.kind IN {_SNAPSHOT_KINDS} AND e.chat_id IS NOT NULL AND e.message_id IS NOT NULL
 ), firsts AS (
-  -- Rule "date readings": with an exact snapshot the newest exact one by (edit_date, date, seq),
-  -- else the best-ranked, latest local one; the edits are of exact snapshots (or the local one).
+  -- Rule "date readings": with an exact snapshot (rank 2) the newest exact one by (edit_date,
+  -- date, seq), else the best-ranked, latest local one (its dates do not order it); the edits are
+  -- of exact snapshots (or the local one).
   SELECT chat_id, id_scope, message_id,
-         arg_max(seq, {{'exact': date_rank = 2,
+         arg_max(seq, {{'rank': date_rank,
                         'edit_date': CASE WHEN date_rank = 2
                                      THEN coalesce(edit_date, '-infinity'::TIMESTAMPTZ)
                                      ELSE '-infinity'::TIMESTAMPTZ END,
                         'date': CASE WHEN date_rank = 2 THEN coalesce(date, '-infinity'::TIMESTAMPTZ)
                                 ELSE '-infinity'::TIMESTAMPTZ END,
-                        'rank': date_rank, 'seq': seq}}) AS newest_seq,
+                        'seq': seq}}) AS newest_seq,
          arg_min(source, seq) AS source, min(seq) AS first_seq, max(date_rank) AS best_rank,
          count(DISTINCT edit_date) FILTER (WHERE date_rank = 2) AS edit_count
   FROM ev GROUP BY chat_id, id_scope, message_id
