@@ -94,12 +94,13 @@ def _epoch(value: datetime | None) -> int | None:
 def content_digest(message: MessageSnapshot) -> str:
     """A digest of what an edit can change that matters for versions: text and media identity."""
     media = message.media
-    media_key = (
-        None
-        if media is None
-        else (media.type, media.file_unique_id, media.url, media.poll_question)
+    if (
+        media is None
+    ):  # most messages: _digest((text, None)) without building the tuple (hot in replays)
+        return hashlib.blake2b((message.text + _SEP).encode(), digest_size=16).hexdigest()
+    return _digest(
+        (message.text, (media.type, media.file_unique_id, media.url, media.poll_question))
     )
-    return _digest((message.text, media_key))
 
 
 def formatting_digest(message: MessageSnapshot) -> str:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import ids
-from schemas.events import Entity, MessageSnapshot
+from schemas.events import Entity, Media, MessageSnapshot
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CHANNEL = -1001234567890
@@ -113,3 +113,14 @@ def test_formatting_only_edit_in_the_same_second_is_a_new_fact() -> None:
     assert ids.edited_id(CHANNEL, plain, account="main") != ids.edited_id(
         CHANNEL, bold, account="main"
     )
+
+
+def test_content_digests_keep_their_stored_values() -> None:
+    # Stored in messages.content_hash and message_versions: a faster digest must give the same values.
+    def snap(text: str, media: Media | None = None) -> MessageSnapshot:
+        return MessageSnapshot(message_id=1, date=WHEN, text=text, media=media)
+
+    assert ids.content_digest(snap("hei ✓")) == "bb28562b1e65156abfa915503d32eae3"
+    assert ids.content_digest(snap("")) == "01d40548a78e70851885ebb185b56016"
+    photo = Media(type="photo", file_unique_id="f1")
+    assert ids.content_digest(snap("x", photo)) == "8556d15cb60cc9efa89bb9b2cc6dcaaf"
