@@ -148,9 +148,9 @@ async def rebuild_postgres(
 
 @contextlib.asynccontextmanager
 async def _rebuild_lock(database_url: str) -> AsyncIterator[None]:
-    """One Postgres rebuild at a time (a session advisory lock, held while the block runs); build schemas
-    left by earlier rebuilds that died (process killed, server gone for good) are nobody's and are dropped
-    (kept retired ones stay)."""
+    """One Postgres rebuild at a time (a session advisory lock, held while the block runs); build and
+    stage schemas left by earlier rebuilds that died (process killed, server gone for good) are nobody's
+    and are dropped (kept retired ones stay)."""
     async with await _connect(database_url) as conn:
         row = await (
             await conn.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK_KEY,))
@@ -159,7 +159,7 @@ async def _rebuild_lock(database_url: str) -> AsyncIterator[None]:
             raise RebuildError("another Postgres rebuild is running")
         leftovers = await (
             await conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}$'"
+                "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}(_stage)?$'"
             )
         ).fetchall()
         for (name,) in leftovers:

@@ -2,18 +2,28 @@
 
 The merge rules give the same tables whatever the batch boundaries (tests/projector/test_postgres_merge),
 so the prefix ``1..to_seq`` may be a single batch, and into empty tables that batch needs no upserts:
-COPY every row into the temp stages, then a few set-based inserts (``PgSql.bulk_*``), the ordinary
-delete and group statements and the checkpoint, all in one transaction. One sort per table instead of
-an upsert per batch is what makes it fast. A bad event rolls the whole load back; the caller then
-replays batch by batch, which bisects it into a dead letter. Connection errors go to the caller, whose
-rebuild starts over once the server is back.
+stage every row, then a few set-based inserts (``PgSql.bulk_*``), the ordinary delete and group
+statements and the checkpoint. One sort per table instead of an upsert per batch is what makes it fast.
+
+Both cores work (docs/decisions/042-parallel-bulk-rebuild.md): a helper process decodes the records,
+builds their rows and COPYs them into unlogged stage tables, one set per partition of the chats
+(``projector.postgres.bulk_stage``), while this process reads the log; then each partition is folded
+on its own connection. Every rule of the fold is per message or per chat, and a chat's rows are all in
+one partition; what crosses chats (deletes numbered per account, counters, media, chat metadata and
+status, dead letters, the checkpoint) is applied on partition 0's connection once the other partitions
+have committed, in the order of a batch (``PostgresProjection._write``). A bad event empties the tables
+again; the caller then replays batch by batch, which bisects it into a dead letter. Connection errors
+go to the caller, whose rebuild starts over once the server is back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 import psycopg
@@ -21,16 +31,50 @@ from psycopg import sql
 
 from eventlog import RawRecord
 from projector.deadletter import INSERT_DEAD_LETTER, dead_letter_params
-from projector.postgres.projection import DATA_ERRORS, DELETE_TYPES, MESSAGE_TYPES, copy_rows
-from projector.postgres.rows import CONVERSION_ERRORS, REACTION_STAGE_COLUMNS, GroupOp, build_rows
+from projector.errors import ProjectionUnavailable, RebuildError
+from projector.postgres.bulk_stage import (
+    STAGES,
+    Staged,
+    StageFailed,
+    StageProcess,
+    dead_letters,
+    stage_table_ddl,
+)
+from projector.postgres.projection import DATA_ERRORS, TRANSIENT
+from projector.postgres.rows import GroupOp
 from projector.postgres.schema import SWAP_TABLES
 from projector.postgres.sql import PgSql
-from projector.records import DeadLetter, decode_batch
+from projector.records import DeadLetter
 from schemas.codec import Codec
 
 log = logging.getLogger(__name__)
 
-_REACTION_TYPES: Final = [t for _, t in REACTION_STAGE_COLUMNS]
+PARTITIONS: Final = 2  # fold connections (and stage partitions): one per core of a small server
+_IN_FLIGHT: Final = 2  # batches handed to the helper ahead of the one it is staging
+_DROP_LOCK_TIMEOUT: Final = "10s"
+
+Conn = psycopg.AsyncConnection[tuple[object, ...]]
+
+
+@dataclass
+class _Rest:
+    """What the fold applies on partition 0 after the stages: in seq order, as the helper returned it."""
+
+    events: int = 0
+    ops: list[GroupOp] = field(default_factory=list)
+    counters: list[tuple[int | None, int | None, int | None, int, str, int, int]] = field(
+        default_factory=list
+    )
+    media: list[tuple[str, str, int, str, int, int]] = field(default_factory=list)
+    bad: list[DeadLetter] = field(default_factory=list)
+
+    def add(self, batch: Sequence[RawRecord], staged: Staged) -> None:
+        self.events += staged.events
+        self.ops.extend(staged.ops)
+        self.counters.extend(staged.counters)
+        self.media.extend(staged.media)
+        if staged.undecodable:
+            self.bad.extend(dead_letters(batch, staged.undecodable))
 
 
 async def bulk_load(
@@ -41,96 +85,198 @@ async def bulk_load(
     schema: str,
     name: str,
     to_seq: int,
+    partitions: int = PARTITIONS,
 ) -> int:
     """Fold ``batches`` (records ``1..to_seq`` of the log, in order) into the empty projection
     tables of ``schema``; returns the checkpoint afterwards (0 when the load rolled back, or whatever
     an earlier load left). Raises on connection errors."""
     q = PgSql(schema=schema, checkpoint_schema=schema)
+    stage = f"{schema}_stage"
     try:
-        async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=10) as conn:
-            # Session settings before the temp stages exist: they hold the whole prefix.
-            await conn.execute("SET temp_buffers = '256MB'")
-            await conn.execute("SET work_mem = '64MB'")
-            await conn.execute("SET statement_timeout = 0")
-            async with conn.transaction():
-                for ddl in [*q.stage_ddl, q.reaction_stage_ddl]:
-                    await conn.execute(ddl.encode())
-                await conn.execute(q.ensure_checkpoint, (name,))
-                row = await (await conn.execute(q.select_checkpoint, (name,))).fetchone()
+        async with await _connect(database_url, autocommit=True) as admin:
+            async with admin.transaction():
+                await admin.execute(q.ensure_checkpoint, (name,))
+                row = await (await admin.execute(q.select_checkpoint, (name,))).fetchone()
                 if row is None or int(str(row[0])) != 0:
                     return 0 if row is None else int(str(row[0]))
-                await conn.execute(
-                    sql.SQL("TRUNCATE {}").format(
-                        sql.SQL(", ").join(sql.Identifier(schema, t) for t in SWAP_TABLES)
-                    )
+                await admin.execute(_truncate(schema))
+                await admin.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(stage))
                 )
-                count = await _load(conn, q, batches, codec, name)
-                await conn.execute(q.update_checkpoint, (to_seq, count, name))
-    except (*DATA_ERRORS, *CONVERSION_ERRORS) as e:
-        log.warning(
-            "bulk load of %s rolled back (%s); replaying batch by batch", schema, type(e).__name__
-        )
-        return 0
+                await admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(stage)))
+                for ddl in stage_table_ddl(stage, partitions):
+                    await admin.execute(ddl)
+            try:
+                started = time.perf_counter()
+                rest = await _stage(batches, codec, database_url, stage, partitions)
+                staged = time.perf_counter()
+                await _fold(database_url, q, stage, partitions, rest, name, to_seq)
+                log.info(
+                    "bulk load: staged %d events in %.1fs, folded on %d connections in %.1fs",
+                    rest.events,
+                    staged - started,
+                    partitions,
+                    time.perf_counter() - staged,
+                )
+            except (StageFailed, *DATA_ERRORS) as e:
+                if isinstance(e, StageFailed) and e.kind != "data":
+                    raise
+                log.warning("bulk load of %s rolled back (%s); replaying batch by batch", schema, e)
+                await admin.execute(_truncate(schema))  # partitions that committed
+                return 0
+            finally:
+                await _drop_stage(admin, stage)
+    except StageFailed as e:
+        if e.kind == "unavailable":
+            raise ProjectionUnavailable(f"postgres: {e}") from e
+        raise RebuildError(f"bulk load failed: {e}") from e
+    except TRANSIENT as e:
+        raise ProjectionUnavailable(f"postgres: {type(e).__name__}: {e}") from e
     return to_seq
 
 
-async def _load(
-    conn: psycopg.AsyncConnection[tuple[object, ...]],
-    q: PgSql,
+async def _connect(database_url: str, *, autocommit: bool) -> Conn:
+    conn = await psycopg.AsyncConnection.connect(
+        database_url, autocommit=autocommit, connect_timeout=10
+    )
+    await conn.execute("SET statement_timeout = 0")  # a fold of millions of rows takes minutes
+    if not autocommit:
+        await conn.commit()
+    return conn
+
+
+def _truncate(schema: str) -> sql.Composed:
+    return sql.SQL("TRUNCATE {}").format(
+        sql.SQL(", ").join(sql.Identifier(schema, t) for t in SWAP_TABLES)
+    )
+
+
+async def _drop_stage(admin: Conn, stage: str) -> None:
+    try:
+        async with admin.transaction():
+            await admin.execute(f"SET LOCAL lock_timeout = '{_DROP_LOCK_TIMEOUT}'")
+            await admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(stage))
+            )
+    except psycopg.Error as e:  # the rebuild drops leftovers the next time it runs
+        log.warning("could not drop the bulk stage %s: %s", stage, type(e).__name__)
+
+
+async def _stage(
     batches: AsyncIterable[Sequence[RawRecord]],
     codec: Codec,
-    name: str,
-) -> int:
-    """Stage every record, then fold; returns how many events were applied or dead-lettered."""
-    ops: list[GroupOp] = []
-    media: list[tuple[str, str, int, str, int, int]] = []
-    counters: list[tuple[int | None, int | None, int | None, int, str, int, int]] = []
-    bad: list[DeadLetter] = []
-    count = 0
-    started = time.perf_counter()
-    async with conn.cursor() as cur:
+    database_url: str,
+    stage: str,
+    partitions: int,
+) -> _Rest:
+    """Hand every batch to the helper (it stages one while this process reads the next) and collect
+    what the fold applies after the stages."""
+    rest = _Rest()
+    helper = StageProcess(
+        codec=codec, database_url=database_url, stage_schema=stage, partitions=partitions
+    )
+    in_flight: deque[tuple[Sequence[RawRecord], asyncio.Future[Staged]]] = deque()
+    try:
         async for batch in batches:
-            good, undecodable = decode_batch(codec, batch)
-            bad.extend(undecodable)
-            rows = build_rows([(r.seq, r.event) for r in good])
-            await copy_rows(cur, q.copy_messages, MESSAGE_TYPES, rows.messages)
-            await copy_rows(cur, q.copy_deletes, DELETE_TYPES, rows.deletes)
-            await copy_rows(cur, q.copy_reactions, _REACTION_TYPES, rows.reactions)
-            ops.extend(rows.ops)
-            media.extend(rows.media)
-            counters.extend(rows.counters)
-            count += len(batch)
-        staged = time.perf_counter()
-        # Versions and edits first (the messages take their edit counts from the edits), then the rest in the order of a
-        # batch (PostgresProjection._write); pending deletes are empty in empty tables.
+            in_flight.append((batch, helper.submit(batch)))
+            if len(in_flight) > _IN_FLIGHT:
+                done, pending = in_flight.popleft()
+                rest.add(done, await helper.result(pending))
+        while in_flight:
+            done, pending = in_flight.popleft()
+            rest.add(done, await helper.result(pending))
+        await helper.finish()
+    finally:
+        for _, pending in in_flight:
+            if not pending.cancel() and not pending.cancelled():
+                pending.exception()  # retrieved: the first failure is the one raised
+        await helper.close()
+    return rest
+
+
+async def _fold(
+    database_url: str,
+    q: PgSql,
+    stage: str,
+    partitions: int,
+    rest: _Rest,
+    name: str,
+    to_seq: int,
+) -> None:
+    """Fold every partition on its own connection; partition 0 then applies the rest and the checkpoint
+    in its transaction, after the others committed."""
+    conns: list[Conn] = []
+    try:
+        for _ in range(partitions):
+            conns.append(await _connect(database_url, autocommit=False))
+        async with conns[0].transaction():
+            outcomes = await asyncio.gather(
+                _fold_partition(conns[0], q, stage, 0),
+                *(_fold_committed(conns[k], q, stage, k) for k in range(1, partitions)),
+                return_exceptions=True,
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            await _apply_rest(conns[0], q, rest, name, to_seq)
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+async def _fold_committed(conn: Conn, q: PgSql, stage: str, k: int) -> None:
+    async with conn.transaction():
+        await _fold_partition(conn, q, stage, k)
+
+
+async def _fold_partition(conn: Conn, q: PgSql, stage: str, k: int) -> None:
+    """The set-based fold of partition ``k``'s stages (seen under the stage names of ``PgSql``)."""
+    await conn.execute("SET LOCAL work_mem = '64MB'")
+    for prefix, _ in STAGES:
+        await conn.execute(
+            sql.SQL("CREATE TEMP VIEW {} AS SELECT * FROM {}").format(
+                sql.Identifier(f"stage_{prefix}"), sql.Identifier(stage, f"{prefix}_{k}")
+            )
+        )
+    started = time.perf_counter()
+    # Versions and edits first (the messages take their edit counts from the edits), then the rest in
+    # the order of a batch; pending deletes are empty in empty tables.
+    async with conn.cursor() as cur:
         for statement in (
             q.count_readings,
             q.bulk_versions,
             q.bulk_edits,
             q.bulk_messages,
             q.bulk_groups,
-            *q.apply_deletes,
+            q.apply_chat_deletes,
             q.bulk_reactions,
         ):
             await cur.execute(statement.encode())
             log.debug(
-                "bulk %.1fs %s", time.perf_counter() - staged, " ".join(statement.split())[:60]
+                "bulk %d %.1fs %s",
+                k,
+                time.perf_counter() - started,
+                " ".join(statement.split())[:60],
             )
-        if counters:  # in seq order, as a batch applies them (at most one a message a minute)
-            await cur.executemany(q.update_counters, counters)
-        if media:
-            await cur.executemany(q.update_media, media)
-        for op in ops:
+
+
+async def _apply_rest(conn: Conn, q: PgSql, rest: _Rest, name: str, to_seq: int) -> None:
+    """On partition 0 after every partition's messages are in: deletes numbered per account (partition
+    0 staged them all), counters and media in seq order, chat metadata and status, dead letters and the
+    checkpoint."""
+    async with conn.cursor() as cur:
+        await cur.execute(q.apply_account_deletes.encode())
+        if rest.counters:  # in seq order, as a batch applies them (at most one a message a minute)
+            await cur.executemany(q.update_counters, rest.counters)
+        if rest.media:
+            await cur.executemany(q.update_media, rest.media)
+        for op in rest.ops:
             for statement in q.group_op(op.op):
                 await cur.execute(statement.encode(), op.params)
-        if bad:
-            await cur.executemany(INSERT_DEAD_LETTER, [dead_letter_params(name, b) for b in bad])
-            for b in bad:
+        if rest.bad:
+            await cur.executemany(
+                INSERT_DEAD_LETTER, [dead_letter_params(name, b) for b in rest.bad]
+            )
+            for b in rest.bad:
                 log.warning("dead letter %s seq %d: %s", name, b.seq, b.error)
-    log.info(
-        "bulk load: staged %d events in %.1fs, folded in %.1fs",
-        count,
-        staged - started,
-        time.perf_counter() - staged,
-    )
-    return count
+        await cur.execute(q.update_checkpoint, (to_seq, rest.events, name))

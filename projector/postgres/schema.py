@@ -3,8 +3,9 @@
 A rebuilt table is a copy of the live one's definition read from the catalog (``CREATE TABLE ...
 (LIKE public.<table>)`` plus its primary key, unique constraints and indexes), so whatever the
 migrations made of the live tables, a rebuild makes the same; nothing parses the migration files.
-Secondary indexes are created after the bulk load (cheaper than maintaining them row by row); the
-GIN full-text index only after the swap, concurrently (``projector.postgres.search_index``).
+Secondary indexes are created after the bulk load (cheaper than maintaining them row by row), but for
+the few the loader itself looks rows up by; the GIN full-text index only after the swap, concurrently
+(``projector.postgres.search_index``).
 """
 
 from __future__ import annotations
@@ -36,20 +37,17 @@ SWAP_TABLES: Final = (
     "message_edits",
 )
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-# Indexes only readers need, built after a rebuild's bulk load; the projector's own lookups
-# (account + message id, for deletes without a chat id) must exist while it loads.
-_DEFERRED_INDEXES: Final = ("messages_search_idx", "messages_chat_date_idx", "messages_reply_idx")
+# Indexes the loader looks rows up by (deletes numbered per account), present while it loads; every
+# other index serves readers only and is built after the bulk load (the search index after the swap).
+_LOAD_INDEXES: Final = frozenset({"messages_scope_msg_idx"})
 
 
-async def table_ddl(conn: Conn, schema: str, table: str, *, generated: bool = True) -> list[str]:
+async def table_ddl(conn: Conn, schema: str, table: str) -> list[str]:
     """Statements creating an empty unlogged copy of ``public.<table>`` in ``schema``: columns,
-    defaults, checks, primary key and unique constraints (no other index). Without ``generated``,
-    generated columns become plain ones (left empty)."""
+    defaults, generated columns, checks, primary key and unique constraints (no other index)."""
     if not _SCHEMA_NAME.match(schema):
         raise RebuildError(f"bad schema name {schema!r}")
-    like = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY"
-    if generated:
-        like += " INCLUDING GENERATED"
+    like = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING GENERATED"
     out = [f"CREATE UNLOGGED TABLE {schema}.{table} (LIKE public.{table} {like})"]
     keys = await (
         await conn.execute(
@@ -79,59 +77,34 @@ async def index_ddl(conn: Conn, schema: str, table: str) -> list[tuple[str, str]
 
 
 async def create_schema(conn: Conn, schema: str) -> None:
-    """Drop and create ``schema`` with empty projection tables for a bulk load.
-
-    ``messages`` is created without its generated full-text column: computing ``to_tsvector`` row by
-    row (and again on every update) is most of the merge cost, so ``finish_schema`` computes it
-    once per final row, in parallel."""
+    """Drop and create ``schema`` with empty unlogged projection tables for a bulk load, with their keys
+    and the indexes the loader needs (``finish_schema`` builds the rest)."""
     async with conn.transaction():
         await conn.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
         )
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         for table in (*SWAP_TABLES, "projection_checkpoints"):
-            statements = await table_ddl(conn, schema, table, generated=table != "messages")
+            statements = await table_ddl(conn, schema, table)
             for name, index in await index_ddl(conn, schema, table):
-                if name not in _DEFERRED_INDEXES:
+                if name in _LOAD_INDEXES:
                     statements.append(index)
             for statement in statements:
                 await conn.execute(statement.encode())
 
 
 async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) -> None:
-    """Rebuild ``messages`` in its real shape (generated column included) from the loaded rows, and build
-    every reader index but the search index (built after the swap), using ``parallel`` connections so
-    both cores work."""
+    """Make the loaded tables logged and build every reader index but the search index (built after the
+    swap), using ``parallel`` connections so both cores work."""
     ident = sql.Identifier(schema)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        async with conn.transaction():
-            await conn.execute(
-                sql.SQL("ALTER TABLE {}.messages RENAME TO messages_load").format(ident)
+        indexes: list[sql.Composed | str] = []
+        for table in SWAP_TABLES:
+            indexes.extend(
+                d
+                for n, d in await index_ddl(conn, schema, table)
+                if n != SEARCH_INDEX and n not in _LOAD_INDEXES
             )
-            rows = await (
-                await conn.execute(
-                    "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
-                    (f"{schema}.messages_load",),
-                )
-            ).fetchall()
-            for (index_name,) in rows:  # free the names for the new table's indexes
-                await conn.execute(
-                    sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                        sql.SQL(str(index_name)),
-                        sql.Identifier(f"load_{str(index_name).split('.')[-1]}"),
-                    )
-                )
-            for statement in await table_ddl(conn, schema, "messages"):
-                await conn.execute(statement.encode())
-            indexes = [d for n, d in await index_ddl(conn, schema, "messages") if n != SEARCH_INDEX]
-            cols = await (
-                await conn.execute(
-                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
-                    "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
-                    (f"{schema}.messages",),
-                )
-            ).fetchall()
-        names = sql.SQL(", ").join(sql.Identifier(str(c[0])) for c in cols)
 
         async def run_each(statements: list[sql.Composed | str]) -> None:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
@@ -149,18 +122,8 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
             now = time.perf_counter()
             phases[name], last = now - last, now
 
-        await spread(
-            [
-                sql.SQL(
-                    "INSERT INTO {}.messages ({}) SELECT {} FROM {}.messages_load WHERE abs(message_id) % {} = {}"
-                ).format(ident, names, names, ident, sql.Literal(parallel), sql.Literal(part))
-                for part in range(parallel)
-            ]
-        )
-        await conn.execute(sql.SQL("DROP TABLE {}.messages_load").format(ident))
-        phase("messages copy")
-        # The load and the copy ran into unlogged tables (no WAL per row); make them durable, the checkpoint
-        # last: a crash before that loses the checkpoint with the data, and the rebuild starts over.
+        # The load ran into unlogged tables (no WAL per row); make them durable, the checkpoint last: a
+        # crash before that loses the checkpoint with the data, and the rebuild starts over.
         await spread(
             [
                 sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
@@ -171,7 +134,7 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
             sql.SQL("ALTER TABLE {}.projection_checkpoints SET LOGGED").format(ident)
         )
         phase("set logged")
-        await spread([*indexes])
+        await spread(indexes)
         phase("indexes")
         await spread(
             [sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(t)) for t in SWAP_TABLES]

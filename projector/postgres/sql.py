@@ -81,6 +81,11 @@ _TOMB: Final = (
 _TOMB_CHANGES: Final = (
     "(NOT m.is_deleted OR {d}.seq < m.deleted_seq OR {d}.deleted_at < m.deleted_at)"
 )
+# A parked delete keeps the earliest observation and record of it.
+_KEEP_FIRST_DELETE: Final = (
+    "deleted_at = LEAST(p.deleted_at, EXCLUDED.deleted_at), seq = LEAST(p.seq, EXCLUDED.seq) "
+    "WHERE EXCLUDED.seq < p.seq OR EXCLUDED.deleted_at < p.deleted_at"
+)
 
 
 def _stage_ddl(name: str, columns: tuple[tuple[str, str], ...]) -> str:
@@ -296,14 +301,15 @@ WHERE m.id_scope = r.account AND m.message_id = r.message_id AND {changes}""",
     @property
     def apply_deletes(self) -> list[str]:
         """Tombstone known messages; park deletes of unknown ones until their post arrives."""
+        return [self.apply_chat_deletes, self.apply_account_deletes]
+
+    @property
+    def apply_chat_deletes(self) -> str:
+        """``apply_deletes`` of channel messages (numbered per chat)."""
         s = self.schema
         tomb, changes = _TOMB.format(d="d"), _TOMB_CHANGES.format(d="d")
-        keep_first = (
-            "deleted_at = LEAST(p.deleted_at, EXCLUDED.deleted_at), seq = LEAST(p.seq, EXCLUDED.seq) "
-            "WHERE EXCLUDED.seq < p.seq OR EXCLUDED.deleted_at < p.deleted_at"
-        )
-        return [
-            f"""
+        keep_first = _KEEP_FIRST_DELETE
+        return f"""
 WITH d AS (SELECT chat_id, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
            WHERE chat_id < {CHANNEL_BOUND} GROUP BY chat_id, message_id),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
@@ -313,8 +319,15 @@ INSERT INTO {s}.pending_chat_deletes AS p (chat_id, message_id, deleted_at, seq)
 SELECT d.chat_id, d.message_id, d.deleted_at, d.seq FROM d
 WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m
                   WHERE m.chat_id = d.chat_id AND m.id_scope = '' AND m.message_id = d.message_id)
-ON CONFLICT (chat_id, message_id) DO UPDATE SET {keep_first}""",
-            f"""
+ON CONFLICT (chat_id, message_id) DO UPDATE SET {keep_first}"""
+
+    @property
+    def apply_account_deletes(self) -> str:
+        """``apply_deletes`` of messages numbered per account (no chat id, or outside channels)."""
+        s = self.schema
+        tomb, changes = _TOMB.format(d="d"), _TOMB_CHANGES.format(d="d")
+        keep_first = _KEEP_FIRST_DELETE
+        return f"""
 WITH d AS (SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
            WHERE chat_id IS NULL OR chat_id > {CHANNEL_BOUND} GROUP BY account, message_id),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
@@ -323,8 +336,7 @@ u AS (UPDATE {s}.messages m SET {tomb} FROM d
 INSERT INTO {s}.pending_deletes AS p (account, message_id, deleted_at, seq)
 SELECT d.account, d.message_id, d.deleted_at, d.seq FROM d
 WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.id_scope = d.account AND m.message_id = d.message_id)
-ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}""",
-        ]
+ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}"""
 
     # A bulk load folds a whole log prefix into empty tables as one batch: the same merge rules as the
     # statements above specialised to an empty target (plain inserts, no conflicts, no pending deletes).
