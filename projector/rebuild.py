@@ -57,13 +57,26 @@ class RebuildResult:
 async def _catch_up(
     projection: Projection, log_: EventLog, *, batch_size: int, close_lag: int
 ) -> int:
-    """Replay until the projection is within ``close_lag`` of the stream head; returns its seq."""
+    """Replay until the projection is within ``close_lag`` of the stream head, or until a pass to the
+    head ends no closer to it than it started (producers append as fast as the replay applies: chasing
+    them could go on for ever; the live projector applies the rest from the swapped-in checkpoint);
+    returns its seq."""
     runner = ProjectionRunner(projection, log=log_, batch_size=batch_size, max_batch_wait_s=0.05)
+    behind: int | None = None
     while True:
         await runner.run(until_end=True)
         head = (await log_.info()).last_seq
         if head - runner.seq <= close_lag:
             return runner.seq
+        if behind is not None and head - runner.seq >= behind:
+            log.info(
+                "%s replay at seq %d is not gaining on the head (%d); swapping in behind it",
+                projection.name,
+                runner.seq,
+                head,
+            )
+            return runner.seq
+        behind = head - runner.seq
 
 
 async def _connect(database_url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:

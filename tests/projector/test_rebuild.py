@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,7 @@ from projector.rebuild import REBUILD_LOCK_KEY, rebuild_duckdb, rebuild_postgres
 from projector.runner import ProjectionRunner
 from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted, wait_until
-from tests.projector.conftest import content_hash
+from tests.projector.conftest import content_hash, project_to_end
 
 
 async def _produce(
@@ -62,6 +63,57 @@ async def test_postgres_rebuild_swaps_in_without_a_gap(
     assert count is not None and count[0] > 3000
     await rebuild_postgres(log_=event_log, database_url=migrated_url)
     assert content_hash(migrated_url) == incremental
+
+
+async def _stay_ahead(
+    event_log: EventLog, database_url: str, lead: int, stop: asyncio.Event
+) -> None:
+    """A producer that keeps the log at least ``lead`` events ahead of the rebuild's checkpoint, as
+    busy groups do when they post as fast as a rebuild replays."""
+    i = 100_000
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        while not stop.is_set():
+            rebuilt = 0
+            schema = await (
+                await conn.execute(
+                    "SELECT nspname FROM pg_namespace WHERE nspname ~ '^rebuild_[0-9]{14}$'"
+                )
+            ).fetchone()
+            if schema is not None:
+                with contextlib.suppress(psycopg.Error):  # not created yet, or swapped meanwhile
+                    row = await (
+                        await conn.execute(
+                            f"SELECT seq FROM {schema[0]}.projection_checkpoints "
+                            "WHERE name = 'postgres'"
+                        )
+                    ).fetchone()
+                    rebuilt = 0 if row is None else int(row[0])
+            if (await event_log.info()).last_seq - rebuilt < lead:
+                await event_log.append_many([posted(CHAN, i + k) for k in range(lead)])
+                i += lead
+            await asyncio.sleep(0.01)  # polling the rebuild's progress, not waiting for a result
+
+
+async def test_postgres_rebuild_swaps_in_while_producers_outrun_its_replay(
+    event_log: EventLog, migrated_url: str
+) -> None:
+    await event_log.append_many([posted(CHAN, i) for i in range(1, 201)])
+    stop = asyncio.Event()
+    producer = asyncio.create_task(_stay_ahead(event_log, migrated_url, 60, stop))
+    try:
+        result = await asyncio.wait_for(
+            rebuild_postgres(log_=event_log, database_url=migrated_url, batch_size=10), 60
+        )
+    finally:
+        stop.set()
+        await asyncio.gather(producer, return_exceptions=True)
+    head = (await event_log.info()).last_seq
+    assert (
+        200 <= result.seq < head
+    )  # swapped in behind the head; the live projector applies the rest
+    await project_to_end(event_log, migrated_url, batch_size=500)
+    with psycopg.connect(migrated_url) as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (head,)
 
 
 async def test_duckdb_rebuild_is_handed_to_the_live_writer(
