@@ -37,9 +37,10 @@ SWAP_TABLES: Final = (
     "message_edits",
 )
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-# Indexes the loader looks rows up by (deletes numbered per account), present while it loads; every
-# other index serves readers only and is built after the bulk load (the search index after the swap).
-_LOAD_INDEXES: Final = frozenset({"messages_scope_msg_idx"})
+# Indexes the loader looks rows up by (deletes numbered per account; the merge's superseded local
+# dates while a rebuild catches up), present while it loads; every other index serves readers only
+# and is built after the bulk load (the search index after the swap).
+_LOAD_INDEXES: Final = frozenset({"messages_scope_msg_idx", "messages_local_dates_idx"})
 
 
 async def table_ddl(conn: Conn, schema: str, table: str) -> list[str]:
