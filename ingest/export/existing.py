@@ -3,8 +3,8 @@
 JetStream drops a repeated ``Nats-Msg-Id`` only within the stream's duplicate window (2 min), so
 before importing a chat we read its ``tg.msg.<chat_id>`` and ``tg.chat.<chat_id>`` subjects and keep
 the ids of messages already posted with exact dates in a sorted ``array('q')`` (8 bytes per message),
-those posted only with local dates with the rank and date of the reading the projections show
-(17 bytes each), plus the event ids of chat facts. Records are decoded only as far as needed.
+the readings of those posted with local dates (17 bytes each; the shown one is the best-ranked,
+latest), plus the event ids of chat facts. Records are decoded only as far as needed.
 Outside channels a message id is the observing account's own numbering, so only posts by the
 importing account count there (another account's id 5 is a different message).
 """
@@ -63,46 +63,66 @@ def _rank(head: _Head, message: _Message) -> int:
     return EXACT_DATE
 
 
-class LocalReadings:
-    """Messages posted only with local dates: per message id, the rank and date (unix s) of the
-    reading the projections show (the highest rank, the latest of it)."""
+# Runs of increasing ids kept apart before they are merged into one (a sort): each import appends
+# its messages in id order, so a chat imported a few times has a few runs.
+_MAX_RUNS: Final = 16
+
+
+class _Run:
+    """Readings in log order whose ids increase: three parallel arrays (17 bytes a reading)."""
 
     def __init__(self) -> None:
-        self._ids: array[int] = array("q")
-        self._ranks: array[int] = array("b")
-        self._dates: array[int] = array("q")
+        self.ids: array[int] = array("q")
+        self.ranks: array[int] = array("b")
+        self.dates: array[int] = array("q")
+
+    def find(self, message_id: int) -> int | None:
+        i = bisect_left(self.ids, message_id)
+        return i if i < len(self.ids) and self.ids[i] == message_id else None
+
+
+class LocalReadings:
+    """Posts with local dates: per message id, the rank and date (unix s) of the reading the
+    projections show among them (the highest rank, the latest of it). Whether the message also has
+    exact dates is ``KnownIds.has_message``'s to say."""
+
+    def __init__(self) -> None:
+        self._runs: list[_Run] = []
 
     def add(self, message_id: int, rank: int, date: int) -> None:
         """Record a reading (in log order)."""
-        self._ids.append(message_id)
-        self._ranks.append(rank)
-        self._dates.append(date)
+        run = self._runs[-1] if self._runs else None
+        if run is None or (run.ids and message_id <= run.ids[-1]):
+            run = _Run()
+            self._runs.append(run)
+        run.ids.append(message_id)
+        run.ranks.append(rank)
+        run.dates.append(date)
 
-    def settle(self, exact: array[int]) -> None:
-        """Keep one reading per id, the shown one, and none for ids that have exact dates."""
-        ids, ranks, dates = self._ids, self._ranks, self._dates
-        if all(ids[i] < ids[i + 1] for i in range(len(ids) - 1)):  # one import: the usual case
-            order: list[int] | range = range(len(ids))
-            if not any(_has(exact, x) for x in ids):
-                return
-        else:
-            # A stable sort by (id, rank): the last entry of an id is its shown reading.
-            order = sorted(range(len(ids)), key=lambda i: (ids[i], ranks[i]))
-        kept = [
-            i
-            for n, i in enumerate(order)
-            if (n + 1 == len(order) or ids[order[n + 1]] != ids[i]) and not _has(exact, ids[i])
-        ]
-        self._ids = array("q", (ids[i] for i in kept))
-        self._ranks = array("b", (ranks[i] for i in kept))
-        self._dates = array("q", (dates[i] for i in kept))
+    def settle(self) -> None:
+        """Merge the runs into one when there are many (ids out of order): a stable sort by
+        (id, rank) whose last entry per id is its shown reading."""
+        if len(self._runs) <= _MAX_RUNS:
+            return
+        entries = [(r, i) for r in self._runs for i in range(len(r.ids))]
+        entries.sort(key=lambda e: e[0].ids[e[1]] * 4 + e[0].ranks[e[1]])
+        merged = _Run()
+        for n, (run, i) in enumerate(entries):
+            last = n + 1 == len(entries)
+            if last or entries[n + 1][0].ids[entries[n + 1][1]] != run.ids[i]:
+                merged.ids.append(run.ids[i])
+                merged.ranks.append(run.ranks[i])
+                merged.dates.append(run.dates[i])
+        self._runs = [merged]
 
     def get(self, message_id: int) -> tuple[int, int] | None:
         """(rank, date) of the shown reading of ``message_id``, None if it has none."""
-        i = bisect_left(self._ids, message_id)
-        if i < len(self._ids) and self._ids[i] == message_id:
-            return self._ranks[i], self._dates[i]
-        return None
+        best: tuple[int, int] | None = None
+        for run in self._runs:  # in log order: a later run wins a tie of ranks
+            i = run.find(message_id)
+            if i is not None and (best is None or run.ranks[i] >= best[0]):
+                best = (run.ranks[i], run.dates[i])
+        return best
 
 
 def _has(ordered: array[int], value: int) -> bool:
@@ -179,5 +199,5 @@ async def known_ids(
                 forum = True
     if any(posted[i] > posted[i + 1] for i in range(len(posted) - 1)):
         posted = array("q", sorted(posted))  # appended out of order (gap-fill, imports): rare
-    local.settle(posted)
+    local.settle()
     return KnownIds(posted, chat_events, local, forum=forum)
