@@ -5,6 +5,7 @@ tables equal a replay."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,14 @@ from zoneinfo import ZoneInfo
 import duckdb
 import psycopg
 
+from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
 from ingest.export import ExportImporter, ImportProgress
 from projector.duckdb.dataset import DatasetPublisher, connect_dataset
 from projector.rebuild import rebuild_postgres
+from schemas import ids
+from schemas.events import MessagePosted, MessageSnapshot
+from tests.helpers import publish_raw
 from tests.ingest.export.exports import single_chat, write
 from tests.ingest.export.log_sink import LogSink
 from tests.projector.conftest import project_to_end, run_to_end, table_rows
@@ -149,3 +154,41 @@ async def test_a_duckdb_file_from_before_date_ranks_is_ranked_and_corrected(
         ).fetchall()
         assert ranks == [(0, 3), (1, 3)]  # the old import's, as the upcaster reads them
         assert {m: row[0] for m, row in _duck(con).items()} == TRUE_DATES
+
+
+async def test_a_log_imported_before_date_readings_is_corrected_by_a_reimport(
+    event_log: EventLog, nats_server: NatsServer, migrated_url: str, tmp_path: Path
+) -> None:
+    """Posts an importer wrote before snapshots said how dates were read (schema version 2, the
+    plain id, dates read as UTC) replay as guessed readings, which a re-import with --tz corrects."""
+    for raw in MESSAGES:
+        mid = int(raw["id"])
+        guessed = datetime.fromisoformat(str(raw["date"])).replace(tzinfo=UTC)
+        edited = raw.get("edited")
+        event = MessagePosted(
+            event_id=ids.posted_id(CHAT, mid, account="main"),
+            account="main",
+            observed_at=datetime(2026, 1, 1, tzinfo=UTC),
+            source="import",
+            chat_id=CHAT,
+            message=MessageSnapshot(
+                message_id=mid,
+                date=guessed,
+                edit_date=None
+                if edited is None
+                else datetime.fromisoformat(str(edited)).replace(tzinfo=UTC),
+                text=str(raw["text"]),
+            ),
+        )
+        body = json.loads(event_log.codec.encode(event))
+        body["schema_version"] = 2
+        await publish_raw(nats_server.url, f"tg.msg.{CHAT}", json.dumps(body).encode())
+    await project_to_end(event_log, migrated_url)
+    assert _pg(migrated_url)[1][0] == datetime(2018, 2, 1, 10, 0, tzinfo=UTC)  # as stored then
+
+    path = write(tmp_path / "result.json", single_chat(MESSAGES))
+    progress = await _import(event_log, path, tz=HELSINKI)
+    assert progress.redated == 3
+    await project_to_end(event_log, migrated_url)
+    assert {m: row[0] for m, row in _pg(migrated_url).items()} == TRUE_DATES
+    assert {m: row[2] for m, row in _pg(migrated_url).items()} == {1: 0, 2: 0, 3: 1}
