@@ -32,6 +32,7 @@ from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
+from projector.duckdb.dataset import publish_file
 from projector.postgres.rows import MESSAGE_STAGE_COLUMNS, build_rows
 from projector.rebuild import rebuild_duckdb, rebuild_postgres
 from schemas import ids
@@ -305,6 +306,14 @@ async def duckdb_rebuild(event_log: EventLog, path: Path, rss: PeakRss) -> None:
         f"duckdb rebuild   {dk.events:>10,} events  {dk.events_per_s:>10,.0f} ev/s  "
         f"(append {dk.events / dk.replay_s:,.0f} ev/s, then fold; total {dk.total_s:.1f}s)  "
         f"peak RSS {rss.peak_mb:,.0f} MB"
+    )
+    # The rebuild leaves publishing to the projector: its next publish writes the file whole.
+    started = time.perf_counter()
+    published = await asyncio.to_thread(publish_file, path, dk.seq)
+    written = 0 if published is None else published.bytes_written
+    print(
+        f"  the projector's first publish of it (whole, a new generation): "
+        f"{time.perf_counter() - started:.1f}s, {written / 2**20:,.0f} MB of Parquet"
     )
 
 

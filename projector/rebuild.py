@@ -17,7 +17,6 @@ import psycopg
 from psycopg import sql
 
 from eventlog import EventLog
-from projector.duckdb.dataset import publish_file
 from projector.duckdb.projection import DuckDBProjection, next_file, try_lock, unlock
 from projector.errors import ProjectionUnavailable, RebuildError
 from projector.postgres.bulk import bulk_load
@@ -34,6 +33,8 @@ REBUILD_LOCK_KEY = 0x61616C746F687562  # advisory lock key of Postgres rebuilds 
 # per event, sorted twice): past this many events the rest is replayed batch by batch.
 BULK_MAX_EVENTS = 5_000_000
 BULK_READ_BATCH = 20_000  # records per read of the bulk load
+# A DuckDB rebuild no writer held: the projector publishes it when it next runs.
+REPLACED = "replaced; the projector publishes its analytics dataset when it runs"
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,11 @@ async def rebuild_duckdb(
     on_progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
     """Replay into a new file beside ``path``, fold and checkpoint it, then swap it in (directly when no
-    writer holds ``path``, else hand it to the live writer as ``<path>.next``)."""
+    writer holds ``path``, else hand it to the live writer as ``<path>.next``).
+
+    The rebuild does not publish the analytics dataset: the projector publishes the new file as a
+    new generation at its next publish (at once when it runs, else when it starts); until then
+    readers keep the previous generation whole (docs/decisions/035-analytics-as-parquet-files.md)."""
     started = time.perf_counter()
     fresh = path.with_name(f"{path.stem}.rebuild-{time.strftime('%Y%m%d%H%M%S')}{path.suffix}")
     fresh.unlink(missing_ok=True)
@@ -261,11 +266,11 @@ async def rebuild_duckdb(
         await projection.finish()
     finally:
         await projection.close()
-    swapped = await asyncio.to_thread(_swap_file, fresh, path, seq)
+    swapped = await asyncio.to_thread(_swap_file, fresh, path)
     return RebuildResult("duckdb", seq, seq, replay_s, time.perf_counter() - started, swapped)
 
 
-def _swap_file(fresh: Path, path: Path, seq: int) -> str:
+def _swap_file(fresh: Path, path: Path) -> str:
     fd = try_lock(path)
     if fd is None:
         os.replace(fresh, next_file(path))  # a live writer holds the file: it swaps between batches
@@ -273,7 +278,6 @@ def _swap_file(fresh: Path, path: Path, seq: int) -> str:
     try:
         path.with_name(path.name + ".wal").unlink(missing_ok=True)
         os.replace(fresh, path)
-        publish_file(path, seq)
     finally:
         unlock(fd)
-    return "replaced"
+    return REPLACED

@@ -91,7 +91,8 @@ def connect_dataset(root: Path) -> tuple[duckdb.DuckDBPyConnection, str] | None:
 
 
 def publish_file(duckdb_file: Path, seq: int) -> Published | None:
-    """Publish a projection file no writer holds (a rebuild that replaced it), as of ``seq``."""
+    """Publish a projection file no writer holds, as of ``seq`` (what the projector's first publish
+    of a rebuilt file does; ``bench/replay.py`` times it)."""
     # The limits of the live writer: a whole-file publish must not take 80 % of RAM (DuckDB's
     # default) next to the projector.
     config: dict[str, str | bool | int | float | list[str]] = {

@@ -11,14 +11,15 @@ import psycopg
 import pytest
 
 from eventlog import EventLog
+from projector.duckdb.dataset import dataset_dir, read_current
 from projector.duckdb.projection import DuckDBProjection
 from projector.errors import RebuildError
 from projector.postgres.projection import PostgresProjection
-from projector.rebuild import REBUILD_LOCK_KEY, rebuild_duckdb, rebuild_postgres
+from projector.rebuild import REBUILD_LOCK_KEY, REPLACED, rebuild_duckdb, rebuild_postgres
 from projector.runner import ProjectionRunner
 from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted, wait_until
-from tests.projector.conftest import content_hash, project_to_end
+from tests.projector.conftest import content_hash, project_to_end, run_to_end
 
 
 async def _produce(
@@ -144,6 +145,34 @@ async def test_duckdb_rebuild_is_handed_to_the_live_writer(
         messages = con.execute("SELECT count(*) FROM messages").fetchone()
     assert seqs == list(range(1, produced[-1] + 1))  # nothing missing, nothing twice
     assert messages is not None and messages[0] == 500 + 2 * (len(produced) - 1)
+
+
+async def test_a_duckdb_rebuild_no_writer_held_is_published_by_the_projector(
+    event_log: EventLog, tmp_path: Path
+) -> None:
+    await event_log.append_many([posted(CHAN, i) for i in range(1, 41)])
+    path = tmp_path / "analytics.duckdb"
+    live = await run_to_end(event_log, path)
+    await live.open()
+    try:
+        await live.publish_now()
+    finally:
+        await live.close()
+    before = read_current(dataset_dir(path))
+    await event_log.append_many([posted(CHAN, i) for i in range(41, 51)])
+    result = await rebuild_duckdb(log_=event_log, path=path, batch_size=20)
+    assert result.swapped == REPLACED
+    assert read_current(dataset_dir(path)) == before  # readers keep the old generation whole
+    projection = DuckDBProjection(path=path, codec=event_log.codec, snapshot_interval_s=None)
+    await projection.open()
+    try:
+        published = await projection.publish_now()
+    finally:
+        await projection.close()
+    after = read_current(dataset_dir(path))
+    assert before is not None and after is not None and published is not None
+    assert published.full and after[1].generation != before[1].generation
+    assert (before[1].seq, after[1].seq) == (40, 50)
 
 
 async def test_postgres_rebuild_runs_alone_and_drops_what_dead_rebuilds_left(
