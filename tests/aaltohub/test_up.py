@@ -121,6 +121,22 @@ async def test_env_prints_shell_exports_of_the_running_stack(shared_up: UpProces
     assert exports["AALTOHUB_DUCKDB_PATH"] == stack.duckdb_path
 
 
+async def test_replay_attached_to_up_rebuilds_as_the_projector_role(
+    shared_up: UpProcess,
+) -> None:
+    """`aaltohub replay` logs in as aaltohub_projector, which owns the projection tables only:
+    the rebuild swaps them in, and the tables it swapped in are the projector's again."""
+    stack = await shared_up.wait_ready()
+    result = run_cli(shared_up.data_dir, "replay", "--projection", "postgres", timeout_s=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "postgres: rebuilt to seq" in result.stdout
+    with psycopg.connect(stack.database_url) as conn:
+        owner = conn.execute(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = 'messages'"
+        ).fetchone()
+    assert owner == ("aaltohub_projector",)
+
+
 async def test_log_info_reads_the_stream_from_another_process(shared_up: UpProcess) -> None:
     stack = await shared_up.wait_ready()
     async with await EventLog.connect(
