@@ -38,6 +38,9 @@ ROLE_NAMES: Final[dict[PgRole, str]] = {
 }
 # What the projector owns: the tables a rebuild swaps, its checkpoints and its dead letters.
 PROJECTOR_TABLES: Final = (*SWAP_TABLES, "projection_checkpoints", "failed_messages")
+# Functions that act with the rights of whoever ran the migrations (compose: the administrator,
+# who may alter Supabase's publication), so they are not handed to the owner.
+_KEEP_WITH_MIGRATOR: Final = ("aaltohub_publish_messages",)
 # Leftovers of a rebuild (projector.rebuild names them rebuild_<ts> and retired_<ts>).
 _REBUILD_SCHEMAS: Final = r"^(rebuild|retired)_[0-9a-z_]+$"
 INGEST_TABLES: Final = (
@@ -242,8 +245,9 @@ def _give_public_objects_to_owner(conn: psycopg.Connection, from_role: str) -> N
         )
     functions = conn.execute(
         "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-        " WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = %s",
-        (from_role,),
+        " WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = %s"
+        " AND NOT p.proname = ANY(%s)",
+        (from_role, list(_KEEP_WITH_MIGRATOR)),
     ).fetchall()
     for (signature,) in functions:
         conn.execute(sql.SQL("ALTER FUNCTION " + str(signature) + " OWNER TO {}").format(owner))

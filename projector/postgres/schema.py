@@ -177,14 +177,9 @@ async def swap_into_public(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(retired))
         )
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(retired)))
-        in_pub = await (
-            await conn.execute(
-                "SELECT 1 FROM pg_publication_tables WHERE pubname = 'supabase_realtime' "
-                "AND schemaname = 'public' AND tablename = 'messages'"
-            )
-        ).fetchone()
-        if in_pub is not None:
-            await conn.execute("ALTER PUBLICATION supabase_realtime DROP TABLE public.messages")
+        # Under Supabase the old messages table stays in the Realtime publication until its retired
+        # schema is dropped (it no longer changes); projector_supabase_setup publishes the new one
+        # (docs/decisions/038-projector-role.md).
         for table in SWAP_TABLES:
             await conn.execute(
                 sql.SQL("ALTER TABLE public.{} SET SCHEMA {}").format(

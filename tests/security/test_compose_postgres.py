@@ -168,6 +168,12 @@ async def test_the_compose_api_reads_what_the_compose_projector_rebuilt(
     with psycopg.connect(on_test_server(compose_db, "api")) as conn:
         assert conn.execute("SELECT count(*) FROM public.messages").fetchone() == (3,)
     assert grants(compose_db.url) == before
+    with psycopg.connect(compose_db.url) as conn:  # Realtime still publishes the new table
+        published = conn.execute(
+            "SELECT schemaname FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
+            " AND tablename = 'messages'"
+        ).fetchall()
+    assert published == [("public",)]
 
 
 def test_supabase_roles_still_hold_nothing_they_should_not(compose_db: PostgresServer) -> None:

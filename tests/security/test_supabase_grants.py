@@ -39,6 +39,8 @@ CREATE FUNCTION realtime.topic() RETURNS text LANGUAGE sql STABLE AS
 GRANT USAGE ON SCHEMA realtime TO authenticated;
 GRANT SELECT ON realtime.messages TO authenticated;
 GRANT EXECUTE ON FUNCTION realtime.topic() TO authenticated;
+-- Realtime's postgres_changes publication, which only its owner (the administrator) may alter.
+CREATE PUBLICATION supabase_realtime;
 -- Supabase's default privileges: everything a migration creates in public is open to all three.
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
