@@ -89,13 +89,35 @@ def stage_table_ddl(stage_schema: str, partitions: int) -> list[sql.Composed]:
     return out
 
 
+class ChatPartitions:
+    """Which partition each chat's rows go to: a chat's first row picks the partition with the fewest
+    rows so far, and the chat keeps it."""
+
+    def __init__(self, partitions: int) -> None:
+        self._of: dict[int, int] = {}
+        self.rows = [0] * partitions
+
+    def of(self, chat_id: int) -> int:
+        """The partition of ``chat_id`` (assigned on first sight)."""
+        k = self._of.get(chat_id)
+        if k is None:
+            k = min(range(len(self.rows)), key=self.rows.__getitem__)
+            self._of[chat_id] = k
+        return k
+
+    def add_row(self, chat_id: int) -> int:
+        """The partition of a message row of ``chat_id``, counted there."""
+        k = self.of(chat_id)
+        self.rows[k] += 1
+        return k
+
+
 class _Stager:
     """(Helper side.) One connection, one transaction for the whole load, committed by ``finish``."""
 
     def __init__(self, codec: Codec, database_url: str, stage_schema: str, partitions: int) -> None:
         self._codec = codec
         self._conn = psycopg.connect(database_url, connect_timeout=10)
-        self._partitions = partitions
         self._copy = {
             (prefix, k): sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 sql.Identifier(stage_schema, f"{prefix}_{k}"),
@@ -105,15 +127,7 @@ class _Stager:
             for prefix, columns in STAGES
         }
         self._types = {prefix: [t for _, t in columns] for prefix, columns in STAGES}
-        self._partition_of: dict[int, int] = {}
-        self._rows = [0] * partitions
-
-    def _partition(self, chat_id: int) -> int:
-        k = self._partition_of.get(chat_id)
-        if k is None:
-            k = min(range(self._partitions), key=self._rows.__getitem__)
-            self._partition_of[chat_id] = k
-        return k
+        self._chats = ChatPartitions(partitions)
 
     def stage(self, seqs: array[int], lengths: array[int], blob: bytes) -> Staged:
         decode = self._codec.decode
@@ -133,16 +147,15 @@ class _Stager:
         except CONVERSION_ERRORS as e:
             return Staged(len(seqs), error=("data", f"{type(e).__name__}: {e}"))
         parts: dict[tuple[str, int], list[Sequence[object]]] = {key: [] for key in self._copy}
+        chats = self._chats
         for m in rows.messages:
-            k = self._partition(m.chat_id)
-            self._rows[k] += 1
-            parts["messages", k].append(m)
+            parts["messages", chats.add_row(m.chat_id)].append(m)
         for d in rows.deletes:
             chat_id = d[0]
-            k = self._partition(chat_id) if chat_id is not None and is_channel_id(chat_id) else 0
+            k = chats.of(chat_id) if chat_id is not None and is_channel_id(chat_id) else 0
             parts["deletes", k].append(d)
         for r in rows.reactions:
-            parts["reactions", self._partition(r[2])].append(r)
+            parts["reactions", chats.of(r[2])].append(r)
         try:
             with self._conn.cursor() as cur:
                 for (prefix, k), staged in parts.items():
