@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import threading
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -128,6 +129,10 @@ class _Stager:
         }
         self._types = {prefix: [t for _, t in columns] for prefix, columns in STAGES}
         self._chats = ChatPartitions(partitions)
+        # One batch's COPY runs on a thread while the next batch is decoded and built; its error
+        # is reported with the next batch (the load fails as a whole either way).
+        self._copying: threading.Thread | None = None
+        self._copy_error: tuple[ErrorKind, str] | None = None
 
     def stage(self, seqs: array[int], lengths: array[int], blob: bytes) -> Staged:
         decode = self._codec.decode
@@ -156,6 +161,15 @@ class _Stager:
             parts["deletes", k].append(d)
         for r in rows.reactions:
             parts["reactions", chats.of(r[2])].append(r)
+        error = self._wait_for_copy()  # the previous batch's, which ran while this one was built
+        if error is not None:
+            return Staged(len(seqs), error=error)
+        self._copying = threading.Thread(target=self._copy_parts, args=(parts,), daemon=True)
+        self._copying.start()
+        return Staged(len(seqs), rows.ops, rows.counters, rows.media, undecodable)
+
+    def _copy_parts(self, parts: dict[tuple[str, int], list[Sequence[object]]]) -> None:
+        """(A thread.) COPY one batch's rows; Postgres takes them in while the next batch is built."""
         try:
             with self._conn.cursor() as cur:
                 for (prefix, k), staged in parts.items():
@@ -165,14 +179,22 @@ class _Stager:
                             for row in staged:
                                 copy.write_row(row)
         except (psycopg.DataError, psycopg.IntegrityError) as e:
-            return Staged(len(seqs), error=("data", f"{type(e).__name__}: {e}"))
+            self._copy_error = ("data", f"{type(e).__name__}: {e}")
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
-            return Staged(len(seqs), error=("unavailable", f"{type(e).__name__}: {e}"))
+            self._copy_error = ("unavailable", f"{type(e).__name__}: {e}")
         except psycopg.Error as e:
-            return Staged(len(seqs), error=("other", f"{type(e).__name__}: {e}"))
-        return Staged(len(seqs), rows.ops, rows.counters, rows.media, undecodable)
+            self._copy_error = ("other", f"{type(e).__name__}: {e}")
+
+    def _wait_for_copy(self) -> tuple[ErrorKind, str] | None:
+        if self._copying is not None:
+            self._copying.join()
+            self._copying = None
+        return self._copy_error
 
     def finish(self) -> tuple[ErrorKind, str] | None:
+        error = self._wait_for_copy()
+        if error is not None:
+            return error
         try:
             self._conn.commit()
             self._conn.close()
