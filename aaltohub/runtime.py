@@ -15,6 +15,12 @@ from aaltohub.settings import Settings
 from eventlog.permissions import Role
 
 
+def connect_host(listen_host: str) -> str:
+    """The address a local client connects to for a server listening on ``listen_host``
+    (the wildcard addresses mean loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(listen_host, listen_host)
+
+
 class StackInfo(msgspec.Struct, kw_only=True):
     """Where the services of a running ``aaltohub up`` listen (written to ``<data>/run/stack.json``)."""
 

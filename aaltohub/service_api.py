@@ -16,6 +16,7 @@ from aaltohub.admin_token import ensure_admin_token, token_file
 from aaltohub.console_key import ensure_console_key
 from aaltohub.http_protocol import bounded_protocols
 from aaltohub.identity import StackIdentity, verify_stack
+from aaltohub.runtime import connect_host
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings, comma_list
 from aaltohub.stream import stream_spec
@@ -212,8 +213,7 @@ async def answers_http(ctx: ServiceContext) -> None:
     the request waits in the backlog until uvicorn takes it; a connection that ends without an
     answer (the service restarting) is tried again. The caller bounds the wait.
     """
-    host, port = ctx.settings.api_host, api_port(ctx)
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    host, port = connect_host(ctx.settings.api_host), api_port(ctx)
     request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
     while True:
         try:

@@ -49,7 +49,13 @@ from aaltohub.nats_auth import (
     load_or_create_users,
     role_url,
 )
-from aaltohub.runtime import StackInfo, remove_stack, resolve_nats_url, write_stack
+from aaltohub.runtime import (
+    StackInfo,
+    connect_host,
+    remove_stack,
+    resolve_nats_url,
+    write_stack,
+)
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
 from aaltohub.stream import stream_spec
@@ -401,7 +407,7 @@ class Stack:
 
     def _metrics_urls(self) -> dict[str, str]:
         s = self.settings
-        host = "127.0.0.1" if s.metrics_host in ("0.0.0.0", "") else s.metrics_host
+        host = connect_host(s.metrics_host)
         ports = {"ingest": s.ingest_metrics_port, "projector": s.projector_metrics_port}
         return {
             spec.name: f"http://{host}:{ports[spec.name]}/metrics"

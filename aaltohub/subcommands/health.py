@@ -19,7 +19,7 @@ from typing import Final
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from aaltohub.runtime import StackNotRunning, read_stack, resolve_database_url
+from aaltohub.runtime import StackNotRunning, connect_host, read_stack, resolve_database_url
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import open_event_log
 from eventlog import EventLogError
@@ -61,10 +61,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host
-
-
 def _get(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
@@ -85,7 +81,7 @@ def _metrics(settings: Settings, service: str, port: int) -> dict[str, float]:
     if url is None:
         if not port:
             raise Unhealthy("its metrics port is off (set AALTOHUB_*_METRICS_PORT)")
-        url = f"http://{_local(settings.metrics_host)}:{port}/metrics"
+        url = f"http://{connect_host(settings.metrics_host)}:{port}/metrics"
     text = _get(url).decode()
     return {
         sample.name: sample.value
@@ -149,7 +145,7 @@ def check_api(settings: Settings, args: argparse.Namespace) -> str:
     base = (
         stack.api_url
         if stack is not None and stack.api_url
-        else f"http://{_local(settings.api_host)}:{settings.api_port}"
+        else f"http://{connect_host(settings.api_host)}:{settings.api_port}"
     )
     try:
         status = json.loads(_get(f"{base}/health")).get("status")
