@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.status_models import CrawlerRuntime
 from schemas.commands import CommandReply
+from schemas.search import SearchIndexState
 
 
 class CrawlerState(BaseModel):
@@ -191,9 +192,6 @@ class ProjectionLag(BaseModel):
     updated_at: datetime | None = None
     events_per_s: float | None = Field(None, description="recent rate (when the projector answers)")
     last_error: str | None = None
-
-
-SearchIndexState = Literal["ready", "building", "missing"]
 
 
 class SystemStatus(BaseModel):

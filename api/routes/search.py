@@ -8,31 +8,33 @@ from fastapi import APIRouter, Query
 
 from api.deps import Consistent, State, User
 from api.errors import ServiceUnavailable, problem_responses
-from api.models import SearchHit, SearchIndexState, SearchResults
+from api.models import SearchHit, SearchResults
 from api.routes.messages import COLUMNS, MAX_PAGE
+from schemas.search import (
+    SEARCH_DOCUMENT,
+    SEARCH_INDEX_STATE_SQL,
+    SearchIndexState,
+    search_index_state_of,
+)
 
 router = APIRouter(prefix="/search", tags=["search"], responses=problem_responses(401, 422, 503))
 
-_SQL: Final = f"""SELECT {COLUMNS}, ts_rank(search, q) AS rank
+# The document is spelled as the index spells it, so the index serves the match.
+SEARCH_SQL: Final = f"""SELECT {COLUMNS}, ts_rank({SEARCH_DOCUMENT}, q) AS rank
     FROM messages, websearch_to_tsquery('simple', %(q)s) AS q
-    WHERE search @@ q AND (%(chat)s::bigint IS NULL OR chat_id = %(chat)s::bigint)
+    WHERE {SEARCH_DOCUMENT} @@ q AND (%(chat)s::bigint IS NULL OR chat_id = %(chat)s::bigint)
       AND (%(deleted)s OR NOT is_deleted)
     ORDER BY rank DESC, date DESC, chat_id, message_id LIMIT %(limit)s"""
 
 # After a rebuild the search index is built concurrently behind the swapped-in tables; without it a
 # search would scan every message (docs/decisions/015-search-index-after-the-swap.md).
-SEARCH_INDEX_STATE_SQL: Final = """SELECT CASE WHEN i.indexrelid IS NULL THEN 'missing'
-    WHEN i.indisvalid AND i.indisready THEN 'ready' ELSE 'building' END AS state
-    FROM (SELECT to_regclass('public.messages_search_idx') AS oid) r
-    LEFT JOIN pg_index i ON i.indexrelid = r.oid"""
 SEARCH_INDEX_RETRY_AFTER_S: Final = 30
 
 
 async def search_index_state(state: State) -> SearchIndexState:
     """``ready``, ``building`` (after a rebuild, until the concurrent build is done) or ``missing``."""
     row = await state.db.fetch_one(SEARCH_INDEX_STATE_SQL)
-    value = "missing" if row is None else str(row["state"])
-    return "ready" if value == "ready" else "building" if value == "building" else "missing"
+    return search_index_state_of(None if row is None else row["state"])
 
 
 @router.get("", response_model=SearchResults, dependencies=[Consistent], summary="Search messages")
@@ -57,7 +59,7 @@ async def search(
             retry_after_s=SEARCH_INDEX_RETRY_AFTER_S,
         )
     rows = await state.db.fetch_all(
-        _SQL,
+        SEARCH_SQL,
         {"q": q.replace("\x00", ""), "chat": chat_id, "deleted": include_deleted, "limit": limit},
     )
     return SearchResults(items=[SearchHit(**r) for r in rows])

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from projector.errors import RebuildError
-from projector.postgres.search_index import SEARCH_INDEX
+from schemas.search import SEARCH_INDEX
 
 log = logging.getLogger(__name__)
 

@@ -11,36 +11,34 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final, Literal
+from typing import Final
 
 import psycopg
 
 from projector.errors import ProjectionUnavailable
+from schemas.search import (
+    SEARCH_DOCUMENT,
+    SEARCH_INDEX,
+    SEARCH_INDEX_STATE_SQL,
+    SearchIndexState,
+    search_index_state_of,
+)
 
 log = logging.getLogger(__name__)
 
-SEARCH_INDEX: Final = "messages_search_idx"
-# Same definition as the migration (20261128000100_projections.sql), built without blocking writes.
+# Same definition as the migration, built without blocking writes.
 _CREATE: Final = (
-    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} ON public.messages USING gin (search)"
+    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} ON public.messages "
+    f"USING gin ({SEARCH_DOCUMENT})"
 )
 _DROP: Final = f"DROP INDEX CONCURRENTLY IF EXISTS public.{SEARCH_INDEX}"
-# "building": the index exists but is not valid yet (or a build died); "missing": not there at all.
-SearchIndexState = Literal["ready", "building", "missing"]
-STATE_SQL: Final = (
-    "SELECT CASE WHEN i.indexrelid IS NULL THEN 'missing' "
-    "WHEN i.indisvalid AND i.indisready THEN 'ready' ELSE 'building' END AS state "
-    f"FROM (SELECT to_regclass('public.{SEARCH_INDEX}') AS oid) r "
-    "LEFT JOIN pg_index i ON i.indexrelid = r.oid"
-)
 _BUILD_LOCK_KEY: Final = 0x61616C746F736561  # advisory lock: one search-index build at a time
 
 
 async def search_index_state(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> SearchIndexState:
     """Whether search can use the index now."""
-    row = await (await conn.execute(STATE_SQL)).fetchone()
-    state = "missing" if row is None else str(row[0])
-    return "ready" if state == "ready" else "building" if state == "building" else "missing"
+    row = await (await conn.execute(SEARCH_INDEX_STATE_SQL)).fetchone()
+    return search_index_state_of(None if row is None else row[0])
 
 
 async def ensure_search_index(database_url: str) -> float:

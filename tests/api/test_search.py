@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import psycopg
+
+from api.routes.search import SEARCH_SQL
 from projector.postgres.search_index import ensure_search_index
 from tests.api.conftest import RunningApi
 from tests.api.rows import insert_messages
@@ -65,3 +68,15 @@ async def test_search_is_back_once_the_index_is_built(api: RunningApi) -> None:
         status = (await client.get("/admin/status")).json()
     assert sorted(m["message_id"] for m in response.json()["items"]) == [1, 2]
     assert status["search_index"] == "ready"
+
+
+def test_the_search_query_is_served_by_the_search_index(migrated_db: str) -> None:
+    # The document is an expression: a query spelling it differently would scan every message.
+    insert_messages(migrated_db, -1001, range(1, 201), text="sauna {id}")
+    with psycopg.connect(migrated_db) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = conn.execute(
+            ("EXPLAIN " + SEARCH_SQL).encode(),
+            {"q": "sauna", "chat": None, "deleted": False, "limit": 10},
+        ).fetchall()
+    assert "messages_search_idx" in "\n".join(str(r[0]) for r in plan)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import psycopg
 
 from eventlog import EventLog
-from projector.postgres.search_index import STATE_SQL, ensure_search_index
+from projector.postgres.search_index import ensure_search_index
 from projector.rebuild import rebuild_postgres
+from schemas.search import SEARCH_INDEX_STATE_SQL
 from tests.factories import CHAN
 from tests.helpers import posted
 
 
 def _state_and_rows(database_url: str) -> tuple[str, int]:
     with psycopg.connect(database_url) as conn:
-        state = conn.execute(STATE_SQL).fetchone()
+        state = conn.execute(SEARCH_INDEX_STATE_SQL).fetchone()
         rows = conn.execute("SELECT count(*) FROM messages").fetchone()
     assert state is not None and rows is not None
     return str(state[0]), int(rows[0])
@@ -60,4 +61,4 @@ async def test_an_index_left_invalid_by_a_dead_build_is_built_again(
         row = conn.execute(
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'messages_search_idx'"
         ).fetchone()
-    assert row is not None and "gin (search)" in str(row[0])
+    assert row is not None and "gin (to_tsvector('simple'::regconfig, text))" in str(row[0])
