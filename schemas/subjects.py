@@ -79,3 +79,11 @@ def subject_for(event: Event) -> str:
 def chat_subjects(chat_id: int) -> list[str]:
     """Filter subjects for everything about one chat."""
     return [f"tg.msg.{chat_id}", f"tg.chat.{chat_id}"]
+
+
+def chat_of_message_subject(subject: str) -> int | None:
+    """The chat of a message subject (``tg.msg.<chat_id>``); None for any other subject."""
+    head, _, rest = subject.partition(".msg.")
+    if head != PREFIX or not rest.lstrip("-").isdigit():
+        return None
+    return int(rest)

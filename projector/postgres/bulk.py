@@ -5,13 +5,14 @@ so the prefix ``1..to_seq`` may be a single batch, and into empty tables that ba
 stage every row, then a few set-based inserts (``PgSql.bulk_*``), the ordinary delete and group
 statements and the checkpoint. One sort per table instead of an upsert per batch is what makes it fast.
 
-Both cores work (docs/decisions/042-parallel-bulk-rebuild.md): a helper process decodes the records,
-builds their rows and COPYs them into unlogged stage tables, one set per partition of the chats
-(``projector.postgres.bulk_stage``), while this process reads the log; then each partition is folded
-on its own connection. Every rule of the fold is per message or per chat, and a chat's rows are all in
-one partition; what crosses chats (deletes numbered per account, counters, media, chat metadata and
-status, dead letters, the checkpoint) is applied on partition 0's connection once the other partitions
-have committed, in the order of a batch (``PostgresProjection._write``). A bad event empties the tables
+Both cores work (docs/decisions/042-parallel-bulk-rebuild.md): this process reads the log and hands
+each partition of the chats to a helper process of its own, which decodes the records, builds their
+rows and COPYs them into the partition's unlogged stage tables (``projector.postgres.bulk_stage``);
+then each partition is folded on its own connection. Every rule of the fold is per message or per
+chat, and a chat's rows are all in one partition; what crosses chats (deletes numbered per account,
+counters, media, chat metadata and status, dead letters, the checkpoint) is applied on partition 0's
+connection once the other partitions have committed, in the order of a batch
+(``PostgresProjection._write``). A bad event empties the tables
 again; the caller then replays batch by batch, which bisects it into a dead letter. Connection errors
 go to the caller, whose rebuild starts over once the server is back.
 """
@@ -19,6 +20,7 @@ go to the caller, whose rebuild starts over once the server is back.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import deque
@@ -37,6 +39,7 @@ from projector.postgres.bulk_stage import (
     Staged,
     StageFailed,
     StageProcess,
+    SubjectPartitions,
     dead_letters,
     stage_table_ddl,
 )
@@ -50,7 +53,7 @@ from schemas.codec import Codec
 log = logging.getLogger(__name__)
 
 PARTITIONS: Final = 2  # fold connections (and stage partitions): one per core of a small server
-_IN_FLIGHT: Final = 2  # batches handed to the helper ahead of the one it is staging
+_IN_FLIGHT: Final = 2  # batches handed to the helpers ahead of the one they are staging
 _DROP_LOCK_TIMEOUT: Final = "10s"
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
@@ -58,7 +61,7 @@ Conn = psycopg.AsyncConnection[tuple[object, ...]]
 
 @dataclass
 class _Rest:
-    """What the fold applies on partition 0 after the stages: in seq order, as the helper returned it."""
+    """What the fold applies on partition 0 after the stages, in seq order."""
 
     events: int = 0
     ops: list[GroupOp] = field(default_factory=list)
@@ -68,13 +71,21 @@ class _Rest:
     media: list[tuple[str, str, int, str, int, int]] = field(default_factory=list)
     bad: list[DeadLetter] = field(default_factory=list)
 
-    def add(self, batch: Sequence[RawRecord], staged: Staged) -> None:
-        self.events += staged.events
-        self.ops.extend(staged.ops)
-        self.counters.extend(staged.counters)
-        self.media.extend(staged.media)
-        if staged.undecodable:
-            self.bad.extend(dead_letters(batch, staged.undecodable))
+    def add(self, batch: Sequence[RawRecord], parts: Sequence[Staged]) -> None:
+        """One batch as its partitions' helpers staged it (each in seq order: merged by seq)."""
+        self.events += sum(p.events for p in parts)
+        self.ops.extend(heapq.merge(*(p.ops for p in parts), key=lambda op: op.seq))
+        self.counters.extend(heapq.merge(*(p.counters for p in parts), key=_last))
+        self.media.extend(heapq.merge(*(p.media for p in parts), key=_last))
+        undecodable = sorted(u for p in parts for u in p.undecodable)
+        if undecodable:
+            self.bad.extend(dead_letters(batch, undecodable))
+
+
+def _last(row: tuple[object, ...]) -> int:
+    seq = row[-1]  # counters and media end with their event's seq
+    assert isinstance(seq, int)
+    return seq
 
 
 async def bulk_load(
@@ -169,28 +180,38 @@ async def _stage(
     stage: str,
     partitions: int,
 ) -> _Rest:
-    """Hand every batch to the helper (it stages one while this process reads the next) and collect
-    what the fold applies after the stages."""
+    """Hand every batch's partitions to their helpers (they stage one while this process reads the
+    next) and collect what the fold applies after the stages."""
     rest = _Rest()
-    helper = StageProcess(
-        codec=codec, database_url=database_url, stage_schema=stage, partitions=partitions
-    )
-    in_flight: deque[tuple[Sequence[RawRecord], asyncio.Future[Staged]]] = deque()
+    router = SubjectPartitions(partitions)
+    helpers = [
+        StageProcess(codec=codec, database_url=database_url, stage_schema=stage, part=k)
+        for k in range(partitions)
+    ]
+    in_flight: deque[tuple[Sequence[RawRecord], list[asyncio.Future[Staged]]]] = deque()
+
+    async def collect() -> None:
+        done, pending = in_flight.popleft()
+        rest.add(done, [await helper.result(p) for helper, p in zip(helpers, pending, strict=True)])
+
     try:
         async for batch in batches:
-            in_flight.append((batch, helper.submit(batch)))
+            parts = router.split(batch)
+            in_flight.append(
+                (batch, [helper.submit(part) for helper, part in zip(helpers, parts, strict=True)])
+            )
             if len(in_flight) > _IN_FLIGHT:
-                done, pending = in_flight.popleft()
-                rest.add(done, await helper.result(pending))
+                await collect()
         while in_flight:
-            done, pending = in_flight.popleft()
-            rest.add(done, await helper.result(pending))
-        await helper.finish()
+            await collect()
+        for helper in helpers:
+            await helper.finish()
     finally:
         for _, pending in in_flight:
-            if not pending.cancel() and not pending.cancelled():
-                pending.exception()  # retrieved: the first failure is the one raised
-        await helper.close()
+            for p in pending:
+                if not p.cancel() and not p.cancelled():
+                    p.exception()  # retrieved: the first failure is the one raised
+        await asyncio.gather(*(helper.close() for helper in helpers))
     return rest
 
 

@@ -1,12 +1,15 @@
-"""A rebuild's bulk staging in a helper process: decode the log's records, build their rows and COPY them
-into unlogged stage tables, one set per partition of the chats.
+"""A rebuild's bulk staging in helper processes: decode the log's records, build their rows and COPY them
+into unlogged stage tables, one set per partition of the chats and one helper per partition.
 
-The caller reads the log (one core) while the helper decodes, builds rows and feeds COPY (the other);
-the per-partition stages let the fold run on one connection per partition
-(docs/decisions/042-parallel-bulk-rebuild.md). A chat's first row picks the partition with the fewest
-message rows so far and keeps it, so partitions stay even when one chat dominates. Messages, reactions
-and channel deletes go to their chat's partition; deletes without a chat or outside channels (message
-ids numbered per account) go to partition 0, which applies them once every partition's messages are in.
+The caller reads the log and hands each helper the records of its partition (routed by subject,
+``SubjectPartitions``); the helpers decode, build rows and feed COPY side by side, and the
+per-partition stages let the fold run on one connection per partition
+(docs/decisions/042-parallel-bulk-rebuild.md). A chat's first record picks the partition with the
+fewest records so far and keeps it, so partitions stay even when one chat dominates. Messages,
+reactions and channel deletes go to their chat's partition; deletes without a chat or outside
+channels (message ids numbered per account) go to partition 0, which applies them once every
+partition's messages are in. Records about chats rather than messages, and ingest's own, go to
+partition 0's helper: what the fold applies from them is put back in seq order by the caller.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from schemas.codec import Codec
 from schemas.errors import SchemaError
 from schemas.events import Event
 from schemas.ids import is_channel_id
+from schemas.subjects import chat_of_message_subject
 
 # The stage tables of a partition: (name prefix, columns); a partition's are ``<prefix>_<k>``.
 STAGES: Final = (
@@ -91,45 +95,53 @@ def stage_table_ddl(stage_schema: str, partitions: int) -> list[sql.Composed]:
     return out
 
 
-class ChatPartitions:
-    """Which partition each chat's rows go to: a chat's first row picks the partition with the fewest
-    rows so far, and the chat keeps it."""
+class SubjectPartitions:
+    """Which partition (and helper) each record goes to: a chat's message records go to the partition
+    its first record picked (the one with the fewest records so far); every other record to 0."""
 
     def __init__(self, partitions: int) -> None:
-        self._of: dict[int, int] = {}
-        self.rows = [0] * partitions
+        self._of: dict[str, int] = {}
+        self.records = [0] * partitions
 
-    def of(self, chat_id: int) -> int:
-        """The partition of ``chat_id`` (assigned on first sight)."""
-        k = self._of.get(chat_id)
+    def of(self, subject: str) -> int:
+        """The partition of a record on ``subject``, counted there."""
+        k = self._of.get(subject)
         if k is None:
-            k = min(range(len(self.rows)), key=self.rows.__getitem__)
-            self._of[chat_id] = k
+            k = (
+                0
+                if chat_of_message_subject(subject) is None
+                else min(range(len(self.records)), key=self.records.__getitem__)
+            )
+            self._of[subject] = k
+        self.records[k] += 1
         return k
 
-    def add_row(self, chat_id: int) -> int:
-        """The partition of a message row of ``chat_id``, counted there."""
-        k = self.of(chat_id)
-        self.rows[k] += 1
-        return k
+    def split(self, batch: Sequence[RawRecord]) -> list[list[RawRecord]]:
+        """``batch`` as one list per partition, each in seq order."""
+        out: list[list[RawRecord]] = [[] for _ in self.records]
+        of = self.of
+        for record in batch:
+            out[of(record.subject)].append(record)
+        return out
 
 
 class _Stager:
-    """(Helper side.) One connection, one transaction for the whole load, committed by ``finish``."""
+    """(Helper side.) Partition ``part``'s rows (and partition 0's deletes numbered per account) on one
+    connection, one transaction for the whole load, committed by ``finish``."""
 
-    def __init__(self, codec: Codec, database_url: str, stage_schema: str, partitions: int) -> None:
+    def __init__(self, codec: Codec, database_url: str, stage_schema: str, part: int) -> None:
         self._codec = codec
+        self._part = part
         self._conn = psycopg.connect(database_url, connect_timeout=10)
         self._copy = {
             (prefix, k): sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 sql.Identifier(stage_schema, f"{prefix}_{k}"),
                 sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns),
             )
-            for k in range(partitions)
+            for k in sorted({0, part})
             for prefix, columns in STAGES
         }
         self._types = {prefix: [t for _, t in columns] for prefix, columns in STAGES}
-        self._chats = ChatPartitions(partitions)
         # One batch's COPY runs on a thread while the next batch is decoded and built; its error
         # is reported with the next batch (the load fails as a whole either way).
         self._copying: threading.Thread | None = None
@@ -152,16 +164,15 @@ class _Stager:
             rows = build_rows(records)
         except CONVERSION_ERRORS as e:
             return Staged(len(seqs), error=("data", f"{type(e).__name__}: {e}"))
+        part = self._part
         parts: dict[tuple[str, int], list[Sequence[object]]] = {key: [] for key in self._copy}
-        chats = self._chats
-        for m in rows.messages:
-            parts["messages", chats.add_row(m.chat_id)].append(m)
+        parts["messages", part].extend(rows.messages)
+        parts["reactions", part].extend(rows.reactions)
         for d in rows.deletes:
             chat_id = d[0]
-            k = chats.of(chat_id) if chat_id is not None and is_channel_id(chat_id) else 0
-            parts["deletes", k].append(d)
-        for r in rows.reactions:
-            parts["reactions", chats.of(r[2])].append(r)
+            parts["deletes", part if chat_id is not None and is_channel_id(chat_id) else 0].append(
+                d
+            )
         error = self._wait_for_copy()  # the previous batch's, which ran while this one was built
         if error is not None:
             return Staged(len(seqs), error=error)
@@ -209,12 +220,12 @@ class _Stager:
 _stager: _Stager | None = None  # the helper process's stager, set by its initializer
 
 
-def _init(codec: Codec, database_url: str, stage_schema: str, partitions: int) -> None:
+def _init(codec: Codec, database_url: str, stage_schema: str, part: int) -> None:
     global _stager
     # A batch allocates ~20,000 row tuples that live until its COPY: the automatic cyclic collector
     # would scan them over and over (half of the time spent building rows), so it runs once a batch.
     gc.disable()
-    _stager = _Stager(codec, database_url, stage_schema, partitions)
+    _stager = _Stager(codec, database_url, stage_schema, part)
 
 
 def _stage(seqs: array[int], lengths: array[int], blob: bytes) -> Staged:
@@ -241,16 +252,15 @@ def dead_letters(
 
 
 class StageProcess:
-    """One spawned helper that stages batches in order of submission, in one transaction."""
+    """One spawned helper that stages partition ``part``'s records in order of submission, in one
+    transaction."""
 
-    def __init__(
-        self, *, codec: Codec, database_url: str, stage_schema: str, partitions: int
-    ) -> None:
+    def __init__(self, *, codec: Codec, database_url: str, stage_schema: str, part: int) -> None:
         self._executor = concurrent.futures.ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init,
-            initargs=(codec, database_url, stage_schema, partitions),
+            initargs=(codec, database_url, stage_schema, part),
         )
 
     def submit(self, batch: Sequence[RawRecord]) -> asyncio.Future[Staged]:
