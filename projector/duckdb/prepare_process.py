@@ -10,6 +10,7 @@ the caller turns them into dead letters with their original bytes.
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import multiprocessing
 from array import array
 from collections.abc import Sequence
@@ -32,6 +33,9 @@ _codec: Codec | None = None  # the helper process's codec, set by its initialize
 
 def _init(codec: Codec) -> None:
     global _codec
+    # A batch decodes ~10,000 events (several structs each) that live until its table is built:
+    # the automatic cyclic collector would scan them again and again, so it runs once a batch.
+    gc.disable()
     _codec = codec
 
 
@@ -71,10 +75,15 @@ def prepare_packed(seqs: array[int], lengths: array[int], blob: bytes) -> Prepar
             good.append(Decoded(seq, "", b"", decode(data)))
         except SchemaError as e:
             failures.append((seq, f"{type(e).__name__}: {e}", None, None))
-    table, bad, errors = build_table(good)
-    failures.extend(
-        (r.seq, err, r.event.event_id, r.event.chat_id) for r, err in zip(bad, errors, strict=True)
-    )
+    try:
+        table, bad, errors = build_table(good)
+        failures.extend(
+            (r.seq, err, r.event.event_id, r.event.chat_id)
+            for r, err in zip(bad, errors, strict=True)
+        )
+    finally:
+        del good
+        gc.collect(1)
     return table, failures
 
 

@@ -18,7 +18,7 @@ import os
 import pickle
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -284,6 +284,20 @@ class DuckDBProjection:
         """Append the batch's events (and fold messages when due) with the checkpoint, in one transaction."""
         if not batch:
             return
+        table = await self._table_of(batch, prepared)
+        fold = caught_up or time.monotonic() - self._last_fold >= self._fold_interval_s
+        if caught_up:
+            # The bulk is read: free the helper's memory before the fold needs it; the tail (if any)
+            # is prepared in this process.
+            await self._stop_helper()
+        last = batch[-1].seq
+        async with self._lock:
+            await _finish_in_thread(lambda: self._write(table, last, fold), self._executor)
+        await self._report(last, len(batch), now=caught_up)
+
+    async def _table_of(self, batch: Sequence[RawRecord], prepared: object) -> pa.Table | None:
+        """The Arrow table of the batch's records after the checkpoint (from the helper when it
+        prepared them); records it cannot hold are dead-lettered."""
         if next_file(self.path).exists():
             raise CheckpointMoved(
                 self.name, expected=self._seq, seq=-1
@@ -304,24 +318,88 @@ class DuckDBProjection:
             )  # idempotent per seq: safe before our commit
         for b in bad:
             log.warning("dead letter %s seq %d: %s", self.name, b.seq, b.error)
-        fold = caught_up or time.monotonic() - self._last_fold >= self._fold_interval_s
-        if caught_up:
-            # The bulk is read: free the helper's memory before the fold needs it; the tail (if any)
-            # is prepared in this process.
-            await self._stop_helper()
-        last = batch[-1].seq
-        async with self._lock:
-            await _finish_in_thread(lambda: self._write(table, last, fold), self._executor)
-        self._unreported += len(batch)
-        if self._dead_letters is not None and (
-            caught_up or time.monotonic() - self._last_report >= 1.0
-        ):
+        return table
+
+    async def _report(self, last: int, applied: int, *, now: bool) -> None:
+        self._unreported += applied
+        if self._dead_letters is not None and (now or time.monotonic() - self._last_report >= 1.0):
             # Informational mirror of the checkpoint (the truth is inside the DuckDB file).
             try:
                 await self._dead_letters.report_progress(self.name, last, self._unreported)
                 self._unreported, self._last_report = 0, time.monotonic()
             except ProjectionUnavailable as e:
                 log.info("%s: progress not mirrored to Postgres: %s", self.name, e)
+
+    async def load(
+        self,
+        batches: AsyncIterable[Sequence[RawRecord]],
+        *,
+        ahead: int = 3,
+        insert_rows: int = 50_000,
+        fold_memory_limit: str | None = None,
+    ) -> int:
+        """Apply a replay's batches in order, then fold and commit; returns the seq reached.
+
+        Up to ``ahead`` batches are read and prepared while earlier ones are written (the runner
+        reads the next batch only once the previous write is done, so reading the log, the helper
+        and DuckDB took turns). Prepared tables are inserted ``insert_rows`` at a time: each insert
+        waits for the GIL, which the thread reading the log holds most of the time, and small
+        inserts made a rebuild spend a third of its time waiting. ``fold_memory_limit`` replaces
+        DuckDB's memory limit for the fold, once the helper's memory is free
+        (docs/decisions/044-duckdb-rebuild-load-pipeline.md)."""
+        queue: asyncio.Queue[tuple[Sequence[RawRecord], object] | None] = asyncio.Queue(ahead)
+
+        async def read() -> None:
+            async for batch in batches:
+                if batch:
+                    await queue.put((batch, self.prepare(batch)))
+            await queue.put(None)
+
+        tables: list[pa.Table] = []
+        pending_rows = 0
+        last = self._seq
+
+        async def write(fold: bool, memory_limit: str | None = None) -> None:
+            nonlocal tables, pending_rows
+            table = pa.concat_tables(tables) if tables else None
+            applied, tables, pending_rows = pending_rows, [], 0
+
+            def run() -> None:
+                if memory_limit is not None:
+                    self._require().execute(f"SET memory_limit = '{memory_limit}'")
+                self._write(table, last, fold)
+
+            async with self._lock:
+                await _finish_in_thread(run, self._executor)
+            await self._report(last, applied, now=fold)
+
+        started = time.perf_counter()
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await queue.get()) is not None:
+                table = await self._table_of(*item)
+                last = item[0][-1].seq
+                pending_rows += len(item[0])
+                if table is not None:
+                    tables.append(table)
+                if pending_rows >= insert_rows:
+                    await write(False)
+            await reader
+        finally:
+            if not reader.done():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+        await self._stop_helper()  # free its memory before the fold
+        loaded = time.perf_counter()
+        await write(True, fold_memory_limit)
+        log.info(
+            "%s: loaded to seq %d in %.1fs, folded messages in %.1fs",
+            self.name,
+            self._seq,
+            loaded - started,
+            time.perf_counter() - loaded,
+        )
+        return self._seq
 
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:

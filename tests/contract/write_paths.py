@@ -270,6 +270,11 @@ def batches(records: Sequence[RawRecord], size: int) -> list[Sequence[RawRecord]
     return [records[i : i + size] for i in range(0, len(records), size)]
 
 
+async def _async(items: Sequence[Sequence[RawRecord]]) -> AsyncIterator[Sequence[RawRecord]]:
+    for item in items:
+        yield item
+
+
 async def apply_batches(
     projection: PostgresProjection | DuckDBProjection, records: Sequence[RawRecord], size: int
 ) -> None:
@@ -398,10 +403,12 @@ class DuckDBPath:
         await projection.open()
         try:
             if self.rebuild:
-                for batch in batches(records, 7):
-                    await projection.apply(
-                        batch, caught_up=False, prepared=projection.prepare(batch)
-                    )
+                # As rebuild_duckdb: the head through load() (batches of 7 inserted 10+ rows at a
+                # time, one fold at the end), the tail batch by batch (incremental folds).
+                assert await projection.load(_async(batches(records[:cut], 7)), insert_rows=10) == (
+                    records[cut - 1].seq if cut else 0
+                )
+                await apply_batches(projection, records[cut:], 3)
                 await projection.finish()
             else:
                 await apply_batches(projection, records, 3)

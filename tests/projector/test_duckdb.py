@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from eventlog import EventLog
+from eventlog import EventLog, RawRecord
 from projector.duckdb.dataset import connect_dataset, dataset_dir, read_current
 from projector.duckdb.projection import DuckDBProjection
 from projector.runner import ProjectionRunner
+from schemas.codec import Codec
 from schemas.duckdb.queries import ANALYTICS_QUERIES, PARAMETERS
 from schemas.events import Event
 from tests.factories import CHAN, T0, deleted, edited
@@ -188,3 +190,48 @@ async def test_a_file_written_before_a_new_column_gets_it_and_keeps_its_rows(
         (1, "old", None),
         (2, "new", None),
     ]
+
+
+async def test_a_load_through_the_helper_gives_the_tables_of_batch_by_batch(
+    tmp_path: Path,
+) -> None:
+    codec = Codec()
+    events: list[Event] = [
+        posted(CHAN - i % 3, i, text=f"m{i} ✓", date=T0 + timedelta(minutes=i))
+        for i in range(1, 301)
+    ]
+    events += [edited(CHAN, 3, "e"), deleted(CHAN - 1, 4), deleted(None, 5), edited(CHAN, 3, "f")]
+    records = [RawRecord(s, f"tg.test.{s}", codec.encode(e)) for s, e in enumerate(events, 1)]
+    records[41] = RawRecord(42, "tg.test.42", b'{"kind": "message.posted", "oops"')
+
+    async def in_batches(size: int) -> AsyncIterator[list[RawRecord]]:
+        for i in range(0, len(records), size):
+            yield records[i : i + size]
+
+    loaded = DuckDBProjection(
+        path=tmp_path / "load.duckdb",
+        codec=codec,
+        snapshot_interval_s=None,
+        fold_interval_s=3600,
+        commit_rows=150,
+        helper_process=True,
+    )
+    await loaded.open()
+    try:  # inserts of 90 rows from batches of 30, commits every 150+
+        assert await loaded.load(in_batches(30), insert_rows=90) == len(records)
+    finally:
+        await loaded.close()
+    live = DuckDBProjection(path=tmp_path / "live.duckdb", codec=codec, snapshot_interval_s=None)
+    await live.open()
+    try:
+        async for batch in in_batches(50):
+            await live.apply(batch, caught_up=True)
+    finally:
+        await live.close()
+    for query in (
+        "SELECT * FROM messages ORDER BY chat_id, message_id",
+        "SELECT * FROM events ORDER BY seq",
+        "SELECT seq, messages_seq FROM projection_checkpoint",
+    ):
+        assert rows(tmp_path / "load.duckdb", query) == rows(tmp_path / "live.duckdb", query)
+    assert rows(tmp_path / "load.duckdb", "SELECT count(*) FROM events WHERE seq = 42") == [(0,)]
