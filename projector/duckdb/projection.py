@@ -342,11 +342,11 @@ class DuckDBProjection:
 
         Up to ``ahead`` batches are read and prepared while earlier ones are written (the runner
         reads the next batch only once the previous write is done, so reading the log, the helper
-        and DuckDB took turns). Prepared tables are inserted ``insert_rows`` at a time: each insert
-        waits for the GIL, which the thread reading the log holds most of the time, and small
-        inserts made a rebuild spend a third of its time waiting. ``fold_memory_limit`` replaces
-        DuckDB's memory limit for the fold, once the helper's memory is free
-        (docs/decisions/044-duckdb-rebuild-load-pipeline.md)."""
+        and DuckDB took turns). Prepared rows are inserted exactly ``insert_rows`` at a time (the
+        rest at the end): each insert waits for the GIL, which the thread reading the log holds
+        most of the time, and small inserts made a rebuild spend a third of its time waiting.
+        ``fold_memory_limit`` replaces DuckDB's memory limit for the fold, once the helper's
+        memory is free (docs/decisions/044-duckdb-rebuild-load-pipeline.md)."""
         queue: asyncio.Queue[tuple[Sequence[RawRecord], object] | None] = asyncio.Queue(ahead)
 
         async def read() -> None:
@@ -355,35 +355,41 @@ class DuckDBProjection:
                     await queue.put((batch, self.prepare(batch)))
             await queue.put(None)
 
-        tables: list[pa.Table] = []
-        pending_rows = 0
-        last = self._seq
+        pending: list[pa.Table] = []  # prepared rows not inserted yet, in seq order
+        pending_rows = applied = 0
+        last = self._seq  # the last record read
 
-        async def write(fold: bool, memory_limit: str | None = None) -> None:
-            nonlocal tables, pending_rows
-            table = pa.concat_tables(tables) if tables else None
-            applied, tables, pending_rows = pending_rows, [], 0
+        async def write(
+            table: pa.Table | None, seq: int, fold: bool, memory_limit: str | None = None
+        ) -> None:
+            nonlocal applied
 
             def run() -> None:
                 if memory_limit is not None:
                     self._require().execute(f"SET memory_limit = '{memory_limit}'")
-                self._write(table, last, fold)
+                self._write(table, seq, fold)
 
             async with self._lock:
                 await _finish_in_thread(run, self._executor)
-            await self._report(last, applied, now=fold)
+            await self._report(seq, applied, now=fold)
+            applied = 0
 
         started = time.perf_counter()
         reader = asyncio.create_task(read())
         try:
             while (item := await queue.get()) is not None:
                 table = await self._table_of(*item)
-                last = item[0][-1].seq
-                pending_rows += len(item[0])
-                if table is not None:
-                    tables.append(table)
-                if pending_rows >= insert_rows:
-                    await write(False)
+                last, applied = item[0][-1].seq, applied + len(item[0])
+                if table is not None and table.num_rows:
+                    pending.append(table)
+                    pending_rows += table.num_rows
+                while pending_rows >= insert_rows:
+                    # Exactly insert_rows rows (checkpoint: the last one's seq), so that commits
+                    # fall on DuckDB's row groups when commit_rows is a multiple of them.
+                    rows = pa.concat_tables(pending)
+                    head, rest = rows.slice(0, insert_rows), rows.slice(insert_rows)
+                    pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+                    await write(head, head.column("seq")[-1].as_py(), False)
             await reader
         finally:
             if not reader.done():
@@ -391,7 +397,7 @@ class DuckDBProjection:
                 await asyncio.gather(reader, return_exceptions=True)
         await self._stop_helper()  # free its memory before the fold
         loaded = time.perf_counter()
-        await write(True, fold_memory_limit)
+        await write(pa.concat_tables(pending) if pending else None, last, True, fold_memory_limit)
         log.info(
             "%s: loaded to seq %d in %.1fs, folded messages in %.1fs",
             self.name,
