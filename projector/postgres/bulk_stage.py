@@ -45,7 +45,8 @@ from schemas.subjects import chat_of_message_subject
 
 # The stage tables of a partition: (name prefix, columns); a partition's are ``<prefix>_<k>``.
 STAGES: Final = (
-    ("messages", MESSAGE_STAGE_COLUMNS),
+    ("firsts", MESSAGE_STAGE_COLUMNS),  # each message's first snapshot
+    ("messages", MESSAGE_STAGE_COLUMNS),  # its later ones
     ("deletes", DELETE_STAGE_COLUMNS),
     ("reactions", REACTION_STAGE_COLUMNS),
 )
@@ -142,6 +143,8 @@ class _Stager:
             for prefix, columns in STAGES
         }
         self._types = {prefix: [t for _, t in columns] for prefix, columns in STAGES}
+        # The message ids seen so far per (chat, id scope): this helper sees every record of its chats.
+        self._seen: dict[tuple[int, str], set[int]] = {}
         # One batch's COPY runs on a thread while the next batch is decoded and built; its error
         # is reported with the next batch (the load fails as a whole either way).
         self._copying: threading.Thread | None = None
@@ -166,7 +169,17 @@ class _Stager:
             return Staged(len(seqs), error=("data", f"{type(e).__name__}: {e}"))
         part = self._part
         parts: dict[tuple[str, int], list[Sequence[object]]] = {key: [] for key in self._copy}
-        parts["messages", part].extend(rows.messages)
+        firsts, later = parts["firsts", part], parts["messages", part]
+        seen = self._seen
+        for m in rows.messages:
+            ids = seen.get((m.chat_id, m.id_scope))
+            if ids is None:
+                ids = seen[m.chat_id, m.id_scope] = set()
+            if m.message_id in ids:
+                later.append(m)
+            else:
+                ids.add(m.message_id)
+                firsts.append(m)
         parts["reactions", part].extend(rows.reactions)
         for d in rows.deletes:
             chat_id = d[0]

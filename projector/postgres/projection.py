@@ -62,6 +62,21 @@ class _Prepared:
     rows: PgRows | None
 
 
+async def merge_staged_messages(cur: psycopg.AsyncCursor[tuple[object, ...]], q: PgSql) -> None:
+    """Merge ``stage_messages`` into the message tables: which snapshots count (rule "date
+    readings") and the rows whose reading they replace, versions, the newest snapshot per message
+    with its group's counts, last dates moved back, edits."""
+    await cur.execute(q.count_readings.encode())
+    await cur.execute(q.supersede_readings.encode())
+    redated = sorted({int(str(r[0])) for r in await cur.fetchall()})
+    # Versions first: the original version comes from the row as it was before the batch.
+    await cur.execute(q.insert_versions.encode())
+    await cur.execute(q.merge_messages.encode())
+    if redated:  # a chat's last message may now be an earlier one
+        await cur.execute(q.recount_last_dates.encode(), (redated,))
+    await cur.execute(q.insert_edits.encode())
+
+
 class PostgresProjection:
     """Projects the log into the Supabase tables of ``schema`` (``public`` live, another for a rebuild)."""
 
@@ -226,16 +241,7 @@ class PostgresProjection:
         async with conn.cursor() as cur:
             if rows.messages:
                 await copy_rows(cur, q.copy_messages, MESSAGE_TYPES, rows.messages)
-                # Which snapshots count (rule "date readings"), and rows whose reading they replace.
-                await cur.execute(q.count_readings.encode())
-                await cur.execute(q.supersede_readings.encode())
-                redated = sorted({int(str(r[0])) for r in await cur.fetchall()})
-                # Versions first: the original version comes from the row as it was before the batch.
-                await cur.execute(q.insert_versions.encode())
-                await cur.execute(q.merge_messages.encode())
-                if redated:  # a chat's last message may now be an earlier one
-                    await cur.execute(q.recount_last_dates.encode(), (redated,))
-                await cur.execute(q.insert_edits.encode())
+                await merge_staged_messages(cur, q)
                 for statement in q.resolve_pending:
                     await cur.execute(statement.encode())
             if rows.deletes:

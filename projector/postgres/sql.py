@@ -338,65 +338,40 @@ SELECT d.account, d.message_id, d.deleted_at, d.seq FROM d
 WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.id_scope = d.account AND m.message_id = d.message_id)
 ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}"""
 
-    # A bulk load folds a whole log prefix into empty tables as one batch: the same merge rules as the
-    # statements above specialised to an empty target (plain inserts, no conflicts, no pending deletes).
+    # A bulk load stages each message's first snapshot apart from the later ones (the staging helper
+    # sees all of a chat's records in seq order): the firsts go into the empty tables as they are
+    # (one snapshot per message: no sort), then the later snapshots merge with the statements of a
+    # live batch (docs/decisions/044-bulk-load-of-first-snapshots.md).
 
     @property
-    def bulk_versions(self) -> str:
-        """Every distinct content (first sighting wins) of the staged messages that have more than
-        one, into empty versions."""
-        return f"""
-WITH e AS (
-  SELECT chat_id, id_scope, message_id FROM stage_messages WHERE counts GROUP BY chat_id, id_scope, message_id
-  HAVING min(content_hash) <> max(content_hash)
-)
-INSERT INTO {self.schema}.message_versions (chat_id, id_scope, message_id, content_hash, text, media, edit_date,
-                                            seq, observed_at)
-SELECT DISTINCT ON (s.chat_id, s.id_scope, s.message_id, s.content_hash)
-       s.chat_id, s.id_scope, s.message_id, s.content_hash, s.text, s.media::jsonb, s.edit_date, s.seq, s.observed_at
-FROM stage_messages s JOIN e USING (chat_id, id_scope, message_id) WHERE s.counts
-ORDER BY s.chat_id, s.id_scope, s.message_id, s.content_hash, s.seq"""
-
-    @property
-    def bulk_edits(self) -> str:
-        """Every distinct edit date of the staged snapshots, into empty message_edits."""
-        return f"""
-INSERT INTO {self.schema}.message_edits (chat_id, id_scope, message_id, edit_date)
-SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL AND counts"""
-
-    @property
-    def bulk_messages(self) -> str:
-        """The newest snapshot per key, with the first sighting and the edit count, into empty messages."""
+    def bulk_firsts(self) -> str:
+        """Each message's first snapshot, into empty messages: what a batch of one snapshot per
+        message gives (it counts, it is the original version, an edit date is its one edit)."""
         s = self.schema
-        select_cols = ", ".join(f"w.{c}::jsonb" if c in _JSONB else f"w.{c}" for c in _CONTENT)
-        # The first sighting (source, seq) is of any snapshot; the original version is the first
-        # counted one, which differs only where a better reading outranked the first (fv).
-        originals = ", ".join(
-            f"CASE WHEN f.counts THEN f.{c} ELSE fv.{c} END" for c in _FIRST_VERSION
-        )
-        superseded = f"({_KEY}) IN (SELECT {_KEY} FROM f WHERE NOT f.counts) AND counts"
+        select_cols = ", ".join(f"{c}::jsonb" if c in _JSONB else c for c in _CONTENT)
         return f"""
-WITH w AS (
-  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages WHERE counts
-  ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
-), {_first_sighting("f", "true")}, {_first_sighting("fv", superseded)}, e AS (
-  SELECT chat_id, id_scope, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2, 3
-)
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
                           first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
-SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.source, f.seq,
-       w.seq, coalesce(e.n, 0), {originals}
-FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN fv USING (chat_id, id_scope, message_id)
-LEFT JOIN e USING (chat_id, id_scope, message_id)"""
+SELECT chat_id, id_scope, message_id, {select_cols}, reactions::jsonb, seq, first_source, seq, seq,
+       (edit_date IS NOT NULL)::int, content_hash, edit_date, observed_at, media::jsonb
+FROM stage_firsts"""
+
+    @property
+    def bulk_first_edits(self) -> str:
+        """The edit dates of the first snapshots, into empty message_edits."""
+        return f"""
+INSERT INTO {self.schema}.message_edits (chat_id, id_scope, message_id, edit_date)
+SELECT chat_id, id_scope, message_id, edit_date FROM stage_firsts WHERE edit_date IS NOT NULL"""
 
     @property
     def bulk_groups(self) -> str:
-        """Groups seen in the loaded messages, counted (telegram_groups is empty before)."""
+        """Groups of the first snapshots, counted (telegram_groups is empty before); a chat's account
+        is its first message's."""
         s = self.schema
         return f"""
 INSERT INTO {s}.telegram_groups (chat_id, kind, account, message_count, last_activity_at, last_seq)
 SELECT chat_id, {_KIND}, f.account, count(*), max(date), max(last_seq)
-FROM {s}.messages JOIN (SELECT DISTINCT ON (chat_id) chat_id, account FROM stage_messages
+FROM {s}.messages JOIN (SELECT DISTINCT ON (chat_id) chat_id, account FROM stage_firsts
                         ORDER BY chat_id, seq) f USING (chat_id)
 GROUP BY chat_id, f.account"""
 
