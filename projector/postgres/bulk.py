@@ -2,9 +2,10 @@
 
 The merge rules give the same tables whatever the batch boundaries (tests/projector/test_postgres_merge),
 so the prefix ``1..to_seq`` may be a single batch, and into empty tables that batch needs no upserts:
-stage every row, each message's first snapshot apart from the later ones; insert the firsts as they
-are (``PgSql.bulk_*``: no sort, no upsert), merge the later snapshots (a tenth of them in a typical
-log) as a live batch does, then the ordinary delete and group statements and the checkpoint.
+stage every row, each message's first snapshot apart from its later ones; insert the messages with one
+snapshot as they are (no sort), fold the others (a tenth of them in a typical log) with a few
+set-based inserts (``PgSql.bulk_*``), then the ordinary delete and group statements and the
+checkpoint.
 
 Both cores work (docs/decisions/042-parallel-bulk-rebuild.md): this process reads the log and hands
 each partition of the chats to a helper process of its own, which decodes the records, builds their
@@ -44,7 +45,7 @@ from projector.postgres.bulk_stage import (
     dead_letters,
     stage_table_ddl,
 )
-from projector.postgres.projection import DATA_ERRORS, TRANSIENT, merge_staged_messages
+from projector.postgres.projection import DATA_ERRORS, TRANSIENT
 from projector.postgres.rows import GroupOp
 from projector.postgres.schema import SWAP_TABLES
 from projector.postgres.sql import PgSql
@@ -261,23 +262,29 @@ async def _fold_partition(conn: Conn, q: PgSql, stage: str, k: int) -> None:
             )
         )
     started = time.perf_counter()
-
-    async def run(statement: str) -> None:
-        await cur.execute(statement.encode())
-        log.debug(
-            "bulk %d %.1fs %s", k, time.perf_counter() - started, " ".join(statement.split())[:60]
-        )
-
-    # The first snapshots as they are, their groups, then the later snapshots as a live batch would
-    # merge them; then the rest in the order of a batch (pending deletes are empty in empty tables).
+    # Messages with one snapshot as they are; the others folded from all their snapshots (versions
+    # and edits first: the messages take their edit counts from the edits); then the groups and the
+    # rest in the order of a batch (pending deletes are empty in empty tables).
     async with conn.cursor() as cur:
-        await run(q.bulk_firsts)
-        await run(q.bulk_first_edits)
-        await run(q.bulk_groups)
-        await merge_staged_messages(cur, q)
-        log.debug("bulk %d %.1fs merged the later snapshots", k, time.perf_counter() - started)
-        await run(q.apply_chat_deletes)
-        await run(q.bulk_reactions)
+        for statement in (
+            q.bulk_single,
+            q.bulk_single_edits,
+            q.stage_several,
+            q.count_readings,
+            q.bulk_versions,
+            q.bulk_edits,
+            q.bulk_messages,
+            q.bulk_groups,
+            q.apply_chat_deletes,
+            q.bulk_reactions,
+        ):
+            await cur.execute(statement.encode())
+            log.debug(
+                "bulk %d %.1fs %s",
+                k,
+                time.perf_counter() - started,
+                " ".join(statement.split())[:60],
+            )
 
 
 async def _apply_rest(conn: Conn, q: PgSql, rest: _Rest, name: str, to_seq: int) -> None:

@@ -46,7 +46,7 @@ from schemas.subjects import chat_of_message_subject
 # The stage tables of a partition: (name prefix, columns); a partition's are ``<prefix>_<k>``.
 STAGES: Final = (
     ("firsts", MESSAGE_STAGE_COLUMNS),  # each message's first snapshot
-    ("messages", MESSAGE_STAGE_COLUMNS),  # its later ones
+    ("later", MESSAGE_STAGE_COLUMNS),  # its later ones
     ("deletes", DELETE_STAGE_COLUMNS),
     ("reactions", REACTION_STAGE_COLUMNS),
 )
@@ -169,7 +169,7 @@ class _Stager:
             return Staged(len(seqs), error=("data", f"{type(e).__name__}: {e}"))
         part = self._part
         parts: dict[tuple[str, int], list[Sequence[object]]] = {key: [] for key in self._copy}
-        firsts, later = parts["firsts", part], parts["messages", part]
+        firsts, later = parts["firsts", part], parts["later", part]
         seen = self._seen
         for m in rows.messages:
             ids = seen.get((m.chat_id, m.id_scope))

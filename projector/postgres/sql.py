@@ -58,6 +58,11 @@ def _first_sighting(name: str, where: str) -> str:
 )"""
 
 
+# A first snapshot (f) whose message has no later one.
+_NO_LATER: Final = (
+    "NOT EXISTS (SELECT 1 FROM stage_later l WHERE l.chat_id = f.chat_id AND l.id_scope = f.id_scope "
+    "AND l.message_id = f.message_id)"
+)
 # The first counted snapshot per key in the stage (f.<column>): the original version.
 _FIRST_SIGHTING: Final = _first_sighting("f", "counts")
 # Marked ids below this are channels/supergroups (schemas.ids.is_channel_id).
@@ -338,30 +343,91 @@ SELECT d.account, d.message_id, d.deleted_at, d.seq FROM d
 WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.id_scope = d.account AND m.message_id = d.message_id)
 ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}"""
 
-    # A bulk load stages each message's first snapshot apart from the later ones (the staging helper
-    # sees all of a chat's records in seq order): the firsts go into the empty tables as they are
-    # (one snapshot per message: no sort), then the later snapshots merge with the statements of a
-    # live batch (docs/decisions/044-bulk-load-of-first-snapshots.md).
+    # A bulk load stages each message's first snapshot apart from its later ones (the staging helper
+    # sees all of a chat's records in seq order). Messages with one snapshot go into the empty tables
+    # as they are (no sort); the others are folded from their first and later snapshots
+    # (docs/decisions/045-bulk-load-of-first-snapshots.md).
 
     @property
-    def bulk_firsts(self) -> str:
-        """Each message's first snapshot, into empty messages: what a batch of one snapshot per
-        message gives (it counts, it is the original version, an edit date is its one edit)."""
+    def bulk_single(self) -> str:
+        """Messages whose first snapshot is their only one, into empty messages: what a batch of that
+        snapshot gives (it counts, it is the original version, an edit date is its one edit)."""
         s = self.schema
-        select_cols = ", ".join(f"{c}::jsonb" if c in _JSONB else c for c in _CONTENT)
+        select_cols = ", ".join(f"f.{c}::jsonb" if c in _JSONB else f"f.{c}" for c in _CONTENT)
         return f"""
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
                           first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
-SELECT chat_id, id_scope, message_id, {select_cols}, reactions::jsonb, seq, first_source, seq, seq,
-       (edit_date IS NOT NULL)::int, content_hash, edit_date, observed_at, media::jsonb
-FROM stage_firsts"""
+SELECT f.chat_id, f.id_scope, f.message_id, {select_cols}, f.reactions::jsonb, f.seq, f.first_source, f.seq,
+       f.seq, (f.edit_date IS NOT NULL)::int, f.content_hash, f.edit_date, f.observed_at, f.media::jsonb
+FROM stage_firsts f WHERE {_NO_LATER}"""
 
     @property
-    def bulk_first_edits(self) -> str:
-        """The edit dates of the first snapshots, into empty message_edits."""
+    def bulk_single_edits(self) -> str:
+        """The edit dates of messages with one snapshot, into empty message_edits."""
         return f"""
 INSERT INTO {self.schema}.message_edits (chat_id, id_scope, message_id, edit_date)
-SELECT chat_id, id_scope, message_id, edit_date FROM stage_firsts WHERE edit_date IS NOT NULL"""
+SELECT f.chat_id, f.id_scope, f.message_id, f.edit_date FROM stage_firsts f
+WHERE f.edit_date IS NOT NULL AND {_NO_LATER}"""
+
+    @property
+    def stage_several(self) -> str:
+        """The snapshots of messages with more than one, as the message stage of the statements below
+        (a temporary table of the fold's transaction)."""
+        return f"""
+CREATE TEMP TABLE stage_messages ON COMMIT DROP AS
+SELECT f.* FROM stage_firsts f WHERE NOT {_NO_LATER}
+UNION ALL SELECT * FROM stage_later"""
+
+    # The messages with several snapshots: the same merge rules as the statements above specialised
+    # to an empty target (plain inserts, no conflicts, no pending deletes).
+
+    @property
+    def bulk_versions(self) -> str:
+        """Every distinct content (first sighting wins) of the staged messages that have more than
+        one, into empty versions."""
+        return f"""
+WITH e AS (
+  SELECT chat_id, id_scope, message_id FROM stage_messages WHERE counts GROUP BY chat_id, id_scope, message_id
+  HAVING min(content_hash) <> max(content_hash)
+)
+INSERT INTO {self.schema}.message_versions (chat_id, id_scope, message_id, content_hash, text, media, edit_date,
+                                            seq, observed_at)
+SELECT DISTINCT ON (s.chat_id, s.id_scope, s.message_id, s.content_hash)
+       s.chat_id, s.id_scope, s.message_id, s.content_hash, s.text, s.media::jsonb, s.edit_date, s.seq, s.observed_at
+FROM stage_messages s JOIN e USING (chat_id, id_scope, message_id) WHERE s.counts
+ORDER BY s.chat_id, s.id_scope, s.message_id, s.content_hash, s.seq"""
+
+    @property
+    def bulk_edits(self) -> str:
+        """Every distinct edit date of the staged snapshots, into empty message_edits."""
+        return f"""
+INSERT INTO {self.schema}.message_edits (chat_id, id_scope, message_id, edit_date)
+SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHERE edit_date IS NOT NULL AND counts"""
+
+    @property
+    def bulk_messages(self) -> str:
+        """The newest snapshot per key, with the first sighting and the edit count, into empty messages."""
+        s = self.schema
+        select_cols = ", ".join(f"w.{c}::jsonb" if c in _JSONB else f"w.{c}" for c in _CONTENT)
+        # The first sighting (source, seq) is of any snapshot; the original version is the first
+        # counted one, which differs only where a better reading outranked the first (fv).
+        originals = ", ".join(
+            f"CASE WHEN f.counts THEN f.{c} ELSE fv.{c} END" for c in _FIRST_VERSION
+        )
+        superseded = f"({_KEY}) IN (SELECT {_KEY} FROM f WHERE NOT f.counts) AND counts"
+        return f"""
+WITH w AS (
+  SELECT DISTINCT ON (chat_id, id_scope, message_id) * FROM stage_messages WHERE counts
+  ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
+), {_first_sighting("f", "true")}, {_first_sighting("fv", superseded)}, e AS (
+  SELECT chat_id, id_scope, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2, 3
+)
+INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
+                          first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
+SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.source, f.seq,
+       w.seq, coalesce(e.n, 0), {originals}
+FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN fv USING (chat_id, id_scope, message_id)
+LEFT JOIN e USING (chat_id, id_scope, message_id)"""
 
     @property
     def bulk_groups(self) -> str:
