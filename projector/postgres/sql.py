@@ -376,7 +376,8 @@ WHERE f.edit_date IS NOT NULL AND {_NO_LATER}"""
         return f"""
 CREATE TEMP TABLE stage_messages ON COMMIT DROP AS
 SELECT f.* FROM stage_firsts f WHERE NOT {_NO_LATER}
-UNION ALL SELECT * FROM stage_later"""
+UNION ALL SELECT * FROM stage_later;
+ANALYZE stage_messages"""
 
     # The messages with several snapshots: the same merge rules as the statements above specialised
     # to an empty target (plain inserts, no conflicts, no pending deletes).
