@@ -152,9 +152,13 @@ async def _connect(database_url: str, *, autocommit: bool) -> Conn:
     conn = await psycopg.AsyncConnection.connect(
         database_url, autocommit=autocommit, connect_timeout=10
     )
-    await conn.execute("SET statement_timeout = 0")  # a fold of millions of rows takes minutes
-    if not autocommit:
-        await conn.commit()
+    try:
+        await conn.execute("SET statement_timeout = 0")  # a fold of millions of rows takes minutes
+        if not autocommit:
+            await conn.commit()
+    except BaseException:  # the server went away: close the connection, not the garbage collector
+        await conn.close()
+        raise
     return conn
 
 
