@@ -66,10 +66,13 @@ async def settled(log: EventLog, ledger: Path, *, timeout: float) -> None:
 
     async def holds_all() -> bool:
         wanted = set((await asyncio.to_thread(ledger.read_text)).split())
-        async for batch in log.read(1):
-            for record in batch:
-                if isinstance(record, Record):
-                    wanted.discard(record.event.event_id)
+        try:
+            async for batch in log.read(1):
+                for record in batch:
+                    if isinstance(record, Record):
+                        wanted.discard(record.event.event_id)
+        except EventLogError:  # the cluster is still electing a leader: not settled yet
+            return False
         return not wanted
 
     with contextlib.suppress(AssertionError):
