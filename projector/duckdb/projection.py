@@ -16,9 +16,10 @@ import fcntl
 import logging
 import os
 import pickle
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -48,6 +49,11 @@ from schemas.duckdb.tables import (
 log = logging.getLogger(__name__)
 
 _ALL: Final = 2**62
+# How long a busy thread keeps the GIL from one waiting for it while a load runs (Python's default:
+# 5 ms). The pipes to the helper move a batch in 64 KB pieces, and each piece waited a whole
+# interval for the thread reading the log: at 1M events the load took 20.3 s, with 0.5 ms 16.4 s
+# (docs/decisions/044-duckdb-rebuild-load-pipeline.md).
+_LOAD_SWITCH_INTERVAL_S: Final = 0.0005
 T = TypeVar("T")
 
 
@@ -62,6 +68,17 @@ async def _finish_in_thread(
     except asyncio.CancelledError:
         await asyncio.wait([future])
         raise
+
+
+@contextlib.contextmanager
+def _short_gil_slices(interval_s: float) -> Iterator[None]:
+    """Hand the GIL over at most every ``interval_s`` meanwhile (never longer than it was)."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, interval_s))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def lock_file(path: Path) -> Path:
@@ -375,27 +392,28 @@ class DuckDBProjection:
             applied = 0
 
         started = time.perf_counter()
-        reader = asyncio.create_task(read())
-        try:
-            while (item := await queue.get()) is not None:
-                table = await self._table_of(*item)
-                last, applied = item[0][-1].seq, applied + len(item[0])
-                if table is not None and table.num_rows:
-                    pending.append(table)
-                    pending_rows += table.num_rows
-                while pending_rows >= insert_rows:
-                    # Exactly insert_rows rows (checkpoint: the last one's seq), so that commits
-                    # fall on DuckDB's row groups when commit_rows is a multiple of them.
-                    rows = pa.concat_tables(pending)
-                    head, rest = rows.slice(0, insert_rows), rows.slice(insert_rows)
-                    pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
-                    await write(head, head.column("seq")[-1].as_py(), False)
-            await reader
-        finally:
-            if not reader.done():
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
-        await self._stop_helper()  # free its memory before the fold
+        with _short_gil_slices(_LOAD_SWITCH_INTERVAL_S):
+            reader = asyncio.create_task(read())
+            try:
+                while (item := await queue.get()) is not None:
+                    table = await self._table_of(*item)
+                    last, applied = item[0][-1].seq, applied + len(item[0])
+                    if table is not None and table.num_rows:
+                        pending.append(table)
+                        pending_rows += table.num_rows
+                    while pending_rows >= insert_rows:
+                        # Exactly insert_rows rows (checkpoint: the last one's seq), so that commits
+                        # fall on DuckDB's row groups when commit_rows is a multiple of them.
+                        rows = pa.concat_tables(pending)
+                        head, rest = rows.slice(0, insert_rows), rows.slice(insert_rows)
+                        pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+                        await write(head, head.column("seq")[-1].as_py(), False)
+                await reader
+            finally:
+                if not reader.done():
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+            await self._stop_helper()  # free its memory before the fold
         loaded = time.perf_counter()
         await write(pa.concat_tables(pending) if pending else None, last, True, fold_memory_limit)
         log.info(
