@@ -39,11 +39,16 @@ class FastParser(Parser):
         buf = self.buf
         buf.extend(data)
         direct = self._direct_handlers
+        size = len(buf)
         pos = 0  # consumed bytes are cut once at the end (cutting per message copies the buffer)
+        # Payloads are copied out of the buffer once, through a view (slicing the bytearray and
+        # then converting copied twice); the view is released before anything may resize it.
+        view = memoryview(buf)
         try:
-            while pos < len(buf):
+            while pos < size:
                 if self.state == AWAITING_CONTROL_LINE:
                     if not (buf.startswith(b"HMSG ", pos) or buf.startswith(b"MSG ", pos)):
+                        view.release()
                         del buf[:pos]
                         pos = 0
                         await (
@@ -52,37 +57,43 @@ class FastParser(Parser):
                         return
                     end = buf.find(_CRLF, pos)
                     if end < 0:
-                        if len(buf) - pos > MAX_CONTROL_LINE_SIZE:
+                        if size - pos > MAX_CONTROL_LINE_SIZE:
                             raise ProtocolError("nats: control line too long")
                         return
-                    args = bytes(buf[pos:end]).split()
+                    args = view[pos:end].tobytes().split()
                     try:
                         if args[0] == b"HMSG":  # HMSG subject sid [reply] hdr_len total_len
                             reply = args[3] if len(args) == 6 else b""
-                            self.header_needed = int(args[-2])
+                            header_size = int(args[-2])
                         else:  # MSG subject sid [reply] len
                             reply = args[3] if len(args) == 5 else b""
-                            self.header_needed = 0
-                        self.needed = int(args[-1])
-                        self.msg_arg["subject"] = args[1]
-                        self.msg_arg["sid"] = int(args[2])
-                        self.msg_arg["reply"] = reply
+                            header_size = 0
+                        needed = int(args[-1])
+                        subject = args[1]
+                        sid = int(args[2])
                     except (IndexError, ValueError) as e:
                         raise ProtocolError("nats: malformed MSG") from e
                     pos = end + 2
+                    handler = direct.get(sid)
+                    if handler is not None and size - pos >= needed + 2:
+                        # The whole message is here (nearly always): hand it over at once.
+                        headers = view[pos : pos + header_size].tobytes() if header_size else None
+                        payload = view[pos + header_size : pos + needed].tobytes()
+                        pos += needed + 2
+                        handler(subject, reply, payload, headers)
+                        continue
+                    self.needed, self.header_needed = needed, header_size
+                    arg = self.msg_arg
+                    arg["subject"], arg["sid"], arg["reply"] = subject, sid, reply
                     self.state = AWAITING_MSG_PAYLOAD
                 elif self.state == AWAITING_MSG_PAYLOAD:
                     needed = self.needed
-                    if len(buf) - pos < needed + 2:
+                    if size - pos < needed + 2:
                         return
                     header_size = self.header_needed
-                    if header_size:
-                        headers: bytes | None = bytes(buf[pos : pos + header_size])
-                        payload = bytes(buf[pos + header_size : pos + needed])
-                        self.header_needed = 0
-                    else:
-                        headers = None
-                        payload = bytes(buf[pos : pos + needed])
+                    headers = view[pos : pos + header_size].tobytes() if header_size else None
+                    payload = view[pos + header_size : pos + needed].tobytes()
+                    self.header_needed = 0
                     pos += needed + 2
                     self.state = AWAITING_CONTROL_LINE
                     arg = self.msg_arg
@@ -91,10 +102,13 @@ class FastParser(Parser):
                     if handler is not None:
                         handler(arg["subject"], arg["reply"], payload, headers)
                     else:
+                        view.release()
                         await self.nc._process_msg(
                             sid, arg["subject"], arg["reply"], payload, headers
                         )
+                        view = memoryview(buf)
         finally:
+            view.release()
             if (
                 pos and self.buf is buf
             ):  # a reset (reconnect) may have replaced the buffer meanwhile
