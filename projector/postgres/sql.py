@@ -298,9 +298,10 @@ UPDATE {s}.messages m SET {tomb} FROM r
 WHERE m.chat_id = r.chat_id AND m.id_scope = '' AND m.message_id = r.message_id AND {changes}""",
             f"""
 WITH r AS (DELETE FROM {s}.pending_deletes p USING {s}.messages m
-           WHERE m.id_scope = p.account AND m.message_id = p.message_id RETURNING p.*)
+           WHERE m.id_scope = p.account AND m.id_scope <> '' AND m.message_id = p.message_id
+           RETURNING p.*)
 UPDATE {s}.messages m SET {tomb} FROM r
-WHERE m.id_scope = r.account AND m.message_id = r.message_id AND {changes}""",
+WHERE m.id_scope = r.account AND m.id_scope <> '' AND m.message_id = r.message_id AND {changes}""",
         ]
 
     @property
@@ -336,11 +337,12 @@ ON CONFLICT (chat_id, message_id) DO UPDATE SET {keep_first}"""
 WITH d AS (SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
            WHERE chat_id IS NULL OR chat_id > {CHANNEL_BOUND} GROUP BY account, message_id),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
-      WHERE m.id_scope = d.account AND m.message_id = d.message_id AND {changes}
+      WHERE m.id_scope = d.account AND m.id_scope <> '' AND m.message_id = d.message_id AND {changes}
       RETURNING 1)
 INSERT INTO {s}.pending_deletes AS p (account, message_id, deleted_at, seq)
 SELECT d.account, d.message_id, d.deleted_at, d.seq FROM d
-WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m WHERE m.id_scope = d.account AND m.message_id = d.message_id)
+WHERE NOT EXISTS (SELECT 1 FROM {s}.messages m
+                  WHERE m.id_scope = d.account AND m.id_scope <> '' AND m.message_id = d.message_id)
 ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}"""
 
     # A bulk load stages each message's first snapshot apart from its later ones (the staging helper

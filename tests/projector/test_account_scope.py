@@ -14,6 +14,7 @@ import psycopg
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog, Record
+from projector.postgres.sql import PgSql
 from projector.rebuild import rebuild_postgres
 from schemas import ids
 from schemas.events import CountersUpdated, Event, ReactionCount, ReactionsUpdated
@@ -205,3 +206,18 @@ async def test_duckdb_file_from_before_id_scope_is_refolded_on_open(
         (BASIC_A, "a", 5),
         (BASIC_A, "b", 6),
     ]
+
+
+def test_deletes_by_account_are_found_through_the_scope_index(migrated_url: str) -> None:
+    # The index on (id_scope, message_id) covers only ids numbered per account (id_scope <> ''):
+    # a statement that does not say so cannot use it and reads every message for each delete.
+    q = PgSql(schema="public", checkpoint_schema="public")
+    with psycopg.connect(migrated_url) as conn:
+        for ddl in q.stage_ddl:
+            conn.execute(ddl.encode())
+        conn.execute("SET enable_seqscan = off")
+        for statement in (q.apply_account_deletes, *q.resolve_pending[1:]):
+            plan = conn.execute(("EXPLAIN " + statement).encode()).fetchall()
+            text = "\n".join(str(r[0]) for r in plan)
+            assert "Seq Scan on messages" not in text, text
+            assert "messages_scope_msg_idx" in text, text
