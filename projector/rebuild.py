@@ -21,7 +21,12 @@ from projector.duckdb.projection import DuckDBProjection, next_file, try_lock, u
 from projector.errors import ProjectionUnavailable, RebuildError
 from projector.postgres.bulk import bulk_load
 from projector.postgres.projection import TRANSIENT, PostgresProjection
-from projector.postgres.schema import create_schema, finish_schema, swap_into_public
+from projector.postgres.schema import (
+    create_schema,
+    finish_schema,
+    ready_for_batches,
+    swap_into_public,
+)
 from projector.postgres.search_index import ensure_search_index
 from projector.records import Projection
 from projector.runner import ProjectionRunner
@@ -214,7 +219,9 @@ async def _rebuild_once(
             schema=schema,
             name="postgres",
             to_seq=to_seq,
-        )
+        )  # leaves the tables ready for batches
+    else:
+        await ready_for_batches(database_url, schema)
     projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
     try:
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)

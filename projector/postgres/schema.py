@@ -3,9 +3,13 @@
 A rebuilt table is a copy of the live one's definition read from the catalog (``CREATE TABLE ...
 (LIKE public.<table>)`` plus its primary key, unique constraints and indexes), so whatever the
 migrations made of the live tables, a rebuild makes the same; nothing parses the migration files.
-Secondary indexes are created after the bulk load (cheaper than maintaining them row by row), but for
-the few the loader itself looks rows up by; the GIN full-text index only after the swap, concurrently
-(``projector.postgres.search_index``).
+The bulk load fills unlogged tables; ``messages`` (by far the largest) has no key and no index while
+it does. Then ``ready_for_batches`` makes every table logged and builds the messages key and the
+indexes the loader looks rows up by, on both connections; the reader indexes come after the
+rebuild caught up (``finish_schema``), the GIN full-text index only after the swap, concurrently
+(``projector.postgres.search_index``). Each index is one sort instead of a tree kept up row by row,
+and ``SET LOGGED`` rewrites ``messages`` without rebuilding its indexes one after the other
+(docs/decisions/046-keys-after-the-bulk-load.md).
 """
 
 from __future__ import annotations
@@ -41,24 +45,50 @@ _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # dates while a rebuild catches up), present while it loads; every other index serves readers only
 # and is built after the bulk load (the search index after the swap).
 _LOAD_INDEXES: Final = frozenset({"messages_scope_msg_idx", "messages_local_dates_idx"})
+# Tables the bulk load fills without keys or indexes (ready_for_batches builds them afterwards).
+_KEYED_AFTER_LOAD: Final = frozenset({"messages"})
 
 
-async def table_ddl(conn: Conn, schema: str, table: str) -> list[str]:
+async def table_ddl(conn: Conn, schema: str, table: str, *, keys: bool = True) -> list[str]:
     """Statements creating an empty unlogged copy of ``public.<table>`` in ``schema``: columns,
-    defaults, generated columns, checks, primary key and unique constraints (no other index)."""
+    defaults, generated columns, checks and (``keys``) primary key and unique constraints (no other
+    index)."""
     if not _SCHEMA_NAME.match(schema):
         raise RebuildError(f"bad schema name {schema!r}")
     like = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING GENERATED"
     out = [f"CREATE UNLOGGED TABLE {schema}.{table} (LIKE public.{table} {like})"]
-    keys = await (
+    if keys:
+        constraints = await (
+            await conn.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
+                (f"public.{table}",),
+            )
+        ).fetchall()
+        out.extend(f"ALTER TABLE {schema}.{table} ADD CONSTRAINT {n} {d}" for n, d in constraints)
+    return out
+
+
+async def key_ddl(conn: Conn, schema: str, table: str) -> list[tuple[str, str, str]]:
+    """(name, CREATE UNIQUE INDEX on ``schema``, ALTER TABLE ... USING INDEX) for each primary key and
+    unique constraint of ``public.<table>``: the index can be built beside others, then named the key."""
+    rows = await (
         await conn.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "SELECT conname, contype, pg_get_indexdef(conindid) FROM pg_constraint "
             "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
             (f"public.{table}",),
         )
     ).fetchall()
-    out.extend(f"ALTER TABLE {schema}.{table} ADD CONSTRAINT {n} {d}" for n, d in keys)
-    return out
+    target = re.compile(rf" ON (?:public\.)?{table} ")
+    return [
+        (
+            str(name),
+            target.sub(f" ON {schema}.{table} ", str(index), count=1),
+            f"ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} "
+            f"{'PRIMARY KEY' if kind == 'p' else 'UNIQUE'} USING INDEX {name}",
+        )
+        for name, kind, index in rows
+    ]
 
 
 async def index_ddl(conn: Conn, schema: str, table: str) -> list[tuple[str, str]]:
@@ -78,70 +108,128 @@ async def index_ddl(conn: Conn, schema: str, table: str) -> list[tuple[str, str]
 
 
 async def create_schema(conn: Conn, schema: str) -> None:
-    """Drop and create ``schema`` with empty unlogged projection tables for a bulk load, with their keys
-    and the indexes the loader needs (``finish_schema`` builds the rest)."""
+    """Drop and create ``schema`` with empty unlogged projection tables for a bulk load: keys and the
+    indexes the loader needs on every table but ``messages`` (``ready_for_batches`` builds those,
+    ``finish_schema`` the rest)."""
     async with conn.transaction():
         await conn.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
         )
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         for table in (*SWAP_TABLES, "projection_checkpoints"):
-            statements = await table_ddl(conn, schema, table)
-            for name, index in await index_ddl(conn, schema, table):
-                if name in _LOAD_INDEXES:
-                    statements.append(index)
+            later = table in _KEYED_AFTER_LOAD
+            statements = await table_ddl(conn, schema, table, keys=not later)
+            if not later:
+                for name, index in await index_ddl(conn, schema, table):
+                    if name in _LOAD_INDEXES:
+                        statements.append(index)
             for statement in statements:
                 await conn.execute(statement.encode())
 
 
+async def ready_for_batches(database_url: str, schema: str, *, parallel: int = 2) -> None:
+    """Make ``schema``'s tables logged and give those loaded without keys their keys and load indexes:
+    what applying batches needs. Does nothing twice (a table already logged, an index already there)."""
+    ident = sql.Identifier(schema)
+    started = time.perf_counter()
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        tables = await _largest_first(conn, schema, SWAP_TABLES)
+        # The loaded tables are unlogged (no WAL per row); make them durable before anything the
+        # checkpoint counts is written to them.
+        await _spread(
+            database_url,
+            [
+                sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
+                for t in (*tables, "projection_checkpoints")
+            ],
+            parallel,
+        )
+        logged = time.perf_counter()
+        indexes: list[sql.Composed | str] = []
+        keys: list[str] = []
+        for table in sorted(_KEYED_AFTER_LOAD):
+            present = {
+                str(n)
+                for (n,) in await (
+                    await conn.execute(
+                        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                        (schema, table),
+                    )
+                ).fetchall()
+            }
+            for name, index, key in await key_ddl(conn, schema, table):
+                if name not in present:
+                    indexes.append(index)
+                    keys.append(key)
+            indexes.extend(
+                d
+                for n, d in await index_ddl(conn, schema, table)
+                if n in _LOAD_INDEXES and n not in present
+            )
+        await _spread(database_url, indexes, parallel)
+        for key in keys:
+            await conn.execute(key.encode())
+    log.info(
+        "%s ready for batches: set logged %.1fs, keys and load indexes %.1fs",
+        schema,
+        logged - started,
+        time.perf_counter() - logged,
+    )
+
+
 async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) -> None:
-    """Make the loaded tables logged and build every reader index but the search index (built after the
-    swap), using ``parallel`` connections so both cores work."""
+    """Build every reader index but the search index (built after the swap) and analyse the tables,
+    using ``parallel`` connections so both cores work; the tables are logged already
+    (``ready_for_batches``)."""
     ident = sql.Identifier(schema)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        tables = await _largest_first(conn, schema, SWAP_TABLES)
         indexes: list[sql.Composed | str] = []
-        for table in SWAP_TABLES:
+        for table in tables:
             indexes.extend(
                 d
                 for n, d in await index_ddl(conn, schema, table)
                 if n != SEARCH_INDEX and n not in _LOAD_INDEXES
             )
+    started = time.perf_counter()
+    await _spread(database_url, indexes, parallel)
+    indexed = time.perf_counter()
+    await _spread(
+        database_url,
+        [sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(t)) for t in tables],
+        parallel,
+    )
+    log.info(
+        "finished %s: indexes %.1fs, analyze %.1fs",
+        schema,
+        indexed - started,
+        time.perf_counter() - indexed,
+    )
 
-        async def run_each(statements: list[sql.Composed | str]) -> None:
-            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
-                for statement in statements:
-                    await c.execute(statement.encode() if isinstance(statement, str) else statement)
 
-        async def spread(statements: list[sql.Composed | str]) -> None:
-            await asyncio.gather(*(run_each(statements[k::parallel]) for k in range(parallel)))
+async def _spread(database_url: str, statements: list[sql.Composed | str], parallel: int) -> None:
+    """Run ``statements`` on ``parallel`` connections, each taking the next one when it is free (in
+    the order given: the largest tables first), so one long statement leaves no share waiting."""
+    queue = iter(statements)
 
-        phases: dict[str, float] = {}
-        last = time.perf_counter()
+    async def work() -> None:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
+            for statement in queue:
+                await c.execute(statement.encode() if isinstance(statement, str) else statement)
 
-        def phase(name: str) -> None:
-            nonlocal last
-            now = time.perf_counter()
-            phases[name], last = now - last, now
+    await asyncio.gather(*(work() for _ in range(parallel)))
 
-        # The load ran into unlogged tables (no WAL per row); make them durable, the checkpoint last: a
-        # crash before that loses the checkpoint with the data, and the rebuild starts over.
-        await spread(
-            [
-                sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
-                for t in SWAP_TABLES
-            ]
-        )
+
+async def _largest_first(conn: Conn, schema: str, tables: tuple[str, ...]) -> list[str]:
+    rows = await (
         await conn.execute(
-            sql.SQL("ALTER TABLE {}.projection_checkpoints SET LOGGED").format(ident)
+            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+            "WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'r'",
+            (schema,),
         )
-        phase("set logged")
-        await spread(indexes)
-        phase("indexes")
-        await spread(
-            [sql.SQL("ANALYZE {}.{}").format(ident, sql.Identifier(t)) for t in SWAP_TABLES]
-        )
-        phase("analyze")
-        log.info("finished %s: %s", schema, ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
+    ).fetchall()
+    sizes = {str(name): int(str(size)) for name, size in rows}
+    return sorted(tables, key=lambda t: -sizes.get(t, 0))
 
 
 async def swap_into_public(
