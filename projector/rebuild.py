@@ -219,9 +219,11 @@ async def _rebuild_once(
             schema=schema,
             name="postgres",
             to_seq=to_seq,
+            # Up to the head the catch-up is short: the reader indexes are built with the keys.
+            reader_indexes=to_seq == head,
         )  # leaves the tables ready for batches
     else:
-        await ready_for_batches(database_url, schema)
+        await ready_for_batches(database_url, schema, reader_indexes=True)
     projection = PostgresProjection(database_url=database_url, codec=log_.codec, schema=schema)
     try:
         seq = await _catch_up(projection, log_, batch_size=batch_size, close_lag=batch_size)

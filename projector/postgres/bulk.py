@@ -99,10 +99,12 @@ async def bulk_load(
     name: str,
     to_seq: int,
     partitions: int = PARTITIONS,
+    reader_indexes: bool = False,
 ) -> int:
     """Fold ``batches`` (records ``1..to_seq`` of the log, in order) into the empty projection
-    tables of ``schema``; returns the checkpoint afterwards (0 when the load rolled back, or whatever
-    an earlier load left). Raises on connection errors."""
+    tables of ``schema`` and leave them ready for batches (``ready_for_batches``, with the reader
+    indexes if ``reader_indexes``); returns the checkpoint afterwards (0 when the load rolled back,
+    or whatever an earlier load left). Raises on connection errors."""
     q = PgSql(schema=schema, checkpoint_schema=schema)
     stage = f"{schema}_stage"
     try:
@@ -125,7 +127,9 @@ async def bulk_load(
                 staged = time.perf_counter()
                 await _fold(database_url, stage, partitions, q)
                 folded = time.perf_counter()
-                await ready_for_batches(database_url, schema, parallel=partitions)
+                await ready_for_batches(
+                    database_url, schema, parallel=partitions, reader_indexes=reader_indexes
+                )
                 await _apply_rest(database_url, q, stage, rest, name, to_seq)
                 log.info(
                     "bulk load: staged %d events in %.1fs, folded on %d connections in %.1fs, "

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import deque
 from typing import Final
 
 import psycopg
@@ -127,69 +128,69 @@ async def create_schema(conn: Conn, schema: str) -> None:
                 await conn.execute(statement.encode())
 
 
-async def ready_for_batches(database_url: str, schema: str, *, parallel: int = 2) -> None:
-    """Make ``schema``'s tables logged and give those loaded without keys their keys and load indexes:
-    what applying batches needs. Does nothing twice (a table already logged, an index already there)."""
-    ident = sql.Identifier(schema)
+async def ready_for_batches(
+    database_url: str, schema: str, *, parallel: int = 2, reader_indexes: bool = False
+) -> None:
+    """Make ``schema``'s tables logged and build what applying batches needs that is missing: the keys
+    and load indexes of tables loaded without them, and with ``reader_indexes`` (the load reached the
+    log's head, so the catch-up is short) every reader index but the search index too. A table's
+    indexes start once it is logged, on whichever connection is free. Does nothing twice (a table
+    already logged, an index already there)."""
     started = time.perf_counter()
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         tables = await _largest_first(conn, schema, SWAP_TABLES)
-        # The loaded tables are unlogged (no WAL per row); make them durable before anything the
-        # checkpoint counts is written to them.
-        await _spread(
-            database_url,
-            [
-                sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
-                for t in (*tables, "projection_checkpoints")
-            ],
-            parallel,
-        )
-        logged = time.perf_counter()
-        indexes: list[sql.Composed | str] = []
+        indexes: dict[str, list[sql.Composed | str]] = {}
         keys: list[str] = []
-        for table in sorted(_KEYED_AFTER_LOAD):
-            present = {
-                str(n)
-                for (n,) in await (
-                    await conn.execute(
-                        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
-                        (schema, table),
-                    )
-                ).fetchall()
-            }
-            for name, index, key in await key_ddl(conn, schema, table):
-                if name not in present:
-                    indexes.append(index)
-                    keys.append(key)
-            indexes.extend(
+        for table in tables:
+            present = await _index_names(conn, schema, table)
+            todo: list[sql.Composed | str] = []
+            if table in _KEYED_AFTER_LOAD:
+                for name, index, key in await key_ddl(conn, schema, table):
+                    if name not in present:
+                        todo.append(index)
+                        keys.append(key)
+            todo.extend(
                 d
                 for n, d in await index_ddl(conn, schema, table)
-                if n in _LOAD_INDEXES and n not in present
+                if n not in present and n != SEARCH_INDEX and (reader_indexes or n in _LOAD_INDEXES)
             )
-        await _spread(database_url, indexes, parallel)
+            indexes[table] = todo
+        # The loaded tables are unlogged (no WAL per row); they are durable before anything the
+        # checkpoint counts is written to them.
+        ident = sql.Identifier(schema)
+        await _per_table(
+            database_url,
+            {
+                t: sql.SQL("ALTER TABLE {}.{} SET LOGGED").format(ident, sql.Identifier(t))
+                for t in (*tables, "projection_checkpoints")
+            },
+            indexes,
+            parallel,
+        )
         for key in keys:
             await conn.execute(key.encode())
     log.info(
-        "%s ready for batches: set logged %.1fs, keys and load indexes %.1fs",
+        "%s ready for batches in %.1fs (tables logged, %d indexes built)",
         schema,
-        logged - started,
-        time.perf_counter() - logged,
+        time.perf_counter() - started,
+        sum(len(v) for v in indexes.values()),
     )
 
 
 async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) -> None:
-    """Build every reader index but the search index (built after the swap) and analyse the tables,
-    using ``parallel`` connections so both cores work; the tables are logged already
+    """Build the reader indexes still missing but the search index (built after the swap) and analyse
+    the tables, using ``parallel`` connections so both cores work; the tables are logged already
     (``ready_for_batches``)."""
     ident = sql.Identifier(schema)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         tables = await _largest_first(conn, schema, SWAP_TABLES)
         indexes: list[sql.Composed | str] = []
         for table in tables:
+            present = await _index_names(conn, schema, table)
             indexes.extend(
                 d
                 for n, d in await index_ddl(conn, schema, table)
-                if n != SEARCH_INDEX and n not in _LOAD_INDEXES
+                if n != SEARCH_INDEX and n not in present
             )
     started = time.perf_counter()
     await _spread(database_url, indexes, parallel)
@@ -200,24 +201,79 @@ async def finish_schema(database_url: str, schema: str, *, parallel: int = 2) ->
         parallel,
     )
     log.info(
-        "finished %s: indexes %.1fs, analyze %.1fs",
+        "finished %s: %d indexes %.1fs, analyze %.1fs",
         schema,
+        len(indexes),
         indexed - started,
         time.perf_counter() - indexed,
     )
 
 
-async def _spread(database_url: str, statements: list[sql.Composed | str], parallel: int) -> None:
+Statement = sql.Composed | str
+
+
+async def _spread(database_url: str, statements: list[Statement], parallel: int) -> None:
     """Run ``statements`` on ``parallel`` connections, each taking the next one when it is free (in
     the order given: the largest tables first), so one long statement leaves no share waiting."""
-    queue = iter(statements)
+    await _per_table(database_url, {}, {"": statements}, parallel)
+
+
+async def _per_table(
+    database_url: str,
+    first: dict[str, Statement],
+    then: dict[str, list[Statement]],
+    parallel: int,
+) -> None:
+    """Run each table's ``first`` statement, then its ``then`` statements (in any order among them;
+    a table without a ``first`` has them runnable at once) on ``parallel`` connections: a free
+    connection takes the next runnable statement, a table's ``then`` before any later table's
+    ``first``, tables in the order of ``first``."""
+    runnable: deque[Statement] = deque(s for t, ss in then.items() if t not in first for s in ss)
+    waiting = deque(first)
+    running = 0
+    changed = asyncio.Condition()
+
+    def something_to_do() -> bool:  # or nothing left that could make some
+        return bool(runnable or waiting) or running == 0
 
     async def work() -> None:
+        nonlocal running
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
-            for statement in queue:
-                await c.execute(statement.encode() if isinstance(statement, str) else statement)
+            while True:
+                async with changed:
+                    await changed.wait_for(something_to_do)
+                    if not runnable and not waiting:
+                        return
+                    table = None if runnable else waiting.popleft()
+                    statement = runnable.popleft() if table is None else first[table]
+                    running += 1
+                done = False
+                try:
+                    await c.execute(statement.encode() if isinstance(statement, str) else statement)
+                    done = True
+                finally:
+                    async with changed:
+                        running -= 1
+                        if done and table is not None:
+                            runnable.extend(then.get(table, ()))
+                        changed.notify_all()
 
-    await asyncio.gather(*(work() for _ in range(parallel)))
+    try:
+        async with asyncio.TaskGroup() as group:  # a failure stops the other connections' work
+            for _ in range(parallel):
+                group.create_task(work())
+    except BaseExceptionGroup as e:
+        raise e.exceptions[0] from None  # what callers handle (psycopg errors), not a group
+
+
+async def _index_names(conn: Conn, schema: str, table: str) -> set[str]:
+    rows = await (
+        await conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+            (schema, table),
+        )
+    ).fetchall()
+    return {str(name) for (name,) in rows}
 
 
 async def _largest_first(conn: Conn, schema: str, tables: tuple[str, ...]) -> list[str]:
