@@ -78,6 +78,13 @@ def _kind_of(chat_id: str) -> str:
 
 
 _KIND: Final = _kind_of("chat_id")
+# The bulk inserts of messages count their rows per chat as they go (bulk_groups adds them up), so
+# the groups need no second pass over messages.
+_GROUP_RETURNING: Final = "chat_id, date, last_seq"
+_COUNT_GROUPS: Final = (
+    "INSERT INTO stage_group_counts SELECT chat_id, count(*), max(date), max(last_seq) FROM ins "
+    "GROUP BY chat_id"
+)
 # A tombstone keeps the earliest observation and the earliest record of a delete (rules._first_delete).
 _TOMB: Final = (
     "is_deleted = true, deleted_at = LEAST(m.deleted_at, {d}.deleted_at), "
@@ -357,11 +364,16 @@ ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}"""
         s = self.schema
         select_cols = ", ".join(f"f.{c}::jsonb" if c in _JSONB else f"f.{c}" for c in _CONTENT)
         return f"""
+CREATE TEMP TABLE stage_group_counts (chat_id int8, n int8, last_date timestamptz, last_seq int8)
+ON COMMIT DROP;
+WITH ins AS (
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
                           first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
 SELECT f.chat_id, f.id_scope, f.message_id, {select_cols}, f.reactions::jsonb, f.seq, f.first_source, f.seq,
        f.seq, (f.edit_date IS NOT NULL)::int, f.content_hash, f.edit_date, f.observed_at, f.media::jsonb
-FROM stage_firsts f WHERE {_NO_LATER}"""
+FROM stage_firsts f WHERE {_NO_LATER}
+RETURNING {_GROUP_RETURNING})
+{_COUNT_GROUPS}"""
 
     @property
     def bulk_single_edits(self) -> str:
@@ -424,24 +436,26 @@ WITH w AS (
   ORDER BY chat_id, id_scope, message_id, coalesce(edit_date, '-infinity'::timestamptz) DESC, date DESC, seq DESC
 ), {_first_sighting("f", "true")}, {_first_sighting("fv", superseded)}, e AS (
   SELECT chat_id, id_scope, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2, 3
-)
+), ins AS (
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
                           first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
 SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.source, f.seq,
        w.seq, coalesce(e.n, 0), {originals}
 FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN fv USING (chat_id, id_scope, message_id)
-LEFT JOIN e USING (chat_id, id_scope, message_id)"""
+LEFT JOIN e USING (chat_id, id_scope, message_id)
+RETURNING {_GROUP_RETURNING})
+{_COUNT_GROUPS}"""
 
     @property
     def bulk_groups(self) -> str:
-        """Groups of the first snapshots, counted (telegram_groups is empty before); a chat's account
-        is its first message's."""
+        """Groups of the first snapshots, counted (telegram_groups is empty before) from what the two
+        message inserts returned; a chat's account is its first message's."""
         s = self.schema
         return f"""
 INSERT INTO {s}.telegram_groups (chat_id, kind, account, message_count, last_activity_at, last_seq)
-SELECT chat_id, {_KIND}, f.account, count(*), max(date), max(last_seq)
-FROM {s}.messages JOIN (SELECT DISTINCT ON (chat_id) chat_id, account FROM stage_firsts
-                        ORDER BY chat_id, seq) f USING (chat_id)
+SELECT chat_id, {_KIND}, f.account, sum(n), max(last_date), max(last_seq)
+FROM stage_group_counts JOIN (SELECT DISTINCT ON (chat_id) chat_id, account FROM stage_firsts
+                              ORDER BY chat_id, seq) f USING (chat_id)
 GROUP BY chat_id, f.account"""
 
     @property
