@@ -16,10 +16,9 @@ import fcntl
 import logging
 import os
 import pickle
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -32,6 +31,7 @@ from projector.deadletter import DeadLetterStore
 from projector.duckdb.dataset import DatasetPublisher, Published, dataset_dir
 from projector.duckdb.prepare_process import Prepared, PrepareProcess, build_table, dead_letters
 from projector.errors import CheckpointMoved, ProjectionUnavailable
+from projector.loading import short_gil_slices
 from projector.records import DeadLetter, Decoded, dead_letter_of, decode_batch
 from schemas.codec import Codec
 from schemas.duckdb.tables import (
@@ -49,11 +49,6 @@ from schemas.duckdb.tables import (
 log = logging.getLogger(__name__)
 
 _ALL: Final = 2**62
-# How long a busy thread keeps the GIL from one waiting for it while a load runs (Python's default:
-# 5 ms). The pipes to the helper move a batch in 64 KB pieces, and each piece waited a whole
-# interval for the thread reading the log: at 1M events the load took 20.3 s, with 0.5 ms 16.4 s
-# (docs/decisions/044-duckdb-rebuild-load-pipeline.md).
-_LOAD_SWITCH_INTERVAL_S: Final = 0.0005
 T = TypeVar("T")
 
 
@@ -68,17 +63,6 @@ async def _finish_in_thread(
     except asyncio.CancelledError:
         await asyncio.wait([future])
         raise
-
-
-@contextlib.contextmanager
-def _short_gil_slices(interval_s: float) -> Iterator[None]:
-    """Hand the GIL over at most every ``interval_s`` meanwhile (never longer than it was)."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous, interval_s))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 def lock_file(path: Path) -> Path:
@@ -392,7 +376,8 @@ class DuckDBProjection:
             applied = 0
 
         started = time.perf_counter()
-        with _short_gil_slices(_LOAD_SWITCH_INTERVAL_S):
+        # At 1M events the load took 20.3 s with Python's 5 ms slices, 16.4 s with short ones.
+        with short_gil_slices():
             reader = asyncio.create_task(read())
             try:
                 while (item := await queue.get()) is not None:

@@ -36,6 +36,7 @@ from psycopg import sql
 from eventlog import RawRecord
 from projector.deadletter import INSERT_DEAD_LETTER, dead_letter_params
 from projector.errors import ProjectionUnavailable, RebuildError
+from projector.loading import short_gil_slices
 from projector.postgres.bulk_stage import (
     STAGES,
     Staged,
@@ -211,15 +212,19 @@ async def _stage(
         rest.add(done, [await helper.result(p) for helper, p in zip(helpers, pending, strict=True)])
 
     try:
-        async for batch in batches:
-            parts = router.split(batch)
-            in_flight.append(
-                (batch, [helper.submit(part) for helper, part in zip(helpers, parts, strict=True)])
-            )
-            if len(in_flight) > _IN_FLIGHT:
+        with short_gil_slices():  # the pipes to the helpers wait for the thread reading the log
+            async for batch in batches:
+                parts = router.split(batch)
+                in_flight.append(
+                    (
+                        batch,
+                        [helper.submit(part) for helper, part in zip(helpers, parts, strict=True)],
+                    )
+                )
+                if len(in_flight) > _IN_FLIGHT:
+                    await collect()
+            while in_flight:
                 await collect()
-        while in_flight:
-            await collect()
         for helper in helpers:
             await helper.finish()
     finally:

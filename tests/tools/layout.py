@@ -36,7 +36,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 # and may use everything of their package.)
 SHARED: dict[str, frozenset[str]] = {
     "ingest": frozenset({"errors", "failure_events", "seams"}),
-    "projector": frozenset({"errors", "records", "deadletter"}),
+    "projector": frozenset({"errors", "records", "deadletter", "loading"}),
 }
 
 
