@@ -46,7 +46,7 @@ from projector.postgres.bulk_stage import (
     dead_letters,
     stage_table_ddl,
 )
-from projector.postgres.projection import DATA_ERRORS, TRANSIENT
+from projector.postgres.projection import DATA_ERRORS, TRANSIENT, apply_counters_media_and_ops
 from projector.postgres.rows import GroupOp
 from projector.postgres.schema import SWAP_TABLES, ready_for_batches
 from projector.postgres.sql import PgSql
@@ -320,15 +320,7 @@ async def _apply_rest(
         )
         async with conn.cursor() as cur:
             await cur.execute(q.apply_account_deletes.encode())
-            if (
-                rest.counters
-            ):  # in seq order, as a batch applies them (at most one a message a minute)
-                await cur.executemany(q.update_counters, rest.counters)
-            if rest.media:
-                await cur.executemany(q.update_media, rest.media)
-            for op in rest.ops:
-                for statement in q.group_op(op.op):
-                    await cur.execute(statement.encode(), op.params)
+            await apply_counters_media_and_ops(cur, q, rest.counters, rest.media, rest.ops)
             if rest.bad:
                 await cur.executemany(
                     INSERT_DEAD_LETTER, [dead_letter_params(name, b) for b in rest.bad]

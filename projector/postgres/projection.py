@@ -24,6 +24,7 @@ from projector.postgres.rows import (
     CONVERSION_ERRORS,
     DELETE_STAGE_COLUMNS,
     MESSAGE_STAGE_COLUMNS,
+    GroupOp,
     PgRows,
     build_rows,
 )
@@ -60,6 +61,24 @@ class _Prepared:
     good: list[Decoded]
     bad: list[DeadLetter]
     rows: PgRows | None
+
+
+async def apply_counters_media_and_ops(
+    cur: psycopg.AsyncCursor[tuple[object, ...]],
+    q: PgSql,
+    counters: Sequence[tuple[object, ...]],
+    media: Sequence[tuple[object, ...]],
+    ops: Sequence[GroupOp],
+) -> None:
+    """View/forward/reply counters and stored media of messages, then chat metadata and status, each
+    in seq order: the last steps of a batch (and of a bulk load, once its messages are in)."""
+    if counters:
+        await cur.executemany(q.update_counters, counters)
+    if media:
+        await cur.executemany(q.update_media, media)
+    for op in ops:
+        for statement in q.group_op(op.op):
+            await cur.execute(statement.encode(), op.params)
 
 
 async def merge_staged_messages(cur: psycopg.AsyncCursor[tuple[object, ...]], q: PgSql) -> None:
@@ -252,13 +271,7 @@ class PostgresProjection:
                 await cur.executemany(
                     q.update_reactions, [(j, s, c, k, m, s, s) for j, s, c, k, m in rows.reactions]
                 )
-            if rows.counters:
-                await cur.executemany(q.update_counters, rows.counters)
-            if rows.media:
-                await cur.executemany(q.update_media, rows.media)
-            for op in rows.ops:
-                for statement in q.group_op(op.op):
-                    await cur.execute(statement.encode(), op.params)
+            await apply_counters_media_and_ops(cur, q, rows.counters, rows.media, rows.ops)
             if rows.messages or rows.deletes:
                 # The temp stages are ON COMMIT DELETE ROWS; inside a savepoint we empty them ourselves.
                 await cur.execute(b"TRUNCATE stage_messages, stage_deletes")
