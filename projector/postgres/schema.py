@@ -80,11 +80,10 @@ async def key_ddl(conn: Conn, schema: str, table: str) -> list[tuple[str, str, s
             (f"public.{table}",),
         )
     ).fetchall()
-    target = re.compile(rf" ON (?:public\.)?{table} ")
     return [
         (
             str(name),
-            target.sub(f" ON {schema}.{table} ", str(index), count=1),
+            _index_on(schema, table, str(index)),
             f"ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} "
             f"{'PRIMARY KEY' if kind == 'p' else 'UNIQUE'} USING INDEX {name}",
         )
@@ -104,8 +103,12 @@ async def index_ddl(conn: Conn, schema: str, table: str) -> list[tuple[str, str]
             (f"public.{table}",),
         )
     ).fetchall()
-    target = re.compile(rf" ON (?:public\.)?{table} ")
-    return [(str(name), target.sub(f" ON {schema}.{table} ", str(d), count=1)) for name, d in rows]
+    return [(str(name), _index_on(schema, table, str(d))) for name, d in rows]
+
+
+def _index_on(schema: str, table: str, definition: str) -> str:
+    """``definition`` (``pg_get_indexdef`` of an index on ``public.<table>``) on ``schema``'s copy."""
+    return re.sub(rf" ON (?:public\.)?{table} ", f" ON {schema}.{table} ", definition, count=1)
 
 
 async def create_schema(conn: Conn, schema: str) -> None:
