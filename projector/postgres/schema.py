@@ -251,9 +251,15 @@ async def _per_table(
                     statement = runnable.popleft() if table is None else first[table]
                     running += 1
                 done = False
+                began = time.perf_counter()
                 try:
                     await c.execute(statement.encode() if isinstance(statement, str) else statement)
                     done = True
+                    log.debug(
+                        "%.1fs %s",
+                        time.perf_counter() - began,
+                        statement if isinstance(statement, str) else statement.as_string(),
+                    )
                 finally:
                     async with changed:
                         running -= 1

@@ -100,6 +100,26 @@ _KEEP_FIRST_DELETE: Final = (
 )
 
 
+# A bulk-loaded message is inserted with its tombstone where a delete names it (PgSql.bulk_tombstones):
+# what applying the deletes to the loaded rows gives, without updating them afterwards (channel
+# messages by chat key, the others by account).
+_TOMBSTONE_COLUMNS: Final = "is_deleted, deleted_at, deleted_seq"
+_TOMBSTONE_VALUES: Final = (
+    "c.seq IS NOT NULL OR a.seq IS NOT NULL, coalesce(c.deleted_at, a.deleted_at), "
+    "coalesce(c.seq, a.seq)"
+)
+
+
+def _tombstone_joins(m: str) -> str:
+    """The deletes of the bulk-loaded message ``m`` (a stage row) as ``c`` and ``a``."""
+    return (
+        f"LEFT JOIN stage_chat_tombs c ON {m}.id_scope = '' AND c.chat_id = {m}.chat_id "
+        f"AND c.message_id = {m}.message_id "
+        f"LEFT JOIN stage_account_tombs a ON {m}.id_scope <> '' AND a.account = {m}.id_scope "
+        f"AND a.message_id = {m}.message_id"
+    )
+
+
 def _stage_ddl(name: str, columns: tuple[tuple[str, str], ...]) -> str:
     cols = ", ".join(f"{c} {t}" for c, t in columns)
     return f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DELETE ROWS"
@@ -358,22 +378,43 @@ ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}"""
     # (docs/decisions/045-bulk-load-of-first-snapshots.md).
 
     @property
+    def bulk_tombstones(self) -> str:
+        """The deletes a partition's messages take as they are inserted (``_tombstone_joins``): its
+        channel deletes by chat key, and every delete numbered per account (partition 0 staged them
+        all, ``stage_account_deletes``), each with its earliest observation and record."""
+        return f"""
+CREATE TEMP TABLE stage_chat_tombs ON COMMIT DROP AS
+SELECT chat_id, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
+WHERE chat_id < {CHANNEL_BOUND} GROUP BY chat_id, message_id;
+CREATE TEMP TABLE stage_account_tombs ON COMMIT DROP AS
+SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_account_deletes
+WHERE chat_id IS NULL OR chat_id > {CHANNEL_BOUND} GROUP BY account, message_id;
+ANALYZE stage_chat_tombs;
+ANALYZE stage_account_tombs;
+CREATE TEMP TABLE stage_group_counts (chat_id int8, n int8, last_date timestamptz, last_seq int8)
+ON COMMIT DROP"""
+
+    @property
     def bulk_single(self) -> str:
         """Messages whose first snapshot is their only one, into empty messages: what a batch of that
         snapshot gives (it counts, it is the original version, an edit date is its one edit)."""
         s = self.schema
         select_cols = ", ".join(f"f.{c}::jsonb" if c in _JSONB else f"f.{c}" for c in _CONTENT)
+        # The joins in the order written: the planner underestimates the messages without a later
+        # snapshot (their ids repeat across chats) and would hash them instead of the deletes.
         return f"""
-CREATE TEMP TABLE stage_group_counts (chat_id int8, n int8, last_date timestamptz, last_seq int8)
-ON COMMIT DROP;
+SET LOCAL join_collapse_limit = 1;
 WITH ins AS (
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
-                          first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
+                          first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)}, {_TOMBSTONE_COLUMNS})
 SELECT f.chat_id, f.id_scope, f.message_id, {select_cols}, f.reactions::jsonb, f.seq, f.first_source, f.seq,
-       f.seq, (f.edit_date IS NOT NULL)::int, f.content_hash, f.edit_date, f.observed_at, f.media::jsonb
-FROM stage_firsts f WHERE {_NO_LATER}
+       f.seq, (f.edit_date IS NOT NULL)::int, f.content_hash, f.edit_date, f.observed_at, f.media::jsonb,
+       {_TOMBSTONE_VALUES}
+FROM stage_firsts f {_tombstone_joins("f")}
+WHERE {_NO_LATER}
 RETURNING {_GROUP_RETURNING})
-{_COUNT_GROUPS}"""
+{_COUNT_GROUPS};
+RESET join_collapse_limit"""
 
     @property
     def bulk_single_edits(self) -> str:
@@ -438,13 +479,22 @@ WITH w AS (
   SELECT chat_id, id_scope, message_id, count(*) AS n FROM {s}.message_edits GROUP BY 1, 2, 3
 ), ins AS (
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
-                          first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)})
+                          first_seq, last_seq, edit_count, {", ".join(_FIRST_VERSION)}, {_TOMBSTONE_COLUMNS})
 SELECT w.chat_id, w.id_scope, w.message_id, {select_cols}, w.reactions::jsonb, w.seq, f.source, f.seq,
-       w.seq, coalesce(e.n, 0), {originals}
+       w.seq, coalesce(e.n, 0), {originals}, {_TOMBSTONE_VALUES}
 FROM w JOIN f USING (chat_id, id_scope, message_id) LEFT JOIN fv USING (chat_id, id_scope, message_id)
-LEFT JOIN e USING (chat_id, id_scope, message_id)
+LEFT JOIN e USING (chat_id, id_scope, message_id) {_tombstone_joins("w")}
 RETURNING {_GROUP_RETURNING})
 {_COUNT_GROUPS}"""
+
+    @property
+    def bulk_pending_chat_deletes(self) -> str:
+        """The partition's channel deletes of messages it has not seen, parked (empty table)."""
+        return f"""
+INSERT INTO {self.schema}.pending_chat_deletes (chat_id, message_id, deleted_at, seq)
+SELECT t.chat_id, t.message_id, t.deleted_at, t.seq FROM stage_chat_tombs t
+WHERE NOT EXISTS (SELECT 1 FROM stage_firsts f
+                  WHERE f.chat_id = t.chat_id AND f.id_scope = '' AND f.message_id = t.message_id)"""
 
     @property
     def bulk_groups(self) -> str:
@@ -453,10 +503,11 @@ RETURNING {_GROUP_RETURNING})
         s = self.schema
         return f"""
 INSERT INTO {s}.telegram_groups (chat_id, kind, account, message_count, last_activity_at, last_seq)
-SELECT chat_id, {_KIND}, f.account, sum(n), max(last_date), max(last_seq)
-FROM stage_group_counts JOIN (SELECT DISTINCT ON (chat_id) chat_id, account FROM stage_firsts
-                              ORDER BY chat_id, seq) f USING (chat_id)
-GROUP BY chat_id, f.account"""
+SELECT g.chat_id, {_kind_of("g.chat_id")}, f.account, g.n, g.last_date, g.last_seq
+FROM (SELECT chat_id, sum(n) AS n, max(last_date) AS last_date, max(last_seq) AS last_seq
+      FROM stage_group_counts GROUP BY chat_id) g
+JOIN (SELECT chat_id, min(seq) AS seq FROM stage_firsts GROUP BY chat_id) o USING (chat_id)
+JOIN stage_firsts f ON f.chat_id = o.chat_id AND f.seq = o.seq"""
 
     @property
     def bulk_reactions(self) -> str:
