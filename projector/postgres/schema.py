@@ -3,13 +3,13 @@
 A rebuilt table is a copy of the live one's definition read from the catalog (``CREATE TABLE ...
 (LIKE public.<table>)`` plus its primary key, unique constraints and indexes), so whatever the
 migrations made of the live tables, a rebuild makes the same; nothing parses the migration files.
-The bulk load fills unlogged tables; ``messages`` (by far the largest) has no key and no index while
-it does. Then ``ready_for_batches`` makes every table logged and builds the messages key and the
-indexes the loader looks rows up by, on both connections; the reader indexes come after the
-rebuild caught up (``finish_schema``), the GIN full-text index only after the swap, concurrently
-(``projector.postgres.search_index``). Each index is one sort instead of a tree kept up row by row,
-and ``SET LOGGED`` rewrites ``messages`` without rebuilding its indexes one after the other
-(docs/decisions/046-keys-after-the-bulk-load.md).
+The bulk load fills unlogged tables; ``messages``, ``message_versions`` and ``message_edits`` (the
+large ones) have no key and no index while it does. Then ``ready_for_batches`` makes every table
+logged and builds their keys and the indexes the loader looks rows up by, on both connections; the
+reader indexes come after the rebuild caught up (``finish_schema``), the GIN full-text index only
+after the swap, concurrently (``projector.postgres.search_index``). Each index is one sort instead of
+a tree kept up row by row, and ``SET LOGGED`` rewrites ``messages`` without rebuilding its indexes
+one after the other (docs/decisions/046-keys-after-the-bulk-load.md).
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # dates while a rebuild catches up), present while it loads; every other index serves readers only
 # and is built after the bulk load (the search index after the swap).
 _LOAD_INDEXES: Final = frozenset({"messages_scope_msg_idx", "messages_local_dates_idx"})
-# Tables the bulk load fills without keys or indexes (ready_for_batches builds them afterwards).
-_KEYED_AFTER_LOAD: Final = frozenset({"messages"})
+# Tables the bulk load fills without keys or indexes (ready_for_batches builds them afterwards; the
+# keys of the two small ones while the other connection logs messages).
+_KEYED_AFTER_LOAD: Final = frozenset({"messages", "message_versions", "message_edits"})
 
 
 async def table_ddl(conn: Conn, schema: str, table: str, *, keys: bool = True) -> list[str]:
