@@ -60,6 +60,10 @@ def build_table(records: list[Decoded]) -> tuple[pa.Table | None, list[Decoded],
     return (event_table(ok) if ok else None), bad, errors
 
 
+def _started() -> None:
+    """(Runs in the helper.) Nothing: its result says the helper has started and imported."""
+
+
 def prepare_packed(seqs: array[int], lengths: array[int], blob: bytes) -> Prepared:
     """(Runs in the helper.) Decode the packed records and build their table."""
     assert _codec is not None, "helper process not initialised"
@@ -99,7 +103,11 @@ def dead_letters(batch: Sequence[RawRecord], failures: list[Failure]) -> list[De
 
 
 class PrepareProcess:
-    """One spawned helper process that prepares batches in order of submission."""
+    """One spawned helper process that prepares batches in order of submission.
+
+    The process is spawned at once (not at the first batch) and needs about a second to start
+    and import; ``ready`` says when it has, so a caller can prepare the first batches itself
+    meanwhile instead of waiting (docs/decisions/044-duckdb-rebuild-load-pipeline.md)."""
 
     def __init__(self, codec: Codec) -> None:
         self._executor = concurrent.futures.ProcessPoolExecutor(
@@ -108,6 +116,12 @@ class PrepareProcess:
             initializer=_init,
             initargs=(codec,),
         )
+        self._started = self._executor.submit(_started)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the process has started (a batch submitted now is prepared without delay)."""
+        return self._started.done()
 
     def submit(self, batch: Sequence[RawRecord]) -> concurrent.futures.Future[Prepared]:
         """Start preparing ``batch``; the future holds (table, failures)."""

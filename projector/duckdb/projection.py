@@ -158,6 +158,11 @@ class DuckDBProjection:
         """Last applied seq."""
         return self._seq
 
+    @property
+    def helper_ready(self) -> bool:
+        """Whether the helper process (if any) has started; until then batches are prepared here."""
+        return self._helper is not None and self._helper.ready
+
     async def open(self) -> int:
         """Open (or create) the file, swap in a finished rebuild if one waits; returns the checkpoint."""
         await self.close()
@@ -252,7 +257,9 @@ class DuckDBProjection:
     def prepare(self, batch: Sequence[RawRecord]) -> object:
         """Decode the batch and build its Arrow table (or start that in the helper process)."""
         first = batch[0].seq if batch else 0
-        if self._helper is not None:
+        # Until the helper has started (~1 s at a rebuild's start), this process prepares the
+        # batches itself rather than wait for it with the batches read meanwhile.
+        if self._helper is not None and self._helper.ready:
             return _Pending(first, self._helper.submit(batch))
         good, bad = decode_batch(self._codec, batch)
         table, failed = _build(good)

@@ -192,8 +192,9 @@ async def test_a_file_written_before_a_new_column_gets_it_and_keeps_its_rows(
     ]
 
 
+@pytest.mark.parametrize("helper_started", [True, False], ids=["helper-started", "helper-starting"])
 async def test_a_load_through_the_helper_gives_the_tables_of_batch_by_batch(
-    tmp_path: Path,
+    tmp_path: Path, helper_started: bool
 ) -> None:
     codec = Codec()
     events: list[Event] = [
@@ -217,6 +218,8 @@ async def test_a_load_through_the_helper_gives_the_tables_of_batch_by_batch(
         helper_process=True,
     )
     await loaded.open()
+    if helper_started:  # else the first batches are prepared here while the helper starts
+        await wait_until(lambda: loaded.helper_ready, timeout=60)
     try:  # inserts of 90 rows from batches of 30, commits every 150+
         assert await loaded.load(in_batches(30), insert_rows=90) == len(records)
     finally:

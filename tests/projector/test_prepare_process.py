@@ -8,7 +8,7 @@ from projector.duckdb.rows import event_table
 from projector.records import decode_batch
 from schemas.codec import Codec
 from tests.factories import CHAN
-from tests.helpers import posted
+from tests.helpers import posted, wait_until
 
 
 def test_helper_builds_the_same_table_and_reports_bad_records_with_their_bytes() -> None:
@@ -34,3 +34,11 @@ def test_helper_builds_the_same_table_and_reports_bad_records_with_their_bytes()
     assert letters[0].error.startswith("MalformedEventError") and letters[1].error.startswith(
         "UnknownKindError"
     )
+
+
+async def test_helper_says_when_it_has_started() -> None:
+    helper = PrepareProcess(Codec())
+    try:
+        await wait_until(lambda: helper.ready, timeout=60)
+    finally:
+        helper.close()
