@@ -114,8 +114,8 @@ def _index_on(schema: str, table: str, definition: str) -> str:
 
 async def create_schema(conn: Conn, schema: str) -> None:
     """Drop and create ``schema`` with empty unlogged projection tables for a bulk load: keys and the
-    indexes the loader needs on every table but ``messages`` (``ready_for_batches`` builds those,
-    ``finish_schema`` the rest)."""
+    indexes the loader needs on every table but those in ``_KEYED_AFTER_LOAD``
+    (``ready_for_batches`` builds those, ``finish_schema`` the rest)."""
     async with conn.transaction():
         await conn.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))

@@ -100,6 +100,24 @@ _KEEP_FIRST_DELETE: Final = (
 )
 
 
+def _chat_deletes(source: str) -> str:
+    """The channel deletes of ``source`` (a delete stage), one per message with its earliest
+    observation and record (rules._first_delete)."""
+    return (
+        f"SELECT chat_id, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM {source} "
+        f"WHERE chat_id < {CHANNEL_BOUND} GROUP BY chat_id, message_id"
+    )
+
+
+def _account_deletes(source: str) -> str:
+    """The deletes of ``source`` numbered per account (no chat id, or outside channels), one per
+    message with its earliest observation and record."""
+    return (
+        f"SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM {source} "
+        f"WHERE chat_id IS NULL OR chat_id > {CHANNEL_BOUND} GROUP BY account, message_id"
+    )
+
+
 # A bulk-loaded message is inserted with its tombstone where a delete names it (PgSql.bulk_tombstones):
 # what applying the deletes to the loaded rows gives, without updating them afterwards (channel
 # messages by chat key, the others by account).
@@ -343,8 +361,7 @@ WHERE m.id_scope = r.account AND m.id_scope <> '' AND m.message_id = r.message_i
         tomb, changes = _TOMB.format(d="d"), _TOMB_CHANGES.format(d="d")
         keep_first = _KEEP_FIRST_DELETE
         return f"""
-WITH d AS (SELECT chat_id, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
-           WHERE chat_id < {CHANNEL_BOUND} GROUP BY chat_id, message_id),
+WITH d AS ({_chat_deletes("stage_deletes")}),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
       WHERE m.chat_id = d.chat_id AND m.id_scope = '' AND m.message_id = d.message_id AND {changes}
       RETURNING 1)
@@ -361,8 +378,7 @@ ON CONFLICT (chat_id, message_id) DO UPDATE SET {keep_first}"""
         tomb, changes = _TOMB.format(d="d"), _TOMB_CHANGES.format(d="d")
         keep_first = _KEEP_FIRST_DELETE
         return f"""
-WITH d AS (SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
-           WHERE chat_id IS NULL OR chat_id > {CHANNEL_BOUND} GROUP BY account, message_id),
+WITH d AS ({_account_deletes("stage_deletes")}),
 u AS (UPDATE {s}.messages m SET {tomb} FROM d
       WHERE m.id_scope = d.account AND m.id_scope <> '' AND m.message_id = d.message_id AND {changes}
       RETURNING 1)
@@ -383,16 +399,10 @@ ON CONFLICT (account, message_id) DO UPDATE SET {keep_first}"""
         channel deletes by chat key, and every delete numbered per account (partition 0 staged them
         all, ``stage_account_deletes``), each with its earliest observation and record."""
         return f"""
-CREATE TEMP TABLE stage_chat_tombs ON COMMIT DROP AS
-SELECT chat_id, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_deletes
-WHERE chat_id < {CHANNEL_BOUND} GROUP BY chat_id, message_id;
-CREATE TEMP TABLE stage_account_tombs ON COMMIT DROP AS
-SELECT account, message_id, min(deleted_at) AS deleted_at, min(seq) AS seq FROM stage_account_deletes
-WHERE chat_id IS NULL OR chat_id > {CHANNEL_BOUND} GROUP BY account, message_id;
+CREATE TEMP TABLE stage_chat_tombs ON COMMIT DROP AS {_chat_deletes("stage_deletes")};
+CREATE TEMP TABLE stage_account_tombs ON COMMIT DROP AS {_account_deletes("stage_account_deletes")};
 ANALYZE stage_chat_tombs;
-ANALYZE stage_account_tombs;
-CREATE TEMP TABLE stage_group_counts (chat_id int8, n int8, last_date timestamptz, last_seq int8)
-ON COMMIT DROP"""
+ANALYZE stage_account_tombs"""
 
     @property
     def bulk_single(self) -> str:
@@ -403,6 +413,8 @@ ON COMMIT DROP"""
         # The joins in the order written: the planner underestimates the messages without a later
         # snapshot (their ids repeat across chats) and would hash them instead of the deletes.
         return f"""
+CREATE TEMP TABLE stage_group_counts (chat_id int8, n int8, last_date timestamptz, last_seq int8)
+ON COMMIT DROP;
 SET LOCAL join_collapse_limit = 1;
 WITH ins AS (
 INSERT INTO {s}.messages (chat_id, id_scope, message_id, {", ".join(_CONTENT)}, reactions, reactions_seq, source,
