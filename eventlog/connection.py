@@ -93,11 +93,13 @@ async def connect(
     return client
 
 
-async def _close_quietly(client: Client) -> None:
+async def _close_quietly(client: LogClient) -> None:
     try:
         await asyncio.wait_for(client.close(), timeout=2)
     except (TimeoutError, nats.errors.Error, OSError):
         pass
+    finally:
+        await client.release()
 
 
 class LogClient(Client):
@@ -114,6 +116,31 @@ class LogClient(Client):
         super().__init__()
         self._direct: dict[int, DirectHandler] = {}
         self._ps = FastParser(self, self._direct)
+
+    async def release(self) -> None:
+        """Make sure the connection is gone: stop the client's tasks and close its socket.
+
+        nats-py's close marks the client closed first and closes the socket last, after steps that
+        can wait forever on a stalled server (writing what is pending, waiting for the socket to
+        close). A close cut short by a timeout thus left the socket open, with the client already
+        reporting itself closed. Idempotent, and harmless after a close that finished."""
+        tasks = (
+            self._reading_task,
+            self._ping_interval_task,
+            self._flusher_task,
+            self._reconnection_task,
+        )
+        for task in tasks:
+            if task is not None and not task.done():
+                task.cancel()
+        self._status = Client.CLOSED
+        # nats-py's TcpTransport keeps its asyncio streams here (the bare one under TLS).
+        for name in ("_io_writer", "_bare_io_writer"):
+            writer = getattr(self._transport, name, None)
+            if isinstance(writer, asyncio.StreamWriter):
+                # A closing socket still waits to write out its buffer; abort drops it now.
+                writer.transport.abort()
+        await asyncio.sleep(0)  # the loop closes an aborted socket on its next turn
 
     def deliver_directly(self, sid: int, handler: DirectHandler | None) -> None:
         """Route every message of subscription ``sid`` to ``handler`` (None: back to normal)."""

@@ -143,6 +143,8 @@ class EventLog:
                 await asyncio.wait_for(self._client.close(), timeout=2)
             except (nats.errors.Error, TimeoutError, OSError, RuntimeError):
                 pass  # RuntimeError: uvloop refuses the final write to a transport a reconnect has closed
+        finally:
+            await self._client.release()
 
     async def ensure_stream(self) -> None:
         """Create the stream or update it to the spec (idempotent)."""

@@ -2,8 +2,9 @@
 
 ``eventlog.connection.LogClient`` and ``eventlog.wire.FastParser`` subclass nats-py's ``Client`` and
 ``Parser`` and use private methods and attributes (direct delivery for reads, pre-built commands for
-atomic batches). pyproject.toml pins nats-py to the tested range; these checks fail with a clear
-message when a new nats-py moves one of them, before anything subtle breaks at run time.
+atomic batches, closing a connection for sure). pyproject.toml pins nats-py to the tested range;
+these checks fail with a clear message when a new nats-py moves one of them, before anything subtle
+breaks at run time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
+from nats.aio.transport import TcpTransport
 from nats.protocol import parser
 
 NATS_PY = version("nats-py")
@@ -86,3 +88,19 @@ def test_subscription_keeps_its_sid_attribute() -> None:
     assert "self._id" in inspect.getsource(Subscription.__init__), _fail(
         "Subscription._id (the sid direct delivery routes by) is gone"
     )
+
+
+def test_client_keeps_the_tasks_and_streams_release_closes() -> None:
+    client = Client()
+    for name in (
+        "_reading_task",
+        "_ping_interval_task",
+        "_flusher_task",
+        "_reconnection_task",
+        "_transport",
+        "_status",
+    ):
+        assert hasattr(client, name), _fail(f"Client.{name} (LogClient.release) is gone")
+    transport = TcpTransport()  # type: ignore[no-untyped-call]
+    for name in ("_io_writer", "_bare_io_writer"):
+        assert hasattr(transport, name), _fail(f"TcpTransport.{name} (LogClient.release) is gone")
