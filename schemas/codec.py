@@ -7,13 +7,17 @@ it raises a typed ``SchemaError`` subclass, and records of older schema versions
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from operator import attrgetter
+from typing import Final
 
 import msgspec
 
-from schemas.errors import MalformedEventError, NewerSchemaError, UnknownKindError
+from schemas.errors import MalformedEventError, NewerSchemaError, SchemaError, UnknownKindError
 from schemas.events import CURRENT_VERSIONS, KINDS, AnyEvent, Event, event_kind
 from schemas.upcast import IDENTITY_STEPS, UPCASTERS, JsonObject, Upcaster, upcast
+
+_SCHEMA_VERSION: Final = attrgetter("schema_version")
 
 
 class Codec:
@@ -31,6 +35,7 @@ class Codec:
         self._versions = versions
         # Only the registry's own steps are known to be identities (a test may bring others).
         self._identity_steps = IDENTITY_STEPS if upcasters == UPCASTERS else {}
+        self._current_of_type = {t: versions.get(kind, 1) for kind, t in KINDS.items()}
 
     def __reduce__(self) -> tuple[object, tuple[dict[tuple[str, int], Upcaster], dict[str, int]]]:
         """Pickle as its configuration (msgspec's encoder and decoder are rebuilt), for helper processes."""
@@ -56,6 +61,33 @@ class Codec:
                 return msgspec.structs.replace(event, schema_version=current)
             return self._decode_slowly(data)
         return event
+
+    def decode_many(self, datas: Sequence[bytes]) -> tuple[list[AnyEvent], dict[int, SchemaError]]:
+        """``decode`` of every payload: the events that decoded, in order, and the error of each
+        payload that did not, by its index.
+
+        A batch of valid current-version payloads (nearly every batch of a replay) is decoded in one
+        pass without a Python call per payload, ~1 µs less per event
+        (docs/decisions/044-duckdb-rebuild-load-pipeline.md); any other batch payload by payload
+        through ``decode``."""
+        try:
+            events: list[AnyEvent] = list(map(self._decoder.decode, datas))
+        except msgspec.DecodeError:  # also every ValidationError
+            pass
+        else:
+            current = self._current_of_type
+            if list(map(_SCHEMA_VERSION, events)) == list(
+                map(current.__getitem__, map(type, events))
+            ):
+                return events, {}
+        good: list[AnyEvent] = []
+        errors: dict[int, SchemaError] = {}
+        for index, data in enumerate(datas):
+            try:
+                good.append(self.decode(data))
+            except SchemaError as e:
+                errors[index] = e
+        return good, errors
 
     def _decode_slowly(self, data: bytes | memoryview) -> AnyEvent:
         try:

@@ -2,9 +2,9 @@
 
 During a DuckDB rebuild one Python thread reads the log, decodes every event and builds the Arrow
 batches; decoding and building are half of that work. Here they run in a spawned helper process:
-the batch goes over as three flat buffers (seqs, payload lengths, payloads joined), the table comes
-back as Arrow buffers, and the records that failed come back as (seq, error, event id, chat id) so
-the caller turns them into dead letters with their original bytes.
+the batch goes over as its seqs and payloads, the table comes back as Arrow buffers, and the
+records that failed come back as (seq, error, event id, chat id) so the caller turns them into dead
+letters with their original bytes.
 """
 
 from __future__ import annotations
@@ -14,19 +14,23 @@ import gc
 import multiprocessing
 from array import array
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Final
 
 import pyarrow as pa
 
 from eventlog import RawRecord
 from projector.duckdb.rows import event_table
-from projector.records import DeadLetter, Decoded
+from projector.records import DeadLetter
 from schemas.codec import Codec
-from schemas.errors import SchemaError
+from schemas.events import AnyEvent
 
 Failure = tuple[int, str, str | None, int | None]
 Prepared = tuple[pa.Table | None, list[Failure]]
 _CONVERSION_ERRORS: Final = (pa.ArrowException, OverflowError, TypeError, ValueError)
+
+_SEQ: Final = attrgetter("seq")
+_DATA: Final = attrgetter("data")
 
 _codec: Codec | None = None  # the helper process's codec, set by its initializer
 
@@ -39,54 +43,49 @@ def _init(codec: Codec) -> None:
     _codec = codec
 
 
-def build_table(records: list[Decoded]) -> tuple[pa.Table | None, list[Decoded], list[str]]:
-    """The Arrow table of ``records``; on a conversion error, the records (and errors) left out of it."""
-    if not records:
-        return None, [], []
+def build_table(
+    seqs: Sequence[int], events: Sequence[AnyEvent]
+) -> tuple[pa.Table | None, list[tuple[int, str]]]:
+    """The Arrow table of ``events`` at ``seqs``; on a conversion error, the (index, error) of each
+    event left out of it."""
+    if not events:
+        return None, []
     try:
-        return event_table(records), [], []
+        return event_table(seqs, events), []
     except _CONVERSION_ERRORS:
         pass
-    ok: list[Decoded] = []
-    bad: list[Decoded] = []
-    errors: list[str] = []
-    for r in records:
+    ok_seqs: list[int] = []
+    ok_events: list[AnyEvent] = []
+    bad: list[tuple[int, str]] = []
+    for index, (seq, event) in enumerate(zip(seqs, events, strict=True)):
         try:
-            event_table([r])
-            ok.append(r)
+            event_table([seq], [event])
+            ok_seqs.append(seq)
+            ok_events.append(event)
         except _CONVERSION_ERRORS as e:
-            bad.append(r)
-            errors.append(f"{type(e).__name__}: {e}")
-    return (event_table(ok) if ok else None), bad, errors
+            bad.append((index, f"{type(e).__name__}: {e}"))
+    return (event_table(ok_seqs, ok_events) if ok_events else None), bad
 
 
 def _started() -> None:
     """(Runs in the helper.) Nothing: its result says the helper has started and imported."""
 
 
-def prepare_packed(seqs: array[int], lengths: array[int], blob: bytes) -> Prepared:
-    """(Runs in the helper.) Decode the packed records and build their table."""
+def prepare_batch(seqs: array[int], payloads: list[bytes]) -> Prepared:
+    """(Runs in the helper.) Decode the payloads at ``seqs`` and build their table."""
     assert _codec is not None, "helper process not initialised"
-    decode = _codec.decode
-    view = memoryview(blob)
-    good: list[Decoded] = []
-    failures: list[Failure] = []
-    pos = 0
-    for seq, length in zip(seqs, lengths, strict=True):
-        data = view[pos : pos + length]
-        pos += length
-        try:
-            good.append(Decoded(seq, "", b"", decode(data)))
-        except SchemaError as e:
-            failures.append((seq, f"{type(e).__name__}: {e}", None, None))
+    events, errors = _codec.decode_many(payloads)
+    failures: list[Failure] = [
+        (seqs[index], f"{type(e).__name__}: {e}", None, None) for index, e in errors.items()
+    ]
+    good_seqs = [s for i, s in enumerate(seqs) if i not in errors] if errors else seqs
     try:
-        table, bad, errors = build_table(good)
+        table, bad = build_table(good_seqs, events)
         failures.extend(
-            (r.seq, err, r.event.event_id, r.event.chat_id)
-            for r, err in zip(bad, errors, strict=True)
+            (good_seqs[i], error, events[i].event_id, events[i].chat_id) for i, error in bad
         )
     finally:
-        del good
+        del events
         gc.collect(1)
     return table, failures
 
@@ -125,10 +124,10 @@ class PrepareProcess:
 
     def submit(self, batch: Sequence[RawRecord]) -> concurrent.futures.Future[Prepared]:
         """Start preparing ``batch``; the future holds (table, failures)."""
-        seqs = array("q", [r.seq for r in batch])
-        lengths = array("I", [len(r.data) for r in batch])
+        # The payloads go as they are: the helper decodes a list of bytes without a Python call per
+        # payload (one joined buffer cut into views cost ~1.4 µs an event there).
         return self._executor.submit(
-            prepare_packed, seqs, lengths, b"".join([r.data for r in batch])
+            prepare_batch, array("q", map(_SEQ, batch)), list(map(_DATA, batch))
         )
 
     def close(self) -> None:

@@ -558,5 +558,5 @@ class _Prepared:
 
 def _build(records: list[Decoded]) -> tuple[pa.Table | None, list[DeadLetter]]:
     """The Arrow table of ``records``; records it cannot hold become dead letters."""
-    table, bad, errors = build_table(records)
-    return table, [dead_letter_of(r, error) for r, error in zip(bad, errors, strict=True)]
+    table, bad = build_table([r.seq for r in records], [r.event for r in records])
+    return table, [dead_letter_of(records[index], error) for index, error in bad]

@@ -115,3 +115,26 @@ def test_missing_upcaster_step_is_a_typed_error() -> None:
     codec = Codec(upcasters={}, versions={**CURRENT_VERSIONS, "message.deleted": 2})
     with pytest.raises(MalformedEventError, match="no upcaster"):
         codec.decode(_v1_delete())
+
+
+def test_many_payloads_decode_as_each_alone_with_errors_by_index() -> None:
+    payloads = [CODEC.encode(posted(-1001, i)) for i in range(1, 4)]
+    payloads[1:1] = [b"{not json", _payload(kind="message.teleported")]
+    events, errors = CODEC.decode_many(payloads)
+    assert events == [CODEC.decode(payloads[i]) for i in (0, 3, 4)]
+    assert {i: type(e) for i, e in errors.items()} == {
+        1: MalformedEventError,
+        2: UnknownKindError,
+    }
+
+
+def test_many_payloads_of_an_older_version_are_upcast() -> None:
+    codec = Codec(
+        upcasters={("message.deleted", 1): _rename_msg_id},
+        versions={**CURRENT_VERSIONS, "message.deleted": 2},
+    )
+    payloads = [codec.encode(posted(-1001, 1)), _v1_delete()]
+    events, errors = codec.decode_many(payloads)
+    assert errors == {}
+    assert events == [codec.decode(p) for p in payloads]
+    assert events[1].schema_version == 2
