@@ -78,6 +78,7 @@ class StreamReader:
         self._buffer: deque[RawRecord] = deque()
         self._arrived = asyncio.Event()
         self._requests: dict[str, _Request] = {}
+        self._unaccounted = 0  # data messages not yet counted against their requests (_account)
         self._tokens = itertools.count()
         self._consumer: str | None = None
         self._inbox = client.new_inbox()
@@ -134,6 +135,7 @@ class StreamReader:
             if remaining <= 0:
                 return
             self._arrived.clear()
+            self._account()
             if not self._requests:
                 self._maintain_requests(loop.time())
             try:
@@ -146,7 +148,25 @@ class StreamReader:
     def _take(self, n: int) -> list[RawRecord]:
         return [self._buffer.popleft() for _ in range(n)]
 
+    def _account(self) -> None:
+        """Count the data messages delivered since the last call against the requests, oldest first
+        (the server serves them first come, first served); a request served in full is forgotten.
+        Called before the requests are looked at: counting each message as it arrived cost ~0.13 µs
+        of the reader's ~1.4 µs per message
+        (docs/decisions/044-duckdb-rebuild-load-pipeline.md)."""
+        delivered, self._unaccounted = self._unaccounted, 0
+        requests = self._requests
+        while delivered and requests:
+            token = next(iter(requests))
+            head = requests[token]
+            counted = min(delivered, head.remaining)
+            head.remaining -= counted
+            delivered -= counted
+            if head.remaining <= 0:
+                del requests[token]
+
     def _maintain_requests(self, now: float) -> None:
+        self._account()
         # Forget requests the server will never finish (lost across a reconnect).
         stale = [t for t, r in self._requests.items() if now - r.sent_at > self._expires_s + 3]
         for token in stale:
@@ -185,14 +205,8 @@ class StreamReader:
         if not reply.startswith(b"$JS.ACK."):
             self._on_status(subject, headers or b"")
             return
-        # Data messages keep their stream subject; the server serves requests first come, first served.
-        requests = self._requests
-        if requests:
-            head_token = next(iter(requests))
-            head = requests[head_token]
-            head.remaining -= 1
-            if head.remaining <= 0:
-                del requests[head_token]
+        # Data messages keep their stream subject.
+        self._unaccounted += 1
         tokens = reply.split(b".")
         # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending> (9 tokens), or the
         # v2 form with domain and account hash first (12 tokens): ADR-15.
@@ -212,6 +226,7 @@ class StreamReader:
         # Status messages come to the request's own reply subject (inbox.<token>), headers like
         # b"NATS/1.0 404 No Messages\r\n\r\n" (ADR-9); they end the request.
         token = subject.decode()[len(self._inbox) + 1 :]
+        self._account()
         self._requests.pop(token, None)
         status, _, description = (
             headers.split(b"\r\n", 1)[0].removeprefix(b"NATS/1.0").strip().partition(b" ")
@@ -267,6 +282,7 @@ class StreamReader:
         self._consumer = info.name
         self._consumer_lost = False
         self._requests.clear()
+        self._unaccounted = 0
         if not self._follow and info.num_pending == 0:
             self._caught_up = True
 
