@@ -10,7 +10,6 @@ import msgspec
 
 from eventlog import RawRecord
 from schemas.codec import Codec
-from schemas.errors import SchemaError
 from schemas.events import AnyEvent
 
 
@@ -39,14 +38,23 @@ def decode_batch(
     codec: Codec, batch: Sequence[RawRecord]
 ) -> tuple[list[Decoded], list[DeadLetter]]:
     """Decode raw records; undecodable ones become dead letters (never raises)."""
+    events, errors = codec.decode_many([raw.data for raw in batch])
+    if not errors:
+        return [
+            Decoded(raw.seq, raw.subject, raw.data, event)
+            for raw, event in zip(batch, events, strict=True)
+        ], []
     good: list[Decoded] = []
     bad: list[DeadLetter] = []
-    decode = codec.decode
-    for raw in batch:
-        try:
-            good.append(Decoded(raw.seq, raw.subject, raw.data, decode(raw.data)))
-        except SchemaError as e:
-            bad.append(DeadLetter(raw.seq, raw.subject, raw.data, f"{type(e).__name__}: {e}"))
+    decoded = iter(events)
+    for index, raw in enumerate(batch):
+        error = errors.get(index)
+        if error is None:
+            good.append(Decoded(raw.seq, raw.subject, raw.data, next(decoded)))
+        else:
+            bad.append(
+                DeadLetter(raw.seq, raw.subject, raw.data, f"{type(error).__name__}: {error}")
+            )
     return good, bad
 
 

@@ -53,10 +53,9 @@ class Codec:
             return self._decode_slowly(data)
         except msgspec.DecodeError as e:
             raise MalformedEventError(f"payload is not valid JSON: {e}") from e
-        kind = event_kind(event)
-        current = self._versions.get(kind, 1)
+        current = self._current_of_type[type(event)]
         if event.schema_version != current:
-            step = self._identity_steps.get((kind, event.schema_version))
+            step = self._identity_steps.get((event_kind(event), event.schema_version))
             if event.schema_version == current - 1 and step is not None and step(event):
                 return msgspec.structs.replace(event, schema_version=current)
             return self._decode_slowly(data)
