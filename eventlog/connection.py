@@ -118,7 +118,8 @@ class LogClient(Client):
         self._ps = FastParser(self, self._direct)
 
     async def release(self) -> None:
-        """Make sure the connection is gone: stop the client's tasks and close its socket.
+        """Make sure the connection is gone: stop the client's and its subscriptions' tasks and
+        close its socket.
 
         nats-py's close marks the client closed first and closes the socket last, after steps that
         can wait forever on a stalled server (writing what is pending, waiting for the socket to
@@ -133,6 +134,16 @@ class LogClient(Client):
         for task in tasks:
             if task is not None and not task.done():
                 task.cancel()
+        # As nats-py's close does: the subscriptions' delivery tasks and waiting readers end too
+        # (a task left pending is destroyed with the client, and asyncio reports it).
+        for sub in self._subs.values():
+            if sub._wait_for_msgs_task is not None and not sub._wait_for_msgs_task.done():
+                sub._wait_for_msgs_task.cancel()
+            if sub._message_iterator is not None:
+                sub._message_iterator._cancel()
+            for waiting in (sub._pending_next_msgs_calls or {}).values():
+                waiting.cancel()
+        self._subs.clear()
         self._status = Client.CLOSED
         # nats-py's TcpTransport keeps its asyncio streams here (the bare one under TLS).
         for name in ("_io_writer", "_bare_io_writer"):

@@ -104,3 +104,9 @@ def test_client_keeps_the_tasks_and_streams_release_closes() -> None:
     transport = TcpTransport()  # type: ignore[no-untyped-call]
     for name in ("_io_writer", "_bare_io_writer"):
         assert hasattr(transport, name), _fail(f"TcpTransport.{name} (LogClient.release) is gone")
+
+
+def test_subscription_keeps_what_release_ends() -> None:
+    source = inspect.getsource(Subscription.__init__)
+    for name in ("_wait_for_msgs_task", "_message_iterator", "_pending_next_msgs_calls"):
+        assert f"self.{name}" in source, _fail(f"Subscription.{name} (LogClient.release) is gone")
