@@ -28,7 +28,7 @@ from eventlog.batch import (
     Prepared,
 )
 from eventlog.connection import LogClient
-from eventlog.errors import AppendFailed, AppendRejected, EventLogUnavailable
+from eventlog.errors import AppendFailed, AppendRejected, EventLogClosed, EventLogUnavailable
 from eventlog.records import AppendResult
 from schemas.codec import Codec
 from schemas.events import Event
@@ -114,10 +114,13 @@ class Appender:
 
         Events not acknowledged are retried with the same ``event_id`` until ``deadline_s``;
         raises ``AppendFailed`` (holding the unacked events) after that, ``AppendRejected`` if the
-        server refuses one for good. A retried event may land after events that followed it.
+        server refuses one for good, ``EventLogClosed`` (an ``AppendFailed``) at once once the log
+        is closed. A retried event may land after events that followed it.
         """
         if not events:
             return []
+        if self._client.is_closed:
+            raise EventLogClosed(events)
         await self._router.ensure_subscribed()
         encode = self._codec.encode
         payloads = [(subject_for(e), encode(e), e.event_id) for e in events]
@@ -128,6 +131,10 @@ class Appender:
         attempt = 0
         reason = "not sent"
         while todo:
+            if self._client.is_closed:
+                # Closed on purpose (``EventLog.close``), maybe during this append: no retry can
+                # succeed, so fail now rather than retry until the deadline.
+                raise EventLogClosed([events[i] for i in todo])
             outcomes = await self._send([payloads[i] for i in todo])
             still: list[int] = []
             for index, outcome in zip(todo, outcomes, strict=True):

@@ -39,6 +39,14 @@ class AppendFailed(EventLogError):
         self.reason = reason
 
 
+class EventLogClosed(AppendFailed):
+    """An append came after ``EventLog.close``: none of ``unacked`` was sent (or, when the close came
+    during the append, their acks were lost with the connection); append them to an open log."""
+
+    def __init__(self, unacked: Sequence[Event]) -> None:
+        super().__init__(unacked, "the log is closed")
+
+
 class AppendRejected(EventLogError):
     """The server refused an append for good (stream full with discard=new, message too large)."""
 

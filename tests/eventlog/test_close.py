@@ -8,9 +8,10 @@ import os
 import signal
 
 import psutil
+import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
-from eventlog import EventLog
+from eventlog import EventLog, EventLogClosed
 from tests.helpers import posted
 
 
@@ -43,3 +44,38 @@ async def test_close_releases_the_socket_when_the_server_is_stalled(
         appending.cancel()
         with contextlib.suppress(BaseException):
             await appending
+
+
+async def test_append_after_close_fails_at_once_with_log_closed(nats_server: NatsServer) -> None:
+    log = await EventLog.connect(nats_server.url, append_deadline_s=30.0)
+    await log.append(posted(-1001, 1))  # the ack inbox is subscribed before the close
+    await log.close()
+    events = [posted(-1001, 2), posted(-1001, 3)]
+    with pytest.raises(EventLogClosed) as info:
+        await asyncio.wait_for(log.append_many(events), timeout=5)
+    assert info.value.unacked == events
+
+
+async def test_first_append_after_close_fails_with_log_closed(nats_server: NatsServer) -> None:
+    log = await EventLog.connect(nats_server.url, append_deadline_s=30.0)
+    await log.close()
+    with pytest.raises(EventLogClosed):
+        await asyncio.wait_for(log.append(posted(-1001, 1)), timeout=5)
+
+
+async def test_append_stalled_when_the_log_closes_fails_with_log_closed(
+    nats_server: NatsServer,
+) -> None:
+    log = await EventLog.connect(nats_server.url, ack_timeout_s=1.0, append_deadline_s=30.0)
+    assert nats_server.process is not None
+    events = [posted(-1001, i) for i in range(1, 11)]
+    nats_server.process.send_signal(signal.SIGSTOP)
+    try:
+        appending = asyncio.create_task(log.append_many(events))
+        await asyncio.sleep(0)
+        await log.close()
+        with pytest.raises(EventLogClosed) as info:
+            await asyncio.wait_for(appending, timeout=10)  # far less than its 30 s deadline
+        assert info.value.unacked == events
+    finally:
+        nats_server.process.send_signal(signal.SIGCONT)
