@@ -9,9 +9,10 @@ both sides decode the same types.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 AccountState = Literal[
     "starting",  # the worker is loading what the log knows, not connected yet
@@ -51,8 +52,10 @@ class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
     state: AccountState = "starting"
     connected: bool = False
     connected_since: datetime | None = None
-    reconnect_attempts: int = 0  # since the last stable connection
-    reconnects: int = 0  # successful reconnects since the process started
+    reconnect_attempts: Annotated[
+        int, Meta(description="attempts since the last stable connection")
+    ] = 0
+    reconnects: Annotated[int, Meta(description="successful reconnects since ingest started")] = 0
     next_reconnect_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
@@ -79,9 +82,15 @@ class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
     spooled: int
     dead_lettered: int
     last_error: str | None
-    intake_paused: bool = False  # the spool cannot be written (disk full) and the log takes nothing
-    spool_write_failures: int = 0  # spool writes that failed since start (a counter)
-    duplicates: int = 0  # appends the log already held: its dedup answered (a counter)
+    intake_paused: Annotated[
+        bool, Meta(description="the spool cannot be written (disk full) and the log takes nothing")
+    ] = False
+    spool_write_failures: Annotated[
+        int, Meta(description="spool writes that failed since start (a counter)")
+    ] = 0
+    duplicates: Annotated[
+        int, Meta(description="appends the log already held: its dedup answered (a counter)")
+    ] = 0
 
 
 class CrawlerStatus(msgspec.Struct, frozen=True, kw_only=True):
