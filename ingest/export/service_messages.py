@@ -58,6 +58,11 @@ ACTION_CLASSES: Final[dict[str, str]] = {
     "giveaway_launch": "GiveawayLaunch",
     "giveaway_results": "GiveawayResults",
 }
+# Export fields named otherwise than the Telethon action's field of the same value, per export
+# action: renamed so an imported action has the live one's details.
+_DETAIL_NAMES: Final[dict[str, dict[str, str]]] = {
+    "topic_edit": {"new_icon_emoji_id": "icon_emoji_id"},  # MessageActionTopicEdit.icon_emoji_id
+}
 _JOINS: Final = frozenset({"join_group_by_link", "join_group_by_request", "joined_telegram"})
 _SELF_MEMBER: Final = frozenset({"invite_members", "remove_members"})
 # Keys of a service message that are not action fields.
@@ -108,9 +113,11 @@ def _scalar(value: object) -> Scalar | None:
 
 def _details(message: dict[str, object], export_action: str) -> dict[str, Scalar]:
     details: dict[str, Scalar] = {"export_action": export_action}
-    for key, value in message.items():
-        if key in _MESSAGE_KEYS:
+    names = _DETAIL_NAMES.get(export_action, {})
+    for raw_key, value in message.items():
+        if raw_key in _MESSAGE_KEYS:
             continue
+        key = names.get(raw_key, raw_key)
         if isinstance(value, dict):
             for sub, inner in value.items():
                 scalar = _scalar(inner)

@@ -411,7 +411,7 @@ def test_reactions_of_every_kind() -> None:
         (
             service(10, "topic_edit", new_title="Exams 2", new_icon_emoji_id=5),
             "topic_edit",
-            {"title": "Exams 2", "details.new_icon_emoji_id": 5},
+            {"title": "Exams 2", "details.icon_emoji_id": 5},
         ),
         (
             service(10, "set_messages_ttl", period=86400),
