@@ -32,9 +32,8 @@ from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from projector.duckdb.dataset import publish_file
 from projector.postgres.rows import MESSAGE_STAGE_COLUMNS, build_rows
-from projector.rebuild import rebuild_duckdb, rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from schemas import ids
 from schemas.events import (
     Event,
@@ -321,6 +320,13 @@ async def postgres_rebuild(event_log: EventLog, database_url: str, rss: PeakRss)
 
 async def duckdb_rebuild(event_log: EventLog, path: Path, rss: PeakRss) -> None:
     """Rebuild the DuckDB projection from seq 1 and print its rate."""
+    # Imported here, not at the top: every helper process a rebuild spawns imports this module again
+    # (multiprocessing's spawn re-imports the parent's main module), and the Postgres rebuild's helpers
+    # would carry DuckDB and Arrow they never use (~45 MB each); the `aaltohub` command loads a
+    # command's modules only when it runs, and this keeps the bench measuring what it does.
+    from projector.duckdb.dataset import publish_file
+    from projector.rebuild_duckdb import rebuild_duckdb
+
     rss.reset()
     dk = await rebuild_duckdb(log_=event_log, path=path)
     print(

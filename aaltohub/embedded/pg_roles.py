@@ -41,7 +41,7 @@ PROJECTOR_TABLES: Final = (*SWAP_TABLES, "projection_checkpoints", "failed_messa
 # Functions that act with the rights of whoever ran the migrations (compose: the administrator,
 # who may alter Supabase's publication), so they are not handed to the owner.
 _KEEP_WITH_MIGRATOR: Final = ("aaltohub_publish_messages",)
-# Leftovers of a rebuild (projector.rebuild names them rebuild_<ts> and retired_<ts>).
+# Leftovers of a rebuild (projector.rebuild_postgres names them rebuild_<ts> and retired_<ts>).
 _REBUILD_SCHEMAS: Final = r"^(rebuild|retired)_[0-9a-z_]+$"
 INGEST_TABLES: Final = (
     "telegram_sessions",

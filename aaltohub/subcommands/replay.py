@@ -11,7 +11,9 @@ from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from projector.errors import ProjectionError
-from projector.rebuild import RebuildResult, rebuild_duckdb, rebuild_postgres
+from projector.rebuild import RebuildResult
+from projector.rebuild_duckdb import rebuild_duckdb
+from projector.rebuild_postgres import rebuild_postgres
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

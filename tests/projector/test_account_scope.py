@@ -15,7 +15,7 @@ import psycopg
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog, Record
 from projector.postgres.sql import PgSql
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from schemas import ids
 from schemas.events import CountersUpdated, Event, ReactionCount, ReactionsUpdated
 from tests.factories import CHAN, T0, deleted, edited

@@ -18,7 +18,7 @@ from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog
 from ingest.export import ExportImporter, ImportProgress
 from projector.duckdb.dataset import DatasetPublisher, connect_dataset
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from schemas import ids
 from schemas.events import MessagePosted, MessageSnapshot
 from tests.helpers import publish_raw

@@ -21,7 +21,7 @@ from eventlog import EventLog
 from projector.deadletter import DeadLetterStore
 from projector.duckdb.dataset import dataset_dir, read_current
 from projector.postgres.projection import PostgresProjection
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from projector.runner import ProjectionRunner
 from projector.service import ProjectorService
 from schemas.commands import RetryDeadLetters, projector_subject

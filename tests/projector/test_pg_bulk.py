@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from eventlog import EventLog
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from schemas.events import (
     BackfillCompleted,
     BackfillProgressed,

@@ -15,7 +15,8 @@ from projector.duckdb.dataset import dataset_dir, read_current
 from projector.duckdb.projection import DuckDBProjection
 from projector.errors import RebuildError
 from projector.postgres.projection import PostgresProjection
-from projector.rebuild import REBUILD_LOCK_KEY, REPLACED, rebuild_duckdb, rebuild_postgres
+from projector.rebuild_duckdb import REPLACED, rebuild_duckdb
+from projector.rebuild_postgres import REBUILD_LOCK_KEY, rebuild_postgres
 from projector.runner import ProjectionRunner
 from tests.factories import CHAN, deleted, edited
 from tests.helpers import posted, wait_until

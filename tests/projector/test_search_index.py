@@ -6,7 +6,7 @@ import psycopg
 
 from eventlog import EventLog
 from projector.postgres.search_index import ensure_search_index
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from schemas.search import SEARCH_INDEX_STATE_SQL
 from tests.factories import CHAN
 from tests.helpers import posted

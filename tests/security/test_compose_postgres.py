@@ -24,7 +24,7 @@ from aaltohub.embedded.pg_roles import ROLE_NAMES, url_as
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.identity import ForeignStack, verify_database
 from eventlog import EventLog
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from tests.helpers import posted
 from tests.security.test_supabase_grants import SUPABASE_ROLES, grants
 

@@ -30,7 +30,7 @@ from aaltohub.embedded.pg_roles import (
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from tests.helpers import posted
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,7 +16,7 @@ import pytest
 from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.migrate import apply_migrations
 from eventlog import EventLog
-from projector.rebuild import rebuild_postgres
+from projector.rebuild_postgres import rebuild_postgres
 from tests.helpers import posted
 
 pytestmark = pytest.mark.timeout(120)
