@@ -181,9 +181,15 @@ class PgRows:
 
 
 def message_row(
-    event: MessagePosted | MessageEdited, seq: int, first_seq: int, first_source: str
+    event: MessagePosted | MessageEdited,
+    seq: int,
+    first_seq: int,
+    first_source: str,
+    *,
+    scope: str,
 ) -> MessageStageRow:
-    """The stage row of a posted/edited snapshot."""
+    """The stage row of a posted/edited snapshot; ``scope`` is its id scope
+    (``schemas.ids.message_scope``), which the caller has computed to key the message."""
     m = event.message
     chat_id = event.chat_id
     if chat_id is None:
@@ -197,7 +203,7 @@ def message_row(
     return MessageStageRow._make(
         (
             chat_id,
-            ids.message_scope(event.account, chat_id),
+            scope,
             m.message_id,
             event.account,
             None if s is None else s.id,
@@ -341,11 +347,12 @@ def build_rows(records: list[tuple[int, Event]]) -> PgRows:
     for seq, event in records:
         if isinstance(event, _SNAPSHOTS):
             chat_id = event.chat_id or 0
-            key = (chat_id, ids.message_scope(event.account, chat_id), event.message.message_id)
+            scope = ids.message_scope(event.account, chat_id)
+            key = (chat_id, scope, event.message.message_id)
             seen = first.get(key)
             if seen is None:
                 seen = first[key] = (seq, event.source)
-            messages.append(message_row(event, seq, *seen))
+            messages.append(message_row(event, seq, *seen, scope=scope))
             if event.message.action is not None:
                 op = _title_op(event, seq)
                 if op is not None:

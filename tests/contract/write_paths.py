@@ -120,8 +120,8 @@ def _sorted(rows: list[Row]) -> list[Row]:
 def expected_postgres(tables: Tables) -> TableRows:
     """The Postgres tables the reference fold describes."""
     messages: list[Row] = []
-    for m in tables.messages.values():
-        stage = message_row(m.newest, m.last_seq, m.first_seq, m.source)._asdict()
+    for (_, scope, _), m in tables.messages.items():
+        stage = message_row(m.newest, m.last_seq, m.first_seq, m.source, scope=scope)._asdict()
         row: Row = {
             c: json.loads(str(stage[c])) if c in JSON_COLUMNS and stage[c] is not None else stage[c]
             for c in _CONTENT

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from projector.postgres.rows import MessageStageRow, message_row
+from projector.postgres.rows import MessageStageRow, build_rows, message_row
 from schemas import ids
 from schemas.events import (
     GIVEN_ZONE,
@@ -74,7 +74,7 @@ def test_every_column_comes_from_the_field_of_its_name() -> None:
         chat_id=BASIC_GROUP,
         message=snap,
     )
-    row = message_row(event, 31, 30, "backfill")._asdict()
+    row = message_row(event, 31, 30, "backfill", scope="acct")._asdict()
     assert isinstance(row, dict) and set(row) == set(MessageStageRow._fields)
     plain = {
         k: v
@@ -134,7 +134,33 @@ def test_an_empty_snapshot_gives_empty_lists_and_nulls() -> None:
         chat_id=-1001234567890,
         message=snap,
     )
-    row = message_row(event, 7, 7, "live")
+    row = message_row(event, 7, 7, "live", scope="")
     assert (row.id_scope, row.entities, row.reactions) == ("", "[]", "[]")
     assert (row.forward, row.media, row.action, row.buttons, row.sender_id) == (None,) * 5
     assert (row.forum_topic, row.is_service, row.date_rank) == (False, False, 2)
+
+
+def test_build_rows_scopes_each_row_as_it_keys_the_message() -> None:
+    """Basic-group ids are numbered per account, channel ids per chat: the row's id_scope is the
+    scope build_rows keyed the message by (it is computed once, there)."""
+    snap = MessageSnapshot(message_id=5, date=T0)
+    events = [
+        MessagePosted(
+            event_id=f"p-{i}",
+            account=account,
+            observed_at=T0,
+            source="live",
+            chat_id=chat_id,
+            message=snap,
+        )
+        for i, (account, chat_id) in enumerate(
+            [("a", BASIC_GROUP), ("b", BASIC_GROUP), ("a", -1001234567890), ("b", -1001234567890)]
+        )
+    ]
+    rows = build_rows(list(enumerate(events, start=1))).messages
+    assert [(r.chat_id, r.id_scope, r.first_seq) for r in rows] == [
+        (BASIC_GROUP, "a", 1),
+        (BASIC_GROUP, "b", 2),
+        (-1001234567890, "", 3),
+        (-1001234567890, "", 3),
+    ]
