@@ -1,4 +1,7 @@
-"""The ``aaltohub`` command line: one module per command group under ``aaltohub.subcommands``."""
+"""The ``aaltohub`` command line: the grammar in ``aaltohub.subcommands.arguments``; a command's
+implementation (a module of ``aaltohub.subcommands``) is imported only when that command runs, so
+``--help`` and light commands never load Telethon, FastAPI, DuckDB …
+(docs/decisions/048-cli-imports-on-demand.md)."""
 
 from __future__ import annotations
 
@@ -6,27 +9,11 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
 
 import pydantic
 
-# Each module has ``register(subparsers)`` adding its subcommand(s); a handler is stored as ``func``
-# and receives the parsed args, returning the process exit code.
-COMMAND_MODULES: Final = (
-    "aaltohub.subcommands.migrate",
-    "aaltohub.subcommands.up",
-    "aaltohub.subcommands.env",
-    "aaltohub.subcommands.log",
-    "aaltohub.subcommands.project",
-    "aaltohub.subcommands.replay",
-    "aaltohub.subcommands.analytics",
-    "aaltohub.subcommands.ingest",
-    "aaltohub.subcommands.login",
-    "aaltohub.subcommands.import_export",
-    "aaltohub.subcommands.api",
-    "aaltohub.subcommands.health",
-)
+from aaltohub.subcommands.arguments import COMMANDS, Handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,9 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aaltohub", description="Event-sourced Telegram group crawler"
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for add_command in COMMANDS:
+        add_command(subparsers)
     return parser
+
+
+def load_handler(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    """Import the command's implementation module and return its function."""
+    module = importlib.import_module(f"aaltohub.subcommands.{handler.module}")
+    function: Callable[[argparse.Namespace], int] = getattr(module, handler.function)
+    return function
 
 
 def settings_errors(error: pydantic.ValidationError) -> list[str]:
@@ -57,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = os.umask(0o077)
     try:
         args = build_parser().parse_args(argv)
+        run = load_handler(args.handler)
         try:
-            code: int = args.func(args)
+            code = run(args)
         except pydantic.ValidationError as e:  # bad settings: one line each, never a traceback
             for line in settings_errors(e):
                 print(f"aaltohub {args.command}: {line}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -11,23 +10,6 @@ import duckdb
 from aaltohub.settings import load_settings
 from projector.duckdb.dataset import connect_dataset, dataset_dir
 from schemas.duckdb.queries import ANALYTICS_QUERIES
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``analytics``."""
-    parser = subparsers.add_parser("analytics", help="print an analytics query as a table")
-    parser.add_argument("query", nargs="?", help="query name; omit to list them")
-    parser.add_argument("--chat", type=int, default=None, help="only this chat id")
-    parser.add_argument(
-        "--since", type=datetime.fromisoformat, default=None, help="ISO time, inclusive"
-    )
-    parser.add_argument(
-        "--until", type=datetime.fromisoformat, default=None, help="ISO time, exclusive"
-    )
-    parser.add_argument(
-        "--file", type=Path, default=None, help="a DuckDB file (default: the published dataset)"
-    )
-    parser.set_defaults(func=run)
 
 
 def format_table(columns: list[str], rows: list[tuple[object, ...]]) -> str:

@@ -18,14 +18,6 @@ from aaltohub.settings import load_settings
 from api.logs import RequestIdFilter
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``api``."""
-    parser = subparsers.add_parser("api", help="serve the HTTP API (reads, analytics, admin, live)")
-    parser.add_argument("--host", help="listen address (default AALTOHUB_API_HOST)")
-    parser.add_argument("--port", type=int, help="listen port (default AALTOHUB_API_PORT)")
-    parser.set_defaults(func=run)
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     settings = load_settings()

@@ -10,15 +10,6 @@ from aaltohub.runtime import StackNotRunning, read_stack, resolve_database_url
 from aaltohub.settings import Settings, load_settings
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``env``."""
-    parser = subparsers.add_parser(
-        "env",
-        help='print export lines for the running stack of the data dir: eval "$(aaltohub env)"',
-    )
-    parser.set_defaults(func=run)
-
-
 def export_lines(settings: Settings) -> list[str]:
     """``export NAME=value`` lines (shell-quoted); raises ``StackNotRunning`` if nothing is reachable."""
     stack = read_stack(settings.data_path)

@@ -24,28 +24,11 @@ from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import open_event_log
 from eventlog import EventLogError
 
-SERVICES: Final = ("ingest", "projector", "api")
-DEFAULT_MAX_LAG: Final = 10_000  # events; a healthy projector is seconds behind at most
 TIMEOUT_S: Final = 3.0  # below compose's healthcheck timeout
 
 
 class Unhealthy(Exception):
     """The service is not healthy; the message says why in one line."""
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``health``."""
-    parser = subparsers.add_parser(
-        "health", help="check one service (exit 0 healthy, 1 not), for compose healthchecks"
-    )
-    parser.add_argument("service", choices=SERVICES)
-    parser.add_argument(
-        "--max-lag",
-        type=int,
-        default=DEFAULT_MAX_LAG,
-        help=f"projector: events it may be behind the log (default {DEFAULT_MAX_LAG})",
-    )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,36 +24,6 @@ from schemas.subjects import validate_account
 _MAX_SKIP_LINES = 100
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``import``."""
-    parser = subparsers.add_parser(
-        "import", help="import a Telegram Desktop export (result.json) into the log"
-    )
-    parser.add_argument(
-        "path", type=Path, help="result.json of a single-chat or a full-account export"
-    )
-    parser.add_argument(
-        "--account", help="account the events are recorded for (default: first configured)"
-    )
-    parser.add_argument(
-        "--chat-id",
-        type=int,
-        help="marked chat id (-100… for channels); for a full export, import only this chat",
-    )
-    parser.add_argument(
-        "--migrated-from",
-        type=int,
-        help="id of the basic group the supergroup was (-id, or the bare id): its history from "
-        "before the migration is filed under it (with --chat-id for a full export)",
-    )
-    parser.add_argument(
-        "--tz",
-        help="time zone of local dates in older exports (no date_unixtime); default: the offset "
-        "the file reveals, else UTC",
-    )
-    parser.set_defaults(func=run)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the import; 0 on success (skipped messages included), 2 for a malformed file, 1 when a
     message could not be stored or the import failed."""

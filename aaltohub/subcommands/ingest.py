@@ -23,17 +23,6 @@ from aaltohub.settings import load_settings
 from ingest.durable.errors import AppendPathError
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``ingest``."""
-    parser = subparsers.add_parser(
-        "ingest", help="run ingest (Telegram, or the demo source without credentials)"
-    )
-    parser.add_argument(
-        "--demo", action="store_true", help="run the demo source even if credentials are set"
-    )
-    parser.set_defaults(func=run)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the ingest service in the foreground; SIGTERM and SIGINT shut it down in phases."""
     settings = load_settings()

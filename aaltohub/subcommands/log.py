@@ -12,52 +12,14 @@ import msgspec
 from aaltohub.runtime import StackNotRunning
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import open_event_log
+from aaltohub.subcommands.arguments import DEFAULT_TAIL
 from eventlog import EventLog, EventLogError, RawRecord
 from eventlog.permissions import Role
 from schemas.errors import SchemaError
 from schemas.events import AnyEvent, Event, MessageDeleted, MessageEdited, MessagePosted, kind_of
 from schemas.subjects import chat_subjects
 
-DEFAULT_TAIL: int = 20
 _json: msgspec.json.Encoder = msgspec.json.Encoder()
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``log info`` and ``log tail``."""
-    parser = subparsers.add_parser("log", help="inspect the event log (the JetStream stream)")
-    sub = parser.add_subparsers(dest="log_command", required=True, metavar="ACTION")
-    info = sub.add_parser("info", help="stream state: first/last seq, messages, bytes")
-    info.set_defaults(func=run_info)
-    tail = sub.add_parser("tail", help="decoded events, one per line")
-    tail.add_argument(
-        "--from",
-        dest="from_seq",
-        type=int,
-        default=None,
-        metavar="SEQ",
-        help=f"start at this seq (default: the last {DEFAULT_TAIL} or --limit records)",
-    )
-    tail.add_argument(
-        "--chat", type=int, default=None, metavar="ID", help="only this chat (marked id, -100…)"
-    )
-    tail.add_argument(
-        "--kind",
-        default=None,
-        metavar="K",
-        help="only this kind, or kind prefix: message.posted, message, chat, ingest …",
-    )
-    tail.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N events")
-    tail.add_argument(
-        "--json", action="store_true", help="print the stored JSON (with seq and subject)"
-    )
-    tail.add_argument(
-        "--follow", "-f", action="store_true", help="keep printing new events as they land"
-    )
-    tail.set_defaults(func=run_tail)
-    init = sub.add_parser(
-        "init", help="create the stream or update it to the settings (needs the operator user)"
-    )
-    init.set_defaults(func=run_init)
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -17,23 +17,6 @@ from ingest.telegram.login import LoginFlow, LoginState, TelethonAuthClient
 from ingest.telegram.sessions import Secret, SessionCipher, SessionStore
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``login``."""
-    parser = subparsers.add_parser(
-        "login", help="log a Telegram account in and store its encrypted session"
-    )
-    parser.add_argument(
-        "--account", default=None, help="account name (default: the first of TELEGRAM_ACCOUNTS)"
-    )
-    parser.add_argument(
-        "--generate-key", action="store_true", help="print a new MASTER_KEY entry and exit"
-    )
-    parser.add_argument(
-        "--rotate", action="store_true", help="re-encrypt stored sessions with the first key"
-    )
-    parser.set_defaults(func=run)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action; returns the exit code."""
     if args.generate_key:

@@ -23,21 +23,6 @@ from aaltohub.stream import open_event_log
 from eventlog import EventLogError
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``migrate``."""
-    parser = subparsers.add_parser(
-        "migrate", help="apply schemas/supabase/migrations/*.sql (idempotent)"
-    )
-    parser.add_argument(
-        "--service-roles",
-        action="store_true",
-        help="as DATABASE_URL's administrator: create or update the roles aaltohub_owner, "
-        "aaltohub_projector, aaltohub_ingest and aaltohub_api (POSTGRES_*_PASSWORD), give the "
-        "owner what the migrations create, and grant each service only its tables (compose)",
-    )
-    parser.set_defaults(func=run)
-
-
 async def _stack_id(settings: Settings) -> str:
     async with await open_event_log(
         settings, name="aaltohub-migrate", role="projector"

@@ -17,7 +17,7 @@ from aaltohub.runtime import (
     resolve_database_url,
     resolve_nats_url,
 )
-from aaltohub.service_projector import KNOWN_PROJECTIONS, build_projections, run_projections
+from aaltohub.service_projector import build_projections, run_projections
 from aaltohub.settings import Settings, load_settings
 from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError, NoCommandHandler
@@ -26,29 +26,6 @@ from projector.errors import ProjectionError
 from projector.records import Projection
 from projector.service import retry_dead_letters
 from schemas.commands import RetryDeadLetters, projector_subject
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``project`` and ``retry``."""
-    parser = subparsers.add_parser(
-        "project", help="run the projections (AALTOHUB_PROJECTIONS) until Ctrl-C"
-    )
-    parser.add_argument(
-        "--projection",
-        action="append",
-        choices=KNOWN_PROJECTIONS,
-        help="run only this projection (repeatable)",
-    )
-    parser.set_defaults(func=run_project)
-    retry = subparsers.add_parser(
-        "retry", help="re-apply dead letters (through the running projector if any)"
-    )
-    group = retry.add_mutually_exclusive_group(required=True)
-    group.add_argument(
-        "--id", type=int, action="append", dest="ids", help="dead letter id (repeatable)"
-    )
-    group.add_argument("--all", action="store_true", help="every unresolved dead letter")
-    retry.set_defaults(func=run_retry)
 
 
 def run_project(args: argparse.Namespace) -> int:

@@ -16,24 +16,6 @@ from projector.rebuild_duckdb import rebuild_duckdb
 from projector.rebuild_postgres import rebuild_postgres
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``replay``."""
-    parser = subparsers.add_parser(
-        "replay", help="rebuild a projection from the log while the old one serves"
-    )
-    parser.add_argument("--projection", required=True, choices=("postgres", "duckdb"))
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="events per batch (default 20000 for postgres, 10000 for duckdb)",
-    )
-    parser.add_argument(
-        "--keep-old", action="store_true", help="keep the replaced Postgres tables (retired_*)"
-    )
-    parser.set_defaults(func=run)
-
-
 def run(args: argparse.Namespace) -> int:
     """Rebuild and print the figures."""
     settings = load_settings()

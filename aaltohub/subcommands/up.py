@@ -21,23 +21,6 @@ from aaltohub.wiring import SERVICES
 EXIT_WATCHDOG_S: Final = 10.0
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``up``."""
-    parser = subparsers.add_parser(
-        "up",
-        help="start nats-server and Postgres (unless NATS_URL/DATABASE_URL are set), migrate, run the services",
-    )
-    parser.add_argument(
-        "--nats-cluster",
-        type=int,
-        default=1,
-        metavar="N",
-        help="run the embedded log as a JetStream cluster of N >= 3 nodes on loopback ports"
-        " (the stream gets 3 replicas); for trying failover, production uses compose's profile",
-    )
-    parser.set_defaults(func=run)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the stack until Ctrl-C/SIGTERM; a second signal kills the servers at once."""
     settings = load_settings()

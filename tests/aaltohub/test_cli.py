@@ -1,0 +1,130 @@
+"""The ``aaltohub`` command line: help without heavy imports, each command to its implementation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aaltohub.cli import build_parser, load_handler
+from aaltohub.service_projector import KNOWN_PROJECTIONS
+from aaltohub.subcommands.arguments import PROJECTIONS
+from tests.aaltohub.upproc import REPO_ROOT, cli_env, run_cli
+
+# What no parser or help may load (docs/decisions/048-cli-imports-on-demand.md).
+HEAVY = (
+    "telethon",
+    "fastapi",
+    "uvicorn",
+    "supabase",
+    "duckdb",
+    "pyarrow",
+    "psycopg",
+    "nats",
+    "cryptography",
+    "api",
+    "ingest",
+    "projector",
+    "eventlog",
+)
+
+# Build the parser, print the help of every command, report which HEAVY packages got loaded.
+_HELP_EVERYWHERE = """
+import argparse, contextlib, io, json, sys
+from aaltohub.cli import build_parser, main
+
+def paths(parser, prefix):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield [*prefix, name]
+                yield from paths(sub, [*prefix, name])
+
+shown = 0
+for path in [[], *paths(build_parser(), [])]:
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
+        main([*path, "--help"])
+    shown += out.getvalue().startswith("usage: aaltohub")
+heavy = json.loads(sys.argv[1])
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
+print(json.dumps({"shown": shown, "loaded": loaded}))
+"""
+
+
+def _parsers(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Every command and command group (``log`` and ``log tail``) with its parser."""
+    found: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[(*prefix, name)] = sub
+                found.update(_parsers(sub, (*prefix, name)))
+    return found
+
+
+def test_parser_and_every_help_load_no_heavy_package(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _HELP_EVERYWHERE, json.dumps(HEAVY)],
+        env=cli_env(tmp_path / "var"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    assert report["shown"] == 1 + len(_parsers(build_parser()))  # `aaltohub --help` and each
+    assert report["loaded"] == []
+
+
+def test_each_command_is_routed_to_its_implementation() -> None:
+    routed = {
+        " ".join(path): load_handler(sub.get_default("handler"))
+        for path, sub in _parsers(build_parser()).items()
+        if sub.get_default("handler") is not None  # not a group such as `log`
+    }
+    assert {path: f"{f.__module__}.{f.__name__}" for path, f in routed.items()} == {
+        "migrate": "aaltohub.subcommands.migrate.run",
+        "up": "aaltohub.subcommands.up.run",
+        "env": "aaltohub.subcommands.env.run",
+        "log info": "aaltohub.subcommands.log.run_info",
+        "log tail": "aaltohub.subcommands.log.run_tail",
+        "log init": "aaltohub.subcommands.log.run_init",
+        "project": "aaltohub.subcommands.project.run_project",
+        "retry": "aaltohub.subcommands.project.run_retry",
+        "replay": "aaltohub.subcommands.replay.run",
+        "analytics": "aaltohub.subcommands.analytics.run",
+        "ingest": "aaltohub.subcommands.ingest.run",
+        "login": "aaltohub.subcommands.login.run",
+        "import": "aaltohub.subcommands.import_export.run",
+        "api": "aaltohub.subcommands.api.run",
+        "health": "aaltohub.subcommands.health.run",
+    }
+
+
+def test_project_offers_exactly_the_projections_the_projector_builds() -> None:
+    assert PROJECTIONS == KNOWN_PROJECTIONS
+
+
+def test_a_bad_setting_is_one_line_naming_it_and_exit_2(tmp_path: Path) -> None:
+    done = run_cli(tmp_path / "var", "health", "api", AALTOHUB_API_PORT="not-a-port")
+    assert done.returncode == 2
+    assert done.stderr.startswith("aaltohub health: AALTOHUB_API_PORT: ")
+    assert done.stderr.count("\n") == 1 and "not-a-port" not in done.stderr and not done.stdout
+
+
+def test_retry_without_a_running_stack_says_so(tmp_path: Path) -> None:
+    done = run_cli(tmp_path / "var", "retry", "--all")
+    assert done.returncode == 1
+    assert done.stdout.startswith("aaltohub retry: no running `aaltohub up` for ")
+
+
+def test_login_generate_key_prints_a_master_key_entry(tmp_path: Path) -> None:
+    done = run_cli(tmp_path / "var", "login", "--generate-key")
+    assert done.returncode == 0
+    key_id, _, key = done.stdout.strip().partition(":")
+    assert key_id == "k1" and len(key) == 44  # 32 bytes, base64
