@@ -12,8 +12,6 @@ from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from projector.errors import ProjectionError
 from projector.rebuild import RebuildResult
-from projector.rebuild_duckdb import rebuild_duckdb
-from projector.rebuild_postgres import rebuild_postgres
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +52,11 @@ async def _rebuild(
     async with await EventLog.connect(
         nats_url, spec=stream_spec(settings), ensure=False
     ) as event_log:
+        # Only the chosen sink's rebuild is imported: a Postgres replay that loaded DuckDB and Arrow
+        # would hold ~40 MB it never uses for its whole run (docs/decisions/048).
         if args.projection == "postgres":
+            from projector.rebuild_postgres import rebuild_postgres
+
             return await rebuild_postgres(
                 log_=event_log,
                 database_url=database_url,
@@ -62,6 +64,8 @@ async def _rebuild(
                 on_progress=print,
                 **sized,
             )
+        from projector.rebuild_duckdb import rebuild_duckdb
+
         return await rebuild_duckdb(
             log_=event_log, path=settings.duckdb_file, on_progress=print, **sized
         )

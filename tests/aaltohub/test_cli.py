@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 from aaltohub.cli import build_parser, load_handler
+from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.service_projector import KNOWN_PROJECTIONS
 from aaltohub.subcommands.arguments import PROJECTIONS
+from eventlog import EventLog
 from tests.aaltohub.upproc import REPO_ROOT, cli_env, run_cli
+from tests.helpers import posted
 
 # What no parser or help may load (docs/decisions/048-cli-imports-on-demand.md).
 HEAVY = (
@@ -128,3 +132,51 @@ def test_login_generate_key_prints_a_master_key_entry(tmp_path: Path) -> None:
     assert done.returncode == 0
     key_id, _, key = done.stdout.strip().partition(":")
     assert key_id == "k1" and len(key) == 44  # 32 bytes, base64
+
+
+# Run one command in this interpreter, then report its exit code and whether it loaded DuckDB or Arrow.
+_RUN_AND_REPORT = """
+import json, sys
+from aaltohub.cli import main
+code = main(json.loads(sys.argv[1]))
+loaded = sorted({m.split(".")[0] for m in sys.modules} & {"duckdb", "pyarrow"})
+print(json.dumps({"code": code, "loaded": loaded}))
+"""
+
+
+async def _replay(
+    projection: str, nats_url: str, database_url: str, tmp_path: Path
+) -> dict[str, object]:
+    """``aaltohub replay --projection <projection>`` in a fresh interpreter; its report and output."""
+    env = cli_env(tmp_path / "var", NATS_URL=nats_url, DATABASE_URL=database_url)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _RUN_AND_REPORT, json.dumps(["replay", "--projection", projection])],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    *printed, last = done.stdout.splitlines() or [""]
+    report: dict[str, object] = json.loads(last) if last.startswith("{") else {}
+    return {**report, "printed": "\n".join(printed), "stderr": done.stderr}
+
+
+async def test_a_postgres_replay_loads_neither_duckdb_nor_arrow(
+    nats_server: NatsServer, event_log: EventLog, migrated_db: str, tmp_path: Path
+) -> None:
+    # event_log: the stream exists (the operator created it); one event to rebuild.
+    await event_log.append_many([posted(-1001, 1)])
+    report = await _replay("postgres", nats_server.url, migrated_db, tmp_path)
+    assert report["code"] == 0 and "postgres: rebuilt to seq 1" in str(report["printed"]), report
+    assert report["loaded"] == []
+
+
+async def test_a_duckdb_replay_rebuilds_the_file(
+    nats_server: NatsServer, event_log: EventLog, tmp_path: Path
+) -> None:
+    await event_log.append_many([posted(-1001, 1)])
+    report = await _replay("duckdb", nats_server.url, "", tmp_path)
+    assert report["code"] == 0 and "duckdb: rebuilt to seq 1" in str(report["printed"]), report
