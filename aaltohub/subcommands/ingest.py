@@ -20,6 +20,7 @@ from aaltohub.runtime import (
 )
 from aaltohub.service_ingest import run_ingest_service
 from aaltohub.settings import load_settings
+from aaltohub.signals import on_signals
 from ingest.durable.errors import AppendPathError
 
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         database_url = None  # only the Telegram workers need Postgres (sessions, entity cache)
     try:
         event_loop.run(
-            _serve(
+            serve_until_signalled(
                 run_ingest_service(
                     settings,
                     nats_url=nats_url,
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(service: Coroutine[None, None, None]) -> None:
+async def serve_until_signalled(service: Coroutine[None, None, None]) -> None:
+    """Run ``service``; the first SIGTERM or SIGINT cancels it (it drains and stops), a second one
+    does not cut the drain short. The signals' handlers are back as they were when it ends."""
     task = asyncio.create_task(service, name="ingest")
     loop = asyncio.get_running_loop()
     stopping = False
@@ -66,7 +69,8 @@ async def _serve(service: Coroutine[None, None, None]) -> None:
             logging.getLogger(__name__).info("ingest: signal received; shutting down")
             task.cancel()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
-    with contextlib.suppress(asyncio.CancelledError):
+    with (
+        on_signals(loop, (signal.SIGTERM, signal.SIGINT), stop),
+        contextlib.suppress(asyncio.CancelledError),
+    ):
         await task

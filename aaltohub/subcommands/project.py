@@ -19,6 +19,7 @@ from aaltohub.runtime import (
 )
 from aaltohub.service_projector import build_projections, run_projections
 from aaltohub.settings import Settings, load_settings
+from aaltohub.signals import on_signals
 from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError, NoCommandHandler
 from projector.deadletter import DeadLetterStore
@@ -43,7 +44,7 @@ def run_project(args: argparse.Namespace) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             event_loop.run(
-                _until_signal(
+                run_until_sigterm(
                     run_projections(
                         settings,
                         nats_url=nats_url,
@@ -60,11 +61,14 @@ def run_project(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _until_signal(work: Coroutine[object, object, None]) -> None:
-    """Run ``work``; SIGTERM cancels it, so the service shuts down in phases like on Ctrl-C."""
+async def run_until_sigterm(work: Coroutine[object, object, None]) -> None:
+    """Run ``work``; SIGTERM cancels it, so the service shuts down in phases like on Ctrl-C. The
+    signal's handler is back as it was when it ends."""
     task = asyncio.ensure_future(work)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
+    with (
+        on_signals(asyncio.get_running_loop(), (signal.SIGTERM,), task.cancel),
+        contextlib.suppress(asyncio.CancelledError),
+    ):
         await task
 
 

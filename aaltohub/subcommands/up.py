@@ -14,6 +14,7 @@ from aaltohub import event_loop
 from aaltohub.datalock import DataDirLocked
 from aaltohub.logging_setup import configure_logging, scrub, secret_values
 from aaltohub.settings import load_settings
+from aaltohub.signals import on_signals
 from aaltohub.stack import Stack, StackError
 from aaltohub.wiring import SERVICES
 
@@ -45,16 +46,12 @@ async def run_stack_until_signalled(stack: Stack) -> int:
         stack.stop_servers()
         os._exit(130)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    try:
-        code = await stack.run(stop)
-    except (DataDirLocked, StackError) as e:
-        _print(f"aaltohub up: {scrub(str(e), secret_values(stack.settings))}", err=True)
-        code = 1
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    with on_signals(loop, (signal.SIGINT, signal.SIGTERM), on_signal):
+        try:
+            code = await stack.run(stop)
+        except (DataDirLocked, StackError) as e:
+            _print(f"aaltohub up: {scrub(str(e), secret_values(stack.settings))}", err=True)
+            code = 1
     _arm_exit_watchdog(code, stack.abandoned_services)
     return code
 
