@@ -107,7 +107,7 @@ def uvicorn_config(
     )
 
 
-class _SignalFreeServer(uvicorn.Server):
+class SignalFreeServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its host (``aaltohub up`` owns SIGINT/SIGTERM)."""
 
     @contextlib.contextmanager
@@ -132,7 +132,7 @@ async def serve(
         # identity) can be swallowed by an inner ``wait_for`` on Python 3.11; it still counts here.
         # Starting uvicorn now would leave a server nobody stops.
         raise asyncio.CancelledError
-    server = uvicorn.Server(config) if handle_signals else _SignalFreeServer(config)
+    server = uvicorn.Server(config) if handle_signals else SignalFreeServer(config)
     sockets = [sock.dup()] if sock is not None else None
     task = asyncio.create_task(server.serve(sockets=sockets), name="uvicorn")
     try:

@@ -19,6 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from aaltohub.embedded.nats_server import NatsServer
+from aaltohub.service_api import SignalFreeServer
 from api.app import create_app
 from api.config import ApiConfig
 from eventlog import EventLog
@@ -118,7 +119,7 @@ def api_config(migrated_db: str, nats_server: NatsServer, tmp_path: Path) -> Api
 
 async def start_api(config: ApiConfig) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Start uvicorn in this loop on a free port."""
-    server = uvicorn.Server(
+    server = SignalFreeServer(  # pytest keeps SIGINT/SIGTERM
         uvicorn.Config(
             create_app(config),
             host="127.0.0.1",

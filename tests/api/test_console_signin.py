@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aaltohub.embedded.process import free_port
+from aaltohub.service_api import SignalFreeServer
 from api.config import ApiConfig
 from eventlog import EventLog
 from tests.api.conftest import RunningApi, make_jwt, start_api, stop_api
@@ -131,7 +132,7 @@ def gotrue(operator_id: uuid.UUID) -> GoTrue:
 async def auth_server(gotrue: GoTrue) -> AsyncIterator[str]:
     """The GoTrue stand-in on a free loopback port."""
     port = free_port()
-    server = uvicorn.Server(
+    server = SignalFreeServer(  # pytest keeps SIGINT/SIGTERM
         uvicorn.Config(gotrue.app(), host="127.0.0.1", port=port, log_level="warning")
     )
     task = asyncio.create_task(server.serve())

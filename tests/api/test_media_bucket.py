@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aaltohub.embedded.process import free_port
+from aaltohub.service_api import SignalFreeServer
 from api.config import ApiConfig
 from eventlog import EventLog
 from tests.api.conftest import ADMIN_TOKEN, start_api, stop_api
@@ -72,7 +73,7 @@ def storage() -> Storage:
 async def storage_url(storage: Storage) -> AsyncIterator[str]:
     """The Storage stand-in on a free loopback port."""
     port = free_port()
-    server = uvicorn.Server(
+    server = SignalFreeServer(  # pytest keeps SIGINT/SIGTERM
         uvicorn.Config(storage.app(), host="127.0.0.1", port=port, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
