@@ -60,8 +60,15 @@ class CommandServer:
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        """Begin serving."""
-        self._sub = await self._client.subscribe(self._subject, queue=self._queue, cb=self._on_msg)
+        """Begin serving; ``EventLogUnavailable`` when the connection cannot subscribe (closed)."""
+        try:
+            self._sub = await self._client.subscribe(
+                self._subject, queue=self._queue, cb=self._on_msg
+            )
+        except nats.errors.ConnectionClosedError as e:
+            raise EventLogUnavailable(f"cannot serve {self._subject}: the log is closed") from e
+        except nats.errors.Error as e:
+            raise EventLogUnavailable(f"cannot serve {self._subject}: {type(e).__name__}") from e
 
     async def stop(self) -> None:
         """Stop serving (in-flight handlers finish)."""

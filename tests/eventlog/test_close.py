@@ -11,7 +11,8 @@ import psutil
 import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
-from eventlog import EventLog, EventLogClosed
+from eventlog import EventLog, EventLogClosed, EventLogUnavailable
+from schemas.commands import Command, CommandReply
 from tests.helpers import posted
 
 
@@ -79,3 +80,14 @@ async def test_append_stalled_when_the_log_closes_fails_with_log_closed(
         assert info.value.unacked == events
     finally:
         nats_server.process.send_signal(signal.SIGCONT)
+
+
+async def test_serving_after_close_fails_with_our_error(nats_server: NatsServer) -> None:
+    log = await EventLog.connect(nats_server.url)
+    await log.close()
+
+    async def handler(command: Command) -> CommandReply:
+        return CommandReply(ok=True)
+
+    with pytest.raises(EventLogUnavailable, match="closed"):
+        await log.serve("aaltohub.cmd.test", handler)
