@@ -16,9 +16,9 @@ from aaltohub.admin_token import ensure_admin_token, token_file
 from aaltohub.console_key import ensure_console_key
 from aaltohub.http_protocol import bounded_protocols
 from aaltohub.identity import StackIdentity, verify_stack
-from aaltohub.runtime import connect_host
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings, comma_list
+from aaltohub.stack_file import connect_host
 from aaltohub.stream import stream_spec
 from api.app import create_app
 from api.config import ApiConfig

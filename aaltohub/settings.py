@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.errors import MasterKeyError
-from ingest.telegram.sessions import SessionCipher
+from ingest.telegram.master_key import parse_master_key
 
 # A static bearer token guessed online must be out of reach: 32 characters of a random token are
 # 128+ bits (token_urlsafe / hex).
@@ -214,7 +214,7 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value():
             return None  # unset (compose passes an empty variable)
         try:
-            SessionCipher.from_master_key(value.get_secret_value())
+            parse_master_key(value.get_secret_value())
         except MasterKeyError as e:  # its message never holds key material
             raise ValueError(str(e)) from None
         return value

@@ -49,15 +49,10 @@ from aaltohub.nats_auth import (
     load_or_create_users,
     role_url,
 )
-from aaltohub.runtime import (
-    StackInfo,
-    connect_host,
-    remove_stack,
-    resolve_nats_url,
-    write_stack,
-)
+from aaltohub.runtime import resolve_nats_url
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import Settings
+from aaltohub.stack_file import StackInfo, connect_host, remove_stack, write_stack
 from aaltohub.stream import stream_spec
 from aaltohub.supervise import RestartBudget, RestartPolicy
 from eventlog import EventLog, EventLogError, EventLogUnavailable, StreamConfigError

@@ -7,14 +7,10 @@ import argparse
 from aaltohub import event_loop
 from aaltohub.identity import ForeignStack
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import (
-    StackNotRunning,
-    expected_identity,
-    resolve_database_url,
-    resolve_nats_url,
-)
+from aaltohub.runtime import expected_identity, resolve_database_url, resolve_nats_url
 from aaltohub.service_api import api_config, serve, uvicorn_config, verify_api_stack
 from aaltohub.settings import load_settings
+from aaltohub.stack_file import StackNotRunning
 from api.logs import RequestIdFilter
 
 

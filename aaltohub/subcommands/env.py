@@ -6,8 +6,9 @@ import argparse
 import shlex
 import sys
 
-from aaltohub.runtime import StackNotRunning, read_stack, resolve_database_url
+from aaltohub.runtime import resolve_database_url
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stack_file import StackNotRunning, read_stack
 
 
 def export_lines(settings: Settings) -> list[str]:

@@ -3,26 +3,22 @@
 - ``ingest``: its metrics answer, it runs, the log takes its appends (connected, breaker not open)
   and intake is not paused (a full disk).
 - ``projector``: its metrics answer and the Postgres projection is within ``--max-lag`` events of
-  the head of the log.
+  the head of the log (``health_projector``).
 - ``api``: ``GET /health`` answers ``{"status": "ok"}``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import urllib.error
 import urllib.request
 from typing import Final
 
-import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from aaltohub.runtime import StackNotRunning, connect_host, read_stack, resolve_database_url
 from aaltohub.settings import Settings, load_settings
-from aaltohub.stream import open_event_log
-from eventlog import EventLogError
+from aaltohub.stack_file import connect_host, read_stack
 
 TIMEOUT_S: Final = 3.0  # below compose's healthcheck timeout
 
@@ -34,7 +30,14 @@ class Unhealthy(Exception):
 def run(args: argparse.Namespace) -> int:
     """Print one line and return 0 when the service is healthy, 1 otherwise."""
     settings = load_settings()
-    check = {"ingest": check_ingest, "projector": check_projector, "api": check_api}[args.service]
+    if args.service == "projector":
+        # The one check that needs the log's and the database's clients: loaded only for it, so the
+        # frequent `health api` and `health ingest` stay light (docs/decisions/048).
+        from aaltohub.subcommands.health_projector import check_projector
+
+        check = check_projector
+    else:
+        check = {"ingest": check_ingest, "api": check_api}[args.service]
     try:
         line = check(settings, args)
     except Unhealthy as e:
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _get(url: str) -> bytes:
+def get(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             body: bytes = response.read()
@@ -56,7 +59,7 @@ def _get(url: str) -> bytes:
         raise Unhealthy(f"no answer from {url} ({reason})") from e
 
 
-def _metrics(settings: Settings, service: str, port: int) -> dict[str, float]:
+def metrics(settings: Settings, service: str, port: int) -> dict[str, float]:
     """The unlabelled samples of ``service``'s metrics: where the running `up` recorded them,
     else the configured host and ``port``."""
     stack = read_stack(settings.data_path)
@@ -65,7 +68,7 @@ def _metrics(settings: Settings, service: str, port: int) -> dict[str, float]:
         if not port:
             raise Unhealthy("its metrics port is off (set AALTOHUB_*_METRICS_PORT)")
         url = f"http://{connect_host(settings.metrics_host)}:{port}/metrics"
-    text = _get(url).decode()
+    text = get(url).decode()
     return {
         sample.name: sample.value
         for family in text_string_to_metric_families(text)
@@ -76,7 +79,7 @@ def _metrics(settings: Settings, service: str, port: int) -> dict[str, float]:
 
 def check_ingest(settings: Settings, args: argparse.Namespace) -> str:
     """Ingest runs, the log takes its appends and intake is not paused."""
-    m = _metrics(settings, "ingest", settings.ingest_metrics_port)
+    m = metrics(settings, "ingest", settings.ingest_metrics_port)
     spooled = int(m.get("aaltohub_ingest_spool_records", 0))
     if m.get("aaltohub_ingest_running") != 1:
         raise Unhealthy("not running")
@@ -89,39 +92,6 @@ def check_ingest(settings: Settings, args: argparse.Namespace) -> str:
     return f"log connected, {appended} appended, {spooled} spooled"
 
 
-def check_projector(settings: Settings, args: argparse.Namespace) -> str:
-    """The projector answers and its Postgres projection is near the head of the log."""
-    _metrics(settings, "projector", settings.projector_metrics_port)
-    if "postgres" not in settings.projection_names:
-        return "running (no Postgres projection to measure the lag of)"
-    try:
-        head = asyncio.run(_head(settings))
-        database_url = resolve_database_url(settings, role="projector")
-    except (StackNotRunning, EventLogError) as e:
-        raise Unhealthy(str(e)) from e
-    try:
-        with psycopg.connect(database_url, connect_timeout=int(TIMEOUT_S)) as conn:
-            row = conn.execute(
-                "SELECT seq FROM projection_checkpoints WHERE name = 'postgres'"
-            ).fetchone()
-    except psycopg.Error as e:
-        raise Unhealthy(f"database: {type(e).__name__}") from e
-    seq = int(row[0]) if row else 0
-    lag = max(0, head - seq)
-    if lag > args.max_lag:
-        raise Unhealthy(
-            f"{lag} events behind the log (at {seq}, head {head}; bound {args.max_lag})"
-        )
-    return f"{lag} events behind the log (at {seq})"
-
-
-async def _head(settings: Settings) -> int:
-    async with await open_event_log(
-        settings, name="aaltohub-health", role="projector", connect_timeout_s=TIMEOUT_S
-    ) as event_log:
-        return (await event_log.info()).last_seq
-
-
 def check_api(settings: Settings, args: argparse.Namespace) -> str:
     """``GET /health`` says ok (the API of the running `up`, else the configured host and port)."""
     stack = read_stack(settings.data_path)
@@ -131,7 +101,7 @@ def check_api(settings: Settings, args: argparse.Namespace) -> str:
         else f"http://{connect_host(settings.api_host)}:{settings.api_port}"
     )
     try:
-        status = json.loads(_get(f"{base}/health")).get("status")
+        status = json.loads(get(f"{base}/health")).get("status")
     except json.JSONDecodeError as e:
         raise Unhealthy(f"{base}/health did not answer JSON") from e
     if status != "ok":

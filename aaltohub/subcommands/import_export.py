@@ -10,8 +10,9 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import StackNotRunning, resolve_nats_url
+from aaltohub.runtime import resolve_nats_url
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stack_file import StackNotRunning
 from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from ingest.durable.sink import DurableSink, build_sink

@@ -12,15 +12,11 @@ from collections.abc import Coroutine
 from aaltohub import event_loop
 from aaltohub.identity import ForeignStack
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import (
-    StackNotRunning,
-    expected_identity,
-    resolve_database_url,
-    resolve_nats_url,
-)
+from aaltohub.runtime import expected_identity, resolve_database_url, resolve_nats_url
 from aaltohub.service_ingest import run_ingest_service
 from aaltohub.settings import load_settings
 from aaltohub.signals import on_signals
+from aaltohub.stack_file import StackNotRunning
 from ingest.durable.errors import AppendPathError
 
 

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from aaltohub.runtime import StackNotRunning
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stack_file import StackNotRunning
 from aaltohub.stream import open_event_log
 from aaltohub.subcommands.arguments import DEFAULT_TAIL
 from eventlog import EventLog, EventLogError, RawRecord

@@ -10,8 +10,9 @@ import argparse
 import asyncio
 import getpass
 
-from aaltohub.runtime import StackNotRunning, resolve_database_url
+from aaltohub.runtime import resolve_database_url
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stack_file import StackNotRunning
 from ingest.errors import IngestError
 from ingest.telegram.login import LoginFlow, LoginState, TelethonAuthClient
 from ingest.telegram.sessions import Secret, SessionCipher, SessionStore

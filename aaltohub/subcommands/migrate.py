@@ -17,8 +17,9 @@ from aaltohub.embedded.pg_roles import (
 )
 from aaltohub.identity import ForeignStack, record_identity
 from aaltohub.migrate import MigrationError, apply_migrations
-from aaltohub.runtime import StackNotRunning, resolve_database_url
+from aaltohub.runtime import resolve_database_url
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stack_file import StackNotRunning
 from aaltohub.stream import open_event_log
 from eventlog import EventLogError
 

@@ -11,15 +11,11 @@ from collections.abc import Coroutine
 from aaltohub import event_loop
 from aaltohub.identity import ForeignStack
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import (
-    StackNotRunning,
-    expected_identity,
-    resolve_database_url,
-    resolve_nats_url,
-)
+from aaltohub.runtime import expected_identity, resolve_database_url, resolve_nats_url
 from aaltohub.service_projector import build_projections, run_projections
 from aaltohub.settings import Settings, load_settings
 from aaltohub.signals import on_signals
+from aaltohub.stack_file import StackNotRunning
 from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError, NoCommandHandler
 from projector.deadletter import DeadLetterStore

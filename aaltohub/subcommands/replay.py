@@ -6,8 +6,9 @@ import argparse
 
 from aaltohub import event_loop
 from aaltohub.logging_setup import configure_logging
-from aaltohub.runtime import StackNotRunning, resolve_database_url, resolve_nats_url
+from aaltohub.runtime import resolve_database_url, resolve_nats_url
 from aaltohub.settings import Settings, load_settings
+from aaltohub.stack_file import StackNotRunning
 from aaltohub.stream import stream_spec
 from eventlog import EventLog, EventLogError
 from projector.errors import ProjectionError

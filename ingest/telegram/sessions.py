@@ -14,9 +14,7 @@ key id or any flipped bit is rejected.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -27,13 +25,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ingest.errors import MasterKeyError, SessionDecryptError, SessionNotFound, StoreError
+from ingest.telegram.master_key import KEY_BYTES, parse_master_key
 from ingest.telegram.threads import off_loop
 
 MAGIC: Final = b"AHS1"
 NONCE_BYTES: Final = 12  # NIST SP 800-38D: 96-bit nonces for GCM
-KEY_BYTES: Final = 32  # AES-256
 T = TypeVar("T")
-_KEY_ID: Final = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 class Secret:
@@ -81,31 +78,7 @@ class SessionCipher:
     @classmethod
     def from_master_key(cls, master_key: str) -> SessionCipher:
         """Parse ``MASTER_KEY`` (see the module doc); errors never contain key material."""
-        keys: list[_Key] = []
-        for n, item in enumerate(p.strip() for p in master_key.split(",")):
-            if not item:
-                continue
-            key_id, sep, encoded = item.partition(":")
-            if not sep:
-                key_id, encoded = "default", item
-            if not _KEY_ID.match(key_id):
-                raise MasterKeyError(
-                    f"MASTER_KEY entry {n + 1}: key id must match {_KEY_ID.pattern}"
-                )
-            try:
-                raw = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                raise MasterKeyError(
-                    f"MASTER_KEY entry {n + 1} ({key_id}): not valid base64"
-                ) from None
-            if len(raw) != KEY_BYTES:
-                raise MasterKeyError(
-                    f"MASTER_KEY entry {n + 1} ({key_id}): must decode to {KEY_BYTES} bytes"
-                )
-            if any(k.key_id == key_id for k in keys):
-                raise MasterKeyError(f"MASTER_KEY: key id {key_id!r} appears twice")
-            keys.append(_Key(key_id, AESGCM(raw)))
-        return cls(keys)
+        return cls([_Key(key_id, AESGCM(raw)) for key_id, raw in parse_master_key(master_key)])
 
     @staticmethod
     def generate_key(key_id: str = "k1") -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from aaltohub.cli import build_parser, load_handler
 from aaltohub.embedded.nats_server import NatsServer
@@ -134,12 +137,13 @@ def test_login_generate_key_prints_a_master_key_entry(tmp_path: Path) -> None:
     assert key_id == "k1" and len(key) == 44  # 32 bytes, base64
 
 
-# Run one command in this interpreter, then report its exit code and whether it loaded DuckDB or Arrow.
+# Run one command in this interpreter, then report its exit code and which of the packages named in
+# the second argument it loaded.
 _RUN_AND_REPORT = """
 import json, sys
 from aaltohub.cli import main
 code = main(json.loads(sys.argv[1]))
-loaded = sorted({m.split(".")[0] for m in sys.modules} & {"duckdb", "pyarrow"})
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[2])))
 print(json.dumps({"code": code, "loaded": loaded}))
 """
 
@@ -151,7 +155,13 @@ async def _replay(
     env = cli_env(tmp_path / "var", NATS_URL=nats_url, DATABASE_URL=database_url)
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-c", _RUN_AND_REPORT, json.dumps(["replay", "--projection", projection])],
+        [
+            sys.executable,
+            "-c",
+            _RUN_AND_REPORT,
+            json.dumps(["replay", "--projection", projection]),
+            json.dumps(["duckdb", "pyarrow"]),
+        ],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -180,3 +190,35 @@ async def test_a_duckdb_replay_rebuilds_the_file(
     await event_log.append_many([posted(-1001, 1)])
     report = await _replay("duckdb", nats_server.url, "", tmp_path)
     assert report["code"] == 0 and "duckdb: rebuilt to seq 1" in str(report["printed"]), report
+
+
+@pytest.mark.parametrize("service", ["api", "ingest"])
+def test_the_frequent_health_checks_load_no_client_library(service: str, tmp_path: Path) -> None:
+    # Compose runs them every 10-30 s in each container; nothing listens here, so each is unhealthy.
+    # The package ``ingest`` itself is light (settings parse MASTER_KEY with ingest.telegram.master_key).
+    watched = [m for m in HEAVY if m != "ingest"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free_port = str(s.getsockname()[1])  # closed again: nothing answers there
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RUN_AND_REPORT,
+            json.dumps(["health", service]),
+            json.dumps(watched),
+        ],
+        env=cli_env(
+            tmp_path / "var",
+            AALTOHUB_API_PORT=free_port,
+            AALTOHUB_INGEST_METRICS_PORT=free_port,
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    *printed, last = done.stdout.splitlines()
+    assert printed and printed[0].startswith(f"{service} unhealthy: no answer from "), done
+    assert json.loads(last) == {"code": 1, "loaded": []}

@@ -14,10 +14,10 @@ import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
 from aaltohub.embedded.process import free_port
-from aaltohub.runtime import read_stack
 from aaltohub.services import ServiceContext, ServiceSpec
 from aaltohub.settings import load_settings
 from aaltohub.stack import Stack, StackError
+from aaltohub.stack_file import read_stack
 from aaltohub.supervise import RestartPolicy
 from tests.aaltohub.upproc import says_ready
 from tests.helpers import wait_until

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from aaltohub.nats_auth import load_users, role_url
-from aaltohub.runtime import stack_file
 from aaltohub.stack import redact_url
+from aaltohub.stack_file import stack_file
 from eventlog import EventLog
 from tests.aaltohub.upproc import UpProcess, run_cli, says_ready
 from tests.helpers import posted, wait_until

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from aaltohub.runtime import StackInfo, read_stack
 from aaltohub.stack import reap_orphans
+from aaltohub.stack_file import StackInfo, read_stack
 from tests.helpers import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

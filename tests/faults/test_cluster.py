@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from aaltohub.nats_auth import load_users, role_url
-from aaltohub.runtime import StackInfo
 from aaltohub.stack import reap_orphans
+from aaltohub.stack_file import StackInfo
 from eventlog import EventLog, EventLogError, Record, StreamInfo
 from schemas.stream import StreamSpec
 from tests.aaltohub.upproc import UpProcess

@@ -14,7 +14,7 @@ import psutil
 import psycopg
 import pytest
 
-from aaltohub.runtime import StackInfo, read_stack
+from aaltohub.stack_file import StackInfo, read_stack
 from tests.aaltohub.upproc import UpProcess, run_cli
 from tests.helpers import wait_until
 
