@@ -4,7 +4,7 @@ The merge rules give the same tables whatever the batch boundaries (tests/projec
 so the prefix ``1..to_seq`` may be a single batch, and into empty tables that batch needs no upserts:
 stage every row, each message's first snapshot apart from its later ones; insert the messages with one
 snapshot as they are (no sort), fold the others (a tenth of them in a typical log) with a few
-set-based inserts (``PgSql.bulk_*``), then the ordinary delete and group statements and the
+set-based inserts (``BulkSql.bulk_*``), then the ordinary delete and group statements and the
 checkpoint.
 
 Both cores work (docs/decisions/042-parallel-bulk-rebuild.md): this process reads the log and hands
@@ -49,7 +49,7 @@ from projector.postgres.bulk_stage import (
 from projector.postgres.projection import DATA_ERRORS, TRANSIENT, apply_counters_media_and_ops
 from projector.postgres.rows import GroupOp
 from projector.postgres.schema import SWAP_TABLES, ready_for_batches
-from projector.postgres.sql import PgSql
+from projector.postgres.sql_bulk import BulkSql
 from projector.records import DeadLetter
 from schemas.codec import Codec
 
@@ -106,7 +106,7 @@ async def bulk_load(
     tables of ``schema`` and leave them ready for batches (``ready_for_batches``, with the reader
     indexes if ``reader_indexes``); returns the checkpoint afterwards (0 when the load rolled back,
     or whatever an earlier load left). Raises on connection errors."""
-    q = PgSql(schema=schema, checkpoint_schema=schema)
+    q = BulkSql(schema=schema, checkpoint_schema=schema)
     stage = f"{schema}_stage"
     try:
         async with await _connect(database_url, autocommit=True) as admin:
@@ -236,7 +236,7 @@ async def _stage(
     return rest
 
 
-async def _fold(database_url: str, stage: str, partitions: int, q: PgSql) -> None:
+async def _fold(database_url: str, stage: str, partitions: int, q: BulkSql) -> None:
     """Fold every partition's stages on a connection of its own, each committed (the rest and the
     checkpoint come after, in ``_apply_rest``: a crash before leaves checkpoint 0, and the rebuild
     starts over)."""
@@ -256,13 +256,13 @@ async def _fold(database_url: str, stage: str, partitions: int, q: PgSql) -> Non
             await conn.close()
 
 
-async def _fold_committed(conn: Conn, q: PgSql, stage: str, k: int) -> None:
+async def _fold_committed(conn: Conn, q: BulkSql, stage: str, k: int) -> None:
     async with conn.transaction():
         await _fold_partition(conn, q, stage, k)
 
 
-async def _fold_partition(conn: Conn, q: PgSql, stage: str, k: int) -> None:
-    """The set-based fold of partition ``k``'s stages (seen under the stage names of ``PgSql``)."""
+async def _fold_partition(conn: Conn, q: BulkSql, stage: str, k: int) -> None:
+    """The set-based fold of partition ``k``'s stages (seen under the stage names of ``BulkSql``)."""
     await conn.execute("SET LOCAL work_mem = '64MB'")
     analysing = time.perf_counter()
     for prefix, _ in STAGES:
@@ -313,7 +313,7 @@ async def _fold_partition(conn: Conn, q: PgSql, stage: str, k: int) -> None:
 
 
 async def _apply_rest(
-    database_url: str, q: PgSql, stage: str, rest: _Rest, name: str, to_seq: int
+    database_url: str, q: BulkSql, stage: str, rest: _Rest, name: str, to_seq: int
 ) -> None:
     """Once every partition's messages are in and keyed, in one transaction: deletes numbered per
     account (partition 0 staged them all; the folds tombstoned the messages they name, so this parks
