@@ -17,7 +17,6 @@ from projector.postgres.sql_fragments import (
     CONTENT,
     FIRST_SIGHTING,
     FIRST_VERSION,
-    JSONB,
     KEEP_FIRST_DELETE,
     KEY,
     KIND,
@@ -26,6 +25,7 @@ from projector.postgres.sql_fragments import (
     TOMB_CHANGES,
     account_deletes,
     chat_deletes,
+    content_of,
 )
 from projector.postgres.sql_groups import group_statements
 
@@ -75,7 +75,7 @@ class PgSql:
     def merge_messages(self) -> str:
         """Upsert the newest snapshot per key; count new rows per group; track last message dates."""
         s = self.schema
-        select_cols = ", ".join(f"s.{c}::jsonb" if c in JSONB else f"s.{c}" for c in CONTENT)
+        select_cols = content_of("s")
         sets = ",\n      ".join(
             f"{c} = CASE WHEN {NEWER} THEN EXCLUDED.{c} ELSE m.{c} END" for c in CONTENT
         )

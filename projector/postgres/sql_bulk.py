@@ -9,13 +9,13 @@ from projector.postgres.sql_fragments import (
     COUNT_GROUPS,
     FIRST_VERSION,
     GROUP_RETURNING,
-    JSONB,
     KEY,
     NO_LATER,
     TOMBSTONE_COLUMNS,
     TOMBSTONE_VALUES,
     account_deletes,
     chat_deletes,
+    content_of,
     first_sighting,
     kind_of,
     tombstone_joins,
@@ -41,7 +41,7 @@ ANALYZE stage_account_tombs"""
         """Messages whose first snapshot is their only one, into empty messages: what a batch of that
         snapshot gives (it counts, it is the original version, an edit date is its one edit)."""
         s = self.schema
-        select_cols = ", ".join(f"f.{c}::jsonb" if c in JSONB else f"f.{c}" for c in CONTENT)
+        select_cols = content_of("f")
         # The joins in the order written: the planner underestimates the messages without a later
         # snapshot (their ids repeat across chats) and would hash them instead of the deletes.
         return f"""
@@ -108,7 +108,7 @@ SELECT DISTINCT chat_id, id_scope, message_id, edit_date FROM stage_messages WHE
     def bulk_messages(self) -> str:
         """The newest snapshot per key, with the first sighting and the edit count, into empty messages."""
         s = self.schema
-        select_cols = ", ".join(f"w.{c}::jsonb" if c in JSONB else f"w.{c}" for c in CONTENT)
+        select_cols = content_of("w")
         # The first sighting (source, seq) is of any snapshot; the original version is the first
         # counted one, which differs only where a better reading outranked the first (fv).
         originals = ", ".join(

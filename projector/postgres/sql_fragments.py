@@ -127,3 +127,8 @@ def tombstone_joins(m: str) -> str:
         f"LEFT JOIN stage_account_tombs a ON {m}.id_scope <> '' AND a.account = {m}.id_scope "
         f"AND a.message_id = {m}.message_id"
     )
+
+
+def content_of(alias: str) -> str:
+    """The content columns of the stage row ``alias`` in messages' order, jsonb ones cast from text."""
+    return ", ".join(f"{alias}.{c}::jsonb" if c in JSONB else f"{alias}.{c}" for c in CONTENT)

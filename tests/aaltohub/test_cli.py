@@ -148,30 +148,34 @@ print(json.dumps({"code": code, "loaded": loaded}))
 """
 
 
-async def _replay(
-    projection: str, nats_url: str, database_url: str, tmp_path: Path
+def _run_and_report(
+    command: list[str], watched: list[str], env: dict[str, str], cwd: Path, timeout_s: float
 ) -> dict[str, object]:
-    """``aaltohub replay --projection <projection>`` in a fresh interpreter; its report and output."""
-    env = cli_env(tmp_path / "var", NATS_URL=nats_url, DATABASE_URL=database_url)
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-c",
-            _RUN_AND_REPORT,
-            json.dumps(["replay", "--projection", projection]),
-            json.dumps(["duckdb", "pyarrow"]),
-        ],
+    """``aaltohub <command>`` in a fresh interpreter: its report (exit code, which of ``watched``
+    it loaded), what it printed before the report and its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_REPORT, json.dumps(command), json.dumps(watched)],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         check=False,
     )
     *printed, last = done.stdout.splitlines() or [""]
     report: dict[str, object] = json.loads(last) if last.startswith("{") else {}
     return {**report, "printed": "\n".join(printed), "stderr": done.stderr}
+
+
+async def _replay(
+    projection: str, nats_url: str, database_url: str, tmp_path: Path
+) -> dict[str, object]:
+    """``aaltohub replay --projection <projection>`` in a fresh interpreter."""
+    env = cli_env(tmp_path / "var", NATS_URL=nats_url, DATABASE_URL=database_url)
+    command = ["replay", "--projection", projection]
+    return await asyncio.to_thread(
+        _run_and_report, command, ["duckdb", "pyarrow"], env, tmp_path, 120
+    )
 
 
 async def test_a_postgres_replay_loads_neither_duckdb_nor_arrow(
@@ -200,25 +204,9 @@ def test_the_frequent_health_checks_load_no_client_library(service: str, tmp_pat
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         free_port = str(s.getsockname()[1])  # closed again: nothing answers there
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _RUN_AND_REPORT,
-            json.dumps(["health", service]),
-            json.dumps(watched),
-        ],
-        env=cli_env(
-            tmp_path / "var",
-            AALTOHUB_API_PORT=free_port,
-            AALTOHUB_INGEST_METRICS_PORT=free_port,
-        ),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    env = cli_env(
+        tmp_path / "var", AALTOHUB_API_PORT=free_port, AALTOHUB_INGEST_METRICS_PORT=free_port
     )
-    *printed, last = done.stdout.splitlines()
-    assert printed and printed[0].startswith(f"{service} unhealthy: no answer from "), done
-    assert json.loads(last) == {"code": 1, "loaded": []}
+    report = _run_and_report(["health", service], watched, env, tmp_path, 60)
+    assert str(report["printed"]).startswith(f"{service} unhealthy: no answer from "), report
+    assert report["code"] == 1 and report["loaded"] == []
