@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, cast
@@ -50,16 +51,21 @@ class DeadLetterStore:
         self._url = database_url
         self._timeout_s = connect_timeout_s
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        # The projections and the retry command share the store: callers that find no connection
+        # at once must wait for one connect, not each open their own (all but the last one kept
+        # would be dropped open).
+        self._connecting = asyncio.Lock()
 
     async def _connection(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
-        if self._conn is None or self._conn.closed:
-            try:
-                self._conn = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=int(self._timeout_s)
-                )
-            except psycopg.OperationalError as e:
-                raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e
-        return self._conn
+        async with self._connecting:
+            if self._conn is None or self._conn.closed:
+                try:
+                    self._conn = await psycopg.AsyncConnection.connect(
+                        self._url, autocommit=True, connect_timeout=int(self._timeout_s)
+                    )
+                except psycopg.OperationalError as e:
+                    raise ProjectionUnavailable(f"dead-letter store: {type(e).__name__}") from e
+            return self._conn
 
     async def record(self, projection: str, letters: Sequence[DeadLetter]) -> None:
         """Store dead letters of ``projection`` (idempotent per seq)."""
@@ -141,6 +147,6 @@ class DeadLetterStore:
 
     async def close(self) -> None:
         """Close the connection."""
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
