@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     nats_user: str | None = Field(default=None, alias="NATS_USER")
     nats_password: SecretStr | None = Field(default=None, alias="NATS_PASSWORD")
     nats_sync_interval: str = Field(default="always", alias="AALTOHUB_NATS_SYNC_INTERVAL")
+    # The embedded nats-server's client port (the NATS default, docs.nats.io "Client connections");
+    # a taken port is replaced by a free one.
+    nats_port: int = Field(default=4222, alias="AALTOHUB_NATS_PORT", ge=1, le=65535)
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     # `aaltohub migrate --service-roles` (compose): the service roles' passwords on DATABASE_URL's server.
     postgres_owner_password: SecretStr | None = Field(default=None, alias="POSTGRES_OWNER_PASSWORD")

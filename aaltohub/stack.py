@@ -60,7 +60,6 @@ from eventlog.permissions import ROLES
 
 log = logging.getLogger(__name__)
 
-NATS_PORT: Final = 4222  # the NATS default client port (docs.nats.io, "Client connections")
 # Of the stop grace period (AALTOHUB_STOP_GRACE_S, like docker-compose's stop_grace_period), this
 # much is kept for stopping the servers after the services: nats-server, then Postgres.
 NATS_STOP_TIMEOUT_S: Final = 3.0
@@ -139,7 +138,6 @@ class Stack:
         *,
         services: Sequence[ServiceSpec],
         announce: Callable[[str], None] = print,
-        nats_port: int = NATS_PORT,
         stop_grace_s: float | None = None,
         restart_policy: RestartPolicy | None = None,
         nats_cluster: int = 1,
@@ -174,7 +172,7 @@ class Stack:
             else:
                 self.nats = NatsServer(
                     store_dir=self.data_dir / "nats" / "store",
-                    port=nats_port,
+                    port=settings.nats_port,
                     sync_interval=settings.nats_sync_interval,
                     authorization=authorization,
                 )

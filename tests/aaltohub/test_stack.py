@@ -76,12 +76,11 @@ async def test_crashed_service_stops_the_stack_and_every_server(tmp_path: Path) 
         pids.extend(p for p in (stack.nats_pid, stack.postgres_pid) if p is not None)
         raise RuntimeError("boom")
 
-    settings = load_settings(data_dir=tmp_path / "var")
+    settings = load_settings(data_dir=tmp_path / "var", nats_port=free_port())
     stack = Stack(
         settings,
         services=[ServiceSpec(name="crasher", run=crash, stop_order=1)],
         announce=lambda _: None,
-        nats_port=free_port(),
         restart_policy=RestartPolicy(burst=2, first_backoff_s=0.05),
     )
     assert await asyncio.wait_for(stack.run(asyncio.Event()), timeout=90) == 1
@@ -93,13 +92,14 @@ async def test_crashed_service_stops_the_stack_and_every_server(tmp_path: Path) 
 async def test_a_dead_nats_server_is_restarted_and_counted_in_the_stack_file(
     tmp_path: Path, database_url: str
 ) -> None:
-    settings = load_settings(data_dir=tmp_path / "var", database_url=database_url)
+    settings = load_settings(
+        data_dir=tmp_path / "var", database_url=database_url, nats_port=free_port()
+    )
     stop = asyncio.Event()
     stack = Stack(
         settings,
         services=[_recording_service("idle", 1, [], [])],
         announce=lambda _: None,
-        nats_port=free_port(),
         restart_policy=RestartPolicy(first_backoff_s=0.05),
     )
     run = asyncio.create_task(stack.run(stop))
@@ -127,10 +127,32 @@ async def test_a_dead_nats_server_is_restarted_and_counted_in_the_stack_file(
     assert code == 0
 
 
+async def test_the_embedded_nats_server_listens_on_the_configured_port(
+    tmp_path: Path, database_url: str
+) -> None:
+    port = free_port()
+    settings = load_settings(data_dir=tmp_path / "var", database_url=database_url, nats_port=port)
+    stop = asyncio.Event()
+    stack = Stack(
+        settings, services=[_recording_service("idle", 1, [], [])], announce=lambda _: None
+    )
+    run = asyncio.create_task(stack.run(stop))
+    try:
+        await wait_until(lambda: read_stack(settings.data_path) is not None, timeout=60)
+        info = read_stack(settings.data_path)
+        assert info is not None and info.nats_url == f"nats://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        code = await asyncio.wait_for(run, timeout=60)
+    assert code == 0
+
+
 async def test_failed_start_stops_the_servers_already_started(tmp_path: Path) -> None:
     unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
-    settings = load_settings(data_dir=tmp_path / "var", database_url=unreachable)
-    stack = Stack(settings, services=[], announce=lambda _: None, nats_port=free_port())
+    settings = load_settings(
+        data_dir=tmp_path / "var", database_url=unreachable, nats_port=free_port()
+    )
+    stack = Stack(settings, services=[], announce=lambda _: None)
     with pytest.raises(StackError, match="migrations failed"):
         await asyncio.wait_for(stack.run(asyncio.Event()), timeout=60)
     assert stack.nats is not None and stack.nats.process is None

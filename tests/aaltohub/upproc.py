@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from aaltohub.embedded.process import free_port
 from aaltohub.stack import reap_orphans
 from aaltohub.stack_file import StackInfo, read_stack
 from tests.helpers import wait_until
@@ -38,6 +39,20 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def private_ports() -> dict[str, str]:
+    """Free ports for the servers ``up`` would start on fixed ones (NATS 4222, metrics 9101/9102):
+    two test runs on one machine must not meet on them."""
+    ports: set[int] = set()
+    while len(ports) < 3:
+        ports.add(free_port())
+    names = (
+        "AALTOHUB_NATS_PORT",
+        "AALTOHUB_INGEST_METRICS_PORT",
+        "AALTOHUB_PROJECTOR_METRICS_PORT",
+    )
+    return {name: str(port) for name, port in zip(names, sorted(ports), strict=True)}
+
+
 def run_cli(
     data_dir: Path, *args: str, timeout_s: float = 30.0, **extra: str
 ) -> subprocess.CompletedProcess[str]:
@@ -59,7 +74,7 @@ class UpProcess:
     def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.data_dir = data_dir
         self.args = args  # after `up`
-        self.env = env  # extra settings of the child
+        self.env = {**private_ports(), **env}  # the child's own settings
         self.output = data_dir.parent / f"up-{os.getpid()}-{id(self)}.out"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ from aaltohub.embedded.postgres import PostgresServer
 from aaltohub.embedded.process import free_port
 from aaltohub.nats_auth import load_users, role_url
 from eventlog import EventLog
-from tests.aaltohub.upproc import UpProcess, cli_env
+from tests.aaltohub.upproc import UpProcess
 from tests.helpers import fresh_database, wait_until
 
 CHROMIUM = os.environ.get("AALTOHUB_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -63,27 +61,6 @@ class ConsoleStack:
             return cur.fetchall() if cur.description else []
 
 
-class ConsoleUp(UpProcess):
-    """``aaltohub up`` with the settings of the browser tests."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        super().__init__(data_dir)
-        self.env = env
-
-    def start(self) -> None:
-        """Spawn ``aaltohub up`` with ``env`` on top of the test environment."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.output, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aaltohub", "up"],
-                env=cli_env(self.data_dir, **self.env),
-                cwd=self.data_dir.parent,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-
 @pytest.fixture(scope="session")
 def stack_database(postgres_server: PostgresServer) -> Iterator[str]:
     """An empty database for the stack (``up`` migrates it)."""
@@ -97,19 +74,17 @@ async def console_stack(
 ) -> AsyncIterator[ConsoleStack]:
     """``aaltohub up`` with demo traffic, serving the console."""
     port = free_port()
-    process = ConsoleUp(
+    process = UpProcess(
         tmp_path_factory.mktemp("console") / "var",
-        {
-            "DATABASE_URL": stack_database,
-            "AALTOHUB_API_PORT": str(port),
-            "AALTOHUB_ADMIN_TOKEN": ADMIN_TOKEN,
-            "SUPABASE_JWT_SECRET": JWT_SECRET,
-            "AALTOHUB_DEMO_RATE": "2",
-            "AALTOHUB_DEMO_GROUPS": "3",
-            "AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S": "1",
-            "AALTOHUB_NATS_SYNC_INTERVAL": "2m",
-            "AALTOHUB_LOG_LEVEL": "WARNING",
-        },
+        DATABASE_URL=stack_database,
+        AALTOHUB_API_PORT=str(port),
+        AALTOHUB_ADMIN_TOKEN=ADMIN_TOKEN,
+        SUPABASE_JWT_SECRET=JWT_SECRET,
+        AALTOHUB_DEMO_RATE="2",
+        AALTOHUB_DEMO_GROUPS="3",
+        AALTOHUB_DUCKDB_SNAPSHOT_INTERVAL_S="1",
+        AALTOHUB_NATS_SYNC_INTERVAL="2m",
+        AALTOHUB_LOG_LEVEL="WARNING",
     )
     process.start()
     try:

@@ -14,6 +14,7 @@ import psutil
 import psycopg
 import pytest
 
+from aaltohub.embedded.process import free_port
 from aaltohub.stack_file import StackInfo, read_stack
 from tests.aaltohub.upproc import UpProcess, run_cli
 from tests.helpers import wait_until
@@ -49,7 +50,9 @@ def row_count(database_url: str) -> int:
 async def test_two_stacks_run_side_by_side_and_one_losing_postgres_leaves_the_other(
     tmp_path: Path,
 ) -> None:
-    first, second = UpProcess(tmp_path / "a" / "var"), UpProcess(tmp_path / "b" / "var")
+    nats_port = str(free_port())  # both ask for it: the one that finds it taken picks a free one
+    first = UpProcess(tmp_path / "a" / "var", AALTOHUB_NATS_PORT=nats_port)
+    second = UpProcess(tmp_path / "b" / "var", AALTOHUB_NATS_PORT=nats_port)
     try:
         first.start()
         second.start()
