@@ -73,10 +73,16 @@ async def connect(
         await asyncio.wait(
             {connecting, refused}, timeout=connect_timeout_s, return_when="FIRST_COMPLETED"
         )
-    finally:
-        if not connecting.done():
-            connecting.cancel()
-            await asyncio.gather(connecting, return_exceptions=True)
+    except BaseException:
+        # Cancelled meanwhile: the socket (half-open, or connected at that moment) is closed here;
+        # left to the garbage collector, asyncio reports its transport after the loop has closed.
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        await _close_quietly(client)
+        raise
+    if not connecting.done():
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
     error = None if connecting.cancelled() else connecting.exception()
     if error is not None and not isinstance(error, TimeoutError | OSError | nats.errors.Error):
         await _close_quietly(client)

@@ -13,7 +13,7 @@ import pytest
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog, EventLogClosed, EventLogUnavailable
 from schemas.commands import Command, CommandReply
-from tests.helpers import posted
+from tests.helpers import posted, wait_until
 
 
 def open_connections_to(port: int) -> list[object]:
@@ -91,3 +91,19 @@ async def test_serving_after_close_fails_with_our_error(nats_server: NatsServer)
 
     with pytest.raises(EventLogUnavailable, match="closed"):
         await log.serve("aaltohub.cmd.test", handler)
+
+
+async def test_a_connect_cancelled_while_the_server_stalls_leaves_no_socket(
+    nats_server: NatsServer,
+) -> None:
+    assert nats_server.process is not None
+    nats_server.process.send_signal(signal.SIGSTOP)  # the kernel accepts; the server says nothing
+    try:
+        connecting = asyncio.create_task(EventLog.connect(nats_server.url, connect_timeout_s=30))
+        await wait_until(lambda: bool(open_connections_to(nats_server.port)), timeout=10)
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        assert open_connections_to(nats_server.port) == []
+    finally:
+        nats_server.process.send_signal(signal.SIGCONT)
