@@ -228,51 +228,55 @@ class IngestService:
         )
 
     async def _shutdown(self, connector: asyncio.Task[None]) -> None:
-        log.info("ingest: stopping (1/5 stop intake)")
-        source_tasks = list(self._source_tasks.values())
-        for task in source_tasks:
-            task.cancel()
-        if source_tasks:
-            _done, pending = await asyncio.wait(source_tasks, timeout=self._source_stop_timeout_s)
-            for task in pending:
-                log.warning(
-                    "ingest: %s did not stop within %.1fs",
-                    task.get_name(),
-                    self._source_stop_timeout_s,
+        try:
+            log.info("ingest: stopping (1/5 stop intake)")
+            source_tasks = list(self._source_tasks.values())
+            for task in source_tasks:
+                task.cancel()
+            if source_tasks:
+                _done, pending = await asyncio.wait(
+                    source_tasks, timeout=self._source_stop_timeout_s
                 )
-        log.info("ingest: stopping (2/5 cancel background tasks)")
-        connector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connector
-        self._running = False
-        for source in self._sources:
-            self._observed.submit(
-                IngestStopped(
-                    event_id=ids.occurrence_id("stopped"),
-                    account=source.name,
-                    observed_at=datetime.now(UTC),
-                    source=self._source_kind,
-                    reason="shutdown",
+                for task in pending:
+                    log.warning(
+                        "ingest: %s did not stop within %.1fs",
+                        task.get_name(),
+                        self._source_stop_timeout_s,
+                    )
+            log.info("ingest: stopping (2/5 cancel background tasks)")
+            connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connector
+            self._running = False
+            for source in self._sources:
+                self._observed.submit(
+                    IngestStopped(
+                        event_id=ids.occurrence_id("stopped"),
+                        account=source.name,
+                        observed_at=datetime.now(UTC),
+                        source=self._source_kind,
+                        reason="shutdown",
+                    )
                 )
+            log.info("ingest: stopping (3/5 stop serving commands)")
+            for server in self._servers:
+                await server.stop()
+            if self._logins is not None:
+                await self._logins.close()
+            log.info("ingest: stopping (4/5 drain the buffer to the log or the spool)")
+            await self._sink.close(drain_timeout_s=self._drain_timeout_s)
+            status = self._sink.status()
+            log.info(
+                "ingest: appended %d, spooled %d, %d in the spool",
+                status.appended,
+                status.spooled,
+                status.spool_records,
             )
-        log.info("ingest: stopping (3/5 stop serving commands)")
-        for server in self._servers:
-            await server.stop()
-        if self._logins is not None:
-            await self._logins.close()
-        log.info("ingest: stopping (4/5 drain the buffer to the log or the spool)")
-        await self._sink.close(drain_timeout_s=self._drain_timeout_s)
-        status = self._sink.status()
-        log.info(
-            "ingest: appended %d, spooled %d, %d in the spool",
-            status.appended,
-            status.spooled,
-            status.spool_records,
-        )
-        log.info("ingest: stopping (5/5 disconnect)")
-        if self._log is not None:
-            await self._log.close()
-        log.info("ingest: stopped")
+        finally:  # a step that failed or was cancelled must not leave the connection open
+            log.info("ingest: stopping (5/5 disconnect)")
+            if self._log is not None:
+                await self._log.close()
+            log.info("ingest: stopped")
 
     # --- sources ----------------------------------------------------------------------------------
 

@@ -132,13 +132,18 @@ async def start_api(config: ApiConfig) -> tuple[uvicorn.Server, asyncio.Task[Non
     )
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn exited")
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.01)  # readiness poll
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn exited")
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            await asyncio.sleep(0.01)  # readiness poll
+    except BaseException:  # a server still starting would keep its pool and log connections
+        if not task.done():
+            await stop_api(server, task)
+        raise
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, task, f"http://127.0.0.1:{port}"
 
