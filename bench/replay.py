@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,6 +81,9 @@ class PeakRss:
         self._peak = 0
         self._helpers: list[psutil.Process] = []
         self._samples = 0
+        # Memory held outside every process's RSS (a DuckDB rebuild's batches and tables handed to
+        # and from its helper as files in memory); set by the rebuild that has some.
+        self.held_outside: Callable[[], int] = lambda: 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -97,7 +101,7 @@ class PeakRss:
     def _rss(self, *, find: bool = True) -> int:
         if find:
             self._helpers = self._find_helpers()
-        total = self._proc.memory_info().rss
+        total = self._proc.memory_info().rss + self.held_outside()
         for helper in self._helpers:
             try:
                 total += helper.memory_info().rss
@@ -325,7 +329,11 @@ async def duckdb_rebuild(event_log: EventLog, path: Path, rss: PeakRss) -> None:
     # would carry DuckDB and Arrow they never use (~45 MB each); the `aaltohub` command loads a
     # command's modules only when it runs, and this keeps the bench measuring what it does.
     from projector.duckdb.dataset import publish_file
+    from projector.duckdb.prepare_process import handover_bytes
     from projector.rebuild_duckdb import rebuild_duckdb
+
+    pid = os.getpid()
+    rss.held_outside = lambda: handover_bytes(pid)
 
     rss.reset()
     dk = await rebuild_duckdb(log_=event_log, path=path)

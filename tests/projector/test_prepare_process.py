@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 from eventlog import RawRecord
 from projector.duckdb.prepare_process import PrepareProcess, dead_letters
 from projector.duckdb.rows import event_table
@@ -44,3 +50,33 @@ async def test_helper_says_when_it_has_started() -> None:
         await wait_until(lambda: helper.ready, timeout=60)
     finally:
         helper.close()
+
+
+def _handover_parent() -> Path:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def test_helper_leaves_no_handover_files_behind() -> None:
+    codec = Codec()
+    batch = [RawRecord(seq, "tg.test", codec.encode(posted(CHAN, seq))) for seq in range(1, 11)]
+    helper = PrepareProcess(codec)
+    try:
+        table, _ = helper.submit(batch).result(timeout=60)
+        [handover] = _handover_parent().glob(f"aaltohub-prepare-{os.getpid()}-*")
+        assert table is not None and table.num_rows == 10
+        assert list(handover.iterdir()) == []  # each file is removed once read
+    finally:
+        helper.close()
+    assert list(_handover_parent().glob(f"aaltohub-prepare-{os.getpid()}-*")) == []
+
+
+def test_helper_removes_what_a_dead_process_left() -> None:
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True
+    )
+    left = _handover_parent() / f"aaltohub-prepare-{int(ended.stdout)}-x"
+    left.mkdir()
+    (left / "0.batch").write_bytes(b"a batch of a process that died")
+    PrepareProcess(Codec()).close()
+    assert not left.exists()
