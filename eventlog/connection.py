@@ -10,7 +10,7 @@ import nats
 from nats.aio.client import Client
 
 from eventlog.errors import EventLogAuthFailed, EventLogUnavailable
-from eventlog.wire import DirectHandler, FastParser
+from eventlog.wire import DeliveryHandler, DirectHandler, FastParser
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class LogClient(Client):
     def __init__(self) -> None:
         super().__init__()
         self._direct: dict[int, DirectHandler] = {}
-        self._ps = FastParser(self, self._direct)
+        self._deliveries: dict[bytes, DeliveryHandler] = {}
+        self._ps = FastParser(self, self._direct, self._deliveries)
 
     async def release(self) -> None:
         """Make sure the connection is gone: stop the client's and its subscriptions' tasks and
@@ -159,12 +160,22 @@ class LogClient(Client):
                 writer.transport.abort()
         await asyncio.sleep(0)  # the loop closes an aborted socket on its next turn
 
-    def deliver_directly(self, sid: int, handler: DirectHandler | None) -> None:
-        """Route every message of subscription ``sid`` to ``handler`` (None: back to normal)."""
+    def deliver_directly(
+        self, sid: int, handler: DirectHandler | None, deliveries: DeliveryHandler | None = None
+    ) -> None:
+        """Route every message of subscription ``sid`` to ``handler`` (None: back to normal), and
+        its JetStream deliveries (whole, with the ack subject's first form) to ``deliveries`` if
+        given: ``(subject, stream seq, pending, payload)``, headers not read."""
+        key = str(sid).encode()
         if handler is None:
             self._direct.pop(sid, None)
+            self._deliveries.pop(key, None)
+            return
+        self._direct[sid] = handler
+        if deliveries is None:
+            self._deliveries.pop(key, None)
         else:
-            self._direct[sid] = handler
+            self._deliveries[key] = deliveries
 
     async def publish_commands(self, commands: bytes, *, messages: int, payload_bytes: int) -> None:
         """Queue pre-built ``PUB``/``HPUB`` commands (``eventlog.wire``) like ``publish`` queues one.

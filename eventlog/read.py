@@ -90,7 +90,7 @@ class StreamReader:
         """Yield lists of records in seq order; ends at ``to_seq``/the end unless following."""
         sub = await self._client.subscribe(f"{self._inbox}.*", pending_msgs_limit=-1)
         # Messages skip nats-py's Msg/queue/task path (eventlog.connection.LogClient).
-        self._client.deliver_directly(sub._id, self._on_msg)
+        self._client.deliver_directly(sub._id, self._on_msg, self._on_delivery)
         loop = asyncio.get_running_loop()
         try:
             if not self._follow and self._to_seq is None:
@@ -205,15 +205,18 @@ class StreamReader:
         if not reply.startswith(b"$JS.ACK."):
             self._on_status(subject, headers or b"")
             return
-        # Data messages keep their stream subject.
-        self._unaccounted += 1
         tokens = reply.split(b".")
         # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending> (9 tokens), or the
         # v2 form with domain and account hash first (12 tokens): ADR-15.
         if len(tokens) >= 12:
-            seq, pending = int(tokens[7]), int(tokens[10])
+            self._on_delivery(subject, int(tokens[7]), int(tokens[10]), data)
         else:
-            seq, pending = int(tokens[5]), int(tokens[8])
+            self._on_delivery(subject, int(tokens[5]), int(tokens[8]), data)
+
+    def _on_delivery(self, subject: bytes, seq: int, pending: int, data: bytes) -> None:
+        # Data messages keep their stream subject. Most come here straight from the parser
+        # (eventlog.wire), the rest through _on_msg.
+        self._unaccounted += 1
         if seq <= self._last_delivered:
             return  # a redelivery after recreating the consumer
         self._last_delivered = seq
