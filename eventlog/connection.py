@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 # nats-py buffers publishes while reconnecting up to this many bytes (DEFAULT_PENDING_SIZE is 2 MiB);
 # beyond it publish raises and the appender retries, so keep it moderate.
 PENDING_BUFFER_BYTES: Final = 16 * 1024 * 1024
+# How long a close waits for the subscriptions to drain (nats-py's default is 30 s); after it
+# nats-py gives the drain up by itself (EventLog._drain bounds the whole close a little longer).
+DRAIN_TIMEOUT_S: Final = 3
 # Error texts of the server's -ERR lines (nats-server server/errors.go), as nats-py passes them on.
 AUTHORIZATION_VIOLATION: Final = "Authorization Violation"
 PERMISSIONS_VIOLATION: Final = "Permissions Violation"
@@ -64,6 +67,7 @@ async def connect(
             reconnect_time_wait=reconnect_wait_s,  # type: ignore[arg-type]
             connect_timeout=max(1, int(min(connect_timeout_s, 5))),
             pending_size=PENDING_BUFFER_BYTES,
+            drain_timeout=DRAIN_TIMEOUT_S,
             error_cb=on_error,
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,

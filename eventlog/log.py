@@ -13,7 +13,7 @@ from nats.js.client import JetStreamContext
 
 from eventlog.append import Appender, probe
 from eventlog.commands import CommandHandler, CommandServer, send_command
-from eventlog.connection import LogClient, connect
+from eventlog.connection import DRAIN_TIMEOUT_S, LogClient, connect
 from eventlog.errors import EventLogUnavailable, ForeignStream, ReadFailed
 from eventlog.read import StreamReader
 from eventlog.records import AppendResult, BadRecord, RawRecord, Record, StreamInfo
@@ -137,7 +137,7 @@ class EventLog:
             # A server that does not answer a ping (stopped, stalled) cannot be drained: nats-py's
             # drain would outlive our timeout and leave its subscription gathers unretrieved.
             await asyncio.wait_for(self._client.flush(timeout=1), timeout=1.5)
-            await asyncio.wait_for(self._client.drain(), timeout=5)
+            await self._drain(timeout_s=DRAIN_TIMEOUT_S + 2)
         except (nats.errors.Error, TimeoutError, OSError):
             try:
                 await asyncio.wait_for(self._client.close(), timeout=2)
@@ -145,6 +145,21 @@ class EventLog:
                 pass  # RuntimeError: uvloop refuses the final write to a transport a reconnect has closed
         finally:
             await self._client.release()
+
+    async def _drain(self, *, timeout_s: float) -> None:
+        """nats-py's drain, never cancelled: its own ``drain_timeout`` (shorter than ``timeout_s``)
+        ends it. Cancelled from outside (a timeout, a cancelled close), it leaves the gather of its
+        subscriptions' drains with an error nobody retrieves; asyncio logs that when the gather is
+        collected, which can be in the middle of another ``ast.parse``, and CPython 3.11 then
+        fails that parse ("AST constructor recursion depth mismatch")."""
+        drain = asyncio.ensure_future(self._client.drain())
+        drain.add_done_callback(_retrieve_error)
+        done, _ = await asyncio.wait({drain}, timeout=timeout_s)
+        if not done or drain.cancelled():
+            raise TimeoutError("nats drain did not finish")
+        error = drain.exception()
+        if error is not None:
+            raise error
 
     async def ensure_stream(self) -> None:
         """Create the stream or update it to the spec (idempotent)."""
@@ -282,3 +297,9 @@ class EventLog:
             return Record(seq, subject, self.codec.decode(data))
         except SchemaError as e:
             return BadRecord(seq, subject, data, f"{type(e).__name__}: {e}")
+
+
+def _retrieve_error(task: asyncio.Future[None]) -> None:
+    """Mark a finished task's error as seen (``_drain`` raises it when it still waits)."""
+    if not task.cancelled():
+        task.exception()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 
@@ -12,7 +13,7 @@ import pytest
 
 from aaltohub.embedded.nats_server import NatsServer
 from eventlog import EventLog, EventLogClosed, EventLogUnavailable
-from schemas.commands import Command, CommandReply
+from schemas.commands import Command, CommandReply, ReportStatus
 from tests.helpers import posted, wait_until
 
 
@@ -107,3 +108,34 @@ async def test_a_connect_cancelled_while_the_server_stalls_leaves_no_socket(
         assert open_connections_to(nats_server.port) == []
     finally:
         nats_server.process.send_signal(signal.SIGCONT)
+
+
+async def test_a_close_that_cuts_a_drain_short_leaves_no_unretrieved_error(
+    nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server_log = await EventLog.connect(nats_server.url)
+    client_log = await EventLog.connect(nats_server.url)
+    release = asyncio.Event()
+
+    async def stuck(command: Command) -> CommandReply:
+        await release.wait()  # the subscription cannot drain while its handler runs
+        return CommandReply(ok=True)
+
+    try:
+        await server_log.serve("aaltohub.cmd.test", stuck)
+        asking = asyncio.create_task(
+            client_log.request("aaltohub.cmd.test", ReportStatus(), timeout_s=30)
+        )
+        await asyncio.sleep(0.5)
+        await server_log.close()
+        release.set()
+        gc.collect()
+        await asyncio.sleep(0)
+        gc.collect()
+        assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    finally:
+        release.set()
+        asking.cancel()
+        with contextlib.suppress(BaseException):
+            await asking
+        await client_log.close()
