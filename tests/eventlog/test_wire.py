@@ -11,6 +11,22 @@ DIRECT_SID = 7
 OTHER_SID = 9
 
 
+def _frame(subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> bytes:
+    """One message as the server sends it to subscription ``DIRECT_SID`` (MSG, or HMSG with headers)."""
+    reply_part = b" " + reply if reply else b""
+    if headers is None:
+        return b"MSG %s %d%s %d\r\n%s\r\n" % (subject, DIRECT_SID, reply_part, len(data), data)
+    return b"HMSG %s %d%s %d %d\r\n%s%s\r\n" % (
+        subject,
+        DIRECT_SID,
+        reply_part,
+        len(headers),
+        len(headers) + len(data),
+        headers,
+        data,
+    )
+
+
 def _wire() -> tuple[bytes, list[tuple[bytes, bytes, bytes, bytes | None]]]:
     """A server byte stream of messages, with what the direct handler must see."""
     header = b"NATS/1.0\r\nNats-Msg-Id: p-1\r\n\r\n"
@@ -23,21 +39,8 @@ def _wire() -> tuple[bytes, list[tuple[bytes, bytes, bytes, bytes | None]]]:
         (b"tg.msg.-100", b"$JS.ACK.s.c.1.2.2.1.4", b"", header),
     ]
     out = bytearray(b"+OK\r\n")
-    for subject, reply, data, headers in stream:
-        reply_part = b" " + reply if reply else b""
-        if headers is None:
-            out += b"MSG %s %d%s %d\r\n%s\r\n" % (subject, DIRECT_SID, reply_part, len(data), data)
-        else:
-            out += b"HMSG %s %d%s %d %d\r\n%s%s\r\n" % (
-                subject,
-                DIRECT_SID,
-                reply_part,
-                len(headers),
-                len(headers) + len(data),
-                headers,
-                data,
-            )
-        out += b"+OK\r\n"
+    for message in stream:
+        out += _frame(*message) + b"+OK\r\n"
     return bytes(out), stream
 
 
@@ -80,20 +83,9 @@ def _deliveries_wire() -> tuple[bytes, list[tuple[bytes, int, bytes]]]:
         (b"tg.msg.-101", b"$JS.ACK.d.hash.s.c.1.42.2.99.4.tok", b"{}", header),  # with a domain
         (b"tg.msg.-102", b"$JS.ACK.s.c.1.43.3.99.3", b"", header),
     ]
-    out = bytearray()
-    for subject, reply, data, headers in messages:
-        reply_part = b" " + reply if reply else b""
-        out += b"HMSG %s %d%s %d %d\r\n%s%s\r\n" % (
-            subject,
-            DIRECT_SID,
-            reply_part,
-            len(headers),
-            len(headers) + len(data),
-            headers,
-            data,
-        )
+    out = b"".join(_frame(*message) for message in messages)
     expected = [(b"tg.msg.-100", 41, messages[0][2]), (b"tg.msg.-101", 42, b"{}")]
-    return bytes(out), [*expected, (b"tg.msg.-102", 43, b"")]
+    return out, [*expected, (b"tg.msg.-102", 43, b"")]
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 64, 10_000])
